@@ -1,0 +1,345 @@
+/* kuractl init, key (rotate, rekey, status) and config. Key material stays inside the vault
+ * and keys/; nothing here prints it. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctl.h"
+
+static const char init_usage[] =
+	"Usage: kuractl init [--key-file F | --passphrase-file F] [--max-value-size N]\n"
+	"\n"
+	"Create a state: the directory (mode 0700), a master key, the store and the first KEK.\n"
+	"The master key is 32 random bytes in STATE_DIR/master.key (mode 0400), or in the\n"
+	"--key-file you name (an existing one is used if it passes the checks: a regular file,\n"
+	"not a symlink, 32 bytes, no group or other access). With --passphrase-file it is\n"
+	"derived with Argon2id (3 passes, 64 MiB) and only the salt and costs are stored.\n"
+	"Keep a copy of the key (or the passphrase) off the host: without it nothing opens.\n"
+	"--max-value-size N sets the largest value the store takes (default "
+	"1 MiB).\n"
+	"\n"
+	"Exit status: 0 ok, 1 a store already exists or the key file is refused, 2 usage,\n"
+	"3 system error.\n";
+
+static const char key_usage[] =
+	"Usage: kuractl key COMMAND\n"
+	"\n"
+	"  rotate    Add a KEK and make it current, rewrap every DEK under it in one\n"
+	"            transaction, then destroy the old KEK. Values are not re-encrypted.\n"
+	"            Safe to interrupt: every secret still opens, and running it again\n"
+	"            finishes. Shows progress on a terminal.\n"
+	"  rekey --new-key-file F | --new-passphrase-file F\n"
+	"            Rewrap the keyring (only) under a new master key. A --new-key-file that\n"
+	"            does not exist is created (32 random bytes, 0400). Afterwards open the\n"
+	"            store with the new key: --key-file F (or move F to STATE_DIR/master.key),\n"
+	"            or --passphrase-file.\n"
+	"  status    The master key's source, the KEKs and how many versions each wraps.\n"
+	"\n"
+	"Options: --json, --state-dir, --key-file, --passphrase-file as for kuractl.\n"
+	"Exit status: 0 ok, 1 refused (wrong master key), 2 usage, 3 system error,\n"
+	"4 integrity failure (a DEK that does not open; nothing is changed then).\n";
+
+static const char config_usage[] =
+	"Usage: kuractl config [--max-value-size N]\n"
+	"\n"
+	"Show the store's settings, or change them. --max-value-size N: the largest secret\n"
+	"value accepted, in bytes (1 to 1073741824).\n";
+
+enum {
+	OPT_MAX_VALUE = 0x300,
+	OPT_NEW_KEY_FILE,
+	OPT_NEW_PASSPHRASE_FILE,
+};
+
+static const struct option key_opts[] = {
+	{ "max-value-size", required_argument, NULL, OPT_MAX_VALUE },
+	{ "new-key-file", required_argument, NULL, OPT_NEW_KEY_FILE },
+	{ "new-passphrase-file", required_argument, NULL, OPT_NEW_PASSPHRASE_FILE },
+	CTL_COMMON_OPTIONS,
+};
+
+struct key_args {
+	uint64_t max_value;
+	struct kura_master_source to;
+	bool has_to;
+	bool help;
+	const char *extra;
+};
+
+static int parse(struct ctl *c, int argc, char **argv, struct key_args *a)
+{
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "h", key_opts, NULL)) != -1) {
+		if (ctl_common_option(c, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'h':
+			a->help = true;
+			return 0;
+		case OPT_MAX_VALUE:
+			if (!ctl_parse_u64(optarg, 1, 1u << 30, &a->max_value))
+				return ctl_usage("--max-value-size takes bytes, 1 to 1073741824");
+			break;
+		case OPT_NEW_KEY_FILE:
+		case OPT_NEW_PASSPHRASE_FILE:
+			if (a->has_to)
+				return ctl_usage("give one of --new-key-file and "
+						 "--new-passphrase-file");
+			a->has_to = true;
+			a->to = (struct kura_master_source){
+				.kind = opt == OPT_NEW_KEY_FILE ? KURA_MASTER_FILE :
+								  KURA_MASTER_PASSPHRASE,
+				.path = optarg,
+			};
+			break;
+		default:
+			return ctl_usage("unknown option");
+		}
+	}
+	if (optind < argc)
+		a->extra = argv[optind];
+	return 0;
+}
+
+int ctl_init(struct ctl *c, int argc, char **argv)
+{
+	struct key_args a = { 0 };
+	struct kura_err err = { 0 };
+	struct kura_init_opts o;
+	int r;
+
+	r = parse(c, argc, argv, &a);
+	if (r != 0)
+		return r;
+	if (a.help) {
+		fputs(init_usage, stdout);
+		return EXIT_OK;
+	}
+	if (a.extra)
+		return ctl_usage("unexpected argument '%s'", a.extra);
+	if (a.has_to)
+		return ctl_usage("--new-key-file and --new-passphrase-file belong to key rekey");
+	o = (struct kura_init_opts){
+		.master = c->master,
+		.max_value_size = a.max_value,
+		.store_flags = c->nosync ? KURA_STORE_NOSYNC : 0,
+	};
+	r = kura_vault_init(c->state_dir, &o, &err);
+	if (r < 0)
+		return ctl_fail(r, &err);
+	if (c->json)
+		return ctl_print_json(json_pack("{s:s, s:s, s:i}", "state_dir", c->state_dir,
+			"master", c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase" : "file",
+			"kek", 1));
+	printf("initialised %s (master key: %s%s, KEK 1)\n", c->state_dir,
+		c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase from " : "",
+		c->master.kind == KURA_MASTER_PASSPHRASE ? c->master.path :
+		c->master.path				   ? c->master.path :
+							     "STATE_DIR/" KURA_MASTER_FILE_NAME);
+	return EXIT_OK;
+}
+
+/* A progress bar on a terminal; silence otherwise (logs and pipes get the summary only). */
+static void progress(uint64_t done, uint64_t total, void *userdata)
+{
+	const int width = 40;
+	int fill = total ? (int)(done * (uint64_t)width / total) : width;
+
+	(void)userdata;
+	fprintf(stderr, "\rrewrapping DEKs [%.*s%*s] %llu/%llu", fill,
+		"########################################", width - fill, "",
+		(unsigned long long)done, (unsigned long long)total);
+	if (done == total)
+		fputs("\ncommitting...\n", stderr);
+}
+
+static int cmd_rotate(struct ctl *c)
+{
+	struct kura_err err = { 0 };
+	struct kura_vault *v = NULL;
+	uint64_t count = 0;
+	uint32_t kek;
+	int r;
+
+	r = ctl_open(c, &v);
+	if (r > 0)
+		return r;
+	r = kura_key_rotate(v, isatty(STDERR_FILENO) && !c->json ? progress : NULL, NULL, &count,
+		&err);
+	if (r == 0) {
+		struct kura_key_status s;
+
+		r = kura_key_status(v, &s, &err);
+		kek = r == 0 ? s.current : 0;
+		if (r == 0)
+			kura_key_status_done(&s);
+	}
+	kura_vault_close(v);
+	if (r < 0)
+		return ctl_fail(r, &err);
+	if (c->json)
+		return ctl_print_json(json_pack("{s:I, s:I}", "kek", (json_int_t)kek, "rewrapped",
+			(json_int_t)count));
+	printf("KEK %u is current; %llu DEKs rewrapped; older KEKs destroyed\n", kek,
+		(unsigned long long)count);
+	return EXIT_OK;
+}
+
+static int cmd_rekey(struct ctl *c, const struct key_args *a)
+{
+	struct kura_err err = { 0 };
+	struct kura_vault *v = NULL;
+	int r;
+
+	if (!a->has_to)
+		return ctl_usage("key rekey needs --new-key-file F or --new-passphrase-file F");
+	if (a->to.kind == KURA_MASTER_PASSPHRASE && strcmp(a->to.path, "-") == 0 &&
+		c->master.kind == KURA_MASTER_PASSPHRASE && c->master.path &&
+		strcmp(c->master.path, "-") == 0)
+		return ctl_usage("standard input cannot carry both the old and the new passphrase");
+	r = ctl_open(c, &v);
+	if (r > 0)
+		return r;
+	r = kura_key_rekey(v, &a->to, &err);
+	kura_vault_close(v);
+	if (r < 0)
+		return ctl_fail(r, &err);
+	if (c->json)
+		return ctl_print_json(json_pack("{s:s, s:s}", "master",
+			a->to.kind == KURA_MASTER_FILE ? "file" : "passphrase", "path", a->to.path));
+	if (a->to.kind == KURA_MASTER_FILE)
+		printf("the keyring is now wrapped by the key in %s; open the store with "
+		       "--key-file %s (or move it to %s/" KURA_MASTER_FILE_NAME ")\n",
+			a->to.path, a->to.path, c->state_dir);
+	else
+		printf("the keyring is now wrapped by a key derived from the passphrase in %s; "
+		       "open the store with --passphrase-file\n",
+			a->to.path);
+	return EXIT_OK;
+}
+
+static int cmd_status(struct ctl *c)
+{
+	struct kura_key_status s = { 0 };
+	struct kura_err err = { 0 };
+	struct kura_vault *v = NULL;
+	char t[32];
+	int r;
+
+	r = ctl_open(c, &v);
+	if (r > 0)
+		return r;
+	r = kura_key_status(v, &s, &err);
+	kura_vault_close(v);
+	if (r < 0)
+		return ctl_fail(r, &err);
+	if (c->json) {
+		json_t *keks = json_array(), *master;
+
+		for (size_t i = 0; i < s.n_keks; i++)
+			json_array_append_new(keks, json_pack("{s:I, s:s, s:I, s:b}", "id",
+				(json_int_t)s.kek_ids[i], "created", ctl_time(s.kek_created[i], t),
+				"versions", (json_int_t)s.per_kek[i], "current",
+				s.kek_ids[i] == s.current));
+		master = s.master == KURA_MASTER_PASSPHRASE ?
+			json_pack("{s:s, s:s, s:I, s:I}", "source", "passphrase", "kdf",
+				"argon2id13", "opslimit", (json_int_t)s.kdf.opslimit, "memlimit",
+				(json_int_t)s.kdf.memlimit) :
+			json_pack("{s:s}", "source", "file");
+		r = ctl_print_json(json_pack("{s:o, s:I, s:o, s:I, s:I, s:I, s:i, s:I}", "master",
+			master, "current_kek", (json_int_t)s.current, "keks", keks, "secrets",
+			(json_int_t)s.n_secrets, "versions", (json_int_t)s.n_versions, "revision",
+			(json_int_t)s.revision, "schema", s.schema, "max_value_size",
+			(json_int_t)s.max_value_size));
+		kura_key_status_done(&s);
+		return r;
+	}
+	if (s.master == KURA_MASTER_PASSPHRASE)
+		printf("master key:  derived from a passphrase (Argon2id, %llu passes, %llu MiB)\n",
+			(unsigned long long)s.kdf.opslimit,
+			(unsigned long long)(s.kdf.memlimit >> 20));
+	else
+		printf("master key:  key file\n");
+	printf("current KEK: %u\nsecrets:     %llu (%llu versions)\nrevision:    %lld\n"
+	       "schema:      %d\n\n",
+		s.current, (unsigned long long)s.n_secrets, (unsigned long long)s.n_versions,
+		(long long)s.revision, s.schema);
+	printf("  %-5s %-20s %s\n", "KEK", "CREATED", "VERSIONS");
+	for (size_t i = 0; i < s.n_keks; i++)
+		printf("%c %-5u %-20s %llu\n", s.kek_ids[i] == s.current ? '*' : ' ', s.kek_ids[i],
+			ctl_time(s.kek_created[i], t), (unsigned long long)s.per_kek[i]);
+	if (s.n_keks > 1)
+		printf("\nmore than one KEK: a rotation was interrupted; run kuractl key rotate\n");
+	kura_key_status_done(&s);
+	return EXIT_OK;
+}
+
+int ctl_key(struct ctl *c, int argc, char **argv)
+{
+	struct key_args a = { 0 };
+	const char *sub;
+	int r;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(key_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+	}
+	sub = argv[1];
+	r = parse(c, argc - 1, argv + 1, &a);
+	if (r != 0)
+		return r;
+	if (a.help) {
+		fputs(key_usage, stdout);
+		return EXIT_OK;
+	}
+	if (a.extra)
+		return ctl_usage("unexpected argument '%s'", a.extra);
+	if (a.max_value)
+		return ctl_usage("--max-value-size belongs to init and config");
+	if (a.has_to && strcmp(sub, "rekey") != 0)
+		return ctl_usage("--new-key-file and --new-passphrase-file belong to key rekey");
+	if (strcmp(sub, "rotate") == 0)
+		return cmd_rotate(c);
+	if (strcmp(sub, "rekey") == 0)
+		return cmd_rekey(c, &a);
+	if (strcmp(sub, "status") == 0)
+		return cmd_status(c);
+	return ctl_usage("unknown command 'key %s'", sub);
+}
+
+int ctl_config(struct ctl *c, int argc, char **argv)
+{
+	struct key_args a = { 0 };
+	struct kura_err err = { 0 };
+	struct kura_vault *v = NULL;
+	uint64_t max;
+	int r;
+
+	r = parse(c, argc, argv, &a);
+	if (r != 0)
+		return r;
+	if (a.help) {
+		fputs(config_usage, stdout);
+		return EXIT_OK;
+	}
+	if (a.extra)
+		return ctl_usage("unexpected argument '%s'", a.extra);
+	if (a.has_to)
+		return ctl_usage("--new-key-file and --new-passphrase-file belong to key rekey");
+	r = ctl_open(c, &v);
+	if (r > 0)
+		return r;
+	if (a.max_value)
+		r = kura_vault_set_max_value(v, a.max_value, &err);
+	max = kura_vault_max_value(v);
+	kura_vault_close(v);
+	if (r < 0)
+		return ctl_fail(r, &err);
+	if (c->json)
+		return ctl_print_json(json_pack("{s:I}", "max_value_size", (json_int_t)max));
+	printf("max-value-size: %llu\n", (unsigned long long)max);
+	return EXIT_OK;
+}

@@ -1,0 +1,68 @@
+/* kuractl's shared command plumbing: options every command takes, opening the vault, and
+ * output. Never prints a value except `secret get` to its stdout. */
+#pragma once
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "vault.h"
+
+/* Exit codes, the same in every kura binary. */
+enum {
+	EXIT_OK = 0,
+	EXIT_REFUSED = 1,   /* refused, not found, wrong key */
+	EXIT_USAGE = 2,     /* bad command line or bad input */
+	EXIT_SYSTEM = 3,    /* I/O, store, memory */
+	EXIT_INTEGRITY = 4, /* the store or a ciphertext failed verification */
+};
+
+struct ctl {
+	const char *state_dir;
+	struct kura_master_source master;
+	bool json;
+	bool nosync; /* undocumented: tests that load many secrets */
+};
+
+/* The options every command accepts, in a getopt_long table: append to a command's own. */
+#define CTL_COMMON_OPTIONS                                                                         \
+	{ "state-dir", required_argument, NULL, 'S' },                                             \
+		{ "key-file", required_argument, NULL, 'K' },                                      \
+		{ "passphrase-file", required_argument, NULL, 'P' },                               \
+		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },            \
+		{ "no-sync", no_argument, NULL, 0x100 },                                           \
+	{                                                                                          \
+		NULL, 0, NULL, 0                                                                   \
+	}
+
+/* Handle a common option; false if c is not one. Exits 2 on a conflict. */
+bool ctl_common_option(struct ctl *c, int opt, const char *arg);
+
+/* Open and unlock the vault named by c; on failure prints the error and returns the exit
+ * code (>0), with *ret untouched. */
+int ctl_open(struct ctl *c, struct kura_vault **ret);
+
+/* Map an -errno from the library to an exit code. */
+int ctl_exit_code(int r);
+
+/* Print "kuractl: <msg>" (err's message if set, else strerror) and return the exit code. */
+int ctl_fail(int r, const struct kura_err *err);
+
+/* Print a usage error and return EXIT_USAGE. */
+__attribute__((format(printf, 1, 2))) int ctl_usage(const char *fmt, ...);
+
+/* Parse a positive integer argument within [min, max]; false if it is not one. */
+bool ctl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+
+/* Seconds since the epoch as RFC 3339 UTC, into buf. */
+const char *ctl_time(int64_t t, char buf[static 32]);
+
+/* Print j (stolen) as one line of JSON to stdout. */
+int ctl_print_json(json_t *j);
+
+int ctl_init(struct ctl *c, int argc, char **argv);
+int ctl_secret(struct ctl *c, int argc, char **argv);
+int ctl_key(struct ctl *c, int argc, char **argv);
+int ctl_config(struct ctl *c, int argc, char **argv);

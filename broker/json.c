@@ -1,0 +1,126 @@
+/* jansson glue. The allocator wipes on free because JSON documents can carry values. */
+#include <errno.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "json.h"
+
+/* Each block carries its size in front so free can wipe it all; 16 keeps max alignment. */
+#define HDR 16u
+
+static void *wipe_malloc(size_t n)
+{
+	uint8_t *p;
+
+	if (n > SIZE_MAX - HDR)
+		return NULL;
+	p = malloc(n + HDR);
+	if (!p)
+		return NULL;
+	memcpy(p, &n, sizeof(n));
+	return p + HDR;
+}
+
+static void wipe_free(void *ptr)
+{
+	uint8_t *p;
+	size_t n;
+
+	if (!ptr)
+		return;
+	p = (uint8_t *)ptr - HDR;
+	memcpy(&n, p, sizeof(n));
+	sodium_memzero(p, n + HDR);
+	free(p);
+}
+
+void kura_json_init(void)
+{
+	json_set_alloc_funcs(wipe_malloc, wipe_free);
+}
+
+json_t *kura_json_b64(const uint8_t *data, size_t len)
+{
+	size_t b64_len = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+	_cleanup_free_ char *b64 = malloc(b64_len);
+
+	if (!b64)
+		return NULL;
+	sodium_bin2base64(b64, b64_len, data, len, sodium_base64_VARIANT_ORIGINAL);
+	return json_stringn(b64, b64_len - 1);
+}
+
+int kura_json_get_b64(const json_t *obj, const char *key, uint8_t **ret, size_t *ret_len)
+{
+	const json_t *s = json_object_get(obj, key);
+	size_t len, bin_len;
+	uint8_t *bin;
+
+	if (!json_is_string(s))
+		return -EPROTO;
+	len = json_string_length(s);
+	bin = malloc(len / 4 * 3 + 1);
+	if (!bin)
+		return -ENOMEM;
+	if (sodium_base642bin(bin, len / 4 * 3 + 1, json_string_value(s), len, NULL, &bin_len,
+		    NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+		free(bin);
+		return -EPROTO;
+	}
+	*ret = bin;
+	*ret_len = bin_len;
+	return 0;
+}
+
+int kura_json_get_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *ret)
+{
+	const json_t *i = json_object_get(obj, key);
+	json_int_t v;
+
+	if (!json_is_integer(i))
+		return -EPROTO;
+	v = json_integer_value(i);
+	if (v < min || v > max)
+		return -EPROTO;
+	*ret = v;
+	return 0;
+}
+
+int kura_json_dump(const json_t *j, uint8_t **ret, size_t *ret_len)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_free_t json_free;
+	size_t len;
+	uint8_t *copy;
+
+	json_get_alloc_funcs(NULL, &json_free);
+	if (!s)
+		return -ENOMEM;
+	/* json_dumps memory comes from our allocator: hand back plain malloc'd bytes. */
+	len = strlen(s);
+	copy = malloc(len ? len : 1);
+	if (!copy) {
+		json_free(s);
+		return -ENOMEM;
+	}
+	memcpy(copy, s, len);
+	json_free(s);
+	*ret = copy;
+	*ret_len = len;
+	return 0;
+}
+
+int kura_json_load(const uint8_t *data, size_t len, json_t **ret)
+{
+	json_t *j = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL);
+
+	if (!j)
+		return -EPROTO;
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return -EPROTO;
+	}
+	*ret = j;
+	return 0;
+}

@@ -1,0 +1,36 @@
+/* jansson glue: a wiping allocator, base64 fields, and strict record parsing. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "macro.h"
+
+/* Install the wiping allocator: call once, before any other jansson use. JSON may carry a
+ * value on its way out (the admin API), so every byte jansson frees is zeroed first. */
+void kura_json_init(void);
+
+/* A base64 string. NULL on allocation failure. */
+json_t *kura_json_b64(const uint8_t *data, size_t len);
+
+/* Decode obj[key] as base64 into malloc'd memory. -EPROTO if missing or malformed. */
+int kura_json_get_b64(const json_t *obj, const char *key, uint8_t **ret, size_t *ret_len);
+
+/* obj[key] as an integer within [min, max]. -EPROTO if missing, not an integer or outside. */
+int kura_json_get_int(const json_t *obj, const char *key, int64_t min, int64_t max,
+	int64_t *ret);
+
+/* Compact serialisation into malloc'd bytes (no NUL). */
+int kura_json_dump(const json_t *j, uint8_t **ret, size_t *ret_len);
+
+/* Parse bytes that must hold one JSON object. -EPROTO otherwise. */
+int kura_json_load(const uint8_t *data, size_t len, json_t **ret);
+
+static inline void kura_json_decrefp(json_t **j)
+{
+	json_decref(*j);
+}
+
+#define _cleanup_json_ _cleanup_(kura_json_decrefp)

@@ -1,0 +1,246 @@
+/* kuractl: the operator's command line for secrets, keys and the store. Works offline on a
+ * state directory. Prints values only for `secret get`, to stdout. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "json.h"
+
+static const char usage_text[] =
+	"Usage: kuractl [OPTIONS] COMMAND [ARGS]...\n"
+	"\n"
+	"Manage kura's secrets and keys. Runs as root on the host, on the state directory.\n"
+	"\n"
+	"Commands:\n"
+	"  init                     create the state: directory, master key, store, first KEK\n"
+	"  secret put NAME          store a new secret (value from stdin, --file, --generate)\n"
+	"  secret rotate NAME       add a new version and make it current\n"
+	"  secret get NAME          write a version's value to stdout\n"
+	"  secret list [PREFIX]     list secrets\n"
+	"  secret show NAME         versions, times, sizes and KEK ids (never values)\n"
+	"  secret rollback NAME --to V\n"
+	"                           make an older version current again\n"
+	"  secret destroy NAME [--version V]\n"
+	"                           delete a secret's (or one version's) ciphertext for good\n"
+	"  key rotate               new KEK, rewrap every DEK, destroy the old KEK\n"
+	"  key rekey --new-key-file F | --new-passphrase-file F\n"
+	"                           rewrap the keyring under a new master key\n"
+	"  key status               master key source, KEKs, counts\n"
+	"  config [--max-value-size N]\n"
+	"                           show or change store settings\n"
+	"\n"
+	"Options (accepted before or after the command):\n"
+	"  --state-dir DIR          state directory (default " KURA_STATE_DIR ")\n"
+	"  --key-file FILE          master key file (default STATE_DIR/master.key)\n"
+	"  --passphrase-file FILE   derive the master key from the passphrase in FILE\n"
+	"                           (\"-\" reads standard input)\n"
+	"  --json                   machine-readable output, one JSON document\n"
+	"  -h, --help               this help; `kuractl COMMAND --help` for a command's\n"
+	"  --version                print the version\n"
+	"\n"
+	"Exit status: 0 ok, 1 refused or not found (includes a wrong master key), 2 usage or\n"
+	"invalid input, 3 system error, 4 integrity failure (corrupt store or altered\n"
+	"ciphertext).\n";
+
+bool ctl_common_option(struct ctl *c, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'S':
+		c->state_dir = arg;
+		return true;
+	case 'K':
+		if (c->master.kind == KURA_MASTER_PASSPHRASE && c->master.path)
+			exit(ctl_usage("--key-file and --passphrase-file exclude each other"));
+		c->master = (struct kura_master_source){ .kind = KURA_MASTER_FILE, .path = arg };
+		return true;
+	case 'P':
+		if (c->master.kind == KURA_MASTER_FILE && c->master.path)
+			exit(ctl_usage("--key-file and --passphrase-file exclude each other"));
+		c->master = (struct kura_master_source){ .kind = KURA_MASTER_PASSPHRASE,
+			.path = arg };
+		return true;
+	case 'j':
+		c->json = true;
+		return true;
+	case 0x100:
+		c->nosync = true;
+		return true;
+	default:
+		return false;
+	}
+}
+
+int ctl_exit_code(int r)
+{
+	switch (-r) {
+	case 0:
+		return EXIT_OK;
+	case ENOENT:
+	case EEXIST:
+	case EKEYREJECTED:
+	case ENOKEY:
+	case EPERM:
+	case ELOOP:
+	case EMEDIUMTYPE:
+	case EMSGSIZE:
+	case EFBIG:
+	case ENOTDIR:
+		return EXIT_REFUSED;
+	case EINVAL:
+	case ENODATA:
+		return EXIT_USAGE;
+	case EBADMSG:
+	case EUCLEAN:
+	case EPROTO:
+		return EXIT_INTEGRITY;
+	default:
+		return EXIT_SYSTEM;
+	}
+}
+
+int ctl_fail(int r, const struct kura_err *err)
+{
+	fprintf(stderr, "kuractl: %s\n", err && err->msg[0] ? err->msg : strerror(-r));
+	return ctl_exit_code(r);
+}
+
+int ctl_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("kuractl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see kuractl --help)\n", stderr);
+	return EXIT_USAGE;
+}
+
+bool ctl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*ret = v;
+	return true;
+}
+
+const char *ctl_time(int64_t t, char buf[static 32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, 32, "%lld", (long long)t);
+	return buf;
+}
+
+int ctl_print_json(json_t *j)
+{
+	if (!j) {
+		fputs("kuractl: out of memory\n", stderr);
+		return EXIT_SYSTEM;
+	}
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(j);
+	return EXIT_OK;
+}
+
+int ctl_open(struct ctl *c, struct kura_vault **ret)
+{
+	struct kura_err err = { 0 };
+	int r;
+
+	r = kura_vault_open(c->state_dir, &c->master, c->nosync ? KURA_STORE_NOSYNC : 0, ret, &err);
+	if (r < 0)
+		return ctl_fail(r, &err);
+	return 0;
+}
+
+/* Core dumps and ptrace would show keys and values: this process must not be dumpable, and
+ * files it creates must not be readable by others whatever the caller's umask. */
+static void harden(void)
+{
+	const struct rlimit none = { 0, 0 };
+
+	umask(077);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &none);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "version", no_argument, NULL, 'V' },
+		CTL_COMMON_OPTIONS,
+	};
+	struct ctl c = { .state_dir = KURA_STATE_DIR };
+	const char *cmd;
+	int opt, r;
+
+	harden();
+	if (kura_keys_init() < 0) {
+		fputs("kuractl: cannot initialise libsodium\n", stderr);
+		return EXIT_SYSTEM;
+	}
+	kura_json_init();
+
+	/* '+': stop at the command; the rest belongs to it. */
+	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		if (ctl_common_option(&c, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_OK;
+		case 'V':
+			puts("kuractl " KURA_VERSION);
+			return EXIT_OK;
+		default:
+			return ctl_usage("unknown option");
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 0; /* reset getopt for the command's own parsing */
+
+	if (strcmp(cmd, "init") == 0)
+		r = ctl_init(&c, argc, argv);
+	else if (strcmp(cmd, "secret") == 0)
+		r = ctl_secret(&c, argc, argv);
+	else if (strcmp(cmd, "key") == 0)
+		r = ctl_key(&c, argc, argv);
+	else if (strcmp(cmd, "config") == 0)
+		r = ctl_config(&c, argc, argv);
+	else if (strcmp(cmd, "help") == 0) {
+		fputs(usage_text, stdout);
+		r = EXIT_OK;
+	} else
+		r = ctl_usage("unknown command '%s'", cmd);
+
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "kuractl: cannot write output: %s\n", strerror(errno));
+		if (r == EXIT_OK)
+			r = EXIT_SYSTEM;
+	}
+	return r;
+}

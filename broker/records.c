@@ -1,0 +1,243 @@
+/* Encoding of the vault's store records as JSON. Ciphertext and metadata only. Parsing is
+ * strict: a record that is not exactly what we wrote is corruption (-EPROTO). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "records.h"
+
+int64_t now_seconds(void)
+{
+	return (int64_t)time(NULL);
+}
+
+char *secret_key(const char *name)
+{
+	char *k;
+
+	return asprintf(&k, PREFIX_SECRET "%s", name) < 0 ? NULL : k;
+}
+
+char *version_prefix(const char *name)
+{
+	char *k;
+
+	return asprintf(&k, PREFIX_VERSION "%s@", name) < 0 ? NULL : k;
+}
+
+char *version_key(const char *name, uint64_t version)
+{
+	char *k;
+
+	return asprintf(&k, PREFIX_VERSION "%s@%010" PRIu64, name, version) < 0 ? NULL : k;
+}
+
+uint64_t version_from_key(const char *key)
+{
+	const char *at = strrchr(key, '@');
+	uint64_t v = 0;
+
+	if (!at || strlen(at + 1) != 10)
+		return 0;
+	for (const char *p = at + 1; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	return v;
+}
+
+void keyring_record_done(struct keyring_record *k)
+{
+	for (size_t i = 0; i < k->n; i++)
+		free(k->keks[i].box);
+	free(k->keks);
+	*k = (struct keyring_record){ 0 };
+}
+
+int keyring_record_encode(const struct keyring_record *k, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_json_ json_t *j = NULL, *master = NULL, *keks = NULL;
+
+	if (k->master == KURA_MASTER_PASSPHRASE)
+		master = json_pack("{s:s, s:{s:s, s:o, s:I, s:I}}", "source", "passphrase", "kdf",
+			"alg", "argon2id13", "salt", kura_json_b64(k->kdf.salt, sizeof(k->kdf.salt)),
+			"opslimit", (json_int_t)k->kdf.opslimit, "memlimit",
+			(json_int_t)k->kdf.memlimit);
+	else
+		master = json_pack("{s:s}", "source", "file");
+	keks = json_array();
+	if (!master || !keks)
+		return -ENOMEM;
+	for (size_t i = 0; i < k->n; i++) {
+		json_t *e = json_pack("{s:I, s:I, s:o}", "id", (json_int_t)k->keks[i].id, "created",
+			(json_int_t)k->keks[i].created, "box",
+			kura_json_b64(k->keks[i].box, k->keks[i].len));
+
+		if (!e || json_array_append_new(keks, e) < 0)
+			return -ENOMEM;
+	}
+	j = json_pack("{s:i, s:O, s:I, s:I, s:O}", "format", RECORD_FORMAT, "master", master,
+		"current", (json_int_t)k->current, "next", (json_int_t)k->next, "keks", keks);
+	if (!j)
+		return -ENOMEM;
+	return kura_json_dump(j, ret, ret_len);
+}
+
+int keyring_record_decode(const uint8_t *data, size_t len, struct keyring_record *ret)
+{
+	_cleanup_json_ json_t *j = NULL;
+	struct keyring_record k = { 0 };
+	const json_t *master, *keks, *e;
+	const char *source;
+	int64_t v;
+	size_t i;
+	int r;
+
+	r = kura_json_load(data, len, &j);
+	if (r < 0)
+		return r;
+	master = json_object_get(j, "master");
+	source = json_string_value(json_object_get(master, "source"));
+	if (!source)
+		return -EPROTO;
+	if (strcmp(source, "file") == 0) {
+		k.master = KURA_MASTER_FILE;
+	} else if (strcmp(source, "passphrase") == 0) {
+		const json_t *kdf = json_object_get(master, "kdf");
+		const char *alg = json_string_value(json_object_get(kdf, "alg"));
+		_cleanup_free_ uint8_t *salt = NULL;
+		size_t salt_len;
+
+		k.master = KURA_MASTER_PASSPHRASE;
+		if (!alg || strcmp(alg, "argon2id13") != 0)
+			return -EPROTO;
+		r = kura_json_get_b64(kdf, "salt", &salt, &salt_len);
+		if (r < 0)
+			return r;
+		if (salt_len != sizeof(k.kdf.salt))
+			return -EPROTO;
+		memcpy(k.kdf.salt, salt, salt_len);
+		if (kura_json_get_int(kdf, "opslimit", 1, INT64_MAX, &v) < 0)
+			return -EPROTO;
+		k.kdf.opslimit = (uint64_t)v;
+		if (kura_json_get_int(kdf, "memlimit", 1, INT64_MAX, &v) < 0)
+			return -EPROTO;
+		k.kdf.memlimit = (uint64_t)v;
+		if (kura_kdf_check(&k.kdf) < 0)
+			return -EPROTO;
+	} else {
+		return -EPROTO;
+	}
+	if (kura_json_get_int(j, "current", 1, UINT32_MAX, &v) < 0)
+		return -EPROTO;
+	k.current = (uint32_t)v;
+	if (kura_json_get_int(j, "next", 2, UINT32_MAX, &v) < 0)
+		return -EPROTO;
+	k.next = (uint32_t)v;
+	keks = json_object_get(j, "keks");
+	if (!json_is_array(keks) || json_array_size(keks) == 0)
+		return -EPROTO;
+	k.keks = calloc(json_array_size(keks), sizeof(*k.keks));
+	if (!k.keks)
+		return -ENOMEM;
+	json_array_foreach(keks, i, e) {
+		struct kek_record *kek = &k.keks[k.n];
+
+		r = kura_json_get_int(e, "id", 1, (int64_t)k.next - 1, &v);
+		if (r < 0)
+			goto fail;
+		kek->id = (uint32_t)v;
+		r = kura_json_get_int(e, "created", 0, INT64_MAX, &kek->created);
+		if (r < 0)
+			goto fail;
+		r = kura_json_get_b64(e, "box", &kek->box, &kek->len);
+		if (r < 0)
+			goto fail;
+		k.n++;
+	}
+	*ret = k;
+	return 0;
+fail:
+	keyring_record_done(&k);
+	return r;
+}
+
+int secret_record_encode(const struct secret_record *s, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_json_ json_t *j = json_pack("{s:I, s:I, s:I, s:I}", "current",
+		(json_int_t)s->current, "latest", (json_int_t)s->latest, "created",
+		(json_int_t)s->created, "updated", (json_int_t)s->updated);
+
+	if (!j)
+		return -ENOMEM;
+	return kura_json_dump(j, ret, ret_len);
+}
+
+int secret_record_decode(const uint8_t *data, size_t len, struct secret_record *ret)
+{
+	_cleanup_json_ json_t *j = NULL;
+	struct secret_record s;
+	int64_t v;
+	int r;
+
+	r = kura_json_load(data, len, &j);
+	if (r < 0)
+		return r;
+	if (kura_json_get_int(j, "latest", 1, INT64_MAX, &v) < 0)
+		return -EPROTO;
+	s.latest = (uint64_t)v;
+	if (kura_json_get_int(j, "current", 1, (int64_t)s.latest, &v) < 0)
+		return -EPROTO;
+	s.current = (uint64_t)v;
+	if (kura_json_get_int(j, "created", 0, INT64_MAX, &s.created) < 0 ||
+		kura_json_get_int(j, "updated", 0, INT64_MAX, &s.updated) < 0)
+		return -EPROTO;
+	*ret = s;
+	return 0;
+}
+
+int version_record_encode(const struct version_record *v, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_json_ json_t *j = json_pack("{s:I, s:I, s:I, s:o, s:o}", "created",
+		(json_int_t)v->created, "size", (json_int_t)v->size, "kek",
+		(json_int_t)v->sealed.kek_id, "dek", kura_json_b64(v->sealed.dek, v->sealed.dek_len),
+		"value", kura_json_b64(v->sealed.value, v->sealed.value_len));
+
+	if (!j)
+		return -ENOMEM;
+	return kura_json_dump(j, ret, ret_len);
+}
+
+int version_record_decode(const uint8_t *data, size_t len, struct version_record *ret)
+{
+	_cleanup_json_ json_t *j = NULL;
+	struct version_record v = { 0 };
+	int64_t i;
+	int r;
+
+	r = kura_json_load(data, len, &j);
+	if (r < 0)
+		return r;
+	if (kura_json_get_int(j, "created", 0, INT64_MAX, &v.created) < 0 ||
+		kura_json_get_int(j, "size", 0, INT64_MAX, &i) < 0)
+		return -EPROTO;
+	v.size = (uint64_t)i;
+	if (kura_json_get_int(j, "kek", 1, UINT32_MAX, &i) < 0)
+		return -EPROTO;
+	v.sealed.kek_id = (uint32_t)i;
+	r = kura_json_get_b64(j, "dek", &v.sealed.dek, &v.sealed.dek_len);
+	if (r == 0)
+		r = kura_json_get_b64(j, "value", &v.sealed.value, &v.sealed.value_len);
+	if (r == 0 && kura_sealed_plain_len(&v.sealed) != v.size)
+		r = -EPROTO;
+	if (r < 0) {
+		kura_sealed_done(&v.sealed);
+		return r;
+	}
+	*ret = v;
+	return 0;
+}

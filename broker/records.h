@@ -1,0 +1,92 @@
+/* How the vault lays its records out in the store (keys and JSON bodies). Internal to the
+ * vault; nothing here is secret: values and keys appear only as sealed boxes. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "keyring.h"
+#include "seal.h"
+#include "vault.h"
+
+/*
+ *   config                      {"format":1,"max_value_size":N}
+ *   keyring                     {"master":{"source":"file"|"passphrase","kdf":{...}},
+ *                                "current":K,"next":K+1,"keks":[{"id","created","box"}]}
+ *   secret/<name>               {"current":V,"latest":V,"created":T,"updated":T}
+ *   version/<name>@<V, 10 digits> {"created":T,"size":S,"kek":K,"dek":b64,"value":b64}
+ *
+ * '@' cannot occur in a name, so the versions of "a" never mix with those of "a/b"; the zero
+ * padding keeps versions in numeric order in a bytewise range.
+ */
+#define KEY_CONFIG "config"
+#define KEY_KEYRING "keyring"
+#define PREFIX_SECRET "secret/"
+#define PREFIX_VERSION "version/"
+#define RECORD_FORMAT 1
+
+struct kek_record {
+	uint32_t id;
+	int64_t created;
+	uint8_t *box;
+	size_t len;
+};
+
+struct keyring_record {
+	enum kura_master_kind master;
+	struct kura_kdf kdf;
+	uint32_t current;
+	uint32_t next;
+	struct kek_record *keks;
+	size_t n;
+};
+
+struct secret_record {
+	uint64_t current;
+	uint64_t latest;
+	int64_t created;
+	int64_t updated;
+};
+
+struct version_record {
+	int64_t created;
+	uint64_t size;
+	struct kura_sealed sealed;
+};
+
+struct kura_vault {
+	char *dir;
+	struct kura_store *store;
+	struct kura_secbuf *master;
+	struct kura_keyring *keyring;
+	struct keyring_record kr; /* as last read or written */
+	int64_t keyring_rev;
+	uint64_t max_value;
+	int64_t config_rev;
+};
+
+void keyring_record_done(struct keyring_record *k);
+int keyring_record_encode(const struct keyring_record *k, uint8_t **ret, size_t *ret_len);
+int keyring_record_decode(const uint8_t *data, size_t len, struct keyring_record *ret);
+
+int secret_record_encode(const struct secret_record *s, uint8_t **ret, size_t *ret_len);
+int secret_record_decode(const uint8_t *data, size_t len, struct secret_record *ret);
+
+int version_record_encode(const struct version_record *v, uint8_t **ret, size_t *ret_len);
+int version_record_decode(const uint8_t *data, size_t len, struct version_record *ret);
+
+/* Store keys; NULL on allocation failure. */
+char *secret_key(const char *name);
+char *version_key(const char *name, uint64_t version);
+char *version_prefix(const char *name);
+
+/* The version number at the end of a version key, or 0 if it is not one. */
+uint64_t version_from_key(const char *key);
+
+int64_t now_seconds(void);
+
+/* Re-read the keyring record if it changed since we read it, unlocking new KEKs. */
+int vault_refresh_keyring(struct kura_vault *v, struct kura_err *err);
+
+/* Apply a store error to err with context, returning r. */
+int store_err(struct kura_vault *v, struct kura_err *err, int r, const char *what);

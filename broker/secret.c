@@ -1,0 +1,449 @@
+/* Secret operations: put, rotate, get, show, list, rollback, destroy. Plaintext passes through
+ * only in kura_secbuf; the store sees sealed records. */
+#include <errno.h>
+#include <string.h>
+
+#include "name.h"
+#include "records.h"
+
+#define CAS_RETRIES 8
+
+void kura_secret_info_done(struct kura_secret_info *i)
+{
+	free(i->name);
+	free(i->versions);
+	*i = (struct kura_secret_info){ 0 };
+}
+
+void kura_secret_list_done(struct kura_secret_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		kura_secret_info_done(&l->items[i]);
+	free(l->items);
+	*l = (struct kura_secret_list){ 0 };
+}
+
+static int check_name(const char *name, struct kura_err *err)
+{
+	const char *rule = kura_name_invalid(name, strlen(name));
+
+	if (rule)
+		return kura_err_set(err, -EINVAL, "invalid secret name: %s", rule);
+	return 0;
+}
+
+/* The secret record of name and its mod_rev. -ENOENT with a message if absent. */
+static int read_secret(struct kura_vault *v, const char *name, struct secret_record *ret,
+	int64_t *ret_rev, struct kura_err *err)
+{
+	_cleanup_free_ char *key = secret_key(name);
+	struct kura_kv kv = { 0 };
+	int r;
+
+	if (!key)
+		return -ENOMEM;
+	r = kura_store_get(v->store, key, &kv);
+	if (r == -ENOENT)
+		return kura_err_set(err, r, "no secret named %s", name);
+	if (r < 0)
+		return store_err(v, err, r, "cannot read the secret");
+	r = secret_record_decode(kv.value, kv.len, ret);
+	if (ret_rev)
+		*ret_rev = kv.mod_rev;
+	kura_kv_done(&kv);
+	if (r < 0)
+		return kura_err_set(err, -EUCLEAN, "the record of secret %s is corrupt", name);
+	return 0;
+}
+
+static int read_version(struct kura_vault *v, const char *name, uint64_t version,
+	struct version_record *ret, int64_t *ret_rev, struct kura_err *err)
+{
+	_cleanup_free_ char *key = version_key(name, version);
+	struct kura_kv kv = { 0 };
+	int r;
+
+	if (!key)
+		return -ENOMEM;
+	r = kura_store_get(v->store, key, &kv);
+	if (r == -ENOENT)
+		return kura_err_set(err, r, "secret %s has no version %llu (never made, or destroyed)",
+			name, (unsigned long long)version);
+	if (r < 0)
+		return store_err(v, err, r, "cannot read the secret");
+	r = version_record_decode(kv.value, kv.len, ret);
+	if (ret_rev)
+		*ret_rev = kv.mod_rev;
+	kura_kv_done(&kv);
+	if (r < 0)
+		return kura_err_set(err, -EUCLEAN, "the record of %s version %llu is corrupt", name,
+			(unsigned long long)version);
+	return 0;
+}
+
+/*
+ * Seal value as `version` of name and add to txn: the secret record (under a compare on
+ * secret_rev, or absent) and the new version record. The compare on the keyring's revision
+ * keeps a concurrent `key rotate` from destroying the KEK this DEK is wrapped with.
+ */
+static int add_version(struct kura_vault *v, const char *name, uint64_t version,
+	const struct secret_record *sec, int64_t secret_rev, const struct kura_secbuf *value,
+	struct kura_txn *txn)
+{
+	_cleanup_free_ char *skey = secret_key(name), *vkey = version_key(name, version);
+	_cleanup_free_ uint8_t *sbody = NULL, *vbody = NULL;
+	struct version_record ver = { .created = now_seconds(), .size = value->len };
+	size_t slen, vlen;
+	int r;
+
+	if (!skey || !vkey)
+		return -ENOMEM;
+	r = kura_seal(v->keyring, name, version, value, &ver.sealed);
+	if (r < 0)
+		return r;
+	r = version_record_encode(&ver, &vbody, &vlen);
+	kura_sealed_done(&ver.sealed);
+	if (r < 0)
+		return r;
+	r = secret_record_encode(sec, &sbody, &slen);
+	if (r < 0)
+		return r;
+	if ((r = kura_txn_check(txn, KEY_KEYRING, v->keyring_rev)) < 0 ||
+		(r = kura_txn_put(txn, skey, sbody, slen, secret_rev)) < 0 ||
+		(r = kura_txn_put(txn, vkey, vbody, vlen, KURA_REV_ABSENT)) < 0)
+		return r;
+	return 0;
+}
+
+static int check_value(struct kura_vault *v, const struct kura_secbuf *value,
+	struct kura_err *err)
+{
+	if (value->len > v->max_value)
+		return kura_err_set(err, -EFBIG,
+			"the value is %zu bytes; this store takes at most %llu (kuractl config "
+			"--max-value-size)",
+			value->len, (unsigned long long)v->max_value);
+	return 0;
+}
+
+/* Write a new version: of a new secret (create) or an existing one. */
+static int write_version(struct kura_vault *v, const char *name, const struct kura_secbuf *value,
+	bool create, uint64_t *ret_version, struct kura_err *err)
+{
+	int r;
+
+	r = check_name(name, err);
+	if (r < 0)
+		return r;
+	r = check_value(v, value, err);
+	if (r < 0)
+		return r;
+	for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
+		struct secret_record sec;
+		struct kura_txn txn = { 0 };
+		int64_t rev = KURA_REV_ABSENT;
+		int64_t now = now_seconds();
+
+		r = vault_refresh_keyring(v, err);
+		if (r < 0)
+			return r;
+		r = read_secret(v, name, &sec, &rev, NULL);
+		if (create && r == 0)
+			return kura_err_set(err, -EEXIST,
+				"secret %s already exists; use kuractl secret rotate for a new "
+				"version",
+				name);
+		if (!create && r == -ENOENT)
+			return kura_err_set(err, r, "no secret named %s; use kuractl secret put",
+				name);
+		if (r < 0 && r != -ENOENT)
+			return read_secret(v, name, &sec, &rev, err);
+		if (create)
+			sec = (struct secret_record){ .created = now };
+		sec.latest++;
+		sec.current = sec.latest;
+		sec.updated = now;
+		r = add_version(v, name, sec.latest, &sec, create ? KURA_REV_ABSENT : rev, value,
+			&txn);
+		if (r == 0)
+			r = kura_store_commit(v->store, &txn, NULL);
+		kura_txn_done(&txn);
+		if (r == -ESTALE)
+			continue; /* someone else wrote first: look again */
+		if (r < 0)
+			return store_err(v, err, r, "cannot store the secret");
+		if (ret_version)
+			*ret_version = sec.latest;
+		return 0;
+	}
+	return kura_err_set(err, -EBUSY, "secret %s kept changing under us; try again", name);
+}
+
+int kura_secret_put(struct kura_vault *v, const char *name, const struct kura_secbuf *value,
+	uint64_t *ret_version, struct kura_err *err)
+{
+	return write_version(v, name, value, true, ret_version, err);
+}
+
+int kura_secret_rotate(struct kura_vault *v, const char *name, const struct kura_secbuf *value,
+	uint64_t *ret_version, struct kura_err *err)
+{
+	return write_version(v, name, value, false, ret_version, err);
+}
+
+int kura_secret_get(struct kura_vault *v, const char *name, uint64_t version,
+	struct kura_secbuf **ret_value, struct kura_version_info *ret_info, struct kura_err *err)
+{
+	struct version_record ver;
+	struct secret_record sec;
+	int r;
+
+	r = check_name(name, err);
+	if (r < 0)
+		return r;
+	r = read_secret(v, name, &sec, NULL, err);
+	if (r < 0)
+		return r;
+	if (version == 0)
+		version = sec.current;
+	r = read_version(v, name, version, &ver, NULL, err);
+	if (r < 0)
+		return r;
+	r = kura_unseal(v->keyring, name, version, &ver.sealed, ret_value);
+	if (r == -ENOKEY) {
+		/* Rotated by someone else since we unlocked: pick up the new KEK and try again. */
+		r = vault_refresh_keyring(v, err);
+		if (r == 0)
+			r = kura_unseal(v->keyring, name, version, &ver.sealed, ret_value);
+	}
+	if (r == 0 && ret_info)
+		*ret_info = (struct kura_version_info){ .version = version,
+			.created = ver.created,
+			.size = ver.size,
+			.kek_id = ver.sealed.kek_id };
+	kura_sealed_done(&ver.sealed);
+	if (r == -EBADMSG || r == -EPROTO)
+		return kura_err_set(err, -EBADMSG,
+			"secret %s version %llu does not authenticate: its record was altered or "
+			"moved",
+			name, (unsigned long long)version);
+	if (r == -ENOKEY)
+		return kura_err_set(err, -EUCLEAN, "secret %s version %llu is wrapped by KEK %u, "
+						   "which the keyring does not hold", name,
+			(unsigned long long)version, ver.sealed.kek_id);
+	return r;
+}
+
+int kura_secret_show(struct kura_vault *v, const char *name, struct kura_secret_info *ret,
+	struct kura_err *err)
+{
+	_cleanup_free_ char *prefix = NULL;
+	struct kura_secret_info info = { 0 };
+	struct kura_kv_list l = { 0 };
+	struct secret_record sec;
+	int r;
+
+	r = check_name(name, err);
+	if (r < 0)
+		return r;
+	r = read_secret(v, name, &sec, NULL, err);
+	if (r < 0)
+		return r;
+	prefix = version_prefix(name);
+	if (!prefix)
+		return -ENOMEM;
+	r = kura_store_range(v->store, prefix, NULL, 0, &l);
+	if (r < 0)
+		return store_err(v, err, r, "cannot list versions");
+	info.name = strdup(name);
+	info.versions = calloc(l.n ? l.n : 1, sizeof(*info.versions));
+	if (!info.name || !info.versions) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	info.current = sec.current;
+	info.latest = sec.latest;
+	info.created = sec.created;
+	info.updated = sec.updated;
+	for (size_t i = 0; i < l.n; i++) {
+		struct version_record ver;
+
+		r = version_record_decode(l.items[i].value, l.items[i].len, &ver);
+		if (r < 0) {
+			r = kura_err_set(err, -EUCLEAN, "the record %s is corrupt", l.items[i].key);
+			goto fail;
+		}
+		info.versions[info.n_versions++] = (struct kura_version_info){
+			.version = version_from_key(l.items[i].key),
+			.created = ver.created,
+			.size = ver.size,
+			.kek_id = ver.sealed.kek_id,
+		};
+		kura_sealed_done(&ver.sealed);
+	}
+	kura_kv_list_done(&l);
+	*ret = info;
+	return 0;
+fail:
+	kura_kv_list_done(&l);
+	kura_secret_info_done(&info);
+	return r;
+}
+
+int kura_secret_list(struct kura_vault *v, const char *prefix, struct kura_secret_list *ret,
+	struct kura_err *err)
+{
+	_cleanup_free_ char *key = secret_key(prefix);
+	struct kura_secret_list out = { 0 };
+	struct kura_kv_list l = { 0 };
+	const char *rule = kura_prefix_invalid(prefix, strlen(prefix));
+	int r;
+
+	if (rule)
+		return kura_err_set(err, -EINVAL, "invalid prefix: %s", rule);
+	if (!key)
+		return -ENOMEM;
+	r = kura_store_range(v->store, key, NULL, 0, &l);
+	if (r < 0)
+		return store_err(v, err, r, "cannot list secrets");
+	out.items = calloc(l.n ? l.n : 1, sizeof(*out.items));
+	if (!out.items) {
+		kura_kv_list_done(&l);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		struct kura_secret_info *info = &out.items[out.n];
+		struct secret_record sec;
+
+		if (secret_record_decode(l.items[i].value, l.items[i].len, &sec) < 0) {
+			r = kura_err_set(err, -EUCLEAN, "the record %s is corrupt", l.items[i].key);
+			goto fail;
+		}
+		info->name = strdup(l.items[i].key + strlen(PREFIX_SECRET));
+		if (!info->name) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		info->current = sec.current;
+		info->latest = sec.latest;
+		info->created = sec.created;
+		info->updated = sec.updated;
+		out.n++;
+	}
+	kura_kv_list_done(&l);
+	*ret = out;
+	return 0;
+fail:
+	kura_kv_list_done(&l);
+	kura_secret_list_done(&out);
+	return r;
+}
+
+int kura_secret_rollback(struct kura_vault *v, const char *name, uint64_t version,
+	struct kura_err *err)
+{
+	int r;
+
+	r = check_name(name, err);
+	if (r < 0)
+		return r;
+	for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
+		_cleanup_free_ char *skey = secret_key(name), *vkey = version_key(name, version);
+		_cleanup_free_ uint8_t *body = NULL;
+		struct kura_txn txn = { 0 };
+		struct version_record ver;
+		struct secret_record sec;
+		int64_t srev, vrev;
+		size_t len;
+
+		if (!skey || !vkey)
+			return -ENOMEM;
+		r = read_secret(v, name, &sec, &srev, err);
+		if (r < 0)
+			return r;
+		r = read_version(v, name, version, &ver, &vrev, err);
+		if (r < 0)
+			return r;
+		kura_sealed_done(&ver.sealed);
+		if (sec.current == version)
+			return 0;
+		sec.current = version;
+		sec.updated = now_seconds();
+		r = secret_record_encode(&sec, &body, &len);
+		if (r == 0)
+			r = kura_txn_check(&txn, vkey, vrev);
+		if (r == 0)
+			r = kura_txn_put(&txn, skey, body, len, srev);
+		if (r == 0)
+			r = kura_store_commit(v->store, &txn, NULL);
+		kura_txn_done(&txn);
+		if (r == -ESTALE)
+			continue;
+		if (r < 0)
+			return store_err(v, err, r, "cannot roll back");
+		return 0;
+	}
+	return kura_err_set(err, -EBUSY, "secret %s kept changing under us; try again", name);
+}
+
+int kura_secret_destroy(struct kura_vault *v, const char *name, uint64_t version,
+	struct kura_err *err)
+{
+	int r;
+
+	r = check_name(name, err);
+	if (r < 0)
+		return r;
+	for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
+		_cleanup_free_ char *skey = secret_key(name), *prefix = version_prefix(name);
+		struct kura_kv_list l = { 0 };
+		struct kura_txn txn = { 0 };
+		struct secret_record sec;
+		bool found = false;
+		int64_t srev;
+
+		if (!skey || !prefix)
+			return -ENOMEM;
+		r = read_secret(v, name, &sec, &srev, err);
+		if (r < 0)
+			return r;
+		if (version != 0 && version == sec.current)
+			return kura_err_set(err, -EPERM,
+				"version %llu is the current version of %s; roll back to another "
+				"version first, or destroy the whole secret",
+				(unsigned long long)version, name);
+		r = kura_store_range(v->store, prefix, NULL, 0, &l);
+		if (r < 0)
+			return store_err(v, err, r, "cannot list versions");
+		/* Without a version the secret record goes too; with one, the record must stay
+		 * as read (no rollback to the version being destroyed can slip in). */
+		r = version ? kura_txn_check(&txn, skey, srev) : kura_txn_delete(&txn, skey, srev);
+		for (size_t i = 0; i < l.n && r == 0; i++) {
+			if (version && version_from_key(l.items[i].key) != version)
+				continue;
+			found = true;
+			r = kura_txn_delete(&txn, l.items[i].key, l.items[i].mod_rev);
+		}
+		kura_kv_list_done(&l);
+		if (r == 0 && version && !found) {
+			kura_txn_done(&txn);
+			return kura_err_set(err, -ENOENT,
+				"secret %s has no version %llu (never made, or already destroyed)",
+				name, (unsigned long long)version);
+		}
+		if (r == 0)
+			r = kura_store_commit(v->store, &txn, NULL);
+		kura_txn_done(&txn);
+		if (r == -ESTALE)
+			continue;
+		if (r < 0)
+			return store_err(v, err, r, "cannot destroy");
+		/* Deleted rows are zeroed (secure_delete); now make the old pages in the
+		 * write-ahead log go too. */
+		r = kura_store_purge(v->store);
+		if (r < 0)
+			return store_err(v, err, r, "destroyed, but could not purge the write-ahead log");
+		return 0;
+	}
+	return kura_err_set(err, -EBUSY, "secret %s kept changing under us; try again", name);
+}

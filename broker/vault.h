@@ -1,0 +1,162 @@
+/* The vault: a state directory's store and keyring, and every operation kuractl offers on
+ * secrets and keys. kuractl runs these offline; kurad runs the same calls for its admin API.
+ * Moves sealed bytes; plaintext only passes through in kura_secbuf. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "master.h"
+#include "secbuf.h"
+#include "store.h"
+
+/* A failure's explanation, one sentence, never holding a value. */
+struct kura_err {
+	char msg[512];
+};
+
+__attribute__((format(printf, 3, 4))) int kura_err_set(struct kura_err *err, int r,
+	const char *fmt, ...);
+
+enum kura_master_kind {
+	KURA_MASTER_FILE,
+	KURA_MASTER_PASSPHRASE,
+};
+
+/* Where the master key comes from. */
+struct kura_master_source {
+	enum kura_master_kind kind;
+	const char *path; /* key file (NULL: <state>/master.key) or passphrase file ("-": stdin) */
+};
+
+struct kura_vault;
+
+#define KURA_MASTER_FILE_NAME "master.key"
+#define KURA_STORE_FILE_NAME "kura.db"
+
+struct kura_init_opts {
+	struct kura_master_source master;
+	size_t max_value_size; /* 0: the build's default */
+	unsigned store_flags;
+};
+
+/*
+ * Create a new state: the directory (0700; an existing one must be empty of kura files and
+ * owned by us with no group/other access), the master key file (unless a passphrase is used),
+ * the store and the first KEK. -EEXIST if a store is already there. On failure nothing created
+ * here is left behind.
+ */
+int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura_err *err);
+
+/*
+ * Open an existing state and unlock its keyring with the master key. -ENOENT (no state there),
+ * -EKEYREJECTED (the master key does not open the keyring), -ENOKEY (the store wants a
+ * passphrase and none was given), -EUCLEAN/-EPROTO (corrupt), and key file errors as
+ * kura_master_load_file.
+ */
+int kura_vault_open(const char *dir, const struct kura_master_source *m, unsigned store_flags,
+	struct kura_vault **ret, struct kura_err *err);
+
+void kura_vault_close(struct kura_vault *v);
+
+struct kura_store *kura_vault_store(struct kura_vault *v);
+size_t kura_vault_max_value(const struct kura_vault *v);
+
+/* --- secrets --- */
+
+struct kura_version_info {
+	uint64_t version;
+	int64_t created;
+	uint64_t size;
+	uint32_t kek_id;
+};
+
+struct kura_secret_info {
+	char *name;
+	uint64_t current;
+	uint64_t latest;
+	int64_t created;
+	int64_t updated;
+	struct kura_version_info *versions; /* filled by kura_secret_show only, ascending */
+	size_t n_versions;
+};
+
+void kura_secret_info_done(struct kura_secret_info *i);
+
+struct kura_secret_list {
+	struct kura_secret_info *items;
+	size_t n;
+};
+
+void kura_secret_list_done(struct kura_secret_list *l);
+
+/* A new secret with value as version 1. -EEXIST if the name is taken; -EINVAL for a bad name;
+ * -EFBIG past the store's value limit. */
+int kura_secret_put(struct kura_vault *v, const char *name, const struct kura_secbuf *value,
+	uint64_t *ret_version, struct kura_err *err);
+
+/* A new version of an existing secret, made current. -ENOENT if there is no such secret. */
+int kura_secret_rotate(struct kura_vault *v, const char *name, const struct kura_secbuf *value,
+	uint64_t *ret_version, struct kura_err *err);
+
+/* The value of version (0: the current one). -ENOENT if absent or destroyed. */
+int kura_secret_get(struct kura_vault *v, const char *name, uint64_t version,
+	struct kura_secbuf **ret_value, struct kura_version_info *ret_info, struct kura_err *err);
+
+int kura_secret_show(struct kura_vault *v, const char *name, struct kura_secret_info *ret,
+	struct kura_err *err);
+
+/* Secrets whose names start with prefix (a plain string prefix; "" for all), sorted. */
+int kura_secret_list(struct kura_vault *v, const char *prefix, struct kura_secret_list *ret,
+	struct kura_err *err);
+
+/* Make an existing version current again. -ENOENT if it is absent or destroyed. */
+int kura_secret_rollback(struct kura_vault *v, const char *name, uint64_t version,
+	struct kura_err *err);
+
+/*
+ * Delete ciphertext for good: one version (not the current one: -EPERM), or with version 0 the
+ * whole secret. The store runs with secure_delete, so the freed pages are zeroed too.
+ */
+int kura_secret_destroy(struct kura_vault *v, const char *name, uint64_t version,
+	struct kura_err *err);
+
+/* --- keys --- */
+
+struct kura_key_status {
+	enum kura_master_kind master;
+	struct kura_kdf kdf; /* passphrase only */
+	uint32_t current;
+	uint32_t *kek_ids;
+	int64_t *kek_created;
+	size_t n_keks;
+	uint64_t n_secrets;
+	uint64_t n_versions;
+	uint64_t *per_kek; /* versions wrapped by each of kek_ids */
+	int64_t revision;
+	int schema;
+	uint64_t max_value_size;
+};
+
+void kura_key_status_done(struct kura_key_status *s);
+
+int kura_key_status(struct kura_vault *v, struct kura_key_status *ret, struct kura_err *err);
+
+typedef void (*kura_progress_fn)(uint64_t done, uint64_t total, void *userdata);
+
+/*
+ * Add a KEK and make it current (committed first, so every writer from then on seals under it),
+ * then rewrap every DEK under any other KEK and destroy those KEKs, all in one transaction.
+ * Values are never re-encrypted. Killed at any moment, the store still opens every secret, and
+ * running it again finishes the job. *ret_rewrapped counts the DEKs rewrapped.
+ */
+int kura_key_rotate(struct kura_vault *v, kura_progress_fn progress, void *userdata,
+	uint64_t *ret_rewrapped, struct kura_err *err);
+
+/* Rewrap the keyring (only) under a new master key. For a key file, path is created if it
+ * does not exist (32 random bytes, 0400) or loaded with the usual checks if it does. */
+int kura_key_rekey(struct kura_vault *v, const struct kura_master_source *to, struct kura_err *err);
+
+/* Change the store's largest accepted value. */
+int kura_vault_set_max_value(struct kura_vault *v, uint64_t max, struct kura_err *err);

@@ -1,0 +1,174 @@
+/* The KEK keyring: unwrapped KEKs in guarded memory, wrapped by the master key for storage.
+ * Touches key material. */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "aead.h"
+#include "keyring.h"
+#include "master.h"
+
+struct kek {
+	uint32_t id;
+	struct kura_secbuf *key;
+};
+
+struct kura_keyring {
+	struct kek *keks;
+	size_t n;
+	uint32_t current;
+};
+
+/* Additional data for a wrapped KEK: a domain label and the KEK id, so a box cannot be
+ * replayed as another KEK. */
+static size_t kek_ad(uint32_t id, uint8_t ad[static 16])
+{
+	static const char label[] = "kura/kek/1"; /* 10 bytes + NUL */
+	uint32_t be = htobe32(id);
+
+	memcpy(ad, label, sizeof(label));
+	memcpy(ad + sizeof(label), &be, sizeof(be));
+	return sizeof(label) + sizeof(be);
+}
+
+int kura_keyring_new(struct kura_keyring **ret)
+{
+	struct kura_keyring *kr = calloc(1, sizeof(*kr));
+
+	if (!kr)
+		return -ENOMEM;
+	*ret = kr;
+	return 0;
+}
+
+void kura_keyring_free(struct kura_keyring *kr)
+{
+	if (!kr)
+		return;
+	for (size_t i = 0; i < kr->n; i++)
+		kura_secbuf_free(kr->keks[i].key);
+	free(kr->keks);
+	free(kr);
+}
+
+static struct kek *find(const struct kura_keyring *kr, uint32_t id)
+{
+	for (size_t i = 0; i < kr->n; i++)
+		if (kr->keks[i].id == id)
+			return &kr->keks[i];
+	return NULL;
+}
+
+/* Takes key on success. */
+static int add(struct kura_keyring *kr, uint32_t id, struct kura_secbuf *key)
+{
+	struct kek *keks;
+
+	if (id == 0)
+		return -EINVAL;
+	if (find(kr, id))
+		return -EEXIST;
+	/* Only the array of pointers moves; the key bytes stay in their guarded pages. */
+	keks = realloc(kr->keks, (kr->n + 1) * sizeof(*keks));
+	if (!keks)
+		return -ENOMEM;
+	kr->keks = keks;
+	kr->keks[kr->n++] = (struct kek){ .id = id, .key = key };
+	return 0;
+}
+
+int kura_keyring_generate(struct kura_keyring *kr, uint32_t id)
+{
+	struct kura_secbuf *key;
+	int r;
+
+	r = kura_secbuf_random(KURA_AEAD_KEY_BYTES, &key);
+	if (r < 0)
+		return r;
+	r = add(kr, id, key);
+	if (r < 0)
+		kura_secbuf_free(key);
+	return r;
+}
+
+int kura_keyring_unwrap(struct kura_keyring *kr, const struct kura_secbuf *master, uint32_t id,
+	const uint8_t *box, size_t len)
+{
+	struct kura_secbuf *key;
+	uint8_t ad[16];
+	size_t ad_len = kek_ad(id, ad);
+	int r;
+
+	if (master->len != KURA_MASTER_KEY_BYTES)
+		return -EINVAL;
+	if (len != KURA_AEAD_OVERHEAD + KURA_AEAD_KEY_BYTES)
+		return -EPROTO;
+	r = kura_secbuf_new(KURA_AEAD_KEY_BYTES, &key);
+	if (r < 0)
+		return r;
+	r = kura_aead_open(master->data, ad, ad_len, box, len, key);
+	if (r == 0)
+		r = add(kr, id, key);
+	if (r < 0) {
+		kura_secbuf_free(key);
+		return r == -EBADMSG ? -EKEYREJECTED : r;
+	}
+	return 0;
+}
+
+int kura_keyring_wrap(const struct kura_keyring *kr, const struct kura_secbuf *master,
+	uint32_t id, uint8_t **ret_box, size_t *ret_len)
+{
+	const struct kek *k = find(kr, id);
+	uint8_t ad[16];
+	size_t ad_len = kek_ad(id, ad);
+
+	if (!k)
+		return -ENOKEY;
+	if (master->len != KURA_MASTER_KEY_BYTES)
+		return -EINVAL;
+	return kura_aead_seal(master->data, ad, ad_len, k->key->data, k->key->len, ret_box, ret_len);
+}
+
+int kura_keyring_drop(struct kura_keyring *kr, uint32_t id)
+{
+	struct kek *k = find(kr, id);
+	size_t i;
+
+	if (!k)
+		return -ENOKEY;
+	i = (size_t)(k - kr->keks);
+	kura_secbuf_free(k->key);
+	memmove(&kr->keks[i], &kr->keks[i + 1], (kr->n - i - 1) * sizeof(*k));
+	kr->n--;
+	if (kr->current == id)
+		kr->current = 0;
+	return 0;
+}
+
+int kura_keyring_set_current(struct kura_keyring *kr, uint32_t id)
+{
+	if (!find(kr, id))
+		return -ENOKEY;
+	kr->current = id;
+	return 0;
+}
+
+uint32_t kura_keyring_current(const struct kura_keyring *kr)
+{
+	return kr->current;
+}
+
+bool kura_keyring_has(const struct kura_keyring *kr, uint32_t id)
+{
+	return find(kr, id) != NULL;
+}
+
+const uint8_t *kura_keyring_key(const struct kura_keyring *kr, uint32_t id)
+{
+	const struct kek *k = find(kr, id);
+
+	return k ? k->key->data : NULL;
+}

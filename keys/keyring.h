@@ -1,0 +1,46 @@
+/* The KEK keyring: versioned key-encryption keys, each random and kept wrapped by the master
+ * key. Opaque on purpose: callers name KEKs by id and never see their bytes, so key custody can
+ * move into its own process behind this same interface. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "secbuf.h"
+
+struct kura_keyring;
+
+int kura_keyring_new(struct kura_keyring **ret);
+void kura_keyring_free(struct kura_keyring *kr);
+
+/* Adds a fresh random KEK under id (ids start at 1). -EEXIST if id is taken, -EINVAL for 0. */
+int kura_keyring_generate(struct kura_keyring *kr, uint32_t id);
+
+/*
+ * Unwraps a stored KEK with the master key and adds it under id. The box is bound to its id:
+ * a box moved to another id does not open. -EKEYREJECTED when it does not authenticate (the
+ * wrong master key, or an altered box), -EPROTO when it is not a KEK box at all.
+ */
+int kura_keyring_unwrap(struct kura_keyring *kr, const struct kura_secbuf *master, uint32_t id,
+	const uint8_t *box, size_t len);
+
+/* The KEK id wrapped by master, for storing. -ENOKEY if the keyring has no such KEK. */
+int kura_keyring_wrap(const struct kura_keyring *kr, const struct kura_secbuf *master,
+	uint32_t id, uint8_t **ret_box, size_t *ret_len);
+
+/* Wipes and forgets KEK id. -ENOKEY if absent. */
+int kura_keyring_drop(struct kura_keyring *kr, uint32_t id);
+
+/* The KEK that new DEKs are wrapped with. -ENOKEY if absent. */
+int kura_keyring_set_current(struct kura_keyring *kr, uint32_t id);
+uint32_t kura_keyring_current(const struct kura_keyring *kr); /* 0: none */
+
+bool kura_keyring_has(const struct kura_keyring *kr, uint32_t id);
+
+static inline void kura_keyring_freep(struct kura_keyring **kr)
+{
+	kura_keyring_free(*kr);
+}
+
+#define _cleanup_keyring_ _cleanup_(kura_keyring_freep)

@@ -1,0 +1,43 @@
+/* Envelope sealing of secret values: one random DEK per secret version seals the value with
+ * XChaCha20-Poly1305; the current KEK wraps the DEK. Touches plaintext. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keyring.h"
+#include "secbuf.h"
+
+/*
+ * What the store keeps for one secret version: nothing here is secret. Both boxes are bound
+ * by their additional data to the secret's name and version (and the DEK box to its KEK id),
+ * so neither can be moved to another secret, version or KEK and still open.
+ */
+struct kura_sealed {
+	uint32_t kek_id;
+	uint8_t *dek; /* the DEK wrapped by KEK kek_id */
+	size_t dek_len;
+	uint8_t *value; /* the value sealed by the DEK */
+	size_t value_len;
+};
+
+/* Seal plain as version `version` of `name` under a new DEK wrapped by the current KEK.
+ * -ENOKEY if the keyring has no current KEK. */
+int kura_seal(const struct kura_keyring *kr, const char *name, uint64_t version,
+	const struct kura_secbuf *plain, struct kura_sealed *ret);
+
+/* Open a sealed version into guarded memory. -ENOKEY if its KEK is not in the keyring;
+ * -EBADMSG if either box fails to authenticate (altered, moved, or another key); -EPROTO if
+ * malformed. */
+int kura_unseal(const struct kura_keyring *kr, const char *name, uint64_t version,
+	const struct kura_sealed *s, struct kura_secbuf **ret);
+
+/* Re-wrap the DEK of s under the current KEK, in place; the value box is not touched. The old
+ * wrapped DEK is freed. Errors as kura_unseal; s is unchanged on failure. */
+int kura_rewrap(const struct kura_keyring *kr, const char *name, uint64_t version,
+	struct kura_sealed *s);
+
+/* Size of the plaintext inside a value box. */
+size_t kura_sealed_plain_len(const struct kura_sealed *s);
+
+void kura_sealed_done(struct kura_sealed *s);

@@ -1,0 +1,160 @@
+/* Guarded buffers for plaintext and keys (sodium_malloc: guard pages, locked, wiped on free).
+ * Touches plaintext. */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "secbuf.h"
+
+int kura_secbuf_new(size_t cap, struct kura_secbuf **ret)
+{
+	struct kura_secbuf *b;
+
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	/* sodium_malloc(0) is legal but a zero-size guarded region is pointless; keep one byte. */
+	b->data = sodium_malloc(cap ? cap : 1);
+	if (!b->data) {
+		free(b);
+		return -ENOMEM;
+	}
+	b->cap = cap;
+	*ret = b;
+	return 0;
+}
+
+void kura_secbuf_free(struct kura_secbuf *b)
+{
+	if (!b)
+		return;
+	sodium_free(b->data); /* zeroes the whole region before unmapping it */
+	free(b);
+}
+
+int kura_secbuf_from(const void *src, size_t len, struct kura_secbuf **ret)
+{
+	struct kura_secbuf *b;
+	int r;
+
+	r = kura_secbuf_new(len, &b);
+	if (r < 0)
+		return r;
+	if (len)
+		memcpy(b->data, src, len);
+	b->len = len;
+	*ret = b;
+	return 0;
+}
+
+int kura_secbuf_random(size_t len, struct kura_secbuf **ret)
+{
+	struct kura_secbuf *b;
+	int r;
+
+	r = kura_secbuf_new(len, &b);
+	if (r < 0)
+		return r;
+	randombytes_buf(b->data, len);
+	b->len = len;
+	*ret = b;
+	return 0;
+}
+
+int kura_secbuf_printable(size_t len, struct kura_secbuf **ret)
+{
+	static const char alphabet[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+	struct kura_secbuf *b;
+	int r;
+
+	r = kura_secbuf_new(len, &b);
+	if (r < 0)
+		return r;
+	/* Fill with random bytes, then map each in place: 64 divides 256, so the low six bits
+	 * are uniform and no byte ever sits outside guarded memory. */
+	randombytes_buf(b->data, len);
+	for (size_t i = 0; i < len; i++)
+		b->data[i] = (uint8_t)alphabet[b->data[i] & 63];
+	b->len = len;
+	*ret = b;
+	return 0;
+}
+
+int kura_secbuf_read_fd(int fd, size_t max, struct kura_secbuf **ret)
+{
+	_cleanup_secbuf_ struct kura_secbuf *b = NULL;
+	size_t cap = 4096;
+	int r;
+
+	if (cap > max + 1)
+		cap = max + 1;
+	r = kura_secbuf_new(cap, &b);
+	if (r < 0)
+		return r;
+
+	for (;;) {
+		ssize_t n;
+
+		if (b->len == b->cap) {
+			struct kura_secbuf *bigger;
+
+			if (b->len > max)
+				return -EFBIG;
+			/* One byte past max is enough to tell "too big" from "exactly max". */
+			cap = b->cap * 2 > max + 1 ? max + 1 : b->cap * 2;
+			r = kura_secbuf_new(cap, &bigger);
+			if (r < 0)
+				return r;
+			memcpy(bigger->data, b->data, b->len);
+			bigger->len = b->len;
+			kura_secbuf_free(b);
+			b = bigger;
+		}
+		n = read(fd, b->data + b->len, b->cap - b->len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		b->len += (size_t)n;
+	}
+	if (b->len > max)
+		return -EFBIG;
+	*ret = TAKE_PTR(b);
+	return 0;
+}
+
+int kura_secbuf_write_fd(const struct kura_secbuf *b, int fd)
+{
+	size_t off = 0;
+
+	while (off < b->len) {
+		ssize_t n = write(fd, b->data + off, b->len - off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+bool kura_secbuf_equal(const struct kura_secbuf *a, const struct kura_secbuf *b)
+{
+	if (a->len != b->len)
+		return false;
+	if (a->len == 0)
+		return true;
+	return sodium_memcmp(a->data, b->data, a->len) == 0;
+}
+
+int kura_keys_init(void)
+{
+	return sodium_init() < 0 ? -EIO : 0;
+}
