@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "ctl.h"
@@ -150,13 +151,39 @@ const char *ctl_time(int64_t t, char buf[static 32])
 
 int ctl_print_json(json_t *j)
 {
+	_cleanup_secbuf_ struct kura_secbuf *out = NULL;
+	json_free_t json_free;
+	char *s;
+	int r;
+
 	if (!j) {
 		fputs("kuractl: out of memory\n", stderr);
 		return EXIT_SYSTEM;
 	}
-	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	fputc('\n', stdout);
+	/* A document may carry a value (secret get --json): it goes from jansson's wiping
+	 * allocator through guarded memory straight to the fd, never into stdio's buffer. */
+	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(j);
+	json_get_alloc_funcs(NULL, &json_free);
+	if (!s) {
+		fputs("kuractl: out of memory\n", stderr);
+		return EXIT_SYSTEM;
+	}
+	r = kura_secbuf_new(strlen(s) + 1, &out);
+	if (r == 0) {
+		memcpy(out->data, s, strlen(s));
+		out->data[strlen(s)] = '\n';
+		out->len = strlen(s) + 1;
+	}
+	json_free(s);
+	if (r == 0) {
+		fflush(stdout);
+		r = kura_secbuf_write_fd(out, STDOUT_FILENO);
+	}
+	if (r < 0) {
+		fprintf(stderr, "kuractl: cannot write output: %s\n", strerror(-r));
+		return EXIT_SYSTEM;
+	}
 	return EXIT_OK;
 }
 

@@ -269,6 +269,8 @@ int kura_vault_open(const char *dir, const struct kura_master_source *m, unsigne
 	struct stat st;
 	int r;
 
+	if (stat(dir, &st) < 0 && errno == ENOENT)
+		return kura_err_set(err, -ENOENT, "no kura state at %s (run kuractl init first)", dir);
 	if (stat(dir, &st) < 0)
 		return kura_err_set(err, -errno, "state directory %s: %s", dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
@@ -328,7 +330,7 @@ static int prepare_dir(const char *dir, bool *ret_created, struct kura_err *err)
 int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura_err *err)
 {
 	_cleanup_keyring_ struct kura_keyring *kr = NULL;
-	_cleanup_secbuf_ struct kura_secbuf *master = NULL, *pass = NULL;
+	_cleanup_secbuf_ struct kura_secbuf *master = NULL;
 	_cleanup_free_ char *db = NULL, *keyfile = NULL, *db_wal = NULL, *db_shm = NULL;
 	_cleanup_free_ uint8_t *kr_body = NULL, *cfg_body = NULL;
 	_cleanup_json_ json_t *cfg = NULL;
