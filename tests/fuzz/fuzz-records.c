@@ -1,0 +1,37 @@
+/* libFuzzer target for every parser of store records and names: whatever a store (or an
+ * intruder who edits it) hands back must be refused cleanly or parsed, never crash. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "json.h"
+#include "name.h"
+#include "records.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct keyring_record k;
+	struct secret_record s;
+	struct version_record v;
+
+	if (keyring_record_decode(data, size, &k) == 0) {
+		uint8_t *out;
+		size_t len;
+
+		/* What parses must re-encode. */
+		if (keyring_record_encode(&k, &out, &len) != 0)
+			__builtin_trap();
+		free(out);
+		keyring_record_done(&k);
+	}
+	(void)secret_record_decode(data, size, &s);
+	if (version_record_decode(data, size, &v) == 0)
+		kura_sealed_done(&v.sealed);
+	if (memchr(data, 0, size) == NULL) {
+		(void)kura_name_invalid((const char *)data, size);
+		(void)kura_prefix_invalid((const char *)data, size);
+	}
+	return 0;
+}
