@@ -196,6 +196,7 @@ int kura_secret_get(struct kura_vault *v, const char *name, uint64_t version,
 {
 	struct version_record ver;
 	struct secret_record sec;
+	uint32_t kek_id;
 	int r;
 
 	r = check_name(name, err);
@@ -216,11 +217,12 @@ int kura_secret_get(struct kura_vault *v, const char *name, uint64_t version,
 		if (r == 0)
 			r = kura_unseal(v->keyring, name, version, &ver.sealed, ret_value);
 	}
+	kek_id = ver.sealed.kek_id;
 	if (r == 0 && ret_info)
 		*ret_info = (struct kura_version_info){ .version = version,
 			.created = ver.created,
 			.size = ver.size,
-			.kek_id = ver.sealed.kek_id };
+			.kek_id = kek_id };
 	kura_sealed_done(&ver.sealed);
 	if (r == -EBADMSG || r == -EPROTO)
 		return kura_err_set(err, -EBADMSG,
@@ -230,7 +232,7 @@ int kura_secret_get(struct kura_vault *v, const char *name, uint64_t version,
 	if (r == -ENOKEY)
 		return kura_err_set(err, -EUCLEAN, "secret %s version %llu is wrapped by KEK %u, "
 						   "which the keyring does not hold", name,
-			(unsigned long long)version, ver.sealed.kek_id);
+			(unsigned long long)version, kek_id);
 	return r;
 }
 

@@ -721,10 +721,52 @@ void kura_key_status_done(struct kura_key_status *s)
 	*s = (struct kura_key_status){ 0 };
 }
 
+/* Call visit for every record under prefix, a page at a time. */
+static int for_each(struct kura_vault *v, const char *prefix,
+	void (*visit)(const struct kura_kv *kv, void *userdata), void *userdata)
+{
+	_cleanup_free_ char *after = NULL;
+
+	for (;;) {
+		struct kura_kv_list page = { 0 };
+		int r;
+
+		r = kura_store_range(v->store, prefix, after, PAGE, &page);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < page.n; i++)
+			visit(&page.items[i], userdata);
+		free(after);
+		after = page.n == PAGE ? strdup(page.items[page.n - 1].key) : NULL;
+		kura_kv_list_done(&page);
+		if (!after)
+			return 0;
+	}
+}
+
+static void count_version(const struct kura_kv *kv, void *userdata)
+{
+	struct kura_key_status *s = userdata;
+	struct version_record ver;
+
+	if (version_record_decode(kv->value, kv->len, &ver) < 0)
+		return; /* counted as nothing here; `secret get` reports it */
+	s->n_versions++;
+	for (size_t k = 0; k < s->n_keks; k++)
+		if (s->kek_ids[k] == ver.sealed.kek_id)
+			s->per_kek[k]++;
+	kura_sealed_done(&ver.sealed);
+}
+
+static void count_secret(const struct kura_kv *kv, void *userdata)
+{
+	(void)kv;
+	((struct kura_key_status *)userdata)->n_secrets++;
+}
+
 int kura_key_status(struct kura_vault *v, struct kura_key_status *ret, struct kura_err *err)
 {
 	struct kura_key_status s = { 0 };
-	_cleanup_free_ char *after = NULL;
 	int r;
 
 	r = vault_refresh_keyring(v, err);
@@ -745,50 +787,14 @@ int kura_key_status(struct kura_vault *v, struct kura_key_status *ret, struct ku
 		s.kek_ids[i] = v->kr.keks[i].id;
 		s.kek_created[i] = v->kr.keks[i].created;
 	}
-	for (;;) {
-		struct kura_kv_list page = { 0 };
-
-		r = kura_store_range(v->store, PREFIX_VERSION, after, PAGE, &page);
-		if (r < 0) {
-			kura_key_status_done(&s);
-			return store_err(v, err, r, "cannot list secret versions");
-		}
-		for (size_t i = 0; i < page.n; i++) {
-			struct version_record ver;
-
-			if (version_record_decode(page.items[i].value, page.items[i].len, &ver) < 0)
-				continue; /* counted as nothing; `secret get` reports it */
-			s.n_versions++;
-			for (size_t k = 0; k < s.n_keks; k++)
-				if (s.kek_ids[k] == ver.sealed.kek_id)
-					s.per_kek[k]++;
-			kura_sealed_done(&ver.sealed);
-		}
-		free(after);
-		after = page.n ? strdup(page.items[page.n - 1].key) : NULL;
-		kura_kv_list_done(&page);
-		if (!after)
-			break;
-	}
-	for (;;) {
-		struct kura_kv_list page = { 0 };
-
-		r = kura_store_range(v->store, PREFIX_SECRET, after, PAGE, &page);
-		if (r < 0) {
-			kura_key_status_done(&s);
-			return store_err(v, err, r, "cannot list secrets");
-		}
-		s.n_secrets += page.n;
-		free(after);
-		after = page.n ? strdup(page.items[page.n - 1].key) : NULL;
-		kura_kv_list_done(&page);
-		if (!after)
-			break;
-	}
-	r = kura_store_revision(v->store, &s.revision);
+	r = for_each(v, PREFIX_VERSION, count_version, &s);
+	if (r == 0)
+		r = for_each(v, PREFIX_SECRET, count_secret, &s);
+	if (r == 0)
+		r = kura_store_revision(v->store, &s.revision);
 	if (r < 0) {
 		kura_key_status_done(&s);
-		return store_err(v, err, r, "cannot read the store revision");
+		return store_err(v, err, r, "cannot read the store");
 	}
 	s.schema = kura_store_sqlite_schema_version();
 	s.max_value_size = v->max_value;
