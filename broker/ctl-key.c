@@ -45,7 +45,9 @@ static const char config_usage[] =
 	"Usage: kuractl config [--max-value-size N]\n"
 	"\n"
 	"Show the store's settings, or change them. --max-value-size N: the largest secret\n"
-	"value accepted, in bytes (1 to 1073741824).\n";
+	"value accepted, in bytes (1 to 1073741824).\n"
+	"Options: --json, --state-dir, --key-file, --passphrase-file as for kuractl.\n"
+	"Exit status: 0 ok, 1 refused (wrong master key), 2 usage, 3 system error.\n";
 
 enum {
 	OPT_MAX_VALUE = 0x300,
@@ -72,7 +74,7 @@ static int parse(struct ctl *c, int argc, char **argv, struct key_args *a)
 {
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "h", key_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":h", key_opts, NULL)) != -1) {
 		if (ctl_common_option(c, opt, optarg))
 			continue;
 		switch (opt) {
@@ -96,7 +98,7 @@ static int parse(struct ctl *c, int argc, char **argv, struct key_args *a)
 			};
 			break;
 		default:
-			return ctl_usage("unknown option");
+			return ctl_bad_option(opt, argv);
 		}
 	}
 	if (optind < argc)
@@ -125,7 +127,6 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	o = (struct kura_init_opts){
 		.master = c->master,
 		.max_value_size = a.max_value,
-		.store_flags = c->nosync ? KURA_STORE_NOSYNC : 0,
 	};
 	r = kura_vault_init(c->state_dir, &o, &err);
 	if (r < 0)

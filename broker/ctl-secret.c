@@ -72,7 +72,7 @@ static int parse(struct ctl *c, int argc, char **argv, struct secret_args *a, bo
 	};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (ctl_common_option(c, opt, optarg))
 			continue;
 		switch (opt) {
@@ -101,14 +101,15 @@ static int parse(struct ctl *c, int argc, char **argv, struct secret_args *a, bo
 				return ctl_usage("--to takes a version number from 1");
 			break;
 		default:
-			return ctl_usage("unknown option for kuractl secret");
+			return ctl_bad_option(opt, argv);
 		}
 	}
 	if (optind < argc)
 		a->name = argv[optind++];
+	/* Not echoed: a stray argument here is all too often a value typed in the wrong place. */
 	if (optind < argc)
-		return ctl_usage("unexpected argument '%s' (values never go on the command line)",
-			argv[optind]);
+		return ctl_usage("unexpected extra argument (a value never goes on the command line: "
+				 "use standard input, --file or --generate)");
 	return 0;
 }
 

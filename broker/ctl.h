@@ -23,7 +23,6 @@ struct ctl {
 	const char *state_dir;
 	struct kura_master_source master;
 	bool json;
-	bool nosync; /* undocumented: tests that load many secrets */
 };
 
 /* The options every command accepts, in a getopt_long table: append to a command's own. */
@@ -32,7 +31,6 @@ struct ctl {
 		{ "key-file", required_argument, NULL, 'K' },                                      \
 		{ "passphrase-file", required_argument, NULL, 'P' },                               \
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },            \
-		{ "no-sync", no_argument, NULL, 0x100 },                                           \
 	{                                                                                          \
 		NULL, 0, NULL, 0                                                                   \
 	}
@@ -49,6 +47,9 @@ int ctl_exit_code(int r);
 
 /* Print "kuractl: <msg>" (err's message if set, else strerror) and return the exit code. */
 int ctl_fail(int r, const struct kura_err *err);
+
+/* Report getopt's '?' or ':' for argv as one usage line; returns EXIT_USAGE. */
+int ctl_bad_option(int opt, char **argv);
 
 /* Print a usage error and return EXIT_USAGE. */
 __attribute__((format(printf, 1, 2))) int ctl_usage(const char *fmt, ...);

@@ -70,12 +70,19 @@ bool ctl_common_option(struct ctl *c, int opt, const char *arg)
 	case 'j':
 		c->json = true;
 		return true;
-	case 0x100:
-		c->nosync = true;
-		return true;
 	default:
 		return false;
 	}
+}
+
+int ctl_bad_option(int opt, char **argv)
+{
+	/* getopt's own messages are off (opterr = 0): one line, ours, naming the option. */
+	if (opt == ':')
+		return ctl_usage("option '%s' needs a value", argv[optind - 1]);
+	if (optopt && optopt != '?')
+		return ctl_usage("unknown option '-%c'", optopt);
+	return ctl_usage("unknown option '%s'", argv[optind - 1]);
 }
 
 int ctl_exit_code(int r)
@@ -192,7 +199,7 @@ int ctl_open(struct ctl *c, struct kura_vault **ret)
 	struct kura_err err = { 0 };
 	int r;
 
-	r = kura_vault_open(c->state_dir, &c->master, c->nosync ? KURA_STORE_NOSYNC : 0, ret, &err);
+	r = kura_vault_open(c->state_dir, &c->master, 0, ret, &err);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	return 0;
@@ -220,6 +227,7 @@ int main(int argc, char **argv)
 	int opt, r;
 
 	harden();
+	opterr = 0;
 	if (kura_keys_init() < 0) {
 		fputs("kuractl: cannot initialise libsodium\n", stderr);
 		return EXIT_SYSTEM;
@@ -227,7 +235,7 @@ int main(int argc, char **argv)
 	kura_json_init();
 
 	/* '+': stop at the command; the rest belongs to it. */
-	while ((opt = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
 		if (ctl_common_option(&c, opt, optarg))
 			continue;
 		switch (opt) {
@@ -238,7 +246,7 @@ int main(int argc, char **argv)
 			puts("kuractl " KURA_VERSION);
 			return EXIT_OK;
 		default:
-			return ctl_usage("unknown option");
+			return ctl_bad_option(opt, argv);
 		}
 	}
 	if (optind >= argc) {

@@ -50,6 +50,23 @@ uint64_t version_from_key(const char *key)
 	return v;
 }
 
+int version_key_parse(const char *key, char **ret_name, uint64_t *ret_version)
+{
+	const char *name = key + strlen(PREFIX_VERSION), *at = strrchr(key, '@');
+	uint64_t version = version_from_key(key);
+	char *n;
+
+	if (strncmp(key, PREFIX_VERSION, strlen(PREFIX_VERSION)) != 0 || !at || at <= name ||
+		version == 0)
+		return -EUCLEAN;
+	n = strndup(name, (size_t)(at - name));
+	if (!n)
+		return -ENOMEM;
+	*ret_name = n;
+	*ret_version = version;
+	return 0;
+}
+
 void keyring_record_done(struct keyring_record *k)
 {
 	for (size_t i = 0; i < k->n; i++)

@@ -83,6 +83,9 @@ char *version_prefix(const char *name);
 /* The version number at the end of a version key, or 0 if it is not one. */
 uint64_t version_from_key(const char *key);
 
+/* Split a version key into the secret's name (malloc'd) and version. -EUCLEAN if malformed. */
+int version_key_parse(const char *key, char **ret_name, uint64_t *ret_version);
+
 int64_t now_seconds(void);
 
 /* Re-read the keyring record if it changed since we read it, unlocking new KEKs. */

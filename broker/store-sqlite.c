@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -108,6 +109,7 @@ struct sqlite_store {
 	struct kura_store base;
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
+	bool readonly; /* on a read-only file system: opened immutable, reads only */
 	char err[512];
 };
 
@@ -563,6 +565,8 @@ static int sqlite_commit(struct kura_store *base, const struct kura_txn *t, int6
 	s->err[0] = '\0';
 	if (!t || (t->n > 0 && !t->ops))
 		return fail(s, -EINVAL, "commit: no transaction");
+	if (s->readonly && t->n > 0)
+		return fail(s, -EROFS, "the store is on a read-only file system");
 	for (size_t i = 0; i < t->n; i++) {
 		r = check_op(s, &t->ops[i], i);
 		if (r < 0)
@@ -706,6 +710,8 @@ static int sqlite_purge(struct kura_store *base)
 	int log = 0, done = 0, rc;
 
 	s->err[0] = '\0';
+	if (s->readonly)
+		return fail(s, -EROFS, "the store is on a read-only file system");
 	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
 	if (rc != SQLITE_OK)
 		return sqlfail(s, rc, "checkpointing the write-ahead log");
@@ -843,6 +849,8 @@ static int configure(struct sqlite_store *s, unsigned flags)
 	r = check_identity(s, flags & KURA_STORE_CREATE);
 	if (r < 0)
 		return r;
+	if (s->readonly)
+		return 0; /* immutable: no journal, no writes, nothing else to set */
 
 	r = query_text(s, "PRAGMA journal_mode = WAL", mode, sizeof(mode));
 	if (r < 0)
@@ -878,6 +886,14 @@ static int configure(struct sqlite_store *s, unsigned flags)
  */
 static int migrate(struct sqlite_store *s)
 {
+	int64_t current;
+
+	/* The common case, without taking the write lock. */
+	if (query_int(s, "PRAGMA user_version", &current) == 0 && current == SCHEMA_VERSION)
+		return 0;
+	if (s->readonly)
+		return fail(s, -EROFS, "the store needs a schema upgrade but is on a read-only file "
+				       "system");
 	for (;;) {
 		char sql[64];
 		int64_t version;
@@ -985,9 +1001,54 @@ static int prepare_file(const char *path, bool create)
 	return -EBUSY;
 }
 
+/*
+ * A WAL database on a read-only file system cannot be opened the usual way (SQLite must create
+ * its -shm file). If the file system is read-only and no write-ahead log holds unmerged
+ * changes, the file is complete and cannot change under us: open it as an immutable URI, so
+ * reads still work (a backup snapshot, a read-only bind mount). *ret is NULL when the file
+ * system is writable.
+ */
+static int readonly_uri(const char *path, unsigned flags, char **ret)
+{
+	_cleanup_free_ char *wal = NULL;
+	struct statvfs sv;
+	struct stat st;
+	char *uri, *p;
+
+	*ret = NULL;
+	if ((flags & KURA_STORE_CREATE) || statvfs(path, &sv) < 0 || !(sv.f_flag & ST_RDONLY))
+		return 0;
+	if (asprintf(&wal, "%s-wal", path) < 0)
+		return -ENOMEM;
+	if (stat(wal, &st) == 0 && st.st_size > 0)
+		return -EROFS; /* reading without the log would show an old state */
+	/* "file:" + every byte percent-encoded if it could mean something in a URI. */
+	uri = malloc(5 + 3 * strlen(path) + sizeof("?immutable=1"));
+	if (!uri)
+		return -ENOMEM;
+	memcpy(uri, "file:", 5);
+	p = uri + 5;
+	for (const char *c = path; *c; c++) {
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+			strchr("/._-~", *c)) {
+			*p++ = *c;
+		} else {
+			static const char hex[] = "0123456789ABCDEF";
+
+			*p++ = '%';
+			*p++ = hex[(unsigned char)*c >> 4];
+			*p++ = hex[(unsigned char)*c & 15];
+		}
+	}
+	memcpy(p, "?immutable=1", sizeof("?immutable=1"));
+	*ret = uri;
+	return 0;
+}
+
 int kura_store_open_sqlite(const char *path, unsigned flags, struct kura_store **ret)
 {
 	_cleanup_(sqlite_closep) struct sqlite_store *s = NULL;
+	_cleanup_free_ char *uri = NULL;
 	int oflags = SQLITE_OPEN_READWRITE;
 	int rc, r;
 
@@ -1008,7 +1069,14 @@ int kura_store_open_sqlite(const char *path, unsigned flags, struct kura_store *
 #ifdef SQLITE_OPEN_NOFOLLOW
 	oflags |= SQLITE_OPEN_NOFOLLOW;
 #endif
-	rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
+	r = readonly_uri(path, flags, &uri);
+	if (r < 0)
+		return r;
+	if (uri) {
+		s->readonly = true;
+		oflags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+	}
+	rc = sqlite3_open_v2(uri ? uri : path, &s->db, oflags, NULL);
 	if (rc != SQLITE_OK)
 		return s->db ? sqlfail(s, rc, "opening the store") : -ENOMEM;
 

@@ -104,7 +104,7 @@ static int load_master(const char *dir, const struct kura_master_source *m,
 		return 0;
 	}
 	if (m->kind == KURA_MASTER_PASSPHRASE)
-		return kura_err_set(err, -EINVAL,
+		return kura_err_set(err, -ENOKEY,
 			"this store's master key is a key file, not a passphrase: drop "
 			"--passphrase-file (or give --key-file FILE)");
 	path = m->path;
@@ -446,6 +446,68 @@ fail:
 
 /* --- key rotation --- */
 
+/* Call visit for every record under prefix, a page at a time. */
+static int for_each(struct kura_vault *v, const char *prefix,
+	int (*visit)(const struct kura_kv *kv, void *userdata), void *userdata,
+	struct kura_err *err)
+{
+	_cleanup_free_ char *after = NULL;
+
+	for (;;) {
+		struct kura_kv_list page = { 0 };
+		int r;
+
+		r = kura_store_range(v->store, prefix, after, PAGE, &page);
+		if (r < 0)
+			return store_err(v, err, r, "cannot list the store");
+		for (size_t i = 0; i < page.n && r == 0; i++)
+			r = visit(&page.items[i], userdata);
+		if (r != 0) {
+			kura_kv_list_done(&page);
+			return r;
+		}
+		free(after);
+		after = page.n == PAGE ? strdup(page.items[page.n - 1].key) : NULL;
+		kura_kv_list_done(&page);
+		if (!after)
+			return 0;
+	}
+}
+
+struct verify_ctx {
+	struct kura_vault *v;
+	struct kura_err *err;
+};
+
+/* A DEK that does not open would make rotation fail half-way: find it before changing anything. */
+static int verify_dek(const struct kura_kv *kv, void *userdata)
+{
+	struct verify_ctx *c = userdata;
+	_cleanup_free_ char *name = NULL;
+	struct version_record ver;
+	uint64_t version;
+	int r;
+
+	r = version_key_parse(kv->key, &name, &version);
+	if (r < 0)
+		return kura_err_set(c->err, r, "malformed version key %s", kv->key);
+	r = version_record_decode(kv->value, kv->len, &ver);
+	if (r < 0)
+		return kura_err_set(c->err, -EUCLEAN, "the record of %s version %llu is corrupt; "
+						      "nothing was changed", name,
+			(unsigned long long)version);
+	r = kura_dek_check(c->v->keyring, name, version, &ver.sealed);
+	kura_sealed_done(&ver.sealed);
+	if (r == -EBADMSG || r == -EPROTO || r == -ENOKEY)
+		return kura_err_set(c->err, -EBADMSG,
+			"the DEK of %s version %llu does not open (%s); nothing was changed: "
+			"restore the store, or destroy that version, and rotate again",
+			name, (unsigned long long)version,
+			r == -ENOKEY ? "its KEK is missing" : "altered");
+	return r;
+}
+
+
 /* Commit v->kr modified by `edit` under a compare on the keyring's revision. */
 static int commit_keyring(struct kura_vault *v, const struct keyring_record *rec,
 	struct kura_txn *txn, struct kura_err *err)
@@ -567,16 +629,14 @@ static int rewrap_all(struct kura_vault *v, kura_progress_fn progress, void *use
 	for (size_t i = 0; i < all.n; i++) {
 		struct kura_kv *kv = &all.items[i];
 		struct version_record ver;
-		const char *name = kv->key + strlen(PREFIX_VERSION);
-		uint64_t version = version_from_key(kv->key);
 		_cleanup_free_ char *plain_name = NULL;
 		_cleanup_free_ uint8_t *body = NULL;
+		uint64_t version;
 		size_t len;
 
-		plain_name = strndup(name, (size_t)(strrchr(name, '@') - name));
-		if (!plain_name || version == 0) {
-			r = plain_name ? kura_err_set(err, -EUCLEAN, "malformed version key %s", kv->key) :
-				-ENOMEM;
+		r = version_key_parse(kv->key, &plain_name, &version);
+		if (r < 0) {
+			r = kura_err_set(err, r, "malformed version key %s", kv->key);
 			goto out;
 		}
 		r = version_record_decode(kv->value, kv->len, &ver);
@@ -592,12 +652,13 @@ static int rewrap_all(struct kura_vault *v, kura_progress_fn progress, void *use
 				r = kura_txn_put(&txn, kv->key, body, len, kv->mod_rev);
 			if (r < 0) {
 				kura_sealed_done(&ver.sealed);
+				/* Checked before the new KEK was added, so it changed since. */
 				if (r == -EBADMSG || r == -ENOKEY || r == -EPROTO)
 					r = kura_err_set(err, -EBADMSG,
-						"the DEK of %s version %llu does not open (%s); "
-						"nothing was changed",
-						plain_name, (unsigned long long)version,
-						r == -ENOKEY ? "its KEK is missing" : "altered");
+						"the DEK of %s version %llu stopped opening during "
+						"the rotation; KEK %u is current and the old KEKs "
+						"remain, so every other secret still opens",
+						plain_name, (unsigned long long)version, current);
 				goto out;
 			}
 			done++;
@@ -639,6 +700,13 @@ int kura_key_rotate(struct kura_vault *v, kura_progress_fn progress, void *userd
 {
 	int r;
 
+	r = vault_refresh_keyring(v, err);
+	if (r < 0)
+		return r;
+	r = for_each(v, PREFIX_VERSION, verify_dek, &(struct verify_ctx){ .v = v, .err = err },
+		err);
+	if (r < 0)
+		return r;
 	r = add_kek(v, err);
 	if (r < 0)
 		return r;
@@ -721,47 +789,26 @@ void kura_key_status_done(struct kura_key_status *s)
 	*s = (struct kura_key_status){ 0 };
 }
 
-/* Call visit for every record under prefix, a page at a time. */
-static int for_each(struct kura_vault *v, const char *prefix,
-	void (*visit)(const struct kura_kv *kv, void *userdata), void *userdata)
-{
-	_cleanup_free_ char *after = NULL;
-
-	for (;;) {
-		struct kura_kv_list page = { 0 };
-		int r;
-
-		r = kura_store_range(v->store, prefix, after, PAGE, &page);
-		if (r < 0)
-			return r;
-		for (size_t i = 0; i < page.n; i++)
-			visit(&page.items[i], userdata);
-		free(after);
-		after = page.n == PAGE ? strdup(page.items[page.n - 1].key) : NULL;
-		kura_kv_list_done(&page);
-		if (!after)
-			return 0;
-	}
-}
-
-static void count_version(const struct kura_kv *kv, void *userdata)
+static int count_version(const struct kura_kv *kv, void *userdata)
 {
 	struct kura_key_status *s = userdata;
 	struct version_record ver;
 
 	if (version_record_decode(kv->value, kv->len, &ver) < 0)
-		return; /* counted as nothing here; `secret get` reports it */
+		return 0; /* counted as nothing here; `secret get` reports it */
 	s->n_versions++;
 	for (size_t k = 0; k < s->n_keks; k++)
 		if (s->kek_ids[k] == ver.sealed.kek_id)
 			s->per_kek[k]++;
 	kura_sealed_done(&ver.sealed);
+	return 0;
 }
 
-static void count_secret(const struct kura_kv *kv, void *userdata)
+static int count_secret(const struct kura_kv *kv, void *userdata)
 {
 	(void)kv;
 	((struct kura_key_status *)userdata)->n_secrets++;
+	return 0;
 }
 
 int kura_key_status(struct kura_vault *v, struct kura_key_status *ret, struct kura_err *err)
@@ -787,14 +834,17 @@ int kura_key_status(struct kura_vault *v, struct kura_key_status *ret, struct ku
 		s.kek_ids[i] = v->kr.keks[i].id;
 		s.kek_created[i] = v->kr.keks[i].created;
 	}
-	r = for_each(v, PREFIX_VERSION, count_version, &s);
+	r = for_each(v, PREFIX_VERSION, count_version, &s, err);
 	if (r == 0)
-		r = for_each(v, PREFIX_SECRET, count_secret, &s);
-	if (r == 0)
+		r = for_each(v, PREFIX_SECRET, count_secret, &s, err);
+	if (r == 0) {
 		r = kura_store_revision(v->store, &s.revision);
+		if (r < 0)
+			store_err(v, err, r, "cannot read the store revision");
+	}
 	if (r < 0) {
 		kura_key_status_done(&s);
-		return store_err(v, err, r, "cannot read the store");
+		return r;
 	}
 	s.schema = kura_store_sqlite_schema_version();
 	s.max_value_size = v->max_value;

@@ -52,7 +52,7 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 /*
  * Open an existing state and unlock its keyring with the master key. -ENOENT (no state there),
  * -EKEYREJECTED (the master key does not open the keyring), -ENOKEY (the store wants a
- * passphrase and none was given), -EUCLEAN/-EPROTO (corrupt), and key file errors as
+ * passphrase and none was given, or wants its key file and was given a passphrase), -EUCLEAN/-EPROTO (corrupt), and key file errors as
  * kura_master_load_file.
  */
 int kura_vault_open(const char *dir, const struct kura_master_source *m, unsigned store_flags,

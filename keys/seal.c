@@ -163,6 +163,14 @@ int kura_rewrap(const struct kura_keyring *kr, const char *name, uint64_t versio
 	return 0;
 }
 
+int kura_dek_check(const struct kura_keyring *kr, const char *name, uint64_t version,
+	const struct kura_sealed *s)
+{
+	_cleanup_secbuf_ struct kura_secbuf *dek = NULL;
+
+	return unwrap_dek(kr, name, version, s, &dek);
+}
+
 size_t kura_sealed_plain_len(const struct kura_sealed *s)
 {
 	return s->value_len >= KURA_AEAD_OVERHEAD ? s->value_len - KURA_AEAD_OVERHEAD : 0;

@@ -37,6 +37,11 @@ int kura_unseal(const struct kura_keyring *kr, const char *name, uint64_t versio
 int kura_rewrap(const struct kura_keyring *kr, const char *name, uint64_t version,
 	struct kura_sealed *s);
 
+/* Whether the DEK of s opens under its KEK, without opening the value: 0, or the errors of
+ * kura_unseal. */
+int kura_dek_check(const struct kura_keyring *kr, const char *name, uint64_t version,
+	const struct kura_sealed *s);
+
 /* Size of the plaintext inside a value box. */
 size_t kura_sealed_plain_len(const struct kura_sealed *s);
 

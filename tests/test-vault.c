@@ -188,7 +188,7 @@ static void test_master_errors(void)
 	if (fd < 0 || write(fd, "pw\n", 3) != 3)
 		abort();
 	close(fd);
-	tap_is(kura_vault_open(dir, &pass, 0, &v, &err), -EINVAL,
+	tap_is(kura_vault_open(dir, &pass, 0, &v, &err), -ENOKEY,
 		"a passphrase for a key-file store is refused");
 
 	v = open_file_vault(dir);
