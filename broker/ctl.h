@@ -67,3 +67,4 @@ int ctl_init(struct ctl *c, int argc, char **argv);
 int ctl_secret(struct ctl *c, int argc, char **argv);
 int ctl_key(struct ctl *c, int argc, char **argv);
 int ctl_config(struct ctl *c, int argc, char **argv);
+int ctl_grant(struct ctl *c, const char *cmd, int argc, char **argv);

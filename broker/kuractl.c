@@ -36,6 +36,11 @@ static const char usage_text[] =
 	"  key status               master key source, KEKs, counts\n"
 	"  config [--max-value-size N]\n"
 	"                           show or change store settings\n"
+	"  grant NAME|PREFIX/* SELECTOR...\n"
+	"                           let matching containers (or host processes) read secrets\n"
+	"  revoke ID | NAME|PREFIX/* SELECTOR...\n"
+	"                           remove a grant\n"
+	"  grants                   list grants\n"
 	"\n"
 	"Options (accepted before or after the command):\n"
 	"  --state-dir DIR          state directory (default " KURA_STATE_DIR ")\n"
@@ -266,6 +271,9 @@ int main(int argc, char **argv)
 		r = ctl_key(&c, argc, argv);
 	else if (strcmp(cmd, "config") == 0)
 		r = ctl_config(&c, argc, argv);
+	else if (strcmp(cmd, "grant") == 0 || strcmp(cmd, "revoke") == 0 ||
+		strcmp(cmd, "grants") == 0)
+		r = ctl_grant(&c, cmd, argc, argv);
 	else if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
 		r = EXIT_OK;

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "grant.h"
 #include "json.h"
 #include "name.h"
 #include "records.h"
@@ -15,6 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct keyring_record k;
 	struct secret_record s;
 	struct version_record v;
+	struct kura_grant g;
 
 	if (keyring_record_decode(data, size, &k) == 0) {
 		uint8_t *out;
@@ -29,6 +31,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)secret_record_decode(data, size, &s);
 	if (version_record_decode(data, size, &v) == 0)
 		kura_sealed_done(&v.sealed);
+	if (kura_grant_decode(data, size, &g) == 0) {
+		uint8_t *out;
+		size_t len;
+
+		if (kura_grant_encode(&g, &out, &len) != 0)
+			__builtin_trap();
+		free(out);
+		kura_grant_done(&g);
+	}
 	if (memchr(data, 0, size) == NULL) {
 		(void)kura_name_invalid((const char *)data, size);
 		(void)kura_prefix_invalid((const char *)data, size);

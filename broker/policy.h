@@ -1,0 +1,68 @@
+/* Grants and the policy decision: which secrets an identity may read. Default deny; a grant's
+ * selectors must all match; several grants are alternatives. No plaintext here. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define KURA_GRANT_MAX_LABELS 32u
+#define KURA_GRANT_ID_LEN 16u /* hex characters */
+
+/* Who is asking, as established by the broker from the kernel and the runtime. */
+struct kura_identity {
+	bool host; /* a process in no container */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	const char *runtime; /* "docker", "podman", ...; NULL for host */
+	const char *container_id;
+	const char *name;
+	const char *image_id; /* sha256:<64 hex> */
+	const char *const *digests; /* repo@sha256:<64 hex> */
+	size_t n_digests;
+	const char *const *label_keys;
+	const char *const *label_values;
+	size_t n_labels;
+};
+
+struct kura_grant {
+	char id[KURA_GRANT_ID_LEN + 1];
+	char *pattern; /* a secret name, or PREFIX/<star> for everything below PREFIX/ */
+	bool host;
+	bool has_uid;
+	uid_t uid;
+	char *runtime;
+	char *image;
+	char *digest;
+	char *name;
+	char **label_keys;
+	char **label_values;
+	size_t n_labels;
+	int64_t created;
+};
+
+void kura_grant_done(struct kura_grant *g);
+
+/*
+ * Check a grant as an operator wrote it; NULL if it is sound, else the rule it breaks, fit for an
+ * error message. Rules: the pattern is a valid name or PREFIX/<star>; at least one selector; --host
+ * excludes the container selectors; an image is sha256:<64 hex> (a tag is never an identity);
+ * a digest is repo@sha256:<64 hex>; labels are k=v with non-empty k, at most 32, no duplicate
+ * key.
+ */
+const char *kura_grant_invalid(const struct kura_grant *g);
+
+/* Fill g->id from its canonical content: the same grant always has the same id. */
+void kura_grant_set_id(struct kura_grant *g);
+
+/* Does the pattern of g cover this secret name? */
+bool kura_grant_covers(const struct kura_grant *g, const char *secret);
+
+/* Do all selectors of g match id? */
+bool kura_grant_matches(const struct kura_grant *g, const struct kura_identity *id);
+
+/* May id read secret, under these grants? */
+bool kura_policy_allows(const struct kura_grant *grants, size_t n, const struct kura_identity *id,
+	const char *secret);

@@ -1,0 +1,255 @@
+/* Unit tests for grants and the policy decision, and grant records in a real store. */
+#include <errno.h>
+#include <string.h>
+
+#include "grant.h"
+#include "json.h"
+#include "policy.h"
+#include "tap.h"
+
+#define IMG_A "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define IMG_B "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static const char *keys_web[] = { "app", "tier" };
+static const char *vals_web[] = { "web", "front" };
+static const char *digests_a[] = { "registry.example/app@" IMG_B };
+
+static const struct kura_identity web = {
+	.pid = 100,
+	.uid = 1000,
+	.runtime = "docker",
+	.container_id = "c0ffee",
+	.name = "web-1",
+	.image_id = IMG_A,
+	.digests = digests_a,
+	.n_digests = 1,
+	.label_keys = keys_web,
+	.label_values = vals_web,
+	.n_labels = 2,
+};
+
+static const struct kura_identity root_host = { .host = true, .pid = 1, .uid = 0 };
+static const struct kura_identity user_host = { .host = true, .pid = 2, .uid = 1000 };
+
+static struct kura_grant grant(const char *pattern)
+{
+	return (struct kura_grant){ .pattern = (char *)pattern };
+}
+
+static void test_validation(void)
+{
+	struct kura_grant g = grant("db/password");
+	char *lk[] = { "app", "app" }, *lv[] = { "a", "b" };
+
+	tap_ok(kura_grant_invalid(&g) != NULL, "a grant without selectors is refused");
+	g.image = "nginx:latest";
+	tap_ok(kura_grant_invalid(&g) && strstr(kura_grant_invalid(&g), "tag"),
+		"a tag is refused as an image");
+	g.image = "sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+	tap_ok(kura_grant_invalid(&g) != NULL, "uppercase hex is not an image ID");
+	g.image = IMG_A "0";
+	tap_ok(kura_grant_invalid(&g) != NULL, "65 hex digits are not an image ID");
+	g.image = IMG_A;
+	tap_ok(kura_grant_invalid(&g) == NULL, "an image ID is a selector");
+	g.host = true;
+	tap_ok(kura_grant_invalid(&g) != NULL, "--host with an image is refused");
+	g = grant("db/password");
+	g.has_uid = true;
+	tap_ok(kura_grant_invalid(&g) != NULL, "--uid alone is refused");
+	g.host = true;
+	tap_ok(kura_grant_invalid(&g) == NULL, "--host --uid is fine");
+	g = grant("db/password");
+	g.digest = "@" IMG_A;
+	tap_ok(kura_grant_invalid(&g) != NULL, "a digest without a repository is refused");
+	g.digest = "reg/app@" IMG_A;
+	tap_ok(kura_grant_invalid(&g) == NULL, "repo@sha256:... is a digest");
+	g = grant("db/../x");
+	g.host = true;
+	tap_ok(kura_grant_invalid(&g) != NULL, "a traversal pattern is refused");
+	g.pattern = "*";
+	tap_ok(kura_grant_invalid(&g) != NULL, "a bare * is refused");
+	g.pattern = "db/*/x";
+	tap_ok(kura_grant_invalid(&g) != NULL, "a * inside a pattern is refused");
+	g.pattern = "db/*";
+	tap_ok(kura_grant_invalid(&g) == NULL, "PREFIX/* is a pattern");
+	g = grant("x");
+	g.label_keys = lk;
+	g.label_values = lv;
+	g.n_labels = 2;
+	tap_ok(kura_grant_invalid(&g) != NULL, "the same label key twice is refused");
+}
+
+static void test_matching(void)
+{
+	struct kura_grant g = grant("db/password");
+	char *lk[] = { "tier", "app" }, *lv[] = { "front", "web" }, *bad[] = { "front", "api" };
+
+	g.image = IMG_A;
+	tap_ok(kura_grant_matches(&g, &web), "image ID matches");
+	tap_ok(!kura_grant_matches(&g, &root_host), "a container grant never matches a host process");
+	g.image = IMG_B;
+	tap_ok(!kura_grant_matches(&g, &web), "another image ID does not");
+	g.image = IMG_A;
+	g.label_keys = lk;
+	g.label_values = lv;
+	g.n_labels = 2;
+	tap_ok(kura_grant_matches(&g, &web), "image and both labels match");
+	g.label_values = bad;
+	tap_ok(!kura_grant_matches(&g, &web), "the same image with a non-matching label does not");
+	g.n_labels = 0;
+	g.name = "web-2";
+	tap_ok(!kura_grant_matches(&g, &web), "a non-matching name does not");
+	g.name = "web-1";
+	g.runtime = "podman";
+	tap_ok(!kura_grant_matches(&g, &web), "a non-matching runtime does not");
+	g.runtime = "docker";
+	tap_ok(kura_grant_matches(&g, &web), "image, name and runtime match");
+	g.has_uid = true;
+	g.uid = 0;
+	tap_ok(!kura_grant_matches(&g, &web), "a non-matching uid does not");
+	g = grant("db/password");
+	g.digest = "registry.example/app@" IMG_B;
+	tap_ok(kura_grant_matches(&g, &web), "a repo digest of the image matches");
+	g.digest = "registry.example/other@" IMG_B;
+	tap_ok(!kura_grant_matches(&g, &web), "the same digest under another repository does not");
+
+	g = grant("db/*");
+	g.host = true;
+	g.has_uid = true;
+	g.uid = 0;
+	tap_ok(kura_grant_matches(&g, &root_host), "--host --uid 0 matches root on the host");
+	tap_ok(!kura_grant_matches(&g, &user_host), "and not another user");
+	tap_ok(!kura_grant_matches(&g, &web), "nor any container");
+
+	tap_ok(kura_grant_covers(&g, "db/password") && kura_grant_covers(&g, "db/a/b"),
+		"db/* covers names below db/");
+	tap_ok(!kura_grant_covers(&g, "db") && !kura_grant_covers(&g, "db2/x") &&
+			!kura_grant_covers(&g, "dbx"),
+		"and not db, db2/x or dbx");
+	g.pattern = "db/password";
+	tap_ok(!kura_grant_covers(&g, "db/password2") && !kura_grant_covers(&g, "db/password/x"),
+		"an exact name covers only itself");
+}
+
+static void test_policy(void)
+{
+	struct kura_grant gs[2] = { grant("db/password"), grant("web/*") };
+
+	gs[0].image = IMG_B;
+	gs[1].name = "web-1";
+	tap_ok(!kura_policy_allows(gs, 0, &web, "db/password"), "no grants: deny");
+	tap_ok(!kura_policy_allows(gs, 1, &web, "db/password"), "a grant for another image: deny");
+	tap_ok(kura_policy_allows(gs, 2, &web, "web/tls"), "the second grant allows web/tls");
+	tap_ok(!kura_policy_allows(gs, 2, &web, "db/password"),
+		"grants do not combine across secrets");
+	gs[0].image = IMG_A;
+	tap_ok(kura_policy_allows(gs, 2, &web, "db/password"), "alternatives: either grant");
+}
+
+static void test_ids_and_records(void)
+{
+	struct kura_grant a = grant("x"), b = grant("x"), back = { 0 };
+	char *k1[] = { "a", "b" }, *v1[] = { "1", "2" }, *k2[] = { "b", "a" }, *v2[] = { "2", "1" };
+	uint8_t *body = NULL;
+	size_t len = 0;
+
+	a.label_keys = k1;
+	a.label_values = v1;
+	a.n_labels = 2;
+	b.label_keys = k2;
+	b.label_values = v2;
+	b.n_labels = 2;
+	kura_grant_set_id(&a);
+	kura_grant_set_id(&b);
+	tap_ok(strcmp(a.id, b.id) == 0, "label order does not change a grant's id");
+	b.label_values = v1; /* b=1, a=2 now */
+	kura_grant_set_id(&b);
+	tap_ok(strcmp(a.id, b.id) != 0, "different label values give another id");
+	a.image = IMG_A;
+	tap_is(kura_grant_encode(&a, &body, &len), 0, "encode a grant");
+	tap_is(kura_grant_decode(body, len, &back), 0, "decode it");
+	kura_grant_set_id(&a);
+	tap_ok(strcmp(back.id, a.id) == 0 && strcmp(back.image, IMG_A) == 0 && back.n_labels == 2,
+		"the round trip keeps the grant (and its id)");
+	kura_grant_done(&back);
+	free(body);
+	{
+		const char *none = "{\"pattern\":\"x\",\"host\":false,\"created\":1,\"labels\":{}}";
+		const char *some = "{\"pattern\":\"x\",\"host\":true,\"created\":1,\"labels\":{}}";
+
+		tap_is(kura_grant_decode((const uint8_t *)some, strlen(some), &back), 0,
+			"a stored host grant decodes");
+		kura_grant_done(&back);
+		tap_is(kura_grant_decode((const uint8_t *)none, strlen(none), &back), -EPROTO,
+			"a stored grant with no selector is refused on read");
+	}
+}
+
+static void test_store(void)
+{
+	char dir[] = "/tmp/kura-test-policy-XXXXXX";
+	struct kura_master_source m = { .kind = KURA_MASTER_FILE };
+	struct kura_init_opts o = { 0 };
+	struct kura_err err = { 0 };
+	struct kura_grant g = grant("db/password"), h = grant("db/*");
+	struct kura_grant_list l = { 0 };
+	struct kura_vault *v = NULL;
+	bool existed = true;
+
+	if (!mkdtemp(dir) || kura_vault_init(dir, &o, &err) < 0 ||
+		kura_vault_open(dir, &m, 0, &v, &err) < 0) {
+		tap_ok(false, "a store for grants: %s", err.msg);
+		return;
+	}
+	g.image = IMG_A;
+	h.host = true;
+	tap_is(kura_grant_add(v, &g, &existed, &err), 0, "store a grant");
+	tap_ok(!existed, "it is new");
+	tap_is(kura_grant_add(v, &g, &existed, &err), 0, "store it again");
+	tap_ok(existed, "it existed: stored once");
+	tap_is(kura_grant_add(v, &h, &existed, &err), 0, "store a second grant");
+	tap_is(kura_grant_list(v, &l, &err), 0, "list grants");
+	tap_is((long long)l.n, 2, "two grants");
+	tap_ok(l.n == 2 && kura_policy_allows(l.items, l.n, &web, "db/password") &&
+			!kura_policy_allows(l.items, l.n, &web, "db/other") &&
+			kura_policy_allows(l.items, l.n, &root_host, "db/other"),
+		"the stored grants decide as given");
+	kura_grant_list_done(&l);
+	tap_is(kura_grant_remove(v, g.id, &err), 0, "revoke by id");
+	tap_is(kura_grant_remove(v, g.id, &err), -ENOENT, "revoking twice: not found");
+	tap_is(kura_grant_remove(v, "../../x", &err), -EINVAL, "a malformed id is refused");
+	tap_is(kura_grant_list(v, &l, &err), 0, "list again");
+	tap_ok(l.n == 1 && !kura_policy_allows(l.items, l.n, &web, "db/password"),
+		"after the revoke the container is denied");
+	kura_grant_list_done(&l);
+	{
+		/* An intruder edits a stored grant to widen it: its id no longer matches. */
+		struct kura_txn txn = { 0 };
+		char key[64];
+		const char *body = "{\"pattern\":\"db/*\",\"host\":false,\"created\":1,"
+				   "\"runtime\":\"docker\",\"labels\":{}}";
+
+		snprintf(key, sizeof(key), KURA_PREFIX_GRANT "%s", h.id);
+		kura_txn_put(&txn, key, body, strlen(body), KURA_REV_ANY);
+		kura_store_commit(kura_vault_store(v), &txn, NULL);
+		kura_txn_done(&txn);
+		tap_is(kura_grant_list(v, &l, &err), -EUCLEAN,
+			"a grant record whose content does not hash to its id is refused");
+	}
+	kura_vault_close(v);
+	kura_grant_done(&(struct kura_grant){ 0 });
+	tap_rmtree(dir);
+}
+
+int main(void)
+{
+	if (kura_keys_init() < 0)
+		return 99;
+	kura_json_init();
+	test_validation();
+	test_matching();
+	test_policy();
+	test_ids_and_records();
+	test_store();
+	return tap_done();
+}
