@@ -106,6 +106,16 @@ static int parse(struct ctl *c, int argc, char **argv, struct key_args *a)
 	return 0;
 }
 
+/* JSON strings must be UTF-8; a path that is not goes out as null rather than failing a
+ * command that already succeeded. */
+static const char *utf8_or_null(const char *s)
+{
+	json_t *probe = json_string(s);
+
+	json_decref(probe);
+	return probe ? s : NULL;
+}
+
 int ctl_init(struct ctl *c, int argc, char **argv)
 {
 	struct key_args a = { 0 };
@@ -121,9 +131,11 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (a.extra)
-		return ctl_usage("unexpected argument '%s'", a.extra);
+		return ctl_usage("unexpected argument");
 	if (a.has_to)
 		return ctl_usage("--new-key-file and --new-passphrase-file belong to key rekey");
+	if (c->master.kind == KURA_MASTER_PASSPHRASE && ctl_passphrase_tty(c->master.path))
+		return EXIT_USAGE;
 	o = (struct kura_init_opts){
 		.master = c->master,
 		.max_value_size = a.max_value,
@@ -132,9 +144,9 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)
-		return ctl_print_json(json_pack("{s:s, s:s, s:i}", "state_dir", c->state_dir,
-			"master", c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase" : "file",
-			"kek", 1));
+		return ctl_print_json(json_pack("{s:s?, s:s, s:i}", "state_dir",
+			utf8_or_null(c->state_dir), "master",
+			c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase" : "file", "kek", 1));
 	printf("initialised %s (master key: %s%s, KEK 1)\n", c->state_dir,
 		c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase from " : "",
 		c->master.kind == KURA_MASTER_PASSPHRASE ? c->master.path :
@@ -169,15 +181,7 @@ static int cmd_rotate(struct ctl *c)
 	if (r > 0)
 		return r;
 	r = kura_key_rotate(v, isatty(STDERR_FILENO) && !c->json ? progress : NULL, NULL, &count,
-		&err);
-	if (r == 0) {
-		struct kura_key_status s;
-
-		r = kura_key_status(v, &s, &err);
-		kek = r == 0 ? s.current : 0;
-		if (r == 0)
-			kura_key_status_done(&s);
-	}
+		&kek, &err);
 	kura_vault_close(v);
 	if (r < 0)
 		return ctl_fail(r, &err);
@@ -201,6 +205,8 @@ static int cmd_rekey(struct ctl *c, const struct key_args *a)
 		c->master.kind == KURA_MASTER_PASSPHRASE && c->master.path &&
 		strcmp(c->master.path, "-") == 0)
 		return ctl_usage("standard input cannot carry both the old and the new passphrase");
+	if (a->to.kind == KURA_MASTER_PASSPHRASE && ctl_passphrase_tty(a->to.path))
+		return EXIT_USAGE;
 	r = ctl_open(c, &v);
 	if (r > 0)
 		return r;
@@ -209,8 +215,9 @@ static int cmd_rekey(struct ctl *c, const struct key_args *a)
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)
-		return ctl_print_json(json_pack("{s:s, s:s}", "master",
-			a->to.kind == KURA_MASTER_FILE ? "file" : "passphrase", "path", a->to.path));
+		return ctl_print_json(json_pack("{s:s, s:s?}", "master",
+			a->to.kind == KURA_MASTER_FILE ? "file" : "passphrase", "path",
+			utf8_or_null(a->to.path)));
 	if (a->to.kind == KURA_MASTER_FILE)
 		printf("the keyring is now wrapped by the key in %s; open the store with "
 		       "--key-file %s (or move it to %s/" KURA_MASTER_FILE_NAME ")\n",
@@ -297,7 +304,7 @@ int ctl_key(struct ctl *c, int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (a.extra)
-		return ctl_usage("unexpected argument '%s'", a.extra);
+		return ctl_usage("unexpected argument");
 	if (a.max_value)
 		return ctl_usage("--max-value-size belongs to init and config");
 	if (a.has_to && strcmp(sub, "rekey") != 0)
@@ -327,7 +334,7 @@ int ctl_config(struct ctl *c, int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (a.extra)
-		return ctl_usage("unexpected argument '%s'", a.extra);
+		return ctl_usage("unexpected argument");
 	if (a.has_to)
 		return ctl_usage("--new-key-file and --new-passphrase-file belong to key rekey");
 	r = ctl_open(c, &v);

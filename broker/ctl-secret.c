@@ -117,6 +117,7 @@ static int parse(struct ctl *c, int argc, char **argv, struct secret_args *a, bo
  * terminal's, not the value's. */
 static int read_tty(size_t max, struct kura_secbuf **ret)
 {
+	_cleanup_secbuf_ struct kura_secbuf *v = NULL;
 	struct termios old, quiet;
 	bool restore;
 	int r;
@@ -126,18 +127,19 @@ static int read_tty(size_t max, struct kura_secbuf **ret)
 	if (restore) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		(void)tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
 	}
-	r = kura_secbuf_read_fd(STDIN_FILENO, max + 1, ret);
+	r = kura_secbuf_read_fd(STDIN_FILENO, max + 1, &v);
 	if (restore)
-		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-	if (r == 0 && (*ret)->len > 0 && (*ret)->data[(*ret)->len - 1] == '\n')
-		(*ret)->len--;
-	if (r == 0 && (*ret)->len > max) {
-		kura_secbuf_free(*ret);
+		(void)tcsetattr(STDIN_FILENO, TCSANOW, &old);
+	if (r < 0)
+		return r;
+	if (v->len > 0 && v->data[v->len - 1] == '\n')
+		v->len--;
+	if (v->len > max)
 		return -EFBIG;
-	}
-	return r;
+	*ret = TAKE_PTR(v);
+	return 0;
 }
 
 /* The value for put/rotate, from exactly one source. */
@@ -160,8 +162,9 @@ static int read_value(const struct ctl *c, const struct secret_args *a, size_t m
 		_cleanup_close_ int fd = open(a->file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
 		if (fd < 0) {
-			fprintf(stderr, "kuractl: cannot open %s: %s\n", a->file, strerror(errno));
-			return ctl_exit_code(-errno);
+			r = -errno;
+			fprintf(stderr, "kuractl: cannot open %s: %s\n", a->file, strerror(-r));
+			return ctl_exit_code(r);
 		}
 		r = kura_secbuf_read_fd(fd, max, &v);
 	} else if (isatty(STDIN_FILENO)) {

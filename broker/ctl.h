@@ -42,6 +42,9 @@ bool ctl_common_option(struct ctl *c, int opt, const char *arg);
  * code (>0), with *ret untouched. */
 int ctl_open(struct ctl *c, struct kura_vault **ret);
 
+/* True (after saying why) when a passphrase would be read from a terminal with echo. */
+bool ctl_passphrase_tty(const char *path);
+
 /* Map an -errno from the library to an exit code. */
 int ctl_exit_code(int r);
 

@@ -87,7 +87,9 @@ int ctl_bad_option(int opt, char **argv)
 		return ctl_usage("option '%s' needs a value", argv[optind - 1]);
 	if (optopt && optopt != '?')
 		return ctl_usage("unknown option '-%c'", optopt);
-	return ctl_usage("unknown option '%s'", argv[optind - 1]);
+	/* Only the name: "--value=hunter2" must not echo what follows the '='. */
+	return ctl_usage("unknown option '%.*s'", (int)strcspn(argv[optind - 1], "="),
+		argv[optind - 1]);
 }
 
 int ctl_exit_code(int r)
@@ -199,11 +201,25 @@ int ctl_print_json(json_t *j)
 	return EXIT_OK;
 }
 
+bool ctl_passphrase_tty(const char *path)
+{
+	/* Read from a terminal it would echo; a passphrase comes from a file or a pipe. */
+	if (path && strcmp(path, "-") == 0 && isatty(STDIN_FILENO)) {
+		fputs("kuractl: a passphrase file of '-' reads standard input, which is a "
+		      "terminal here (it would echo); pipe the passphrase in or name a file\n",
+			stderr);
+		return true;
+	}
+	return false;
+}
+
 int ctl_open(struct ctl *c, struct kura_vault **ret)
 {
 	struct kura_err err = { 0 };
 	int r;
 
+	if (c->master.kind == KURA_MASTER_PASSPHRASE && ctl_passphrase_tty(c->master.path))
+		return EXIT_USAGE;
 	r = kura_vault_open(c->state_dir, &c->master, 0, ret, &err);
 	if (r < 0)
 		return ctl_fail(r, &err);

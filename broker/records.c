@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "json.h"
 #include "records.h"
 
@@ -72,6 +74,7 @@ void keyring_record_done(struct keyring_record *k)
 	for (size_t i = 0; i < k->n; i++)
 		free(k->keks[i].box);
 	free(k->keks);
+	free(k->record_box);
 	*k = (struct keyring_record){ 0 };
 }
 
@@ -97,8 +100,9 @@ int keyring_record_encode(const struct keyring_record *k, uint8_t **ret, size_t 
 		if (!e || json_array_append_new(keks, e) < 0)
 			return -ENOMEM;
 	}
-	j = json_pack("{s:i, s:O, s:I, s:I, s:O}", "format", RECORD_FORMAT, "master", master,
-		"current", (json_int_t)k->current, "next", (json_int_t)k->next, "keks", keks);
+	j = json_pack("{s:i, s:O, s:I, s:I, s:O, s:o}", "format", RECORD_FORMAT, "master", master,
+		"current", (json_int_t)k->current, "next", (json_int_t)k->next, "keks", keks,
+		"record_key", kura_json_b64(k->record_box, k->record_len));
 	if (!j)
 		return -ENOMEM;
 	return kura_json_dump(j, ret, ret_len);
@@ -109,6 +113,7 @@ int keyring_record_decode(const uint8_t *data, size_t len, struct keyring_record
 	_cleanup_json_ json_t *j = NULL;
 	struct keyring_record k = { 0 };
 	const json_t *master, *keks, *e;
+	bool has_current = false;
 	const char *source;
 	int64_t v;
 	size_t i;
@@ -175,7 +180,21 @@ int keyring_record_decode(const uint8_t *data, size_t len, struct keyring_record
 		if (r < 0)
 			goto fail;
 		k.n++;
+		for (size_t d = 0; d + 1 < k.n; d++)
+			if (k.keks[d].id == kek->id) {
+				r = -EPROTO; /* one id, two keys: which one wraps what? */
+				goto fail;
+			}
+		if (kek->id == k.current)
+			has_current = true;
 	}
+	if (!has_current || k.current >= k.next) {
+		r = -EPROTO;
+		goto fail;
+	}
+	r = kura_json_get_b64(j, "record_key", &k.record_box, &k.record_len);
+	if (r < 0)
+		goto fail;
 	*ret = k;
 	return 0;
 fail:
@@ -183,27 +202,71 @@ fail:
 	return r;
 }
 
-int secret_record_encode(const struct secret_record *s, uint8_t **ret, size_t *ret_len)
+/* The bytes a secret record's MAC covers: "secret" NUL name NUL body-without-mac. */
+static int secret_mac(const struct kura_keyring *kr, const char *name, const json_t *body,
+	uint8_t mac[KURA_MAC_BYTES])
 {
-	_cleanup_json_ json_t *j = json_pack("{s:I, s:I, s:I, s:I}", "current",
-		(json_int_t)s->current, "latest", (json_int_t)s->latest, "created",
-		(json_int_t)s->created, "updated", (json_int_t)s->updated);
+	_cleanup_free_ uint8_t *bytes = NULL, *msg = NULL;
+	size_t len, name_len = strlen(name) + 1;
+	int r;
+
+	r = kura_json_dump(body, &bytes, &len);
+	if (r < 0)
+		return r;
+	msg = malloc(sizeof("secret") + name_len + len);
+	if (!msg)
+		return -ENOMEM;
+	memcpy(msg, "secret", sizeof("secret"));
+	memcpy(msg + sizeof("secret"), name, name_len);
+	memcpy(msg + sizeof("secret") + name_len, bytes, len);
+	return kura_keyring_mac(kr, msg, sizeof("secret") + name_len + len, mac);
+}
+
+int secret_record_encode(const struct kura_keyring *kr, const char *name,
+	const struct secret_record *s, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_json_ json_t *j = json_pack("{s:o, s:I, s:I, s:I, s:I}", "id",
+		kura_json_b64(s->id, sizeof(s->id)), "current", (json_int_t)s->current, "latest",
+		(json_int_t)s->latest, "created", (json_int_t)s->created, "updated",
+		(json_int_t)s->updated);
+	uint8_t mac[KURA_MAC_BYTES];
+	int r;
 
 	if (!j)
+		return -ENOMEM;
+	r = secret_mac(kr, name, j, mac);
+	if (r < 0)
+		return r;
+	if (json_object_set_new(j, "mac", kura_json_b64(mac, sizeof(mac))) < 0)
 		return -ENOMEM;
 	return kura_json_dump(j, ret, ret_len);
 }
 
-int secret_record_decode(const uint8_t *data, size_t len, struct secret_record *ret)
+int secret_record_decode(const struct kura_keyring *kr, const char *name, const uint8_t *data,
+	size_t len, struct secret_record *ret)
 {
+	_cleanup_free_ uint8_t *id = NULL, *mac = NULL;
 	_cleanup_json_ json_t *j = NULL;
+	uint8_t want[KURA_MAC_BYTES];
 	struct secret_record s;
+	size_t id_len, mac_len;
 	int64_t v;
 	int r;
 
 	r = kura_json_load(data, len, &j);
 	if (r < 0)
 		return r;
+	if (kura_json_get_b64(j, "mac", &mac, &mac_len) < 0 || mac_len != KURA_MAC_BYTES ||
+		kura_json_get_b64(j, "id", &id, &id_len) < 0 || id_len != sizeof(s.id))
+		return -EPROTO;
+	json_object_del(j, "mac");
+	r = secret_mac(kr, name, j, want);
+	if (r < 0)
+		return r;
+	/* Checked before anything in it is believed. */
+	if (sodium_memcmp(want, mac, KURA_MAC_BYTES) != 0)
+		return -EBADMSG;
+	memcpy(s.id, id, sizeof(s.id));
 	if (kura_json_get_int(j, "latest", 1, INT64_MAX, &v) < 0)
 		return -EPROTO;
 	s.latest = (uint64_t)v;
@@ -219,7 +282,8 @@ int secret_record_decode(const uint8_t *data, size_t len, struct secret_record *
 
 int version_record_encode(const struct version_record *v, uint8_t **ret, size_t *ret_len)
 {
-	_cleanup_json_ json_t *j = json_pack("{s:I, s:I, s:I, s:o, s:o}", "created",
+	_cleanup_json_ json_t *j = json_pack("{s:o, s:I, s:I, s:I, s:o, s:o}", "secret_id",
+		kura_json_b64(v->sealed.secret_id, sizeof(v->sealed.secret_id)), "created",
 		(json_int_t)v->created, "size", (json_int_t)v->size, "kek",
 		(json_int_t)v->sealed.kek_id, "dek", kura_json_b64(v->sealed.dek, v->sealed.dek_len),
 		"value", kura_json_b64(v->sealed.value, v->sealed.value_len));
@@ -246,6 +310,15 @@ int version_record_decode(const uint8_t *data, size_t len, struct version_record
 	if (kura_json_get_int(j, "kek", 1, UINT32_MAX, &i) < 0)
 		return -EPROTO;
 	v.sealed.kek_id = (uint32_t)i;
+	{
+		_cleanup_free_ uint8_t *id = NULL;
+		size_t id_len;
+
+		if (kura_json_get_b64(j, "secret_id", &id, &id_len) < 0 ||
+			id_len != sizeof(v.sealed.secret_id))
+			return -EPROTO;
+		memcpy(v.sealed.secret_id, id, id_len);
+	}
 	r = kura_json_get_b64(j, "dek", &v.sealed.dek, &v.sealed.dek_len);
 	if (r == 0)
 		r = kura_json_get_b64(j, "value", &v.sealed.value, &v.sealed.value_len);

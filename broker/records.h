@@ -12,9 +12,16 @@
 /*
  *   config                      {"format":1,"max_value_size":N}
  *   keyring                     {"master":{"source":"file"|"passphrase","kdf":{...}},
- *                                "current":K,"next":K+1,"keks":[{"id","created","box"}]}
- *   secret/<name>               {"current":V,"latest":V,"created":T,"updated":T}
- *   version/<name>@<V, 10 digits> {"created":T,"size":S,"kek":K,"dek":b64,"value":b64}
+ *                                "current":K,"next":K+1,"keks":[{"id","created","box"}],
+ *                                "record_key":b64}
+ *   secret/<name>               {"id":b64,"current":V,"latest":V,"created":T,"updated":T,
+ *                                "mac":b64}
+ *   version/<name>@<V, 10 digits> {"secret_id":b64,"created":T,"size":S,"kek":K,"dek":b64,
+ *                                "value":b64}
+ *
+ * A secret record is MACed with the keyring's record key over its name and body, so which
+ * version is current cannot be edited; its random id (the incarnation) is bound into every
+ * version's boxes, so versions of a destroyed secret never pass for a new one of that name.
  *
  * '@' cannot occur in a name, so the versions of "a" never mix with those of "a/b"; the zero
  * padding keeps versions in numeric order in a bytewise range.
@@ -39,9 +46,12 @@ struct keyring_record {
 	uint32_t next;
 	struct kek_record *keks;
 	size_t n;
+	uint8_t *record_box; /* the record key, wrapped by the master key */
+	size_t record_len;
 };
 
 struct secret_record {
+	uint8_t id[KURA_SECRET_ID_BYTES];
 	uint64_t current;
 	uint64_t latest;
 	int64_t created;
@@ -69,8 +79,13 @@ void keyring_record_done(struct keyring_record *k);
 int keyring_record_encode(const struct keyring_record *k, uint8_t **ret, size_t *ret_len);
 int keyring_record_decode(const uint8_t *data, size_t len, struct keyring_record *ret);
 
-int secret_record_encode(const struct secret_record *s, uint8_t **ret, size_t *ret_len);
-int secret_record_decode(const uint8_t *data, size_t len, struct secret_record *ret);
+/* Encode with a MAC by the keyring's record key over name and body. */
+int secret_record_encode(const struct kura_keyring *kr, const char *name,
+	const struct secret_record *s, uint8_t **ret, size_t *ret_len);
+/* Decode, checking the MAC: -EBADMSG if the record was altered or moved from another name,
+ * -EPROTO if malformed. */
+int secret_record_decode(const struct kura_keyring *kr, const char *name, const uint8_t *data,
+	size_t len, struct secret_record *ret);
 
 int version_record_encode(const struct version_record *v, uint8_t **ret, size_t *ret_len);
 int version_record_decode(const uint8_t *data, size_t len, struct version_record *ret);

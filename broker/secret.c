@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "name.h"
 #include "records.h"
 
@@ -32,6 +34,16 @@ static int check_name(const char *name, struct kura_err *err)
 	return 0;
 }
 
+static int record_error(struct kura_err *err, int r, const char *name)
+{
+	if (r == -EBADMSG)
+		return kura_err_set(err, r,
+			"the record of secret %s does not authenticate: it was altered or moved", name);
+	if (r == -EPROTO)
+		return kura_err_set(err, -EUCLEAN, "the record of secret %s is corrupt", name);
+	return r < 0 ? kura_err_set(err, r, "cannot read secret %s: %s", name, strerror(-r)) : 0;
+}
+
 /* The secret record of name and its mod_rev. -ENOENT with a message if absent. */
 static int read_secret(struct kura_vault *v, const char *name, struct secret_record *ret,
 	int64_t *ret_rev, struct kura_err *err)
@@ -47,13 +59,11 @@ static int read_secret(struct kura_vault *v, const char *name, struct secret_rec
 		return kura_err_set(err, r, "no secret named %s", name);
 	if (r < 0)
 		return store_err(v, err, r, "cannot read the secret");
-	r = secret_record_decode(kv.value, kv.len, ret);
-	if (ret_rev)
+	r = secret_record_decode(v->keyring, name, kv.value, kv.len, ret);
+	if (r == 0 && ret_rev)
 		*ret_rev = kv.mod_rev;
 	kura_kv_done(&kv);
-	if (r < 0)
-		return kura_err_set(err, -EUCLEAN, "the record of secret %s is corrupt", name);
-	return 0;
+	return record_error(err, r, name);
 }
 
 static int read_version(struct kura_vault *v, const char *name, uint64_t version,
@@ -72,7 +82,7 @@ static int read_version(struct kura_vault *v, const char *name, uint64_t version
 	if (r < 0)
 		return store_err(v, err, r, "cannot read the secret");
 	r = version_record_decode(kv.value, kv.len, ret);
-	if (ret_rev)
+	if (r == 0 && ret_rev)
 		*ret_rev = kv.mod_rev;
 	kura_kv_done(&kv);
 	if (r < 0)
@@ -98,14 +108,14 @@ static int add_version(struct kura_vault *v, const char *name, uint64_t version,
 
 	if (!skey || !vkey)
 		return -ENOMEM;
-	r = kura_seal(v->keyring, name, version, value, &ver.sealed);
+	r = kura_seal(v->keyring, name, sec->id, version, value, &ver.sealed);
 	if (r < 0)
 		return r;
 	r = version_record_encode(&ver, &vbody, &vlen);
 	kura_sealed_done(&ver.sealed);
 	if (r < 0)
 		return r;
-	r = secret_record_encode(sec, &sbody, &slen);
+	r = secret_record_encode(v->keyring, name, sec, &sbody, &slen);
 	if (r < 0)
 		return r;
 	if ((r = kura_txn_check(txn, KEY_KEYRING, v->keyring_rev)) < 0 ||
@@ -158,8 +168,10 @@ static int write_version(struct kura_vault *v, const char *name, const struct ku
 				name);
 		if (r < 0 && r != -ENOENT)
 			return read_secret(v, name, &sec, &rev, err);
-		if (create)
+		if (create) {
 			sec = (struct secret_record){ .created = now };
+			randombytes_buf(sec.id, sizeof(sec.id));
+		}
 		sec.latest++;
 		sec.current = sec.latest;
 		sec.updated = now;
@@ -210,6 +222,15 @@ int kura_secret_get(struct kura_vault *v, const char *name, uint64_t version,
 	r = read_version(v, name, version, &ver, NULL, err);
 	if (r < 0)
 		return r;
+	/* A version record of an earlier secret of the same name opens on its own terms; it is
+	 * not this secret's. */
+	if (memcmp(ver.sealed.secret_id, sec.id, sizeof(sec.id)) != 0) {
+		kura_sealed_done(&ver.sealed);
+		return kura_err_set(err, -EBADMSG,
+			"secret %s version %llu does not authenticate: its record belongs to another "
+			"secret (altered, moved or replayed)",
+			name, (unsigned long long)version);
+	}
 	r = kura_unseal(v->keyring, name, version, &ver.sealed, ret_value);
 	if (r == -ENOKEY) {
 		/* Rotated by someone else since we unlocked: pick up the new KEK and try again. */
@@ -317,8 +338,11 @@ int kura_secret_list(struct kura_vault *v, const char *prefix, struct kura_secre
 		struct kura_secret_info *info = &out.items[out.n];
 		struct secret_record sec;
 
-		if (secret_record_decode(l.items[i].value, l.items[i].len, &sec) < 0) {
-			r = kura_err_set(err, -EUCLEAN, "the record %s is corrupt", l.items[i].key);
+		r = secret_record_decode(v->keyring, l.items[i].key + strlen(PREFIX_SECRET),
+			l.items[i].value, l.items[i].len, &sec);
+		if (r < 0) {
+			record_error(err, r, l.items[i].key + strlen(PREFIX_SECRET));
+			r = r == -EPROTO ? -EUCLEAN : r;
 			goto fail;
 		}
 		info->name = strdup(l.items[i].key + strlen(PREFIX_SECRET));
@@ -371,7 +395,7 @@ int kura_secret_rollback(struct kura_vault *v, const char *name, uint64_t versio
 			return 0;
 		sec.current = version;
 		sec.updated = now_seconds();
-		r = secret_record_encode(&sec, &body, &len);
+		r = secret_record_encode(v->keyring, name, &sec, &body, &len);
 		if (r == 0)
 			r = kura_txn_check(&txn, vkey, vrev);
 		if (r == 0)

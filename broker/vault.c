@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +45,13 @@ int store_err(struct kura_vault *v, struct kura_err *err, int r, const char *wha
 		return kura_err_set(err, r, "%s: %s%s%s", what, strerror(-r), *detail ? ": " : "",
 			detail);
 	}
+}
+
+/* Best effort: old pages (the keyring under a retired key) leave the write-ahead log now, or
+ * when the last other reader closes the store. */
+static void purge(struct kura_vault *v)
+{
+	(void)kura_store_purge(v->store);
 }
 
 static char *path_join(const char *dir, const char *name)
@@ -167,6 +175,14 @@ static int unlock_keyring(const struct keyring_record *rec, const struct kura_se
 	if (r < 0)
 		return kura_err_set(err, -EUCLEAN, "the keyring names KEK %u as current but has no "
 						   "such KEK", rec->current);
+	r = kura_keyring_unwrap_record_key(kr, master, rec->record_box, rec->record_len);
+	if (r == -EKEYREJECTED)
+		return kura_err_set(err, r,
+			"the master key does not open this store's record key: wrong key file or "
+			"passphrase, or the keyring was altered");
+	if (r < 0)
+		return kura_err_set(err, r == -EPROTO ? -EUCLEAN : r,
+			"the keyring's record key is malformed");
 	*ret = TAKE_PTR(kr);
 	return 0;
 }
@@ -183,7 +199,8 @@ static int read_keyring(struct kura_vault *v, struct keyring_record *ret, int64_
 	if (r < 0)
 		return store_err(v, err, r, "cannot read the keyring");
 	r = keyring_record_decode(kv.value, kv.len, ret);
-	*ret_rev = kv.mod_rev;
+	if (r == 0)
+		*ret_rev = kv.mod_rev;
 	kura_kv_done(&kv);
 	if (r < 0)
 		return kura_err_set(err, -EUCLEAN, "the keyring record is corrupt");
@@ -300,8 +317,10 @@ int kura_vault_open(const char *dir, const struct kura_master_source *m, unsigne
 	return 0;
 }
 
-/* Prepare dir for a new state: create it 0700, or take an existing empty-of-kura directory
- * we own and tighten it to 0700. *ret_created says whether we made it. */
+/* Prepare dir for a new state: create it 0700, or take an existing directory we own and
+ * tighten it to 0700. Returns an fd on it, locked (flock) against a concurrent init, so two
+ * of them never both create, or both clean up, the same files. *ret_created says whether we
+ * made it. */
 static int prepare_dir(const char *dir, bool *ret_created, struct kura_err *err)
 {
 	_cleanup_close_ int fd = -1;
@@ -324,7 +343,10 @@ static int prepare_dir(const char *dir, bool *ret_created, struct kura_err *err)
 	if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0)
 		return kura_err_set(err, -errno, "cannot make %s mode 0700: %s", dir,
 			strerror(errno));
-	return 0;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return kura_err_set(err, -errno, "cannot lock %s: %s", dir, strerror(errno));
+	return TAKE_FD(fd);
 }
 
 int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura_err *err)
@@ -333,6 +355,7 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 	_cleanup_secbuf_ struct kura_secbuf *master = NULL;
 	_cleanup_free_ char *db = NULL, *keyfile = NULL, *db_wal = NULL, *db_shm = NULL;
 	_cleanup_free_ uint8_t *kr_body = NULL, *cfg_body = NULL;
+	_cleanup_close_ int dir_fd = -1;
 	_cleanup_json_ json_t *cfg = NULL;
 	struct keyring_record rec = { .current = 1, .next = 2 };
 	struct kek_record kek = { .id = 1, .created = now_seconds() };
@@ -343,9 +366,9 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 	struct stat st;
 	int r;
 
-	r = prepare_dir(dir, &made_dir, err);
-	if (r < 0)
-		return r;
+	dir_fd = prepare_dir(dir, &made_dir, err);
+	if (dir_fd < 0)
+		return dir_fd;
 	db = path_join(dir, KURA_STORE_FILE_NAME);
 	db_wal = path_join(dir, KURA_STORE_FILE_NAME "-wal");
 	db_shm = path_join(dir, KURA_STORE_FILE_NAME "-shm");
@@ -394,10 +417,15 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 	r = kura_keyring_wrap(kr, master, kek.id, &kek.box, &kek.len);
 	if (r < 0)
 		goto fail;
+	r = kura_keyring_generate_record_key(kr);
+	if (r == 0)
+		r = kura_keyring_wrap_record_key(kr, master, &rec.record_box, &rec.record_len);
 	rec.keks = &kek;
 	rec.n = 1;
-	r = keyring_record_encode(&rec, &kr_body, &kr_len);
+	if (r == 0)
+		r = keyring_record_encode(&rec, &kr_body, &kr_len);
 	free(kek.box);
+	free(rec.record_box);
 	if (r < 0)
 		goto fail;
 	cfg = json_pack("{s:i, s:I}", "format", RECORD_FORMAT, "max_value_size",
@@ -467,7 +495,14 @@ static int for_each(struct kura_vault *v, const char *prefix,
 			return r;
 		}
 		free(after);
-		after = page.n == PAGE ? strdup(page.items[page.n - 1].key) : NULL;
+		after = NULL;
+		if (page.n == PAGE) {
+			after = strdup(page.items[page.n - 1].key);
+			if (!after) {
+				kura_kv_list_done(&page);
+				return -ENOMEM;
+			}
+		}
 		kura_kv_list_done(&page);
 		if (!after)
 			return 0;
@@ -681,6 +716,7 @@ static int rewrap_all(struct kura_vault *v, kura_progress_fn progress, void *use
 	r = commit_keyring(v, &rec, &txn, err);
 	if (r < 0)
 		goto out;
+	purge(v);
 	/* Committed: the old KEKs are gone from the store; wipe them from memory too. */
 	for (size_t i = 0; i < v->kr.n; i++)
 		if (v->kr.keks[i].id != current)
@@ -696,7 +732,7 @@ out:
 }
 
 int kura_key_rotate(struct kura_vault *v, kura_progress_fn progress, void *userdata,
-	uint64_t *ret_rewrapped, struct kura_err *err)
+	uint64_t *ret_rewrapped, uint32_t *ret_kek, struct kura_err *err)
 {
 	int r;
 
@@ -712,6 +748,8 @@ int kura_key_rotate(struct kura_vault *v, kura_progress_fn progress, void *userd
 		return r;
 	for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
 		r = rewrap_all(v, progress, userdata, ret_rewrapped, err);
+		if (r == 0 && ret_kek)
+			*ret_kek = v->kr.current;
 		if (r != -ESTALE)
 			return r;
 		/* A secret changed while we worked; nothing was written; start the pass again. */
@@ -726,36 +764,44 @@ int kura_key_rotate(struct kura_vault *v, kura_progress_fn progress, void *userd
 
 int kura_key_rekey(struct kura_vault *v, const struct kura_master_source *to, struct kura_err *err)
 {
+	_cleanup_secbuf_ struct kura_secbuf *master = NULL;
+	struct kura_kdf kdf = { 0 };
+	bool made_key = false;
+	int r;
+
+	/* The new key once, before any retry: a passphrase on stdin can be read only once. */
+	if (to->kind == KURA_MASTER_PASSPHRASE) {
+		kura_kdf_init(&kdf);
+		r = load_master(v->dir, to, KURA_MASTER_PASSPHRASE, &kdf, &master, err);
+	} else {
+		r = kura_master_create_file(to->path, &master);
+		if (r == 0)
+			made_key = true;
+		else if (r == -EEXIST)
+			r = load_master(v->dir, to, KURA_MASTER_FILE, NULL, &master, err);
+		else
+			r = kura_err_set(err, r, "cannot create key file %s: %s", to->path,
+				strerror(-r));
+	}
+	if (r < 0)
+		return r;
+
 	for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
-		_cleanup_secbuf_ struct kura_secbuf *master = NULL;
 		struct keyring_record rec = { 0 };
 		struct kura_txn txn = { 0 };
-		bool made_key = false;
-		int r;
 
 		r = vault_refresh_keyring(v, err);
 		if (r < 0)
-			return r;
+			break;
 		rec = v->kr;
 		rec.master = to->kind;
-		if (to->kind == KURA_MASTER_PASSPHRASE) {
-			kura_kdf_init(&rec.kdf);
-			r = load_master(v->dir, to, KURA_MASTER_PASSPHRASE, &rec.kdf, &master, err);
-		} else {
-			r = kura_master_create_file(to->path, &master);
-			if (r == 0)
-				made_key = true;
-			else if (r == -EEXIST)
-				r = load_master(v->dir, to, KURA_MASTER_FILE, NULL, &master, err);
-			else
-				r = kura_err_set(err, r, "cannot create key file %s: %s", to->path,
-					strerror(-r));
-		}
-		if (r < 0)
-			return r;
+		rec.kdf = kdf;
+		rec.record_box = NULL;
 		rec.keks = calloc(v->kr.n, sizeof(*rec.keks));
-		if (!rec.keks)
-			return -ENOMEM;
+		if (!rec.keks) {
+			r = -ENOMEM;
+			break;
+		}
 		for (size_t i = 0; i < v->kr.n && r == 0; i++) {
 			rec.keks[i] = v->kr.keks[i];
 			r = kura_keyring_wrap(v->keyring, master, rec.keks[i].id, &rec.keks[i].box,
@@ -764,21 +810,27 @@ int kura_key_rekey(struct kura_vault *v, const struct kura_master_source *to, st
 				rec.keks[i].box = NULL;
 		}
 		if (r == 0)
+			r = kura_keyring_wrap_record_key(v->keyring, master, &rec.record_box,
+				&rec.record_len);
+		if (r == 0)
 			r = commit_keyring(v, &rec, &txn, err);
 		kura_txn_done(&txn);
 		keyring_record_done(&rec);
-		if (r < 0 && made_key)
-			(void)unlink(to->path);
 		if (r == -ESTALE)
 			continue;
 		if (r < 0)
-			return r;
+			break;
 		kura_secbuf_free(v->master);
 		v->master = TAKE_PTR(master);
 		v->keyring_rev = -1;
+		purge(v);
 		return vault_refresh_keyring(v, err);
 	}
-	return kura_err_set(err, -EBUSY, "the keyring kept changing under us; try again");
+	if (made_key)
+		(void)unlink(to->path);
+	if (r == -ESTALE)
+		return kura_err_set(err, -EBUSY, "the keyring kept changing under us; try again");
+	return r;
 }
 
 void kura_key_status_done(struct kura_key_status *s)

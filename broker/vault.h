@@ -152,7 +152,7 @@ typedef void (*kura_progress_fn)(uint64_t done, uint64_t total, void *userdata);
  * running it again finishes the job. *ret_rewrapped counts the DEKs rewrapped.
  */
 int kura_key_rotate(struct kura_vault *v, kura_progress_fn progress, void *userdata,
-	uint64_t *ret_rewrapped, struct kura_err *err);
+	uint64_t *ret_rewrapped, uint32_t *ret_kek, struct kura_err *err);
 
 /* Rewrap the keyring (only) under a new master key. For a key file, path is created if it
  * does not exist (32 random bytes, 0400) or loaded with the usual checks if it does. */

@@ -19,6 +19,7 @@ struct kura_keyring {
 	struct kek *keks;
 	size_t n;
 	uint32_t current;
+	struct kura_secbuf *record_key;
 };
 
 /* Additional data for a wrapped KEK: a domain label and the KEK id, so a box cannot be
@@ -50,6 +51,7 @@ void kura_keyring_free(struct kura_keyring *kr)
 	for (size_t i = 0; i < kr->n; i++)
 		kura_secbuf_free(kr->keks[i].key);
 	free(kr->keks);
+	kura_secbuf_free(kr->record_key);
 	free(kr);
 }
 
@@ -171,4 +173,84 @@ const uint8_t *kura_keyring_key(const struct kura_keyring *kr, uint32_t id)
 	const struct kek *k = find(kr, id);
 
 	return k ? k->key->data : NULL;
+}
+
+static const uint8_t record_key_ad[] = "kura/record-key/1";
+
+int kura_keyring_generate_record_key(struct kura_keyring *kr)
+{
+	struct kura_secbuf *key;
+	int r;
+
+	if (kr->record_key)
+		return -EEXIST;
+	r = kura_secbuf_random(KURA_AEAD_KEY_BYTES, &key);
+	if (r < 0)
+		return r;
+	kr->record_key = key;
+	return 0;
+}
+
+int kura_keyring_wrap_record_key(const struct kura_keyring *kr, const struct kura_secbuf *master,
+	uint8_t **ret_box, size_t *ret_len)
+{
+	if (!kr->record_key)
+		return -ENOKEY;
+	if (master->len != KURA_MASTER_KEY_BYTES)
+		return -EINVAL;
+	return kura_aead_seal(master->data, record_key_ad, sizeof(record_key_ad), kr->record_key->data,
+		kr->record_key->len, ret_box, ret_len);
+}
+
+int kura_keyring_unwrap_record_key(struct kura_keyring *kr, const struct kura_secbuf *master,
+	const uint8_t *box, size_t len)
+{
+	struct kura_secbuf *key;
+	int r;
+
+	if (kr->record_key)
+		return -EEXIST;
+	if (master->len != KURA_MASTER_KEY_BYTES)
+		return -EINVAL;
+	if (len != KURA_AEAD_OVERHEAD + KURA_AEAD_KEY_BYTES)
+		return -EPROTO;
+	r = kura_secbuf_new(KURA_AEAD_KEY_BYTES, &key);
+	if (r < 0)
+		return r;
+	r = kura_aead_open(master->data, record_key_ad, sizeof(record_key_ad), box, len, key);
+	if (r < 0) {
+		kura_secbuf_free(key);
+		return r == -EBADMSG ? -EKEYREJECTED : r;
+	}
+	kr->record_key = key;
+	return 0;
+}
+
+int kura_keyring_mac(const struct kura_keyring *kr, const uint8_t *data, size_t len,
+	uint8_t mac[KURA_MAC_BYTES])
+{
+	static const uint8_t label[] = "kura/record-mac/1";
+	crypto_generichash_state h;
+
+	if (!kr->record_key)
+		return -ENOKEY;
+	crypto_generichash_init(&h, kr->record_key->data, kr->record_key->len, KURA_MAC_BYTES);
+	crypto_generichash_update(&h, label, sizeof(label));
+	crypto_generichash_update(&h, data, len);
+	crypto_generichash_final(&h, mac, KURA_MAC_BYTES);
+	sodium_memzero(&h, sizeof(h));
+	return 0;
+}
+
+bool kura_keyring_mac_ok(const struct kura_keyring *kr, const uint8_t *data, size_t len,
+	const uint8_t mac[KURA_MAC_BYTES])
+{
+	uint8_t want[KURA_MAC_BYTES];
+	bool ok;
+
+	if (kura_keyring_mac(kr, data, len, want) < 0)
+		return false;
+	ok = sodium_memcmp(want, mac, KURA_MAC_BYTES) == 0;
+	sodium_memzero(want, sizeof(want));
+	return ok;
 }

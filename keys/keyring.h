@@ -38,6 +38,28 @@ uint32_t kura_keyring_current(const struct kura_keyring *kr); /* 0: none */
 
 bool kura_keyring_has(const struct kura_keyring *kr, uint32_t id);
 
+/*
+ * The record key authenticates the vault's own metadata (which version of a secret is current,
+ * which incarnation of a name is live), which no AEAD box covers. Random, one per store, kept
+ * wrapped by the master key beside the KEKs: `key rekey` rewraps it, `key rotate` keeps it.
+ */
+#define KURA_MAC_BYTES 32u
+
+int kura_keyring_generate_record_key(struct kura_keyring *kr);
+int kura_keyring_wrap_record_key(const struct kura_keyring *kr, const struct kura_secbuf *master,
+	uint8_t **ret_box, size_t *ret_len);
+/* -EKEYREJECTED when the box does not open with master, -EPROTO when malformed. */
+int kura_keyring_unwrap_record_key(struct kura_keyring *kr, const struct kura_secbuf *master,
+	const uint8_t *box, size_t len);
+
+/* Keyed BLAKE2b-256 of data under the record key. -ENOKEY if the keyring has none. */
+int kura_keyring_mac(const struct kura_keyring *kr, const uint8_t *data, size_t len,
+	uint8_t mac[KURA_MAC_BYTES]);
+
+/* Whether mac is the record key's MAC of data (constant time). */
+bool kura_keyring_mac_ok(const struct kura_keyring *kr, const uint8_t *data, size_t len,
+	const uint8_t mac[KURA_MAC_BYTES]);
+
 static inline void kura_keyring_freep(struct kura_keyring **kr)
 {
 	kura_keyring_free(*kr);

@@ -43,13 +43,31 @@ static int check_private_file(int fd, struct stat *st)
 
 static int open_private(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO planted at the path must not hang us before the regular-file
+	 * check; O_NOFOLLOW: a symlink fails with ELOOP. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 
-	if (fd < 0) {
-		/* O_NOFOLLOW reports a symlink as ELOOP; say so rather than "too many levels". */
-		return -errno;
+	return fd < 0 ? -errno : fd;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	_cleanup_free_ char *dir = strdup(path);
+	_cleanup_close_ int fd = -1;
+	char *slash;
+
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	else {
+		*(slash == dir ? slash + 1 : slash) = '\0';
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
-	return fd;
+	if (fd < 0 || fsync(fd) < 0)
+		return -errno;
+	return 0;
 }
 
 int kura_master_create_file(const char *path, struct kura_secbuf **ret)
@@ -74,6 +92,12 @@ int kura_master_create_file(const char *path, struct kura_secbuf **ret)
 	}
 	if (fsync(fd) < 0)
 		goto fail;
+	/* The key is the only way into the store: its directory entry must be durable too. */
+	r = fsync_dir_of(path);
+	if (r < 0) {
+		errno = -r;
+		goto fail;
+	}
 	if (ret)
 		*ret = TAKE_PTR(key);
 	return 0;

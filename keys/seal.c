@@ -10,16 +10,16 @@
 #include "seal.h"
 
 #define NAME_MAX_BYTES 255u
-#define AD_MAX (16u + NAME_MAX_BYTES + 1u + 8u + 4u)
+#define AD_MAX (16u + NAME_MAX_BYTES + 1u + KURA_SECRET_ID_BYTES + 8u + 4u)
 
 /*
- * Additional data: label NUL name NUL be64(version) [be32(kek_id)]. The label separates the
- * two kinds of box; the NUL after the name keeps ("a", 1) and ("a\0..."...) apart, and names
- * cannot hold NUL anyway. The value box does not bind the KEK id: `key rotate` rewraps DEKs
- * but never re-encrypts values.
+ * Additional data: label NUL name NUL secret_id be64(version) [be32(kek_id)]. The label
+ * separates the two kinds of box; the NUL after the name keeps names apart (names cannot hold
+ * NUL), and everything after it is fixed width. The value box does not bind the KEK id: `key
+ * rotate` rewraps DEKs but never re-encrypts values.
  */
-static int make_ad(const char *label, const char *name, uint64_t version, const uint32_t *kek_id,
-	uint8_t ad[static AD_MAX], size_t *ret_len)
+static int make_ad(const char *label, const char *name, const uint8_t *secret_id,
+	uint64_t version, const uint32_t *kek_id, uint8_t ad[static AD_MAX], size_t *ret_len)
 {
 	size_t label_len = strlen(label) + 1, name_len = strlen(name) + 1, n = 0;
 	uint64_t ver = htobe64(version);
@@ -30,6 +30,8 @@ static int make_ad(const char *label, const char *name, uint64_t version, const 
 	n += label_len;
 	memcpy(ad + n, name, name_len);
 	n += name_len;
+	memcpy(ad + n, secret_id, KURA_SECRET_ID_BYTES);
+	n += KURA_SECRET_ID_BYTES;
 	memcpy(ad + n, &ver, sizeof(ver));
 	n += sizeof(ver);
 	if (kek_id) {
@@ -43,7 +45,8 @@ static int make_ad(const char *label, const char *name, uint64_t version, const 
 }
 
 static int wrap_dek(const struct kura_keyring *kr, uint32_t kek_id, const char *name,
-	uint64_t version, const struct kura_secbuf *dek, uint8_t **ret, size_t *ret_len)
+	const uint8_t *secret_id, uint64_t version, const struct kura_secbuf *dek, uint8_t **ret,
+	size_t *ret_len)
 {
 	const uint8_t *kek = kura_keyring_key(kr, kek_id);
 	uint8_t ad[AD_MAX];
@@ -52,7 +55,7 @@ static int wrap_dek(const struct kura_keyring *kr, uint32_t kek_id, const char *
 
 	if (!kek)
 		return -ENOKEY;
-	r = make_ad("kura/dek/1", name, version, &kek_id, ad, &ad_len);
+	r = make_ad("kura/dek/1", name, secret_id, version, &kek_id, ad, &ad_len);
 	if (r < 0)
 		return r;
 	return kura_aead_seal(kek, ad, ad_len, dek->data, dek->len, ret, ret_len);
@@ -71,7 +74,7 @@ static int unwrap_dek(const struct kura_keyring *kr, const char *name, uint64_t 
 		return -ENOKEY;
 	if (s->dek_len != KURA_AEAD_OVERHEAD + KURA_AEAD_KEY_BYTES)
 		return -EPROTO;
-	r = make_ad("kura/dek/1", name, version, &s->kek_id, ad, &ad_len);
+	r = make_ad("kura/dek/1", name, s->secret_id, version, &s->kek_id, ad, &ad_len);
 	if (r < 0)
 		return r;
 	r = kura_secbuf_new(KURA_AEAD_KEY_BYTES, &dek);
@@ -84,7 +87,8 @@ static int unwrap_dek(const struct kura_keyring *kr, const char *name, uint64_t 
 	return 0;
 }
 
-int kura_seal(const struct kura_keyring *kr, const char *name, uint64_t version,
+int kura_seal(const struct kura_keyring *kr, const char *name,
+	const uint8_t secret_id[KURA_SECRET_ID_BYTES], uint64_t version,
 	const struct kura_secbuf *plain, struct kura_sealed *ret)
 {
 	_cleanup_secbuf_ struct kura_secbuf *dek = NULL;
@@ -95,7 +99,8 @@ int kura_seal(const struct kura_keyring *kr, const char *name, uint64_t version,
 
 	if (s.kek_id == 0)
 		return -ENOKEY;
-	r = make_ad("kura/value/1", name, version, NULL, ad, &ad_len);
+	memcpy(s.secret_id, secret_id, KURA_SECRET_ID_BYTES);
+	r = make_ad("kura/value/1", name, secret_id, version, NULL, ad, &ad_len);
 	if (r < 0)
 		return r;
 	r = kura_secbuf_random(KURA_AEAD_KEY_BYTES, &dek);
@@ -104,7 +109,7 @@ int kura_seal(const struct kura_keyring *kr, const char *name, uint64_t version,
 	r = kura_aead_seal(dek->data, ad, ad_len, plain->data, plain->len, &s.value, &s.value_len);
 	if (r < 0)
 		return r;
-	r = wrap_dek(kr, s.kek_id, name, version, dek, &s.dek, &s.dek_len);
+	r = wrap_dek(kr, s.kek_id, name, secret_id, version, dek, &s.dek, &s.dek_len);
 	if (r < 0) {
 		kura_sealed_done(&s);
 		return r;
@@ -126,7 +131,7 @@ int kura_unseal(const struct kura_keyring *kr, const char *name, uint64_t versio
 	r = unwrap_dek(kr, name, version, s, &dek);
 	if (r < 0)
 		return r;
-	r = make_ad("kura/value/1", name, version, NULL, ad, &ad_len);
+	r = make_ad("kura/value/1", name, s->secret_id, version, NULL, ad, &ad_len);
 	if (r < 0)
 		return r;
 	r = kura_secbuf_new(s->value_len - KURA_AEAD_OVERHEAD, &plain);
@@ -153,7 +158,7 @@ int kura_rewrap(const struct kura_keyring *kr, const char *name, uint64_t versio
 	r = unwrap_dek(kr, name, version, s, &dek);
 	if (r < 0)
 		return r;
-	r = wrap_dek(kr, current, name, version, dek, &box, &len);
+	r = wrap_dek(kr, current, name, s->secret_id, version, dek, &box, &len);
 	if (r < 0)
 		return r;
 	free(s->dek);

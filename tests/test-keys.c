@@ -15,6 +15,8 @@
 #include "tap.h"
 
 static char dir[] = "/tmp/kura-test-keys-XXXXXX";
+static const uint8_t sid[KURA_SECRET_ID_BYTES] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+	15, 16 };
 
 static char *path(const char *name)
 {
@@ -194,7 +196,7 @@ static void test_keyring(void)
 	tap_is(kura_keyring_generate(kr, 1), -EEXIST, "KEK ids are unique");
 	tap_is(kura_keyring_generate(kr, 0), -EINVAL, "KEK id 0 is refused");
 	tap_is(kura_keyring_wrap(kr, m1, 1, &box, &len), 0, "wrap KEK 1 with the master key");
-	tap_is(kura_seal(kr, "db/password", 1, plain, &s), 0, "seal under KEK 1");
+	tap_is(kura_seal(kr, "db/password", sid, 1, plain, &s), 0, "seal under KEK 1");
 
 	kura_keyring_new(&back);
 	tap_is(kura_keyring_unwrap(back, m1, 2, box, len), -EKEYREJECTED,
@@ -229,10 +231,10 @@ static void test_seal(void)
 
 	make_keyring(NULL, 1, &kr);
 	kura_secbuf_from("hunter2\0binary", 14, &plain);
-	tap_is(kura_seal(kr, "app/db", 3, plain, &s), 0, "seal app/db v3");
+	tap_is(kura_seal(kr, "app/db", sid, 3, plain, &s), 0, "seal app/db v3");
 	tap_is(s.kek_id, 1, "sealed under the current KEK");
 	tap_is((long long)kura_sealed_plain_len(&s), 14, "plaintext length is recoverable");
-	tap_is(kura_seal(kr, "app/db", 4, plain, &t), 0, "seal the same value as v4");
+	tap_is(kura_seal(kr, "app/db", sid, 4, plain, &t), 0, "seal the same value as v4");
 	tap_ok(s.value_len == t.value_len && memcmp(s.value, t.value, s.value_len) != 0,
 		"the same value sealed twice gives different ciphertext (fresh DEK and nonce)");
 
@@ -245,6 +247,11 @@ static void test_seal(void)
 		"v3's record presented under another name does not open");
 	tap_is(kura_unseal(kr, "app/db/x", 3, &s, &none), -EBADMSG,
 		"nor under a longer name sharing the prefix");
+
+	s.secret_id[0] ^= 1;
+	tap_is(kura_unseal(kr, "app/db", 3, &s, &none), -EBADMSG,
+		"the same name and version of another incarnation (secret id) does not open");
+	s.secret_id[0] ^= 1;
 
 	/* Swap the DEK box between two versions: each DEK is bound to its version. */
 	saved = s.dek;
@@ -296,13 +303,13 @@ static void test_seal(void)
 	tap_is(t.kek_id, 1, "and the failed record is unchanged");
 
 	kura_secbuf_from("", 0, &empty);
-	tap_is(kura_seal(kr, "e", 1, empty, &e), 0, "an empty value seals");
+	tap_is(kura_seal(kr, "e", sid, 1, empty, &e), 0, "an empty value seals");
 	kura_secbuf_free(out);
 	out = NULL;
 	tap_ok(kura_unseal(kr, "e", 1, &e, &out) == 0 && out->len == 0, "and opens empty");
 
 	kura_secbuf_random(1u << 20, &big);
-	tap_is(kura_seal(kr, "big", 1, big, &b), 0, "a 1 MiB value seals");
+	tap_is(kura_seal(kr, "big", sid, 1, big, &b), 0, "a 1 MiB value seals");
 	kura_secbuf_free(out);
 	out = NULL;
 	tap_ok(kura_unseal(kr, "big", 1, &b, &out) == 0 && kura_secbuf_equal(out, big),
@@ -312,12 +319,43 @@ static void test_seal(void)
 
 		memset(name, 'a', sizeof(name) - 1);
 		name[sizeof(name) - 1] = 0;
-		tap_is(kura_seal(kr, name, 1, plain, &t), -EINVAL, "a name over 255 bytes is refused");
+		tap_is(kura_seal(kr, name, sid, 1, plain, &t), -EINVAL, "a name over 255 bytes is refused");
 	}
 	kura_sealed_done(&s);
 	kura_sealed_done(&t);
 	kura_sealed_done(&e);
 	kura_sealed_done(&b);
+}
+
+static void test_record_key(void)
+{
+	_cleanup_secbuf_ struct kura_secbuf *m1 = NULL, *m2 = NULL;
+	_cleanup_keyring_ struct kura_keyring *kr = NULL, *back = NULL, *other = NULL;
+	uint8_t mac[KURA_MAC_BYTES], mac2[KURA_MAC_BYTES], *box = NULL;
+	size_t len = 0;
+
+	kura_secbuf_random(32, &m1);
+	kura_secbuf_random(32, &m2);
+	kura_keyring_new(&kr);
+	tap_is(kura_keyring_mac(kr, (const uint8_t *)"x", 1, mac), -ENOKEY,
+		"no record key, no MAC");
+	tap_is(kura_keyring_generate_record_key(kr), 0, "generate a record key");
+	tap_is(kura_keyring_generate_record_key(kr), -EEXIST, "only one record key");
+	tap_is(kura_keyring_mac(kr, (const uint8_t *)"current=2", 9, mac), 0, "MAC a record");
+	tap_ok(kura_keyring_mac_ok(kr, (const uint8_t *)"current=2", 9, mac), "the MAC verifies");
+	tap_ok(!kura_keyring_mac_ok(kr, (const uint8_t *)"current=1", 9, mac),
+		"an edited record does not verify");
+	tap_is(kura_keyring_wrap_record_key(kr, m1, &box, &len), 0, "wrap it with the master key");
+	kura_keyring_new(&back);
+	kura_keyring_new(&other);
+	tap_is(kura_keyring_unwrap_record_key(other, m2, box, len), -EKEYREJECTED,
+		"the wrong master key is rejected");
+	tap_is(kura_keyring_unwrap_record_key(back, m1, box, len), 0, "unwrap it");
+	kura_keyring_mac(back, (const uint8_t *)"current=2", 9, mac2);
+	tap_ok(memcmp(mac, mac2, sizeof(mac)) == 0, "the unwrapped key makes the same MAC");
+	tap_is(kura_keyring_unwrap(other, m1, 1, box, len), -EKEYREJECTED,
+		"a record key box does not open as a KEK");
+	free(box);
 }
 
 int main(void)
@@ -329,6 +367,7 @@ int main(void)
 	test_passphrase();
 	test_keyring();
 	test_seal();
+	test_record_key();
 	tap_rmtree(dir);
 	return tap_done();
 }

@@ -239,7 +239,7 @@ kc --state-dir "$T/none" secret get x --version abc
 expect_err 2 '--version takes' "--version abc exits 2"
 
 kc --state-dir "$T/none" init extra
-expect_err 2 "unexpected argument 'extra'" "init with an extra argument exits 2"
+expect_err 2 "unexpected argument" "init with an extra argument exits 2"
 
 kc --state-dir "$T/none" key rekey
 expect_err 2 'needs --new-key-file' "key rekey without a target exits 2"
@@ -1168,5 +1168,100 @@ for f in $(find "$T" -name 'kura.db*' -type f); do
 done
 want "a plaintext value is stored in:$found" test -z "$found"
 t_end "no plaintext value appears in any store file"
+
+# --- regressions from review -----------------------------------------------------------------
+
+R=$T/review
+kc --state-dir "$R" init --max-value-size 4
+expect_ok '' "a store with a 4-byte value limit"
+
+# A value typed at a terminal over the limit: refused once, no double free.
+if command -v script >/dev/null 2>&1; then
+	# The input waits until kuractl has turned echo off and is reading.
+	{ sleep 1; printf 'hello\n\004\004'; } |
+		script -qec "$K --state-dir $R secret put tty/x" /dev/null >"$T/tty.out" 2>&1
+	RC=$?
+	want "exit status $RC, expected 1 (a crash is 139 or 134)" rc_is 1
+	want "no message about the limit" grep -q 'limit' "$T/tty.out"
+	t_end "an oversized value typed at a terminal is refused cleanly" "$(cat "$T/tty.out")"
+
+	printf 'pw\n\004' | script -qec "$K --state-dir $R --passphrase-file - key status" \
+		/dev/null >"$T/tty.out" 2>&1
+	RC=$?
+	want "exit status $RC, expected 2" rc_is 2
+	want "no message about the terminal" grep -q 'terminal' "$T/tty.out"
+	t_end "a passphrase is never read from a terminal (it would echo)" "$(cat "$T/tty.out")"
+else
+	tap_skip "an oversized value typed at a terminal is refused cleanly" "no script(1)"
+	tap_skip "a passphrase is never read from a terminal (it would echo)" "no script(1)"
+fi
+
+# Unknown options and stray arguments are not echoed past an '='.
+kc --state-dir "$R" secret put x --value=hunter2hunter2
+expect_err 2 "unknown option '--value'" "an unknown --opt=VALUE is named without its value"
+want "the value after '=' was echoed" test -z "$(grep -F hunter2hunter2 "$ERR")"
+t_end "nothing after '=' reaches stderr"
+kc --state-dir "$R" key rotate hunter2hunter2
+expect_err 2 "unexpected argument" "key rotate with a stray argument exits 2"
+want "the stray argument was echoed" test -z "$(grep -F hunter2hunter2 "$ERR")"
+t_end "a stray argument is not echoed"
+
+# A FIFO where the key file should be: refused at once, never a hang.
+mkfifo "$T/fifo.key"
+timeout 10 "$K" --state-dir "$R" --key-file "$T/fifo.key" secret list >"$OUT" 2>"$ERR"
+RC=$?
+expect_err 1 "not a regular file" "a FIFO as the key file is refused without blocking"
+
+# The secret record is authenticated: editing which version is current is caught.
+R2=$T/review2
+kc --state-dir "$R2" init
+newval "$T/rv1"
+newval "$T/rv2"
+kc --state-dir "$R2" secret put ed/x --file "$T/rv1"
+kc --state-dir "$R2" secret rotate ed/x --file "$T/rv2"
+_hex=$(sqlite3 "$R2/kura.db" "SELECT hex(value) FROM kv WHERE key = 'secret/ed/x'")
+_new=$(python3 -c 'import sys
+raw = bytes.fromhex(sys.argv[1])
+assert raw.count(b"\"current\":2") == 1
+sys.stdout.write(raw.replace(b"\"current\":2", b"\"current\":1").hex())' "$_hex")
+sqlite3 "$R2/kura.db" "UPDATE kv SET value = X'$_new' WHERE key = 'secret/ed/x'"
+kc --state-dir "$R2" secret get ed/x
+expect_err 4 "does not authenticate" "an edited 'current' in a secret record exits 4"
+want "the old value was served" test -z "$(grep -F -- "$(cat "$T/rv1")" "$OUT")"
+t_end "and the old value is not served"
+
+# A version of a destroyed secret, replayed into a new secret of the same name, does not open.
+newval "$T/rv3"
+newval "$T/rv4"
+kc --state-dir "$R2" secret put re/x --file "$T/rv3"
+_old=$(sqlite3 "$R2/kura.db" "SELECT hex(value) FROM kv WHERE key = 'version/re/x@0000000001'")
+kc --state-dir "$R2" secret destroy re/x
+kc --state-dir "$R2" secret put re/x --file "$T/rv4"
+sqlite3 "$R2/kura.db" "UPDATE kv SET value = X'$_old' WHERE key = 'version/re/x@0000000001'"
+kc --state-dir "$R2" secret get re/x
+expect_err 4 "does not authenticate" "a replayed version of a destroyed secret exits 4"
+
+# Two inits at once on one directory: one wins, the other refuses, nothing is deleted.
+for i in 1 2 3 4 5 6 7 8; do
+	"$K" --state-dir "$T/race$i" init >/dev/null 2>&1 &
+	"$K" --state-dir "$T/race$i" init >/dev/null 2>&1
+	wait
+done
+broken=
+for i in 1 2 3 4 5 6 7 8; do
+	"$K" --state-dir "$T/race$i" key status >/dev/null 2>&1 || broken="$broken race$i"
+done
+want "unusable after concurrent inits:$broken" test -z "$broken"
+t_end "concurrent inits of one directory leave one working store"
+
+# After a rekey, the keyring wrapped under the old key is gone from the store files.
+R3=$T/review3
+kc --state-dir "$R3" init
+_oldbox=$(sqlite3 "$R3/kura.db" "SELECT value FROM kv WHERE key = 'keyring'" |
+	python3 -c 'import json, sys; print(json.load(sys.stdin)["keks"][0]["box"])')
+kc --state-dir "$R3" key rekey --new-key-file "$T/review3.key"
+expect_ok 'wrapped by the key' "rekey to a new key file"
+want "the old wrapped KEK is still in a store file" absent_from_store "$R3" "$_oldbox"
+t_end "the keyring under the retired master key leaves the store files"
 
 tap_done
