@@ -1,0 +1,246 @@
+/* Peer credentials of a Unix socket, bound to the exact process with a pidfd and its /proc
+ * directory, so later lookups cannot be fooled by pid reuse. Touches no plaintext. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "peer.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* /proc/<pid>/stat is a few hundred bytes; comm is at most 16 of them. */
+#define STAT_MAX 4096
+#define STAT_STARTTIME 22
+
+/* Fields 3 (state) and 22 (start time) of <proc_fd>/stat. The fields are counted after the last
+ * ')', because comm (field 2) is chosen by the process and may hold spaces and parentheses.
+ * -ESRCH once the process is gone (reads through an old /proc/<pid> fail, they never show a
+ * newer process); a zombie still reads, with state 'Z'. */
+static int read_stat(int proc_fd, char *ret_state, uint64_t *ret_start)
+{
+	_cleanup_close_ int fd = -1;
+	char buf[STAT_MAX];
+	size_t len = 0;
+	const char *p, *end;
+	uint64_t v = 0;
+	char state;
+
+	fd = openat(proc_fd, "stat", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	for (;;) {
+		ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		len += (size_t)k;
+		if (len == sizeof(buf) - 1)
+			return -EBADMSG;
+	}
+	end = buf + len;
+	p = memrchr(buf, ')', len);
+	if (!p)
+		return -EBADMSG;
+	p++;
+	if (end - p < 3 || p[0] != ' ' || p[2] != ' ')
+		return -EBADMSG;
+	state = p[1];
+	/* Field 3 (state) starts after ") "; skip to the start of field 22. */
+	for (int field = 2; field < STAT_STARTTIME; field++) {
+		if (p >= end || *p != ' ')
+			return -EBADMSG;
+		p++;
+		if (field + 1 == STAT_STARTTIME)
+			break;
+		while (p < end && *p != ' ')
+			p++;
+	}
+	if (p >= end || *p < '0' || *p > '9')
+		return -EBADMSG;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -EBADMSG;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (p >= end || *p != ' ')
+		return -EBADMSG;
+	*ret_state = state;
+	*ret_start = v;
+	return 0;
+}
+
+/* A zombie ('Z') or one being torn down ('X', 'x'): it will run no more, and its pid may be
+ * reused as soon as it is reaped. */
+static bool exited(char state)
+{
+	return state == 'Z' || state == 'X' || state == 'x';
+}
+
+/* 1 if the process behind pidfd has exited (POLLIN), 0 if it runs, -errno. */
+static int pidfd_exited(int pidfd)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+	int r;
+
+	do
+		r = poll(&pfd, 1, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r > 0 && (pfd.revents & (POLLERR | POLLNVAL)))
+		return -EBADF;
+	return r > 0;
+}
+
+int kura_peer_from_socket_flags(int fd, unsigned flags, struct kura_peer *ret)
+{
+	_cleanup_close_ int pidfd = -1, proc_fd = -1;
+	struct ucred cred;
+	socklen_t sl = sizeof(cred);
+	bool degraded = false;
+	char path[32];
+	uint64_t start_time;
+	char state;
+	int domain, r;
+
+	sl = sizeof(domain);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &sl) < 0)
+		return -errno;
+	if (domain != AF_UNIX)
+		return -EAFNOSUPPORT;
+	sl = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) < 0)
+		return -errno;
+	if (cred.pid <= 0) {
+		struct sockaddr_un sa;
+		socklen_t al = sizeof(sa);
+
+		/* No peer yet, or one in a pid namespace we cannot see into. */
+		if (getpeername(fd, (struct sockaddr *)&sa, &al) < 0 && errno == ENOTCONN)
+			return -ENOTCONN;
+		return -ESRCH;
+	}
+
+	sl = sizeof(pidfd);
+	if (!(flags & (KURA_PEER_NO_PEERPIDFD | KURA_PEER_NO_PIDFD)) &&
+		getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &sl) < 0) {
+		pidfd = -1;
+		/* A kernel that knows the option fails it with EINVAL (6.5-6.15) or ESRCH when the
+		 * peer is already reaped: falling back then would bind whatever has its pid now. */
+		if (errno == EINVAL || errno == ESRCH)
+			return -ESRCH;
+		if (errno != ENOPROTOOPT)
+			return -errno;
+		flags |= KURA_PEER_NO_PEERPIDFD;
+	}
+	if (flags & (KURA_PEER_NO_PEERPIDFD | KURA_PEER_NO_PIDFD)) {
+		degraded = true;
+		if (!(flags & KURA_PEER_NO_PIDFD)) {
+			pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
+			if (pidfd < 0 && errno != ENOSYS)
+				return -errno;
+		}
+	}
+
+	snprintf(path, sizeof(path), "/proc/%" PRId32, (int32_t)cred.pid);
+	proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (proc_fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	r = read_stat(proc_fd, &state, &start_time);
+	if (r < 0)
+		return r;
+	if (exited(state))
+		return -ESRCH;
+
+	/* The pid cannot have been reused before /proc/<pid> was opened if the pidfd's process
+	 * was still running after it: so both name the same process. */
+	if (pidfd >= 0) {
+		r = pidfd_exited(pidfd);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			return -ESRCH;
+	}
+
+	*ret = (struct kura_peer){
+		.pid = cred.pid,
+		.uid = cred.uid,
+		.gid = cred.gid,
+		.pidfd = TAKE_FD(pidfd),
+		.proc_fd = TAKE_FD(proc_fd),
+		.start_time = start_time,
+		.degraded = degraded,
+	};
+	return 0;
+}
+
+int kura_peer_from_socket(int fd, struct kura_peer *ret)
+{
+	return kura_peer_from_socket_flags(fd, 0, ret);
+}
+
+bool kura_peer_alive(const struct kura_peer *p)
+{
+	uint64_t t;
+	char state;
+
+	if (!p || p->proc_fd < 0)
+		return false;
+	if (p->pidfd >= 0 && pidfd_exited(p->pidfd) != 0)
+		return false;
+	if (p->pidfd < 0 && !p->degraded)
+		return false;
+	/* Without SO_PEERPIDFD the pidfd may have been bound late; the start time read through
+	 * the /proc directory is a second, independent witness. */
+	if (p->degraded &&
+		(read_stat(p->proc_fd, &state, &t) < 0 || exited(state) || t != p->start_time))
+		return false;
+	return true;
+}
+
+int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_same)
+{
+	struct stat a, b;
+	char path[48];
+
+	if (!p || p->proc_fd < 0 || other_pid <= 0)
+		return -EINVAL;
+	if (fstatat(p->proc_fd, "ns/pid", &a, 0) < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/%" PRId32 "/ns/pid", (int32_t)other_pid);
+	if (stat(path, &b) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	*ret_same = a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	return 0;
+}
+
+void kura_peer_done(struct kura_peer *p)
+{
+	if (!p)
+		return;
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	if (p->proc_fd >= 0)
+		close(p->proc_fd);
+	p->pidfd = -1;
+	p->proc_fd = -1;
+}
