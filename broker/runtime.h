@@ -1,0 +1,104 @@
+/* A client of the container runtime's API (Docker Engine API over a Unix socket, which Podman
+ * serves too): what a container is, and the event stream that says when that changes. No secrets. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Bounds on what we take from a runtime's answer; anything past them is refused (-EPROTO). */
+#define KURA_RUNTIME_MAX_NAME 256
+#define KURA_RUNTIME_MAX_LABELS 256
+#define KURA_RUNTIME_MAX_LABEL 4096 /* bytes, each of key and value */
+#define KURA_RUNTIME_MAX_DIGESTS 64
+#define KURA_RUNTIME_MAX_BODY (1024 * 1024)
+#define KURA_RUNTIME_MAX_EVENT (64 * 1024)
+
+/* A connection description, immutable once made: any number of threads may call
+ * kura_runtime_inspect() and kura_runtime_watch() on one of these at the same time, because each
+ * call makes its own libcurl handle and connection (a connect over a Unix socket costs tens of
+ * microseconds; sharing handles would need locks around every request). */
+struct kura_runtime;
+
+/* What the runtime says about a container. Every string has been checked: id is 64 lowercase
+ * hex, image_id is "sha256:" plus 64 lowercase hex (the immutable image ID, never a tag), name
+ * has no leading '/' and matches [A-Za-z0-9][A-Za-z0-9_.-]*, each repo digest is
+ * "<repository>@sha256:<64 hex>". pid is the init process's pid in the host's pid namespace as
+ * the runtime reports it, 0 when not running. */
+struct kura_container {
+	char *id;
+	char *name;
+	char *image_id;
+	char **repo_digests;
+	size_t n_digests;
+	char **label_keys;
+	char **label_values;
+	size_t n_labels;
+	bool running;
+	pid_t pid;
+};
+
+/* Initialise libcurl. Call once at start-up, before any thread exists (curl_global_init is not
+ * thread-safe) and before any other kura_runtime_* call. -EIO if libcurl refuses. */
+int kura_runtime_global_init(void);
+
+/* A runtime called `name` ("docker", "podman": 1-32 of [a-z0-9_-]) reached at `endpoint`, which
+ * must be "unix:" followed by an absolute socket path that fits in sun_path. Nothing is
+ * connected yet. -EINVAL for anything else, -ENOMEM. */
+int kura_runtime_new(const char *name, const char *endpoint, struct kura_runtime **ret);
+
+void kura_runtime_free(struct kura_runtime *rt);
+
+/* The name given to kura_runtime_new(). */
+const char *kura_runtime_name(const struct kura_runtime *rt);
+
+/* True if s is a full container ID as runtimes write it: exactly 64 lowercase hex digits. */
+bool kura_runtime_id_valid(const char *s);
+
+/*
+ * Ask the runtime about the container with full ID `id` (64 lowercase hex; anything else is
+ * -EINVAL before any request). Two requests: the container, then its image (for the repo
+ * digests). Both together take at most timeout_ms, connecting included.
+ *
+ * Errors: -EINVAL (bad id or timeout_ms 0), -ENOENT (the runtime does not know the container),
+ * -ETIMEDOUT, -EHOSTDOWN (no socket at the path), -ECONNREFUSED (nobody listening, or not
+ * allowed to connect), -ECONNRESET (connection closed before a whole answer), -EMSGSIZE (an
+ * answer over KURA_RUNTIME_MAX_BODY; we stop reading there), -EPROTO (not HTTP, not the JSON we
+ * expect, a field missing or of the wrong type or form, a limit above exceeded, or an Id other
+ * than the one asked), -EIO (the runtime answered with a 5xx error), -ENOMEM.
+ *
+ * An image the runtime no longer knows (404 on the second request: removed with --force under a
+ * running container) gives no repo digests rather than an error: the image ID still stands,
+ * and fewer digests can only match fewer grants.
+ */
+int kura_runtime_inspect(struct kura_runtime *rt, const char *id, unsigned timeout_ms,
+	struct kura_container **ret);
+
+void kura_container_free(struct kura_container *c);
+
+/*
+ * Follow the runtime's container events (die, destroy, rename, stop, kill, start; Podman's
+ * API reports a removal as "remove", not "destroy", and sends no "stop" for `podman stop`) and
+ * call on_event(id, action, userdata) for
+ * each, in order, from the calling thread. id is a validated 64-hex container ID; action is the
+ * runtime's verb as sent (Docker's "Action", else the older "status"), at most 64 printable
+ * bytes; events lacking either are dropped. Callers that cache identity should drop a
+ * container's entry on ANY event for it rather than match verbs.
+ *
+ * Blocks until *stop becomes true (checked at least every 100 ms), then returns 0. Otherwise
+ * returns an error when the stream fails: connection errors as kura_runtime_inspect() (connect
+ * bounded by 2 s), -ECONNRESET when the runtime ends the stream, -EPROTO for a non-200 answer
+ * or bytes that are not a sequence of JSON objects, -EMSGSIZE for one event over
+ * KURA_RUNTIME_MAX_EVENT. Events may have been missed around a failure: a caller that
+ * reconnects (with backoff) must treat its whole cache as stale.
+ */
+int kura_runtime_watch(struct kura_runtime *rt,
+	void (*on_event)(const char *container_id, const char *action, void *userdata),
+	void *userdata, volatile const bool *stop);
+
+static inline void kura_container_freep(struct kura_container **c)
+{
+	kura_container_free(*c);
+}
+
+#define _cleanup_container_ __attribute__((cleanup(kura_container_freep)))

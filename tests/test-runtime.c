@@ -1,0 +1,1174 @@
+/* Integration tests for the runtime API client: a private dockerd and a Podman API service that
+ * this test starts and stops, and fake servers on Unix sockets for timeouts and hostile answers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <dirent.h>
+#include <stdint.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "json.h"
+#include "runtime.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/kura-test-runtime-XXXXXX";
+
+static const char *sub(const char *name)
+{
+	static char buf[16][512];
+	static int i;
+
+	i = (i + 1) % 16;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
+	return buf[i];
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void random_id(char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[32];
+	int fd = open("/dev/urandom", O_RDONLY);
+
+	if (fd < 0 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
+		abort();
+	close(fd);
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+/* ---- child processes ---- */
+
+/* Run argv with stdout captured into out (trailing newlines cut), stderr to the test log. The
+ * exit status, or -1. */
+static int run(char *out, size_t outsz, const char *const argv[])
+{
+	int p[2], status;
+	size_t len = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		dup2(null, 0);
+		dup2(p[1], 1);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	while ((n = read(p[0], out + len, outsz - 1 - len)) > 0)
+		len += (size_t)n;
+	close(p[0]);
+	out[len] = '\0';
+	while (len && out[len - 1] == '\n')
+		out[--len] = '\0';
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A daemon: its output to `log`, killed with SIGTERM if this test dies first. */
+static pid_t spawn(const char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		dup2(null, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static void stop_daemon(pid_t pid, const char *what)
+{
+	int64_t t0 = now_ms();
+	int status;
+
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (now_ms() - t0 > 20000) {
+			tap_diag("%s ignored SIGTERM for 20 s: SIGKILL", what);
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			break;
+		}
+		sleep_ms(50);
+	}
+	tap_diag("%s stopped in %lld ms", what, (long long)(now_ms() - t0));
+}
+
+/* GET /_ping on a Unix socket answers 200. */
+static bool ping(const char *sock)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static const char req[] = "GET /_ping HTTP/1.0\r\nHost: localhost\r\n\r\n";
+	char buf[256] = { 0 };
+	struct timeval tv = { 1, 0 };
+	bool ok = false;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		write(fd, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1 &&
+		read(fd, buf, sizeof(buf) - 1) > 0)
+		ok = strncmp(buf, "HTTP/1.", 7) == 0 && strncmp(buf + 8, " 200", 4) == 0;
+	close(fd);
+	return ok;
+}
+
+static bool wait_ping(const char *sock, pid_t pid, int64_t ms)
+{
+	int64_t t0 = now_ms();
+	int status;
+
+	while (now_ms() - t0 < ms) {
+		if (ping(sock)) {
+			tap_diag("%s answered after %lld ms", sock, (long long)(now_ms() - t0));
+			return true;
+		}
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			tap_diag("daemon exited (status %d) before %s answered", status, sock);
+			return false;
+		}
+		sleep_ms(100);
+	}
+	return false;
+}
+
+/* Processes whose command line mentions our directory: the daemons' children (containerd,
+ * shims, conmon) once the daemons are gone. Killed by pid; returns how many were found. */
+static int kill_leftovers(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char path[64], cmd[4096];
+		ssize_t n;
+		int fd;
+		pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+
+		if (pid <= 1 || pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		for (ssize_t i = 0; i < n; i++)
+			if (cmd[i] == '\0')
+				cmd[i] = ' ';
+		cmd[n] = '\0';
+		if (!strstr(cmd, dir))
+			continue;
+		found++;
+		tap_diag("left over: pid %d: %.200s", pid, cmd);
+		kill(pid, SIGKILL);
+	}
+	closedir(d);
+	return found;
+}
+
+/* Unmount (lazily, deepest first) whatever the daemons left mounted below our directory. */
+static int umount_leftovers(void)
+{
+	char line[4096], *mnts[256];
+	int n = 0, found;
+	FILE *f = fopen("/proc/self/mounts", "re");
+
+	if (!f)
+		return 0;
+	while (n < 256 && fgets(line, sizeof(line), f)) {
+		char *sp = strchr(line, ' '), *end;
+
+		if (!sp)
+			continue;
+		end = strchr(sp + 1, ' ');
+		if (!end)
+			continue;
+		*end = '\0';
+		if (strncmp(sp + 1, dir, strlen(dir)) == 0)
+			mnts[n++] = strdup(sp + 1);
+	}
+	fclose(f);
+	found = n;
+	while (n-- > 0) {
+		if (umount2(mnts[n], MNT_DETACH) < 0)
+			tap_diag("umount %s: %s", mnts[n], strerror(errno));
+		free(mnts[n]);
+	}
+	return found;
+}
+
+/* ---- events, collected from a watcher thread ---- */
+
+struct seen {
+	char id[65];
+	char action[65];
+};
+
+struct watcher {
+	struct kura_runtime *rt;
+	volatile bool stop;
+	pthread_t th;
+	pthread_mutex_t lock;
+	struct seen ev[512];
+	size_t n;
+	int rc;
+	int64_t returned_at;
+};
+
+static void on_event(const char *id, const char *action, void *userdata)
+{
+	struct watcher *w = userdata;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->n < ELEMENTSOF(w->ev)) {
+		snprintf(w->ev[w->n].id, sizeof(w->ev[w->n].id), "%s", id);
+		snprintf(w->ev[w->n].action, sizeof(w->ev[w->n].action), "%s", action);
+		w->n++;
+	}
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void *watch_thread(void *arg)
+{
+	struct watcher *w = arg;
+
+	w->rc = kura_runtime_watch(w->rt, on_event, w, &w->stop);
+	w->returned_at = now_ms();
+	return NULL;
+}
+
+static void watcher_start(struct watcher *w, struct kura_runtime *rt)
+{
+	memset(w, 0, sizeof(*w));
+	w->rt = rt;
+	w->rc = 1;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_create(&w->th, NULL, watch_thread, w);
+}
+
+static bool has_event(struct watcher *w, const char *id, const char *action)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&w->lock);
+	for (size_t i = 0; i < w->n && !found; i++)
+		found = (!id || !strcmp(w->ev[i].id, id)) && !strcmp(w->ev[i].action, action);
+	pthread_mutex_unlock(&w->lock);
+	return found;
+}
+
+static bool wait_event(struct watcher *w, const char *id, const char *action, int64_t ms)
+{
+	int64_t t0 = now_ms();
+
+	while (now_ms() - t0 < ms) {
+		if (has_event(w, id, action))
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+/* Set stop and join; the milliseconds watch took to return. */
+static int64_t watcher_stop(struct watcher *w)
+{
+	int64_t t0 = now_ms();
+
+	w->stop = true;
+	pthread_join(w->th, NULL);
+	pthread_mutex_destroy(&w->lock);
+	return w->returned_at - t0;
+}
+
+static void watcher_dump(struct watcher *w, const char *what)
+{
+	for (size_t i = 0; i < w->n; i++)
+		tap_diag("%s event: %.12s %s", what, w->ev[i].id, w->ev[i].action);
+}
+
+/* ---- real runtimes ---- */
+
+static const char *cli_prefix[12];
+
+static int cli(char *out, size_t outsz, const char *const args[])
+{
+	const char *argv[40];
+	size_t n = 0;
+
+	for (size_t i = 0; cli_prefix[i]; i++)
+		argv[n++] = cli_prefix[i];
+	for (size_t i = 0; args[i] && n < ELEMENTSOF(argv) - 1; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return run(out, outsz, argv);
+}
+
+#define CLI(out, ...) cli(out, sizeof(out), (const char *const[]){ __VA_ARGS__, NULL })
+
+static const char *label_get(const struct kura_container *c, const char *key)
+{
+	for (size_t i = 0; i < c->n_labels; i++)
+		if (!strcmp(c->label_keys[i], key))
+			return c->label_values[i];
+	return NULL;
+}
+
+/*
+ * The same checks through either runtime's socket: import the tarball, run a labelled
+ * container, inspect it and compare with what the runtime's own CLI says; then watch events while
+ * the container is signalled, renamed, stopped and removed.
+ */
+static void runtime_checks(const char *rtname, const char *sock, const char *destroy_verb)
+{
+	char out[4096], id[256], image[256], pidstr[64], digests[2048], endpoint[512], other[65];
+	_cleanup_container_ struct kura_container *c = NULL;
+	struct kura_runtime *rt = NULL;
+	struct watcher w;
+	int64_t t0, ms;
+	int r;
+
+	snprintf(endpoint, sizeof(endpoint), "unix:%s", sock);
+	tap_is(kura_runtime_new(rtname, endpoint, &rt), 0, "%s: runtime handle", rtname);
+	if (!rt)
+		return;
+	tap_is(CLI(out, "import", sub("rootfs.tar"), "kura-test:1"), 0, "%s: import", rtname);
+	r = CLI(id, "run", "-d", "--network", "none", "--label", "app=web", "--label",
+		"tier=front end", "--name", "kura-t1", "kura-test:1", "/bin/sh", "-c", "sleep 300");
+	if (!tap_ok(r == 0 && kura_runtime_id_valid(id), "%s: run a container: %s", rtname, id)) {
+		kura_runtime_free(rt);
+		return;
+	}
+	CLI(image, "inspect", "-f", "{{.Image}}", id);
+	if (strncmp(image, "sha256:", 7) != 0) { /* podman prints the bare hex */
+		memmove(image + 7, image, strlen(image) + 1);
+		memcpy(image, "sha256:", 7);
+	}
+	CLI(pidstr, "inspect", "-f", "{{.State.Pid}}", id);
+	CLI(digests, "image", "inspect", "-f", "{{join .RepoDigests \",\"}}", image);
+	tap_diag("%s: container %s image %s pid %s digests [%s]", rtname, id, image, pidstr,
+		digests);
+
+	t0 = now_ms();
+	r = kura_runtime_inspect(rt, id, 2000, &c);
+	ms = now_ms() - t0;
+	if (tap_is(r, 0, "%s: inspect (%lld ms)", rtname, (long long)ms)) {
+		char joined[2048] = "";
+		size_t len = 0;
+
+		tap_ok(!strcmp(c->id, id), "%s: id", rtname);
+		tap_ok(!strcmp(c->name, "kura-t1"), "%s: name without '/': %s", rtname, c->name);
+		tap_ok(!strcmp(c->image_id, image), "%s: image ID is the sha256 one: %s", rtname,
+			c->image_id);
+		tap_ok(label_get(c, "app") && !strcmp(label_get(c, "app"), "web"),
+			"%s: label app=web", rtname);
+		tap_ok(label_get(c, "tier") && !strcmp(label_get(c, "tier"), "front end"),
+			"%s: label with a space", rtname);
+		tap_ok(c->running, "%s: running", rtname);
+		tap_is(c->pid, strtol(pidstr, NULL, 10), "%s: pid matches the CLI's", rtname);
+		for (size_t i = 0; i < c->n_digests; i++)
+			len += (size_t)snprintf(joined + len, sizeof(joined) - len, "%s%s",
+				i ? "," : "", c->repo_digests[i]);
+		tap_ok(!strcmp(joined, digests), "%s: repo digests match the CLI's: [%s]", rtname,
+			joined);
+	}
+	kura_container_free(TAKE_PTR(c));
+
+	/* Warm: the connect and both requests again, now that the daemon has everything cached. */
+	t0 = now_ms();
+	for (int i = 0; i < 20; i++) {
+		r = kura_runtime_inspect(rt, id, 2000, &c);
+		kura_container_free(TAKE_PTR(c));
+		if (r < 0)
+			break;
+	}
+	tap_is(r, 0, "%s: 20 inspects, %.1f ms each", rtname, (double)(now_ms() - t0) / 20);
+
+	random_id(other);
+	tap_is(kura_runtime_inspect(rt, other, 2000, &c), -ENOENT, "%s: unknown id -> ENOENT",
+		rtname);
+	tap_is(kura_runtime_inspect(rt, "kura-t1", 2000, &c), -EINVAL,
+		"%s: a name is not an id -> EINVAL", rtname);
+
+	watcher_start(&w, rt);
+	/* The watcher may not be subscribed yet: signal until its "kill" event comes back. */
+	t0 = now_ms();
+	do {
+		CLI(out, "kill", "--signal", "CONT", id);
+	} while (!wait_event(&w, id, "kill", 300) && now_ms() - t0 < 5000);
+	tap_ok(has_event(&w, id, "kill"), "%s: kill event (%lld ms)", rtname,
+		(long long)(now_ms() - t0));
+
+	tap_is(CLI(out, "rename", "kura-t1", "kura-t2"), 0, "%s: rename", rtname);
+	tap_ok(wait_event(&w, id, "rename", 5000), "%s: rename event", rtname);
+	if (tap_is(kura_runtime_inspect(rt, id, 2000, &c), 0, "%s: inspect after rename", rtname))
+		tap_ok(!strcmp(c->name, "kura-t2"), "%s: new name: %s", rtname, c->name);
+	kura_container_free(TAKE_PTR(c));
+
+	tap_is(CLI(out, "stop", "-t", "0", id), 0, "%s: stop", rtname);
+	tap_ok(wait_event(&w, id, "die", 5000), "%s: die event", rtname);
+	if (tap_is(kura_runtime_inspect(rt, id, 2000, &c), 0, "%s: inspect stopped", rtname))
+		tap_ok(!c->running && c->pid == 0, "%s: not running, no pid", rtname);
+	kura_container_free(TAKE_PTR(c));
+
+	tap_is(CLI(out, "rm", id), 0, "%s: rm", rtname);
+	tap_ok(wait_event(&w, id, destroy_verb, 5000), "%s: %s event", rtname, destroy_verb);
+	tap_is(kura_runtime_inspect(rt, id, 2000, &c), -ENOENT, "%s: removed -> ENOENT", rtname);
+
+	ms = watcher_stop(&w);
+	tap_is(w.rc, 0, "%s: watch returns 0 on stop", rtname);
+	tap_ok(ms < 1000, "%s: watch returned %lld ms after stop", rtname, (long long)ms);
+	watcher_dump(&w, rtname);
+	kura_runtime_free(rt);
+}
+
+static void cleanup_runtime(const char *what)
+{
+	int procs, mounts;
+
+	procs = kill_leftovers();
+	sleep_ms(procs ? 500 : 0);
+	mounts = umount_leftovers();
+	tap_ok(procs == 0, "%s: no process left behind (%d killed)", what, procs);
+	tap_diag("%s: %d mount(s) left under the test dir, unmounted", what, mounts);
+}
+
+static const char *docker_cli(void)
+{
+	/* Debian's client: another `docker` may sit earlier in PATH. */
+	return access("/usr/bin/docker", X_OK) == 0 ? "/usr/bin/docker" : "docker";
+}
+
+static void test_docker(void)
+{
+	char host[512];
+	pid_t pid;
+	const char *const argv[] = { "dockerd", "--host", host, "--data-root", sub("data"),
+		"--exec-root", sub("exec"), "--pidfile", sub("dockerd.pid"), "--iptables=false",
+		"--bridge=none", NULL };
+
+	snprintf(host, sizeof(host), "unix://%s", sub("docker.sock"));
+	pid = spawn(argv, sub("dockerd.log"));
+	if (pid < 0 || !wait_ping(sub("docker.sock"), pid, 30000)) {
+		tap_skip("docker: dockerd did not start here (see %s)", sub("dockerd.log"));
+		stop_daemon(pid, "dockerd");
+		cleanup_runtime("docker");
+		return;
+	}
+	cli_prefix[0] = docker_cli();
+	cli_prefix[1] = "-H";
+	cli_prefix[2] = host;
+	cli_prefix[3] = NULL;
+	runtime_checks("docker", sub("docker.sock"), "destroy");
+	stop_daemon(pid, "dockerd");
+	cleanup_runtime("docker");
+}
+
+static void test_podman(void)
+{
+	char listen[512];
+	FILE *f;
+	pid_t pid;
+	const char *const argv[] = { "podman", "--root", sub("proot"), "--runroot", sub("prun"),
+		"--tmpdir", sub("ptmp"), "system", "service", "--time=0", listen, NULL };
+
+	f = fopen(sub("containers.conf"), "we");
+	if (!f)
+		abort();
+	/* crun refuses hybrid cgroups and the default ulimits exceed these machines' hard limits. */
+	fputs("[containers]\n"
+	      "default_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n"
+	      "[engine]\n"
+	      "runtime = \"runc\"\n"
+	      "cgroup_manager = \"cgroupfs\"\n"
+	      "events_logger = \"file\"\n",
+		f);
+	fclose(f);
+	setenv("CONTAINERS_CONF", sub("containers.conf"), 1);
+
+	snprintf(listen, sizeof(listen), "unix://%s", sub("podman.sock"));
+	pid = spawn(argv, sub("podman.log"));
+	if (pid < 0 || !wait_ping(sub("podman.sock"), pid, 30000)) {
+		tap_skip("podman: the API service did not start here (see %s)", sub("podman.log"));
+		stop_daemon(pid, "podman service");
+		cleanup_runtime("podman");
+		return;
+	}
+	for (size_t i = 0; i < 7; i++)
+		cli_prefix[i] = argv[i];
+	cli_prefix[7] = NULL;
+	runtime_checks("podman", sub("podman.sock"), "remove");
+	stop_daemon(pid, "podman service");
+	cleanup_runtime("podman");
+}
+
+/* ---- fake servers ---- */
+
+enum fake_mode {
+	FAKE_GOOD,
+	FAKE_NO_IMAGE,
+	FAKE_HANG,
+	FAKE_HANG_IMAGE,
+	FAKE_CLOSE,
+	FAKE_NOT_HTTP,
+	FAKE_GARBAGE,
+	FAKE_BIG,
+	FAKE_BIG_UNSIZED,
+	FAKE_WRONG_ID,
+	FAKE_TAG_IMAGE,
+	FAKE_SHORT_IMAGE,
+	FAKE_NO_LABELS,
+	FAKE_MANY_LABELS,
+	FAKE_LONG_LABEL,
+	FAKE_BAD_NAME,
+	FAKE_LONG_NAME,
+	FAKE_RUNNING_STRING,
+	FAKE_NO_STATE,
+	FAKE_BAD_DIGEST,
+	FAKE_NOT_FOUND,
+	FAKE_ERROR,
+	FAKE_EVENTS,
+	FAKE_EVENTS_END,
+	FAKE_EVENTS_LONG,
+	FAKE_EVENTS_JUNK,
+	FAKE_EVENTS_404,
+};
+
+struct fake {
+	int lfd;
+	enum fake_mode mode;
+	pthread_t th;
+	char sock[256];
+	int conns;
+	char id[65];
+	char image[72];
+};
+
+static void say(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+static void respond(int fd, int status, const char *body, size_t len, bool sized)
+{
+	char head[256];
+	int n;
+
+	if (sized)
+		n = snprintf(head, sizeof(head),
+			"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+			"Connection: close\r\n\r\n", status, len);
+	else
+		n = snprintf(head, sizeof(head),
+			"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+			status);
+	say(fd, head, (size_t)n);
+	say(fd, body, len);
+}
+
+/* Block until the client goes away. */
+static void hold(int fd)
+{
+	char b[256];
+
+	while (read(fd, b, sizeof(b)) > 0)
+		;
+}
+
+static void container_json(struct fake *f, char *buf, size_t sz)
+{
+	const char *name = "\"/fake\"", *image = f->image, *labels = "{\"app\":\"web\",\"x\":\"\"}";
+	const char *id = f->id, *state = "{\"Running\":true,\"Pid\":4242}";
+	char other[65], big[6000];
+
+	switch (f->mode) {
+	case FAKE_WRONG_ID:
+		random_id(other);
+		id = other;
+		break;
+	case FAKE_TAG_IMAGE:
+		image = "kura-test:1";
+		break;
+	case FAKE_SHORT_IMAGE:
+		image = "sha256:abcdef";
+		break;
+	case FAKE_NO_LABELS:
+		labels = "null";
+		break;
+	case FAKE_LONG_LABEL:
+		memcpy(big, "{\"k\":\"", 6);
+		memset(big + 6, 'v', 4097);
+		memcpy(big + 6 + 4097, "\"}", 3);
+		labels = big;
+		break;
+	case FAKE_BAD_NAME:
+		name = "\"/fa ke\\n\"";
+		break;
+	case FAKE_LONG_NAME:
+		memset(big, 'n', 259); /* "/" and 257 bytes */
+		big[0] = '"';
+		big[1] = '/';
+		big[259] = '"';
+		big[260] = '\0';
+		name = big;
+		break;
+	case FAKE_RUNNING_STRING:
+		state = "{\"Running\":\"true\",\"Pid\":4242}";
+		break;
+	case FAKE_NO_STATE:
+		state = "null";
+		break;
+	default:
+		break;
+	}
+	if (f->mode == FAKE_MANY_LABELS) {
+		static char l[16000];
+		size_t len = 1;
+
+		l[0] = '{';
+		for (int i = 0; i < 257; i++)
+			len += (size_t)snprintf(l + len, sizeof(l) - len, "%s\"k%d\":\"v\"",
+				i ? "," : "", i);
+		snprintf(l + len, sizeof(l) - len, "}");
+		labels = l;
+	}
+	snprintf(buf, sz,
+		"{\"Id\":\"%s\",\"Name\":%s,\"Image\":\"%s\",\"Config\":{\"Image\":\"kura-test:1\","
+		"\"Labels\":%s},\"State\":%s}\n",
+		id, name, image, labels, state);
+}
+
+static const char docker_event[] =
+	"{\"status\":\"die\",\"id\":\"%s\",\"from\":\"kura-test:1\",\"Type\":\"container\","
+	"\"Action\":\"die\",\"Actor\":{\"ID\":\"%s\",\"Attributes\":{\"app\":\"we}b\\\"\","
+	"\"exitCode\":\"137\",\"name\":\"kura-t1\"}},\"scope\":\"local\",\"time\":1795627816,"
+	"\"timeNano\":1795627816919543093}\n";
+
+static void serve_events(struct fake *f, int fd)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+				   "Connection: close\r\n\r\n";
+	char ev[2048], other[65];
+	size_t n;
+
+	if (f->mode == FAKE_EVENTS_404) {
+		respond(fd, 404, "{\"message\":\"page not found\"}", 28, true);
+		return;
+	}
+	say(fd, head, sizeof(head) - 1);
+	if (f->mode == FAKE_EVENTS_JUNK) {
+		say(fd, "hello\n", 6);
+		hold(fd);
+		return;
+	}
+	if (f->mode == FAKE_EVENTS_LONG) {
+		static char big[70000];
+
+		memset(big, ' ', sizeof(big));
+		memcpy(big, "{\"status\":\"", 11);
+		say(fd, big, sizeof(big));
+		hold(fd);
+		return;
+	}
+	/* Docker's shape, split inside a string and inside an escape. */
+	n = (size_t)snprintf(ev, sizeof(ev), docker_event, f->id, f->id);
+	say(fd, ev, 30);
+	sleep_ms(50);
+	say(fd, ev + 30, 150);
+	sleep_ms(50);
+	say(fd, ev + 180, n - 180);
+	if (f->mode == FAKE_EVENTS_END)
+		return;
+	/* The old shape (status and id only), a network event, an event with a bad id and one
+	 * for another container, all in one write, with no newline between two of them. */
+	random_id(other);
+	n = (size_t)snprintf(ev, sizeof(ev),
+		"{\"status\":\"start\",\"id\":\"%s\"}"
+		"{\"Type\":\"network\",\"Action\":\"connect\",\"Actor\":{\"ID\":\"%s\"}}\n"
+		"{\"Type\":\"container\",\"Action\":\"stop\",\"Actor\":{\"ID\":\"../../x\"}}\n"
+		"{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"%s\"}}\r\n",
+		f->id, f->id, other);
+	say(fd, ev, n);
+	sleep_ms(50);
+	/* Podman's compat shape. */
+	n = (size_t)snprintf(ev, sizeof(ev),
+		"{\"status\":\"remove\",\"id\":\"%s\",\"from\":\"localhost/kura-test:1\","
+		"\"Type\":\"container\",\"Action\":\"remove\",\"Actor\":{\"ID\":\"%s\","
+		"\"Attributes\":{\"app\":\"web\",\"containerExitCode\":\"0\",\"podId\":\"\"}},"
+		"\"scope\":\"local\",\"time\":1795627835,\"timeNano\":1795627835508623010}\n",
+		f->id, f->id);
+	say(fd, ev, n);
+	hold(fd);
+}
+
+static void serve(struct fake *f, int fd)
+{
+	char req[8192] = "", body[32768];
+	size_t len = 0;
+	ssize_t n;
+	bool image;
+
+	if (f->mode == FAKE_CLOSE)
+		return;
+	while (len < sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
+		n = read(fd, req + len, sizeof(req) - 1 - len);
+		if (n <= 0)
+			return;
+		len += (size_t)n;
+		req[len] = '\0';
+	}
+	if (strncmp(req, "GET /v1.41/events?filters=", 26) == 0) {
+		serve_events(f, fd);
+		return;
+	}
+	image = strncmp(req, "GET /v1.41/images/", 18) == 0;
+	if (f->mode == FAKE_HANG || (image && f->mode == FAKE_HANG_IMAGE)) {
+		hold(fd);
+		return;
+	}
+	switch (f->mode) {
+	case FAKE_NOT_HTTP:
+		say(fd, "garbage\n", 8);
+		return;
+	case FAKE_GARBAGE:
+		respond(fd, 200, "{not json", 9, true);
+		return;
+	case FAKE_BIG:
+	case FAKE_BIG_UNSIZED: {
+		size_t big = 2 * 1024 * 1024;
+		char *b = malloc(big);
+
+		memset(b, ' ', big);
+		b[0] = '{';
+		b[big - 1] = '}';
+		respond(fd, 200, b, big, f->mode == FAKE_BIG);
+		free(b);
+		return;
+	}
+	case FAKE_NOT_FOUND:
+		respond(fd, 404, "{\"message\":\"No such container\"}", 31, true);
+		return;
+	case FAKE_ERROR:
+		respond(fd, 500, "{\"message\":\"boom\"}", 18, true);
+		return;
+	default:
+		break;
+	}
+	if (!image) {
+		container_json(f, body, sizeof(body));
+	} else if (f->mode == FAKE_NO_IMAGE) {
+		respond(fd, 404, "{\"message\":\"No such image\"}", 27, true);
+		return;
+	} else {
+		snprintf(body, sizeof(body),
+			"{\"Id\":\"%s\",\"RepoTags\":[\"kura-test:1\"],\"RepoDigests\":["
+			"\"registry.example:5000/kura/app@sha256:%s\"%s]}",
+			f->image, f->id,
+			f->mode == FAKE_BAD_DIGEST ? ",\"kura/app:latest\"" : "");
+	}
+	respond(fd, 200, body, strlen(body), true);
+}
+
+static void *fake_thread(void *arg)
+{
+	struct fake *f = arg;
+	int fd;
+
+	while ((fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		__atomic_add_fetch(&f->conns, 1, __ATOMIC_SEQ_CST);
+		serve(f, fd);
+		close(fd);
+	}
+	return NULL;
+}
+
+static void fake_start(struct fake *f, enum fake_mode mode)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static int seq;
+
+	memset(f, 0, sizeof(*f));
+	f->mode = mode;
+	random_id(f->id);
+	snprintf(f->image, sizeof(f->image), "sha256:%s", f->id);
+	f->image[7] = 'f'; /* an image ID unlike the container's */
+	snprintf(f->sock, sizeof(f->sock), "%s", sub(""));
+	snprintf(f->sock + strlen(f->sock), sizeof(f->sock) - strlen(f->sock), "fake%d.sock", seq++);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->sock);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (f->lfd < 0 || bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		listen(f->lfd, 64) < 0)
+		abort();
+	pthread_create(&f->th, NULL, fake_thread, f);
+}
+
+static void fake_stop(struct fake *f)
+{
+	shutdown(f->lfd, SHUT_RDWR); /* wakes accept() */
+	pthread_join(f->th, NULL);
+	close(f->lfd);
+	unlink(f->sock);
+}
+
+static struct kura_runtime *fake_rt(const struct fake *f)
+{
+	struct kura_runtime *rt = NULL;
+	char ep[300];
+
+	snprintf(ep, sizeof(ep), "unix:%s", f->sock);
+	if (kura_runtime_new("fake", ep, &rt) < 0)
+		abort();
+	return rt;
+}
+
+/* Inspect through a fresh fake server in `mode`; the result, the container on success. */
+static int fake_inspect(enum fake_mode mode, unsigned timeout_ms, int64_t *ret_ms,
+	struct kura_container **ret)
+{
+	struct kura_container *c = NULL;
+	struct kura_runtime *rt;
+	struct fake f;
+	int64_t t0;
+	int r;
+
+	fake_start(&f, mode);
+	rt = fake_rt(&f);
+	t0 = now_ms();
+	r = kura_runtime_inspect(rt, f.id, timeout_ms, &c);
+	if (ret_ms)
+		*ret_ms = now_ms() - t0;
+	kura_runtime_free(rt);
+	fake_stop(&f);
+	if (ret && r == 0)
+		*ret = c;
+	else
+		kura_container_free(c);
+	return r;
+}
+
+struct hammer {
+	struct kura_runtime *rt;
+	const char *id;
+	int failures;
+};
+
+static void *hammer_thread(void *arg)
+{
+	struct hammer *h = arg;
+
+	for (int i = 0; i < 25; i++) {
+		struct kura_container *c = NULL;
+
+		if (kura_runtime_inspect(h->rt, h->id, 5000, &c) < 0 || strcmp(c->name, "fake"))
+			h->failures++;
+		kura_container_free(c);
+	}
+	return NULL;
+}
+
+static void test_fake_inspect(void)
+{
+	struct kura_container *c = NULL, *untouched = (struct kura_container *)&c;
+	struct kura_runtime *rt = NULL;
+	char ep[300], id[65];
+	int64_t ms;
+	int r;
+
+	/* Construction. */
+	tap_is(kura_runtime_new("docker", "unix:relative.sock", &rt), -EINVAL, "relative path");
+	tap_is(kura_runtime_new("docker", "tcp://127.0.0.1:2375", &rt), -EINVAL, "tcp endpoint");
+	tap_is(kura_runtime_new("Docker!", "unix:/x.sock", &rt), -EINVAL, "bad runtime name");
+	memset(ep, 'a', sizeof(ep) - 1);
+	ep[sizeof(ep) - 1] = '\0';
+	memcpy(ep, "unix:/", 6);
+	tap_is(kura_runtime_new("docker", ep, &rt), -EINVAL, "path longer than sun_path");
+	tap_ok(rt == NULL, "ret untouched on failure");
+
+	r = fake_inspect(FAKE_GOOD, 2000, &ms, &c);
+	if (tap_is(r, 0, "fake: a well-formed answer (%lld ms)", (long long)ms)) {
+		tap_ok(!strcmp(c->name, "fake") && c->running && c->pid == 4242 &&
+				c->n_labels == 2 && !strcmp(label_get(c, "app"), "web") &&
+				!strcmp(label_get(c, "x"), ""),
+			"fake: fields");
+		tap_ok(c->n_digests == 1 &&
+				!strncmp(c->repo_digests[0], "registry.example:5000/kura/app@sha256:",
+					38),
+			"fake: repo digest");
+	}
+	kura_container_free(c);
+	c = NULL;
+	r = fake_inspect(FAKE_NO_IMAGE, 2000, NULL, &c);
+	tap_ok(r == 0 && c && c->n_digests == 0, "image gone: no digests, no error");
+	kura_container_free(c);
+	c = NULL;
+	r = fake_inspect(FAKE_NO_LABELS, 2000, NULL, &c);
+	tap_ok(r == 0 && c && c->n_labels == 0, "null labels: none");
+	kura_container_free(c);
+	c = untouched;
+
+	r = fake_inspect(FAKE_HANG, 500, &ms, &c);
+	tap_is(r, -ETIMEDOUT, "silent server: ETIMEDOUT");
+	tap_ok(ms >= 450 && ms < 2000, "... after %lld ms (timeout 500)", (long long)ms);
+	r = fake_inspect(FAKE_HANG_IMAGE, 500, &ms, &c);
+	tap_is(r, -ETIMEDOUT, "silent on the image request: ETIMEDOUT");
+	tap_ok(ms >= 450 && ms < 1000, "... both requests within the one bound: %lld ms",
+		(long long)ms);
+
+	/* Closed before curl has looked at the new connection reads as refused: either will do. */
+	r = fake_inspect(FAKE_CLOSE, 2000, NULL, &c);
+	tap_ok(r == -ECONNRESET || r == -ECONNREFUSED, "closed at once: ECONNRESET/ECONNREFUSED (%d)",
+		r);
+	tap_is(fake_inspect(FAKE_NOT_HTTP, 2000, NULL, &c), -EPROTO, "not HTTP: EPROTO");
+	tap_is(fake_inspect(FAKE_GARBAGE, 2000, NULL, &c), -EPROTO, "garbage JSON: EPROTO");
+	tap_is(fake_inspect(FAKE_BIG, 2000, NULL, &c), -EMSGSIZE, "2 MiB body: EMSGSIZE");
+	tap_is(fake_inspect(FAKE_BIG_UNSIZED, 2000, NULL, &c), -EMSGSIZE,
+		"2 MiB body, no Content-Length: EMSGSIZE");
+	tap_is(fake_inspect(FAKE_WRONG_ID, 2000, NULL, &c), -EPROTO, "another Id: EPROTO");
+	tap_is(fake_inspect(FAKE_TAG_IMAGE, 2000, NULL, &c), -EPROTO, "Image is a tag: EPROTO");
+	tap_is(fake_inspect(FAKE_SHORT_IMAGE, 2000, NULL, &c), -EPROTO, "Image too short: EPROTO");
+	tap_is(fake_inspect(FAKE_MANY_LABELS, 2000, NULL, &c), -EPROTO, "257 labels: EPROTO");
+	tap_is(fake_inspect(FAKE_LONG_LABEL, 2000, NULL, &c), -EPROTO, "4097-byte label: EPROTO");
+	tap_is(fake_inspect(FAKE_BAD_NAME, 2000, NULL, &c), -EPROTO, "name with a newline: EPROTO");
+	tap_is(fake_inspect(FAKE_LONG_NAME, 2000, NULL, &c), -EPROTO, "257-byte name: EPROTO");
+	tap_is(fake_inspect(FAKE_RUNNING_STRING, 2000, NULL, &c), -EPROTO,
+		"Running a string: EPROTO");
+	tap_is(fake_inspect(FAKE_NO_STATE, 2000, NULL, &c), -EPROTO, "State null: EPROTO");
+	tap_is(fake_inspect(FAKE_BAD_DIGEST, 2000, NULL, &c), -EPROTO, "a tag in RepoDigests: EPROTO");
+	tap_is(fake_inspect(FAKE_NOT_FOUND, 2000, NULL, &c), -ENOENT, "404: ENOENT");
+	tap_is(fake_inspect(FAKE_ERROR, 2000, NULL, &c), -EIO, "500: EIO");
+	tap_ok(c == untouched, "ret never written on failure");
+
+	/* Sockets that are not there, or not listening. */
+	random_id(id);
+	snprintf(ep, sizeof(ep), "unix:%s", sub("missing.sock"));
+	kura_runtime_new("docker", ep, &rt);
+	ms = now_ms();
+	tap_is(kura_runtime_inspect(rt, id, 2000, &c), -EHOSTDOWN, "missing socket: EHOSTDOWN");
+	tap_ok(now_ms() - ms < 200, "... at once (%lld ms)", (long long)(now_ms() - ms));
+	/* Malformed ids are refused before any connection: the missing socket is never noticed. */
+	tap_is(kura_runtime_inspect(rt, "ABCDEF", 2000, &c), -EINVAL, "short id: EINVAL");
+	id[10] = 'A';
+	tap_is(kura_runtime_inspect(rt, id, 2000, &c), -EINVAL, "uppercase id: EINVAL");
+	tap_is(kura_runtime_inspect(rt, "../../../../info?x=0000000000000000000000000000000000000000000",
+		       2000, &c),
+		-EINVAL, "path in id: EINVAL");
+	id[10] = 'a';
+	tap_is(kura_runtime_inspect(rt, id, 0, &c), -EINVAL, "timeout 0: EINVAL");
+	kura_runtime_free(rt);
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sub("dead.sock"));
+		bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+		close(fd);
+		snprintf(ep, sizeof(ep), "unix:%s", sub("dead.sock"));
+		kura_runtime_new("docker", ep, &rt);
+		tap_is(kura_runtime_inspect(rt, id, 2000, &c), -ECONNREFUSED,
+			"socket with no listener: ECONNREFUSED");
+		kura_runtime_free(rt);
+		unlink(sub("dead.sock"));
+	}
+	tap_ok(c == untouched, "ret never written on failure");
+
+	/* One handle from many threads. */
+	{
+		struct fake f;
+		struct hammer h[8];
+		pthread_t th[8];
+		int failures = 0;
+
+		fake_start(&f, FAKE_GOOD);
+		rt = fake_rt(&f);
+		for (int i = 0; i < 8; i++) {
+			h[i] = (struct hammer){ .rt = rt, .id = f.id };
+			pthread_create(&th[i], NULL, hammer_thread, &h[i]);
+		}
+		for (int i = 0; i < 8; i++) {
+			pthread_join(th[i], NULL);
+			failures += h[i].failures;
+		}
+		tap_is(failures, 0, "8 threads x 25 inspects on one runtime");
+		tap_is(f.conns, 400, "... each inspect its own two connections");
+		kura_runtime_free(rt);
+		fake_stop(&f);
+	}
+}
+
+static void test_fake_watch(void)
+{
+	struct kura_runtime *rt;
+	struct watcher w;
+	struct fake f;
+	int64_t ms;
+	char ep[300];
+
+	fake_start(&f, FAKE_EVENTS);
+	rt = fake_rt(&f);
+	watcher_start(&w, rt);
+	tap_ok(wait_event(&w, f.id, "remove", 3000), "fake events: all arrive");
+	sleep_ms(300); /* idle stream: stop must still be noticed */
+	ms = watcher_stop(&w);
+	tap_is(w.rc, 0, "fake events: stop -> 0");
+	tap_ok(ms < 1000, "... within %lld ms", (long long)ms);
+	tap_is(w.n, 4, "fake events: exactly the four container events with valid ids");
+	watcher_dump(&w, "fake");
+	tap_ok(w.n == 4 && !strcmp(w.ev[0].action, "die") && !strcmp(w.ev[0].id, f.id) &&
+			!strcmp(w.ev[1].action, "start") && !strcmp(w.ev[1].id, f.id) &&
+			!strcmp(w.ev[2].action, "die") && strcmp(w.ev[2].id, f.id) &&
+			!strcmp(w.ev[3].action, "remove") && !strcmp(w.ev[3].id, f.id),
+		"fake events: Docker's split object, the old shape, Podman's shape, in order");
+	kura_runtime_free(rt);
+	fake_stop(&f);
+
+	{
+		static const struct {
+			enum fake_mode mode;
+			int want;
+			const char *what;
+		} cases[] = {
+			{ FAKE_EVENTS_END, -ECONNRESET, "stream ends: ECONNRESET" },
+			{ FAKE_EVENTS_LONG, -EMSGSIZE, "70 KiB event: EMSGSIZE" },
+			{ FAKE_EVENTS_JUNK, -EPROTO, "not JSON: EPROTO" },
+			{ FAKE_EVENTS_404, -ENOENT, "404: ENOENT" },
+		};
+
+		for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+			fake_start(&f, cases[i].mode);
+			rt = fake_rt(&f);
+			watcher_start(&w, rt);
+			ms = now_ms();
+			while (w.rc == 1 && now_ms() - ms < 3000)
+				sleep_ms(10);
+			watcher_stop(&w);
+			tap_is(w.rc, cases[i].want, "watch: %s", cases[i].what);
+			if (cases[i].mode == FAKE_EVENTS_END)
+				tap_ok(w.n == 1 && !strcmp(w.ev[0].action, "die"),
+					"... after delivering the event it had");
+			kura_runtime_free(rt);
+			fake_stop(&f);
+		}
+	}
+
+	snprintf(ep, sizeof(ep), "unix:%s", sub("missing.sock"));
+	kura_runtime_new("docker", ep, &rt);
+	watcher_start(&w, rt);
+	ms = now_ms();
+	while (w.rc == 1 && now_ms() - ms < 3000)
+		sleep_ms(10);
+	watcher_stop(&w);
+	tap_is(w.rc, -EHOSTDOWN, "watch: missing socket: EHOSTDOWN");
+	kura_runtime_free(rt);
+}
+
+int main(int argc, char **argv)
+{
+	bool had_containers_dir = access("/var/lib/containers", F_OK) == 0;
+	int64_t t0 = now_ms();
+	char out[256];
+	int r;
+
+	kura_json_init();
+	if (kura_runtime_global_init() < 0 || !mkdtemp(dir)) {
+		printf("Bail out! setup\n");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	test_fake_inspect();
+	test_fake_watch();
+
+	if (argc > 1 && !strcmp(argv[1], "fake")) {
+		tap_skip("real runtimes: asked for the fake servers only");
+	} else if (getuid() != 0) {
+		tap_skip("real runtimes: need root for a private dockerd and podman storage");
+	} else {
+		/* The image both runtimes import: busybox-static and a /bin/sh link, nothing else. */
+		mkdir(sub("rootfs"), 0755);
+		mkdir(sub("rootfs/bin"), 0755);
+		r = run(out, sizeof(out), (const char *const[]){ "cp", "/bin/busybox",
+						  sub("rootfs/bin/busybox"), NULL });
+		if (r == 0 && symlink("busybox", sub("rootfs/bin/sh")) == 0)
+			r = run(out, sizeof(out), (const char *const[]){ "tar", "-C", sub("rootfs"),
+							  "-cf", sub("rootfs.tar"), ".", NULL });
+		if (r != 0) {
+			tap_skip("real runtimes: no /bin/busybox (busybox-static) for the image");
+		} else {
+			test_docker();
+			test_podman();
+		}
+	}
+
+	umount_leftovers();
+	tap_rmtree(dir);
+	tap_ok(access(dir, F_OK) < 0, "test directory removed");
+	/* podman import writes its blob-info cache to /var/lib/containers/cache whatever --root
+	 * says; leave the machine as we found it. */
+	if (!had_containers_dir && access("/var/lib/containers", F_OK) == 0) {
+		char *cdir = strdup("/var/lib/containers");
+
+		tap_rmtree(cdir);
+		free(cdir);
+	}
+	tap_diag("total %lld ms", (long long)(now_ms() - t0));
+	return tap_done();
+}
