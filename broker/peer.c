@@ -198,6 +198,96 @@ int kura_peer_from_socket(int fd, struct kura_peer *ret)
 	return kura_peer_from_socket_flags(fd, 0, ret);
 }
 
+/* The effective uid and gid from <proc_fd>/status ("Uid:\treal\teffective\tsaved\tfs"). */
+static int read_ids(int proc_fd, uid_t *ret_uid, gid_t *ret_gid)
+{
+	_cleanup_close_ int fd = -1;
+	char buf[STAT_MAX], *line;
+	unsigned long uid = 0, gid = 0;
+	bool have_uid = false, have_gid = false;
+	size_t len = 0;
+
+	fd = openat(proc_fd, "status", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	/* Uid and Gid come within the first few hundred bytes; the rest can be cut. */
+	for (;;) {
+		ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == ESRCH ? -ESRCH : -errno;
+		}
+		if (k == 0 || (len += (size_t)k) == sizeof(buf) - 1)
+			break;
+	}
+	buf[len] = '\0';
+	for (line = buf; *line;) {
+		char *nl = strchr(line, '\n');
+
+		if (strncmp(line, "Uid:", 4) == 0)
+			have_uid = sscanf(line + 4, "%*u %lu", &uid) == 1;
+		else if (strncmp(line, "Gid:", 4) == 0)
+			have_gid = sscanf(line + 4, "%*u %lu", &gid) == 1;
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	if (!have_uid || !have_gid || uid > UINT32_MAX - 1 || gid > UINT32_MAX - 1)
+		return -EBADMSG;
+	*ret_uid = (uid_t)uid;
+	*ret_gid = (gid_t)gid;
+	return 0;
+}
+
+int kura_peer_from_pid(pid_t pid, struct kura_peer *ret)
+{
+	_cleanup_close_ int pidfd = -1, proc_fd = -1;
+	uint64_t start_time;
+	char path[32], state;
+	bool degraded;
+	uid_t uid;
+	gid_t gid;
+	int r;
+
+	if (pid <= 0)
+		return -EINVAL;
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0 && errno != ENOSYS)
+		return errno == ESRCH ? -ESRCH : -errno;
+	snprintf(path, sizeof(path), "/proc/%" PRId32, (int32_t)pid);
+	proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (proc_fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	r = read_stat(proc_fd, &state, &start_time);
+	if (r < 0)
+		return r;
+	if (exited(state))
+		return -ESRCH;
+	r = read_ids(proc_fd, &uid, &gid);
+	if (r < 0)
+		return r;
+	degraded = pidfd < 0;
+	if (pidfd >= 0) {
+		r = pidfd_exited(pidfd);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			return -ESRCH;
+	}
+	*ret = (struct kura_peer){
+		.pid = pid,
+		.uid = uid,
+		.gid = gid,
+		.pidfd = TAKE_FD(pidfd),
+		.proc_fd = TAKE_FD(proc_fd),
+		.start_time = start_time,
+		.degraded = degraded,
+	};
+	return 0;
+}
+
 bool kura_peer_alive(const struct kura_peer *p)
 {
 	uint64_t t;

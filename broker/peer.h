@@ -35,6 +35,19 @@ struct kura_peer {
  */
 int kura_peer_from_socket(int fd, struct kura_peer *ret);
 
+/*
+ * A peer made from a pid rather than a socket, for operator queries (`kuractl whois PID`):
+ * pidfd_open(pid), then /proc/<pid>, kept only if the pidfd shows the process still running
+ * after the directory was opened (so both name the same process). uid and gid are the effective
+ * ones from /proc/<pid>/status, as SO_PEERCRED would report them. The binding happens now: if the
+ * pid the caller holds was recycled before this call, this is the new process. Without pidfds
+ * the peer is marked degraded and liveness falls back to the start time.
+ *
+ * Errors: -EINVAL (pid <= 0), -ESRCH (no such process, or it has exited), other -errno. *ret is
+ * written only on success; release it with kura_peer_done().
+ */
+int kura_peer_from_pid(pid_t pid, struct kura_peer *ret);
+
 /* Whether the peer still runs: its pidfd has not signalled exit and, in degraded mode, its stat
  * still shows the same start time. False on any error. Call it after the slow lookups (cgroup,
  * runtime API) and before trusting their answer, so that they are known to describe this

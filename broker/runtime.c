@@ -553,6 +553,36 @@ int kura_runtime_inspect(struct kura_runtime *rt, const char *id, unsigned timeo
 	return 0;
 }
 
+int kura_runtime_find(struct kura_runtime *rt, const char *name_or_id, unsigned timeout_ms,
+	char ret_id[static 65])
+{
+	_cleanup_json_ json_t *j = NULL;
+	_cleanup_free_ char *body = NULL;
+	char path[KURA_RUNTIME_MAX_NAME + 64];
+	const char *s;
+	size_t len, n;
+	long status;
+	int r;
+
+	if (!rt || !name_or_id || timeout_ms == 0 ||
+		!name_valid(name_or_id, strnlen(name_or_id, KURA_RUNTIME_MAX_NAME + 1)))
+		return -EINVAL;
+	/* The name's characters need no escaping in a path. */
+	snprintf(path, sizeof(path), API "/containers/%s/json", name_or_id);
+	r = http_get(rt, path, now_ms() + timeout_ms, &status, &body, &len);
+	if (r < 0)
+		return r;
+	if (status != 200)
+		return status_error(status);
+	r = kura_json_load((const uint8_t *)body, len, &j);
+	if (r < 0)
+		return r;
+	if (get_str(j, "Id", 64, &s, &n) < 0 || !kura_runtime_id_valid(s))
+		return -EPROTO;
+	memcpy(ret_id, s, 65);
+	return 0;
+}
+
 /* ---- events ---- */
 
 /* The stream is a sequence of JSON objects; Docker and Podman put a newline after each, but

@@ -74,6 +74,16 @@ bool kura_runtime_id_valid(const char *s);
 int kura_runtime_inspect(struct kura_runtime *rt, const char *id, unsigned timeout_ms,
 	struct kura_container **ret);
 
+/*
+ * The full ID of the container the runtime calls `name_or_id`: a name, a full ID or an ID prefix
+ * as its CLI accepts them ([A-Za-z0-9][A-Za-z0-9_.-]*, at most KURA_RUNTIME_MAX_NAME bytes;
+ * anything else is -EINVAL before any request). For operator tools only: a workload's identity
+ * comes from its cgroup's full ID, never from a name. One request, bounded by timeout_ms. Errors
+ * as kura_runtime_inspect() (an ambiguous prefix: -ENOENT or -EPROTO, as the runtime answers).
+ */
+int kura_runtime_find(struct kura_runtime *rt, const char *name_or_id, unsigned timeout_ms,
+	char ret_id[static 65]);
+
 void kura_container_free(struct kura_container *c);
 
 /*

@@ -1,20 +1,18 @@
 /* Integration tests for the runtime API client: a private dockerd and a Podman API service that
- * this test starts and stops, and fake servers on Unix sockets for timeouts and hostile answers. */
+ * this test starts and stops (through tests/harness.c), and fake servers on Unix sockets for timeouts and hostile answers. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <dirent.h>
 #include <stdint.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 
+#include "harness.h"
 #include "json.h"
 #include "runtime.h"
 #include "tap.h"
@@ -31,224 +29,9 @@ static const char *sub(const char *name)
 	return buf[i];
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static void random_id(char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char b[32];
-	int fd = open("/dev/urandom", O_RDONLY);
-
-	if (fd < 0 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
-		abort();
-	close(fd);
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 15];
-	}
-	out[64] = '\0';
-}
-
-/* ---- child processes ---- */
-
-/* Run argv with stdout captured into out (trailing newlines cut), stderr to the test log. The
- * exit status, or -1. */
-static int run(char *out, size_t outsz, const char *const argv[])
-{
-	int p[2], status;
-	size_t len = 0;
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-
-		dup2(null, 0);
-		dup2(p[1], 1);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	while ((n = read(p[0], out + len, outsz - 1 - len)) > 0)
-		len += (size_t)n;
-	close(p[0]);
-	out[len] = '\0';
-	while (len && out[len - 1] == '\n')
-		out[--len] = '\0';
-	if (waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* A daemon: its output to `log`, killed with SIGTERM if this test dies first. */
-static pid_t spawn(const char *const argv[], const char *log)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		dup2(null, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static void stop_daemon(pid_t pid, const char *what)
-{
-	int64_t t0 = now_ms();
-	int status;
-
-	if (pid <= 0)
-		return;
-	kill(pid, SIGTERM);
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (now_ms() - t0 > 20000) {
-			tap_diag("%s ignored SIGTERM for 20 s: SIGKILL", what);
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			break;
-		}
-		sleep_ms(50);
-	}
-	tap_diag("%s stopped in %lld ms", what, (long long)(now_ms() - t0));
-}
-
-/* GET /_ping on a Unix socket answers 200. */
-static bool ping(const char *sock)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	static const char req[] = "GET /_ping HTTP/1.0\r\nHost: localhost\r\n\r\n";
-	char buf[256] = { 0 };
-	struct timeval tv = { 1, 0 };
-	bool ok = false;
-	int fd;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-		write(fd, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1 &&
-		read(fd, buf, sizeof(buf) - 1) > 0)
-		ok = strncmp(buf, "HTTP/1.", 7) == 0 && strncmp(buf + 8, " 200", 4) == 0;
-	close(fd);
-	return ok;
-}
-
-static bool wait_ping(const char *sock, pid_t pid, int64_t ms)
-{
-	int64_t t0 = now_ms();
-	int status;
-
-	while (now_ms() - t0 < ms) {
-		if (ping(sock)) {
-			tap_diag("%s answered after %lld ms", sock, (long long)(now_ms() - t0));
-			return true;
-		}
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			tap_diag("daemon exited (status %d) before %s answered", status, sock);
-			return false;
-		}
-		sleep_ms(100);
-	}
-	return false;
-}
-
-/* Processes whose command line mentions our directory: the daemons' children (containerd,
- * shims, conmon) once the daemons are gone. Killed by pid; returns how many were found. */
-static int kill_leftovers(void)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	int found = 0;
-
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		char path[64], cmd[4096];
-		ssize_t n;
-		int fd;
-		pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
-
-		if (pid <= 1 || pid == getpid())
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, cmd, sizeof(cmd) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		for (ssize_t i = 0; i < n; i++)
-			if (cmd[i] == '\0')
-				cmd[i] = ' ';
-		cmd[n] = '\0';
-		if (!strstr(cmd, dir))
-			continue;
-		found++;
-		tap_diag("left over: pid %d: %.200s", pid, cmd);
-		kill(pid, SIGKILL);
-	}
-	closedir(d);
-	return found;
-}
-
-/* Unmount (lazily, deepest first) whatever the daemons left mounted below our directory. */
-static int umount_leftovers(void)
-{
-	char line[4096], *mnts[256];
-	int n = 0, found;
-	FILE *f = fopen("/proc/self/mounts", "re");
-
-	if (!f)
-		return 0;
-	while (n < 256 && fgets(line, sizeof(line), f)) {
-		char *sp = strchr(line, ' '), *end;
-
-		if (!sp)
-			continue;
-		end = strchr(sp + 1, ' ');
-		if (!end)
-			continue;
-		*end = '\0';
-		if (strncmp(sp + 1, dir, strlen(dir)) == 0)
-			mnts[n++] = strdup(sp + 1);
-	}
-	fclose(f);
-	found = n;
-	while (n-- > 0) {
-		if (umount2(mnts[n], MNT_DETACH) < 0)
-			tap_diag("umount %s: %s", mnts[n], strerror(errno));
-		free(mnts[n]);
-	}
-	return found;
-}
+#define now_ms harness_now_ms
+#define sleep_ms harness_sleep_ms
+#define random_id harness_random_id
 
 /* ---- events, collected from a watcher thread ---- */
 
@@ -341,22 +124,9 @@ static void watcher_dump(struct watcher *w, const char *what)
 
 /* ---- real runtimes ---- */
 
-static const char *cli_prefix[12];
+static const struct harness_runtime *cur;
 
-static int cli(char *out, size_t outsz, const char *const args[])
-{
-	const char *argv[40];
-	size_t n = 0;
-
-	for (size_t i = 0; cli_prefix[i]; i++)
-		argv[n++] = cli_prefix[i];
-	for (size_t i = 0; args[i] && n < ELEMENTSOF(argv) - 1; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	return run(out, outsz, argv);
-}
-
-#define CLI(out, ...) cli(out, sizeof(out), (const char *const[]){ __VA_ARGS__, NULL })
+#define CLI(out, ...) HARNESS_CLI(cur, out, __VA_ARGS__)
 
 static const char *label_get(const struct kura_container *c, const char *key)
 {
@@ -474,84 +244,26 @@ static void runtime_checks(const char *rtname, const char *sock, const char *des
 	kura_runtime_free(rt);
 }
 
-static void cleanup_runtime(const char *what)
+static void cleanup_runtime(struct harness_runtime *h)
 {
-	int procs, mounts;
+	int procs = harness_runtime_stop(h);
 
-	procs = kill_leftovers();
-	sleep_ms(procs ? 500 : 0);
-	mounts = umount_leftovers();
-	tap_ok(procs == 0, "%s: no process left behind (%d killed)", what, procs);
-	tap_diag("%s: %d mount(s) left under the test dir, unmounted", what, mounts);
+	tap_ok(procs == 0, "%s: no process left behind (%d killed)", h->name, procs);
 }
 
-static const char *docker_cli(void)
+static void test_real(enum harness_kind kind)
 {
-	/* Debian's client: another `docker` may sit earlier in PATH. */
-	return access("/usr/bin/docker", X_OK) == 0 ? "/usr/bin/docker" : "docker";
-}
+	struct harness_runtime h;
 
-static void test_docker(void)
-{
-	char host[512];
-	pid_t pid;
-	const char *const argv[] = { "dockerd", "--host", host, "--data-root", sub("data"),
-		"--exec-root", sub("exec"), "--pidfile", sub("dockerd.pid"), "--iptables=false",
-		"--bridge=none", NULL };
-
-	snprintf(host, sizeof(host), "unix://%s", sub("docker.sock"));
-	pid = spawn(argv, sub("dockerd.log"));
-	if (pid < 0 || !wait_ping(sub("docker.sock"), pid, 30000)) {
-		tap_skip("docker: dockerd did not start here (see %s)", sub("dockerd.log"));
-		stop_daemon(pid, "dockerd");
-		cleanup_runtime("docker");
+	if (harness_runtime_start(&h, kind, dir) < 0) {
+		tap_skip("%s", h.skip);
+		cleanup_runtime(&h);
 		return;
 	}
-	cli_prefix[0] = docker_cli();
-	cli_prefix[1] = "-H";
-	cli_prefix[2] = host;
-	cli_prefix[3] = NULL;
-	runtime_checks("docker", sub("docker.sock"), "destroy");
-	stop_daemon(pid, "dockerd");
-	cleanup_runtime("docker");
-}
-
-static void test_podman(void)
-{
-	char listen[512];
-	FILE *f;
-	pid_t pid;
-	const char *const argv[] = { "podman", "--root", sub("proot"), "--runroot", sub("prun"),
-		"--tmpdir", sub("ptmp"), "system", "service", "--time=0", listen, NULL };
-
-	f = fopen(sub("containers.conf"), "we");
-	if (!f)
-		abort();
-	/* crun refuses hybrid cgroups and the default ulimits exceed these machines' hard limits. */
-	fputs("[containers]\n"
-	      "default_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n"
-	      "[engine]\n"
-	      "runtime = \"runc\"\n"
-	      "cgroup_manager = \"cgroupfs\"\n"
-	      "events_logger = \"file\"\n",
-		f);
-	fclose(f);
-	setenv("CONTAINERS_CONF", sub("containers.conf"), 1);
-
-	snprintf(listen, sizeof(listen), "unix://%s", sub("podman.sock"));
-	pid = spawn(argv, sub("podman.log"));
-	if (pid < 0 || !wait_ping(sub("podman.sock"), pid, 30000)) {
-		tap_skip("podman: the API service did not start here (see %s)", sub("podman.log"));
-		stop_daemon(pid, "podman service");
-		cleanup_runtime("podman");
-		return;
-	}
-	for (size_t i = 0; i < 7; i++)
-		cli_prefix[i] = argv[i];
-	cli_prefix[7] = NULL;
-	runtime_checks("podman", sub("podman.sock"), "remove");
-	stop_daemon(pid, "podman service");
-	cleanup_runtime("podman");
+	cur = &h;
+	runtime_checks(h.name, h.sock, h.destroy_verb);
+	cleanup_runtime(&h);
+	cur = NULL;
 }
 
 /* ---- fake servers ---- */
@@ -1122,13 +834,10 @@ static void test_fake_watch(void)
 
 int main(int argc, char **argv)
 {
-	bool had_containers_dir = access("/var/lib/containers", F_OK) == 0;
 	int64_t t0 = now_ms();
-	char out[256];
-	int r;
 
 	kura_json_init();
-	if (kura_runtime_global_init() < 0 || !mkdtemp(dir)) {
+	if (kura_runtime_global_init() < 0 || harness_init(dir) < 0) {
 		printf("Bail out! setup\n");
 		return 1;
 	}
@@ -1141,34 +850,15 @@ int main(int argc, char **argv)
 		tap_skip("real runtimes: asked for the fake servers only");
 	} else if (getuid() != 0) {
 		tap_skip("real runtimes: need root for a private dockerd and podman storage");
-	} else {
+	} else if (harness_rootfs_tar(sub("rootfs.tar"), NULL, 0) < 0) {
 		/* The image both runtimes import: busybox-static and a /bin/sh link, nothing else. */
-		mkdir(sub("rootfs"), 0755);
-		mkdir(sub("rootfs/bin"), 0755);
-		r = run(out, sizeof(out), (const char *const[]){ "cp", "/bin/busybox",
-						  sub("rootfs/bin/busybox"), NULL });
-		if (r == 0 && symlink("busybox", sub("rootfs/bin/sh")) == 0)
-			r = run(out, sizeof(out), (const char *const[]){ "tar", "-C", sub("rootfs"),
-							  "-cf", sub("rootfs.tar"), ".", NULL });
-		if (r != 0) {
-			tap_skip("real runtimes: no /bin/busybox (busybox-static) for the image");
-		} else {
-			test_docker();
-			test_podman();
-		}
+		tap_skip("real runtimes: no /bin/busybox (busybox-static) for the image");
+	} else {
+		test_real(HARNESS_DOCKER);
+		test_real(HARNESS_PODMAN);
 	}
 
-	umount_leftovers();
-	tap_rmtree(dir);
-	tap_ok(access(dir, F_OK) < 0, "test directory removed");
-	/* podman import writes its blob-info cache to /var/lib/containers/cache whatever --root
-	 * says; leave the machine as we found it. */
-	if (!had_containers_dir && access("/var/lib/containers", F_OK) == 0) {
-		char *cdir = strdup("/var/lib/containers");
-
-		tap_rmtree(cdir);
-		free(cdir);
-	}
+	tap_ok(harness_fini(), "test directory removed");
 	tap_diag("total %lld ms", (long long)(now_ms() - t0));
 	return tap_done();
 }

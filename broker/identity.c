@@ -1,0 +1,682 @@
+/* Resolve a peer to an identity: cgroup -> configured runtime -> cached container description ->
+ * pid-namespace and liveness checks. The cache is invalidated by each runtime's event stream. No
+ * plaintext. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "identity.h"
+#include "macro.h"
+
+#define BUCKETS 256
+#define BACKOFF_MIN_MS 100u
+#define BACKOFF_MAX_MS 5000u
+/* A stream that stayed up this long was a good connection: the next failure starts the backoff
+ * afresh. */
+#define BACKOFF_RESET_MS 1000
+/* How long a stream must have been running before answers are cached: kura_runtime_watch() gives
+ * no signal when the runtime has registered the subscription, and an answer cached before that
+ * could miss the event that makes it stale. A local connect and request take about a millisecond. */
+#define WATCH_SETTLE_MS 200
+
+/* A container as its runtime described it: immutable once made, shared by the cache and every
+ * ident of that container. */
+struct ident_record {
+	unsigned refs;
+	char *runtime;
+	struct kura_container *c;
+};
+
+struct entry {
+	struct entry *next;
+	struct watch *w;
+	char id[KURA_CGROUP_ID_LEN + 1];
+	struct ident_record *rec;
+	int64_t expires;
+};
+
+/* One inspect in progress; callers missing on the same container wait for it rather than ask the
+ * runtime again. */
+struct flight {
+	struct flight *next;
+	struct watch *w;
+	char id[KURA_CGROUP_ID_LEN + 1];
+	unsigned refs;
+	int64_t started;
+	uint64_t gen;
+	bool dropped; /* an event for it came while it ran: its answer is not cached */
+	bool done;
+	int result;
+	struct ident_record *rec;
+};
+
+/* A configured runtime and its event watcher. */
+struct watch {
+	struct kura_resolver *r;
+	struct kura_runtime *rt;
+	pthread_t thread;
+	bool thread_started;
+	uint64_t gen;  /* bumped when the stream fails: answers begun before are not cached */
+	bool watching; /* inside kura_runtime_watch() */
+	int64_t watch_since;
+};
+
+struct kura_resolver {
+	pthread_mutex_t lock;
+	pthread_cond_t landed; /* a flight is done */
+	pthread_cond_t wake;   /* stop: cut the watchers' backoff short */
+	volatile bool stop;
+	bool started;
+	struct watch *watches;
+	size_t n_watches;
+	struct entry *buckets[BUCKETS];
+	struct flight *flights;
+	unsigned timeout_ms, ttl_ms, retries, retry_ms;
+	struct kura_resolver_stats stats;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timespec abstime(int64_t ms)
+{
+	return (struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- records and idents ---- */
+
+static void record_unref(struct ident_record *rec)
+{
+	if (!rec || __atomic_sub_fetch(&rec->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	free(rec->runtime);
+	kura_container_free(rec->c);
+	free(rec);
+}
+
+static struct ident_record *record_ref(struct ident_record *rec)
+{
+	__atomic_add_fetch(&rec->refs, 1, __ATOMIC_RELAXED);
+	return rec;
+}
+
+struct kura_ident *kura_ident_ref(struct kura_ident *i)
+{
+	__atomic_add_fetch(&i->refs, 1, __ATOMIC_RELAXED);
+	return i;
+}
+
+void kura_ident_unref(struct kura_ident *i)
+{
+	if (!i || __atomic_sub_fetch(&i->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	record_unref(i->rec);
+	free(i);
+}
+
+/* An ident for peer: host if rec is NULL, else the container rec describes (the reference to rec
+ * is taken over on success only). */
+static int ident_new(const struct kura_peer *peer, struct ident_record *rec,
+	struct kura_ident **ret)
+{
+	struct kura_ident *i = calloc(1, sizeof(*i));
+
+	if (!i)
+		return -ENOMEM;
+	i->refs = 1;
+	i->id.host = !rec;
+	i->id.pid = peer->pid;
+	i->id.uid = peer->uid;
+	i->id.gid = peer->gid;
+	if (rec) {
+		const struct kura_container *c = rec->c;
+
+		i->rec = rec;
+		i->id.runtime = rec->runtime;
+		i->id.container_id = c->id;
+		i->id.name = c->name;
+		i->id.image_id = c->image_id;
+		i->id.digests = (const char *const *)c->repo_digests;
+		i->id.n_digests = c->n_digests;
+		i->id.label_keys = (const char *const *)c->label_keys;
+		i->id.label_values = (const char *const *)c->label_values;
+		i->id.n_labels = c->n_labels;
+	}
+	*ret = i;
+	return 0;
+}
+
+/* ---- the cache (all under r->lock) ---- */
+
+static unsigned bucket_of(const char *id)
+{
+	/* IDs are random hex: their first two digits spread evenly. */
+	static const char hex[] = "0123456789abcdef";
+
+	return (unsigned)((strchr(hex, id[0]) - hex) * 16 + (strchr(hex, id[1]) - hex));
+}
+
+static struct entry **entry_find(struct kura_resolver *r, const struct watch *w, const char *id)
+{
+	struct entry **e;
+
+	for (e = &r->buckets[bucket_of(id)]; *e; e = &(*e)->next)
+		if ((*e)->w == w && !strcmp((*e)->id, id))
+			return e;
+	return NULL;
+}
+
+static void entry_unlink(struct entry **e)
+{
+	struct entry *dead = *e;
+
+	*e = dead->next;
+	record_unref(dead->rec);
+	free(dead);
+}
+
+static struct flight *flight_find(struct kura_resolver *r, const struct watch *w, const char *id)
+{
+	for (struct flight *f = r->flights; f; f = f->next)
+		if (f->w == w && !strcmp(f->id, id))
+			return f;
+	return NULL;
+}
+
+static void flight_unlink(struct kura_resolver *r, struct flight *f)
+{
+	for (struct flight **p = &r->flights; *p; p = &(*p)->next)
+		if (*p == f) {
+			*p = f->next;
+			return;
+		}
+}
+
+static void flight_unref(struct flight *f)
+{
+	if (--f->refs > 0)
+		return;
+	record_unref(f->rec);
+	free(f);
+}
+
+/* Drop what the cache knows about one container of w (id), or about all of w's (id NULL). */
+static void invalidate(struct kura_resolver *r, struct watch *w, const char *id)
+{
+	if (id) {
+		struct entry **e = entry_find(r, w, id);
+		struct flight *f = flight_find(r, w, id);
+
+		if (e) {
+			entry_unlink(e);
+			r->stats.invalidations++;
+		}
+		if (f)
+			f->dropped = true;
+		return;
+	}
+	w->gen++;
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (struct entry **e = &r->buckets[b]; *e;) {
+			if ((*e)->w != w) {
+				e = &(*e)->next;
+				continue;
+			}
+			entry_unlink(e);
+			r->stats.invalidations++;
+		}
+}
+
+/* ---- event watchers ---- */
+
+static void on_event(const char *id, const char *action, void *userdata)
+{
+	struct watch *w = userdata;
+	struct kura_resolver *r = w->r;
+
+	pthread_mutex_lock(&r->lock);
+	r->stats.events++;
+	invalidate(r, w, id);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void *watch_main(void *arg)
+{
+	struct watch *w = arg;
+	struct kura_resolver *r = w->r;
+	unsigned backoff = BACKOFF_MIN_MS;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		int64_t t0 = now_ms(), until;
+
+		w->watching = true;
+		w->watch_since = t0;
+		pthread_mutex_unlock(&r->lock);
+		kura_runtime_watch(w->rt, on_event, w, &r->stop);
+		pthread_mutex_lock(&r->lock);
+		w->watching = false;
+		if (r->stop)
+			break;
+		/* Events may have been missed around the failure, and will be until we are back. */
+		invalidate(r, w, NULL);
+		r->stats.watch_failures++;
+		if (now_ms() - t0 >= BACKOFF_RESET_MS)
+			backoff = BACKOFF_MIN_MS;
+		until = now_ms() + backoff;
+		while (!r->stop && now_ms() < until) {
+			struct timespec ts = abstime(until);
+
+			pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+		}
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+/* ---- construction ---- */
+
+int kura_resolver_new(const struct kura_resolver_config *cfg, struct kura_resolver **ret)
+{
+	struct kura_resolver *r;
+	pthread_condattr_t ca;
+
+	if (!cfg || (cfg->n_runtimes && !cfg->runtimes))
+		return -EINVAL;
+	for (size_t i = 0; i < cfg->n_runtimes; i++) {
+		if (!cfg->runtimes[i])
+			return -EINVAL;
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(kura_runtime_name(cfg->runtimes[i]),
+				    kura_runtime_name(cfg->runtimes[j])))
+				return -EINVAL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->watches = calloc(cfg->n_runtimes ? cfg->n_runtimes : 1, sizeof(*r->watches));
+	if (!r->watches) {
+		free(r);
+		return -ENOMEM;
+	}
+	r->n_watches = cfg->n_runtimes;
+	for (size_t i = 0; i < cfg->n_runtimes; i++)
+		r->watches[i] = (struct watch){ .r = r, .rt = cfg->runtimes[i] };
+	r->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : KURA_RESOLVER_TIMEOUT_MS;
+	r->ttl_ms = cfg->ttl_ms ? cfg->ttl_ms : KURA_RESOLVER_TTL_MS;
+	r->retries = cfg->retries ? cfg->retries : KURA_RESOLVER_RETRIES;
+	r->retry_ms = cfg->retry_ms ? cfg->retry_ms : KURA_RESOLVER_RETRY_MS;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->landed, &ca);
+	pthread_cond_init(&r->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	*ret = r;
+	return 0;
+}
+
+static void stop_watchers(struct kura_resolver *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	pthread_cond_broadcast(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	for (size_t i = 0; i < r->n_watches; i++)
+		if (r->watches[i].thread_started) {
+			pthread_join(r->watches[i].thread, NULL);
+			r->watches[i].thread_started = false;
+		}
+}
+
+int kura_resolver_start(struct kura_resolver *r)
+{
+	if (!r || r->started)
+		return -EINVAL;
+	r->started = true;
+	for (size_t i = 0; i < r->n_watches; i++) {
+		int rc = pthread_create(&r->watches[i].thread, NULL, watch_main, &r->watches[i]);
+
+		if (rc != 0) {
+			stop_watchers(r);
+			return -rc;
+		}
+		r->watches[i].thread_started = true;
+	}
+	return 0;
+}
+
+void kura_resolver_free(struct kura_resolver *r)
+{
+	if (!r)
+		return;
+	stop_watchers(r);
+	for (size_t b = 0; b < BUCKETS; b++)
+		while (r->buckets[b])
+			entry_unlink(&r->buckets[b]);
+	pthread_cond_destroy(&r->landed);
+	pthread_cond_destroy(&r->wake);
+	pthread_mutex_destroy(&r->lock);
+	free(r->watches);
+	free(r);
+}
+
+void kura_resolver_get_stats(struct kura_resolver *r, struct kura_resolver_stats *ret)
+{
+	pthread_mutex_lock(&r->lock);
+	*ret = r->stats;
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- lookups ---- */
+
+static struct watch *watch_for(struct kura_resolver *r, const char *runtime)
+{
+	for (size_t i = 0; i < r->n_watches; i++)
+		if (!strcmp(kura_runtime_name(r->watches[i].rt), runtime))
+			return &r->watches[i];
+	return NULL;
+}
+
+/* Ask w's runtime about id, retrying briefly while it does not know the ID (a container whose
+ * process runs before its runtime has finished registering it), all by `deadline`. Errors are
+ * already the resolver's: -EACCES, -EAGAIN, -ENOMEM. Called without the lock. */
+static int fetch(struct kura_resolver *r, struct watch *w, const char *id, int64_t deadline,
+	struct ident_record **ret)
+{
+	struct kura_container *c = NULL;
+	struct ident_record *rec;
+	int rc;
+
+	for (unsigned attempt = 0;; attempt++) {
+		int64_t left = deadline - now_ms();
+
+		if (left <= 0)
+			return -EAGAIN;
+		pthread_mutex_lock(&r->lock);
+		r->stats.inspects++;
+		pthread_mutex_unlock(&r->lock);
+		rc = kura_runtime_inspect(w->rt, id, (unsigned)left, &c);
+		if (rc != -ENOENT)
+			break;
+		if (attempt >= r->retries || deadline - now_ms() <= (int64_t)r->retry_ms)
+			return -EACCES;
+		sleep_ms(r->retry_ms);
+	}
+	switch (rc) {
+	case 0:
+		break;
+	case -ENOMEM:
+		return rc;
+	case -EPROTO:   /* an answer we refuse to build an identity from */
+	case -EMSGSIZE:
+	case -EINVAL:
+		return -EACCES;
+	default: /* -ETIMEDOUT, -EHOSTDOWN, -ECONNREFUSED, -ECONNRESET, -EIO: the runtime's trouble */
+		return -EAGAIN;
+	}
+	rec = calloc(1, sizeof(*rec));
+	if (rec)
+		rec->runtime = strdup(kura_runtime_name(w->rt));
+	if (!rec || !rec->runtime) {
+		free(rec);
+		kura_container_free(c);
+		return -ENOMEM;
+	}
+	rec->refs = 1;
+	rec->c = c;
+	*ret = rec;
+	return 0;
+}
+
+/* Whether an answer from flight f may enter the cache: it must be newer than the moment w's event
+ * subscription took hold, and no event for it (nor a stream failure) may have come since. */
+static bool cacheable(const struct watch *w, const struct flight *f)
+{
+	return w->watching && f->gen == w->gen && !f->dropped &&
+		f->started >= w->watch_since + WATCH_SETTLE_MS;
+}
+
+/* The record for container id of w, from the cache, from another caller's inspect in progress, or
+ * from one of our own. A reference in *ret on success. */
+static int lookup(struct kura_resolver *r, struct watch *w, const char *id, int64_t deadline,
+	struct ident_record **ret)
+{
+	struct ident_record *rec = NULL;
+	struct entry **e;
+	struct flight *f;
+	int rc;
+
+	pthread_mutex_lock(&r->lock);
+	e = entry_find(r, w, id);
+	if (e && (*e)->expires > now_ms()) {
+		r->stats.hits++;
+		*ret = record_ref((*e)->rec);
+		pthread_mutex_unlock(&r->lock);
+		return 0;
+	}
+	if (e) {
+		entry_unlink(e);
+		r->stats.expirations++;
+	}
+	r->stats.misses++;
+
+	f = flight_find(r, w, id);
+	if (f) {
+		r->stats.shared++;
+		f->refs++;
+		while (!f->done && now_ms() < deadline) {
+			struct timespec ts = abstime(deadline);
+
+			pthread_cond_timedwait(&r->landed, &r->lock, &ts);
+		}
+		if (!f->done)
+			rc = -EAGAIN; /* the runtime is slow: not our call to wait longer */
+		else if ((rc = f->result) == 0)
+			*ret = record_ref(f->rec);
+		flight_unref(f);
+		pthread_mutex_unlock(&r->lock);
+		return rc;
+	}
+
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		pthread_mutex_unlock(&r->lock);
+		return -ENOMEM;
+	}
+	f->w = w;
+	memcpy(f->id, id, sizeof(f->id));
+	f->refs = 1;
+	f->started = now_ms();
+	f->gen = w->gen;
+	f->next = r->flights;
+	r->flights = f;
+	pthread_mutex_unlock(&r->lock);
+
+	rc = fetch(r, w, id, deadline, &rec);
+
+	pthread_mutex_lock(&r->lock);
+	if (rc == 0 && rec->c->running && cacheable(w, f)) {
+		struct entry *n = calloc(1, sizeof(*n));
+
+		e = entry_find(r, w, id);
+		if (e)
+			entry_unlink(e);
+		if (n) {
+			unsigned b = bucket_of(id);
+
+			n->w = w;
+			memcpy(n->id, id, sizeof(n->id));
+			n->rec = record_ref(rec);
+			n->expires = now_ms() + r->ttl_ms;
+			n->next = r->buckets[b];
+			r->buckets[b] = n;
+		}
+	}
+	f->done = true;
+	f->result = rc;
+	f->rec = rec; /* the flight's reference, dropped with it */
+	if (rc == 0)
+		*ret = record_ref(rec);
+	flight_unlink(r, f);
+	flight_unref(f);
+	pthread_cond_broadcast(&r->landed);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+/* -ESRCH if the peer is gone, else `otherwise`: a failed check on a process that has since exited
+ * is reported as the exit. */
+static int gone_or(const struct kura_peer *peer, int otherwise)
+{
+	return kura_peer_alive(peer) ? otherwise : -ESRCH;
+}
+
+int kura_resolver_identify(struct kura_resolver *r, const struct kura_peer *peer,
+	struct kura_ident **ret)
+{
+	struct ident_record *rec = NULL;
+	struct kura_cgroup_id cg;
+	int64_t deadline;
+	struct kura_ident *i;
+	struct watch *w;
+	const char *kind;
+	bool same;
+	int rc;
+
+	if (!r || !peer || peer->proc_fd < 0)
+		return -EINVAL;
+	deadline = now_ms() + r->timeout_ms;
+	rc = kura_cgroup_read(peer->proc_fd, &cg);
+	if (rc == -ENOENT) {
+		/* No container we know the layout of. In kurad's own pid namespace that is a host
+		 * process; in any other it is some container manager we cannot name: deny. */
+		rc = kura_peer_ns_equal(peer, getpid(), &same);
+		if (rc < 0)
+			return gone_or(peer, -EACCES);
+		if (!same)
+			return -EACCES;
+	} else if (rc < 0) {
+		return rc == -ESRCH || rc == -ENOMEM ? rc : gone_or(peer, -EACCES);
+	} else {
+		kind = kura_cgroup_runtime_name(cg.runtime);
+		w = kind ? watch_for(r, kind) : NULL;
+		if (!w)
+			return -EACCES;
+		rc = lookup(r, w, cg.id, deadline, &rec);
+		if (rc < 0)
+			return rc;
+		if (!rec->c->running) {
+			record_unref(rec);
+			return -EACCES;
+		}
+		/* The cgroup is the runtime's word, the pid namespace the kernel's: a process moved into
+		 * a container's cgroup from outside is not that container. */
+		rc = kura_peer_ns_equal(peer, rec->c->pid, &same);
+		if (rc < 0 || !same) {
+			record_unref(rec);
+			return gone_or(peer, -EACCES);
+		}
+	}
+	/* Everything above described the process that holds the pid now: make sure it is still the
+	 * peer. */
+	if (!kura_peer_alive(peer)) {
+		record_unref(rec);
+		return -ESRCH;
+	}
+	rc = ident_new(peer, rec, &i);
+	if (rc < 0) {
+		record_unref(rec);
+		return rc;
+	}
+	*ret = i;
+	return 0;
+}
+
+int kura_resolver_identify_pid(struct kura_resolver *r, pid_t pid, struct kura_ident **ret)
+{
+	struct kura_peer peer = KURA_PEER_NULL;
+	int rc;
+
+	if (!r)
+		return -EINVAL;
+	rc = kura_peer_from_pid(pid, &peer);
+	if (rc < 0)
+		return rc;
+	rc = kura_resolver_identify(r, &peer, ret);
+	kura_peer_done(&peer);
+	return rc;
+}
+
+int kura_resolver_identify_container(struct kura_resolver *r, const char *id_or_name,
+	struct kura_ident **ret)
+{
+	int64_t deadline;
+	bool unreachable = false;
+
+	if (!r || !id_or_name)
+		return -EINVAL;
+	deadline = now_ms() + r->timeout_ms;
+	for (size_t n = 0; n < r->n_watches; n++) {
+		struct watch *w = &r->watches[n];
+		struct ident_record *rec = NULL;
+		struct kura_ident *i = NULL;
+		char id[KURA_CGROUP_ID_LEN + 1];
+		int64_t left = deadline - now_ms();
+		pid_t pid;
+		int rc;
+
+		if (left <= 0) {
+			unreachable = true;
+			break;
+		}
+		rc = kura_runtime_find(w->rt, id_or_name, (unsigned)left, id);
+		if (rc == -EINVAL || rc == -ENOMEM)
+			return rc;
+		if (rc == -ENOENT || rc == -EPROTO)
+			continue;
+		if (rc < 0) {
+			unreachable = true;
+			continue;
+		}
+		rc = lookup(r, w, id, deadline, &rec);
+		if (rc < 0)
+			return rc;
+		pid = rec->c->running ? rec->c->pid : 0;
+		record_unref(rec);
+		if (pid <= 0)
+			return -EACCES;
+		/* The same path as a workload's: the init's cgroup must name this very container,
+		 * under the runtime configured for its kind. */
+		rc = kura_resolver_identify_pid(r, pid, &i);
+		if (rc == -ESRCH)
+			return -EACCES; /* it stopped meanwhile */
+		if (rc < 0)
+			return rc;
+		if (i->id.host || strcmp(i->id.container_id, id) != 0) {
+			kura_ident_unref(i);
+			return -EACCES;
+		}
+		*ret = i;
+		return 0;
+	}
+	return unreachable ? -EAGAIN : -ENOENT;
+}
