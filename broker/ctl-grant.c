@@ -183,7 +183,6 @@ static void print_selectors(const struct kura_grant *g)
 static int cmd_grant(struct ctl *c, struct kura_grant *g)
 {
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
 	const char *rule;
 	bool existed = false;
 	int r;
@@ -193,11 +192,11 @@ static int cmd_grant(struct ctl *c, struct kura_grant *g)
 	rule = kura_grant_invalid(g);
 	if (rule)
 		return ctl_usage("invalid grant: %s", rule);
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	r = kura_grant_add(v, g, &existed, &err);
-	kura_vault_close(v);
+	r = be_grant_add(c, g, &existed, &err);
+	ctl_disconnect(c);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json) {
@@ -215,7 +214,6 @@ static int cmd_grant(struct ctl *c, struct kura_grant *g)
 static int cmd_revoke(struct ctl *c, struct kura_grant *g, const char *arg)
 {
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
 	const char *id = arg;
 	int r;
 
@@ -235,11 +233,11 @@ static int cmd_revoke(struct ctl *c, struct kura_grant *g, const char *arg)
 		kura_grant_set_id(g);
 		id = g->id;
 	}
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	r = kura_grant_remove(v, id, &err);
-	kura_vault_close(v);
+	r = be_grant_remove(c, id, &err);
+	ctl_disconnect(c);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)
@@ -252,15 +250,14 @@ static int cmd_grants(struct ctl *c)
 {
 	struct kura_grant_list l = { 0 };
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
 	json_t *arr = NULL;
 	int r;
 
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	r = kura_grant_list(v, &l, &err);
-	kura_vault_close(v);
+	r = be_grant_list(c, &l, &err);
+	ctl_disconnect(c);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)

@@ -172,17 +172,16 @@ static void progress(uint64_t done, uint64_t total, void *userdata)
 static int cmd_rotate(struct ctl *c)
 {
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
 	uint64_t count = 0;
 	uint32_t kek;
 	int r;
 
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	r = kura_key_rotate(v, isatty(STDERR_FILENO) && !c->json ? progress : NULL, NULL, &count,
-		&kek, &err);
-	kura_vault_close(v);
+	r = be_key_rotate(c, isatty(STDERR_FILENO) && !c->json ? progress : NULL, &count, &kek,
+		&err);
+	ctl_disconnect(c);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)
@@ -196,7 +195,6 @@ static int cmd_rotate(struct ctl *c)
 static int cmd_rekey(struct ctl *c, const struct key_args *a)
 {
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
 	int r;
 
 	if (!a->has_to)
@@ -207,11 +205,11 @@ static int cmd_rekey(struct ctl *c, const struct key_args *a)
 		return ctl_usage("standard input cannot carry both the old and the new passphrase");
 	if (a->to.kind == KURA_MASTER_PASSPHRASE && ctl_passphrase_tty(a->to.path))
 		return EXIT_USAGE;
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	r = kura_key_rekey(v, &a->to, &err);
-	kura_vault_close(v);
+	r = be_key_rekey(c, &a->to, &err);
+	ctl_disconnect(c);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)
@@ -233,15 +231,14 @@ static int cmd_status(struct ctl *c)
 {
 	struct kura_key_status s = { 0 };
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
 	char t[32];
 	int r;
 
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	r = kura_key_status(v, &s, &err);
-	kura_vault_close(v);
+	r = be_key_status(c, &s, &err);
+	ctl_disconnect(c);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json) {
@@ -322,7 +319,6 @@ int ctl_config(struct ctl *c, int argc, char **argv)
 {
 	struct key_args a = { 0 };
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
 	uint64_t max;
 	int r;
 
@@ -337,13 +333,11 @@ int ctl_config(struct ctl *c, int argc, char **argv)
 		return ctl_usage("unexpected argument");
 	if (a.has_to)
 		return ctl_usage("--new-key-file and --new-passphrase-file belong to key rekey");
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	if (a.max_value)
-		r = kura_vault_set_max_value(v, a.max_value, &err);
-	max = kura_vault_max_value(v);
-	kura_vault_close(v);
+	r = be_max_value(c, a.max_value, &max, &err);
+	ctl_disconnect(c);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)

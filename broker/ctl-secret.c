@@ -195,8 +195,7 @@ static int cmd_write(struct ctl *c, const struct secret_args *a, bool create)
 {
 	_cleanup_secbuf_ struct kura_secbuf *value = NULL;
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
-	uint64_t version = 0;
+	uint64_t version = 0, max = 0;
 	int r, sources = !!a->file + !!a->generate;
 
 	if (!a->name)
@@ -208,16 +207,19 @@ static int cmd_write(struct ctl *c, const struct secret_args *a, bool create)
 	if (sources == 0 && c->master.kind == KURA_MASTER_PASSPHRASE && c->master.path &&
 		strcmp(c->master.path, "-") == 0)
 		return ctl_usage("standard input cannot carry both the passphrase and the value");
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	r = read_value(c, a, kura_vault_max_value(v), &value);
+	r = be_max_value(c, 0, &max, &err);
+	if (r < 0)
+		r = ctl_fail(r, &err);
+	else
+		r = read_value(c, a, (size_t)max, &value);
 	if (r == 0) {
-		r = create ? kura_secret_put(v, a->name, value, &version, &err) :
-			     kura_secret_rotate(v, a->name, value, &version, &err);
+		r = be_secret_write(c, a->name, value, create, &version, &err);
 		r = r < 0 ? ctl_fail(r, &err) : 0;
 	}
-	kura_vault_close(v);
+	ctl_disconnect(c);
 	if (r != 0)
 		return r;
 	if (c->json)
@@ -251,16 +253,15 @@ static int cmd_get(struct ctl *c, const struct secret_args *a)
 	_cleanup_secbuf_ struct kura_secbuf *value = NULL;
 	struct kura_version_info info;
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
 	int r;
 
 	if (!a->name)
 		return ctl_usage("secret get needs a NAME");
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	r = kura_secret_get(v, a->name, a->version, &value, &info, &err);
-	kura_vault_close(v);
+	r = be_secret_get(c, a->name, a->version, &value, &info, &err);
+	ctl_disconnect(c);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)
@@ -278,15 +279,14 @@ static int cmd_list(struct ctl *c, const struct secret_args *a)
 {
 	struct kura_secret_list l = { 0 };
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
 	json_t *arr = NULL;
 	int r;
 
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	r = kura_secret_list(v, a->name ? a->name : "", &l, &err);
-	kura_vault_close(v);
+	r = be_secret_list(c, a->name ? a->name : "", &l, &err);
+	ctl_disconnect(c);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)
@@ -314,17 +314,16 @@ static int cmd_show(struct ctl *c, const struct secret_args *a)
 {
 	struct kura_secret_info s = { 0 };
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
 	char t1[32], t2[32];
 	int r;
 
 	if (!a->name)
 		return ctl_usage("secret show needs a NAME");
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	r = kura_secret_show(v, a->name, &s, &err);
-	kura_vault_close(v);
+	r = be_secret_show(c, a->name, &s, &err);
+	ctl_disconnect(c);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json) {
@@ -358,16 +357,15 @@ static int cmd_show(struct ctl *c, const struct secret_args *a)
 static int cmd_rollback(struct ctl *c, const struct secret_args *a)
 {
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
 	int r;
 
 	if (!a->name || !a->to)
 		return ctl_usage("secret rollback needs NAME and --to VERSION");
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	r = kura_secret_rollback(v, a->name, a->to, &err);
-	kura_vault_close(v);
+	r = be_secret_rollback(c, a->name, a->to, &err);
+	ctl_disconnect(c);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)
@@ -380,16 +378,15 @@ static int cmd_rollback(struct ctl *c, const struct secret_args *a)
 static int cmd_destroy(struct ctl *c, const struct secret_args *a)
 {
 	struct kura_err err = { 0 };
-	struct kura_vault *v = NULL;
 	int r;
 
 	if (!a->name)
 		return ctl_usage("secret destroy needs a NAME");
-	r = ctl_open(c, &v);
+	r = ctl_connect(c);
 	if (r > 0)
 		return r;
-	r = kura_secret_destroy(v, a->name, a->version, &err);
-	kura_vault_close(v);
+	r = be_secret_destroy(c, a->name, a->version, &err);
+	ctl_disconnect(c);
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)

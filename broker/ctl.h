@@ -21,8 +21,15 @@ enum {
 
 struct ctl {
 	const char *state_dir;
+	const char *run_dir;
 	struct kura_master_source master;
 	bool json;
+	bool offline; /* never ask kurad, even when one serves this state */
+
+	/* After ctl_connect: either a kurad's admin socket (remote) or the vault here. */
+	bool remote;
+	char admin_sock[4096];
+	struct kura_vault *vault;
 };
 
 /* The options every command accepts, in a getopt_long table: append to a command's own. */
@@ -31,6 +38,8 @@ struct ctl {
 		{ "key-file", required_argument, NULL, 'K' },                                      \
 		{ "passphrase-file", required_argument, NULL, 'P' },                               \
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },            \
+		{ "run-dir", required_argument, NULL, 0x101 },                                     \
+		{ "offline", no_argument, NULL, 0x102 },                                           \
 	{                                                                                          \
 		NULL, 0, NULL, 0                                                                   \
 	}
@@ -66,8 +75,39 @@ const char *ctl_time(int64_t t, char buf[static 32]);
 /* Print j (stolen) as one line of JSON to stdout. */
 int ctl_print_json(json_t *j);
 
+/* Use kurad's admin socket when a kurad serves c->state_dir, else open the vault here.
+ * Returns 0, or an exit code after printing why. ctl_disconnect undoes it. */
+int ctl_connect(struct ctl *c);
+void ctl_disconnect(struct ctl *c);
+
+/* GET path from the kurad at c->run_dir/admin.sock: its JSON reply and HTTP status. */
+int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **ret);
+
+/* The operations, wherever they run (ctl-backend.c); the same contracts as the vault's. */
+int be_max_value(struct ctl *c, uint64_t set, uint64_t *ret, struct kura_err *err);
+int be_secret_write(struct ctl *c, const char *name, const struct kura_secbuf *value,
+	bool create, uint64_t *ret_version, struct kura_err *err);
+int be_secret_get(struct ctl *c, const char *name, uint64_t version,
+	struct kura_secbuf **ret_value, struct kura_version_info *ret_info, struct kura_err *err);
+int be_secret_show(struct ctl *c, const char *name, struct kura_secret_info *ret,
+	struct kura_err *err);
+int be_secret_list(struct ctl *c, const char *prefix, struct kura_secret_list *ret,
+	struct kura_err *err);
+int be_secret_rollback(struct ctl *c, const char *name, uint64_t to, struct kura_err *err);
+int be_secret_destroy(struct ctl *c, const char *name, uint64_t version, struct kura_err *err);
+struct kura_grant;
+struct kura_grant_list;
+int be_grant_add(struct ctl *c, struct kura_grant *g, bool *ret_existed, struct kura_err *err);
+int be_grant_remove(struct ctl *c, const char *id, struct kura_err *err);
+int be_grant_list(struct ctl *c, struct kura_grant_list *ret, struct kura_err *err);
+int be_key_rotate(struct ctl *c, kura_progress_fn progress, uint64_t *ret_count,
+	uint32_t *ret_kek, struct kura_err *err);
+int be_key_rekey(struct ctl *c, const struct kura_master_source *to, struct kura_err *err);
+int be_key_status(struct ctl *c, struct kura_key_status *ret, struct kura_err *err);
+
 int ctl_init(struct ctl *c, int argc, char **argv);
 int ctl_secret(struct ctl *c, int argc, char **argv);
 int ctl_key(struct ctl *c, int argc, char **argv);
 int ctl_config(struct ctl *c, int argc, char **argv);
 int ctl_grant(struct ctl *c, const char *cmd, int argc, char **argv);
+int ctl_whois(struct ctl *c, int argc, char **argv);

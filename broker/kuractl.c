@@ -4,8 +4,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +39,8 @@ static const char usage_text[] =
 	"  revoke ID | NAME|PREFIX/* SELECTOR...\n"
 	"                           remove a grant\n"
 	"  grants                   list grants\n"
+	"  whois PID|CONTAINER      the identity a running kurad gives a process or container,\n"
+	"                           and what it could read\n"
 	"\n"
 	"Options (accepted before or after the command):\n"
 	"  --state-dir DIR          state directory (default " KURA_STATE_DIR ")\n"
@@ -48,8 +48,14 @@ static const char usage_text[] =
 	"  --passphrase-file FILE   derive the master key from the passphrase in FILE\n"
 	"                           (\"-\" reads standard input)\n"
 	"  --json                   machine-readable output, one JSON document\n"
+	"  --run-dir DIR            where a running kurad's admin.sock is (default /run/kura)\n"
+	"  --offline                work on the state directory even if a kurad serves it\n"
 	"  -h, --help               this help; `kuractl COMMAND --help` for a command's\n"
 	"  --version                print the version\n"
+	"\n"
+	"When a kurad serves the state directory, commands other than init go through its\n"
+	"admin socket (kurad holds the keys; its watchers see changes at once); otherwise they\n"
+	"work on the state directory directly.\n"
 	"\n"
 	"Exit status: 0 ok, 1 refused or not found (includes a wrong master key), 2 usage or\n"
 	"invalid input, 3 system error, 4 integrity failure (corrupt store or altered\n"
@@ -74,6 +80,12 @@ bool ctl_common_option(struct ctl *c, int opt, const char *arg)
 		return true;
 	case 'j':
 		c->json = true;
+		return true;
+	case 0x101:
+		c->run_dir = arg;
+		return true;
+	case 0x102:
+		c->offline = true;
 		return true;
 	default:
 		return false;
@@ -226,28 +238,17 @@ int ctl_open(struct ctl *c, struct kura_vault **ret)
 	return 0;
 }
 
-/* Core dumps and ptrace would show keys and values: this process must not be dumpable, and
- * files it creates must not be readable by others whatever the caller's umask. */
-static void harden(void)
-{
-	const struct rlimit none = { 0, 0 };
-
-	umask(077);
-	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	(void)setrlimit(RLIMIT_CORE, &none);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "version", no_argument, NULL, 'V' },
 		CTL_COMMON_OPTIONS,
 	};
-	struct ctl c = { .state_dir = KURA_STATE_DIR };
+	struct ctl c = { .state_dir = KURA_STATE_DIR, .run_dir = "/run/kura" };
 	const char *cmd;
 	int opt, r;
 
-	harden();
+	kura_keys_protect_process();
 	opterr = 0;
 	if (kura_keys_init() < 0) {
 		fputs("kuractl: cannot initialise libsodium\n", stderr);
@@ -290,6 +291,8 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "grant") == 0 || strcmp(cmd, "revoke") == 0 ||
 		strcmp(cmd, "grants") == 0)
 		r = ctl_grant(&c, cmd, argc, argv);
+	else if (strcmp(cmd, "whois") == 0)
+		r = ctl_whois(&c, argc, argv);
 	else if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
 		r = EXIT_OK;

@@ -1,6 +1,10 @@
 /* Guarded buffers for plaintext and keys (sodium_malloc: guard pages, locked, wiped on free).
  * Touches plaintext. */
 #include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -157,4 +161,14 @@ bool kura_secbuf_equal(const struct kura_secbuf *a, const struct kura_secbuf *b)
 int kura_keys_init(void)
 {
 	return sodium_init() < 0 ? -EIO : 0;
+}
+
+void kura_keys_protect_process(void)
+{
+	const struct rlimit none = { 0, 0 };
+
+	umask(077);
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)setrlimit(RLIMIT_CORE, &none);
+	signal(SIGPIPE, SIG_IGN);
 }

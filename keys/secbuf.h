@@ -55,3 +55,8 @@ static inline void kura_secbuf_freep(struct kura_secbuf **b)
 
 /* Initialise libsodium once per process, before any other call here. -EIO if it cannot. */
 int kura_keys_init(void);
+
+/* What every kura process that holds keys does first: not dumpable (no ptrace by other users,
+ * no core file), core size 0, umask 077, SIGPIPE ignored (a closed peer is an error, not
+ * death with buffers unwiped). */
+void kura_keys_protect_process(void);

@@ -1,0 +1,479 @@
+/* Where kuractl's operations run: on kurad over admin.sock when a kurad serves this state
+ * directory (so its watchers see a change at once and it holds the keys), or on the vault
+ * here when none does. One function per operation, each with both paths. Touches plaintext:
+ * values cross the socket in base64 inside guarded buffers. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include "ctl.h"
+#include "wire.h"
+
+/* A reply gathered in guarded memory: it may hold a value. */
+struct reply {
+	struct kura_secbuf *buf;
+	bool too_big;
+};
+
+static size_t collect(char *p, size_t size, size_t n, void *userdata)
+{
+	struct reply *r = userdata;
+	size_t add = size * n;
+
+	if (r->too_big || add > (64u << 20) - (r->buf ? r->buf->len : 0)) {
+		r->too_big = true;
+		return 0;
+	}
+	if (!r->buf || r->buf->len + add > r->buf->cap) {
+		struct kura_secbuf *bigger;
+		size_t cap = r->buf ? r->buf->cap * 2 : 65536;
+
+		while (cap < (r->buf ? r->buf->len : 0) + add)
+			cap *= 2;
+		if (kura_secbuf_new(cap, &bigger) < 0)
+			return 0;
+		if (r->buf) {
+			memcpy(bigger->data, r->buf->data, r->buf->len);
+			bigger->len = r->buf->len;
+			kura_secbuf_free(r->buf); /* wiped */
+		}
+		r->buf = bigger;
+	}
+	memcpy(r->buf->data + r->buf->len, p, add);
+	r->buf->len += add;
+	return add;
+}
+
+/* One HTTP exchange with kurad's admin socket. body may be NULL (GET). */
+static int exchange(const char *sock, const char *path, const struct kura_secbuf *body,
+	long *ret_status, struct reply *ret)
+{
+	struct curl_slist *hdr = NULL;
+	char url[256];
+	CURL *curl;
+	CURLcode cr;
+
+	curl = curl_easy_init();
+	if (!curl)
+		return -ENOMEM;
+	snprintf(url, sizeof(url), "http://kurad%s", path);
+	curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, sock);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+	/* A key rotation over many secrets takes a while; kurad bounds everything else. */
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 600000L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, ret);
+	if (body) {
+		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
+		/* Sent from our guarded buffer; libcurl does not copy POSTFIELDS. */
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+	}
+	cr = curl_easy_perform(curl);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, ret_status);
+	curl_easy_cleanup(curl);
+	curl_slist_free_all(hdr);
+	if (cr == CURLE_COULDNT_CONNECT)
+		return -ECONNREFUSED;
+	if (cr != CURLE_OK)
+		return ret->too_big ? -EMSGSIZE : -EIO;
+	return 0;
+}
+
+static json_t *parse_reply(const struct reply *r)
+{
+	return r->buf ? json_loadb((const char *)r->buf->data, r->buf->len, 0, NULL) : NULL;
+}
+
+/* POST /v1/op/NAME with args (stolen). On success *ret_resp is the reply object (and, when
+ * ret_raw is given, the raw reply too). A refusal carries kurad's errno and message. */
+static int rpc(struct ctl *c, const char *op, json_t *args, json_t **ret_resp,
+	struct kura_secbuf **ret_raw, struct kura_err *err)
+{
+	_cleanup_secbuf_ struct kura_secbuf *body = NULL;
+	struct reply rep = { 0 };
+	json_free_t json_free;
+	char path[64];
+	long status = 0;
+	json_t *resp;
+	char *s;
+	int r;
+
+	if (!args)
+		return -ENOMEM;
+	s = json_dumps(args, JSON_COMPACT);
+	json_decref(args);
+	if (!s)
+		return -ENOMEM;
+	json_get_alloc_funcs(NULL, &json_free);
+	r = kura_secbuf_from(s, strlen(s), &body);
+	json_free(s);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "/v1/op/%s", op);
+	r = exchange(c->admin_sock, path, body, &status, &rep);
+	if (r < 0) {
+		kura_secbuf_free(rep.buf);
+		return kura_err_set(err, r, "kurad stopped answering on %s: %s", c->admin_sock,
+			strerror(-r));
+	}
+	resp = parse_reply(&rep);
+	if (!json_is_object(resp)) {
+		json_decref(resp);
+		kura_secbuf_free(rep.buf);
+		return kura_err_set(err, -EPROTO, "kurad's answer (HTTP %ld) is not JSON", status);
+	}
+	if (status != 200) {
+		const json_t *e = json_object_get(resp, "errno");
+
+		r = json_is_integer(e) && json_integer_value(e) > 0 ? -(int)json_integer_value(e) :
+								      -EIO;
+		kura_err_set(err, r, "%s",
+			json_string_value(json_object_get(resp, "message")) ?: "kurad refused");
+		json_decref(resp);
+		kura_secbuf_free(rep.buf);
+		return r;
+	}
+	*ret_resp = resp;
+	if (ret_raw)
+		*ret_raw = rep.buf;
+	else
+		kura_secbuf_free(rep.buf);
+	return 0;
+}
+
+/* Is a kurad serving this state directory? Then its admin socket is where commands go. */
+static bool kurad_serves(struct ctl *c)
+{
+	char want[PATH_MAX], have[PATH_MAX];
+	struct reply rep = { 0 };
+	long status = 0;
+	json_t *j;
+	bool same;
+
+	if (c->offline || access(c->admin_sock, F_OK) < 0)
+		return false;
+	if (exchange(c->admin_sock, "/v1/status", NULL, &status, &rep) < 0 || status != 200) {
+		kura_secbuf_free(rep.buf);
+		return false;
+	}
+	j = parse_reply(&rep);
+	kura_secbuf_free(rep.buf);
+	same = json_string_value(json_object_get(j, "state_dir")) &&
+		realpath(json_string_value(json_object_get(j, "state_dir")), have) &&
+		realpath(c->state_dir, want) && strcmp(have, want) == 0;
+	json_decref(j);
+	return same;
+}
+
+int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **ret)
+{
+	struct reply rep = { 0 };
+	int r;
+
+	snprintf(c->admin_sock, sizeof(c->admin_sock), "%s/admin.sock", c->run_dir);
+	r = exchange(c->admin_sock, path, NULL, ret_status, &rep);
+	if (r == 0) {
+		*ret = parse_reply(&rep);
+		if (!*ret)
+			r = -EPROTO;
+	}
+	kura_secbuf_free(rep.buf);
+	return r;
+}
+
+int ctl_connect(struct ctl *c)
+{
+	snprintf(c->admin_sock, sizeof(c->admin_sock), "%s/admin.sock", c->run_dir);
+	if (kurad_serves(c)) {
+		c->remote = true;
+		return 0;
+	}
+	return ctl_open(c, &c->vault);
+}
+
+void ctl_disconnect(struct ctl *c)
+{
+	kura_vault_close(c->vault);
+	c->vault = NULL;
+	c->remote = false;
+}
+
+int be_max_value(struct ctl *c, uint64_t set, uint64_t *ret, struct kura_err *err)
+{
+	json_t *resp = NULL;
+	int r = 0;
+
+	if (!c->remote) {
+		if (set)
+			r = kura_vault_set_max_value(c->vault, set, err);
+		*ret = kura_vault_max_value(c->vault);
+		return r;
+	}
+	r = rpc(c, "config", set ? json_pack("{s:I}", "max_value_size", (json_int_t)set) :
+				   json_object(),
+		&resp, NULL, err);
+	if (r == 0) {
+		*ret = (uint64_t)json_integer_value(json_object_get(resp, "max_value_size"));
+		json_decref(resp);
+	}
+	return r;
+}
+
+int be_secret_write(struct ctl *c, const char *name, const struct kura_secbuf *value,
+	bool create, uint64_t *ret_version, struct kura_err *err)
+{
+	_cleanup_secbuf_ struct kura_secbuf *b64 = NULL;
+	size_t len = sodium_base64_ENCODED_LEN(value->len, sodium_base64_VARIANT_ORIGINAL);
+	json_t *resp = NULL;
+	int r;
+
+	if (!c->remote)
+		return create ? kura_secret_put(c->vault, name, value, ret_version, err) :
+				kura_secret_rotate(c->vault, name, value, ret_version, err);
+	r = kura_secbuf_new(len, &b64);
+	if (r < 0)
+		return r;
+	sodium_bin2base64((char *)b64->data, len, value->data, value->len,
+		sodium_base64_VARIANT_ORIGINAL);
+	r = rpc(c, "secret.write",
+		json_pack("{s:s, s:s%, s:b}", "name", name, "value", (const char *)b64->data,
+			len - 1, "create", create),
+		&resp, NULL, err);
+	if (r == 0) {
+		*ret_version = (uint64_t)json_integer_value(json_object_get(resp, "version"));
+		json_decref(resp);
+	}
+	return r;
+}
+
+int be_secret_get(struct ctl *c, const char *name, uint64_t version,
+	struct kura_secbuf **ret_value, struct kura_version_info *ret_info, struct kura_err *err)
+{
+	struct kura_secbuf *raw = NULL;
+	const char *created;
+	json_t *resp = NULL;
+	struct tm tm = { 0 };
+	int r;
+
+	if (!c->remote)
+		return kura_secret_get(c->vault, name, version, ret_value, ret_info, err);
+	r = rpc(c, "secret.get", json_pack("{s:s, s:I}", "name", name, "version",
+					 (json_int_t)version),
+		&resp, &raw, err);
+	kura_secbuf_free(raw);
+	if (r < 0)
+		return r;
+	created = json_string_value(json_object_get(resp, "created"));
+	if (!created || !strptime(created, "%Y-%m-%dT%H:%M:%SZ", &tm) ||
+		kura_wire_value_parse(resp, "value", ret_value) < 0) {
+		json_decref(resp);
+		return kura_err_set(err, -EPROTO, "kurad's answer is malformed");
+	}
+	*ret_info = (struct kura_version_info){
+		.version = (uint64_t)json_integer_value(json_object_get(resp, "version")),
+		.created = (int64_t)timegm(&tm),
+		.size = (uint64_t)json_integer_value(json_object_get(resp, "size")),
+	};
+	json_decref(resp);
+	return 0;
+}
+
+int be_secret_show(struct ctl *c, const char *name, struct kura_secret_info *ret,
+	struct kura_err *err)
+{
+	json_t *resp = NULL;
+	int r;
+
+	if (!c->remote)
+		return kura_secret_show(c->vault, name, ret, err);
+	r = rpc(c, "secret.show", json_pack("{s:s}", "name", name), &resp, NULL, err);
+	if (r == 0 && kura_wire_info_parse(resp, ret) < 0)
+		r = kura_err_set(err, -EPROTO, "kurad's answer is malformed");
+	json_decref(resp);
+	return r;
+}
+
+int be_secret_list(struct ctl *c, const char *prefix, struct kura_secret_list *ret,
+	struct kura_err *err)
+{
+	struct kura_secret_list l = { 0 };
+	const json_t *arr, *e;
+	json_t *resp = NULL;
+	size_t i;
+	int r;
+
+	if (!c->remote)
+		return kura_secret_list(c->vault, prefix, ret, err);
+	r = rpc(c, "secret.list", json_pack("{s:s}", "prefix", prefix), &resp, NULL, err);
+	if (r < 0)
+		return r;
+	arr = json_object_get(resp, "secrets");
+	l.items = calloc(json_array_size(arr) + 1, sizeof(*l.items));
+	if (!l.items) {
+		json_decref(resp);
+		return -ENOMEM;
+	}
+	json_array_foreach(arr, i, e) {
+		if (kura_wire_info_parse(e, &l.items[l.n]) < 0) {
+			kura_secret_list_done(&l);
+			json_decref(resp);
+			return kura_err_set(err, -EPROTO, "kurad's answer is malformed");
+		}
+		l.n++;
+	}
+	json_decref(resp);
+	*ret = l;
+	return 0;
+}
+
+static int simple(struct ctl *c, const char *op, json_t *args, struct kura_err *err)
+{
+	json_t *resp = NULL;
+	int r = rpc(c, op, args, &resp, NULL, err);
+
+	json_decref(resp);
+	return r;
+}
+
+int be_secret_rollback(struct ctl *c, const char *name, uint64_t to, struct kura_err *err)
+{
+	if (!c->remote)
+		return kura_secret_rollback(c->vault, name, to, err);
+	return simple(c, "secret.rollback", json_pack("{s:s, s:I}", "name", name, "to",
+						     (json_int_t)to), err);
+}
+
+int be_secret_destroy(struct ctl *c, const char *name, uint64_t version, struct kura_err *err)
+{
+	if (!c->remote)
+		return kura_secret_destroy(c->vault, name, version, err);
+	return simple(c, "secret.destroy", json_pack("{s:s, s:I}", "name", name, "version",
+						    (json_int_t)version), err);
+}
+
+int be_grant_add(struct ctl *c, struct kura_grant *g, bool *ret_existed, struct kura_err *err)
+{
+	json_t *resp = NULL;
+	int r;
+
+	if (!c->remote)
+		return kura_grant_add(c->vault, g, ret_existed, err);
+	r = rpc(c, "grant.add", json_pack("{s:o}", "grant", kura_wire_grant(g)), &resp, NULL, err);
+	if (r == 0) {
+		struct kura_grant back = { 0 };
+
+		*ret_existed = json_is_true(json_object_get(resp, "existed"));
+		if (kura_wire_grant_parse(json_object_get(resp, "grant"), &back) == 0) {
+			memcpy(g->id, back.id, sizeof(g->id));
+			g->created = back.created;
+			kura_grant_done(&back);
+		}
+	}
+	json_decref(resp);
+	return r;
+}
+
+int be_grant_remove(struct ctl *c, const char *id, struct kura_err *err)
+{
+	if (!c->remote)
+		return kura_grant_remove(c->vault, id, err);
+	return simple(c, "grant.remove", json_pack("{s:s}", "id", id), err);
+}
+
+int be_grant_list(struct ctl *c, struct kura_grant_list *ret, struct kura_err *err)
+{
+	struct kura_grant_list l = { 0 };
+	const json_t *arr, *e;
+	json_t *resp = NULL;
+	size_t i;
+	int r;
+
+	if (!c->remote)
+		return kura_grant_list(c->vault, ret, err);
+	r = rpc(c, "grant.list", json_object(), &resp, NULL, err);
+	if (r < 0)
+		return r;
+	arr = json_object_get(resp, "grants");
+	l.items = calloc(json_array_size(arr) + 1, sizeof(*l.items));
+	if (!l.items) {
+		json_decref(resp);
+		return -ENOMEM;
+	}
+	json_array_foreach(arr, i, e) {
+		if (kura_wire_grant_parse(e, &l.items[l.n]) < 0) {
+			kura_grant_list_done(&l);
+			json_decref(resp);
+			return kura_err_set(err, -EPROTO, "kurad's answer is malformed");
+		}
+		l.n++;
+	}
+	json_decref(resp);
+	*ret = l;
+	return 0;
+}
+
+int be_key_rotate(struct ctl *c, kura_progress_fn progress, uint64_t *ret_count,
+	uint32_t *ret_kek, struct kura_err *err)
+{
+	json_t *resp = NULL;
+	int r;
+
+	if (!c->remote)
+		return kura_key_rotate(c->vault, progress, NULL, ret_count, ret_kek, err);
+	r = rpc(c, "key.rotate", json_object(), &resp, NULL, err);
+	if (r == 0) {
+		*ret_count = (uint64_t)json_integer_value(json_object_get(resp, "rewrapped"));
+		*ret_kek = (uint32_t)json_integer_value(json_object_get(resp, "kek"));
+	}
+	json_decref(resp);
+	return r;
+}
+
+int be_key_rekey(struct ctl *c, const struct kura_master_source *to, struct kura_err *err)
+{
+	char abs[PATH_MAX];
+
+	if (!c->remote)
+		return kura_key_rekey(c->vault, to, err);
+	/* kurad reads the file itself: give it an absolute path, and never standard input. */
+	if (strcmp(to->path, "-") == 0)
+		return kura_err_set(err, -EINVAL,
+			"kurad runs this store: give the new passphrase in a file, not on standard "
+			"input");
+	if (to->path[0] == '/')
+		snprintf(abs, sizeof(abs), "%s", to->path);
+	else if (!getcwd(abs, sizeof(abs)) ||
+		strlen(abs) + 1 + strlen(to->path) >= sizeof(abs))
+		return kura_err_set(err, -ENAMETOOLONG, "path too long");
+	else
+		snprintf(abs + strlen(abs), sizeof(abs) - strlen(abs), "/%s", to->path);
+	return simple(c, "key.rekey", json_pack("{s:s, s:s}", "kind",
+					      to->kind == KURA_MASTER_FILE ? "file" : "passphrase",
+					      "path", abs),
+		err);
+}
+
+int be_key_status(struct ctl *c, struct kura_key_status *ret, struct kura_err *err)
+{
+	json_t *resp = NULL;
+	int r;
+
+	if (!c->remote)
+		return kura_key_status(c->vault, ret, err);
+	r = rpc(c, "key.status", json_object(), &resp, NULL, err);
+	if (r == 0 && kura_wire_status_parse(resp, ret) < 0)
+		r = kura_err_set(err, -EPROTO, "kurad's answer is malformed");
+	json_decref(resp);
+	return r;
+}

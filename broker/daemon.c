@@ -1,0 +1,484 @@
+/* kurad's life cycle: the run directory and its lock, the two sockets, libmicrohttpd, the
+ * revision watcher for long polls, rate limits and logging. No plaintext here. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "http.h"
+#include "cgroup.h"
+#include "runtime.h"
+
+static bool use_syslog;
+
+void kura_log_to_syslog(bool on)
+{
+	use_syslog = on;
+	if (on)
+		openlog("kurad", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void kura_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (use_syslog) {
+		vsyslog(level, fmt, ap);
+	} else {
+		static const char *names[] = { [LOG_ERR] = "error", [LOG_WARNING] = "warning",
+			[LOG_NOTICE] = "notice", [LOG_INFO] = "info" };
+		const char *n = level >= 0 && level <= LOG_INFO && names[level] ? names[level] :
+										     "notice";
+
+		fprintf(stderr, "kurad: %s: ", n);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+/* libmicrohttpd's own complaints (malformed requests and the like) go through our log, as
+ * notices: they describe a client's mistake, never a value. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt,
+	va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '.'))
+		line[--n] = '\0';
+	kura_log(LOG_NOTICE, "http: %s", line);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+bool kura_daemon_rate_ok(struct kura_daemon *d, uint64_t key)
+{
+	/* Token buckets in a small table; peers whose keys collide share one, which can only make
+	 * the limit stricter. */
+	struct kura_rate_bucket *b = &d->rate[(key * 0x9e3779b97f4a7c15ull) >> 56];
+	double t = now_s();
+	bool ok;
+
+	pthread_mutex_lock(&d->rate_lock);
+	/* A bucket is never refilled because another key arrives: colliding peers share it. */
+	if (b->stamp == 0) {
+		b->tokens = d->cfg.rate_burst;
+		b->stamp = t;
+	}
+	b->tokens = fmin(d->cfg.rate_burst, b->tokens + (t - b->stamp) * d->cfg.rate_per_s);
+	b->stamp = t;
+	ok = b->tokens >= 1.0;
+	if (ok)
+		b->tokens -= 1.0;
+	pthread_mutex_unlock(&d->rate_lock);
+	return ok;
+}
+
+/*
+ * libmicrohttpd's connection timeout counts idle time only, so a client that sends one header
+ * byte now and then would hold its slot forever: any connection whose request headers are not
+ * complete within header_timeout_s is shut down here (the polling thread then closes it).
+ */
+static void reap(struct kura_daemon *d)
+{
+	double t = now_s();
+
+	pthread_mutex_lock(&d->conns_lock);
+	for (struct kura_conn *c = d->conns; c; c = c->next)
+		if (!c->in_request && !c->reaped && t - c->waiting_since > d->cfg.header_timeout_s) {
+			(void)shutdown(c->fd, SHUT_RDWR);
+			c->reaped = true;
+		}
+	pthread_mutex_unlock(&d->conns_lock);
+}
+
+void kura_daemon_request_started(struct kura_daemon *d, struct kura_conn *conn)
+{
+	if (!conn)
+		return;
+	pthread_mutex_lock(&d->conns_lock);
+	conn->in_request = true;
+	pthread_mutex_unlock(&d->conns_lock);
+}
+
+bool kura_daemon_watch(struct kura_daemon *d, struct kura_conn *conn)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&d->conns_lock);
+	for (struct kura_conn *c = d->conns; c; c = c->next)
+		n += c->watching && c->peer_key == conn->peer_key;
+	if (n < KURA_MAX_WATCHES_PER_PEER)
+		conn->watching = true;
+	pthread_mutex_unlock(&d->conns_lock);
+	return conn->watching;
+}
+
+void kura_daemon_unwatch(struct kura_daemon *d, struct kura_conn *conn)
+{
+	pthread_mutex_lock(&d->conns_lock);
+	conn->watching = false;
+	pthread_mutex_unlock(&d->conns_lock);
+}
+
+/* A key for per-peer limits, from kernel facts only: the container its cgroup names (before
+ * any runtime is asked), else its uid. */
+static uint64_t peer_key(const struct kura_conn *conn)
+{
+	struct kura_cgroup_id cg;
+	uint64_t h = 1469598103934665603ull;
+
+	if (conn->peer_err < 0)
+		return 2;
+	if (kura_cgroup_read(conn->peer.proc_fd, &cg) < 0)
+		return ((uint64_t)conn->peer.uid << 2) | 1;
+	for (const char *s = cg.id; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h << 2;
+}
+
+/* Poll the store's revision, so long polls learn of changes made by any writer (another
+ * kuractl, or later another host through etcd). */
+static void *rev_thread(void *userdata)
+{
+	struct kura_daemon *d = userdata;
+
+	for (;;) {
+		struct timespec ts;
+		int64_t rev = 0;
+		int r;
+
+		pthread_mutex_lock(&d->store_lock);
+		r = kura_store_revision(kura_vault_store(d->vault), &rev);
+		pthread_mutex_unlock(&d->store_lock);
+
+		pthread_mutex_lock(&d->rev_lock);
+		if (d->stopping) {
+			pthread_mutex_unlock(&d->rev_lock);
+			return NULL;
+		}
+		if (r == 0 && rev != d->revision) {
+			d->revision = rev;
+			pthread_cond_broadcast(&d->rev_cond);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 100 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		(void)pthread_cond_timedwait(&d->rev_cond, &d->rev_lock, &ts);
+		pthread_mutex_unlock(&d->rev_lock);
+		reap(d);
+	}
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+	enum MHD_ConnectionNotificationCode code)
+{
+	struct kura_daemon *d = cls;
+	struct kura_conn *conn;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *info =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		unsigned same = 0;
+
+		conn = calloc(1, sizeof(*conn));
+		if (!conn || !info) {
+			free(conn);
+			return; /* the handler refuses a connection without context */
+		}
+		conn->peer = (struct kura_peer)KURA_PEER_NULL;
+		conn->fd = info->connect_fd;
+		/* The kernel's facts are taken when the connection starts: SO_PEERCRED and the
+		 * pidfd describe the process that connected, whatever is sent afterwards. */
+		conn->peer_err = kura_peer_from_socket(conn->fd, &conn->peer);
+		conn->peer_key = peer_key(conn);
+		conn->waiting_since = now_s();
+		pthread_mutex_lock(&d->conns_lock);
+		for (struct kura_conn *o = d->conns; o; o = o->next)
+			same += o->peer_key == conn->peer_key;
+		conn->next = d->conns;
+		if (d->conns)
+			d->conns->prev = conn;
+		d->conns = conn;
+		/* One peer cannot take every slot: past its share, it is shut out at once. */
+		if (same >= d->cfg.max_per_peer) {
+			(void)shutdown(conn->fd, SHUT_RDWR);
+			conn->reaped = true;
+		}
+		pthread_mutex_unlock(&d->conns_lock);
+		*socket_context = conn;
+		return;
+	}
+	conn = *socket_context;
+	if (conn) {
+		pthread_mutex_lock(&d->conns_lock);
+		if (conn->prev)
+			conn->prev->next = conn->next;
+		else
+			d->conns = conn->next;
+		if (conn->next)
+			conn->next->prev = conn->prev;
+		pthread_mutex_unlock(&d->conns_lock);
+		kura_peer_done(&conn->peer);
+		free(conn);
+		*socket_context = NULL;
+	}
+}
+
+/* A request is over: the connection waits for the next one's headers from now. */
+static void request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+	enum MHD_RequestTerminationCode code)
+{
+	struct kura_daemon *d = cls;
+	struct kura_conn *conn = kura_http_conn(c);
+
+	if (conn) {
+		pthread_mutex_lock(&d->conns_lock);
+		conn->in_request = false;
+		conn->waiting_since = now_s();
+		pthread_mutex_unlock(&d->conns_lock);
+	}
+	if (req_cls && *req_cls && !kura_http_marker(*req_cls))
+		kura_admin_completed(cls, c, req_cls, code);
+}
+
+/* Our own "unescape": none. Names are [A-Za-z0-9._-/] only, so a '%' in a path is a 400, and
+ * an escaped NUL or '/' can never sneak through as something else. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *uri)
+{
+	(void)cls;
+	(void)c;
+	return strlen(uri);
+}
+
+/* The sockets are reached through the run directory: it must be a real directory (not a
+ * symlink), ours, and writable by nobody else, or they could be swapped under us. */
+static int check_run_dir(const char *dir)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		kura_log(LOG_ERR, "run directory %s: %s", dir,
+			r == -ELOOP ? "is a symbolic link" : strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+		kura_log(LOG_ERR, "run directory %s must be owned by this user and writable by no "
+				  "one else",
+			dir);
+		r = -EPERM;
+	} else if ((st.st_mode & 07777) != 0755 && fchmod(fd, 0755) < 0) {
+		r = -errno;
+	}
+	close(fd);
+	return r;
+}
+
+static int bind_socket(const char *dir, const char *name, mode_t mode)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, n;
+
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* We hold the run directory's lock: whatever socket is there is a dead kurad's. */
+	if (unlink(sa.sun_path) < 0 && errno != ENOENT)
+		goto fail;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, mode) < 0 ||
+		listen(fd, 128) < 0)
+		goto fail;
+	return fd;
+fail:
+	n = -errno;
+	close(fd);
+	return n;
+}
+
+static struct MHD_Daemon *start_mhd(struct kura_daemon *d, int fd, MHD_AccessHandlerCallback h)
+{
+	/*
+	 * One thread per connection: a request that waits (a runtime lookup bounded at 2 s, a
+	 * long poll) holds only its own thread, never other clients; the connection limit
+	 * bounds the threads. Both cores serve at once.
+	 */
+	return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+		0, NULL, NULL, h, d, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_CONNECTION, notify_connection, d,
+		MHD_OPTION_NOTIFY_COMPLETED, request_completed, d, MHD_OPTION_CONNECTION_LIMIT,
+		d->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, d->cfg.connection_timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_STRICT_FOR_CLIENT, 1,
+		MHD_OPTION_END);
+}
+
+static int open_runtimes(struct kura_daemon *d)
+{
+	struct kura_resolver_config rc = {
+		.timeout_ms = d->cfg.lookup_timeout_ms,
+	};
+	int r;
+
+	d->runtimes = calloc(d->cfg.n_runtimes + 1, sizeof(*d->runtimes));
+	if (!d->runtimes)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->cfg.n_runtimes; i++) {
+		r = kura_runtime_new(d->cfg.runtimes[i].name, d->cfg.runtimes[i].endpoint,
+			&d->runtimes[i]);
+		if (r < 0) {
+			kura_log(LOG_ERR, "runtime %s=%s: %s", d->cfg.runtimes[i].name,
+				d->cfg.runtimes[i].endpoint, strerror(-r));
+			return r;
+		}
+		d->n_runtimes++;
+	}
+	rc.runtimes = d->runtimes;
+	rc.n_runtimes = d->n_runtimes;
+	r = kura_resolver_new(&rc, &d->resolver);
+	if (r == 0)
+		r = kura_resolver_start(d->resolver);
+	if (r < 0)
+		kura_log(LOG_ERR, "cannot start the identity resolver: %s", strerror(-r));
+	return r;
+}
+
+int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cfg)
+{
+	char path[4096];
+	struct kura_err err = { 0 };
+	int wfd = -1, afd = -1, r;
+
+	d->cfg = *cfg;
+	d->lock_fd = -1;
+	pthread_mutex_init(&d->store_lock, NULL);
+	pthread_mutex_init(&d->rev_lock, NULL);
+	pthread_mutex_init(&d->rate_lock, NULL);
+	pthread_mutex_init(&d->conns_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&d->rev_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+
+	r = kura_vault_open(cfg->state_dir, &cfg->master, 0, &d->vault, &err);
+	if (r < 0) {
+		kura_log(LOG_ERR, "%s", err.msg[0] ? err.msg : strerror(-r));
+		return r;
+	}
+	if (mkdir(cfg->run_dir, 0755) < 0 && errno != EEXIST) {
+		r = -errno;
+		kura_log(LOG_ERR, "cannot create run directory %s: %s", cfg->run_dir, strerror(-r));
+		return r;
+	}
+	r = check_run_dir(cfg->run_dir);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/kurad.lock", cfg->run_dir);
+	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		/* Not ours: stop() must not touch another kurad's sockets. */
+		if (d->lock_fd >= 0)
+			close(d->lock_fd);
+		d->lock_fd = -1;
+		kura_log(LOG_ERR, r == -EWOULDBLOCK ? "another kurad is running on %s" :
+						      "cannot lock %s: %s",
+			cfg->run_dir, strerror(-r));
+		return r == -EWOULDBLOCK ? -EADDRINUSE : r;
+	}
+	r = open_runtimes(d);
+	if (r < 0)
+		return r;
+	if (kura_store_revision(kura_vault_store(d->vault), &d->revision) < 0)
+		d->revision = 0;
+	r = pthread_create(&d->rev_thread, NULL, rev_thread, d);
+	if (r != 0)
+		return -r;
+	d->rev_thread_started = true;
+
+	wfd = bind_socket(cfg->run_dir, "workload.sock", 0666);
+	afd = wfd < 0 ? -1 : bind_socket(cfg->run_dir, "admin.sock", 0600);
+	if (wfd < 0 || afd < 0) {
+		r = wfd < 0 ? wfd : afd;
+		kura_log(LOG_ERR, "cannot bind a socket in %s: %s", cfg->run_dir, strerror(-r));
+		if (wfd >= 0)
+			close(wfd);
+		return r;
+	}
+	d->workload = start_mhd(d, wfd, kura_workload_handler);
+	d->admin = start_mhd(d, afd, kura_admin_handler);
+	if (!d->workload || !d->admin) {
+		kura_log(LOG_ERR, "cannot start the HTTP server");
+		if (!d->workload)
+			close(wfd);
+		if (!d->admin)
+			close(afd);
+		return -EIO;
+	}
+	kura_log(LOG_INFO, "serving %s/workload.sock and %s/admin.sock (%zu runtimes)",
+		cfg->run_dir, cfg->run_dir, d->n_runtimes);
+	return 0;
+}
+
+void kura_daemon_stop(struct kura_daemon *d)
+{
+	char path[4096];
+
+	pthread_mutex_lock(&d->rev_lock);
+	d->stopping = true;
+	pthread_cond_broadcast(&d->rev_cond);
+	pthread_mutex_unlock(&d->rev_lock);
+	/* Stop accepting, let running requests finish (long polls see `stopping`), join. */
+	if (d->workload)
+		MHD_stop_daemon(d->workload);
+	if (d->admin)
+		MHD_stop_daemon(d->admin);
+	if (d->rev_thread_started)
+		pthread_join(d->rev_thread, NULL);
+	kura_resolver_free(d->resolver);
+	for (size_t i = 0; i < d->n_runtimes; i++)
+		kura_runtime_free(d->runtimes[i]);
+	free(d->runtimes);
+	kura_vault_close(d->vault);
+	if (d->lock_fd >= 0) {
+		snprintf(path, sizeof(path), "%s/workload.sock", d->cfg.run_dir);
+		(void)unlink(path);
+		snprintf(path, sizeof(path), "%s/admin.sock", d->cfg.run_dir);
+		(void)unlink(path);
+		close(d->lock_fd);
+	}
+}

@@ -1,0 +1,106 @@
+/* kurad's state shared by its threads: the vault behind one lock, the identity resolver, the
+ * store revision that long polls wait on, and the request rate limits. Internal to kurad. */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+
+#include "identity.h"
+#include "vault.h"
+
+#define KURA_RATE_BUCKETS 256
+#define KURA_MAX_WATCHES_PER_PEER 4
+
+struct kura_rate_bucket {
+	uint64_t key;
+	double tokens;
+	double stamp;
+};
+
+struct kura_runtime_config {
+	char *name;
+	char *endpoint;
+};
+
+struct kura_daemon_config {
+	const char *state_dir;
+	const char *run_dir;
+	struct kura_master_source master;
+	struct kura_runtime_config *runtimes;
+	size_t n_runtimes;
+	unsigned lookup_timeout_ms; /* runtime lookups, per request (default 2000) */
+	unsigned connection_timeout_s; /* idle or slow connections are closed (default 10) */
+	unsigned max_connections; /* per socket (default 256) */
+	unsigned max_per_peer;    /* connections of one container or host uid (default 16) */
+	unsigned header_timeout_s; /* a request's headers must be complete by then (default 5) */
+	double rate_per_s;        /* requests per second per peer (default 100) */
+	double rate_burst;        /* (default 200) */
+	unsigned watch_max_s;     /* the longest a long poll waits (default 300) */
+};
+
+struct kura_daemon {
+	struct kura_daemon_config cfg;
+	struct kura_vault *vault; /* only under store_lock */
+	pthread_mutex_t store_lock;
+	struct kura_resolver *resolver;
+	struct kura_runtime **runtimes;
+	size_t n_runtimes;
+	struct MHD_Daemon *workload;
+	struct MHD_Daemon *admin;
+	int lock_fd;
+
+	/* The store revision, polled by a thread; long polls wait on rev_cond. */
+	pthread_mutex_t rev_lock;
+	pthread_cond_t rev_cond;
+	int64_t revision;
+	bool stopping;
+	pthread_t rev_thread;
+	bool rev_thread_started;
+
+	pthread_mutex_t rate_lock;
+	struct kura_rate_bucket rate[KURA_RATE_BUCKETS];
+
+	/* Every open connection, for per-peer caps and the header deadline. */
+	pthread_mutex_t conns_lock;
+	struct kura_conn *conns;
+};
+
+struct kura_conn;
+
+/* Enter a long poll for this connection's peer: false when the peer already has
+ * KURA_MAX_WATCHES_PER_PEER open. kura_daemon_unwatch() when done. */
+bool kura_daemon_watch(struct kura_daemon *d, struct kura_conn *conn);
+void kura_daemon_unwatch(struct kura_daemon *d, struct kura_conn *conn);
+
+/* Open the vault, bind the sockets, start serving. Logs its own failures (once). */
+int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cfg);
+
+/* Stop serving: wake long polls, close sockets, join threads, wipe keys. */
+void kura_daemon_stop(struct kura_daemon *d);
+
+/* The workload API's request handler (workload.c). */
+enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const char *url,
+	const char *method, const char *version, const char *upload_data,
+	size_t *upload_data_size, void **req_cls);
+
+/* The admin API's request handler (admin.c). */
+enum MHD_Result kura_admin_handler(void *cls, struct MHD_Connection *c, const char *url,
+	const char *method, const char *version, const char *upload_data,
+	size_t *upload_data_size, void **req_cls);
+
+/* Frees what the admin handler kept for a request (its body, wiped). */
+void kura_admin_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+	enum MHD_RequestTerminationCode code);
+
+/* The connection's request headers are complete (the reaper leaves it alone). NULL-safe. */
+void kura_daemon_request_started(struct kura_daemon *d, struct kura_conn *conn);
+
+/* Take one token for this peer; false when it is over its rate. */
+bool kura_daemon_rate_ok(struct kura_daemon *d, uint64_t key);
+
+/* Log one line (never a value). level: LOG_ERR, LOG_WARNING, LOG_INFO. */
+__attribute__((format(printf, 2, 3))) void kura_log(int level, const char *fmt, ...);
+void kura_log_to_syslog(bool on);

@@ -1,0 +1,175 @@
+/* HTTP replies for kurad. Secret bodies leave from guarded memory and are wiped once sent;
+ * JSON documents that might hold one go through the wiping jansson allocator. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "http.h"
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r,
+	bool close)
+{
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (close)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static void free_secbuf(void *cls)
+{
+	kura_secbuf_free(cls);
+}
+
+enum MHD_Result kura_http_secret(struct MHD_Connection *c, struct kura_secbuf *body)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer_with_free_callback_cls(body->len, body->data,
+		free_secbuf, body);
+	if (!r) {
+		kura_secbuf_free(body);
+		return MHD_NO;
+	}
+	return queue(c, MHD_HTTP_OK, r, false);
+}
+
+enum MHD_Result kura_http_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+	struct kura_secbuf *body = NULL;
+	json_free_t json_free;
+	struct MHD_Response *r;
+	size_t len;
+	char *s;
+
+	if (!j)
+		return MHD_NO;
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!s)
+		return MHD_NO;
+	json_get_alloc_funcs(NULL, &json_free);
+	len = strlen(s);
+	/* Plain JSON replies go through guarded memory too: one path for every body. */
+	if (kura_secbuf_from(s, len, &body) < 0) {
+		json_free(s);
+		return MHD_NO;
+	}
+	json_free(s);
+	if (status == MHD_HTTP_OK)
+		return kura_http_secret(c, body);
+	r = MHD_create_response_from_buffer_with_free_callback_cls(body->len, body->data,
+		free_secbuf, body);
+	if (!r) {
+		kura_secbuf_free(body);
+		return MHD_NO;
+	}
+	return queue(c, status, r, status == MHD_HTTP_BAD_REQUEST || status >= 413);
+}
+
+static char seen_marker, body_marker;
+
+struct kura_conn *kura_http_conn(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return info ? info->socket_context : NULL;
+}
+
+bool kura_http_ready(size_t *upload_data_size, void **req_cls, bool *ret_body)
+{
+	if (!*req_cls) {
+		*req_cls = &seen_marker;
+		return false;
+	}
+	if (*upload_data_size) {
+		*upload_data_size = 0;
+		*req_cls = &body_marker;
+		return false;
+	}
+	*ret_body = *req_cls == &body_marker;
+	return true;
+}
+
+bool kura_http_marker(const void *req_cls)
+{
+	return req_cls == &seen_marker || req_cls == &body_marker;
+}
+
+enum MHD_Result kura_http_error(struct MHD_Connection *c, unsigned status, const char *code,
+	const char *message)
+{
+	return kura_http_json(c, status, json_pack("{s:s, s:s}", "error", code, "message", message));
+}
+
+bool kura_http_query_u64(struct MHD_Connection *c, const char *key, uint64_t min, uint64_t max,
+	uint64_t def, uint64_t *ret)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+	unsigned long long n;
+	char *end;
+
+	if (!v) {
+		*ret = def;
+		return true;
+	}
+	if (*v < '0' || *v > '9')
+		return false;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end || n < min || n > max)
+		return false;
+	*ret = n;
+	return true;
+}
+
+static const char *rfc3339(int64_t t, char buf[static 32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, 32, "%" PRId64, t);
+	return buf;
+}
+
+/* {"name":…,"version":…,"created":…,"size":…,"value":"<base64>"} built straight into guarded
+ * memory: the value is never in a plain buffer or a jansson string. */
+int kura_http_secret_body(const char *name, const struct kura_version_info *info,
+	const struct kura_secbuf *value, struct kura_secbuf **ret)
+{
+	size_t b64 = sodium_base64_ENCODED_LEN(value->len, sodium_base64_VARIANT_ORIGINAL);
+	struct kura_secbuf *body;
+	char head[512], created[32];
+	int n, r;
+
+	n = snprintf(head, sizeof(head),
+		"{\"name\":\"%s\",\"version\":%" PRIu64 ",\"created\":\"%s\",\"size\":%" PRIu64
+		",\"value\":\"",
+		name, info->version, rfc3339(info->created, created), info->size);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -ENAMETOOLONG;
+	r = kura_secbuf_new((size_t)n + b64 + 2, &body);
+	if (r < 0)
+		return r;
+	memcpy(body->data, head, (size_t)n);
+	sodium_bin2base64((char *)body->data + n, b64, value->data, value->len,
+		sodium_base64_VARIANT_ORIGINAL);
+	memcpy(body->data + n + b64 - 1, "\"}", 2);
+	body->len = (size_t)n + b64 - 1 + 2;
+	*ret = body;
+	return 0;
+}
+

@@ -1,0 +1,67 @@
+/* HTTP plumbing shared by kurad's two sockets: JSON replies, JSON errors, secret bodies sent
+ * from guarded memory and wiped after, and the per-connection context. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "identity.h"
+#include "peer.h"
+#include "secbuf.h"
+#include "vault.h"
+
+/* Everything kurad knows about one connection: the kernel's facts, fixed when it was
+ * accepted (identity itself is resolved again for every request, so a process that died or a
+ * container that stopped loses it even on an open connection), and what the reaper needs. */
+struct kura_conn {
+	struct kura_peer peer;
+	int peer_err;       /* <0: the kernel could not tell us who this is */
+	int fd;
+	uint64_t peer_key;  /* the container (from its cgroup) or the host uid: per-peer limits */
+	double waiting_since; /* when the current request's headers began to be awaited */
+	bool in_request;    /* its headers are complete */
+	bool watching;      /* in a long poll */
+	bool reaped;
+	struct kura_conn *prev, *next;
+};
+
+/* The connection's context, made when it was accepted; NULL if that failed. */
+struct kura_conn *kura_http_conn(struct MHD_Connection *c);
+
+/*
+ * libmicrohttpd calls a handler several times per request: first with the headers, then with
+ * each piece of body, then once more. True when the request is complete and must be answered
+ * now; otherwise the handler returns MHD_YES. A body is read and dropped, and *ret_body says
+ * there was one (no endpoint here takes a body).
+ */
+bool kura_http_ready(size_t *upload_data_size, void **req_cls, bool *ret_body);
+
+/* Whether a request context is one of kura_http_ready()'s markers (owned by nobody). */
+bool kura_http_marker(const void *req_cls);
+
+/* Queue a JSON reply (j is stolen). Returns MHD_YES/MHD_NO as MHD wants. */
+enum MHD_Result kura_http_json(struct MHD_Connection *c, unsigned status, json_t *j);
+
+/* {"error": code, "message": text}, with Connection: close for 4xx/5xx from bad input. */
+enum MHD_Result kura_http_error(struct MHD_Connection *c, unsigned status, const char *code,
+	const char *message);
+
+/* Queue body (taken) as the reply: it is sent from that guarded buffer and wiped when MHD is
+ * done with it; it is never copied. */
+enum MHD_Result kura_http_secret(struct MHD_Connection *c, struct kura_secbuf *body);
+
+/* {"name","version","created","size","value":base64} built straight into guarded memory: the
+ * value never sits in a plain buffer or a jansson string. */
+int kura_http_secret_body(const char *name, const struct kura_version_info *info,
+	const struct kura_secbuf *value, struct kura_secbuf **ret);
+
+/* An identity as the API shows it (whoami, whois). */
+json_t *kura_identity_json(const struct kura_identity *id);
+
+/* The URL's query argument as an unsigned number within [min, max]; def if absent. false if
+ * present and malformed. */
+bool kura_http_query_u64(struct MHD_Connection *c, const char *key, uint64_t min, uint64_t max,
+	uint64_t def, uint64_t *ret);

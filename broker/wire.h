@@ -1,0 +1,24 @@
+/* The admin API's JSON forms of the vault's results, shared by kurad (encode) and kuractl
+ * (decode), so both ends agree by construction. Values travel only as base64 inside guarded
+ * buffers (see kura_wire_value_*). */
+#pragma once
+
+#include <jansson.h>
+
+#include "grant.h"
+#include "vault.h"
+
+json_t *kura_wire_info(const struct kura_secret_info *i);
+int kura_wire_info_parse(const json_t *j, struct kura_secret_info *ret);
+
+json_t *kura_wire_status(const struct kura_key_status *s);
+int kura_wire_status_parse(const json_t *j, struct kura_key_status *ret);
+
+json_t *kura_wire_grant(const struct kura_grant *g);
+int kura_wire_grant_parse(const json_t *j, struct kura_grant *ret);
+
+/* obj[key], base64, decoded into guarded memory. -EPROTO if missing or malformed. */
+int kura_wire_value_parse(const json_t *obj, const char *key, struct kura_secbuf **ret);
+
+/* An error reply's errno: the negative errno kurad's vault call returned. */
+json_t *kura_wire_error(int r, const struct kura_err *err);

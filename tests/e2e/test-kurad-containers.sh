@@ -1,0 +1,196 @@
+#!/bin/sh
+# kurad and real containers: a private dockerd and a private Podman started here, images
+# imported offline, a static probe inside the containers asking kurad over the mounted socket.
+# Who the container is, what its grants let it read, what they do not, a stopped container
+# dropped, and a runtime that goes away (503 within the bound) and comes back.
+# Usage: test-kurad-containers.sh KURAD KURACTL PROBE
+set -u
+[ $# -eq 3 ] || { echo "usage: $0 KURAD KURACTL PROBE" >&2; exit 2; }
+KURAD=$1
+K=$2
+PROBE=$3
+HERE=$(dirname "$0")
+. "$HERE/../cli/tap.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "1..0 # SKIP container tests run as root"
+	exit 0
+fi
+[ -x "$PROBE" ] || { echo "1..0 # SKIP no static probe (a sanitizer build)"; exit 0; }
+
+E2E=$(mktemp -d /tmp/kura-e2e-XXXXXX)
+chmod 755 "$E2E"
+. "$HERE/runtimes.sh"
+KPID=
+cleanup() {
+	[ -n "$KPID" ] && kill "$KPID" 2>/dev/null && wait "$KPID" 2>/dev/null
+	e2e_cleanup
+	[ -f "$E2E/kurad.log" ] && cp "$E2E/kurad.log" /tmp/kurad-containers-last.log
+	rm -rf "$E2E"
+}
+trap cleanup EXIT
+S=$E2E/state
+R=$E2E/run
+
+HAVE_DOCKER=yes
+HAVE_PODMAN=yes
+e2e_start_docker || { HAVE_DOCKER=no; WHY_DOCKER=$E2E_WHY; }
+e2e_start_podman || { HAVE_PODMAN=no; WHY_PODMAN=$E2E_WHY; }
+
+e2e_rootfs "$E2E/root1" "$PROBE"
+e2e_rootfs "$E2E/root2" "$PROBE"
+echo other >"$E2E/root2/other-image"
+tar -C "$E2E/root1" -cf "$E2E/root1.tar" .
+tar -C "$E2E/root2" -cf "$E2E/root2.tar" .
+
+"$K" --state-dir "$S" init >/dev/null
+printf 'docker-db-password' >"$E2E/v-db"
+printf 'label-gated' >"$E2E/v-lab"
+printf 'podman-token' >"$E2E/v-pm"
+"$K" --state-dir "$S" secret put app/db --file "$E2E/v-db" >/dev/null
+"$K" --state-dir "$S" secret put app/lab --file "$E2E/v-lab" >/dev/null
+"$K" --state-dir "$S" secret put pm/token --file "$E2E/v-pm" >/dev/null
+
+RT=""
+[ "$HAVE_DOCKER" = yes ] && RT="$RT --runtime docker=unix:$E2E/docker.sock"
+[ "$HAVE_PODMAN" = yes ] && RT="$RT --runtime podman=unix:$E2E/podman.sock"
+# shellcheck disable=SC2086
+"$KURAD" --state-dir "$S" --run-dir "$R" $RT >"$E2E/kurad.log" 2>&1 &
+KPID=$!
+for i in $(seq 1 100); do
+	curl -s -o /dev/null --max-time 1 --unix-socket "$R/admin.sock" http://k/v1/status && break
+	sleep 0.05
+done
+
+# ask RUNTIME CONTAINER PATH: the probe inside the container; status in $CODE, body in $E2E/body.
+ask() {
+	_rt=$1
+	shift
+	"$_rt" exec "$1" /probe /run/kura.sock "$2" >"$E2E/out" 2>&1
+	CODE=$(head -n 1 "$E2E/out")
+	tail -n +2 "$E2E/out" >"$E2E/body"
+}
+jq_() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$E2E/body" "$1" 2>/dev/null; }
+b64val() { jq_ '__import__("base64").b64decode(j["value"]).decode()'; }
+
+# run RUNTIME NAME IMAGE LABEL: a detached container with the workload socket mounted.
+run() {
+	"$1" run -d --network none --name "$2" --label "tier=$4" \
+		-v "$R/workload.sock:/run/kura.sock" "$3" /bin/sleep 600 >/dev/null 2>"$E2E/run.err"
+}
+
+for RTN in docker podman; do
+	if [ "$RTN" = docker ]; then
+		have=$HAVE_DOCKER why=${WHY_DOCKER:-}
+		rt=dk
+	else
+		have=$HAVE_PODMAN why=${WHY_PODMAN:-}
+		rt=pm
+	fi
+	if [ "$have" != yes ]; then
+		for t in whoami grant-image other-image label-mismatch label-match stopped; do
+			tap_skip "$RTN: $t" "$why"
+		done
+		continue
+	fi
+	"$rt" import "$E2E/root1.tar" "kura-e2e-$RTN:1" >/dev/null 2>&1
+	"$rt" import "$E2E/root2.tar" "kura-e2e-$RTN:2" >/dev/null 2>&1
+	IMG1=$("$rt" image inspect -f '{{.Id}}' "kura-e2e-$RTN:1")
+	IMG2=$("$rt" image inspect -f '{{.Id}}' "kura-e2e-$RTN:2")
+	case $IMG1 in sha256:*) ;; *) IMG1=sha256:$IMG1 ;; esac
+	case $IMG2 in sha256:*) ;; *) IMG2=sha256:$IMG2 ;; esac
+	want "images did not import: $IMG1 $IMG2" test "${#IMG1}" -eq 71 -a "$IMG1" != "$IMG2"
+	run "$rt" "$RTN-web" "kura-e2e-$RTN:1" web
+	want "container did not start: $(cat "$E2E/run.err")" test $? -eq 0
+	run "$rt" "$RTN-other" "kura-e2e-$RTN:2" web
+	run "$rt" "$RTN-db" "kura-e2e-$RTN:1" db
+	CID=$("$rt" inspect -f '{{.Id}}' "$RTN-web")
+	CIMG=$("$rt" inspect -f '{{.Image}}' "$RTN-web")
+	case $CIMG in sha256:*) ;; *) CIMG=sha256:$CIMG ;; esac
+
+	ask "$rt" "$RTN-web" /v1/whoami
+	want "whoami: $CODE $(cat "$E2E/body")" test "$CODE" = 200
+	want "container_id $(jq_ 'j.get("container_id")') is not $CID" \
+		test "$(jq_ 'j.get("container_id")')" = "$CID"
+	want "image_id $(jq_ 'j.get("image_id")') is not $CIMG" test "$(jq_ 'j.get("image_id")')" = "$CIMG"
+	want "runtime $(jq_ 'j.get("runtime")')" test "$(jq_ 'j.get("runtime")')" = "$RTN"
+	want "name $(jq_ 'j.get("name")')" test "$(jq_ 'j.get("name")')" = "$RTN-web"
+	want "label $(jq_ 'j["labels"].get("tier")')" test "$(jq_ 'j["labels"].get("tier")')" = web
+	t_end "$RTN: whoami from inside a container reports its ID, name, image ID and labels"
+
+	secret=app/db vfile=$E2E/v-db
+	[ "$RTN" = podman ] && secret=pm/token vfile=$E2E/v-pm
+	"$K" --state-dir "$S" grant "$secret" --image "$IMG1" --runtime "$RTN" >/dev/null
+	ask "$rt" "$RTN-web" "/v1/secrets/$secret"
+	want "status $CODE $(cat "$E2E/body")" test "$CODE" = 200
+	want "value $(b64val)" test "$(b64val)" = "$(cat "$vfile")"
+	ask "$rt" "$RTN-web" /v1/secrets
+	want "list: $(cat "$E2E/body")" grep -q "\"$secret\"" "$E2E/body"
+	t_end "$RTN: a grant by image ID lets the container read the secret"
+
+	ask "$rt" "$RTN-other" "/v1/secrets/$secret"
+	want "status $CODE $(cat "$E2E/body")" test "$CODE" = 403
+	ask "$rt" "$RTN-other" /v1/secrets
+	want "list for another image: $(cat "$E2E/body")" test "$(jq_ 'len(j["secrets"])')" = 0
+	t_end "$RTN: a container of another image gets 403 and an empty list"
+
+	"$K" --state-dir "$S" grant app/lab --image "$IMG1" --label tier=db >/dev/null
+	ask "$rt" "$RTN-web" /v1/secrets/app/lab
+	want "status $CODE $(cat "$E2E/body")" test "$CODE" = 403
+	t_end "$RTN: the same image with a non-matching label gets 403"
+	ask "$rt" "$RTN-db" /v1/secrets/app/lab
+	want "status $CODE $(cat "$E2E/body")" test "$CODE" = 200
+	want "value $(b64val)" test "$(b64val)" = "$(cat "$E2E/v-lab")"
+	t_end "$RTN: the same image with the matching label reads it"
+
+	"$K" whois "$RTN-web" --run-dir "$R" >"$E2E/whois" 2>&1
+	want "whois before stop: $(cat "$E2E/whois")" grep -q "$CID" "$E2E/whois"
+	"$rt" stop -t 0 "$RTN-web" >/dev/null 2>&1
+	sleep 2
+	"$K" whois "$RTN-web" --run-dir "$R" >"$E2E/whois" 2>&1
+	rc=$?
+	want "whois of a stopped container exited $rc: $(cat "$E2E/whois")" test "$rc" -eq 1
+	t_end "$RTN: a stopped container's identity is dropped"
+done
+
+# The runtime goes away: requests from its containers get 503 within the bound, other
+# runtimes' containers are served meanwhile, and service comes back by itself.
+if [ "$HAVE_PODMAN" = yes ]; then
+	pm start podman-web >/dev/null 2>&1
+	e2e_stop_podman_service
+	t0=$(date +%s%N)
+	ask pm podman-web /v1/whoami
+	t1=$(date +%s%N)
+	ms=$(( (t1 - t0) / 1000000 ))
+	want "status $CODE $(cat "$E2E/body")" test "$CODE" = 503
+	want "took $ms ms" test "$ms" -lt 3000
+	t_end "runtime down: 503 within the 2 s bound ($ms ms including podman exec)"
+	if [ "$HAVE_DOCKER" = yes ]; then
+		ask dk docker-db /v1/whoami
+		want "docker container during the podman outage: $CODE" test "$CODE" = 200
+		t_end "other runtimes' containers are served while one runtime is down"
+	else
+		tap_skip "other runtimes' containers are served while one runtime is down" "$WHY_DOCKER"
+	fi
+	e2e_start_podman_service
+	ok=no
+	for i in $(seq 1 30); do
+		ask pm podman-web /v1/whoami
+		[ "$CODE" = 200 ] && { ok=yes; break; }
+		sleep 0.2
+	done
+	want "no recovery: $CODE $(cat "$E2E/body")" test "$ok" = yes
+	t_end "service recovers by itself when the runtime is back"
+else
+	tap_skip "runtime down: 503 within the 2 s bound" "$WHY_PODMAN"
+	tap_skip "other runtimes' containers are served while one runtime is down" "$WHY_PODMAN"
+	tap_skip "service recovers by itself when the runtime is back" "$WHY_PODMAN"
+fi
+
+curl -s -o "$E2E/body" --unix-socket "$R/workload.sock" http://k/v1/whoami
+want "host whoami: $(cat "$E2E/body")" test "$(jq_ 'j["host"]')" = True
+t_end "a host process is still 'host'"
+want "a value reached kurad's log" test -z "$(cat "$E2E"/v-* | grep -F -f - "$E2E/kurad.log")"
+t_end "no value in kurad's log"
+
+tap_done
