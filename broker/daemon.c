@@ -215,6 +215,11 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 		/* The kernel's facts are taken when the connection starts: SO_PEERCRED and the
 		 * pidfd describe the process that connected, whatever is sent afterwards. */
 		conn->peer_err = kura_peer_from_socket(conn->fd, &conn->peer);
+		if (conn->peer_err == 0 && conn->peer.degraded &&
+			!__atomic_exchange_n(&d->warned_degraded, true, __ATOMIC_RELAXED))
+			kura_log(LOG_WARNING, "this kernel has no SO_PEERPIDFD: identity runs degraded "
+					      "(the peer is pinned by pidfd_open or its start time, "
+					      "after SO_PEERCRED)");
 		conn->peer_key = peer_key(conn);
 		conn->waiting_since = now_s();
 		pthread_mutex_lock(&d->conns_lock);

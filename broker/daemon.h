@@ -66,6 +66,7 @@ struct kura_daemon {
 	/* Every open connection, for per-peer caps and the header deadline. */
 	pthread_mutex_t conns_lock;
 	struct kura_conn *conns;
+	bool warned_degraded;
 };
 
 struct kura_conn;
