@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "proc.h"
 #include "macro.h"
 
 /*
@@ -339,30 +340,19 @@ int kura_cgroup_parse(const char *text, size_t len, struct kura_cgroup_id *ret)
 
 int kura_cgroup_read(int proc_pid_dirfd, struct kura_cgroup_id *ret)
 {
-	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
+	bool truncated;
+	int r;
 
-	fd = openat(proc_pid_dirfd, "cgroup", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno; /* never "no container" */
-	/* One byte more than allowed, to tell "exactly the limit" from "over it". */
-	buf = malloc(KURA_CGROUP_FILE_MAX + 1);
+	buf = malloc(KURA_CGROUP_FILE_MAX);
 	if (!buf)
 		return -ENOMEM;
-	for (;;) {
-		ssize_t k = read(fd, buf + len, KURA_CGROUP_FILE_MAX + 1 - len);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		len += (size_t)k;
-		if (len > KURA_CGROUP_FILE_MAX)
-			return -EFBIG;
-	}
+	/* A missing file is -ESRCH (the process is gone), never "no container". */
+	r = kura_proc_read(proc_pid_dirfd, "cgroup", buf, KURA_CGROUP_FILE_MAX, &len, &truncated);
+	if (r < 0)
+		return r;
+	if (truncated)
+		return -EFBIG;
 	return kura_cgroup_parse(buf, len, ret);
 }

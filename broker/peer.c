@@ -14,6 +14,7 @@
 
 #include "macro.h"
 #include "peer.h"
+#include "proc.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -32,30 +33,19 @@
  * newer process); a zombie still reads, with state 'Z'. */
 static int read_stat(int proc_fd, char *ret_state, uint64_t *ret_start)
 {
-	_cleanup_close_ int fd = -1;
 	char buf[STAT_MAX];
 	size_t len = 0;
 	const char *p, *end;
 	uint64_t v = 0;
+	bool truncated;
 	char state;
+	int r;
 
-	fd = openat(proc_fd, "stat", O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	for (;;) {
-		ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		len += (size_t)k;
-		if (len == sizeof(buf) - 1)
-			return -EBADMSG;
-	}
+	r = kura_proc_read(proc_fd, "stat", buf, sizeof(buf), &len, &truncated);
+	if (r < 0)
+		return r;
+	if (truncated)
+		return -EBADMSG;
 	end = buf + len;
 	p = memrchr(buf, ')', len);
 	if (!p)
@@ -201,27 +191,16 @@ int kura_peer_from_socket(int fd, struct kura_peer *ret)
 /* The effective uid and gid from <proc_fd>/status ("Uid:\treal\teffective\tsaved\tfs"). */
 static int read_ids(int proc_fd, uid_t *ret_uid, gid_t *ret_gid)
 {
-	_cleanup_close_ int fd = -1;
 	char buf[STAT_MAX], *line;
 	unsigned long uid = 0, gid = 0;
-	bool have_uid = false, have_gid = false;
+	bool have_uid = false, have_gid = false, truncated;
 	size_t len = 0;
+	int r;
 
-	fd = openat(proc_fd, "status", O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
 	/* Uid and Gid come within the first few hundred bytes; the rest can be cut. */
-	for (;;) {
-		ssize_t k = read(fd, buf + len, sizeof(buf) - 1 - len);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == ESRCH ? -ESRCH : -errno;
-		}
-		if (k == 0 || (len += (size_t)k) == sizeof(buf) - 1)
-			break;
-	}
+	r = kura_proc_read(proc_fd, "status", buf, sizeof(buf) - 1, &len, &truncated);
+	if (r < 0)
+		return r;
 	buf[len] = '\0';
 	for (line = buf; *line;) {
 		char *nl = strchr(line, '\n');
