@@ -23,5 +23,13 @@ int kura_aead_open(const uint8_t key[KURA_AEAD_KEY_BYTES], const uint8_t *ad, si
 
 struct kura_keyring;
 
+/*
+ * The keyring's one guarded buffer for a DEK in use, taken under its lock and wiped when given
+ * back. A DEK lives for microseconds; a fresh guarded allocation for each (nine system calls:
+ * mmap, mprotect, mlock, madvise and their undoing) made up two thirds of a key rotation.
+ */
+struct kura_secbuf *kura_keyring_dek_take(const struct kura_keyring *kr);
+void kura_keyring_dek_release(const struct kura_keyring *kr);
+
 /* The bytes of KEK id, or NULL. Only keys/ ever sees them. */
 const uint8_t *kura_keyring_key(const struct kura_keyring *kr, uint32_t id);

@@ -2,6 +2,7 @@
  * Touches key material. */
 #include <endian.h>
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -15,11 +16,17 @@ struct kek {
 	struct kura_secbuf *key;
 };
 
+struct dek_scratch {
+	pthread_mutex_t lock;
+	struct kura_secbuf *buf;
+};
+
 struct kura_keyring {
 	struct kek *keks;
 	size_t n;
 	uint32_t current;
 	struct kura_secbuf *record_key;
+	struct dek_scratch *scratch; /* a pointer, so a const keyring can still lend it */
 };
 
 /* Additional data for a wrapped KEK: a domain label and the KEK id, so a box cannot be
@@ -40,6 +47,13 @@ int kura_keyring_new(struct kura_keyring **ret)
 
 	if (!kr)
 		return -ENOMEM;
+	kr->scratch = calloc(1, sizeof(*kr->scratch));
+	if (!kr->scratch || kura_secbuf_new(KURA_AEAD_KEY_BYTES, &kr->scratch->buf) < 0) {
+		free(kr->scratch);
+		free(kr);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&kr->scratch->lock, NULL);
 	*ret = kr;
 	return 0;
 }
@@ -52,6 +66,9 @@ void kura_keyring_free(struct kura_keyring *kr)
 		kura_secbuf_free(kr->keks[i].key);
 	free(kr->keks);
 	kura_secbuf_free(kr->record_key);
+	pthread_mutex_destroy(&kr->scratch->lock);
+	kura_secbuf_free(kr->scratch->buf);
+	free(kr->scratch);
 	free(kr);
 }
 
@@ -253,4 +270,17 @@ bool kura_keyring_mac_ok(const struct kura_keyring *kr, const uint8_t *data, siz
 	ok = sodium_memcmp(want, mac, KURA_MAC_BYTES) == 0;
 	sodium_memzero(want, sizeof(want));
 	return ok;
+}
+
+struct kura_secbuf *kura_keyring_dek_take(const struct kura_keyring *kr)
+{
+	pthread_mutex_lock(&kr->scratch->lock);
+	return kr->scratch->buf;
+}
+
+void kura_keyring_dek_release(const struct kura_keyring *kr)
+{
+	sodium_memzero(kr->scratch->buf->data, kr->scratch->buf->cap);
+	kr->scratch->buf->len = 0;
+	pthread_mutex_unlock(&kr->scratch->lock);
 }

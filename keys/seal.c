@@ -61,10 +61,10 @@ static int wrap_dek(const struct kura_keyring *kr, uint32_t kek_id, const char *
 	return kura_aead_seal(kek, ad, ad_len, dek->data, dek->len, ret, ret_len);
 }
 
+/* Open the DEK box of s into dek (the keyring's scratch buffer, held by the caller). */
 static int unwrap_dek(const struct kura_keyring *kr, const char *name, uint64_t version,
-	const struct kura_sealed *s, struct kura_secbuf **ret)
+	const struct kura_sealed *s, struct kura_secbuf *dek)
 {
-	_cleanup_secbuf_ struct kura_secbuf *dek = NULL;
 	const uint8_t *kek = kura_keyring_key(kr, s->kek_id);
 	uint8_t ad[AD_MAX];
 	size_t ad_len;
@@ -77,22 +77,15 @@ static int unwrap_dek(const struct kura_keyring *kr, const char *name, uint64_t 
 	r = make_ad("kura/dek/1", name, s->secret_id, version, &s->kek_id, ad, &ad_len);
 	if (r < 0)
 		return r;
-	r = kura_secbuf_new(KURA_AEAD_KEY_BYTES, &dek);
-	if (r < 0)
-		return r;
-	r = kura_aead_open(kek, ad, ad_len, s->dek, s->dek_len, dek);
-	if (r < 0)
-		return r;
-	*ret = TAKE_PTR(dek);
-	return 0;
+	return kura_aead_open(kek, ad, ad_len, s->dek, s->dek_len, dek);
 }
 
 int kura_seal(const struct kura_keyring *kr, const char *name,
 	const uint8_t secret_id[KURA_SECRET_ID_BYTES], uint64_t version,
 	const struct kura_secbuf *plain, struct kura_sealed *ret)
 {
-	_cleanup_secbuf_ struct kura_secbuf *dek = NULL;
 	struct kura_sealed s = { .kek_id = kura_keyring_current(kr) };
+	struct kura_secbuf *dek;
 	uint8_t ad[AD_MAX];
 	size_t ad_len;
 	int r;
@@ -103,13 +96,13 @@ int kura_seal(const struct kura_keyring *kr, const char *name,
 	r = make_ad("kura/value/1", name, secret_id, version, NULL, ad, &ad_len);
 	if (r < 0)
 		return r;
-	r = kura_secbuf_random(KURA_AEAD_KEY_BYTES, &dek);
-	if (r < 0)
-		return r;
+	dek = kura_keyring_dek_take(kr);
+	randombytes_buf(dek->data, KURA_AEAD_KEY_BYTES);
+	dek->len = KURA_AEAD_KEY_BYTES;
 	r = kura_aead_seal(dek->data, ad, ad_len, plain->data, plain->len, &s.value, &s.value_len);
-	if (r < 0)
-		return r;
-	r = wrap_dek(kr, s.kek_id, name, secret_id, version, dek, &s.dek, &s.dek_len);
+	if (r == 0)
+		r = wrap_dek(kr, s.kek_id, name, secret_id, version, dek, &s.dek, &s.dek_len);
+	kura_keyring_dek_release(kr);
 	if (r < 0) {
 		kura_sealed_done(&s);
 		return r;
@@ -121,23 +114,25 @@ int kura_seal(const struct kura_keyring *kr, const char *name,
 int kura_unseal(const struct kura_keyring *kr, const char *name, uint64_t version,
 	const struct kura_sealed *s, struct kura_secbuf **ret)
 {
-	_cleanup_secbuf_ struct kura_secbuf *dek = NULL, *plain = NULL;
+	_cleanup_secbuf_ struct kura_secbuf *plain = NULL;
+	struct kura_secbuf *dek;
 	uint8_t ad[AD_MAX];
 	size_t ad_len;
 	int r;
 
 	if (s->value_len < KURA_AEAD_OVERHEAD)
 		return -EPROTO;
-	r = unwrap_dek(kr, name, version, s, &dek);
-	if (r < 0)
-		return r;
 	r = make_ad("kura/value/1", name, s->secret_id, version, NULL, ad, &ad_len);
 	if (r < 0)
 		return r;
 	r = kura_secbuf_new(s->value_len - KURA_AEAD_OVERHEAD, &plain);
 	if (r < 0)
 		return r;
-	r = kura_aead_open(dek->data, ad, ad_len, s->value, s->value_len, plain);
+	dek = kura_keyring_dek_take(kr);
+	r = unwrap_dek(kr, name, version, s, dek);
+	if (r == 0)
+		r = kura_aead_open(dek->data, ad, ad_len, s->value, s->value_len, plain);
+	kura_keyring_dek_release(kr);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(plain);
@@ -147,18 +142,19 @@ int kura_unseal(const struct kura_keyring *kr, const char *name, uint64_t versio
 int kura_rewrap(const struct kura_keyring *kr, const char *name, uint64_t version,
 	struct kura_sealed *s)
 {
-	_cleanup_secbuf_ struct kura_secbuf *dek = NULL;
 	uint32_t current = kura_keyring_current(kr);
-	uint8_t *box;
+	struct kura_secbuf *dek;
+	uint8_t *box = NULL;
 	size_t len;
 	int r;
 
 	if (current == 0)
 		return -ENOKEY;
-	r = unwrap_dek(kr, name, version, s, &dek);
-	if (r < 0)
-		return r;
-	r = wrap_dek(kr, current, name, s->secret_id, version, dek, &box, &len);
+	dek = kura_keyring_dek_take(kr);
+	r = unwrap_dek(kr, name, version, s, dek);
+	if (r == 0)
+		r = wrap_dek(kr, current, name, s->secret_id, version, dek, &box, &len);
+	kura_keyring_dek_release(kr);
 	if (r < 0)
 		return r;
 	free(s->dek);
@@ -171,9 +167,11 @@ int kura_rewrap(const struct kura_keyring *kr, const char *name, uint64_t versio
 int kura_dek_check(const struct kura_keyring *kr, const char *name, uint64_t version,
 	const struct kura_sealed *s)
 {
-	_cleanup_secbuf_ struct kura_secbuf *dek = NULL;
+	struct kura_secbuf *dek = kura_keyring_dek_take(kr);
+	int r = unwrap_dek(kr, name, version, s, dek);
 
-	return unwrap_dek(kr, name, version, s, &dek);
+	kura_keyring_dek_release(kr);
+	return r;
 }
 
 size_t kura_sealed_plain_len(const struct kura_sealed *s)
