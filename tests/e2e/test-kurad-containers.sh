@@ -73,6 +73,16 @@ ask() {
 jq_() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$E2E/body" "$1" 2>/dev/null; }
 b64val() { jq_ '__import__("base64").b64decode(j["value"]).decode()'; }
 
+# wait_state RUNTIME NAME true|false: until the runtime says the container is (not) running,
+# at most 15 s.
+wait_state() {
+	for _i in $(seq 1 150); do
+		[ "$("$1" inspect -f '{{.State.Running}}' "$2" 2>/dev/null)" = "$3" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # run RUNTIME NAME IMAGE LABEL: a detached container with the workload socket mounted.
 run() {
 	"$1" run -d --network none --name "$2" --label "tier=$4" \
@@ -146,9 +156,14 @@ for RTN in docker podman; do
 	"$K" whois "$RTN-web" --run-dir "$R" >"$E2E/whois" 2>&1
 	want "whois before stop: $(cat "$E2E/whois")" grep -q "$CID" "$E2E/whois"
 	"$rt" stop -t 0 "$RTN-web" >/dev/null 2>&1
-	sleep 2
-	"$K" whois "$RTN-web" --run-dir "$R" >"$E2E/whois" 2>&1
-	rc=$?
+	# Bounded waits, not sleeps: first the runtime's own word that it stopped, then kurad's.
+	wait_state "$rt" "$RTN-web" false
+	for i in $(seq 1 50); do
+		"$K" whois "$RTN-web" --run-dir "$R" >"$E2E/whois" 2>&1
+		rc=$?
+		[ "$rc" -eq 1 ] && break
+		sleep 0.1
+	done
 	want "whois of a stopped container exited $rc: $(cat "$E2E/whois")" test "$rc" -eq 1
 	t_end "$RTN: a stopped container's identity is dropped"
 done
@@ -157,6 +172,7 @@ done
 # runtimes' containers are served meanwhile, and service comes back by itself.
 if [ "$HAVE_PODMAN" = yes ]; then
 	pm start podman-web >/dev/null 2>&1
+	want "podman-web did not start again" wait_state pm podman-web true
 	e2e_stop_podman_service
 	t0=$(date +%s%N)
 	ask pm podman-web /v1/whoami
