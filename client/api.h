@@ -1,0 +1,50 @@
+/* The broker's workload API as the client uses it: whoami, the names it may read, and one
+ * secret's value. Touches plaintext: values are decoded from base64 into guarded buffers. */
+#pragma once
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "fail.h"
+#include "secbuf.h"
+
+struct kura_broker {
+	const char *socket_path;
+	int timeout_ms;
+};
+
+struct kura_secret {
+	char *name;
+	uint64_t version;
+	struct kura_secbuf *value; /* NULL until fetched */
+};
+
+struct kura_secret_set {
+	struct kura_secret *items;
+	size_t n;
+};
+
+/* jansson allocates through a wiping allocator from here on; call before any json_* use. */
+void kura_api_init(void);
+
+/* Frees (and wipes) what jansson allocated for the caller, e.g. json_dumps' string. */
+void kura_api_free(void *p);
+
+/* GET path and parse the JSON object it answers with; a non-2xx status becomes a failure with
+ * its exit code (403 denied, 429/503 unavailable, others protocol) and the broker's message. */
+int kura_api_get_json(const struct kura_broker *b, const char *path, json_t **ret,
+	struct kura_fail *f);
+
+/* The names (and current versions) this peer may read. */
+int kura_api_list(const struct kura_broker *b, struct kura_secret_set *ret, struct kura_fail *f);
+
+/* Fills s->value (and s->version) for s->name. A name that breaks the naming rules is refused
+ * before it reaches a URL or a path. */
+int kura_api_fetch(const struct kura_broker *b, struct kura_secret *s, struct kura_fail *f);
+
+/* Adds a name (copied) to the set, without a value. */
+int kura_secret_set_add(struct kura_secret_set *set, const char *name, uint64_t version);
+
+/* Wipes every value and frees the set; the set is empty after. */
+void kura_secret_set_done(struct kura_secret_set *set);

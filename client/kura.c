@@ -1,0 +1,333 @@
+/* kura, the in-container client: fetch this workload's secrets from kurad into a tmpfs and exec
+ * the application. Touches plaintext through api.c and writer.c; main only routes and reports. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "config.h"
+#include "writer.h"
+
+#define DEFAULT_SOCKET "/run/kura.sock"
+#define DEFAULT_DIR "/run/secrets"
+
+static const char usage_text[] =
+	"usage: kura [--socket PATH] [--timeout S] COMMAND [OPTIONS]\n"
+	"\n"
+	"  kura run [WRITE OPTIONS] -- CMD ARGS...   fetch, write, then exec CMD (it keeps the pid)\n"
+	"  kura fetch [WRITE OPTIONS]                 fetch and write, nothing else\n"
+	"  kura whoami                                the identity the broker gives this process\n"
+	"  kura ls                                    the secrets this process may read\n"
+	"\n"
+	"Options everywhere:\n"
+	"  --socket PATH     the broker's workload socket (default " DEFAULT_SOCKET ")\n"
+	"  --timeout S       give up on each request to the broker after S seconds (default 10)\n"
+	"  -h, --help        this text;  --version  the version\n"
+	"\n"
+	"Write options (run, fetch):\n"
+	"  --dir DIR         a tmpfs or ramfs to write into (default " DEFAULT_DIR "); anything\n"
+	"                    else is refused; no symlink is followed on the way\n"
+	"  --uid U --gid G   numeric owner of the files (default: kura's own)\n"
+	"  --mode MODE       octal mode of the files (default 0400); directories get rwx for the\n"
+	"                    owner and x beside each r bit (0400 -> 0700, 0440 -> 0750)\n"
+	"  --only NAME       fetch only NAME (repeatable; default: every secret granted)\n"
+	"  --allow-partial   write and start with the secrets that could be fetched; without it,\n"
+	"                    a single failure means nothing is written and CMD does not start\n"
+	"\n"
+	"Layout: each set goes into a fresh DIR/..kura_<time>_<rand>/, then DIR/..data (a\n"
+	"symlink) is swapped to it with one rename, so a reader never sees a mix of versions.\n"
+	"DIR/<top> is a symlink to ..data/<top> for each first name segment: read DIR/app/db.\n"
+	"To follow changes with inotify, watch DIR itself for IN_MOVED_TO of \"..data\".\n"
+	"\n"
+	"The environment is passed to CMD exactly as kura received it; no value ever enters an\n"
+	"environment variable or argv. Warns once when DIR is a tmpfs that may be swapped out\n"
+	"(swap is on and the mount lacks noswap).\n"
+	"\n"
+	"Exit status:\n"
+	"  0   ok (run: CMD's own status, since CMD replaces kura)\n"
+	"  1   denied: the broker refused, or grants this workload no secret at all\n"
+	"  2   usage error\n"
+	"  3   system error (memory, an unexpected syscall failure)\n"
+	"  10  broker unreachable (no socket, refused, timed out)\n"
+	"  12  broker unavailable: the container runtime or store is down (503), or rate limited\n"
+	"  13  the target directory is not a tmpfs or ramfs (or does not exist)\n"
+	"  14  the target tmpfs is full\n"
+	"  15  write refused: a symlink or a foreign file is in the way; nothing was written\n"
+	"  16  a malformed or unexpected answer from the broker\n"
+	"  126, 127  CMD could not be executed, or was not found\n";
+
+enum {
+	OPT_SOCKET = 0x100,
+	OPT_TIMEOUT,
+	OPT_DIR,
+	OPT_UID,
+	OPT_GID,
+	OPT_MODE,
+	OPT_ONLY,
+	OPT_ALLOW_PARTIAL,
+	OPT_VERSION,
+};
+
+static const struct option options[] = {
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "dir", required_argument, NULL, OPT_DIR },
+	{ "uid", required_argument, NULL, OPT_UID },
+	{ "gid", required_argument, NULL, OPT_GID },
+	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "only", required_argument, NULL, OPT_ONLY },
+	{ "allow-partial", no_argument, NULL, OPT_ALLOW_PARTIAL },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ 0 },
+};
+
+struct args {
+	struct kura_broker broker;
+	const char *dir;
+	struct kura_write_opts wo;
+	bool allow_partial;
+	bool write_opts; /* any of the write options given */
+	struct kura_secret_set only;
+};
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("kura: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see kura --help)\n", stderr);
+	return KURA_EXIT_USAGE;
+}
+
+static bool parse_ulong(const char *s, int base, unsigned long max, unsigned long *ret)
+{
+	unsigned long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, base);
+	if (errno || *end || v > max)
+		return false;
+	*ret = v;
+	return true;
+}
+
+/* Options may come before or after COMMAND; "--" ends them (and, for run, starts CMD).
+ * Returns -1 to go on, or an exit status. */
+static int parse(int argc, char **argv, struct args *a)
+{
+	unsigned long v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_SOCKET:
+			a->broker.socket_path = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (!parse_ulong(optarg, 10, 3600, &v) || v == 0)
+				return usage_error("--timeout takes 1 to 3600 seconds, not '%s'", optarg);
+			a->broker.timeout_ms = (int)v * 1000;
+			break;
+		case OPT_DIR:
+			a->dir = optarg;
+			a->write_opts = true;
+			break;
+		case OPT_UID:
+			if (!parse_ulong(optarg, 10, 0xfffffffeUL, &v))
+				return usage_error("--uid takes a number, not '%s'", optarg);
+			a->wo.uid = (uid_t)v;
+			a->write_opts = true;
+			break;
+		case OPT_GID:
+			if (!parse_ulong(optarg, 10, 0xfffffffeUL, &v))
+				return usage_error("--gid takes a number, not '%s'", optarg);
+			a->wo.gid = (gid_t)v;
+			a->write_opts = true;
+			break;
+		case OPT_MODE:
+			if (!parse_ulong(optarg, 8, 0777, &v))
+				return usage_error("--mode takes an octal mode up to 0777, not '%s'",
+					optarg);
+			a->wo.mode = (mode_t)v;
+			a->write_opts = true;
+			break;
+		case OPT_ONLY:
+			if (kura_secret_set_add(&a->only, optarg, 0) < 0)
+				return KURA_EXIT_SYSTEM;
+			a->write_opts = true;
+			break;
+		case OPT_ALLOW_PARTIAL:
+			a->allow_partial = true;
+			a->write_opts = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return KURA_EXIT_OK;
+		case OPT_VERSION:
+			printf("kura %s\n", KURA_VERSION);
+			return KURA_EXIT_OK;
+		default:
+			return KURA_EXIT_USAGE; /* getopt said which */
+		}
+	}
+	return -1;
+}
+
+static int report(const struct kura_fail *f)
+{
+	fprintf(stderr, "kura: %s\n", f->msg);
+	return f->exit ? f->exit : KURA_EXIT_SYSTEM;
+}
+
+static int cmd_whoami(const struct args *a)
+{
+	struct kura_fail f = { 0 };
+	json_t *j = NULL;
+	char *s;
+
+	if (kura_api_get_json(&a->broker, "/v1/whoami", &j, &f) < 0)
+		return report(&f);
+	s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(j);
+	if (!s)
+		return KURA_EXIT_SYSTEM;
+	puts(s);
+	kura_api_free(s);
+	return KURA_EXIT_OK;
+}
+
+static int cmd_ls(const struct args *a)
+{
+	struct kura_secret_set set = { 0 };
+	struct kura_fail f = { 0 };
+
+	if (kura_api_list(&a->broker, &set, &f) < 0)
+		return report(&f);
+	for (size_t i = 0; i < set.n; i++)
+		printf("%s\t%llu\n", set.items[i].name, (unsigned long long)set.items[i].version);
+	kura_secret_set_done(&set);
+	return KURA_EXIT_OK;
+}
+
+/*
+ * Fetch every secret (or the --only ones) into guarded memory, then write the whole set. With
+ * --allow-partial a secret that cannot be fetched is skipped with a warning; without it the first
+ * failure ends everything before a byte is written. The target is checked first, so a wrong
+ * --dir fails before any value leaves the broker.
+ */
+static int fetch_and_write(struct args *a)
+{
+	struct kura_secret_set set = { 0 }, got = { 0 };
+	struct kura_fail f = { 0 };
+	_cleanup_close_ int dirfd = -1;
+	bool only = a->only.n > 0;
+	int r;
+
+	dirfd = kura_write_open_dir(a->dir, &f);
+	if (dirfd < 0)
+		return report(&f);
+	if (only) {
+		set = a->only;
+		a->only = (struct kura_secret_set){ 0 };
+	} else if (kura_api_list(&a->broker, &set, &f) < 0) {
+		return report(&f);
+	}
+	for (size_t i = 0; i < set.n; i++) {
+		struct kura_fail one = { 0 };
+
+		r = kura_api_fetch(&a->broker, &set.items[i], &one);
+		if (r == 0)
+			continue;
+		if (!a->allow_partial) {
+			kura_secret_set_done(&set);
+			return report(&one);
+		}
+		fprintf(stderr, "kura: warning: skipping %s: %s\n", set.items[i].name, one.msg);
+	}
+	/* Keep only what arrived; values move, they are not copied. */
+	for (size_t i = 0; i < set.n; i++) {
+		if (!set.items[i].value)
+			continue;
+		if (kura_secret_set_add(&got, set.items[i].name, set.items[i].version) < 0) {
+			kura_secret_set_done(&set);
+			kura_secret_set_done(&got);
+			return KURA_EXIT_SYSTEM;
+		}
+		got.items[got.n - 1].value = TAKE_PTR(set.items[i].value);
+	}
+	kura_secret_set_done(&set);
+	if (got.n == 0 && !a->allow_partial) {
+		fprintf(stderr, "kura: the broker grants this workload no secret%s; nothing written "
+				"(is the grant for this image ID?)\n", only ? " of those named" : " at all");
+		return KURA_EXIT_DENIED;
+	}
+	if (kura_write_swap_risk(dirfd))
+		fprintf(stderr, "kura: warning: %s is a tmpfs that can be swapped to disk (swap is "
+				"on; mount it with noswap)\n", a->dir);
+	r = kura_write_set(dirfd, a->dir, &a->wo, &got, &f);
+	kura_secret_set_done(&got);
+	return r < 0 ? report(&f) : KURA_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = {
+		.broker = { .socket_path = DEFAULT_SOCKET, .timeout_ms = 10000 },
+		.dir = DEFAULT_DIR,
+		.wo = { .uid = (uid_t)-1, .gid = (gid_t)-1, .mode = 0400 },
+	};
+	const char *cmd;
+	char **cmd_argv = NULL;
+	int r;
+
+	r = parse(argc, argv, &a);
+	if (r >= 0)
+		return r;
+	if (optind >= argc)
+		return usage_error("a command is needed: run, fetch, whoami or ls");
+	cmd = argv[optind++];
+	r = parse(argc, argv, &a); /* options after the command */
+	if (r >= 0)
+		return r;
+	if (strcmp(cmd, "run") == 0) {
+		if (optind >= argc)
+			return usage_error("run needs a command to exec after --");
+		cmd_argv = argv + optind;
+	} else if (optind < argc) {
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	}
+	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "fetch") != 0 && a.write_opts)
+		return usage_error("%s takes no write options", cmd);
+
+	/* Not dumpable while values are in memory; execve resets it for CMD. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	kura_api_init();
+
+	if (strcmp(cmd, "whoami") == 0)
+		return cmd_whoami(&a);
+	if (strcmp(cmd, "ls") == 0)
+		return cmd_ls(&a);
+	if (strcmp(cmd, "fetch") != 0 && strcmp(cmd, "run") != 0)
+		return usage_error("unknown command '%s'", cmd);
+	r = fetch_and_write(&a);
+	kura_secret_set_done(&a.only);
+	if (r != KURA_EXIT_OK || !cmd_argv)
+		return r;
+	/* Every fd of ours is closed or O_CLOEXEC, every value wiped; environ goes on untouched. */
+	execvp(cmd_argv[0], cmd_argv);
+	r = errno;
+	fprintf(stderr, "kura: cannot execute %s: %s\n", cmd_argv[0], strerror(r));
+	return r == ENOENT ? 127 : 126;
+}

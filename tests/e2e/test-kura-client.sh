@@ -1,0 +1,292 @@
+#!/bin/sh
+# The kura client end to end: on the host against kurad (a private tmpfs: modes, owners, the
+# atomic layout, a rotation swapping the set, refusals), then inside real Docker and Podman
+# containers whose image holds only busybox-static and /kura.
+# Usage: test-kura-client.sh KURAD KURACTL KURA
+set -u
+[ $# -eq 3 ] || { echo "usage: $0 KURAD KURACTL KURA" >&2; exit 2; }
+KURAD=$1
+K=$2
+KURA=$3
+HERE=$(dirname "$0")
+. "$HERE/../cli/tap.sh"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "1..0 # SKIP the client tests run as root (tmpfs mounts, containers)"
+	exit 0
+fi
+[ -x "$KURA" ] || { echo "1..0 # SKIP no static kura client (a sanitizer build)"; exit 0; }
+
+E2E=$(mktemp -d /tmp/kura-client-XXXXXX)
+chmod 755 "$E2E"
+. "$HERE/runtimes.sh"
+KPID=
+cleanup() {
+	[ -n "$KPID" ] && kill "$KPID" 2>/dev/null && wait "$KPID" 2>/dev/null
+	e2e_cleanup # also unmounts our tmpfs mounts under $E2E
+	[ -f "$E2E/kurad.log" ] && cp "$E2E/kurad.log" /tmp/kura-client-last.log
+	rm -rf "$E2E"
+}
+trap cleanup EXIT
+S=$E2E/state
+R=$E2E/run
+W=$R/workload.sock
+
+"$KURA" --help >"$E2E/out" 2>&1
+want "--help exits $?" test $? -eq 0
+for c in 'Exit status' '13  the target' '15  write refused' 'IN_MOVED_TO' '--allow-partial'; do
+	want "--help lacks '$c'" grep -q -- "$c" "$E2E/out"
+done
+"$KURA" run --bogus >"$E2E/out" 2>&1
+want "an unknown option exits $?, not 2" test $? -eq 2
+"$KURA" run >"$E2E/out" 2>&1
+want "run without CMD exits $?, not 2" test $? -eq 2
+want "--version: $("$KURA" --version)" test "$("$KURA" --version)" = "kura $(sed -n "s/^  version : '\(.*\)',/\1/p" "$HERE/../../meson.build")"
+t_end "kura --help documents exit codes and the layout; usage errors exit 2"
+
+file -L "$KURA" | grep -q 'statically linked'
+want "kura is not static: $(file -L "$KURA")" test $? -eq 0
+strip -o "$E2E/kura.stripped" "$KURA"
+SIZE=$(stat -c %s "$E2E/kura.stripped")
+tap_diag "kura: $SIZE bytes stripped"
+want "kura is $SIZE bytes stripped, over 1 MiB" test "$SIZE" -le 1048576
+t_end "kura is one static executable of at most 1 MiB stripped ($SIZE bytes)"
+
+"$K" --state-dir "$S" init >/dev/null
+printf 'docker-db-password' >"$E2E/v-db"
+printf 'the-app-config' >"$E2E/v-cfg"
+printf 'top-level-token' >"$E2E/v-tok"
+printf 'rotated-db-password' >"$E2E/v-db2"
+head -c 65536 /dev/zero | tr '\0' 'x' >"$E2E/v-big"
+"$K" --state-dir "$S" secret put app/db --file "$E2E/v-db" >/dev/null
+"$K" --state-dir "$S" secret put app/cfg --file "$E2E/v-cfg" >/dev/null
+"$K" --state-dir "$S" secret put token --file "$E2E/v-tok" >/dev/null
+"$K" --state-dir "$S" secret put big --file "$E2E/v-big" >/dev/null
+"$K" --state-dir "$S" grant 'app/*' --host >/dev/null
+"$K" --state-dir "$S" grant token --host >/dev/null
+"$K" --state-dir "$S" grant big --host >/dev/null
+
+HAVE_DOCKER=yes
+HAVE_PODMAN=yes
+e2e_start_docker || { HAVE_DOCKER=no; WHY_DOCKER=$E2E_WHY; }
+e2e_start_podman || { HAVE_PODMAN=no; WHY_PODMAN=$E2E_WHY; }
+RT=""
+[ "$HAVE_DOCKER" = yes ] && RT="$RT --runtime docker=unix:$E2E/docker.sock"
+[ "$HAVE_PODMAN" = yes ] && RT="$RT --runtime podman=unix:$E2E/podman.sock"
+# shellcheck disable=SC2086
+"$KURAD" --state-dir "$S" --run-dir "$R" $RT >"$E2E/kurad.log" 2>&1 &
+KPID=$!
+for i in $(seq 1 100); do
+	curl -s -o /dev/null --max-time 1 --unix-socket "$R/admin.sock" http://k/v1/status && break
+	sleep 0.05
+done
+
+# --- on the host -------------------------------------------------------------------------------
+D=$E2E/shm
+mkdir -p "$D" "$E2E/disk" "$E2E/small" "$E2E/elsewhere"
+mount -t tmpfs -o mode=0700,size=1m kura-client-test "$D"
+mount -t tmpfs -o mode=0700,size=16k kura-client-test "$E2E/small"
+
+"$KURA" --socket "$W" fetch --dir "$D" --uid 1234 --gid 2345 --mode 0440 --only app/db \
+	--only app/cfg --only token >"$E2E/out" 2>&1
+rc=$?
+want "fetch exited $rc: $(cat "$E2E/out")" test $rc -eq 0
+want "app/db holds $(cat "$D/app/db")" test "$(cat "$D/app/db")" = "$(cat "$E2E/v-db")"
+want "token holds $(cat "$D/token")" test "$(cat "$D/token")" = "$(cat "$E2E/v-tok")"
+want "app/db is $(stat -c '%a %u:%g' "$D/app/db")" test "$(stat -L -c '%a %u:%g' "$D/app/db")" = "440 1234:2345"
+want "app/ is $(stat -L -c '%a %u:%g' "$D/app")" test "$(stat -L -c '%a %u:%g' "$D/app")" = "750 1234:2345"
+DATA1=$(readlink "$D/..data")
+want "..data -> '$DATA1'" test -n "$DATA1" -a "${DATA1#..kura_}" != "$DATA1"
+want "app -> $(readlink "$D/app")" test "$(readlink "$D/app")" = "..data/app"
+want "token -> $(readlink "$D/token")" test "$(readlink "$D/token")" = "..data/token"
+want "a temporary file was left: $(find "$D" -name '*kura-tmp*')" test -z "$(find "$D" -name '*kura-tmp*')"
+t_end "host: fetch writes the set with owner and mode, in the atomic layout"
+
+"$K" --state-dir "$S" secret rotate app/db --file "$E2E/v-db2" >/dev/null
+"$KURA" --socket "$W" fetch --dir "$D" --uid 1234 --gid 2345 --mode 0440 --only app/db \
+	--only app/cfg >"$E2E/out" 2>&1
+rc=$?
+want "fetch exited $rc: $(cat "$E2E/out")" test $rc -eq 0
+DATA2=$(readlink "$D/..data")
+want "..data still points to $DATA1" test "$DATA2" != "$DATA1"
+want "app/db holds $(cat "$D/app/db")" test "$(cat "$D/app/db")" = "$(cat "$E2E/v-db2")"
+want "app/cfg holds $(cat "$D/app/cfg")" test "$(cat "$D/app/cfg")" = "$(cat "$E2E/v-cfg")"
+want "the old set is still there: $(ls -A "$D")" test "$(ls -A "$D" | grep -c '^\.\.kura_')" -eq 1
+want "token (left the set) is still there" test ! -e "$D/token" -a ! -L "$D/token"
+t_end "host: a re-run after a rotation swaps the whole set and removes the old one"
+
+"$KURA" --socket "$W" fetch --dir "$E2E/disk" --only app/db >"$E2E/out" 2>&1
+rc=$?
+want "exit $rc, not 13: $(cat "$E2E/out")" test $rc -eq 13
+want "no clear line: $(cat "$E2E/out")" grep -q '^kura: .*not a tmpfs' "$E2E/out"
+want "something was written: $(ls -A "$E2E/disk")" test -z "$(ls -A "$E2E/disk")"
+t_end "host: a directory on disk is refused (13), nothing written"
+
+ln -s "$E2E/elsewhere" "$E2E/small/app"
+"$KURA" --socket "$W" fetch --dir "$E2E/small" --only app/db >"$E2E/out" 2>&1
+rc=$?
+want "exit $rc, not 15: $(cat "$E2E/out")" test $rc -eq 15
+want "written through the symlink: $(ls -A "$E2E/elsewhere")" test -z "$(ls -A "$E2E/elsewhere")"
+want "written beside it: $(ls -A "$E2E/small")" test "$(ls -A "$E2E/small")" = app
+rm -f "$E2E/small/app"
+ln -s "$D" "$E2E/link-to-shm"
+"$KURA" --socket "$W" fetch --dir "$E2E/link-to-shm" --only app/db >"$E2E/out" 2>&1
+rc=$?
+want "a symlinked --dir exited $rc, not 15: $(cat "$E2E/out")" test $rc -eq 15
+t_end "host: a symlink at the target (or in --dir) is refused (15), nothing written through it"
+
+"$KURA" --socket "$W" fetch --dir "$E2E/small" --only big --only token >"$E2E/out" 2>&1
+rc=$?
+want "exit $rc, not 14: $(cat "$E2E/out")" test $rc -eq 14
+want "no clear line: $(cat "$E2E/out")" grep -q '^kura: .* is full' "$E2E/out"
+want "a partial set was left: $(ls -A "$E2E/small")" test -z "$(ls -A "$E2E/small")"
+t_end "host: a full tmpfs exits 14 and leaves nothing behind"
+
+"$KURA" --socket "$E2E/no.sock" fetch --dir "$D" >"$E2E/out" 2>&1
+rc=$?
+want "no socket: exit $rc, not 10: $(cat "$E2E/out")" test $rc -eq 10
+"$KURA" --socket "$W" run --dir "$D" --only nope -- /bin/echo STARTED >"$E2E/out" 2>&1
+rc=$?
+want "an ungranted --only: exit $rc, not 1: $(cat "$E2E/out")" test $rc -eq 1
+want "the app started" test -z "$(grep STARTED "$E2E/out")"
+"$KURA" --socket "$W" run --dir "$D" --only nope --only token --allow-partial -- /bin/cat \
+	"$D/token" >"$E2E/out" 2>&1
+rc=$?
+want "--allow-partial: exit $rc: $(cat "$E2E/out")" test $rc -eq 0
+want "--allow-partial did not run the app with the rest: $(cat "$E2E/out")" grep -q top-level-token "$E2E/out"
+want "--allow-partial did not warn" grep -q 'warning: skipping nope' "$E2E/out"
+t_end "host: unreachable broker 10, denial 1 without starting the app, --allow-partial"
+
+"$KURA" --socket "$W" --timeout 2 whoami >"$E2E/out" 2>&1
+want "whoami: $(cat "$E2E/out")" grep -q '"host": true' "$E2E/out"
+"$KURA" --socket "$W" ls >"$E2E/out" 2>&1
+want "ls: $(cat "$E2E/out")" grep -q '^app/db	2$' "$E2E/out"
+t_end "host: whoami and ls"
+
+# --- in containers -----------------------------------------------------------------------------
+e2e_rootfs "$E2E/root1" "$KURA"
+e2e_rootfs "$E2E/root2" "$KURA"
+echo other >"$E2E/root2/other-image"
+tar -C "$E2E/root1" -cf "$E2E/root1.tar" .
+tar -C "$E2E/root2" -cf "$E2E/root2.tar" .
+"$K" --state-dir "$S" secret rotate app/db --file "$E2E/v-db" >/dev/null # back to the first
+
+# crun RUNTIME IMAGE [RUN ARGS...] -- CMD...: a foreground container with the workload socket.
+# Output in $E2E/out, status in $rc.
+crun() {
+	_rt=$1
+	_img=$2
+	shift 2
+	_args=
+	while [ "$1" != -- ]; do
+		_args="$_args $1"
+		shift
+	done
+	shift
+	# shellcheck disable=SC2086
+	"$_rt" run --rm --network none -v "$W:/run/kura.sock" $_args "$_img" "$@" >"$E2E/out" 2>&1
+	rc=$?
+}
+TMPFS="--tmpfs /run/secrets:mode=0700"
+
+for RTN in docker podman; do
+	if [ "$RTN" = docker ]; then
+		have=$HAVE_DOCKER why=${WHY_DOCKER:-}
+		rt=dk
+	else
+		have=$HAVE_PODMAN why=${WHY_PODMAN:-}
+		rt=pm
+	fi
+	if [ "$have" != yes ]; then
+		for t in run whoami-ls environ other-image not-tmpfs symlink no-value; do
+			tap_skip "$RTN: $t" "$why"
+		done
+		continue
+	fi
+	"$rt" import "$E2E/root1.tar" "kura-client-$RTN:1" >/dev/null 2>&1
+	"$rt" import "$E2E/root2.tar" "kura-client-$RTN:2" >/dev/null 2>&1
+	IMG1=$("$rt" image inspect -f '{{.Id}}' "kura-client-$RTN:1")
+	case $IMG1 in sha256:*) ;; *) IMG1=sha256:$IMG1 ;; esac
+	"$K" --state-dir "$S" grant 'app/*' --image "$IMG1" --runtime "$RTN" >/dev/null
+
+	crun "$rt" "kura-client-$RTN:1" $TMPFS -- /kura run -- /bin/cat /run/secrets/app/db
+	want "exit $rc: $(cat "$E2E/out")" test $rc -eq 0
+	want "printed '$(cat "$E2E/out")'" test "$(cat "$E2E/out")" = "$(cat "$E2E/v-db")"
+	t_end "$RTN: kura run -- cat /run/secrets/app/db prints the value (FROM-scratch image)"
+
+	crun "$rt" "kura-client-$RTN:1" --name "$RTN-who" -- /bin/sh -c \
+		'/kura whoami && /kura ls'
+	want "exit $rc: $(cat "$E2E/out")" test $rc -eq 0
+	want "whoami without the runtime: $(cat "$E2E/out")" grep -q "\"runtime\": \"$RTN\"" "$E2E/out"
+	want "whoami without the image: $(cat "$E2E/out")" grep -q "\"image_id\": \"$IMG1\"" "$E2E/out"
+	want "ls: $(cat "$E2E/out")" grep -q '^app/db	' "$E2E/out"
+	want "ls shows an ungranted secret: $(cat "$E2E/out")" test -z "$(grep '^token' "$E2E/out")"
+	t_end "$RTN: kura whoami and ls inside the container"
+
+	# The app (pid 1 after the exec) reads its own environ, cmdline and fds.
+	crun "$rt" "kura-client-$RTN:1" $TMPFS -e KURA_TEST_ENV=kept -- /kura run -- /bin/sh -c \
+		'cat /proc/1/environ | tr "\0" "\n" >/tmp/env; cat /tmp/env; tr "\0" " " </proc/1/cmdline; echo; ls /proc/1/fd; echo fds-end; cat /run/secrets/app/cfg'
+	want "exit $rc: $(cat "$E2E/out")" test $rc -eq 0
+	want "the app did not get the secrets: $(cat "$E2E/out")" grep -q the-app-config "$E2E/out"
+	sed -n '/fds-end/q;p' "$E2E/out" >"$E2E/app-view"
+	want "a value in the app's environ/cmdline: $(cat "$E2E/app-view")" \
+		test -z "$(cat "$E2E/v-db" "$E2E/v-cfg" | grep -F -f - "$E2E/app-view")"
+	want "the environment was not passed on: $(cat "$E2E/out")" grep -qx 'KURA_TEST_ENV=kept' "$E2E/out"
+	want "kura added to the environment: $(cat "$E2E/out")" test -z "$(grep -i '^kura' "$E2E/app-view" | grep -v KURA_TEST_ENV)"
+	want "the app is not pid 1 with its own cmdline: $(cat "$E2E/out")" grep -q '^/bin/sh -c' "$E2E/out"
+	want "an fd leaked into the app: $(cat "$E2E/out")" test "$(sed -n '/^\/bin\/sh -c/,/fds-end/p' "$E2E/out" | sed '1d;$d' | tr '\n' ' ')" = "0 1 2 "
+	t_end "$RTN: the app keeps pid 1, its environ, cmdline and fds hold no secret and no leak"
+
+	IMG2=kura-client-$RTN:2
+	crun "$rt" "$IMG2" $TMPFS -- /bin/sh -c \
+		'/kura run -- /bin/echo STARTED 2>&1; echo rc=$?; ls -A /run/secrets; echo ls-end'
+	want "exit: $(cat "$E2E/out")" grep -q '^rc=1$' "$E2E/out"
+	want "the app started: $(cat "$E2E/out")" test -z "$(grep STARTED "$E2E/out")"
+	want "something was written: $(cat "$E2E/out")" test "$(sed -n '/^rc=/,/ls-end/p' "$E2E/out" | wc -l)" -eq 2
+	want "no clear line: $(cat "$E2E/out")" grep -q '^kura: .*no secret' "$E2E/out"
+	t_end "$RTN: a container of another image is refused (1), nothing written, app not started"
+
+	crun "$rt" "kura-client-$RTN:1" -- /bin/sh -c \
+		'mkdir -p /run/secrets; /kura run -- /bin/echo STARTED 2>&1; echo rc=$?; ls -A /run/secrets; echo ls-end'
+	want "exit: $(cat "$E2E/out")" grep -q '^rc=13$' "$E2E/out"
+	want "the app started: $(cat "$E2E/out")" test -z "$(grep STARTED "$E2E/out")"
+	want "something was written: $(cat "$E2E/out")" test "$(sed -n '/^rc=/,/ls-end/p' "$E2E/out" | wc -l)" -eq 2
+	t_end "$RTN: a target that is not a tmpfs is refused (13), nothing written"
+
+	crun "$rt" "kura-client-$RTN:1" $TMPFS -- /bin/sh -c \
+		'ln -s /tmp /run/secrets/app; /kura run -- /bin/echo STARTED 2>&1; echo rc=$?; ls -A /tmp; echo ls-end'
+	want "exit: $(cat "$E2E/out")" grep -q '^rc=15$' "$E2E/out"
+	want "the app started: $(cat "$E2E/out")" test -z "$(grep STARTED "$E2E/out")"
+	want "written through the symlink: $(cat "$E2E/out")" test "$(sed -n '/^rc=/,/ls-end/p' "$E2E/out" | wc -l)" -eq 2
+	t_end "$RTN: a symlink planted at the target is refused (15), nothing written through it"
+
+	"$rt" ps -aq >"$E2E/ids"
+	"$rt" run -d --network none -v "$W:/run/kura.sock" $TMPFS --name "$RTN-inspect" \
+		"kura-client-$RTN:1" /kura run -- /bin/sleep 600 >/dev/null 2>&1
+	sleep 1
+	"$rt" inspect "$RTN-inspect" >"$E2E/inspect" 2>&1
+	"$rt" save "kura-client-$RTN:1" >"$E2E/saved.tar" 2>/dev/null
+	"$rt" exec "$RTN-inspect" /bin/cat /run/secrets/app/db >"$E2E/out" 2>&1
+	want "the running container has no secret: $(cat "$E2E/out")" test "$(cat "$E2E/out")" = "$(cat "$E2E/v-db")"
+	want "a value in $RTN inspect" test -z "$(cat "$E2E/v-db" "$E2E/v-cfg" | grep -F -f - "$E2E/inspect")"
+	want "a value in $RTN save" test -z "$(cat "$E2E/v-db" "$E2E/v-cfg" | grep -a -F -f - "$E2E/saved.tar")"
+	"$rt" rm -f -t 0 "$RTN-inspect" >/dev/null 2>&1 || "$rt" rm -f "$RTN-inspect" >/dev/null 2>&1
+	t_end "$RTN: neither inspect nor the saved image holds a value"
+done
+
+if [ "$HAVE_PODMAN" = yes ]; then
+	e2e_stop_podman_service
+	crun pm "kura-client-podman:1" $TMPFS -- /bin/sh -c \
+		'/kura run -- /bin/echo STARTED 2>&1; echo rc=$?'
+	want "exit: $(cat "$E2E/out")" grep -q '^rc=12$' "$E2E/out"
+	want "the app started: $(cat "$E2E/out")" test -z "$(grep STARTED "$E2E/out")"
+	t_end "podman: the runtime down gives 503, kura exits 12 without starting the app"
+else
+	tap_skip "podman: the runtime down gives 503, kura exits 12" "$WHY_PODMAN"
+fi
+
+want "a value in the store's files" test -z "$(cat "$E2E"/v-db* "$E2E/v-cfg" "$E2E/v-tok" | grep -a -r -F -f - "$S")"
+want "a value in kurad's log" test -z "$(cat "$E2E"/v-db* "$E2E/v-cfg" | grep -F -f - "$E2E/kurad.log")"
+t_end "no value in the store's files or kurad's log"
+
+tap_done
