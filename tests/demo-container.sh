@@ -16,6 +16,7 @@ chmod 755 "$E2E"
 . "$root/tests/e2e/runtimes.sh"
 KPID=
 cleanup() {
+	set +e # best effort: whatever is already gone is fine
 	[ -n "$KPID" ] && kill "$KPID" 2>/dev/null && wait "$KPID" 2>/dev/null
 	e2e_cleanup
 	rm -rf "$E2E"
