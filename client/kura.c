@@ -2,6 +2,7 @@
  * the application. Touches plaintext through api.c and writer.c; main only routes and reports. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "watch.h"
 #include "writer.h"
 
 #define DEFAULT_SOCKET "/run/kura.sock"
@@ -39,6 +41,16 @@ static const char usage_text[] =
 	"  --allow-partial   write and start with the secrets that could be fetched; without it,\n"
 	"                    a single failure means nothing is written and CMD does not start\n"
 	"\n"
+	"Following rotations (run):\n"
+	"  --watch           kura stays as CMD's parent: it forwards TERM, INT, HUP, USR1, USR2\n"
+	"                    and QUIT, reaps, and exits with CMD's status (128+N if signal N\n"
+	"                    killed it); it long-polls the broker and rewrites the whole set\n"
+	"                    when a secret it writes changes, then applies --on-change. Broker\n"
+	"                    errors never stop CMD: kura retries (1 s to 30 s) and says so once\n"
+	"  --on-change WHAT  signal:SIG   send SIG to CMD (default signal:HUP; HUP, SIGHUP, 1)\n"
+	"                    restart      SIGTERM, up to 10 s, SIGKILL, then start CMD again\n"
+	"                    exec:CMD2    run CMD2 (split on spaces, no shell) and wait for it\n"
+	"\n"
 	"Layout: each set goes into a fresh DIR/..kura_<time>_<rand>/, then DIR/..data (a\n"
 	"symlink) is swapped to it with one rename, so a reader never sees a mix of versions.\n"
 	"DIR/<top> is a symlink to ..data/<top> for each first name segment: read DIR/app/db.\n"
@@ -49,7 +61,7 @@ static const char usage_text[] =
 	"(swap is on and the mount lacks noswap).\n"
 	"\n"
 	"Exit status:\n"
-	"  0   ok (run: CMD's own status, since CMD replaces kura)\n"
+	"  0   ok (run: CMD's own status, since CMD replaces kura or kura passes it on)\n"
 	"  1   denied: the broker refused, or grants this workload no secret at all\n"
 	"  2   usage error\n"
 	"  3   system error (memory, an unexpected syscall failure)\n"
@@ -70,6 +82,8 @@ enum {
 	OPT_MODE,
 	OPT_ONLY,
 	OPT_ALLOW_PARTIAL,
+	OPT_WATCH,
+	OPT_ON_CHANGE,
 	OPT_VERSION,
 };
 
@@ -82,6 +96,8 @@ static const struct option options[] = {
 	{ "mode", required_argument, NULL, OPT_MODE },
 	{ "only", required_argument, NULL, OPT_ONLY },
 	{ "allow-partial", no_argument, NULL, OPT_ALLOW_PARTIAL },
+	{ "watch", no_argument, NULL, OPT_WATCH },
+	{ "on-change", required_argument, NULL, OPT_ON_CHANGE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ 0 },
@@ -93,6 +109,10 @@ struct args {
 	struct kura_write_opts wo;
 	bool allow_partial;
 	bool write_opts; /* any of the write options given */
+	bool watch;
+	bool on_change;
+	bool warned_swap;
+	struct kura_watch w;
 	struct kura_secret_set only;
 };
 
@@ -172,6 +192,20 @@ static int parse(int argc, char **argv, struct args *a)
 			a->allow_partial = true;
 			a->write_opts = true;
 			break;
+		case OPT_WATCH:
+			a->watch = true;
+			a->write_opts = true;
+			break;
+		case OPT_ON_CHANGE:
+			v = (unsigned long)-kura_watch_parse_on_change(&a->w, optarg);
+			if (v == ENOMEM)
+				return KURA_EXIT_SYSTEM;
+			if (v)
+				return usage_error("--on-change takes signal:SIG, restart or exec:CMD, "
+					"not '%s'", optarg);
+			a->on_change = true;
+			a->write_opts = true;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return KURA_EXIT_OK;
@@ -225,24 +259,24 @@ static int cmd_ls(const struct args *a)
  * Fetch every secret (or the --only ones) into guarded memory, then write the whole set. With
  * --allow-partial a secret that cannot be fetched is skipped with a warning; without it the first
  * failure ends everything before a byte is written. The target is checked first, so a wrong
- * --dir fails before any value leaves the broker.
+ * --dir fails before any value leaves the broker. Returns 0 or an exit code, with f filled.
  */
-static int fetch_and_write(struct args *a)
+static int fetch_and_write(struct args *a, struct kura_fail *f)
 {
 	struct kura_secret_set set = { 0 }, got = { 0 };
-	struct kura_fail f = { 0 };
 	_cleanup_close_ int dirfd = -1;
 	bool only = a->only.n > 0;
 	int r;
 
-	dirfd = kura_write_open_dir(a->dir, &f);
+	dirfd = kura_write_open_dir(a->dir, f);
 	if (dirfd < 0)
-		return report(&f);
+		return f->exit;
 	if (only) {
-		set = a->only;
-		a->only = (struct kura_secret_set){ 0 };
-	} else if (kura_api_list(&a->broker, &set, &f) < 0) {
-		return report(&f);
+		for (size_t i = 0; i < a->only.n; i++)
+			if (kura_secret_set_add(&set, a->only.items[i].name, 0) < 0)
+				goto oom;
+	} else if (kura_api_list(&a->broker, &set, f) < 0) {
+		return f->exit;
 	}
 	for (size_t i = 0; i < set.n; i++) {
 		struct kura_fail one = { 0 };
@@ -252,7 +286,8 @@ static int fetch_and_write(struct args *a)
 			continue;
 		if (!a->allow_partial) {
 			kura_secret_set_done(&set);
-			return report(&one);
+			*f = one;
+			return f->exit;
 		}
 		fprintf(stderr, "kura: warning: skipping %s: %s\n", set.items[i].name, one.msg);
 	}
@@ -260,25 +295,47 @@ static int fetch_and_write(struct args *a)
 	for (size_t i = 0; i < set.n; i++) {
 		if (!set.items[i].value)
 			continue;
-		if (kura_secret_set_add(&got, set.items[i].name, set.items[i].version) < 0) {
-			kura_secret_set_done(&set);
-			kura_secret_set_done(&got);
-			return KURA_EXIT_SYSTEM;
-		}
+		if (kura_secret_set_add(&got, set.items[i].name, set.items[i].version) < 0)
+			goto oom;
 		got.items[got.n - 1].value = TAKE_PTR(set.items[i].value);
 	}
 	kura_secret_set_done(&set);
-	if (got.n == 0 && !a->allow_partial) {
-		fprintf(stderr, "kura: the broker grants this workload no secret%s; nothing written "
-				"(is the grant for this image ID?)\n", only ? " of those named" : " at all");
-		return KURA_EXIT_DENIED;
-	}
-	if (kura_write_swap_risk(dirfd))
+	if (got.n == 0 && !a->allow_partial)
+		return kura_fail_set(f, -ENOENT, KURA_EXIT_DENIED, "the broker grants this workload "
+			"no secret%s; nothing written (is the grant for this image ID?)",
+			only ? " of those named" : " at all"), KURA_EXIT_DENIED;
+	if (!a->warned_swap && kura_write_swap_risk(dirfd))
 		fprintf(stderr, "kura: warning: %s is a tmpfs that can be swapped to disk (swap is "
 				"on; mount it with noswap)\n", a->dir);
-	r = kura_write_set(dirfd, a->dir, &a->wo, &got, &f);
+	a->warned_swap = true;
+	r = kura_write_set(dirfd, a->dir, &a->wo, &got, f);
 	kura_secret_set_done(&got);
-	return r < 0 ? report(&f) : KURA_EXIT_OK;
+	return r < 0 ? f->exit : KURA_EXIT_OK;
+oom:
+	kura_secret_set_done(&set);
+	kura_secret_set_done(&got);
+	return kura_fail_set(f, -ENOMEM, KURA_EXIT_SYSTEM, "out of memory"), KURA_EXIT_SYSTEM;
+}
+
+static int refresh(void *ctx, struct kura_fail *f)
+{
+	return fetch_and_write(ctx, f);
+}
+
+/* The revision to long-poll from, taken before the first fetch so no change slips between. */
+static int start_revision(struct args *a, struct kura_fail *f)
+{
+	_cleanup_(json_decrefp) json_t *j = NULL;
+	const json_t *rev;
+
+	if (kura_api_get_json(&a->broker, "/v1/secrets", &j, f) < 0)
+		return f->exit;
+	rev = json_object_get(j, "revision");
+	if (!json_is_integer(rev) || json_integer_value(rev) < 0)
+		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL, "/v1/secrets: no revision in "
+			"the broker's answer"), KURA_EXIT_PROTOCOL;
+	a->w.revision = (uint64_t)json_integer_value(rev);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -287,7 +344,9 @@ int main(int argc, char **argv)
 		.broker = { .socket_path = DEFAULT_SOCKET, .timeout_ms = 10000 },
 		.dir = DEFAULT_DIR,
 		.wo = { .uid = (uid_t)-1, .gid = (gid_t)-1, .mode = 0400 },
+		.w = { .on_change = KURA_ON_CHANGE_SIGNAL, .sig = SIGHUP },
 	};
+	struct kura_fail f = { 0 };
 	const char *cmd;
 	char **cmd_argv = NULL;
 	int r;
@@ -310,6 +369,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "fetch") != 0 && a.write_opts)
 		return usage_error("%s takes no write options", cmd);
+	if ((a.watch || a.on_change) && strcmp(cmd, "run") != 0)
+		return usage_error("--watch and --on-change are for run");
+	if (a.on_change && !a.watch)
+		return usage_error("--on-change needs --watch");
 
 	/* Not dumpable while values are in memory; execve resets it for CMD. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -321,9 +384,21 @@ int main(int argc, char **argv)
 		return cmd_ls(&a);
 	if (strcmp(cmd, "fetch") != 0 && strcmp(cmd, "run") != 0)
 		return usage_error("unknown command '%s'", cmd);
-	r = fetch_and_write(&a);
+	if (a.watch && start_revision(&a, &f) != 0)
+		return report(&f);
+	r = fetch_and_write(&a, &f);
+	if (r != KURA_EXIT_OK)
+		return report(&f);
+	if (a.watch) {
+		a.w.broker = a.broker;
+		a.w.broker.timeout_ms = a.broker.timeout_ms + 30000; /* the long poll's 30 s */
+		a.w.only = &a.only;
+		a.w.refresh = refresh;
+		a.w.ctx = &a;
+		return kura_watch_run(&a.w, cmd_argv);
+	}
 	kura_secret_set_done(&a.only);
-	if (r != KURA_EXIT_OK || !cmd_argv)
+	if (!cmd_argv)
 		return r;
 	/* Every fd of ours is closed or O_CLOEXEC, every value wiped; environ goes on untouched. */
 	execvp(cmd_argv[0], cmd_argv);

@@ -34,7 +34,7 @@ W=$R/workload.sock
 
 "$KURA" --help >"$E2E/out" 2>&1
 want "--help exits $?" test $? -eq 0
-for c in 'Exit status' '13  the target' '15  write refused' 'IN_MOVED_TO' '--allow-partial'; do
+for c in 'Exit status' '13  the target' '15  write refused' 'IN_MOVED_TO' '--allow-partial' '--watch' 'exec:CMD2'; do
 	want "--help lacks '$c'" grep -q -- "$c" "$E2E/out"
 done
 "$KURA" run --bogus >"$E2E/out" 2>&1
@@ -163,6 +163,65 @@ want "whoami: $(cat "$E2E/out")" grep -q '"host": true' "$E2E/out"
 want "ls: $(cat "$E2E/out")" grep -q '^app/db	2$' "$E2E/out"
 t_end "host: whoami and ls"
 
+# wait_gone PID: wait up to 5 s for a background kura, then kill it; its status in $rc.
+wait_gone() {
+	for _i in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$1" 2>/dev/null && kill -KILL "$1"
+	wait "$1"
+	rc=$?
+}
+
+# --watch: kura stays the app's parent, follows the rotation, signals the app, passes on its status.
+printf 'watched-db-password' >"$E2E/v-db-host"
+"$KURA" --socket "$W" run --dir "$D" --only app/db --watch --on-change signal:USR1 -- /bin/sh -c \
+	"trap 'cat $D/app/db >$E2E/seen' USR1; echo \$\$ >$E2E/app.pid; while :; do sleep 0.1; done" \
+	>"$E2E/watch.out" 2>&1 &
+WPID=$!
+for i in $(seq 1 50); do [ -s "$E2E/app.pid" ] && break; sleep 0.1; done
+want "the app did not start: $(cat "$E2E/watch.out")" test -s "$E2E/app.pid"
+want "the app is not kura's child" test "$(awk '{print $4}' "/proc/$(cat "$E2E/app.pid")/stat" 2>/dev/null)" = "$WPID"
+t0=$(date +%s%N)
+"$K" --state-dir "$S" secret rotate app/db --file "$E2E/v-db-host" >/dev/null
+for i in $(seq 1 300); do
+	[ "$(cat "$E2E/seen" 2>/dev/null)" = "$(cat "$E2E/v-db-host")" ] && break
+	sleep 0.01
+done
+MS=$((($(date +%s%N) - t0) / 1000000))
+tap_diag "host: the app saw the rotation after $MS ms"
+want "the app saw '$(cat "$E2E/seen" 2>/dev/null)' after $MS ms: $(cat "$E2E/watch.out")" test "$(cat "$E2E/seen" 2>/dev/null)" = "$(cat "$E2E/v-db-host")"
+want "the rotation took $MS ms" test "$MS" -lt 1500
+want "app/db holds $(cat "$D/app/db")" test "$(cat "$D/app/db")" = "$(cat "$E2E/v-db-host")"
+want "the old set is still there: $(ls -A "$D")" test "$(ls -A "$D" | grep -c '^\.\.kura_')" -eq 1
+kill -TERM "$WPID"
+wait_gone "$WPID"
+want "kura exited $rc after SIGTERM, not 143 (the app's): $(cat "$E2E/watch.out")" test $rc -eq 143
+want "the app still runs" test ! -e "/proc/$(cat "$E2E/app.pid")"
+want "a value on stderr: $(cat "$E2E/watch.out")" test -z "$(cat "$E2E/v-db-host" "$E2E/v-db2" | grep -F -f - "$E2E/watch.out")"
+t_end "host: run --watch rewrites the set on a rotation, signals the app ($MS ms), forwards SIGTERM, exits 143"
+
+"$KURA" --socket "$W" run --dir "$D" --only app/db --watch --on-change "exec:/bin/cp $D/app/db $E2E/copied" \
+	-- /bin/sleep 600 >"$E2E/watch.out" 2>&1 &
+WPID=$!
+sleep 0.5
+"$K" --state-dir "$S" secret rotate app/db --file "$E2E/v-db2" >/dev/null
+for i in $(seq 1 300); do
+	[ "$(cat "$E2E/copied" 2>/dev/null)" = "$(cat "$E2E/v-db2")" ] && break
+	sleep 0.01
+done
+want "exec:CMD did not run: '$(cat "$E2E/copied" 2>/dev/null)' $(cat "$E2E/watch.out")" test "$(cat "$E2E/copied" 2>/dev/null)" = "$(cat "$E2E/v-db2")"
+# Not SIGINT: a background job of a non-interactive shell starts with it ignored.
+kill -USR2 "$WPID"
+wait_gone "$WPID"
+want "kura exited $rc after SIGUSR2, not 140: $(cat "$E2E/watch.out")" test $rc -eq 140
+rm -f "$E2E/copied"
+"$KURA" --socket "$E2E/no.sock" run --dir "$D" --watch -- /bin/true >"$E2E/out" 2>&1
+rc=$?
+want "--watch without a broker exits $rc, not 10: $(cat "$E2E/out")" test $rc -eq 10
+"$KURA" run --watch --on-change signal:NOPE -- /bin/true >"$E2E/out" 2>&1
+rc=$?
+want "a bad --on-change exits $rc, not 2" test $rc -eq 2
+t_end "host: --on-change exec:CMD runs CMD after the rewrite; SIGUSR2 gives 140; bad input exits 10 and 2"
+
 # --- in containers -----------------------------------------------------------------------------
 e2e_rootfs "$E2E/root1" "$KURA"
 e2e_rootfs "$E2E/root2" "$KURA"
@@ -198,7 +257,7 @@ for RTN in docker podman; do
 		rt=pm
 	fi
 	if [ "$have" != yes ]; then
-		for t in run whoami-ls environ other-image not-tmpfs symlink no-value; do
+		for t in run whoami-ls environ other-image not-tmpfs symlink no-value watch-signal watch-restart; do
 			tap_skip "$RTN: $t" "$why"
 		done
 		continue
@@ -272,6 +331,58 @@ for RTN in docker podman; do
 	want "a value in $RTN save" test -z "$(cat "$E2E/v-db" "$E2E/v-cfg" | grep -a -F -f - "$E2E/saved.tar")"
 	"$rt" rm -f -t 0 "$RTN-inspect" >/dev/null 2>&1 || "$rt" rm -f "$RTN-inspect" >/dev/null 2>&1
 	t_end "$RTN: neither inspect nor the saved image holds a value"
+
+	# --watch in a container: a rotation reaches the file and the app (HUP) within a second.
+	printf 'watched-%s-one' "$RTN" >"$E2E/v-db-w1-$RTN"
+	printf 'watched-%s-two' "$RTN" >"$E2E/v-db-w2-$RTN"
+	"$rt" run -d --network none -v "$W:/run/kura.sock" $TMPFS --name "$RTN-watch" \
+		"kura-client-$RTN:1" /kura run --watch --on-change signal:HUP -- /bin/sh -c \
+		'trap "cat /run/secrets/app/db >/tmp/seen" HUP; while :; do sleep 0.2; done' >/dev/null 2>&1
+	CPID=$("$rt" inspect -f '{{.State.Pid}}' "$RTN-watch" 2>/dev/null)
+	CR=/proc/$CPID/root
+	for i in $(seq 1 100); do [ -s "$CR/run/secrets/app/db" ] && break; sleep 0.05; done
+	want "the watched container has no app/db: $("$rt" logs "$RTN-watch" 2>&1)" test -s "$CR/run/secrets/app/db"
+	sleep 0.3
+	t0=$(date +%s%N)
+	"$K" --state-dir "$S" secret rotate app/db --file "$E2E/v-db-w1-$RTN" >/dev/null
+	for i in $(seq 1 300); do
+		[ "$(cat "$CR/tmp/seen" 2>/dev/null)" = "$(cat "$E2E/v-db-w1-$RTN")" ] && break
+		sleep 0.01
+	done
+	MS=$((($(date +%s%N) - t0) / 1000000))
+	tap_diag "$RTN: the app saw the rotation after $MS ms"
+	want "the file holds '$(cat "$CR/run/secrets/app/db" 2>/dev/null)'" test "$(cat "$CR/run/secrets/app/db" 2>/dev/null)" = "$(cat "$E2E/v-db-w1-$RTN")"
+	want "the app saw '$(cat "$CR/tmp/seen" 2>/dev/null)' after $MS ms: $("$rt" logs "$RTN-watch" 2>&1)" test "$(cat "$CR/tmp/seen" 2>/dev/null)" = "$(cat "$E2E/v-db-w1-$RTN")"
+	want "the rotation took $MS ms" test "$MS" -lt 1500
+	t0=$(date +%s%N)
+	"$rt" stop -t 10 "$RTN-watch" >/dev/null 2>&1
+	MS=$((($(date +%s%N) - t0) / 1000000))
+	code=$("$rt" inspect -f '{{.State.ExitCode}}' "$RTN-watch" 2>/dev/null)
+	want "$RTN stop took $MS ms (SIGTERM not forwarded?)" test "$MS" -lt 5000
+	want "kura exited $code after $RTN stop, not 143 (the app's status)" test "$code" = 143
+	"$rt" logs "$RTN-watch" >"$E2E/out" 2>&1
+	want "a value in the logs: $(cat "$E2E/out")" test -z "$(cat "$E2E/v-db-w1-$RTN" "$E2E/v-db" | grep -F -f - "$E2E/out")"
+	"$rt" rm -f "$RTN-watch" >/dev/null 2>&1
+	t_end "$RTN: --watch: a rotation reaches the file and the app's HUP within 1 s; stop forwards SIGTERM, exit 143"
+
+	"$rt" run -d --network none -v "$W:/run/kura.sock" $TMPFS --name "$RTN-restart" \
+		"kura-client-$RTN:1" /kura run --watch --on-change restart -- /bin/sh -c \
+		'echo x >>/tmp/starts; cat /run/secrets/app/db >/tmp/seen; exec /bin/sleep 600' >/dev/null 2>&1
+	CPID=$("$rt" inspect -f '{{.State.Pid}}' "$RTN-restart" 2>/dev/null)
+	CR=/proc/$CPID/root
+	for i in $(seq 1 100); do [ -s "$CR/tmp/seen" ] && break; sleep 0.05; done
+	want "the app did not start: $("$rt" logs "$RTN-restart" 2>&1)" test "$(wc -l <"$CR/tmp/starts" 2>/dev/null)" -eq 1
+	"$K" --state-dir "$S" secret rotate app/db --file "$E2E/v-db-w2-$RTN" >/dev/null
+	for i in $(seq 1 300); do
+		[ "$(cat "$CR/tmp/seen" 2>/dev/null)" = "$(cat "$E2E/v-db-w2-$RTN")" ] && break
+		sleep 0.01
+	done
+	want "the restarted app read '$(cat "$CR/tmp/seen" 2>/dev/null)': $("$rt" logs "$RTN-restart" 2>&1)" test "$(cat "$CR/tmp/seen" 2>/dev/null)" = "$(cat "$E2E/v-db-w2-$RTN")"
+	want "the app started $(wc -l <"$CR/tmp/starts" 2>/dev/null) times, not 2" test "$(wc -l <"$CR/tmp/starts" 2>/dev/null)" -eq 2
+	want "the container is no longer running" test "$("$rt" inspect -f '{{.State.Running}}' "$RTN-restart" 2>/dev/null)" = true
+	"$rt" rm -f -t 0 "$RTN-restart" >/dev/null 2>&1 || "$rt" rm -f "$RTN-restart" >/dev/null 2>&1
+	"$K" --state-dir "$S" secret rotate app/db --file "$E2E/v-db" >/dev/null # back to the first
+	t_end "$RTN: --watch --on-change restart starts the app again with the new value"
 done
 
 if [ "$HAVE_PODMAN" = yes ]; then

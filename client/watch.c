@@ -1,0 +1,368 @@
+/* kura run --watch: the app as a child, signals forwarded through a signalfd, and a watcher
+ * thread that long-polls the broker and rewrites the set. No plaintext here: values pass only
+ * through the refresh callback (kura.c), under write_lock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "watch.h"
+
+#define WATCH_TIMEOUT_S 30
+#define RESTART_GRACE_MS 10000
+#define BACKOFF_MAX_S 30
+
+static const struct {
+	const char *name;
+	int sig;
+} signames[] = {
+	{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 },
+	{ "USR2", SIGUSR2 }, { "TERM", SIGTERM }, { "ALRM", SIGALRM }, { "WINCH", SIGWINCH },
+	{ "CONT", SIGCONT }, { "KILL", SIGKILL },
+};
+
+static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT };
+
+/* The watcher thread holds it while it rewrites the set; main takes it before exiting so the
+ * process never ends halfway through a swap. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+static int notify_pipe[2] = { -1, -1 };
+
+static int parse_signal(const char *s)
+{
+	char *end;
+	long v;
+
+	if (strncmp(s, "SIG", 3) == 0)
+		s += 3;
+	if (*s >= '0' && *s <= '9') {
+		errno = 0;
+		v = strtol(s, &end, 10);
+		return errno || *end || v < 1 || v >= NSIG ? -EINVAL : (int)v;
+	}
+	for (size_t i = 0; i < sizeof(signames) / sizeof(signames[0]); i++)
+		if (strcmp(s, signames[i].name) == 0)
+			return signames[i].sig;
+	return -EINVAL;
+}
+
+int kura_watch_parse_on_change(struct kura_watch *w, const char *s)
+{
+	char *copy, *tok, *save = NULL;
+	char **argv = NULL, **grown;
+	size_t n = 0;
+	int sig;
+
+	if (strcmp(s, "restart") == 0) {
+		w->on_change = KURA_ON_CHANGE_RESTART;
+		return 0;
+	}
+	if (strncmp(s, "signal:", 7) == 0) {
+		sig = parse_signal(s + 7);
+		if (sig < 0)
+			return sig;
+		w->on_change = KURA_ON_CHANGE_SIGNAL;
+		w->sig = sig;
+		return 0;
+	}
+	if (strncmp(s, "exec:", 5) != 0)
+		return -EINVAL;
+	copy = strdup(s + 5);
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		grown = reallocarray(argv, n + 2, sizeof(*argv));
+		if (!grown) {
+			free(argv);
+			free(copy);
+			return -ENOMEM;
+		}
+		argv = grown;
+		argv[n++] = tok;
+		argv[n] = NULL;
+	}
+	if (n == 0) {
+		free(copy);
+		return -EINVAL;
+	}
+	free(w->exec_argv ? w->exec_argv[0] : NULL);
+	free(w->exec_argv);
+	w->on_change = KURA_ON_CHANGE_EXEC;
+	w->exec_argv = argv; /* argv[0] is the start of copy */
+	return 0;
+}
+
+/* fork + exec with kura's original signal mask; every fd of kura's is O_CLOEXEC. */
+static pid_t spawn(char **argv, const sigset_t *mask)
+{
+	pid_t pid = fork();
+	int e;
+
+	if (pid != 0)
+		return pid;
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	execvp(argv[0], argv);
+	e = errno;
+	dprintf(STDERR_FILENO, "kura: cannot execute %s: %s\n", argv[0], strerror(e));
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+static int exit_status(int st)
+{
+	return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+static void sleep_s(unsigned s)
+{
+	struct timespec ts = { .tv_sec = s };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static bool relevant(const struct kura_watch *w, const json_t *changed)
+{
+	size_t i, k;
+	json_t *e;
+
+	if (json_array_size(changed) == 0)
+		return false;
+	if (w->only->n == 0)
+		return true;
+	json_array_foreach(changed, i, e) {
+		const char *name = json_string_value(e);
+
+		for (k = 0; name && k < w->only->n; k++)
+			if (strcmp(name, w->only->items[k].name) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* One long poll, and a rewrite if it reports a change to a name of ours: 0 or an exit code. */
+static int watch_once(struct kura_watch *w, struct kura_fail *f)
+{
+	_cleanup_(json_decrefp) json_t *j = NULL;
+	char path[96];
+	json_t *rev, *changed;
+	int r;
+
+	snprintf(path, sizeof(path), "/v1/watch?since=%llu&timeout=%d",
+		(unsigned long long)w->revision, WATCH_TIMEOUT_S);
+	if (kura_api_get_json(&w->broker, path, &j, f) < 0)
+		return f->exit ? f->exit : KURA_EXIT_SYSTEM;
+	rev = json_object_get(j, "revision");
+	changed = json_object_get(j, "changed");
+	if (!json_is_integer(rev) || json_integer_value(rev) < 0 || !json_is_array(changed)) {
+		kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
+			"/v1/watch: no revision or changed list in the broker's answer");
+		return KURA_EXIT_PROTOCOL;
+	}
+	if (relevant(w, changed)) {
+		pthread_mutex_lock(&write_lock);
+		r = w->refresh(w->ctx, f);
+		pthread_mutex_unlock(&write_lock);
+		if (r != 0)
+			return r; /* the revision stays, so the next poll answers at once */
+		/* A full pipe already holds a wake-up for main. */
+		if (write(notify_pipe[1], "c", 1) < 0 && errno != EAGAIN) {
+			kura_fail_set(f, -errno, KURA_EXIT_SYSTEM, "cannot wake the parent: %m");
+			return KURA_EXIT_SYSTEM;
+		}
+	}
+	w->revision = (uint64_t)json_integer_value(rev);
+	return 0;
+}
+
+static void *watcher(void *arg)
+{
+	struct kura_watch *w = arg;
+	unsigned backoff = 0;
+	bool failing = false;
+
+	for (;;) {
+		struct kura_fail f = { 0 };
+
+		if (watch_once(w, &f) == 0) {
+			if (failing)
+				fprintf(stderr, "kura: watch: the broker answers again; following "
+						"changes\n");
+			failing = false;
+			backoff = 0;
+			continue;
+		}
+		backoff = backoff ? (backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2) : 1;
+		if (!failing)
+			fprintf(stderr, "kura: watch: %s; the app keeps running, retrying\n", f.msg);
+		failing = true;
+		sleep_s(backoff);
+	}
+	return NULL;
+}
+
+struct children {
+	pid_t app;
+	pid_t hook;
+	int app_status;
+	bool app_gone;
+};
+
+static void reap(struct children *c)
+{
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (pid == c->app) {
+			c->app_status = exit_status(st);
+			c->app_gone = true;
+		} else if (pid == c->hook) {
+			c->hook = 0;
+			if (st != 0)
+				fprintf(stderr, "kura: watch: the --on-change command exited %d\n",
+					exit_status(st));
+		}
+	}
+}
+
+/* Reads one signal from the signalfd within timeout_ms: the signal, 0 on timeout. */
+static int next_signal(int sfd, int timeout_ms)
+{
+	struct pollfd p = { .fd = sfd, .events = POLLIN };
+	struct signalfd_siginfo si;
+
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return 0;
+	if (read(sfd, &si, sizeof(si)) != sizeof(si))
+		return 0;
+	return (int)si.ssi_signo;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * SIGTERM, then SIGKILL after the grace period. A forwarded signal that arrives meanwhile goes
+ * to the app and means it is stopping for good: returns false, and no new app is started.
+ */
+static bool stop_app(struct children *c, int sfd)
+{
+	int64_t deadline = now_ms() + RESTART_GRACE_MS;
+	bool again = true;
+	int sig, st;
+
+	kill(c->app, SIGTERM);
+	while (!c->app_gone) {
+		int64_t left = deadline - now_ms();
+
+		if (left <= 0) {
+			kill(c->app, SIGKILL);
+			if (waitpid(c->app, &st, 0) == c->app) {
+				c->app_status = exit_status(st);
+				c->app_gone = true;
+			}
+			break;
+		}
+		sig = next_signal(sfd, (int)left);
+		if (sig == SIGCHLD) {
+			reap(c);
+		} else if (sig > 0) {
+			kill(c->app, sig);
+			again = false;
+		}
+	}
+	return again;
+}
+
+static void apply_change(struct kura_watch *w, struct children *c, int sfd,
+	const sigset_t *mask, char **cmd_argv)
+{
+	switch (w->on_change) {
+	case KURA_ON_CHANGE_SIGNAL:
+		kill(c->app, w->sig);
+		break;
+	case KURA_ON_CHANGE_RESTART:
+		if (!stop_app(c, sfd))
+			break;
+		c->app_gone = false;
+		c->app = spawn(cmd_argv, mask);
+		if (c->app < 0) {
+			c->app_status = KURA_EXIT_SYSTEM;
+			c->app_gone = true;
+		}
+		break;
+	case KURA_ON_CHANGE_EXEC:
+		if (c->hook > 0) {
+			fprintf(stderr, "kura: watch: the --on-change command still runs; not "
+					"starting another\n");
+			break;
+		}
+		c->hook = spawn(w->exec_argv, mask);
+		if (c->hook < 0)
+			c->hook = 0;
+		break;
+	}
+}
+
+int kura_watch_run(struct kura_watch *w, char **cmd_argv)
+{
+	struct children c = { 0 };
+	sigset_t set, old;
+	pthread_t th;
+	int sfd, r;
+	char buf[64];
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+		sigaddset(&set, forwarded[i]);
+	sigaddset(&set, SIGCHLD);
+	/* Blocked before the thread starts, so both threads leave these to the signalfd. Blocked
+	 * signals also reach kura when it is pid 1 of a container, which ignores default ones. */
+	sigprocmask(SIG_BLOCK, &set, &old);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0 || pipe2(notify_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+		fprintf(stderr, "kura: watch: %m\n");
+		return KURA_EXIT_SYSTEM;
+	}
+	c.app = spawn(cmd_argv, &old);
+	if (c.app < 0) {
+		fprintf(stderr, "kura: cannot fork: %m\n");
+		return KURA_EXIT_SYSTEM;
+	}
+	r = pthread_create(&th, NULL, watcher, w);
+	if (r != 0)
+		fprintf(stderr, "kura: watch: cannot start the watcher (%s); the app runs without "
+				"it\n", strerror(r));
+	while (!c.app_gone) {
+		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
+			{ .fd = notify_pipe[0], .events = POLLIN } };
+		int sig;
+
+		if (poll(p, 2, -1) < 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			sig = next_signal(sfd, 0);
+			if (sig == SIGCHLD)
+				reap(&c);
+			else if (sig > 0)
+				kill(c.app, sig);
+		}
+		if (!c.app_gone && (p[1].revents & POLLIN) && read(notify_pipe[0], buf, sizeof(buf)) > 0)
+			apply_change(w, &c, sfd, &old, cmd_argv);
+	}
+	pthread_mutex_lock(&write_lock); /* never end halfway through a swap */
+	return c.app_status;
+}
