@@ -1,0 +1,944 @@
+/* The audit log: append, key evolution, crash recovery and offline verification. Holds MAC keys
+ * in guarded memory; records never carry a value. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "audit.h"
+#include "json.h"
+
+#define B64_MAC_LEN 44u /* base64 of 32 bytes, with padding */
+#define MAC_SUFFIX_LEN (sizeof(",\"mac\":\"") - 1 + B64_MAC_LEN + 2)
+#define STATE_MAX 4096u
+
+static const uint8_t mac_label[] = "kura/audit/1"; /* the NUL goes into the MAC too */
+static const char evolve_label[] = "kura/audit/evolve/1";
+
+struct kura_audit {
+	pthread_mutex_t lock;
+	int dirfd;
+	int fd; /* the current file, O_APPEND; -1 until first needed */
+	struct kura_audit_opts o;
+	struct kura_secbuf *key;
+	uint64_t epoch, seq, file, epoch_records, epoch_started;
+	uint8_t mac[KURA_AUDIT_MAC_BYTES];
+	bool state_stale; /* memory is ahead of the state file in a way that matters */
+	bool live;        /* open succeeded: close may save */
+};
+
+struct rec {
+	uint8_t *body; /* the line with its mac member cut off: exactly what was MAC'd */
+	size_t body_len;
+	uint64_t seq, epoch, next_epoch;
+	bool closes; /* carries next_epoch: the last record of its epoch */
+	uint8_t mac[KURA_AUDIT_MAC_BYTES];
+};
+
+static void rec_done(struct rec *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+static void file_name(uint64_t n, char buf[32])
+{
+	snprintf(buf, 32, "audit-%06" PRIu64 ".jsonl", n);
+}
+
+static void compute_mac(const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES],
+	const uint8_t *body, size_t len, uint8_t out[KURA_AUDIT_MAC_BYTES])
+{
+	crypto_generichash_state h;
+
+	crypto_generichash_init(&h, key->data, key->len, KURA_AUDIT_MAC_BYTES);
+	crypto_generichash_update(&h, mac_label, sizeof(mac_label));
+	crypto_generichash_update(&h, prev, KURA_AUDIT_MAC_BYTES);
+	crypto_generichash_update(&h, body, len);
+	crypto_generichash_final(&h, out, KURA_AUDIT_MAC_BYTES);
+	sodium_memzero(&h, sizeof(h));
+}
+
+static bool mac_ok(const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES],
+	const struct rec *r)
+{
+	uint8_t want[KURA_AUDIT_MAC_BYTES];
+	bool ok;
+
+	compute_mac(key, prev, r->body, r->body_len, want);
+	ok = sodium_memcmp(want, r->mac, sizeof(want)) == 0;
+	sodium_memzero(want, sizeof(want));
+	return ok;
+}
+
+/* Replaces *key by the next epoch's key; the old one is wiped by kura_secbuf_free. */
+static int evolve(struct kura_secbuf **key)
+{
+	struct kura_secbuf *next = NULL;
+	int r;
+
+	r = kura_secbuf_new(KURA_AUDIT_KEY_BYTES, &next);
+	if (r < 0)
+		return r;
+	crypto_generichash(next->data, KURA_AUDIT_KEY_BYTES, (const uint8_t *)evolve_label,
+		strlen(evolve_label), (*key)->data, (*key)->len);
+	next->len = KURA_AUDIT_KEY_BYTES;
+	kura_secbuf_free(*key);
+	*key = next;
+	return 0;
+}
+
+static uint64_t now_seconds(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+static void now_rfc3339(char buf[40])
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, 40 - n, ".%06ldZ", ts.tv_nsec / 1000);
+}
+
+/* A whole regular file into malloc'd memory (NUL-terminated for convenience). */
+static int read_all(int fd, uint8_t **ret, size_t *ret_len)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t got = 0;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EBADF;
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return -ENOMEM;
+	while (got < (size_t)st.st_size) {
+		ssize_t n = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int r = n < 0 ? -errno : -EIO;
+
+			free(buf);
+			return r;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = 0;
+	*ret = buf;
+	*ret_len = got;
+	return 0;
+}
+
+/* One line (without its '\n'). -EPROTO unless it is BODY-with-mac as append writes it. */
+static int rec_parse(const uint8_t *p, size_t len, struct rec *ret)
+{
+	static const char head[] = ",\"mac\":\"";
+	_cleanup_json_ json_t *j = NULL;
+	const char *b64;
+	struct rec r = {};
+	size_t bin_len;
+	int64_t v;
+
+	if (len < MAC_SUFFIX_LEN + 2 || p[0] != '{')
+		return -EPROTO;
+	b64 = (const char *)p + len - MAC_SUFFIX_LEN;
+	if (memcmp(b64, head, sizeof(head) - 1) != 0 || memcmp(p + len - 2, "\"}", 2) != 0)
+		return -EPROTO;
+	b64 += sizeof(head) - 1;
+	if (sodium_base642bin(r.mac, sizeof(r.mac), b64, B64_MAC_LEN, NULL, &bin_len, NULL,
+		    sodium_base64_VARIANT_ORIGINAL) != 0 ||
+		bin_len != sizeof(r.mac))
+		return -EPROTO;
+
+	r.body_len = len - MAC_SUFFIX_LEN + 1;
+	r.body = malloc(r.body_len);
+	if (!r.body)
+		return -ENOMEM;
+	memcpy(r.body, p, r.body_len - 1);
+	r.body[r.body_len - 1] = '}';
+
+	if (kura_json_load(r.body, r.body_len, &j) < 0 ||
+		kura_json_get_int(j, "seq", 1, INT64_MAX, &v) < 0)
+		goto bad;
+	r.seq = (uint64_t)v;
+	if (kura_json_get_int(j, "epoch", 0, INT64_MAX, &v) < 0)
+		goto bad;
+	r.epoch = (uint64_t)v;
+	if (json_object_get(j, "next_epoch")) {
+		if (kura_json_get_int(j, "next_epoch", 1, INT64_MAX, &v) < 0)
+			goto bad;
+		r.closes = true;
+		r.next_epoch = (uint64_t)v;
+	}
+	*ret = r;
+	return 0;
+bad:
+	free(r.body);
+	return -EPROTO;
+}
+
+/* The next line of buf from *pos: its start and length without '\n'; *complete says whether
+ * it had one. false at the end. */
+static bool next_line(const uint8_t *buf, size_t len, size_t *pos, const uint8_t **ret,
+	size_t *ret_len, bool *complete)
+{
+	const uint8_t *nl;
+
+	if (*pos >= len)
+		return false;
+	*ret = buf + *pos;
+	nl = memchr(buf + *pos, '\n', len - *pos);
+	*complete = nl != NULL;
+	*ret_len = nl ? (size_t)(nl - *ret) : len - *pos;
+	*pos += *ret_len + (nl ? 1 : 0);
+	return true;
+}
+
+static int write_all(int fd, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	while (len > 0) {
+		ssize_t n = write(fd, b, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Replaces dir/state whole: a crash leaves either the old state or the new one, never a mix,
+ * and the old key is gone from the disk once rename and the directory fsync return (as far as
+ * the file system goes: a journal or an SSD's remapping may keep old blocks, which is why
+ * dir belongs on storage that is not snapshotted).
+ */
+static int state_save(int dirfd, uint64_t epoch, const struct kura_secbuf *key, uint64_t seq,
+	const uint8_t mac[KURA_AUDIT_MAC_BYTES], uint64_t file, uint64_t epoch_started,
+	uint64_t epoch_records)
+{
+	_cleanup_secbuf_ struct kura_secbuf *text = NULL;
+	char key64[sodium_base64_ENCODED_LEN(KURA_AUDIT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+	char mac64[sodium_base64_ENCODED_LEN(KURA_AUDIT_MAC_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+	_cleanup_close_ int fd = -1;
+	int n, r;
+
+	r = kura_secbuf_new(STATE_MAX, &text);
+	if (r < 0)
+		return r;
+	sodium_bin2base64(key64, sizeof(key64), key->data, key->len,
+		sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(mac64, sizeof(mac64), mac, KURA_AUDIT_MAC_BYTES,
+		sodium_base64_VARIANT_ORIGINAL);
+	n = snprintf((char *)text->data, text->cap,
+		"{\"version\":1,\"epoch\":%" PRIu64 ",\"key\":\"%s\",\"seq\":%" PRIu64
+		",\"mac\":\"%s\",\"file\":%" PRIu64 ",\"epoch_started\":%" PRIu64
+		",\"epoch_records\":%" PRIu64 "}\n",
+		epoch, key64, seq, mac64, file, epoch_started, epoch_records);
+	sodium_memzero(key64, sizeof(key64));
+	if (n < 0 || (size_t)n >= text->cap)
+		return -EOVERFLOW;
+	text->len = (size_t)n;
+
+	fd = openat(dirfd, "state.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	r = kura_secbuf_write_fd(text, fd);
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r >= 0 && renameat(dirfd, "state.tmp", dirfd, "state") < 0)
+		r = -errno;
+	if (r >= 0 && fsync(dirfd) < 0)
+		r = -errno;
+	if (r < 0)
+		unlinkat(dirfd, "state.tmp", 0);
+	return r;
+}
+
+static int save(struct kura_audit *a)
+{
+	int r = state_save(a->dirfd, a->epoch, a->key, a->seq, a->mac, a->file, a->epoch_started,
+		a->epoch_records);
+
+	if (r >= 0)
+		a->state_stale = false;
+	return r;
+}
+
+static int get_u64(const json_t *j, const char *k, uint64_t *ret)
+{
+	int64_t v;
+	int r = kura_json_get_int(j, k, 0, INT64_MAX, &v);
+
+	if (r < 0)
+		return r;
+	*ret = (uint64_t)v;
+	return 0;
+}
+
+static int state_load(struct kura_audit *a)
+{
+	_cleanup_secbuf_ struct kura_secbuf *text = NULL;
+	_cleanup_json_ json_t *j = NULL;
+	_cleanup_close_ int fd = -1;
+	uint8_t *bin = NULL;
+	size_t bin_len = 0;
+	uint64_t version;
+	int r;
+
+	fd = openat(a->dirfd, "state", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	r = kura_secbuf_read_fd(fd, STATE_MAX, &text);
+	if (r < 0)
+		return r;
+	r = kura_json_load(text->data, text->len, &j);
+	if (r < 0)
+		return r;
+	if (get_u64(j, "version", &version) < 0 || version != 1 || get_u64(j, "epoch", &a->epoch) < 0 ||
+		get_u64(j, "seq", &a->seq) < 0 || get_u64(j, "file", &a->file) < 0 || a->file < 1 ||
+		get_u64(j, "epoch_started", &a->epoch_started) < 0 ||
+		get_u64(j, "epoch_records", &a->epoch_records) < 0)
+		return -EPROTO;
+
+	r = kura_json_get_b64(j, "mac", &bin, &bin_len);
+	if (r < 0)
+		return r;
+	if (bin_len != KURA_AUDIT_MAC_BYTES) {
+		free(bin);
+		return -EPROTO;
+	}
+	memcpy(a->mac, bin, KURA_AUDIT_MAC_BYTES);
+	free(bin);
+
+	r = kura_json_get_b64(j, "key", &bin, &bin_len);
+	if (r < 0)
+		return r;
+	if (bin_len == KURA_AUDIT_KEY_BYTES)
+		r = kura_secbuf_from(bin, bin_len, &a->key);
+	else
+		r = -EPROTO;
+	sodium_memzero(bin, bin_len);
+	free(bin);
+	return r;
+}
+
+int kura_audit_create(const char *dir, struct kura_secbuf **ret_initial_key)
+{
+	_cleanup_secbuf_ struct kura_secbuf *k0 = NULL;
+	_cleanup_close_ int dirfd = -1;
+	uint8_t zero[KURA_AUDIT_MAC_BYTES] = {};
+	struct stat st;
+	int r;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dirfd < 0)
+		return -errno;
+	/* A directory made earlier by someone else, or open to others, could be swapped or read
+	 * under us: the state file holds the current key. */
+	if (fstat(dirfd, &st) < 0)
+		return -errno;
+	if (st.st_uid != geteuid() || (st.st_mode & 077))
+		return -EPERM;
+	if (faccessat(dirfd, "state", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return -EEXIST;
+	r = kura_secbuf_random(KURA_AUDIT_KEY_BYTES, &k0);
+	if (r < 0)
+		return r;
+	r = state_save(dirfd, 0, k0, 0, zero, 1, now_seconds(), 0);
+	if (r < 0)
+		return r;
+	*ret_initial_key = TAKE_PTR(k0);
+	return 0;
+}
+
+static int open_current(struct kura_audit *a)
+{
+	char name[32];
+
+	if (a->fd >= 0)
+		return 0;
+	file_name(a->file, name);
+	a->fd = openat(a->dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		0600);
+	if (a->fd < 0)
+		return -errno;
+	if (fsync(a->dirfd) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Adopts what the current file holds past the state's seq. Records up to the state's seq are
+ * only checked for the state's own MAC; later ones must chain and verify under the current key,
+ * and a closing record among them evolves the key as append would have.
+ */
+static int recover_file(struct kura_audit *a, bool last)
+{
+	_cleanup_free_ uint8_t *buf = NULL;
+	_cleanup_close_ int fd = -1;
+	char name[32];
+	size_t len, pos = 0, ll, keep = 0;
+	const uint8_t *l;
+	bool complete;
+	int r;
+
+	file_name(a->file, name);
+	fd = openat(a->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	r = read_all(fd, &buf, &len);
+	if (r < 0)
+		return r;
+	while (next_line(buf, len, &pos, &l, &ll, &complete)) {
+		struct rec rc;
+
+		if (!complete)
+			break;
+		keep = pos;
+		r = rec_parse(l, ll, &rc);
+		if (r < 0)
+			return r == -ENOMEM ? r : -EBADMSG;
+		if (rc.seq <= a->seq) {
+			r = rc.seq == a->seq && sodium_memcmp(rc.mac, a->mac, sizeof(a->mac)) != 0
+				? -EBADMSG
+				: 0;
+		} else if (rc.seq != a->seq + 1 || rc.epoch != a->epoch ||
+			   !mac_ok(a->key, a->mac, &rc)) {
+			r = -EBADMSG;
+		} else {
+			a->seq = rc.seq;
+			memcpy(a->mac, rc.mac, sizeof(a->mac));
+			a->epoch_records++;
+			a->state_stale = true;
+			if (rc.closes) {
+				if (rc.next_epoch != a->epoch + 1)
+					r = -EBADMSG;
+				else
+					r = evolve(&a->key);
+				a->epoch++;
+				a->epoch_records = 0;
+				a->epoch_started = now_seconds();
+			}
+		}
+		rec_done(&rc);
+		if (r < 0)
+			return r;
+	}
+	/* A line without its newline was never acknowledged: append returns after the whole
+	 * line is written. Keeping it would glue the next record onto it. */
+	if (keep < len) {
+		if (!last)
+			return -EBADMSG;
+		if (ftruncate(fd, (off_t)keep) < 0 || fsync(fd) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* The state may name an older file than the last one (its save at rotation was lost): the
+ * chain goes on through every later file that exists. */
+static int recover_tail(struct kura_audit *a)
+{
+	for (;;) {
+		char name[32];
+		bool last;
+		int r;
+
+		file_name(a->file + 1, name);
+		last = faccessat(a->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0;
+		r = recover_file(a, last);
+		if (r < 0 || last)
+			return r;
+		a->file++;
+		a->state_stale = true;
+	}
+}
+
+int kura_audit_open(const char *dir, const struct kura_audit_opts *o, struct kura_audit **ret)
+{
+	struct kura_audit *a;
+	int r;
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->fd = -1;
+	a->o = o ? *o : KURA_AUDIT_OPTS_DEFAULT;
+	if (!a->o.max_file_bytes)
+		a->o.max_file_bytes = KURA_AUDIT_OPTS_DEFAULT.max_file_bytes;
+	if (!a->o.records_per_epoch)
+		a->o.records_per_epoch = KURA_AUDIT_OPTS_DEFAULT.records_per_epoch;
+	if (!a->o.seconds_per_epoch)
+		a->o.seconds_per_epoch = KURA_AUDIT_OPTS_DEFAULT.seconds_per_epoch;
+	pthread_mutex_init(&a->lock, NULL);
+	a->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (a->dirfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* Two writers would fork the chain; the lock goes with the descriptor at close. */
+	if (flock(a->dirfd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+	r = state_load(a);
+	if (r < 0)
+		goto fail;
+	r = recover_tail(a);
+	if (r < 0)
+		goto fail;
+	if (a->state_stale) {
+		r = save(a);
+		if (r < 0)
+			goto fail;
+	}
+	/* Opened now, not at the first append: a file swapped in between must be noticed. */
+	r = open_current(a);
+	if (r < 0)
+		goto fail;
+	a->live = true;
+	*ret = a;
+	return 0;
+fail:
+	kura_audit_close(a);
+	return r;
+}
+
+void kura_audit_close(struct kura_audit *a)
+{
+	if (!a)
+		return;
+	if (a->live)
+		(void)save(a);
+	if (a->fd >= 0)
+		close(a->fd);
+	if (a->dirfd >= 0)
+		close(a->dirfd);
+	kura_secbuf_free(a->key);
+	pthread_mutex_destroy(&a->lock);
+	sodium_memzero(a, sizeof(*a));
+	free(a);
+}
+
+/* -ESTALE unless the path still names the file we hold open. */
+static int check_current(struct kura_audit *a, struct stat *ret)
+{
+	struct stat at_path;
+	char name[32];
+
+	if (fstat(a->fd, ret) < 0)
+		return -errno;
+	file_name(a->file, name);
+	if (fstatat(a->dirfd, name, &at_path, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? -ESTALE : -errno;
+	if (at_path.st_dev != ret->st_dev || at_path.st_ino != ret->st_ino || ret->st_nlink == 0)
+		return -ESTALE;
+	return 0;
+}
+
+static int rotate(struct kura_audit *a)
+{
+	int r = state_save(a->dirfd, a->epoch, a->key, a->seq, a->mac, a->file + 1,
+		a->epoch_started, a->epoch_records);
+
+	if (r < 0)
+		return r;
+	a->state_stale = false;
+	close(a->fd);
+	a->fd = -1;
+	a->file++;
+	return open_current(a);
+}
+
+/* One record out, or nothing: on failure the file is cut back and memory does not move. */
+static int write_record(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
+{
+	_cleanup_json_ json_t *j = NULL;
+	_cleanup_free_ uint8_t *body = NULL;
+	_cleanup_free_ uint8_t *line = NULL;
+	uint8_t mac[KURA_AUDIT_MAC_BYTES];
+	char mac64[B64_MAC_LEN + 1], when[40];
+	size_t body_len, line_len;
+	struct stat st;
+	int r;
+
+	r = open_current(a);
+	if (r < 0)
+		return r;
+	r = check_current(a, &st);
+	if (r < 0)
+		return r;
+	if ((uint64_t)st.st_size >= a->o.max_file_bytes) {
+		r = rotate(a);
+		if (r < 0)
+			return r;
+		r = check_current(a, &st);
+		if (r < 0)
+			return r;
+	}
+
+	j = json_deep_copy(fields);
+	if (!j)
+		return -ENOMEM;
+	now_rfc3339(when);
+	if (json_object_set_new(j, "seq", json_integer((json_int_t)(a->seq + 1))) < 0 ||
+		json_object_set_new(j, "time", json_string(when)) < 0 ||
+		json_object_set_new(j, "epoch", json_integer((json_int_t)a->epoch)) < 0)
+		return -ENOMEM;
+	r = kura_json_dump(j, &body, &body_len);
+	if (r < 0)
+		return r;
+	compute_mac(a->key, a->mac, body, body_len, mac);
+	sodium_bin2base64(mac64, sizeof(mac64), mac, sizeof(mac), sodium_base64_VARIANT_ORIGINAL);
+
+	line_len = body_len - 1 + MAC_SUFFIX_LEN + 1;
+	line = malloc(line_len);
+	if (!line)
+		return -ENOMEM;
+	memcpy(line, body, body_len - 1);
+	memcpy(line + body_len - 1, ",\"mac\":\"", 8);
+	memcpy(line + body_len - 1 + 8, mac64, B64_MAC_LEN);
+	memcpy(line + line_len - 3, "\"}\n", 3);
+
+	r = write_all(a->fd, line, line_len);
+	if (r >= 0 && a->o.fsync && fsync(a->fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		/* Leave no partial line, and no line whose seq a retry would repeat. */
+		if (ftruncate(a->fd, st.st_size) == 0 && a->o.fsync)
+			(void)fsync(a->fd);
+		return r;
+	}
+	a->seq++;
+	memcpy(a->mac, mac, sizeof(mac));
+	a->epoch_records++;
+	if (ret_seq)
+		*ret_seq = a->seq;
+	return 0;
+}
+
+static bool epoch_due(const struct kura_audit *a, bool by_count)
+{
+	if (by_count && a->epoch_records + 1 >= a->o.records_per_epoch)
+		return true;
+	return now_seconds() - a->epoch_started >= a->o.seconds_per_epoch;
+}
+
+static int close_epoch(struct kura_audit *a)
+{
+	_cleanup_json_ json_t *f = NULL;
+	int r;
+
+	f = json_pack("{s:s, s:I}", "event", "audit-key-evolve", "next_epoch",
+		(json_int_t)(a->epoch + 1));
+	if (!f)
+		return -ENOMEM;
+	r = write_record(a, f, NULL);
+	if (r < 0)
+		return r;
+	/* The closing record is on disk: from here memory must follow it whatever happens, or
+	 * the next record would be MAC'd under a key the log says is retired. */
+	r = evolve(&a->key);
+	a->epoch++;
+	a->epoch_records = 0;
+	a->epoch_started = now_seconds();
+	a->state_stale = true;
+	if (r < 0)
+		return r;
+	return save(a);
+}
+
+static bool reserved(const char *k)
+{
+	static const char *const keys[] = { "seq", "time", "epoch", "mac", "next_epoch" };
+
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+		if (strcmp(k, keys[i]) == 0)
+			return true;
+	return false;
+}
+
+int kura_audit_append(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
+{
+	const char *k;
+	json_t *v;
+	int r;
+
+	if (!json_is_object(fields))
+		return -EINVAL;
+	json_object_foreach(fields, k, v)
+		if (reserved(k))
+			return -EINVAL;
+
+	pthread_mutex_lock(&a->lock);
+	r = 0;
+	if (a->state_stale)
+		r = save(a);
+	if (r >= 0 && epoch_due(a, true))
+		r = close_epoch(a);
+	if (r >= 0)
+		r = write_record(a, fields, ret_seq);
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+int kura_audit_tick(struct kura_audit *a)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->state_stale)
+		r = save(a);
+	if (r >= 0 && epoch_due(a, false))
+		r = close_epoch(a);
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+const char *kura_audit_fault_name(enum kura_audit_fault f)
+{
+	static const char *const names[] = {
+		[KURA_AUDIT_OK] = "ok",
+		[KURA_AUDIT_EDITED] = "edited",
+		[KURA_AUDIT_DELETED] = "deleted",
+		[KURA_AUDIT_REORDERED] = "reordered",
+		[KURA_AUDIT_DUPLICATED] = "duplicated",
+		[KURA_AUDIT_INSERTED] = "inserted",
+		[KURA_AUDIT_MALFORMED] = "malformed",
+		[KURA_AUDIT_TRUNCATED] = "truncated",
+	};
+
+	return (unsigned)f < ELEMENTSOF(names) ? names[f] : "unknown";
+}
+
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* The numbers of dir's audit-NNNNNN.jsonl files, sorted. */
+static int list_files(int dirfd, uint64_t **ret, size_t *ret_n)
+{
+	_cleanup_free_ uint64_t *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = dup(dirfd);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		char name[32];
+		uint64_t num = 0;
+		size_t i;
+
+		if (strlen(de->d_name) != 18 || strncmp(de->d_name, "audit-", 6) != 0)
+			continue;
+		for (i = 6; i < 12 && de->d_name[i] >= '0' && de->d_name[i] <= '9'; i++)
+			num = num * 10 + (uint64_t)(de->d_name[i] - '0');
+		file_name(num, name);
+		if (i != 12 || strcmp(name, de->d_name) != 0)
+			continue;
+		if (n == cap) {
+			uint64_t *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (!nv) {
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[n++] = num;
+	}
+	closedir(d);
+	qsort(v, n, sizeof(*v), cmp_u64);
+	*ret = TAKE_PTR(v);
+	*ret_n = n;
+	return 0;
+}
+
+/* Whether a line with this seq comes later in buf (from pos). */
+static bool seq_later(const uint8_t *buf, size_t len, size_t pos, uint64_t seq)
+{
+	const uint8_t *l;
+	size_t ll;
+	bool complete, found = false;
+
+	while (!found && next_line(buf, len, &pos, &l, &ll, &complete)) {
+		struct rec r;
+
+		if (rec_parse(l, ll, &r) < 0)
+			continue;
+		found = r.seq == seq;
+		rec_done(&r);
+	}
+	return found;
+}
+
+/* Whether the line at pos is the record seq, chaining from prev under key. */
+static bool next_verifies(const uint8_t *buf, size_t len, size_t pos,
+	const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES], uint64_t seq)
+{
+	const uint8_t *l;
+	size_t ll;
+	bool complete, ok;
+	struct rec r;
+
+	if (!next_line(buf, len, &pos, &l, &ll, &complete) || !complete ||
+		rec_parse(l, ll, &r) < 0)
+		return false;
+	ok = r.seq == seq && mac_ok(key, prev, &r);
+	rec_done(&r);
+	return ok;
+}
+
+struct walk {
+	struct kura_secbuf *key;
+	uint64_t epoch, seq;
+	uint8_t prev[KURA_AUDIT_MAC_BYTES];
+};
+
+/* Checks one file's lines; returns the fault found (OK to go on), or -errno. */
+static int verify_file(struct walk *w, const uint8_t *buf, size_t len, bool last_file,
+	struct kura_audit_verdict *v)
+{
+	const uint8_t *l;
+	size_t ll, pos = 0;
+	bool complete;
+	int r;
+
+	v->line = 0;
+	while (next_line(buf, len, &pos, &l, &ll, &complete)) {
+		uint64_t expected = w->seq + 1;
+		enum kura_audit_fault f = KURA_AUDIT_OK;
+		struct rec rc;
+
+		v->line++;
+		v->seq = expected;
+		if (!complete)
+			return last_file ? KURA_AUDIT_TRUNCATED : KURA_AUDIT_MALFORMED;
+		r = rec_parse(l, ll, &rc);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0)
+			return KURA_AUDIT_MALFORMED;
+
+		if (rc.seq == expected) {
+			if (!mac_ok(w->key, w->prev, &rc) || rc.epoch != w->epoch)
+				f = next_verifies(buf, len, pos, w->key, w->prev, expected)
+					? KURA_AUDIT_INSERTED
+					: KURA_AUDIT_EDITED;
+			else if (rc.closes && rc.next_epoch != w->epoch + 1)
+				f = KURA_AUDIT_MALFORMED;
+		} else if (rc.seq > expected) {
+			f = seq_later(buf, len, pos, expected) ? KURA_AUDIT_REORDERED
+							       : KURA_AUDIT_DELETED;
+		} else {
+			f = rc.seq == w->seq ? KURA_AUDIT_DUPLICATED : KURA_AUDIT_REORDERED;
+		}
+		if (f != KURA_AUDIT_OK) {
+			rec_done(&rc);
+			return f;
+		}
+
+		w->seq = rc.seq;
+		memcpy(w->prev, rc.mac, sizeof(w->prev));
+		v->good++;
+		v->last_seq = rc.seq;
+		v->last_epoch = w->epoch;
+		if (rc.closes) {
+			r = evolve(&w->key);
+			w->epoch++;
+		}
+		rec_done(&rc);
+		if (r < 0)
+			return r;
+	}
+	return KURA_AUDIT_OK;
+}
+
+int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
+	struct kura_audit_verdict *ret)
+{
+	_cleanup_close_ int dirfd = -1;
+	_cleanup_free_ uint64_t *files = NULL;
+	struct kura_audit_verdict v = {};
+	struct walk w = {};
+	size_t n = 0;
+	int r;
+
+	if (initial_key->len != KURA_AUDIT_KEY_BYTES)
+		return -EINVAL;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -errno;
+	r = list_files(dirfd, &files, &n);
+	if (r < 0)
+		return r;
+	r = kura_secbuf_from(initial_key->data, initial_key->len, &w.key);
+	if (r < 0)
+		return r;
+
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ uint8_t *buf = NULL;
+		_cleanup_close_ int fd = -1;
+		size_t len;
+
+		file_name(files[i], v.file);
+		fd = openat(dirfd, v.file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			r = -errno;
+			break;
+		}
+		r = read_all(fd, &buf, &len);
+		if (r < 0)
+			break;
+		r = verify_file(&w, buf, len, i + 1 == n, &v);
+		if (r != KURA_AUDIT_OK)
+			break;
+	}
+	kura_secbuf_free(w.key);
+	if (r < 0)
+		return r;
+	v.fault = (enum kura_audit_fault)r;
+	if (v.fault == KURA_AUDIT_OK) {
+		v.file[0] = 0;
+		v.line = 0;
+		v.seq = 0;
+	}
+	*ret = v;
+	return 0;
+}

@@ -1,0 +1,133 @@
+/* The tamper-evident audit log: JSON lines chained by a forward-secure keyed MAC. Holds the
+ * current MAC key (in guarded memory) but never a secret's value. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "macro.h"
+#include "secbuf.h"
+
+#define KURA_AUDIT_KEY_BYTES 32u
+#define KURA_AUDIT_MAC_BYTES 32u
+
+/*
+ * Zero numeric fields mean the default. A NULL opts means all defaults, including fsync; a
+ * caller that fills the struct itself sets fsync explicitly (KURA_AUDIT_OPTS_DEFAULT helps).
+ */
+struct kura_audit_opts {
+	uint64_t max_file_bytes;    /* rotate once the current file reaches this; 64 MiB */
+	uint64_t records_per_epoch; /* evolve the key after this many records; 1000 */
+	uint64_t seconds_per_epoch; /* ... or after this long, whichever first; 3600 */
+	bool fsync;                 /* fsync each record before append returns */
+};
+
+#define KURA_AUDIT_OPTS_DEFAULT                                                                    \
+	((struct kura_audit_opts){ .max_file_bytes = 64u << 20,                                   \
+		.records_per_epoch = 1000,                                                         \
+		.seconds_per_epoch = 3600,                                                         \
+		.fsync = true })
+
+struct kura_audit;
+
+/*
+ * A new log in dir (created 0700; -EEXIST if it already holds a state file) with a random
+ * starting key K(0), which is handed back for the operator to keep off this host: with it,
+ * kura_audit_verify can re-derive every later key. The state file dir/state (0600) holds the
+ * current epoch and key, the last seq and MAC, and the current file number; it is only ever
+ * replaced whole (temp file, fsync, rename, fsync of dir). dir may exist already if it is ours
+ * and closed to group and others (-EPERM otherwise). Like everything here, it expects
+ * kura_keys_init and kura_json_init (the wiping allocator: the key passes through jansson
+ * when the state is read) to have run.
+ */
+int kura_audit_create(const char *dir, struct kura_secbuf **ret_initial_key);
+
+/*
+ * Opens the log in dir for appending. The state file may lag the log (a crash after a record
+ * was written but before the state was saved, which is the normal case: the state is saved
+ * only when the key evolves, a file rotates, or the log is closed), so the current file's tail
+ * is re-read and every record after the state's seq is verified with the current key and
+ * adopted; the log itself is the truth for the current epoch. A partial last line (a crash
+ * mid-write; append never acknowledged it) is cut off. -EBADMSG if the tail does not verify
+ * (someone other than us wrote there): the caller refuses to run rather than extend a broken
+ * chain. -EBUSY while another handle (in any process) has the log open.
+ */
+int kura_audit_open(const char *dir, const struct kura_audit_opts *o, struct kura_audit **ret);
+
+/* Saves the state, wipes the key and frees; NULL is fine. */
+void kura_audit_close(struct kura_audit *a);
+
+/*
+ * Appends one record. fields is a JSON object of the caller's fields (event, result, reason,
+ * identity, secret, version, request_id; never a value); append adds "seq", "time" (RFC 3339,
+ * UTC, microseconds) and "epoch", serialises compactly with sorted keys into BODY, and writes
+ *
+ *     BODY with its final '}' replaced by ,"mac":"<base64 of 32 bytes>"}  and then '\n'
+ *
+ * where mac = BLAKE2b-256 keyed with K(epoch) over "kura/audit/1\0" || prev_mac || BODY and
+ * prev_mac is the previous record's MAC (32 zero bytes before seq 1). -EINVAL if fields is not
+ * an object or uses a reserved key (seq, time, epoch, mac, next_epoch).
+ *
+ * When the epoch is due (records_per_epoch records, or seconds_per_epoch elapsed), append first
+ * writes a closing record {"event":"audit-key-evolve","next_epoch":e+1,...} under K(e), then
+ * derives K(e+1) = BLAKE2b-256(key = K(e), "kura/audit/evolve/1"), saves the state and wipes
+ * K(e). The closing record is what pins each epoch's end: without it an intruder holding K(e)
+ * could relabel the tail of epoch e-1 as epoch e and re-MAC it.
+ *
+ * Thread-safe. The line goes out in one write(2) on an O_APPEND descriptor, then fsync when
+ * o->fsync. Any failure (-ENOSPC, -EIO, -ESTALE when the file at the path is no longer the one
+ * we hold open) is returned and nothing in memory advances, and what a failed write left in the
+ * file is truncated away, so a retry continues the chain; the caller fails closed. *ret_seq
+ * (may be NULL) gets the record's seq.
+ */
+int kura_audit_append(struct kura_audit *a, json_t *fields, uint64_t *ret_seq);
+
+/* Writes the epoch's closing record and evolves the key if the epoch is due by time: for a
+ * timer in the daemon, so an idle log does not keep an old key past seconds_per_epoch. */
+int kura_audit_tick(struct kura_audit *a);
+
+enum kura_audit_fault {
+	KURA_AUDIT_OK,
+	KURA_AUDIT_EDITED,     /* the expected seq, but its MAC fails */
+	KURA_AUDIT_DELETED,    /* seq jumps forward and the missing one is not later in the file */
+	KURA_AUDIT_REORDERED,  /* seq jumps forward and the missing one comes later, or goes back */
+	KURA_AUDIT_DUPLICATED, /* seq repeats the previous good record's */
+	KURA_AUDIT_INSERTED,   /* a line that fails, followed by one that verifies in its place */
+	KURA_AUDIT_MALFORMED,  /* not a JSON object ending in a "mac" of the right shape */
+	KURA_AUDIT_TRUNCATED,  /* the last line of the last file has no newline */
+};
+
+const char *kura_audit_fault_name(enum kura_audit_fault f);
+
+struct kura_audit_verdict {
+	enum kura_audit_fault fault;
+	char file[32];       /* where the first bad record is ("" when ok) */
+	uint64_t line;       /* 1-based line in that file */
+	uint64_t seq;        /* the seq that was expected there */
+	uint64_t good;       /* records that verified before it */
+	uint64_t last_seq;   /* of the last good record */
+	uint64_t last_epoch; /* of the last good record */
+};
+
+/*
+ * Checks the whole chain in dir, over the files in number order, re-deriving each epoch's key
+ * from initial_key. Only reads (give it a copy of the directory, so a live daemon does not move
+ * under it). Returns 0 and fills *ret whether or not the log is intact (ret->fault says), or
+ * -errno when the files cannot be read. Classification is a best guess at the first break:
+ * - a forged line appended after the last record reads as EDITED, as does a forged line whose
+ *   seq repeats nothing around it;
+ * - REORDERED looks ahead only within the same file;
+ * - a cut at a line boundary (the tail of the log deleted) verifies: only a checkpoint kept off
+ *   the host can tell, which is the sinks' job, not this function's.
+ */
+int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
+	struct kura_audit_verdict *ret);
+
+static inline void kura_audit_closep(struct kura_audit **a)
+{
+	kura_audit_close(*a);
+}
+
+#define _cleanup_audit_ _cleanup_(kura_audit_closep)

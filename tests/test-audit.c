@@ -1,0 +1,684 @@
+/* Unit tests for the audit log on real files: the chain across epochs and rotated files, every
+ * tamper case caught at its record, forward security, crash recovery and failing writes. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "audit.h"
+#include "json.h"
+#include "tap.h"
+
+static char root[] = "/tmp/kura-test-audit-XXXXXX";
+
+static char *sub(const char *name)
+{
+	static char buf[8][512];
+	static int i;
+
+	i = (i + 1) % 8;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", root, name);
+	return buf[i];
+}
+
+static char *slurp(const char *path, size_t *ret_len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	if (fread(buf, 1, (size_t)n, f) != (size_t)n)
+		abort();
+	buf[n] = 0;
+	fclose(f);
+	if (ret_len)
+		*ret_len = (size_t)n;
+	return buf;
+}
+
+static void spit(const char *path, const char *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (!f || fwrite(data, 1, len, f) != len)
+		abort();
+	fclose(f);
+}
+
+static void copy_dir(const char *from, const char *to)
+{
+	DIR *d = opendir(from);
+	struct dirent *de;
+
+	mkdir(to, 0700);
+	while ((de = readdir(d))) {
+		char src[600], dst[600];
+		size_t len;
+		char *data;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(src, sizeof(src), "%s/%s", from, de->d_name);
+		snprintf(dst, sizeof(dst), "%s/%s", to, de->d_name);
+		data = slurp(src, &len);
+		spit(dst, data, len);
+		chmod(dst, 0600);
+		free(data);
+	}
+	closedir(d);
+}
+
+static json_t *event(uint64_t i)
+{
+	return json_pack("{s:s, s:s, s:{s:I, s:i, s:s, s:s}, s:s, s:i, s:s}", "event", "fetch",
+		"result", i % 7 ? "allowed" : "denied", "identity", "pid", (json_int_t)(1000 + i),
+		"uid", 1000, "container", "3f2a9c", "image", "sha256:abcd", "secret", "db/password",
+		"version", 3, "request_id", "req-0001");
+}
+
+static int append_n(struct kura_audit *a, int n, uint64_t *last)
+{
+	for (int i = 0; i < n; i++) {
+		json_t *e = event((uint64_t)i);
+		int r = kura_audit_append(a, e, last);
+
+		json_decref(e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Where the line of record seq is: file path and 0-based line index. */
+static bool find_seq(const char *dir, uint64_t seq, char path[600], int *ret_line)
+{
+	char needle[64];
+
+	snprintf(needle, sizeof(needle), "\"seq\":%llu,\"time\"", (unsigned long long)seq);
+	for (int n = 1; n < 1000; n++) {
+		char *data, *p;
+		int line = 0;
+
+		snprintf(path, 600, "%s/audit-%06d.jsonl", dir, n);
+		data = slurp(path, NULL);
+		if (!data)
+			return false;
+		for (p = data; *p; line++) {
+			char *nl = strchr(p, '\n');
+
+			if (nl)
+				*nl = 0;
+			if (strstr(p, needle)) {
+				*ret_line = line;
+				free(data);
+				return true;
+			}
+			if (!nl)
+				break;
+			p = nl + 1;
+		}
+		free(data);
+	}
+	return false;
+}
+
+/* The lines of a file as an array of strings (without '\n'); *n of them. */
+static char **lines_of(const char *path, int *n)
+{
+	char *data = slurp(path, NULL), *p = data, **v = calloc(100000, sizeof(char *));
+
+	*n = 0;
+	while (*p) {
+		char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		v[*n] = strndup(p, len);
+		(*n)++;
+		p += len + (nl ? 1 : 0);
+	}
+	free(data);
+	return v;
+}
+
+static void write_lines(const char *path, char **v, int n)
+{
+	FILE *f = fopen(path, "wb");
+
+	for (int i = 0; i < n; i++)
+		fprintf(f, "%s\n", v[i]);
+	fclose(f);
+}
+
+static void free_lines(char **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* A record line with its MAC recomputed: keyed with key, or a plain hash when key is NULL. */
+static char *remac(const char *line, const char *prev_line, const uint8_t *key)
+{
+	static const uint8_t label[] = "kura/audit/1";
+	uint8_t prev[32] = {}, mac[32];
+	char b64[45], *out;
+	const char *m;
+	size_t body_len, bin_len;
+	crypto_generichash_state h;
+	char *body;
+
+	if (prev_line) {
+		m = strstr(prev_line, ",\"mac\":\"");
+		if (sodium_base642bin(prev, 32, m + 8, 44, NULL, &bin_len, NULL,
+			    sodium_base64_VARIANT_ORIGINAL) != 0)
+			abort();
+	}
+	m = strstr(line, ",\"mac\":\"");
+	body_len = (size_t)(m - line) + 1;
+	body = malloc(body_len);
+	memcpy(body, line, body_len - 1);
+	body[body_len - 1] = '}';
+	crypto_generichash_init(&h, key, key ? 32 : 0, 32);
+	crypto_generichash_update(&h, label, sizeof(label));
+	crypto_generichash_update(&h, prev, 32);
+	crypto_generichash_update(&h, (const uint8_t *)body, body_len);
+	crypto_generichash_final(&h, mac, 32);
+	sodium_bin2base64(b64, sizeof(b64), mac, 32, sodium_base64_VARIANT_ORIGINAL);
+	out = malloc(body_len + 64);
+	snprintf(out, body_len + 64, "%.*s,\"mac\":\"%s\"}", (int)(body_len - 1), body, b64);
+	free(body);
+	return out;
+}
+
+static void replace_in(char **s, const char *from, const char *to)
+{
+	char *p = strstr(*s, from), *out;
+	size_t n = strlen(*s) - strlen(from) + strlen(to) + 1;
+
+	if (!p)
+		abort();
+	out = malloc(n);
+	snprintf(out, n, "%.*s%s%s", (int)(p - *s), *s, to, p + strlen(from));
+	free(*s);
+	*s = out;
+}
+
+static struct kura_audit_verdict verify(const char *dir, const struct kura_secbuf *k0)
+{
+	struct kura_audit_verdict v;
+
+	if (kura_audit_verify(dir, k0, &v) < 0)
+		abort();
+	return v;
+}
+
+static void expect(const char *what, const struct kura_audit_verdict *v,
+	enum kura_audit_fault fault, uint64_t seq, const char *file, int line0)
+{
+	char fname[64];
+
+	snprintf(fname, sizeof(fname), "%s", strrchr(file, '/') + 1);
+	if (!tap_ok(v->fault == fault && v->seq == seq && strcmp(v->file, fname) == 0 &&
+			    v->line == (uint64_t)line0 + 1,
+		    "%s: %s at seq %llu (%s:%d)", what, kura_audit_fault_name(fault),
+		    (unsigned long long)seq, fname, line0 + 1))
+		tap_diag("got %s at seq %llu (%s:%llu)", kura_audit_fault_name(v->fault),
+			(unsigned long long)v->seq, v->file, (unsigned long long)v->line);
+}
+
+static char *b64(const uint8_t *p, size_t n)
+{
+	char *s = malloc(sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL));
+
+	sodium_bin2base64(s, sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL), p, n,
+		sodium_base64_VARIANT_ORIGINAL);
+	return s;
+}
+
+static bool dir_contains(const char *dir, const char *needle)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool found = false;
+
+	while ((de = readdir(d))) {
+		char path[600];
+		char *data;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		data = slurp(path, NULL);
+		if (data && strstr(data, needle))
+			found = true;
+		free(data);
+	}
+	closedir(d);
+	return found;
+}
+
+static int count_files(const char *dir)
+{
+	char path[600];
+	int n = 0;
+
+	for (;;) {
+		snprintf(path, sizeof(path), "%s/audit-%06d.jsonl", dir, n + 1);
+		if (access(path, F_OK) < 0)
+			return n;
+		n++;
+	}
+}
+
+static void *thread_append(void *arg)
+{
+	return (void *)(intptr_t)append_n(arg, 250, NULL);
+}
+
+int main(void)
+{
+	struct kura_audit_opts o = KURA_AUDIT_OPTS_DEFAULT;
+	_cleanup_secbuf_ struct kura_secbuf *k0 = NULL;
+	struct kura_secbuf *k = NULL;
+	struct kura_audit *a = NULL;
+	struct kura_audit_verdict v;
+	struct stat st;
+	uint64_t seq = 0, total;
+	char *log, *t, path[600], path2[700], *state;
+	struct timespec t0, t1;
+	char **ln;
+	int n, line, line2;
+
+	if (kura_keys_init() < 0 || !mkdtemp(root))
+		return 3;
+	kura_json_init();
+	log = strdup(sub("log"));
+
+	/* 2500 records over three epochs and several files. */
+	tap_is(kura_audit_create(log, &k0), 0, "create");
+	tap_ok(k0 && k0->len == 32, "the initial key is 32 bytes");
+	tap_ok(stat(log, &st) == 0 && (st.st_mode & 07777) == 0700, "the directory is 0700");
+	tap_ok(stat(sub("log/state"), &st) == 0 && (st.st_mode & 07777) == 0600,
+		"the state file is 0600");
+	{
+		struct kura_secbuf *again = NULL;
+
+		tap_is(kura_audit_create(log, &again), -EEXIST, "create refuses an existing log");
+		tap_ok(again == NULL, "and hands back no key");
+		mkdir(sub("open"), 0755);
+		chmod(sub("open"), 0755);
+		tap_is(kura_audit_create(sub("open"), &again), -EPERM,
+			"create refuses a directory open to others");
+		tap_ok(again == NULL && access(sub("open/state"), F_OK) < 0, "and writes nothing");
+	}
+	o.max_file_bytes = 256 * 1024;
+	o.records_per_epoch = 1000;
+	tap_is(kura_audit_open(log, &o, &a), 0, "open");
+	{
+		struct kura_audit *second = NULL;
+
+		tap_is(kura_audit_open(log, &o, &second), -EBUSY, "a second writer is refused");
+		tap_ok(second == NULL, "and gets no handle");
+	}
+	{
+		json_t *bad = json_pack("{s:s, s:i}", "event", "fetch", "seq", 7);
+
+		tap_is(kura_audit_append(a, bad, NULL), -EINVAL, "a caller cannot set seq");
+		json_decref(bad);
+		bad = json_string("x");
+		tap_is(kura_audit_append(a, bad, NULL), -EINVAL, "fields must be an object");
+		json_decref(bad);
+	}
+	tap_is(append_n(a, 2500, &seq), 0, "2500 appends");
+	total = seq;
+	tap_is((long long)total, 2502, "seq counts the two key-evolve records as well");
+	kura_audit_close(a);
+	a = NULL;
+	tap_ok(count_files(log) > 1, "the log rotated (%d files)", count_files(log));
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	v = verify(log, k0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	tap_diag("verify of %llu records: %.1f ms", (unsigned long long)total,
+		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	tap_ok(v.fault == KURA_AUDIT_OK, "verify with K(0): ok (%s)", kura_audit_fault_name(v.fault));
+	tap_is((long long)v.good, (long long)total, "every record verified");
+	tap_is((long long)v.last_seq, (long long)total, "last seq");
+	tap_is((long long)v.last_epoch, 2, "last epoch");
+	{
+		struct kura_secbuf *wrong = NULL;
+
+		kura_secbuf_random(32, &wrong);
+		v = verify(log, wrong);
+		tap_ok(v.fault == KURA_AUDIT_EDITED && v.seq == 1 && v.good == 0,
+			"a wrong initial key fails at record 1");
+		kura_secbuf_free(wrong);
+	}
+
+	/* What the host holds after epoch 2: K(2) only. */
+	{
+		_cleanup_json_ json_t *j = NULL;
+		uint8_t *cur = NULL, k1[32], k2[32];
+		size_t len;
+		char *s0, *s1;
+
+		state = slurp(sub("log/state"), &len);
+		tap_ok(kura_json_load((uint8_t *)state, len, &j) == 0 &&
+			       kura_json_get_b64(j, "key", &cur, &len) == 0 && len == 32,
+			"the state holds a key");
+		crypto_generichash(k1, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k0->data, 32);
+		crypto_generichash(k2, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k1, 32);
+		tap_ok(cur && memcmp(cur, k2, 32) == 0, "it is K(2) = evolve(evolve(K(0)))");
+		s0 = b64(k0->data, 32);
+		s1 = b64(k1, 32);
+		tap_ok(!dir_contains(log, s0), "K(0) is nowhere in the directory");
+		tap_ok(!dir_contains(log, s1), "nor K(1)");
+		free(s0);
+		free(s1);
+		kura_secbuf_from(cur, 32, &k);
+		free(cur);
+		free(state);
+	}
+	tap_ok(stat(sub("log/audit-000001.jsonl"), &st) == 0 && (st.st_mode & 07777) == 0600,
+		"log files are 0600");
+
+	/* Tamper cases, each on its own copy. */
+	copy_dir(log, sub("edit"));
+	tap_ok(find_seq(sub("edit"), 1234, path, &line), "record 1234 is there");
+	ln = lines_of(path, &n);
+	replace_in(&ln[line], "db/password", "db/passwore");
+	write_lines(path, ln, n);
+	free_lines(ln, n);
+	v = verify(sub("edit"), k0);
+	expect("one byte of record 1234 edited", &v, KURA_AUDIT_EDITED, 1234, path, line);
+	tap_is((long long)v.good, 1233, "1233 good records before it");
+
+	copy_dir(log, sub("delete"));
+	find_seq(sub("delete"), 1500, path, &line);
+	ln = lines_of(path, &n);
+	free(ln[line]);
+	memmove(&ln[line], &ln[line + 1], (size_t)(n - line - 1) * sizeof(char *));
+	write_lines(path, ln, n - 1);
+	free_lines(ln, n - 1);
+	v = verify(sub("delete"), k0);
+	expect("record 1500 deleted", &v, KURA_AUDIT_DELETED, 1500, path, line);
+
+	copy_dir(log, sub("swap"));
+	find_seq(sub("swap"), 700, path, &line);
+	find_seq(sub("swap"), 701, path2, &line2);
+	if (strcmp(path, path2) != 0 || line2 != line + 1) {
+		find_seq(sub("swap"), 702, path, &line);
+		find_seq(sub("swap"), 703, path2, &line2);
+	}
+	ln = lines_of(path, &n);
+	t = ln[line];
+	ln[line] = ln[line + 1];
+	ln[line + 1] = t;
+	write_lines(path, ln, n);
+	free_lines(ln, n);
+	v = verify(sub("swap"), k0);
+	expect("two records swapped", &v, KURA_AUDIT_REORDERED, v.seq == 700 ? 700 : 702, path,
+		line);
+
+	copy_dir(log, sub("trunc"));
+	find_seq(sub("trunc"), total, path, &line);
+	{
+		size_t len;
+		char *data = slurp(path, &len);
+
+		spit(path, data, len - 40);
+		free(data);
+	}
+	v = verify(sub("trunc"), k0);
+	expect("the last line cut mid-way", &v, KURA_AUDIT_TRUNCATED, total, path, line);
+	tap_is((long long)v.good, (long long)total - 1, "all records before it verify");
+
+	copy_dir(log, sub("insert"));
+	find_seq(sub("insert"), 1801, path, &line);
+	ln = lines_of(path, &n);
+	{
+		char *forged = strdup(ln[line]);
+
+		replace_in(&forged, "db/password", "db/other");
+		t = remac(forged, ln[line - 1], NULL);
+		free(forged);
+		ln = realloc(ln, (size_t)(n + 1) * sizeof(char *));
+		memmove(&ln[line + 1], &ln[line], (size_t)(n - line) * sizeof(char *));
+		ln[line] = t;
+		write_lines(path, ln, n + 1);
+		free_lines(ln, n + 1);
+	}
+	v = verify(sub("insert"), k0);
+	expect("a forged line with a plain hash inserted", &v, KURA_AUDIT_INSERTED, 1801, path,
+		line);
+
+	/* The intruder holds K(2): an edited epoch-0 record re-MAC'd with it, chained correctly
+	 * from the real previous record, still fails; so does relabelling it as epoch 2. */
+	copy_dir(log, sub("forge"));
+	find_seq(sub("forge"), 5, path, &line);
+	ln = lines_of(path, &n);
+	replace_in(&ln[line], "db/password", "db/nothing!");
+	t = remac(ln[line], ln[line - 1], k->data);
+	free(ln[line]);
+	ln[line] = t;
+	write_lines(path, ln, n);
+	v = verify(sub("forge"), k0);
+	expect("epoch-0 record forged with the current key", &v, KURA_AUDIT_EDITED, 5, path, line);
+	replace_in(&ln[line], "\"epoch\":0", "\"epoch\":2");
+	t = remac(ln[line], ln[line - 1], k->data);
+	free(ln[line]);
+	ln[line] = t;
+	write_lines(path, ln, n);
+	free_lines(ln, n);
+	v = verify(sub("forge"), k0);
+	expect("and relabelled as epoch 2", &v, KURA_AUDIT_EDITED, 5, path, line);
+
+	copy_dir(log, sub("dup"));
+	find_seq(sub("dup"), 42, path, &line);
+	ln = lines_of(path, &n);
+	ln = realloc(ln, (size_t)(n + 1) * sizeof(char *));
+	memmove(&ln[line + 1], &ln[line], (size_t)(n - line) * sizeof(char *));
+	ln[line] = strdup(ln[line + 1]);
+	write_lines(path, ln, n + 1);
+	free_lines(ln, n + 1);
+	v = verify(sub("dup"), k0);
+	expect("a record repeated", &v, KURA_AUDIT_DUPLICATED, 43, path, line + 1);
+
+	copy_dir(log, sub("junk"));
+	find_seq(sub("junk"), 99, path, &line);
+	ln = lines_of(path, &n);
+	free(ln[line]);
+	ln[line] = strdup("{\"seq\":99,\"event\":\"fetch\"}");
+	write_lines(path, ln, n);
+	free_lines(ln, n);
+	v = verify(sub("junk"), k0);
+	expect("a line without a mac", &v, KURA_AUDIT_MALFORMED, 99, path, line);
+
+	/* Reopen continues the chain. */
+	tap_is(kura_audit_open(log, &o, &a), 0, "reopen");
+	tap_is(append_n(a, 10, &seq), 0, "10 more appends");
+	tap_is((long long)seq, (long long)total + 10, "seq continues");
+	kura_audit_close(a);
+	a = NULL;
+	v = verify(log, k0);
+	tap_ok(v.fault == KURA_AUDIT_OK && v.good == total + 10, "verify after reopen: ok");
+	total += 10;
+
+	/* A crash after records (and an epoch change) were written but before the state was
+	 * saved: the old state file comes back, and open adopts the tail. Then a torn line. */
+	{
+		size_t len;
+		char *old = slurp(sub("log/state"), &len);
+
+		tap_is(kura_audit_open(log, &o, &a), 0, "open");
+		tap_is(append_n(a, 600, &seq), 0, "600 appends across an epoch change");
+		kura_audit_close(a);
+		a = NULL;
+		spit(sub("log/state"), old, len);
+		free(old);
+		total = seq;
+	}
+	find_seq(log, total, path, &line);
+	{
+		FILE *f = fopen(path, "ab");
+
+		fputs("{\"epoch\":3,\"event\":\"fet", f);
+		fclose(f);
+	}
+	tap_is(kura_audit_open(log, &o, &a), 0, "open with a stale state and a torn tail");
+	tap_is(append_n(a, 1, &seq), 0, "append");
+	tap_is((long long)seq, (long long)total + 1, "the chain continues after the adopted tail");
+	kura_audit_close(a);
+	a = NULL;
+	total = seq;
+	v = verify(log, k0);
+	tap_ok(v.fault == KURA_AUDIT_OK && v.good == total && v.last_epoch == 3,
+		"verify after recovery: ok, epoch 3 (%s at %llu)", kura_audit_fault_name(v.fault),
+		(unsigned long long)v.seq);
+	{
+		uint8_t k1[32], k2[32], k3[32];
+		char *s2;
+
+		crypto_generichash(k1, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k0->data, 32);
+		crypto_generichash(k2, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k1, 32);
+		crypto_generichash(k3, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k2, 32);
+		s2 = b64(k2, 32);
+		tap_ok(!dir_contains(log, s2), "after recovery K(2) is gone from the directory");
+		free(s2);
+	}
+
+	/* A log written into underneath refuses to open. */
+	copy_dir(log, sub("tail"));
+	find_seq(sub("tail"), total, path, &line);
+	{
+		size_t len;
+		char *old = slurp(sub("tail/state"), &len);
+
+		tap_is(kura_audit_open(sub("tail"), &o, &a), 0, "open a copy");
+		tap_is(append_n(a, 1, &seq), 0, "append");
+		kura_audit_close(a);
+		a = NULL;
+		spit(sub("tail/state"), old, len);
+		free(old);
+		ln = lines_of(path, &n);
+		replace_in(&ln[n - 1], "db/password", "db/passwerd");
+		write_lines(path, ln, n);
+		free_lines(ln, n);
+		tap_is(kura_audit_open(sub("tail"), &o, &a), -EBADMSG,
+			"an edited tail past the state does not open");
+	}
+
+	/* The file replaced underneath. */
+	tap_is(kura_audit_open(log, &o, &a), 0, "open");
+	find_seq(log, total, path, &line);
+	snprintf(path2, sizeof(path2), "%s.moved", path);
+	rename(path, path2);
+	spit(path, "", 0);
+	{
+		json_t *e = event(1);
+
+		tap_is(kura_audit_append(a, e, NULL), -ESTALE, "a replaced file: -ESTALE");
+		json_decref(e);
+	}
+	rename(path2, path);
+	tap_is(append_n(a, 1, &seq), 0, "once it is back, append works");
+	tap_is((long long)seq, (long long)total + 1, "and nothing was skipped");
+	total = seq;
+
+	/* Threads. */
+	{
+		pthread_t th[4];
+		void *res;
+		bool ok = true;
+
+		for (int i = 0; i < 4; i++)
+			pthread_create(&th[i], NULL, thread_append, a);
+		for (int i = 0; i < 4; i++) {
+			pthread_join(th[i], &res);
+			ok = ok && res == NULL;
+		}
+		tap_ok(ok, "4 threads x 250 appends");
+	}
+	kura_audit_close(a);
+	a = NULL;
+	v = verify(log, k0);
+	tap_ok(v.fault == KURA_AUDIT_OK && v.good >= total + 1000, "verify after threads: ok");
+
+	/* Evolution by time, from the tick. */
+	{
+		struct kura_audit_opts q = o;
+		uint64_t before;
+
+		q.seconds_per_epoch = 1;
+		before = v.last_epoch;
+		tap_is(kura_audit_open(log, &q, &a), 0, "open with 1 s epochs");
+		sleep(2);
+		tap_is(kura_audit_tick(a), 0, "tick");
+		tap_is(append_n(a, 1, NULL), 0, "append after the tick");
+		kura_audit_close(a);
+		a = NULL;
+		v = verify(log, k0);
+		tap_ok(v.fault == KURA_AUDIT_OK && v.last_epoch == before + 1,
+			"the tick closed the epoch (%s, epoch %llu -> %llu)",
+			kura_audit_fault_name(v.fault), (unsigned long long)before,
+			(unsigned long long)v.last_epoch);
+	}
+
+	/* A full disk, on a tiny tmpfs of our own. */
+	if (geteuid() == 0 && mkdir(sub("tiny"), 0700) == 0 &&
+		mount("tmpfs", sub("tiny"), "tmpfs", 0, "size=256k,mode=0700") == 0) {
+		_cleanup_secbuf_ struct kura_secbuf *kt = NULL;
+		char *dir = strdup(sub("tiny/log"));
+		char filler[600];
+		int r = 0, i;
+		FILE *f;
+
+		tap_is(kura_audit_create(dir, &kt), 0, "create on the tmpfs");
+		tap_is(kura_audit_open(dir, &o, &a), 0, "open");
+		tap_is(append_n(a, 10, &seq), 0, "10 appends");
+		snprintf(filler, sizeof(filler), "%s/filler", sub("tiny"));
+		f = fopen(filler, "wb");
+		{
+			char block[4096] = {};
+
+			while (fwrite(block, 1, sizeof(block), f) == sizeof(block))
+				;
+			fclose(f);
+		}
+		for (i = 0; i < 200 && r == 0; i++)
+			r = append_n(a, 1, &seq);
+		tap_is(r, -ENOSPC, "append on a full disk: -ENOSPC (after %d that fit)", i - 1);
+		total = seq;
+		unlink(filler);
+		tap_is(append_n(a, 1, &seq), 0, "after freeing space append works");
+		tap_is((long long)seq, (long long)total + 1, "with the next seq");
+		kura_audit_close(a);
+		a = NULL;
+		v = verify(dir, kt);
+		tap_ok(v.fault == KURA_AUDIT_OK && v.good == seq, "verify: ok (%s at %llu)",
+			kura_audit_fault_name(v.fault), (unsigned long long)v.seq);
+		umount(sub("tiny"));
+		free(dir);
+	} else {
+		tap_skip("a full disk needs root to mount a tmpfs");
+	}
+
+	kura_secbuf_free(k);
+	free(log);
+	tap_rmtree(root);
+	return tap_done();
+}
