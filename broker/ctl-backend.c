@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "ctl.h"
+#include "json.h"
 #include "wire.h"
 
 /* A reply gathered in guarded memory: it may hold a value. */
@@ -102,7 +103,6 @@ static int rpc(struct ctl *c, const char *op, json_t *args, json_t **ret_resp,
 {
 	_cleanup_secbuf_ struct kura_secbuf *body = NULL;
 	struct reply rep = { 0 };
-	json_free_t json_free;
 	char path[64];
 	long status = 0;
 	json_t *resp;
@@ -115,9 +115,8 @@ static int rpc(struct ctl *c, const char *op, json_t *args, json_t **ret_resp,
 	json_decref(args);
 	if (!s)
 		return -ENOMEM;
-	json_get_alloc_funcs(NULL, &json_free);
 	r = kura_secbuf_from(s, strlen(s), &body);
-	json_free(s);
+	kura_json_free(s);
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "/v1/op/%s", op);

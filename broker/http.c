@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "http.h"
+#include "json.h"
 
 static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r,
 	bool close)
@@ -48,7 +49,6 @@ enum MHD_Result kura_http_secret(struct MHD_Connection *c, struct kura_secbuf *b
 enum MHD_Result kura_http_json(struct MHD_Connection *c, unsigned status, json_t *j)
 {
 	struct kura_secbuf *body = NULL;
-	json_free_t json_free;
 	struct MHD_Response *r;
 	size_t len;
 	char *s;
@@ -59,14 +59,13 @@ enum MHD_Result kura_http_json(struct MHD_Connection *c, unsigned status, json_t
 	json_decref(j);
 	if (!s)
 		return MHD_NO;
-	json_get_alloc_funcs(NULL, &json_free);
 	len = strlen(s);
 	/* Plain JSON replies go through guarded memory too: one path for every body. */
 	if (kura_secbuf_from(s, len, &body) < 0) {
-		json_free(s);
+		kura_json_free(s);
 		return MHD_NO;
 	}
-	json_free(s);
+	kura_json_free(s);
 	if (status == MHD_HTTP_OK)
 		return kura_http_secret(c, body);
 	r = MHD_create_response_from_buffer_with_free_callback_cls(body->len, body->data,

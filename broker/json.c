@@ -1,44 +1,11 @@
-/* jansson glue. The allocator wipes on free because JSON documents can carry values. */
+/* jansson glue: base64 fields and strict record parsing (the wiping allocator is in
+ * json-alloc.c). */
 #include <errno.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "json.h"
-
-/* Each block carries its size in front so free can wipe it all; 16 keeps max alignment. */
-#define HDR 16u
-
-static void *wipe_malloc(size_t n)
-{
-	uint8_t *p;
-
-	if (n > SIZE_MAX - HDR)
-		return NULL;
-	p = malloc(n + HDR);
-	if (!p)
-		return NULL;
-	memcpy(p, &n, sizeof(n));
-	return p + HDR;
-}
-
-static void wipe_free(void *ptr)
-{
-	uint8_t *p;
-	size_t n;
-
-	if (!ptr)
-		return;
-	p = (uint8_t *)ptr - HDR;
-	memcpy(&n, p, sizeof(n));
-	sodium_memzero(p, n + HDR);
-	free(p);
-}
-
-void kura_json_init(void)
-{
-	json_set_alloc_funcs(wipe_malloc, wipe_free);
-}
 
 json_t *kura_json_b64(const uint8_t *data, size_t len)
 {
@@ -90,22 +57,20 @@ int kura_json_get_int(const json_t *obj, const char *key, int64_t min, int64_t m
 int kura_json_dump(const json_t *j, uint8_t **ret, size_t *ret_len)
 {
 	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	json_free_t json_free;
 	size_t len;
 	uint8_t *copy;
 
-	json_get_alloc_funcs(NULL, &json_free);
 	if (!s)
 		return -ENOMEM;
 	/* json_dumps memory comes from our allocator: hand back plain malloc'd bytes. */
 	len = strlen(s);
 	copy = malloc(len ? len : 1);
 	if (!copy) {
-		json_free(s);
+		kura_json_free(s);
 		return -ENOMEM;
 	}
 	memcpy(copy, s, len);
-	json_free(s);
+	kura_json_free(s);
 	*ret = copy;
 	*ret_len = len;
 	return 0;

@@ -12,6 +12,9 @@
  * value on its way out (the admin API), so every byte jansson frees is zeroed first. */
 void kura_json_init(void);
 
+/* Free (wiping) what jansson allocated for the caller, such as json_dumps' string. */
+void kura_json_free(void *p);
+
 /* A base64 string. NULL on allocation failure. */
 json_t *kura_json_b64(const uint8_t *data, size_t len);
 

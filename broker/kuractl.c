@@ -178,7 +178,6 @@ const char *ctl_time(int64_t t, char buf[static 32])
 int ctl_print_json(json_t *j)
 {
 	_cleanup_secbuf_ struct kura_secbuf *out = NULL;
-	json_free_t json_free;
 	char *s;
 	int r;
 
@@ -190,7 +189,6 @@ int ctl_print_json(json_t *j)
 	 * allocator through guarded memory straight to the fd, never into stdio's buffer. */
 	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(j);
-	json_get_alloc_funcs(NULL, &json_free);
 	if (!s) {
 		fputs("kuractl: out of memory\n", stderr);
 		return EXIT_SYSTEM;
@@ -201,7 +199,7 @@ int ctl_print_json(json_t *j)
 		out->data[strlen(s)] = '\n';
 		out->len = strlen(s) + 1;
 	}
-	json_free(s);
+	kura_json_free(s);
 	if (r == 0) {
 		fflush(stdout);
 		r = kura_secbuf_write_fd(out, STDOUT_FILENO);

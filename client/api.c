@@ -8,45 +8,6 @@
 #include "http.h"
 #include "name.h"
 
-/* Each block carries its size in front so free can wipe all of it; 16 keeps max alignment. */
-#define HDR 16u
-
-static void *wipe_malloc(size_t n)
-{
-	uint8_t *p;
-
-	if (n > SIZE_MAX - HDR)
-		return NULL;
-	p = malloc(n + HDR);
-	if (!p)
-		return NULL;
-	memcpy(p, &n, sizeof(n));
-	return p + HDR;
-}
-
-static void wipe_free(void *ptr)
-{
-	uint8_t *p;
-	size_t n;
-
-	if (!ptr)
-		return;
-	p = (uint8_t *)ptr - HDR;
-	memcpy(&n, p, sizeof(n));
-	explicit_bzero(p, n + HDR);
-	free(p);
-}
-
-void kura_api_init(void)
-{
-	json_set_alloc_funcs(wipe_malloc, wipe_free);
-}
-
-void kura_api_free(void *p)
-{
-	wipe_free(p);
-}
-
 int kura_api_get_json(const struct kura_broker *b, const char *path, json_t **ret,
 	struct kura_fail *f)
 {

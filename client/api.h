@@ -25,12 +25,6 @@ struct kura_secret_set {
 	size_t n;
 };
 
-/* jansson allocates through a wiping allocator from here on; call before any json_* use. */
-void kura_api_init(void);
-
-/* Frees (and wipes) what jansson allocated for the caller, e.g. json_dumps' string. */
-void kura_api_free(void *p);
-
 /* GET path and parse the JSON object it answers with; a non-2xx status becomes a failure with
  * its exit code (403 denied, 429/503 unavailable, others protocol) and the broker's message. */
 int kura_api_get_json(const struct kura_broker *b, const char *path, json_t **ret,

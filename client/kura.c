@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "json.h"
 #include "config.h"
 #include "watch.h"
 #include "writer.h"
@@ -238,7 +239,7 @@ static int cmd_whoami(const struct args *a)
 	if (!s)
 		return KURA_EXIT_SYSTEM;
 	puts(s);
-	kura_api_free(s);
+	kura_json_free(s);
 	return KURA_EXIT_OK;
 }
 
@@ -376,7 +377,7 @@ int main(int argc, char **argv)
 
 	/* Not dumpable while values are in memory; execve resets it for CMD. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	kura_api_init();
+	kura_json_init();
 
 	if (strcmp(cmd, "whoami") == 0)
 		return cmd_whoami(&a);
