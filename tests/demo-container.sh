@@ -34,13 +34,8 @@ state=$E2E/state
 run=$E2E/run
 "$kuractl" --state-dir "$state" init >/dev/null
 printf 's3cr3t-from-kura' | "$kuractl" --state-dir "$state" secret put app/db >/dev/null
-"$kurad" --state-dir "$state" --run-dir "$run" --runtime "docker=unix:$E2E/docker.sock" \
-	>"$E2E/kurad.log" 2>&1 &
-KPID=$!
-for i in $(seq 1 100); do
-	[ -S "$run/workload.sock" ] && break
-	sleep 0.05
-done
+HAVE_DOCKER=yes
+e2e_start_kurad "$kurad" "$state" "$run"
 
 e2e_rootfs "$E2E/rootfs" "$kura"
 tar -C "$E2E/rootfs" -cf "$E2E/rootfs.tar" .

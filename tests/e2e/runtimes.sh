@@ -103,3 +103,29 @@ e2e_cleanup() {
 	pkill -f "conmon.*$E2E/" 2>/dev/null
 	return 0
 }
+
+# Both runtimes, as far as they start: HAVE_DOCKER and HAVE_PODMAN are yes or no, and
+# WHY_DOCKER / WHY_PODMAN say why not.
+e2e_start_runtimes() {
+	HAVE_DOCKER=yes
+	HAVE_PODMAN=yes
+	e2e_start_docker || { HAVE_DOCKER=no; WHY_DOCKER=$E2E_WHY; }
+	e2e_start_podman || { HAVE_PODMAN=no; WHY_PODMAN=$E2E_WHY; }
+}
+
+# e2e_start_kurad KURAD STATE RUN_DIR: kurad on STATE with every runtime that started, its log
+# in $E2E/kurad.log and its pid in KPID; returns once its admin socket answers (at most 5 s).
+e2e_start_kurad() {
+	_rt=""
+	[ "${HAVE_DOCKER:-no}" = yes ] && _rt="$_rt --runtime docker=unix:$E2E/docker.sock"
+	[ "${HAVE_PODMAN:-no}" = yes ] && _rt="$_rt --runtime podman=unix:$E2E/podman.sock"
+	# shellcheck disable=SC2086
+	"$1" --state-dir "$2" --run-dir "$3" $_rt >"$E2E/kurad.log" 2>&1 &
+	KPID=$!
+	for _i in $(seq 1 100); do
+		curl -s -o /dev/null --max-time 1 --unix-socket "$3/admin.sock" http://k/v1/status &&
+			return 0
+		sleep 0.05
+	done
+	return 1
+}

@@ -66,20 +66,8 @@ head -c 65536 /dev/zero | tr '\0' 'x' >"$E2E/v-big"
 "$K" --state-dir "$S" grant token --host >/dev/null
 "$K" --state-dir "$S" grant big --host >/dev/null
 
-HAVE_DOCKER=yes
-HAVE_PODMAN=yes
-e2e_start_docker || { HAVE_DOCKER=no; WHY_DOCKER=$E2E_WHY; }
-e2e_start_podman || { HAVE_PODMAN=no; WHY_PODMAN=$E2E_WHY; }
-RT=""
-[ "$HAVE_DOCKER" = yes ] && RT="$RT --runtime docker=unix:$E2E/docker.sock"
-[ "$HAVE_PODMAN" = yes ] && RT="$RT --runtime podman=unix:$E2E/podman.sock"
-# shellcheck disable=SC2086
-"$KURAD" --state-dir "$S" --run-dir "$R" $RT >"$E2E/kurad.log" 2>&1 &
-KPID=$!
-for i in $(seq 1 100); do
-	curl -s -o /dev/null --max-time 1 --unix-socket "$R/admin.sock" http://k/v1/status && break
-	sleep 0.05
-done
+e2e_start_runtimes
+e2e_start_kurad "$KURAD" "$S" "$R"
 
 # --- on the host -------------------------------------------------------------------------------
 D=$E2E/shm

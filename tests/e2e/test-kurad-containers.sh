@@ -32,10 +32,7 @@ trap cleanup EXIT
 S=$E2E/state
 R=$E2E/run
 
-HAVE_DOCKER=yes
-HAVE_PODMAN=yes
-e2e_start_docker || { HAVE_DOCKER=no; WHY_DOCKER=$E2E_WHY; }
-e2e_start_podman || { HAVE_PODMAN=no; WHY_PODMAN=$E2E_WHY; }
+e2e_start_runtimes
 
 e2e_rootfs "$E2E/root1" "$PROBE"
 e2e_rootfs "$E2E/root2" "$PROBE"
@@ -51,16 +48,7 @@ printf 'podman-token' >"$E2E/v-pm"
 "$K" --state-dir "$S" secret put app/lab --file "$E2E/v-lab" >/dev/null
 "$K" --state-dir "$S" secret put pm/token --file "$E2E/v-pm" >/dev/null
 
-RT=""
-[ "$HAVE_DOCKER" = yes ] && RT="$RT --runtime docker=unix:$E2E/docker.sock"
-[ "$HAVE_PODMAN" = yes ] && RT="$RT --runtime podman=unix:$E2E/podman.sock"
-# shellcheck disable=SC2086
-"$KURAD" --state-dir "$S" --run-dir "$R" $RT >"$E2E/kurad.log" 2>&1 &
-KPID=$!
-for i in $(seq 1 100); do
-	curl -s -o /dev/null --max-time 1 --unix-socket "$R/admin.sock" http://k/v1/status && break
-	sleep 0.05
-done
+e2e_start_kurad "$KURAD" "$S" "$R"
 
 # ask RUNTIME CONTAINER PATH: the probe inside the container; status in $CODE, body in $E2E/body.
 ask() {
