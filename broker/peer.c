@@ -85,6 +85,26 @@ static bool exited(char state)
 	return state == 'Z' || state == 'X' || state == 'x';
 }
 
+/* /proc/<pid> opened as a directory fd, if that process is alive (not a zombie), and its start
+ * time. -ESRCH when it is gone. */
+static int open_live_proc(pid_t pid, uint64_t *ret_start)
+{
+	_cleanup_close_ int fd = -1;
+	char path[32], state;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%" PRId32, (int32_t)pid);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	r = read_stat(fd, &state, ret_start);
+	if (r < 0)
+		return r;
+	if (exited(state))
+		return -ESRCH;
+	return TAKE_FD(fd);
+}
+
 /* 1 if the process behind pidfd has exited (POLLIN), 0 if it runs, -errno. */
 static int pidfd_exited(int pidfd)
 {
@@ -107,9 +127,7 @@ int kura_peer_from_socket_flags(int fd, unsigned flags, struct kura_peer *ret)
 	struct ucred cred;
 	socklen_t sl = sizeof(cred);
 	bool degraded = false;
-	char path[32];
 	uint64_t start_time;
-	char state;
 	int domain, r;
 
 	sl = sizeof(domain);
@@ -151,15 +169,9 @@ int kura_peer_from_socket_flags(int fd, unsigned flags, struct kura_peer *ret)
 		}
 	}
 
-	snprintf(path, sizeof(path), "/proc/%" PRId32, (int32_t)cred.pid);
-	proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	proc_fd = open_live_proc(cred.pid, &start_time);
 	if (proc_fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	r = read_stat(proc_fd, &state, &start_time);
-	if (r < 0)
-		return r;
-	if (exited(state))
-		return -ESRCH;
+		return proc_fd;
 
 	/* The pid cannot have been reused before /proc/<pid> was opened if the pidfd's process
 	 * was still running after it: so both name the same process. */
@@ -224,7 +236,6 @@ int kura_peer_from_pid(pid_t pid, struct kura_peer *ret)
 {
 	_cleanup_close_ int pidfd = -1, proc_fd = -1;
 	uint64_t start_time;
-	char path[32], state;
 	bool degraded;
 	uid_t uid;
 	gid_t gid;
@@ -235,15 +246,9 @@ int kura_peer_from_pid(pid_t pid, struct kura_peer *ret)
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0 && errno != ENOSYS)
 		return errno == ESRCH ? -ESRCH : -errno;
-	snprintf(path, sizeof(path), "/proc/%" PRId32, (int32_t)pid);
-	proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	proc_fd = open_live_proc(pid, &start_time);
 	if (proc_fd < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	r = read_stat(proc_fd, &state, &start_time);
-	if (r < 0)
-		return r;
-	if (exited(state))
-		return -ESRCH;
+		return proc_fd;
 	r = read_ids(proc_fd, &uid, &gid);
 	if (r < 0)
 		return r;
