@@ -14,11 +14,9 @@
 
 #include <sodium.h>
 
-#include "audit.h"
+#include "audit-internal.h"
 #include "json.h"
 
-#define B64_MAC_LEN 44u /* base64 of 32 bytes, with padding */
-#define MAC_SUFFIX_LEN (sizeof(",\"mac\":\"") - 1 + B64_MAC_LEN + 2)
 #define STATE_MAX 4096u
 
 static const uint8_t mac_label[] = "kura/audit/1"; /* the NUL goes into the MAC too */
@@ -36,26 +34,18 @@ struct kura_audit {
 	bool live;        /* open succeeded: close may save */
 };
 
-struct rec {
-	uint8_t *body; /* the line with its mac member cut off: exactly what was MAC'd */
-	size_t body_len;
-	uint64_t seq, epoch, next_epoch;
-	bool closes; /* carries next_epoch: the last record of its epoch */
-	uint8_t mac[KURA_AUDIT_MAC_BYTES];
-};
-
-static void rec_done(struct rec *r)
+void kura_audit_rec_done(struct rec *r)
 {
 	free(r->body);
 	r->body = NULL;
 }
 
-static void file_name(uint64_t n, char buf[32])
+void kura_audit_file_name(uint64_t n, char buf[32])
 {
 	snprintf(buf, 32, "audit-%06" PRIu64 ".jsonl", n);
 }
 
-static void compute_mac(const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES],
+void kura_audit_compute_mac(const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES],
 	const uint8_t *body, size_t len, uint8_t out[KURA_AUDIT_MAC_BYTES])
 {
 	crypto_generichash_state h;
@@ -68,20 +58,20 @@ static void compute_mac(const struct kura_secbuf *key, const uint8_t prev[KURA_A
 	sodium_memzero(&h, sizeof(h));
 }
 
-static bool mac_ok(const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES],
+bool kura_audit_mac_ok(const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES],
 	const struct rec *r)
 {
 	uint8_t want[KURA_AUDIT_MAC_BYTES];
 	bool ok;
 
-	compute_mac(key, prev, r->body, r->body_len, want);
+	kura_audit_compute_mac(key, prev, r->body, r->body_len, want);
 	ok = sodium_memcmp(want, r->mac, sizeof(want)) == 0;
 	sodium_memzero(want, sizeof(want));
 	return ok;
 }
 
 /* Replaces *key by the next epoch's key; the old one is wiped by kura_secbuf_free. */
-static int evolve(struct kura_secbuf **key)
+int kura_audit_evolve(struct kura_secbuf **key)
 {
 	struct kura_secbuf *next = NULL;
 	int r;
@@ -115,7 +105,7 @@ static void now_rfc3339(char buf[40])
 }
 
 /* A whole regular file into malloc'd memory (NUL-terminated for convenience). */
-static int read_all(int fd, uint8_t **ret, size_t *ret_len)
+int kura_audit_read_all(int fd, uint8_t **ret, size_t *ret_len)
 {
 	struct stat st;
 	uint8_t *buf;
@@ -148,7 +138,7 @@ static int read_all(int fd, uint8_t **ret, size_t *ret_len)
 }
 
 /* One line (without its '\n'). -EPROTO unless it is BODY-with-mac as append writes it. */
-static int rec_parse(const uint8_t *p, size_t len, struct rec *ret)
+int kura_audit_rec_parse(const uint8_t *p, size_t len, struct rec *ret)
 {
 	static const char head[] = ",\"mac\":\"";
 	_cleanup_json_ json_t *j = NULL;
@@ -197,7 +187,7 @@ bad:
 
 /* The next line of buf from *pos: its start and length without '\n'; *complete says whether
  * it had one. false at the end. */
-static bool next_line(const uint8_t *buf, size_t len, size_t *pos, const uint8_t **ret,
+bool kura_audit_next_line(const uint8_t *buf, size_t len, size_t *pos, const uint8_t **ret,
 	size_t *ret_len, bool *complete)
 {
 	const uint8_t *nl;
@@ -382,7 +372,7 @@ static int open_current(struct kura_audit *a)
 
 	if (a->fd >= 0)
 		return 0;
-	file_name(a->file, name);
+	kura_audit_file_name(a->file, name);
 	a->fd = openat(a->dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
 		0600);
 	if (a->fd < 0)
@@ -407,20 +397,20 @@ static int recover_file(struct kura_audit *a, bool last)
 	bool complete;
 	int r;
 
-	file_name(a->file, name);
+	kura_audit_file_name(a->file, name);
 	fd = openat(a->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	r = read_all(fd, &buf, &len);
+	r = kura_audit_read_all(fd, &buf, &len);
 	if (r < 0)
 		return r;
-	while (next_line(buf, len, &pos, &l, &ll, &complete)) {
+	while (kura_audit_next_line(buf, len, &pos, &l, &ll, &complete)) {
 		struct rec rc;
 
 		if (!complete)
 			break;
 		keep = pos;
-		r = rec_parse(l, ll, &rc);
+		r = kura_audit_rec_parse(l, ll, &rc);
 		if (r < 0)
 			return r == -ENOMEM ? r : -EBADMSG;
 		if (rc.seq <= a->seq) {
@@ -428,7 +418,7 @@ static int recover_file(struct kura_audit *a, bool last)
 				? -EBADMSG
 				: 0;
 		} else if (rc.seq != a->seq + 1 || rc.epoch != a->epoch ||
-			   !mac_ok(a->key, a->mac, &rc)) {
+			   !kura_audit_mac_ok(a->key, a->mac, &rc)) {
 			r = -EBADMSG;
 		} else {
 			a->seq = rc.seq;
@@ -439,13 +429,13 @@ static int recover_file(struct kura_audit *a, bool last)
 				if (rc.next_epoch != a->epoch + 1)
 					r = -EBADMSG;
 				else
-					r = evolve(&a->key);
+					r = kura_audit_evolve(&a->key);
 				a->epoch++;
 				a->epoch_records = 0;
 				a->epoch_started = now_seconds();
 			}
 		}
-		rec_done(&rc);
+		kura_audit_rec_done(&rc);
 		if (r < 0)
 			return r;
 	}
@@ -469,7 +459,7 @@ static int recover_tail(struct kura_audit *a)
 		bool last;
 		int r;
 
-		file_name(a->file + 1, name);
+		kura_audit_file_name(a->file + 1, name);
 		last = faccessat(a->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0;
 		r = recover_file(a, last);
 		if (r < 0 || last)
@@ -553,7 +543,7 @@ static int check_current(struct kura_audit *a, struct stat *ret)
 
 	if (fstat(a->fd, ret) < 0)
 		return -errno;
-	file_name(a->file, name);
+	kura_audit_file_name(a->file, name);
 	if (fstatat(a->dirfd, name, &at_path, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? -ESTALE : -errno;
 	if (at_path.st_dev != ret->st_dev || at_path.st_ino != ret->st_ino || ret->st_nlink == 0)
@@ -613,7 +603,7 @@ static int write_record(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 	r = kura_json_dump(j, &body, &body_len);
 	if (r < 0)
 		return r;
-	compute_mac(a->key, a->mac, body, body_len, mac);
+	kura_audit_compute_mac(a->key, a->mac, body, body_len, mac);
 	sodium_bin2base64(mac64, sizeof(mac64), mac, sizeof(mac), sodium_base64_VARIANT_ORIGINAL);
 
 	line_len = body_len - 1 + MAC_SUFFIX_LEN + 1;
@@ -663,7 +653,7 @@ static int close_epoch(struct kura_audit *a)
 		return r;
 	/* The closing record is on disk: from here memory must follow it whatever happens, or
 	 * the next record would be MAC'd under a key the log says is retired. */
-	r = evolve(&a->key);
+	r = kura_audit_evolve(&a->key);
 	a->epoch++;
 	a->epoch_records = 0;
 	a->epoch_started = now_seconds();
@@ -720,225 +710,3 @@ int kura_audit_tick(struct kura_audit *a)
 	return r;
 }
 
-const char *kura_audit_fault_name(enum kura_audit_fault f)
-{
-	static const char *const names[] = {
-		[KURA_AUDIT_OK] = "ok",
-		[KURA_AUDIT_EDITED] = "edited",
-		[KURA_AUDIT_DELETED] = "deleted",
-		[KURA_AUDIT_REORDERED] = "reordered",
-		[KURA_AUDIT_DUPLICATED] = "duplicated",
-		[KURA_AUDIT_INSERTED] = "inserted",
-		[KURA_AUDIT_MALFORMED] = "malformed",
-		[KURA_AUDIT_TRUNCATED] = "truncated",
-	};
-
-	return (unsigned)f < ELEMENTSOF(names) ? names[f] : "unknown";
-}
-
-static int cmp_u64(const void *x, const void *y)
-{
-	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-/* The numbers of dir's audit-NNNNNN.jsonl files, sorted. */
-static int list_files(int dirfd, uint64_t **ret, size_t *ret_n)
-{
-	_cleanup_free_ uint64_t *v = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	fd = dup(dirfd);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
-		char name[32];
-		uint64_t num = 0;
-		size_t i;
-
-		if (strlen(de->d_name) != 18 || strncmp(de->d_name, "audit-", 6) != 0)
-			continue;
-		for (i = 6; i < 12 && de->d_name[i] >= '0' && de->d_name[i] <= '9'; i++)
-			num = num * 10 + (uint64_t)(de->d_name[i] - '0');
-		file_name(num, name);
-		if (i != 12 || strcmp(name, de->d_name) != 0)
-			continue;
-		if (n == cap) {
-			uint64_t *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!nv) {
-				closedir(d);
-				return -ENOMEM;
-			}
-			v = nv;
-		}
-		v[n++] = num;
-	}
-	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_u64);
-	*ret = TAKE_PTR(v);
-	*ret_n = n;
-	return 0;
-}
-
-/* Whether a line with this seq comes later in buf (from pos). */
-static bool seq_later(const uint8_t *buf, size_t len, size_t pos, uint64_t seq)
-{
-	const uint8_t *l;
-	size_t ll;
-	bool complete, found = false;
-
-	while (!found && next_line(buf, len, &pos, &l, &ll, &complete)) {
-		struct rec r;
-
-		if (rec_parse(l, ll, &r) < 0)
-			continue;
-		found = r.seq == seq;
-		rec_done(&r);
-	}
-	return found;
-}
-
-/* Whether the line at pos is the record seq, chaining from prev under key. */
-static bool next_verifies(const uint8_t *buf, size_t len, size_t pos,
-	const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES], uint64_t seq)
-{
-	const uint8_t *l;
-	size_t ll;
-	bool complete, ok;
-	struct rec r;
-
-	if (!next_line(buf, len, &pos, &l, &ll, &complete) || !complete ||
-		rec_parse(l, ll, &r) < 0)
-		return false;
-	ok = r.seq == seq && mac_ok(key, prev, &r);
-	rec_done(&r);
-	return ok;
-}
-
-struct walk {
-	struct kura_secbuf *key;
-	uint64_t epoch, seq;
-	uint8_t prev[KURA_AUDIT_MAC_BYTES];
-};
-
-/* Checks one file's lines; returns the fault found (OK to go on), or -errno. */
-static int verify_file(struct walk *w, const uint8_t *buf, size_t len, bool last_file,
-	struct kura_audit_verdict *v)
-{
-	const uint8_t *l;
-	size_t ll, pos = 0;
-	bool complete;
-	int r;
-
-	v->line = 0;
-	while (next_line(buf, len, &pos, &l, &ll, &complete)) {
-		uint64_t expected = w->seq + 1;
-		enum kura_audit_fault f = KURA_AUDIT_OK;
-		struct rec rc;
-
-		v->line++;
-		v->seq = expected;
-		if (!complete)
-			return last_file ? KURA_AUDIT_TRUNCATED : KURA_AUDIT_MALFORMED;
-		r = rec_parse(l, ll, &rc);
-		if (r == -ENOMEM)
-			return r;
-		if (r < 0)
-			return KURA_AUDIT_MALFORMED;
-
-		if (rc.seq == expected) {
-			if (!mac_ok(w->key, w->prev, &rc) || rc.epoch != w->epoch)
-				f = next_verifies(buf, len, pos, w->key, w->prev, expected)
-					? KURA_AUDIT_INSERTED
-					: KURA_AUDIT_EDITED;
-			else if (rc.closes && rc.next_epoch != w->epoch + 1)
-				f = KURA_AUDIT_MALFORMED;
-		} else if (rc.seq > expected) {
-			f = seq_later(buf, len, pos, expected) ? KURA_AUDIT_REORDERED
-							       : KURA_AUDIT_DELETED;
-		} else {
-			f = rc.seq == w->seq ? KURA_AUDIT_DUPLICATED : KURA_AUDIT_REORDERED;
-		}
-		if (f != KURA_AUDIT_OK) {
-			rec_done(&rc);
-			return f;
-		}
-
-		w->seq = rc.seq;
-		memcpy(w->prev, rc.mac, sizeof(w->prev));
-		v->good++;
-		v->last_seq = rc.seq;
-		v->last_epoch = w->epoch;
-		if (rc.closes) {
-			r = evolve(&w->key);
-			w->epoch++;
-		}
-		rec_done(&rc);
-		if (r < 0)
-			return r;
-	}
-	return KURA_AUDIT_OK;
-}
-
-int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
-	struct kura_audit_verdict *ret)
-{
-	_cleanup_close_ int dirfd = -1;
-	_cleanup_free_ uint64_t *files = NULL;
-	struct kura_audit_verdict v = {};
-	struct walk w = {};
-	size_t n = 0;
-	int r;
-
-	if (initial_key->len != KURA_AUDIT_KEY_BYTES)
-		return -EINVAL;
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return -errno;
-	r = list_files(dirfd, &files, &n);
-	if (r < 0)
-		return r;
-	r = kura_secbuf_from(initial_key->data, initial_key->len, &w.key);
-	if (r < 0)
-		return r;
-
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_free_ uint8_t *buf = NULL;
-		_cleanup_close_ int fd = -1;
-		size_t len;
-
-		file_name(files[i], v.file);
-		fd = openat(dirfd, v.file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0) {
-			r = -errno;
-			break;
-		}
-		r = read_all(fd, &buf, &len);
-		if (r < 0)
-			break;
-		r = verify_file(&w, buf, len, i + 1 == n, &v);
-		if (r != KURA_AUDIT_OK)
-			break;
-	}
-	kura_secbuf_free(w.key);
-	if (r < 0)
-		return r;
-	v.fault = (enum kura_audit_fault)r;
-	if (v.fault == KURA_AUDIT_OK) {
-		v.file[0] = 0;
-		v.line = 0;
-		v.seq = 0;
-	}
-	*ret = v;
-	return 0;
-}
