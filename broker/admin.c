@@ -97,8 +97,15 @@ void kura_admin_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	*req_cls = NULL;
 }
 
+/* What an operation tells its audit record beyond its arguments and reply. */
+struct op_note {
+	char fingerprint[KURA_FINGERPRINT_TEXT]; /* of the value written or read; "" if none */
+	uint64_t version;
+	char grant_id[KURA_GRANT_ID_LEN + 1];
+};
+
 typedef int (*op_fn)(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **resp_raw, struct kura_err *err);
+	struct kura_secbuf **resp_raw, struct op_note *note, struct kura_err *err);
 
 static const char *arg_str(const json_t *a, const char *key)
 {
@@ -113,7 +120,8 @@ static uint64_t arg_u64(const json_t *a, const char *key)
 }
 
 static int op_secret_write(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	struct kura_secbuf *value = NULL;
 	const char *name = arg_str(a, "name");
@@ -127,6 +135,9 @@ static int op_secret_write(struct kura_daemon *d, const json_t *a, json_t **resp
 	r = json_is_true(json_object_get(a, "create")) ?
 		kura_secret_put(d->vault, name, value, &version, err) :
 		kura_secret_rotate(d->vault, name, value, &version, err);
+	if (r == 0 && kura_vault_fingerprint(d->vault, value, note->fingerprint) < 0)
+		note->fingerprint[0] = 0;
+	note->version = version;
 	pthread_mutex_unlock(&d->store_lock);
 	kura_secbuf_free(value);
 	if (r == 0)
@@ -135,7 +146,8 @@ static int op_secret_write(struct kura_daemon *d, const json_t *a, json_t **resp
 }
 
 static int op_secret_get(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	struct kura_secbuf *value = NULL;
 	struct kura_version_info info;
@@ -147,6 +159,10 @@ static int op_secret_get(struct kura_daemon *d, const json_t *a, json_t **resp,
 		return kura_err_set(err, -EINVAL, "secret.get takes name");
 	pthread_mutex_lock(&d->store_lock);
 	r = kura_secret_get(d->vault, name, arg_u64(a, "version"), &value, &info, err);
+	if (r == 0) {
+		note->version = info.version;
+		r = kura_vault_fingerprint(d->vault, value, note->fingerprint);
+	}
 	pthread_mutex_unlock(&d->store_lock);
 	if (r == 0)
 		r = kura_http_secret_body(name, &info, value, raw);
@@ -155,7 +171,8 @@ static int op_secret_get(struct kura_daemon *d, const json_t *a, json_t **resp,
 }
 
 static int op_secret_show(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	struct kura_secret_info info = { 0 };
 	const char *name = arg_str(a, "name");
@@ -174,7 +191,8 @@ static int op_secret_show(struct kura_daemon *d, const json_t *a, json_t **resp,
 }
 
 static int op_secret_list(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	struct kura_secret_list l = { 0 };
 	json_t *arr;
@@ -195,7 +213,8 @@ static int op_secret_list(struct kura_daemon *d, const json_t *a, json_t **resp,
 }
 
 static int op_secret_rollback(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	const char *name = arg_str(a, "name");
 	int r;
@@ -212,7 +231,8 @@ static int op_secret_rollback(struct kura_daemon *d, const json_t *a, json_t **r
 }
 
 static int op_secret_destroy(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	const char *name = arg_str(a, "name");
 	int r;
@@ -229,7 +249,8 @@ static int op_secret_destroy(struct kura_daemon *d, const json_t *a, json_t **re
 }
 
 static int op_grant_add(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	struct kura_grant g = { 0 };
 	bool existed = false;
@@ -241,6 +262,7 @@ static int op_grant_add(struct kura_daemon *d, const json_t *a, json_t **resp,
 	pthread_mutex_lock(&d->store_lock);
 	r = kura_grant_add(d->vault, &g, &existed, err);
 	pthread_mutex_unlock(&d->store_lock);
+	memcpy(note->grant_id, g.id, sizeof(note->grant_id));
 	if (r == 0)
 		*resp = json_pack("{s:o, s:b}", "grant", kura_wire_grant(&g), "existed", existed);
 	kura_grant_done(&g);
@@ -248,7 +270,8 @@ static int op_grant_add(struct kura_daemon *d, const json_t *a, json_t **resp,
 }
 
 static int op_grant_remove(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	const char *id = arg_str(a, "id");
 	int r;
@@ -265,7 +288,8 @@ static int op_grant_remove(struct kura_daemon *d, const json_t *a, json_t **resp
 }
 
 static int op_grant_list(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	struct kura_grant_list l = { 0 };
 	json_t *arr;
@@ -287,7 +311,8 @@ static int op_grant_list(struct kura_daemon *d, const json_t *a, json_t **resp,
 }
 
 static int op_key_rotate(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	uint64_t count = 0;
 	uint32_t kek = 0;
@@ -305,7 +330,8 @@ static int op_key_rotate(struct kura_daemon *d, const json_t *a, json_t **resp,
 }
 
 static int op_key_rekey(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	const char *kind = arg_str(a, "kind"), *path = arg_str(a, "path");
 	struct kura_master_source to;
@@ -329,7 +355,8 @@ static int op_key_rekey(struct kura_daemon *d, const json_t *a, json_t **resp,
 }
 
 static int op_key_status(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	struct kura_key_status st = { 0 };
 	int r;
@@ -346,7 +373,8 @@ static int op_key_status(struct kura_daemon *d, const json_t *a, json_t **resp,
 }
 
 static int op_config(struct kura_daemon *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct kura_err *err)
+	struct kura_secbuf **raw, struct op_note *note,
+	struct kura_err *err)
 {
 	uint64_t max = arg_u64(a, "max_value_size");
 	int r = 0;
@@ -362,24 +390,55 @@ static int op_config(struct kura_daemon *d, const json_t *a, json_t **resp,
 	return r;
 }
 
-static const struct {
+/* event: what the audit log calls it; NULL for reads of metadata only (names, grants, key
+ * status), which are not recorded. A value read (secret.get) is. */
+static const struct op {
 	const char *name;
 	op_fn fn;
+	const char *event;
+	bool changes; /* refused up front while the audit log is failing */
 } ops[] = {
-	{ "secret.write", op_secret_write },
-	{ "secret.get", op_secret_get },
-	{ "secret.show", op_secret_show },
-	{ "secret.list", op_secret_list },
-	{ "secret.rollback", op_secret_rollback },
-	{ "secret.destroy", op_secret_destroy },
-	{ "grant.add", op_grant_add },
-	{ "grant.remove", op_grant_remove },
-	{ "grant.list", op_grant_list },
-	{ "key.rotate", op_key_rotate },
-	{ "key.rekey", op_key_rekey },
-	{ "key.status", op_key_status },
-	{ "config", op_config },
+	{ "secret.write", op_secret_write, "secret-put", true },
+	{ "secret.get", op_secret_get, "secret-get", false },
+	{ "secret.show", op_secret_show, NULL, false },
+	{ "secret.list", op_secret_list, NULL, false },
+	{ "secret.rollback", op_secret_rollback, "secret-rollback", true },
+	{ "secret.destroy", op_secret_destroy, "secret-destroy", true },
+	{ "grant.add", op_grant_add, "grant", true },
+	{ "grant.remove", op_grant_remove, "revoke", true },
+	{ "grant.list", op_grant_list, NULL, false },
+	{ "key.rotate", op_key_rotate, "key-rotate", true },
+	{ "key.rekey", op_key_rekey, "key-rekey", true },
+	{ "key.status", op_key_status, NULL, false },
+	{ "config", op_config, "config", true },
 };
+
+/* The operation's record, from its arguments, its reply and its note. */
+static int audit_op(struct kura_daemon *d, const struct kura_conn *conn, const struct op *op,
+	const json_t *args, const json_t *resp, const struct op_note *note, int r)
+{
+	struct kura_identity who = { .host = true, .pid = conn->peer.pid, .uid = conn->peer.uid,
+		.gid = conn->peer.gid };
+	const char *event = op->event;
+	char rid[KURA_REQUEST_ID_LEN + 1];
+	uint64_t version = note->version;
+
+	if (strcmp(op->name, "secret.write") == 0 && !json_is_true(json_object_get(args, "create")))
+		event = "secret-rotate";
+	if (strcmp(op->name, "config") == 0 && !arg_u64(args, "max_value_size"))
+		return 0; /* only shown, not changed */
+	if (!version)
+		version = arg_u64(args, strcmp(op->name, "secret.rollback") == 0 ? "to" : "version");
+	kura_request_id(rid);
+	return kura_daemon_audit(d, &(struct kura_audit_event){ .event = event,
+		.result = r == 0 ? "ok" : "error", .reason = r == 0 ? NULL : kura_audit_reason(r),
+		.who = &who, .secret = arg_str(args, "name"), .version = version,
+		.fingerprint = note->fingerprint[0] ? note->fingerprint : NULL, .request_id = rid,
+		.grant_id = note->grant_id[0] ? note->grant_id : arg_str(args, "id"),
+		.kek = json_integer_value(json_object_get(resp, "kek")),
+		.count = json_integer_value(json_object_get(resp, "rewrapped")),
+		.has_count = json_object_get(resp, "rewrapped") != NULL });
+}
 
 /* errno to status: the reply carries the errno too, so kuractl exits exactly as offline. */
 static unsigned status_of(int r)
@@ -408,13 +467,15 @@ static unsigned status_of(int r)
 	}
 }
 
-static enum MHD_Result run_op(struct kura_daemon *d, struct MHD_Connection *c, const char *name,
-	const struct admin_req *req)
+static enum MHD_Result run_op(struct kura_daemon *d, struct MHD_Connection *c,
+	const struct kura_conn *conn, const char *name, const struct admin_req *req)
 {
 	struct kura_secbuf *raw = NULL;
 	struct kura_err err = { 0 };
+	struct op_note note = { 0 };
+	const struct op *op = NULL;
 	json_t *args, *resp = NULL;
-	int r = -ENOSYS;
+	int r;
 
 	if (!req || !req->body || req->too_big)
 		return kura_http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
@@ -428,10 +489,30 @@ static enum MHD_Result run_op(struct kura_daemon *d, struct MHD_Connection *c, c
 	}
 	for (size_t i = 0; i < ELEMENTSOF(ops); i++)
 		if (strcmp(ops[i].name, name) == 0)
-			r = ops[i].fn(d, args, &resp, &raw, &err);
-	json_decref(args);
-	if (r == -ENOSYS)
+			op = &ops[i];
+	if (!op) {
+		json_decref(args);
 		return kura_http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such operation");
+	}
+	/* A change made now could not be recorded: refuse it before it is made. */
+	if (op->event && op->changes && !kura_daemon_audit_healthy(d)) {
+		json_decref(args);
+		return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
+			"the audit log cannot be written now; nothing was changed");
+	}
+	r = op->fn(d, args, &resp, &raw, &note, &err);
+	/* A value leaves only once its record is written. A change is already made: if its
+	 * record fails, say so rather than report plain success. */
+	if (op->event && audit_op(d, conn, op, args, resp, &note, r) < 0) {
+		json_decref(args);
+		json_decref(resp);
+		kura_secbuf_free(raw);
+		return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
+			r == 0 && op->changes ?
+				"the operation was done, but its audit record could not be written" :
+				"the audit log cannot be written now");
+	}
+	json_decref(args);
 	if (r < 0) {
 		json_decref(resp);
 		kura_secbuf_free(raw);
@@ -518,7 +599,7 @@ enum MHD_Result kura_admin_handler(void *cls, struct MHD_Connection *c, const ch
 	if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 && strncmp(url, "/v1/op/", 7) == 0) {
 		if (!*req_cls || *upload_data_size)
 			return gather(d, c, upload_data, upload_data_size, req_cls);
-		return run_op(d, c, url + 7, *req_cls);
+		return run_op(d, c, conn, url + 7, *req_cls);
 	}
 	if (!kura_http_ready(upload_data_size, req_cls, &body))
 		return MHD_YES;

@@ -44,3 +44,6 @@ int kura_audit_rec_parse(const uint8_t *p, size_t len, struct rec *ret);
  * it had one. false at the end. */
 bool kura_audit_next_line(const uint8_t *buf, size_t len, size_t *pos, const uint8_t **ret,
 	size_t *ret_len, bool *complete);
+
+/* The numbers of the audit-NNNNNN.jsonl files in dirfd, sorted (malloc'd). */
+int kura_audit_list_files(int dirfd, uint64_t **ret, size_t *ret_n);

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "audit-internal.h"
+#include "json.h"
 
 const char *kura_audit_fault_name(enum kura_audit_fault f)
 {
@@ -24,6 +25,7 @@ const char *kura_audit_fault_name(enum kura_audit_fault f)
 		[KURA_AUDIT_INSERTED] = "inserted",
 		[KURA_AUDIT_MALFORMED] = "malformed",
 		[KURA_AUDIT_TRUNCATED] = "truncated",
+		[KURA_AUDIT_CHECKPOINT] = "differs from checkpoint",
 	};
 
 	return (unsigned)f < ELEMENTSOF(names) ? names[f] : "unknown";
@@ -36,8 +38,7 @@ static int cmp_u64(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* The numbers of dir's audit-NNNNNN.jsonl files, sorted. */
-static int list_files(int dirfd, uint64_t **ret, size_t *ret_n)
+int kura_audit_list_files(int dirfd, uint64_t **ret, size_t *ret_n)
 {
 	_cleanup_free_ uint64_t *v = NULL;
 	size_t n = 0, cap = 0;
@@ -119,7 +120,8 @@ static bool next_verifies(const uint8_t *buf, size_t len, size_t pos,
 }
 
 struct walk {
-	struct kura_secbuf *key;
+	struct kura_secbuf *key; /* NULL: structure only */
+	const struct kura_audit_checkpoint *cp;
 	uint64_t epoch, seq;
 	uint8_t prev[KURA_AUDIT_MAC_BYTES];
 };
@@ -150,12 +152,17 @@ static int verify_file(struct walk *w, const uint8_t *buf, size_t len, bool last
 			return KURA_AUDIT_MALFORMED;
 
 		if (rc.seq == expected) {
-			if (!kura_audit_mac_ok(w->key, w->prev, &rc) || rc.epoch != w->epoch)
-				f = next_verifies(buf, len, pos, w->key, w->prev, expected)
+			if ((w->key && !kura_audit_mac_ok(w->key, w->prev, &rc)) ||
+				rc.epoch != w->epoch)
+				f = w->key && next_verifies(buf, len, pos, w->key, w->prev, expected)
 					? KURA_AUDIT_INSERTED
 					: KURA_AUDIT_EDITED;
 			else if (rc.closes && rc.next_epoch != w->epoch + 1)
 				f = KURA_AUDIT_MALFORMED;
+			else if (w->cp && rc.seq == w->cp->seq)
+				f = sodium_memcmp(rc.mac, w->cp->mac, sizeof(rc.mac)) == 0
+					? KURA_AUDIT_OK
+					: KURA_AUDIT_CHECKPOINT;
 		} else if (rc.seq > expected) {
 			f = seq_later(buf, len, pos, expected) ? KURA_AUDIT_REORDERED
 							       : KURA_AUDIT_DELETED;
@@ -173,7 +180,7 @@ static int verify_file(struct walk *w, const uint8_t *buf, size_t len, bool last
 		v->last_seq = rc.seq;
 		v->last_epoch = w->epoch;
 		if (rc.closes) {
-			r = kura_audit_evolve(&w->key);
+			r = w->key ? kura_audit_evolve(&w->key) : 0;
 			w->epoch++;
 		}
 		kura_audit_rec_done(&rc);
@@ -184,26 +191,33 @@ static int verify_file(struct walk *w, const uint8_t *buf, size_t len, bool last
 }
 
 int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
-	struct kura_audit_verdict *ret)
+	const struct kura_audit_checkpoint *cp, struct kura_audit_verdict *ret)
 {
 	_cleanup_close_ int dirfd = -1;
 	_cleanup_free_ uint64_t *files = NULL;
-	struct kura_audit_verdict v = {};
-	struct walk w = {};
+	struct kura_audit_verdict v = { .macs_checked = initial_key != NULL };
+	struct walk w = { .cp = cp };
 	size_t n = 0;
 	int r;
 
-	if (initial_key->len != KURA_AUDIT_KEY_BYTES)
+	if (initial_key && initial_key->len != KURA_AUDIT_KEY_BYTES)
 		return -EINVAL;
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return -errno;
-	r = list_files(dirfd, &files, &n);
+	r = kura_audit_list_files(dirfd, &files, &n);
 	if (r < 0)
 		return r;
-	r = kura_secbuf_from(initial_key->data, initial_key->len, &w.key);
-	if (r < 0)
-		return r;
+	if (initial_key) {
+		/* The operator's starting key is never on the host: epoch 0's key is derived. */
+		r = kura_secbuf_from(initial_key->data, initial_key->len, &w.key);
+		if (r == 0)
+			r = kura_audit_evolve(&w.key);
+		if (r < 0) {
+			kura_secbuf_free(w.key);
+			return r;
+		}
+	}
 
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ uint8_t *buf = NULL;
@@ -211,6 +225,7 @@ int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
 		size_t len;
 
 		kura_audit_file_name(files[i], v.file);
+		v.files++;
 		fd = openat(dirfd, v.file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0) {
 			r = -errno;
@@ -227,11 +242,55 @@ int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
 	if (r < 0)
 		return r;
 	v.fault = (enum kura_audit_fault)r;
-	if (v.fault == KURA_AUDIT_OK) {
+	if (v.fault == KURA_AUDIT_OK && cp && v.last_seq < cp->seq) {
+		/* The log ends early: the tail was cut at a line boundary (or never reached this
+		 * copy). The first missing record would have come after the last line. */
+		v.fault = KURA_AUDIT_TRUNCATED;
+		if (n == 0)
+			kura_audit_file_name(1, v.file);
+		v.line++;
+		v.seq = v.last_seq + 1;
+	} else if (v.fault == KURA_AUDIT_OK) {
 		v.file[0] = 0;
 		v.line = 0;
 		v.seq = 0;
+		v.checkpoint_met = cp != NULL;
 	}
 	*ret = v;
 	return 0;
+}
+
+/* A checkpoint object from the first '{' in the line that starts one. */
+int kura_audit_checkpoint_parse(const char *line, size_t len, struct kura_audit_checkpoint *ret)
+{
+	const char *end = line + len;
+
+	while (end > line && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+		end--;
+	for (const char *p = memchr(line, '{', (size_t)(end - line)); p;
+		p = memchr(p + 1, '{', (size_t)(end - p - 1))) {
+		_cleanup_json_ json_t *j = NULL;
+		struct kura_audit_checkpoint cp = {};
+		uint8_t *mac = NULL;
+		size_t mac_len = 0;
+		int64_t seq;
+		const char *type;
+
+		if (kura_json_load((const uint8_t *)p, (size_t)(end - p), &j) < 0)
+			continue;
+		type = json_string_value(json_object_get(j, "type"));
+		if (!type || strcmp(type, "kura-audit-checkpoint") != 0 ||
+			kura_json_get_int(j, "seq", 1, INT64_MAX, &seq) < 0 ||
+			kura_json_get_b64(j, "mac", &mac, &mac_len) < 0)
+			continue;
+		if (mac_len == sizeof(cp.mac)) {
+			cp.seq = (uint64_t)seq;
+			memcpy(cp.mac, mac, sizeof(cp.mac));
+			free(mac);
+			*ret = cp;
+			return 0;
+		}
+		free(mac);
+	}
+	return -EPROTO;
 }

@@ -32,6 +32,8 @@ struct kura_audit {
 	uint8_t mac[KURA_AUDIT_MAC_BYTES];
 	bool state_stale; /* memory is ahead of the state file in a way that matters */
 	bool live;        /* open succeeded: close may save */
+	kura_audit_tap_fn tap;
+	void *tap_data;
 };
 
 void kura_audit_rec_done(struct rec *r)
@@ -337,7 +339,7 @@ static int state_load(struct kura_audit *a)
 
 int kura_audit_create(const char *dir, struct kura_secbuf **ret_initial_key)
 {
-	_cleanup_secbuf_ struct kura_secbuf *k0 = NULL;
+	_cleanup_secbuf_ struct kura_secbuf *k0 = NULL, *key = NULL;
 	_cleanup_close_ int dirfd = -1;
 	uint8_t zero[KURA_AUDIT_MAC_BYTES] = {};
 	struct stat st;
@@ -359,7 +361,14 @@ int kura_audit_create(const char *dir, struct kura_secbuf **ret_initial_key)
 	r = kura_secbuf_random(KURA_AUDIT_KEY_BYTES, &k0);
 	if (r < 0)
 		return r;
-	r = state_save(dirfd, 0, k0, 0, zero, 1, now_seconds(), 0);
+	/* The host keeps epoch 0's key, derived one way from the starting key; the starting key
+	 * itself goes to the operator only, so whoever takes the host later cannot re-derive the
+	 * keys of epochs already closed (nor epoch 0's, once it is). */
+	r = kura_secbuf_from(k0->data, k0->len, &key);
+	if (r == 0)
+		r = kura_audit_evolve(&key);
+	if (r == 0)
+		r = state_save(dirfd, 0, key, 0, zero, 1, now_seconds(), 0);
 	if (r < 0)
 		return r;
 	*ret_initial_key = TAKE_PTR(k0);
@@ -393,8 +402,9 @@ static int recover_file(struct kura_audit *a, bool last)
 	_cleanup_close_ int fd = -1;
 	char name[32];
 	size_t len, pos = 0, ll, keep = 0;
+	uint8_t prev[KURA_AUDIT_MAC_BYTES];
+	bool complete, have_prev = false;
 	const uint8_t *l;
-	bool complete;
 	int r;
 
 	kura_audit_file_name(a->file, name);
@@ -414,9 +424,15 @@ static int recover_file(struct kura_audit *a, bool last)
 		if (r < 0)
 			return r == -ENOMEM ? r : -EBADMSG;
 		if (rc.seq <= a->seq) {
+			/* Already ours: the current epoch's records must still verify under the
+			 * current key (an edit there is caught before we chain onto it), and the
+			 * last one must be the one the state remembers. */
 			r = rc.seq == a->seq && sodium_memcmp(rc.mac, a->mac, sizeof(a->mac)) != 0
 				? -EBADMSG
 				: 0;
+			if (r == 0 && have_prev && rc.epoch == a->epoch &&
+				!kura_audit_mac_ok(a->key, prev, &rc))
+				r = -EBADMSG;
 		} else if (rc.seq != a->seq + 1 || rc.epoch != a->epoch ||
 			   !kura_audit_mac_ok(a->key, a->mac, &rc)) {
 			r = -EBADMSG;
@@ -435,6 +451,8 @@ static int recover_file(struct kura_audit *a, bool last)
 				a->epoch_started = now_seconds();
 			}
 		}
+		memcpy(prev, rc.mac, sizeof(prev));
+		have_prev = true;
 		kura_audit_rec_done(&rc);
 		if (r < 0)
 			return r;
@@ -491,10 +509,16 @@ int kura_audit_open(const char *dir, const struct kura_audit_opts *o, struct kur
 		r = -errno;
 		goto fail;
 	}
-	/* Two writers would fork the chain; the lock goes with the descriptor at close. */
-	if (flock(a->dirfd, LOCK_EX | LOCK_NB) < 0) {
-		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		goto fail;
+	/* Two writers would fork the chain; the lock goes with the descriptor at close. Another
+	 * process's turn (a kuractl's operation) is waited out, for a bounded time. */
+	for (unsigned waited = 0;; waited += 10) {
+		if (flock(a->dirfd, LOCK_EX | LOCK_NB) == 0)
+			break;
+		if (errno != EWOULDBLOCK || waited >= a->o.open_wait_ms) {
+			r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+			goto fail;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	}
 	r = state_load(a);
 	if (r < 0)
@@ -629,6 +653,12 @@ static int write_record(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 	a->epoch_records++;
 	if (ret_seq)
 		*ret_seq = a->seq;
+	if (a->tap) {
+		const char *res = json_string_value(json_object_get(fields, "result"));
+
+		a->tap((const char *)line, line_len - 1, a->seq, mac,
+			res && strcmp(res, "ok") != 0, a->tap_data);
+	}
 	return 0;
 }
 
@@ -673,6 +703,47 @@ static bool reserved(const char *k)
 	return false;
 }
 
+/*
+ * A writer stuck in write(2) or fsync(2) (a hung disk, a frozen file system) holds the lock:
+ * the others give up after lock_ms rather than queue behind it, so callers can fail closed
+ * within a bounded time.
+ */
+static int lock(struct kura_audit *a)
+{
+	struct timespec until;
+	int r;
+
+	if (!a->o.lock_ms) {
+		pthread_mutex_lock(&a->lock);
+		return 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += a->o.lock_ms / 1000;
+	until.tv_nsec += (long)(a->o.lock_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	r = pthread_mutex_timedlock(&a->lock, &until);
+	return r == 0 ? 0 : -r;
+}
+
+void kura_audit_set_tap(struct kura_audit *a, kura_audit_tap_fn fn, void *userdata)
+{
+	pthread_mutex_lock(&a->lock);
+	a->tap = fn;
+	a->tap_data = userdata;
+	pthread_mutex_unlock(&a->lock);
+}
+
+void kura_audit_last(struct kura_audit *a, uint64_t *ret_seq, uint8_t ret_mac[KURA_AUDIT_MAC_BYTES])
+{
+	pthread_mutex_lock(&a->lock);
+	*ret_seq = a->seq;
+	memcpy(ret_mac, a->mac, KURA_AUDIT_MAC_BYTES);
+	pthread_mutex_unlock(&a->lock);
+}
+
 int kura_audit_append(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 {
 	const char *k;
@@ -685,8 +756,9 @@ int kura_audit_append(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 		if (reserved(k))
 			return -EINVAL;
 
-	pthread_mutex_lock(&a->lock);
-	r = 0;
+	r = lock(a);
+	if (r < 0)
+		return r;
 	if (a->state_stale)
 		r = save(a);
 	if (r >= 0 && epoch_due(a, true))
@@ -699,9 +771,10 @@ int kura_audit_append(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 
 int kura_audit_tick(struct kura_audit *a)
 {
-	int r = 0;
+	int r = lock(a);
 
-	pthread_mutex_lock(&a->lock);
+	if (r < 0)
+		return r;
 	if (a->state_stale)
 		r = save(a);
 	if (r >= 0 && epoch_due(a, false))

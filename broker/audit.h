@@ -22,6 +22,10 @@ struct kura_audit_opts {
 	uint64_t records_per_epoch; /* evolve the key after this many records; 1000 */
 	uint64_t seconds_per_epoch; /* ... or after this long, whichever first; 3600 */
 	bool fsync;                 /* fsync each record before append returns */
+	unsigned lock_ms;           /* append and tick give up with -ETIMEDOUT after waiting this
+	                             * long for another writer stuck in I/O; 0: wait */
+	unsigned open_wait_ms;      /* open waits this long for another process to let go of
+	                             * the log before -EBUSY; 0: not at all */
 };
 
 #define KURA_AUDIT_OPTS_DEFAULT                                                                    \
@@ -34,8 +38,9 @@ struct kura_audit;
 
 /*
  * A new log in dir (created 0700; -EEXIST if it already holds a state file) with a random
- * starting key K(0), which is handed back for the operator to keep off this host: with it,
- * kura_audit_verify can re-derive every later key. The state file dir/state (0600) holds the
+ * starting key S, which is handed back for the operator to keep off this host: with it,
+ * kura_audit_verify can re-derive every key, K(0) = evolve(S) and K(e+1) = evolve(K(e)). Only
+ * K(0) is stored, never S: the host cannot rewrite epoch 0 once it is closed. The state file dir/state (0600) holds the
  * current epoch and key, the last seq and MAC, and the current file number; it is only ever
  * replaced whole (temp file, fsync, rename, fsync of dir). dir may exist already if it is ours
  * and closed to group and others (-EPERM otherwise). Like everything here, it expects
@@ -84,6 +89,18 @@ void kura_audit_close(struct kura_audit *a);
  */
 int kura_audit_append(struct kura_audit *a, json_t *fields, uint64_t *ret_seq);
 
+/*
+ * Called after each record is written (and synced), with the audit lock held and in seq order:
+ * line is the record without its '\n', mac its MAC, notable whether its result is "denied"
+ * or "error". For shipping off the host; it must not block (queue and return). NULL unsets.
+ */
+typedef void (*kura_audit_tap_fn)(const char *line, size_t len, uint64_t seq,
+	const uint8_t mac[KURA_AUDIT_MAC_BYTES], bool notable, void *userdata);
+void kura_audit_set_tap(struct kura_audit *a, kura_audit_tap_fn fn, void *userdata);
+
+/* The last record's seq and MAC: what a checkpoint sent off the host pins. */
+void kura_audit_last(struct kura_audit *a, uint64_t *ret_seq, uint8_t ret_mac[KURA_AUDIT_MAC_BYTES]);
+
 /* Writes the epoch's closing record and evolves the key if the epoch is due by time: for a
  * timer in the daemon, so an idle log does not keep an old key past seconds_per_epoch. */
 int kura_audit_tick(struct kura_audit *a);
@@ -96,7 +113,10 @@ enum kura_audit_fault {
 	KURA_AUDIT_DUPLICATED, /* seq repeats the previous good record's */
 	KURA_AUDIT_INSERTED,   /* a line that fails, followed by one that verifies in its place */
 	KURA_AUDIT_MALFORMED,  /* not a JSON object ending in a "mac" of the right shape */
-	KURA_AUDIT_TRUNCATED,  /* the last line of the last file has no newline */
+	KURA_AUDIT_TRUNCATED,  /* the last line of the last file has no newline, or (with a
+	                        * checkpoint) the log ends before the checkpoint's seq */
+	KURA_AUDIT_CHECKPOINT, /* the checkpoint's record verifies in the chain, but its MAC is
+	                        * not the checkpoint's: rewritten with the current epoch's key */
 };
 
 const char *kura_audit_fault_name(enum kura_audit_fault f);
@@ -109,7 +129,30 @@ struct kura_audit_verdict {
 	uint64_t good;       /* records that verified before it */
 	uint64_t last_seq;   /* of the last good record */
 	uint64_t last_epoch; /* of the last good record */
+	uint64_t files;      /* files read (up to and including the one with the fault) */
+	bool macs_checked;   /* false: verified without a key, only the structure */
+	bool checkpoint_met; /* a checkpoint was given and its record matched it */
 };
+
+/*
+ * What a sink sends off the host now and then: the seq and MAC of the last record written.
+ * Someone holding the current epoch's key can rewrite the current epoch and cut the tail
+ * without breaking the chain; a checkpoint kept elsewhere is what catches both. Its text form,
+ * one JSON object per line:
+ *
+ *     {"type":"kura-audit-checkpoint","seq":N,"mac":"<base64>","host":"...","time":"..."}
+ */
+struct kura_audit_checkpoint {
+	uint64_t seq;
+	uint8_t mac[KURA_AUDIT_MAC_BYTES];
+};
+
+/*
+ * Finds a checkpoint object in one line of text (anything before its '{', such as a syslog
+ * header, is skipped; keys may come in any order; host and time are not checked). -EPROTO
+ * if the line holds none.
+ */
+int kura_audit_checkpoint_parse(const char *line, size_t len, struct kura_audit_checkpoint *ret);
 
 /*
  * Checks the whole chain in dir, over the files in number order, re-deriving each epoch's key
@@ -119,11 +162,16 @@ struct kura_audit_verdict {
  * - a forged line appended after the last record reads as EDITED, as does a forged line whose
  *   seq repeats nothing around it;
  * - REORDERED looks ahead only within the same file;
- * - a cut at a line boundary (the tail of the log deleted) verifies: only a checkpoint kept off
- *   the host can tell, which is the sinks' job, not this function's.
+ * - without a checkpoint, a cut at a line boundary (the tail of the log deleted) verifies, and
+ *   so does a current epoch rewritten by someone holding its key: only a checkpoint kept off
+ *   the host can tell. With cp (NULL: none), a log that verifies but ends before cp->seq is
+ *   TRUNCATED at the first missing seq (file: the last one, line: one past its end), and a
+ *   record cp->seq that verifies in the chain with another MAC is CHECKPOINT.
+ * initial_key NULL checks only the structure (each line parses, seqs run on by one, epoch
+ * labels follow the closing records, the checkpoint's MAC); ret->macs_checked says which.
  */
 int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
-	struct kura_audit_verdict *ret);
+	const struct kura_audit_checkpoint *cp, struct kura_audit_verdict *ret);
 
 static inline void kura_audit_closep(struct kura_audit **a)
 {

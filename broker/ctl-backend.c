@@ -13,6 +13,8 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "audit-event.h"
+#include "audit.h"
 #include "ctl.h"
 #include "json.h"
 #include "wire.h"
@@ -191,21 +193,127 @@ int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **re
 	return r;
 }
 
+/* The run directory a kurad serving this state wrote into it (see daemon.c): so kuractl finds
+ * it without --run-dir. The state directory is root's alone; kurad_serves checks anyway. */
+static bool run_dir_of_state(struct ctl *c, char *buf, size_t size)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof(path), "%s/" KURA_RUN_DIR_FILE, c->state_dir);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	ok = fgets(buf, (int)size, f) && buf[0] == '/';
+	fclose(f);
+	if (ok)
+		buf[strcspn(buf, "\n")] = 0;
+	return ok;
+}
+
 int ctl_connect(struct ctl *c)
 {
+	static char other[2048];
+
 	snprintf(c->admin_sock, sizeof(c->admin_sock), "%s/admin.sock", c->run_dir);
 	if (kurad_serves(c)) {
 		c->remote = true;
 		return 0;
+	}
+	if (!c->offline && run_dir_of_state(c, other, sizeof(other)) &&
+		strcmp(other, c->run_dir) != 0) {
+		snprintf(c->admin_sock, sizeof(c->admin_sock), "%s/admin.sock", other);
+		if (kurad_serves(c)) {
+			c->run_dir = other;
+			c->remote = true;
+			return 0;
+		}
 	}
 	return ctl_open(c, &c->vault);
 }
 
 void ctl_disconnect(struct ctl *c)
 {
+	kura_audit_close(c->audit);
+	c->audit = NULL;
 	kura_vault_close(c->vault);
 	c->vault = NULL;
 	c->remote = false;
+}
+
+/*
+ * Working offline, kuractl keeps the audit log itself, as kurad would: the log is opened before
+ * anything is changed (fail closed), and each operation's record written when it is done.
+ */
+static int audit_ready(struct ctl *c, bool reads, struct kura_err *err)
+{
+	struct kura_audit_opts o = KURA_AUDIT_OPTS_DEFAULT;
+	char dir[4096];
+	int r;
+
+	if (c->audit)
+		return 0;
+	/* Other kuractls take their turns (each holds the log for one operation). */
+	o.open_wait_ms = 10000;
+	r = kura_audit_dir(c->state_dir, dir, sizeof(dir));
+	if (r == 0)
+		r = kura_audit_open(dir, &o, &c->audit);
+	/* A state on a read-only file system (a mounted backup) can be read, not changed, and
+	 * there is nowhere to write a record: say so rather than refuse. */
+	if (r == -EROFS && reads) {
+		fprintf(stderr, "kuractl: warning: %s is on a read-only file system; this read is "
+				"not recorded there\n", dir);
+		return 0;
+	}
+	if (r == -ENOENT)
+		return kura_err_set(err, -ENOENT, "%s does not exist: this state has no audit "
+			"log, and nothing is done unrecorded (kuractl audit init creates one)", dir);
+	if (r == -EBUSY)
+		return kura_err_set(err, -EBUSY, "the audit log %s is held by another process "
+			"(a kurad? then go through it: without --offline, with its --run-dir)", dir);
+	if (r < 0)
+		return kura_err_set(err, r, "cannot open the audit log %s: %s", dir,
+			r == -EBADMSG ? "its last records do not verify (kuractl audit verify)" :
+					strerror(-r));
+	return 0;
+}
+
+struct op_record {
+	const char *event;
+	const char *secret;
+	uint64_t version;
+	const struct kura_secbuf *value; /* its fingerprint goes into the record */
+	const char *grant_id;
+	int64_t kek, count;
+	bool has_count;
+};
+
+/* Records an offline operation that returned r; returns r, or the audit failure if the
+ * operation worked but its record could not be written. */
+static int audit_op(struct ctl *c, int r, const struct op_record *o, struct kura_err *err)
+{
+	struct kura_identity self = kura_identity_self();
+	char fp[KURA_FINGERPRINT_TEXT] = "", rid[KURA_REQUEST_ID_LEN + 1];
+	json_t *f;
+	int ar;
+
+	if (!c->audit)
+		return r;
+	if (r == 0 && o->value && kura_vault_fingerprint(c->vault, o->value, fp) < 0)
+		fp[0] = 0;
+	kura_request_id(rid);
+	f = kura_audit_event_fields(&(struct kura_audit_event){ .event = o->event,
+		.result = r == 0 ? "ok" : "error", .reason = r == 0 ? NULL : kura_audit_reason(r),
+		.who = &self, .secret = o->secret, .version = o->version,
+		.fingerprint = fp[0] ? fp : NULL, .request_id = rid, .grant_id = o->grant_id,
+		.kek = o->kek, .count = o->count, .has_count = o->has_count, .detail = "offline" });
+	ar = f ? kura_audit_append(c->audit, f, NULL) : -ENOMEM;
+	json_decref(f);
+	if (ar < 0 && r == 0)
+		return kura_err_set(err, ar, "%s: done, but its audit record could not be written: "
+			"%s", o->event, strerror(-ar));
+	return r;
 }
 
 int be_max_value(struct ctl *c, uint64_t set, uint64_t *ret, struct kura_err *err)
@@ -214,8 +322,13 @@ int be_max_value(struct ctl *c, uint64_t set, uint64_t *ret, struct kura_err *er
 	int r = 0;
 
 	if (!c->remote) {
-		if (set)
-			r = kura_vault_set_max_value(c->vault, set, err);
+		if (set) {
+			r = audit_ready(c, false, err);
+			if (r < 0)
+				return r;
+			r = audit_op(c, kura_vault_set_max_value(c->vault, set, err),
+				&(struct op_record){ .event = "config" }, err);
+		}
 		*ret = kura_vault_max_value(c->vault);
 		return r;
 	}
@@ -237,9 +350,16 @@ int be_secret_write(struct ctl *c, const char *name, const struct kura_secbuf *v
 	json_t *resp = NULL;
 	int r;
 
-	if (!c->remote)
-		return create ? kura_secret_put(c->vault, name, value, ret_version, err) :
-				kura_secret_rotate(c->vault, name, value, ret_version, err);
+	if (!c->remote) {
+		r = audit_ready(c, false, err);
+		if (r < 0)
+			return r;
+		r = create ? kura_secret_put(c->vault, name, value, ret_version, err) :
+			     kura_secret_rotate(c->vault, name, value, ret_version, err);
+		return audit_op(c, r, &(struct op_record){ .event = create ? "secret-put" :
+									      "secret-rotate",
+			.secret = name, .version = r == 0 ? *ret_version : 0, .value = value }, err);
+	}
 	r = kura_secbuf_new(len, &b64);
 	if (r < 0)
 		return r;
@@ -265,8 +385,21 @@ int be_secret_get(struct ctl *c, const char *name, uint64_t version,
 	struct tm tm = { 0 };
 	int r;
 
-	if (!c->remote)
-		return kura_secret_get(c->vault, name, version, ret_value, ret_info, err);
+	if (!c->remote) {
+		r = audit_ready(c, true, err);
+		if (r < 0)
+			return r;
+		r = kura_secret_get(c->vault, name, version, ret_value, ret_info, err);
+		r = audit_op(c, r, &(struct op_record){ .event = "secret-get", .secret = name,
+			.version = r == 0 ? ret_info->version : version,
+			.value = r == 0 ? *ret_value : NULL }, err);
+		/* Not recorded, not shown. */
+		if (r < 0 && *ret_value) {
+			kura_secbuf_free(*ret_value);
+			*ret_value = NULL;
+		}
+		return r;
+	}
 	r = rpc(c, "secret.get", json_pack("{s:s, s:I}", "name", name, "version",
 					 (json_int_t)version),
 		&resp, &raw, err);
@@ -347,16 +480,30 @@ static int simple(struct ctl *c, const char *op, json_t *args, struct kura_err *
 
 int be_secret_rollback(struct ctl *c, const char *name, uint64_t to, struct kura_err *err)
 {
-	if (!c->remote)
-		return kura_secret_rollback(c->vault, name, to, err);
+	if (!c->remote) {
+		int r = audit_ready(c, false, err);
+
+		if (r < 0)
+			return r;
+		return audit_op(c, kura_secret_rollback(c->vault, name, to, err),
+			&(struct op_record){ .event = "secret-rollback", .secret = name,
+				.version = to }, err);
+	}
 	return simple(c, "secret.rollback", json_pack("{s:s, s:I}", "name", name, "to",
 						     (json_int_t)to), err);
 }
 
 int be_secret_destroy(struct ctl *c, const char *name, uint64_t version, struct kura_err *err)
 {
-	if (!c->remote)
-		return kura_secret_destroy(c->vault, name, version, err);
+	if (!c->remote) {
+		int r = audit_ready(c, false, err);
+
+		if (r < 0)
+			return r;
+		return audit_op(c, kura_secret_destroy(c->vault, name, version, err),
+			&(struct op_record){ .event = "secret-destroy", .secret = name,
+				.version = version }, err);
+	}
 	return simple(c, "secret.destroy", json_pack("{s:s, s:I}", "name", name, "version",
 						    (json_int_t)version), err);
 }
@@ -366,8 +513,13 @@ int be_grant_add(struct ctl *c, struct kura_grant *g, bool *ret_existed, struct 
 	json_t *resp = NULL;
 	int r;
 
-	if (!c->remote)
-		return kura_grant_add(c->vault, g, ret_existed, err);
+	if (!c->remote) {
+		r = audit_ready(c, false, err);
+		if (r < 0)
+			return r;
+		return audit_op(c, kura_grant_add(c->vault, g, ret_existed, err),
+			&(struct op_record){ .event = "grant", .grant_id = g->id }, err);
+	}
 	r = rpc(c, "grant.add", json_pack("{s:o}", "grant", kura_wire_grant(g)), &resp, NULL, err);
 	if (r == 0) {
 		struct kura_grant back = { 0 };
@@ -385,8 +537,14 @@ int be_grant_add(struct ctl *c, struct kura_grant *g, bool *ret_existed, struct 
 
 int be_grant_remove(struct ctl *c, const char *id, struct kura_err *err)
 {
-	if (!c->remote)
-		return kura_grant_remove(c->vault, id, err);
+	if (!c->remote) {
+		int r = audit_ready(c, false, err);
+
+		if (r < 0)
+			return r;
+		return audit_op(c, kura_grant_remove(c->vault, id, err),
+			&(struct op_record){ .event = "revoke", .grant_id = id }, err);
+	}
 	return simple(c, "grant.remove", json_pack("{s:s}", "id", id), err);
 }
 
@@ -428,8 +586,15 @@ int be_key_rotate(struct ctl *c, kura_progress_fn progress, uint64_t *ret_count,
 	json_t *resp = NULL;
 	int r;
 
-	if (!c->remote)
-		return kura_key_rotate(c->vault, progress, NULL, ret_count, ret_kek, err);
+	if (!c->remote) {
+		r = audit_ready(c, false, err);
+		if (r < 0)
+			return r;
+		r = kura_key_rotate(c->vault, progress, NULL, ret_count, ret_kek, err);
+		return audit_op(c, r, &(struct op_record){ .event = "key-rotate",
+			.kek = r == 0 ? *ret_kek : 0, .count = r == 0 ? (int64_t)*ret_count : 0,
+			.has_count = r == 0 }, err);
+	}
 	r = rpc(c, "key.rotate", json_object(), &resp, NULL, err);
 	if (r == 0) {
 		*ret_count = (uint64_t)json_integer_value(json_object_get(resp, "rewrapped"));
@@ -443,8 +608,14 @@ int be_key_rekey(struct ctl *c, const struct kura_master_source *to, struct kura
 {
 	char abs[PATH_MAX];
 
-	if (!c->remote)
-		return kura_key_rekey(c->vault, to, err);
+	if (!c->remote) {
+		int r = audit_ready(c, false, err);
+
+		if (r < 0)
+			return r;
+		return audit_op(c, kura_key_rekey(c->vault, to, err),
+			&(struct op_record){ .event = "key-rekey" }, err);
+	}
 	/* kurad reads the file itself: give it an absolute path, and never standard input. */
 	if (strcmp(to->path, "-") == 0)
 		return kura_err_set(err, -EINVAL,

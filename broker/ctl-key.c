@@ -1,15 +1,20 @@
 /* kuractl init, key (rotate, rekey, status) and config. Key material stays inside the vault
  * and keys/; nothing here prints it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "audit.h"
 #include "config.h"
 #include "ctl.h"
 
 static const char init_usage[] =
 	"Usage: kuractl init [--key-file F | --passphrase-file F] [--max-value-size N]\n"
+	"                    [--audit-key-out FILE]\n"
 	"\n"
 	"Create a state: the directory (mode 0700), a master key, the store and the first KEK.\n"
 	"The master key is 32 random bytes in STATE_DIR/master.key (mode 0400), or in the\n"
@@ -19,6 +24,12 @@ static const char init_usage[] =
 	"Keep a copy of the key (or the passphrase) off the host: without it nothing opens.\n"
 	"--max-value-size N sets the largest value the store takes (default "
 	"1 MiB).\n"
+	"\n"
+	"It also starts the audit log in STATE_DIR/audit with a random starting key K(0). The log\n"
+	"keeps only the current key, which evolves one way, so K(0) is the only key that checks\n"
+	"the whole log: it is printed once (or written to --audit-key-out FILE, created with\n"
+	"mode 0400, never overwritten) and not kept on this host. Move it off the host; `kuractl\n"
+	"audit verify --key FILE` takes it.\n"
 	"\n"
 	"Exit status: 0 ok, 1 a store already exists or the key file is refused, 2 usage,\n"
 	"3 system error.\n";
@@ -53,12 +64,14 @@ enum {
 	OPT_MAX_VALUE = 0x300,
 	OPT_NEW_KEY_FILE,
 	OPT_NEW_PASSPHRASE_FILE,
+	OPT_AUDIT_KEY_OUT,
 };
 
 static const struct option key_opts[] = {
 	{ "max-value-size", required_argument, NULL, OPT_MAX_VALUE },
 	{ "new-key-file", required_argument, NULL, OPT_NEW_KEY_FILE },
 	{ "new-passphrase-file", required_argument, NULL, OPT_NEW_PASSPHRASE_FILE },
+	{ "audit-key-out", required_argument, NULL, OPT_AUDIT_KEY_OUT },
 	CTL_COMMON_OPTIONS,
 };
 
@@ -68,6 +81,7 @@ struct key_args {
 	bool has_to;
 	bool help;
 	const char *extra;
+	const char *audit_key_out;
 };
 
 static int parse(struct ctl *c, int argc, char **argv, struct key_args *a)
@@ -84,6 +98,9 @@ static int parse(struct ctl *c, int argc, char **argv, struct key_args *a)
 		case OPT_MAX_VALUE:
 			if (!ctl_parse_u64(optarg, 1, 1u << 30, &a->max_value))
 				return ctl_usage("--max-value-size takes bytes, 1 to 1073741824");
+			break;
+		case OPT_AUDIT_KEY_OUT:
+			a->audit_key_out = optarg;
 			break;
 		case OPT_NEW_KEY_FILE:
 		case OPT_NEW_PASSPHRASE_FILE:
@@ -116,8 +133,27 @@ static const char *utf8_or_null(const char *s)
 	return probe ? s : NULL;
 }
 
+/* K(0) as one line of base64, into a new file only we can read; nothing half-written. */
+static int write_audit_key(const char *path, const char *b64)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		0400);
+	size_t len = strlen(b64);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, b64, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0)
+		r = errno ? -errno : -EIO;
+	if (r < 0)
+		(void)unlink(path);
+	return r;
+}
+
 int ctl_init(struct ctl *c, int argc, char **argv)
 {
+	char b64[sodium_base64_ENCODED_LEN(KURA_AUDIT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+	_cleanup_secbuf_ struct kura_secbuf *audit_key = NULL;
 	struct key_args a = { 0 };
 	struct kura_err err = { 0 };
 	struct kura_init_opts o;
@@ -136,22 +172,53 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 		return ctl_usage("--new-key-file and --new-passphrase-file belong to key rekey");
 	if (c->master.kind == KURA_MASTER_PASSPHRASE && ctl_passphrase_tty(c->master.path))
 		return EXIT_USAGE;
+	/* Refuse before anything is made: the key has to go somewhere. */
+	if (a.audit_key_out && faccessat(AT_FDCWD, a.audit_key_out, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return ctl_fail(-EEXIST, &(struct kura_err){ .msg = "--audit-key-out names an "
+								  "existing file; it is never "
+								  "overwritten" });
 	o = (struct kura_init_opts){
 		.master = c->master,
 		.max_value_size = a.max_value,
+		.ret_audit_key = &audit_key,
 	};
 	r = kura_vault_init(c->state_dir, &o, &err);
 	if (r < 0)
 		return ctl_fail(r, &err);
-	if (c->json)
-		return ctl_print_json(json_pack("{s:s?, s:s, s:i}", "state_dir",
+	sodium_bin2base64(b64, sizeof(b64), audit_key->data, audit_key->len,
+		sodium_base64_VARIANT_ORIGINAL);
+	if (a.audit_key_out) {
+		r = write_audit_key(a.audit_key_out, b64);
+		if (r < 0) {
+			/* The state is made; the key must not be lost with the error. */
+			fprintf(stderr, "kuractl: cannot write %s (%s); the audit key is: %s\n",
+				a.audit_key_out, strerror(-r), b64);
+			sodium_memzero(b64, sizeof(b64));
+			return ctl_exit_code(r);
+		}
+	}
+	if (c->json) {
+		r = ctl_print_json(json_pack("{s:s?, s:s, s:i, s:s?, s:s?}", "state_dir",
 			utf8_or_null(c->state_dir), "master",
-			c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase" : "file", "kek", 1));
+			c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase" : "file", "kek", 1,
+			"audit_key", a.audit_key_out ? NULL : b64, "audit_key_file",
+			a.audit_key_out ? utf8_or_null(a.audit_key_out) : NULL));
+		sodium_memzero(b64, sizeof(b64));
+		return r;
+	}
 	printf("initialised %s (master key: %s%s, KEK 1)\n", c->state_dir,
 		c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase from " : "",
 		c->master.kind == KURA_MASTER_PASSPHRASE ? c->master.path :
 		c->master.path				   ? c->master.path :
 							     "STATE_DIR/" KURA_MASTER_FILE_NAME);
+	if (a.audit_key_out)
+		printf("audit log started; its starting key is in %s: move it off this host\n",
+			a.audit_key_out);
+	else
+		printf("audit log started; its starting key (keep it off this host, it is not "
+		       "stored here):\n%s\n",
+			b64);
+	sodium_memzero(b64, sizeof(b64));
 	return EXIT_OK;
 }
 

@@ -30,6 +30,7 @@ struct ctl {
 	bool remote;
 	char admin_sock[4096];
 	struct kura_vault *vault;
+	struct kura_audit *audit; /* offline: kuractl writes the records kurad would */
 };
 
 /* The options every command accepts, in a getopt_long table: append to a command's own. */
@@ -111,3 +112,4 @@ int ctl_key(struct ctl *c, int argc, char **argv);
 int ctl_config(struct ctl *c, int argc, char **argv);
 int ctl_grant(struct ctl *c, const char *cmd, int argc, char **argv);
 int ctl_whois(struct ctl *c, int argc, char **argv);
+int ctl_audit(struct ctl *c, int argc, char **argv);

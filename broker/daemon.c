@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "daemon.h"
 #include "http.h"
 #include "cgroup.h"
@@ -72,7 +73,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-bool kura_daemon_rate_ok(struct kura_daemon *d, uint64_t key)
+bool kura_daemon_rate_ok(struct kura_daemon *d, uint64_t key, bool *ret_record)
 {
 	/* Token buckets in a small table; peers whose keys collide share one, which can only make
 	 * the limit stricter. */
@@ -91,6 +92,11 @@ bool kura_daemon_rate_ok(struct kura_daemon *d, uint64_t key)
 	ok = b->tokens >= 1.0;
 	if (ok)
 		b->tokens -= 1.0;
+	/* Refusals are audited at most once a second per bucket: a flood must not become a
+	 * flood of records that fills the disk and so shuts everyone out (fail closed). */
+	*ret_record = !ok && t - b->recorded >= 1.0;
+	if (*ret_record)
+		b->recorded = t;
 	pthread_mutex_unlock(&d->rate_lock);
 	return ok;
 }
@@ -378,6 +384,26 @@ static int open_runtimes(struct kura_daemon *d)
 	return r;
 }
 
+/* STATE_DIR/kurad.run names our run directory, for kuractl (best effort: kuractl also takes
+ * --run-dir). Replaced whole, so a reader never sees half a path. */
+static void note_run_dir(struct kura_daemon *d)
+{
+	char path[4200], tmp[4200];
+	FILE *f;
+	int n;
+
+	n = snprintf(path, sizeof(path), "%s/" KURA_RUN_DIR_FILE, d->cfg.state_dir);
+	if (n < 0 || (size_t)n + 5 > sizeof(path))
+		return;
+	memcpy(tmp, path, (size_t)n);
+	memcpy(tmp + n, ".tmp", 5);
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	if (fprintf(f, "%s\n", d->cfg.run_dir) < 0 || fclose(f) != 0 || rename(tmp, path) < 0)
+		(void)unlink(tmp);
+}
+
 int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cfg)
 {
 	char path[4096];
@@ -425,6 +451,9 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 			cfg->run_dir, strerror(-r));
 		return r == -EWOULDBLOCK ? -EADDRINUSE : r;
 	}
+	r = kura_daemon_audit_start(d);
+	if (r < 0)
+		return r;
 	r = open_runtimes(d);
 	if (r < 0)
 		return r;
@@ -456,6 +485,8 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 	}
 	kura_log(LOG_INFO, "serving %s/workload.sock and %s/admin.sock (%zu runtimes)",
 		cfg->run_dir, cfg->run_dir, d->n_runtimes);
+	note_run_dir(d);
+	kura_daemon_audit_self(d, "start", KURA_VERSION);
 	return 0;
 }
 
@@ -474,6 +505,9 @@ void kura_daemon_stop(struct kura_daemon *d)
 		MHD_stop_daemon(d->admin);
 	if (d->rev_thread_started)
 		pthread_join(d->rev_thread, NULL);
+	if (d->audit)
+		kura_daemon_audit_self(d, "stop", NULL);
+	kura_daemon_audit_stop(d);
 	kura_resolver_free(d->resolver);
 	for (size_t i = 0; i < d->n_runtimes; i++)
 		kura_runtime_free(d->runtimes[i]);
@@ -483,6 +517,8 @@ void kura_daemon_stop(struct kura_daemon *d)
 		snprintf(path, sizeof(path), "%s/workload.sock", d->cfg.run_dir);
 		(void)unlink(path);
 		snprintf(path, sizeof(path), "%s/admin.sock", d->cfg.run_dir);
+		(void)unlink(path);
+		snprintf(path, sizeof(path), "%s/" KURA_RUN_DIR_FILE, d->cfg.state_dir);
 		(void)unlink(path);
 		close(d->lock_fd);
 	}

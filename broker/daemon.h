@@ -8,6 +8,8 @@
 
 #include <microhttpd.h>
 
+#include "audit.h"
+#include "audit-event.h"
 #include "identity.h"
 #include "vault.h"
 
@@ -18,6 +20,7 @@ struct kura_rate_bucket {
 	uint64_t key;
 	double tokens;
 	double stamp;
+	double recorded; /* when a refusal was last audited */
 };
 
 struct kura_runtime_config {
@@ -39,6 +42,11 @@ struct kura_daemon_config {
 	double rate_per_s;        /* requests per second per peer (default 100) */
 	double rate_burst;        /* (default 200) */
 	unsigned watch_max_s;     /* the longest a long poll waits (default 300) */
+	struct kura_audit_opts audit; /* the audit log: rotation, key epochs, fsync, lock wait */
+	const char *audit_syslog;     /* ship records to syslog: unix:PATH or tcp:HOST:PORT */
+	const char *audit_http;       /* ... and to an HTTP collector (URL) */
+	unsigned audit_checkpoint_s;  /* between checkpoints sent to the sinks (default 10) */
+	unsigned audit_queue_max;     /* records a sink holds before dropping (default 10000) */
 };
 
 struct kura_daemon {
@@ -67,6 +75,15 @@ struct kura_daemon {
 	pthread_mutex_t conns_lock;
 	struct kura_conn *conns;
 	bool warned_degraded;
+
+	/* The audit log (daemon-audit.c). */
+	struct kura_audit *audit;
+	struct kura_sinks *sinks;
+	char audit_dir[4096];
+	pthread_mutex_t audit_lock; /* audit_failing */
+	bool audit_failing;
+	pthread_t audit_thread;
+	bool audit_thread_started;
 };
 
 struct kura_conn;
@@ -99,8 +116,25 @@ void kura_admin_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 /* The connection's request headers are complete (the reaper leaves it alone). NULL-safe. */
 void kura_daemon_request_started(struct kura_daemon *d, struct kura_conn *conn);
 
-/* Take one token for this peer; false when it is over its rate. */
-bool kura_daemon_rate_ok(struct kura_daemon *d, uint64_t key);
+/* Take one token for this peer; false when it is over its rate, and then *ret_record says
+ * whether this refusal is the one to audit (at most one a second per peer). */
+bool kura_daemon_rate_ok(struct kura_daemon *d, uint64_t key, bool *ret_record);
+
+/* Open the audit log and start its key timer; logs why it cannot. */
+int kura_daemon_audit_start(struct kura_daemon *d);
+/* Join the timer and close the log (after `stopping` is set). */
+void kura_daemon_audit_stop(struct kura_daemon *d);
+
+/*
+ * Append one record. On failure (disk full, I/O error, the file replaced, a writer stuck for
+ * longer than audit.lock_ms) it logs once per spell of failures and returns -errno: the caller
+ * then fails closed (503), and never lets a secret out unrecorded.
+ */
+int kura_daemon_audit(struct kura_daemon *d, const struct kura_audit_event *e);
+/* Whether the last append worked: operations check it before they change anything. */
+bool kura_daemon_audit_healthy(struct kura_daemon *d);
+/* A record of kurad's own (start, stop, reload). */
+void kura_daemon_audit_self(struct kura_daemon *d, const char *event, const char *detail);
 
 /* Log one line (never a value). level: LOG_ERR, LOG_WARNING, LOG_INFO. */
 __attribute__((format(printf, 2, 3))) void kura_log(int level, const char *fmt, ...);

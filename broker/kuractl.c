@@ -41,6 +41,7 @@ static const char usage_text[] =
 	"  grants                   list grants\n"
 	"  whois PID|CONTAINER      the identity a running kurad gives a process or container,\n"
 	"                           and what it could read\n"
+	"  audit [stats|verify]     filter, follow, summarise or verify the audit log\n"
 	"\n"
 	"Options (accepted before or after the command):\n"
 	"  --state-dir DIR          state directory (default " KURA_STATE_DIR ")\n"
@@ -291,6 +292,8 @@ int main(int argc, char **argv)
 		r = ctl_grant(&c, cmd, argc, argv);
 	else if (strcmp(cmd, "whois") == 0)
 		r = ctl_whois(&c, argc, argv);
+	else if (strcmp(cmd, "audit") == 0)
+		r = ctl_audit(&c, argc, argv);
 	else if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
 		r = EXIT_OK;

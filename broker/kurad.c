@@ -33,13 +33,28 @@ static const char usage_text[] =
 	"                           lookup-timeout-ms, connection-timeout (idle seconds),\n"
 	"                           header-timeout (seconds to send a request's headers),\n"
 	"                           max-connections, max-per-peer, rate, burst (requests per\n"
-	"                           second per peer), watch-max, syslog = yes|no\n"
+	"                           second per peer), watch-max, syslog = yes|no, and the\n"
+	"                           audit log's: audit-fsync = yes|no (fsync each record\n"
+	"                           before the secret leaves; default no: written to the\n"
+	"                           kernel), audit-max-file-mb (rotate; 64),\n"
+	"                           audit-epoch-records (1000) and audit-epoch-seconds\n"
+	"                           (3600): how often the MAC key evolves, audit-lock-ms\n"
+	"                           (2000): how long a request waits for a stuck write\n"
+	"                           before it is refused; audit-syslog = unix:PATH or\n"
+	"                           tcp:HOST:PORT and audit-http = URL (or unix:SOCK:/PATH):\n"
+	"                           ship every record there as well (RFC 5424; JSON lines),\n"
+	"                           with a checkpoint (seq and MAC of the last record) every\n"
+	"                           audit-checkpoint-s (10) seconds; audit-queue (10000):\n"
+	"                           records held per sink while it is down (then the oldest\n"
+	"                           are dropped, counted and recorded)\n"
 	"  --syslog                 log to syslog instead of stderr\n"
 	"  -h, --help               this help\n"
 	"  --version                print the version\n"
 	"\n"
 	"Signals: SIGTERM or SIGINT drain and exit; SIGHUP re-reads --config (limits and logging;\n"
-	"runtime and directory changes need a restart).\n"
+	"runtime, directory and audit changes need a restart).\n"
+	"Every request and operation is recorded in STATE_DIR/audit before it is answered; when\n"
+	"the record cannot be written, the request is refused with 503 (kuractl audit --help).\n"
 	"Exit status: 0 stopped by a signal, 1 refused (another kurad on RUN_DIR, wrong master\n"
 	"key), 2 usage, 3 system error.\n";
 
@@ -51,6 +66,8 @@ struct options {
 	char *state_dir;
 	char *run_dir;
 	char *master_path;
+	char *audit_syslog;
+	char *audit_http;
 };
 
 static bool replace(char **owned, const char **field, const char *value)
@@ -70,6 +87,8 @@ static void options_done(struct options *o)
 	free(o->state_dir);
 	free(o->run_dir);
 	free(o->master_path);
+	free(o->audit_syslog);
+	free(o->audit_http);
 	for (size_t i = 0; i < o->cfg.n_runtimes; i++) {
 		free(o->cfg.runtimes[i].name);
 		free(o->cfg.runtimes[i].endpoint);
@@ -130,7 +149,7 @@ static bool set_option(struct options *o, const char *key, const char *value, bo
 			strcmp(key, "passphrase-file") == 0 || strcmp(key, "lookup-timeout-ms") == 0 ||
 			strcmp(key, "connection-timeout") == 0 ||
 			strcmp(key, "max-connections") == 0 || strcmp(key, "max-per-peer") == 0 ||
-			strcmp(key, "header-timeout") == 0;
+			strcmp(key, "header-timeout") == 0 || strncmp(key, "audit-", 6) == 0;
 	else if (strcmp(key, "state-dir") == 0)
 		return replace(&o->state_dir, &o->cfg.state_dir, value);
 	else if (strcmp(key, "run-dir") == 0)
@@ -151,6 +170,24 @@ static bool set_option(struct options *o, const char *key, const char *value, bo
 		o->cfg.max_per_peer = (unsigned)n;
 	else if (strcmp(key, "header-timeout") == 0 && parse_uint(value, 1, 3600, &n))
 		o->cfg.header_timeout_s = (unsigned)n;
+	else if (strcmp(key, "audit-fsync") == 0 && (!strcmp(value, "yes") || !strcmp(value, "no")))
+		o->cfg.audit.fsync = strcmp(value, "yes") == 0;
+	else if (strcmp(key, "audit-max-file-mb") == 0 && parse_uint(value, 1, 1 << 20, &n))
+		o->cfg.audit.max_file_bytes = (uint64_t)n << 20;
+	else if (strcmp(key, "audit-epoch-records") == 0 && parse_uint(value, 1, 1u << 30, &n))
+		o->cfg.audit.records_per_epoch = n;
+	else if (strcmp(key, "audit-epoch-seconds") == 0 && parse_uint(value, 1, 86400 * 7, &n))
+		o->cfg.audit.seconds_per_epoch = n;
+	else if (strcmp(key, "audit-lock-ms") == 0 && parse_uint(value, 10, 60000, &n))
+		o->cfg.audit.lock_ms = (unsigned)n;
+	else if (strcmp(key, "audit-syslog") == 0)
+		return replace(&o->audit_syslog, &o->cfg.audit_syslog, value);
+	else if (strcmp(key, "audit-http") == 0)
+		return replace(&o->audit_http, &o->cfg.audit_http, value);
+	else if (strcmp(key, "audit-checkpoint-s") == 0 && parse_uint(value, 1, 86400, &n))
+		o->cfg.audit_checkpoint_s = (unsigned)n;
+	else if (strcmp(key, "audit-queue") == 0 && parse_uint(value, 1, 10000000, &n))
+		o->cfg.audit_queue_max = (unsigned)n;
 	else
 		return false;
 	return true;
@@ -224,6 +261,9 @@ int main(int argc, char **argv)
 		.rate_per_s = 100,
 		.rate_burst = 200,
 		.watch_max_s = 300,
+		.audit = { .max_file_bytes = 64u << 20, .records_per_epoch = 1000,
+			.seconds_per_epoch = 3600, .fsync = false, .lock_ms = 2000,
+			.open_wait_ms = 10000 },
 	} };
 	struct kura_daemon d = { 0 };
 	sigset_t sigs;
@@ -331,6 +371,7 @@ int main(int argc, char **argv)
 				kura_log_to_syslog(n.syslog);
 			o = n;
 			kura_log(LOG_INFO, "reloaded %s", o.config_file);
+			kura_daemon_audit_self(&d, "reload", o.config_file);
 		}
 	}
 	kura_log(LOG_INFO, "%s: draining and stopping", strsignal(sig));

@@ -9,7 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "config.h"
+#include "audit-event.h"
+#include "audit.h"
 #include "json.h"
 #include "records.h"
 
@@ -64,6 +68,19 @@ static char *path_join(const char *dir, const char *name)
 struct kura_store *kura_vault_store(struct kura_vault *v)
 {
 	return v->store;
+}
+
+int kura_vault_fingerprint(struct kura_vault *v, const struct kura_secbuf *value,
+	char out[KURA_FINGERPRINT_TEXT])
+{
+	uint8_t fp[KURA_FINGERPRINT_BYTES];
+	int r = kura_keyring_fingerprint(v->keyring, value->data, value->len, fp);
+
+	if (r < 0)
+		return r;
+	memcpy(out, "b2:", 3);
+	sodium_bin2hex(out + 3, KURA_FINGERPRINT_TEXT - 3, fp, sizeof(fp));
+	return 0;
 }
 
 size_t kura_vault_max_value(const struct kura_vault *v)
@@ -361,7 +378,8 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 	struct kek_record kek = { .id = 1, .created = now_seconds() };
 	struct kura_txn txn = { 0 };
 	struct kura_store *store = NULL;
-	bool made_dir = false, made_key = false, made_db = false;
+	bool made_dir = false, made_key = false, made_db = false, tried_audit = false;
+	char audit_dir[4096];
 	size_t kr_len, cfg_len;
 	struct stat st;
 	int r;
@@ -451,6 +469,17 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 		store_err(NULL, err, r, "cannot write the new store");
 		goto fail;
 	}
+	if (o->ret_audit_key) {
+		r = kura_audit_dir(dir, audit_dir, sizeof(audit_dir));
+		tried_audit = r == 0;
+		if (r == 0)
+			r = kura_audit_create(audit_dir, o->ret_audit_key);
+		if (r < 0) {
+			kura_err_set(err, r, "cannot create the audit log %s: %s", audit_dir,
+				r == -EEXIST ? "one is already there" : strerror(-r));
+			goto fail;
+		}
+	}
 	kura_store_close(store);
 	return 0;
 
@@ -465,6 +494,16 @@ fail:
 	}
 	if (made_key)
 		(void)unlink(keyfile);
+	if (tried_audit && r != -EEXIST) {
+		/* A failed kura_audit_create leaves at most its state file and temp behind. */
+		char p[4200];
+
+		snprintf(p, sizeof(p), "%s/state", audit_dir);
+		(void)unlink(p);
+		snprintf(p, sizeof(p), "%s/state.tmp", audit_dir);
+		(void)unlink(p);
+		(void)rmdir(audit_dir);
+	}
 	if (made_dir)
 		(void)rmdir(dir);
 	if (err && !err->msg[0])

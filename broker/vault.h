@@ -34,11 +34,16 @@ struct kura_vault;
 
 #define KURA_MASTER_FILE_NAME "master.key"
 #define KURA_STORE_FILE_NAME "kura.db"
+/* Written by a kurad serving the state: its run directory, so kuractl finds its admin socket. */
+#define KURA_RUN_DIR_FILE "kurad.run"
 
 struct kura_init_opts {
 	struct kura_master_source master;
 	size_t max_value_size; /* 0: the build's default */
 	unsigned store_flags;
+	/* Non-NULL: also create the audit log in STATE/audit and hand back its starting key,
+	 * which the operator keeps off the host (kuractl audit verify --key needs it). */
+	struct kura_secbuf **ret_audit_key;
 };
 
 /*
@@ -61,6 +66,12 @@ int kura_vault_open(const char *dir, const struct kura_master_source *m, unsigne
 void kura_vault_close(struct kura_vault *v);
 
 struct kura_store *kura_vault_store(struct kura_vault *v);
+
+/* "b2:" and 32 hex digits: the keyed fingerprint of a value that audit records carry instead
+ * of the value (kura_keyring_fingerprint). */
+#define KURA_FINGERPRINT_TEXT 36u
+int kura_vault_fingerprint(struct kura_vault *v, const struct kura_secbuf *value,
+	char out[KURA_FINGERPRINT_TEXT]);
 size_t kura_vault_max_value(const struct kura_vault *v);
 
 /* --- secrets --- */

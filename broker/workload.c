@@ -18,6 +18,38 @@
 
 #define PREFIX_SECRETS "/v1/secrets/"
 
+/* One workload request: who asked, and the id its audit record carries. */
+struct wreq {
+	struct kura_daemon *d;
+	struct MHD_Connection *c;
+	const struct kura_identity *id;
+	char rid[KURA_REQUEST_ID_LEN + 1];
+};
+
+static int audit(const struct wreq *w, const char *event, const char *result,
+	const char *reason, const char *secret, uint64_t version, const char *fingerprint)
+{
+	return kura_daemon_audit(w->d, &(struct kura_audit_event){ .event = event,
+		.result = result, .reason = reason, .who = w->id, .secret = secret,
+		.version = version, .fingerprint = fingerprint, .request_id = w->rid });
+}
+
+static enum MHD_Result audit_unavailable(struct MHD_Connection *c)
+{
+	return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
+		"the audit log cannot be written now, so nothing is served; try again");
+}
+
+/* Record a refusal or failure, then send it: as the error, or as 503 if even the record
+ * could not be written. */
+static enum MHD_Result refuse(const struct wreq *w, const char *event, const char *result,
+	const char *secret, unsigned status, const char *code, const char *msg)
+{
+	if (audit(w, event, result, code, secret, 0, NULL) < 0)
+		return audit_unavailable(w->c);
+	return kura_http_error(w->c, status, code, msg);
+}
+
 json_t *kura_identity_json(const struct kura_identity *id)
 {
 	json_t *j, *labels, *digests;
@@ -49,9 +81,10 @@ static int load_grants(struct kura_daemon *d, struct kura_grant_list *ret)
 	return r;
 }
 
-static enum MHD_Result list_secrets(struct kura_daemon *d, struct MHD_Connection *c,
-	const struct kura_identity *id)
+static enum MHD_Result list_secrets(const struct wreq *w)
 {
+	struct kura_daemon *d = w->d;
+	const struct kura_identity *id = w->id;
 	struct kura_grant_list g = { 0 };
 	struct kura_secret_list l = { 0 };
 	struct kura_err err = { 0 };
@@ -69,8 +102,8 @@ static enum MHD_Result list_secrets(struct kura_daemon *d, struct MHD_Connection
 	if (r < 0) {
 		kura_grant_list_done(&g);
 		json_decref(arr);
-		return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
-			"the store cannot be read now");
+		return refuse(w, "list", "error", NULL, MHD_HTTP_SERVICE_UNAVAILABLE,
+			"store_unavailable", "the store cannot be read now");
 	}
 	for (size_t i = 0; i < l.n; i++)
 		if (kura_policy_allows(g.items, g.n, id, l.items[i].name))
@@ -78,22 +111,29 @@ static enum MHD_Result list_secrets(struct kura_daemon *d, struct MHD_Connection
 				"version", (json_int_t)l.items[i].current));
 	kura_secret_list_done(&l);
 	kura_grant_list_done(&g);
-	return kura_http_json(c, MHD_HTTP_OK,
+	if (audit(w, "list", "ok", NULL, NULL, 0, NULL) < 0) {
+		json_decref(arr);
+		return audit_unavailable(w->c);
+	}
+	return kura_http_json(w->c, MHD_HTTP_OK,
 		json_pack("{s:I, s:o}", "revision", (json_int_t)rev, "secrets", arr));
 }
 
-static enum MHD_Result get_secret(struct kura_daemon *d, struct MHD_Connection *c,
-	const struct kura_identity *id, const char *name)
+static enum MHD_Result get_secret(const struct wreq *w, const char *name)
 {
+	struct kura_daemon *d = w->d;
+	const struct kura_identity *id = w->id;
 	struct kura_secbuf *value = NULL, *body = NULL;
+	char fp[KURA_FINGERPRINT_TEXT];
 	struct kura_grant_list g = { 0 };
 	struct kura_version_info info;
 	struct kura_err err = { 0 };
 	bool allowed;
 	int r;
 
+	/* An invalid name is not recorded as such: it may not be valid UTF-8 for JSON. */
 	if (kura_name_invalid(name, strlen(name)))
-		return kura_http_error(c, MHD_HTTP_BAD_REQUEST, "bad_name",
+		return refuse(w, "fetch", "denied", NULL, MHD_HTTP_BAD_REQUEST, "bad_name",
 			"a secret name is segments of [A-Za-z0-9._-] joined by '/', 1-255 bytes");
 	pthread_mutex_lock(&d->store_lock);
 	r = load_grants(d, &g);
@@ -102,25 +142,33 @@ static enum MHD_Result get_secret(struct kura_daemon *d, struct MHD_Connection *
 	/* Not granted looks the same whether or not the secret exists. */
 	if (r == 0 && !allowed) {
 		pthread_mutex_unlock(&d->store_lock);
-		return kura_http_error(c, MHD_HTTP_FORBIDDEN, "forbidden",
+		return refuse(w, "fetch", "denied", name, MHD_HTTP_FORBIDDEN, "no_grant",
 			"no grant lets this peer read that secret");
 	}
 	if (r == 0)
 		r = kura_secret_get(d->vault, name, 0, &value, &info, &err);
+	if (r == 0)
+		r = kura_vault_fingerprint(d->vault, value, fp);
 	pthread_mutex_unlock(&d->store_lock);
 	if (r == -ENOENT)
-		return kura_http_error(c, MHD_HTTP_NOT_FOUND, "not_found",
+		return refuse(w, "fetch", "error", name, MHD_HTTP_NOT_FOUND, "not_found",
 			"the granted secret does not exist");
 	if (r < 0) {
+		kura_secbuf_free(value);
 		kura_log(LOG_ERR, "reading %s: %s", name, err.msg[0] ? err.msg : strerror(-r));
-		return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
-			"the secret cannot be read now");
+		return refuse(w, "fetch", "error", name, MHD_HTTP_SERVICE_UNAVAILABLE,
+			"store_unavailable", "the secret cannot be read now");
+	}
+	/* Fail closed: the value leaves only once its record is written. */
+	if (audit(w, "fetch", "ok", NULL, name, info.version, fp) < 0) {
+		kura_secbuf_free(value);
+		return audit_unavailable(w->c);
 	}
 	r = kura_http_secret_body(name, &info, value, &body);
 	kura_secbuf_free(value);
 	if (r < 0)
 		return MHD_NO;
-	return kura_http_secret(c, body);
+	return kura_http_secret(w->c, body);
 }
 
 /* Names of secrets under "secret/" changed after `since` that id may read. */
@@ -157,9 +205,11 @@ static int readable_changes(struct kura_daemon *d, const struct kura_identity *i
 	return r;
 }
 
-static enum MHD_Result watch(struct kura_daemon *d, struct MHD_Connection *c,
-	const struct kura_identity *id)
+static enum MHD_Result watch(const struct wreq *w)
 {
+	struct kura_daemon *d = w->d;
+	struct MHD_Connection *c = w->c;
+	const struct kura_identity *id = w->id;
 	uint64_t since, timeout;
 	struct timespec deadline;
 	json_t *changed = json_array();
@@ -170,8 +220,13 @@ static enum MHD_Result watch(struct kura_daemon *d, struct MHD_Connection *c,
 		since == UINT64_MAX ||
 		!kura_http_query_u64(c, "timeout", 1, d->cfg.watch_max_s, 30, &timeout)) {
 		json_decref(changed);
-		return kura_http_error(c, MHD_HTTP_BAD_REQUEST, "bad_request",
+		return refuse(w, "watch", "denied", NULL, MHD_HTTP_BAD_REQUEST, "bad_request",
 			"watch needs since=REVISION (and optionally timeout=SECONDS)");
+	}
+	/* Recorded when it starts: which changes it then sees are names, never values. */
+	if (audit(w, "watch", "ok", NULL, NULL, 0, NULL) < 0) {
+		json_decref(changed);
+		return audit_unavailable(c);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += (time_t)timeout;
@@ -199,26 +254,43 @@ static enum MHD_Result watch(struct kura_daemon *d, struct MHD_Connection *c,
 }
 
 /* Answer one request for a resolved identity. */
-static enum MHD_Result dispatch(struct kura_daemon *d, struct MHD_Connection *c,
-	struct kura_conn *conn, const char *url, const struct kura_identity *id)
+static enum MHD_Result dispatch(const struct wreq *w, struct kura_conn *conn, const char *url)
 {
 	enum MHD_Result ret;
 
-	if (strcmp(url, "/v1/whoami") == 0)
-		return kura_http_json(c, MHD_HTTP_OK, kura_identity_json(id));
+	if (strcmp(url, "/v1/whoami") == 0) {
+		if (audit(w, "whoami", "ok", NULL, NULL, 0, NULL) < 0)
+			return audit_unavailable(w->c);
+		return kura_http_json(w->c, MHD_HTTP_OK, kura_identity_json(w->id));
+	}
 	if (strcmp(url, "/v1/secrets") == 0)
-		return list_secrets(d, c, id);
+		return list_secrets(w);
 	if (strncmp(url, PREFIX_SECRETS, strlen(PREFIX_SECRETS)) == 0)
-		return get_secret(d, c, id, url + strlen(PREFIX_SECRETS));
+		return get_secret(w, url + strlen(PREFIX_SECRETS));
 	if (strcmp(url, "/v1/watch") == 0) {
-		if (!kura_daemon_watch(d, conn))
-			return kura_http_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_watches",
-				"this peer already has the most long polls open");
-		ret = watch(d, c, id);
-		kura_daemon_unwatch(d, conn);
+		if (!kura_daemon_watch(w->d, conn))
+			return refuse(w, "watch", "denied", NULL, MHD_HTTP_TOO_MANY_REQUESTS,
+				"too_many_watches", "this peer already has the most long polls open");
+		ret = watch(w);
+		kura_daemon_unwatch(w->d, conn);
 		return ret;
 	}
-	return kura_http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+	return refuse(w, "request", "denied", NULL, MHD_HTTP_NOT_FOUND, "no_endpoint",
+		"no such endpoint");
+}
+
+/* What a request asks for, for records of requests refused before they are dispatched. */
+static const char *event_of(const char *url)
+{
+	if (strcmp(url, "/v1/whoami") == 0)
+		return "whoami";
+	if (strcmp(url, "/v1/secrets") == 0)
+		return "list";
+	if (strncmp(url, PREFIX_SECRETS, strlen(PREFIX_SECRETS)) == 0)
+		return "fetch";
+	if (strcmp(url, "/v1/watch") == 0)
+		return "watch";
+	return "request";
 }
 
 /* A request that announces a body gets its refusal before any of the body is read. */
@@ -238,8 +310,10 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	struct kura_daemon *d = cls;
 	struct kura_conn *conn = kura_http_conn(c);
 	struct kura_ident *ident = NULL;
+	struct kura_identity anon;
+	struct wreq w = { .d = d, .c = c };
 	enum MHD_Result ret;
-	bool body;
+	bool body, record;
 	int r;
 
 	(void)version;
@@ -258,23 +332,36 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
 		return kura_http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
 			"the workload API takes GET only");
-	if (!conn || conn->peer_err < 0)
-		return kura_http_error(c, MHD_HTTP_FORBIDDEN, "unidentified",
-			"the peer process cannot be identified");
+	kura_request_id(w.rid);
+	if (!conn || conn->peer_err < 0) {
+		/* Without credentials there is no one to name; the refusal is still counted. */
+		w.id = &(struct kura_identity){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+		return refuse(&w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN,
+			"unidentified", "the peer process cannot be identified");
+	}
+	/* Until it is verified, a peer is only what the kernel says: pid, uid, gid. */
+	anon = (struct kura_identity){ .pid = conn->peer.pid, .uid = conn->peer.uid,
+		.gid = conn->peer.gid };
+	w.id = &anon;
 	/* Before any lookup, so a peer cannot make kurad ask a slow runtime at any rate. */
-	if (!kura_daemon_rate_ok(d, conn->peer_key))
+	if (!kura_daemon_rate_ok(d, conn->peer_key, &record)) {
+		if (record && audit(&w, event_of(url), "denied", "rate_limited", NULL, 0, NULL) < 0)
+			return audit_unavailable(c);
 		return kura_http_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
 			"too many requests from this peer; slow down");
+	}
 	/* For every request, not once per connection: a process that died (its connection
 	 * inherited or passed on) or a container that stopped has no identity any more. */
 	r = kura_resolver_identify(d->resolver, &conn->peer, &ident);
 	if (r == -EAGAIN)
-		return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "runtime_unavailable",
+		return refuse(&w, event_of(url), "error", NULL, MHD_HTTP_SERVICE_UNAVAILABLE,
+			"runtime_unavailable",
 			"the container runtime did not answer in time; try again");
 	if (r < 0)
-		return kura_http_error(c, MHD_HTTP_FORBIDDEN, "unidentified",
-			"this process is not a verified container or host process");
-	ret = dispatch(d, c, conn, url, kura_ident_view(ident));
+		return refuse(&w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN,
+			"unidentified", "this process is not a verified container or host process");
+	w.id = kura_ident_view(ident);
+	ret = dispatch(&w, conn, url);
 	kura_ident_unref(ident);
 	return ret;
 }

@@ -259,6 +259,22 @@ int kura_keyring_mac(const struct kura_keyring *kr, const uint8_t *data, size_t 
 	return 0;
 }
 
+int kura_keyring_fingerprint(const struct kura_keyring *kr, const uint8_t *data, size_t len,
+	uint8_t out[KURA_FINGERPRINT_BYTES])
+{
+	static const char label[] = "kura/audit-fingerprint/1";
+	uint8_t key[crypto_generichash_KEYBYTES];
+
+	if (!kr->record_key)
+		return -ENOKEY;
+	/* Its own key, not the record key itself: a fingerprint can never pass as a MAC. */
+	crypto_generichash(key, sizeof(key), (const uint8_t *)label, sizeof(label),
+		kr->record_key->data, kr->record_key->len);
+	crypto_generichash(out, KURA_FINGERPRINT_BYTES, data, len, key, sizeof(key));
+	sodium_memzero(key, sizeof(key));
+	return 0;
+}
+
 bool kura_keyring_mac_ok(const struct kura_keyring *kr, const uint8_t *data, size_t len,
 	const uint8_t mac[KURA_MAC_BYTES])
 {

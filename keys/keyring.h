@@ -56,6 +56,13 @@ int kura_keyring_unwrap_record_key(struct kura_keyring *kr, const struct kura_se
 int kura_keyring_mac(const struct kura_keyring *kr, const uint8_t *data, size_t len,
 	uint8_t mac[KURA_MAC_BYTES]);
 
+/* A keyed fingerprint of a value for the audit log: BLAKE2b-128 under a key derived from the
+ * record key, so equal values show as equal without the fingerprint revealing the value or
+ * allowing a guess to be checked by someone without the key. -ENOKEY without a record key. */
+#define KURA_FINGERPRINT_BYTES 16u
+int kura_keyring_fingerprint(const struct kura_keyring *kr, const uint8_t *data, size_t len,
+	uint8_t out[KURA_FINGERPRINT_BYTES]);
+
 /* Whether mac is the record key's MAC of data (constant time). */
 bool kura_keyring_mac_ok(const struct kura_keyring *kr, const uint8_t *data, size_t len,
 	const uint8_t mac[KURA_MAC_BYTES]);

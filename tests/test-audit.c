@@ -221,7 +221,7 @@ static struct kura_audit_verdict verify(const char *dir, const struct kura_secbu
 {
 	struct kura_audit_verdict v;
 
-	if (kura_audit_verify(dir, k0, &v) < 0)
+	if (kura_audit_verify(dir, k0, NULL, &v) < 0)
 		abort();
 	return v;
 }
@@ -282,6 +282,62 @@ static int count_files(const char *dir)
 			return n;
 		n++;
 	}
+}
+
+static struct kura_audit_verdict verify_cp(const char *dir, const struct kura_secbuf *k0,
+	const struct kura_audit_checkpoint *cp)
+{
+	struct kura_audit_verdict v;
+
+	if (kura_audit_verify(dir, k0, cp, &v) < 0)
+		abort();
+	return v;
+}
+
+/* The checkpoint a sink would have sent right after record seq was written. */
+static struct kura_audit_checkpoint checkpoint_at(const char *dir, uint64_t seq)
+{
+	struct kura_audit_checkpoint cp = { .seq = seq };
+	char path[600], **ln;
+	const char *m;
+	size_t bin_len;
+	int n, line;
+
+	if (!find_seq(dir, seq, path, &line))
+		abort();
+	ln = lines_of(path, &n);
+	m = strstr(ln[line], ",\"mac\":\"");
+	if (sodium_base642bin(cp.mac, 32, m + 8, 44, NULL, &bin_len, NULL,
+		    sodium_base64_VARIANT_ORIGINAL) != 0)
+		abort();
+	free_lines(ln, n);
+	return cp;
+}
+
+/* The line of record seq (malloc'd), and where it is. */
+static char *line_of(const char *dir, uint64_t seq, char path[600], int *ret_line)
+{
+	char **ln, *l;
+	int n;
+
+	if (!find_seq(dir, seq, path, ret_line))
+		abort();
+	ln = lines_of(path, &n);
+	l = strdup(ln[*ret_line]);
+	free_lines(ln, n);
+	return l;
+}
+
+static void set_line(const char *path, int line, const char *text)
+{
+	char **ln;
+	int n;
+
+	ln = lines_of(path, &n);
+	free(ln[line]);
+	ln[line] = strdup(text);
+	write_lines(path, ln, n);
+	free_lines(ln, n);
 }
 
 static void *thread_append(void *arg)
@@ -380,9 +436,13 @@ int main(void)
 		tap_ok(kura_json_load((uint8_t *)state, len, &j) == 0 &&
 			       kura_json_get_b64(j, "key", &cur, &len) == 0 && len == 32,
 			"the state holds a key");
-		crypto_generichash(k1, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k0->data, 32);
+		uint8_t kz[32];
+
+		/* The starting key S handed out; K(0) = evolve(S) is the first one stored. */
+		crypto_generichash(kz, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k0->data, 32);
+		crypto_generichash(k1, 32, (const uint8_t *)"kura/audit/evolve/1", 19, kz, 32);
 		crypto_generichash(k2, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k1, 32);
-		tap_ok(cur && memcmp(cur, k2, 32) == 0, "it is K(2) = evolve(evolve(K(0)))");
+		tap_ok(cur && memcmp(cur, k2, 32) == 0, "it is K(2) = evolve(evolve(evolve(S)))");
 		s0 = b64(k0->data, 32);
 		s1 = b64(k1, 32);
 		tap_ok(!dir_contains(log, s0), "K(0) is nowhere in the directory");
@@ -508,6 +568,97 @@ int main(void)
 	v = verify(sub("junk"), k0);
 	expect("a line without a mac", &v, KURA_AUDIT_MALFORMED, 99, path, line);
 
+	/* Checkpoints: what only a copy kept off the host can catch. */
+	{
+		struct kura_audit_checkpoint cp = checkpoint_at(log, total), got;
+		char syslog[300], b[45], *prev, *cur;
+		int cut_line;
+
+		v = verify_cp(log, k0, &cp);
+		tap_ok(v.fault == KURA_AUDIT_OK && v.checkpoint_met, "intact log, checkpoint at its end: ok");
+		v = verify_cp(log, NULL, &cp);
+		tap_ok(v.fault == KURA_AUDIT_OK && !v.macs_checked && v.checkpoint_met,
+			"without a key: ok, MACs not checked, the checkpoint's MAC is");
+
+		/* The tail cut at a line boundary. */
+		copy_dir(log, sub("cut"));
+		find_seq(sub("cut"), total, path, &line);
+		ln = lines_of(path, &n);
+		tap_ok(line >= 3, "the last file has room to cut 3 lines");
+		cut_line = n - 3;
+		write_lines(path, ln, cut_line);
+		free_lines(ln, n);
+		v = verify(sub("cut"), k0);
+		tap_ok(v.fault == KURA_AUDIT_OK && v.last_seq == total - 3,
+			"3 lines cut at a line boundary: verifies without a checkpoint (%s)",
+			kura_audit_fault_name(v.fault));
+		v = verify_cp(sub("cut"), k0, &cp);
+		expect("the same with a checkpoint", &v, KURA_AUDIT_TRUNCATED, total - 2, path,
+			cut_line);
+		v = verify_cp(sub("cut"), NULL, &cp);
+		expect("and with a checkpoint but no key", &v, KURA_AUDIT_TRUNCATED, total - 2, path,
+			cut_line);
+
+		/* Whoever holds K(2) rewrites epoch 2 from record total-40 on, re-MACing each
+		 * record onto the forged chain: the chain verifies, the checkpoint does not. */
+		copy_dir(log, sub("remac"));
+		prev = line_of(sub("remac"), total - 41, path, &line);
+		for (uint64_t sq = total - 40; sq <= total; sq++) {
+			cur = line_of(sub("remac"), sq, path, &line);
+			if (sq == total - 40)
+				replace_in(&cur, "db/password", "db/passwore");
+			t = remac(cur, prev, k->data);
+			set_line(path, line, t);
+			free(cur);
+			free(prev);
+			prev = t;
+		}
+		free(prev);
+		v = verify(sub("remac"), k0);
+		tap_ok(v.fault == KURA_AUDIT_OK && v.good == total,
+			"epoch 2 rewritten with K(2): the chain alone verifies (%s)",
+			kura_audit_fault_name(v.fault));
+		find_seq(sub("remac"), total, path, &line);
+		v = verify_cp(sub("remac"), k0, &cp);
+		expect("but not against the checkpoint", &v, KURA_AUDIT_CHECKPOINT, total, path,
+			line);
+		tap_ok(strcmp(kura_audit_fault_name(v.fault), "differs from checkpoint") == 0,
+			"named 'differs from checkpoint'");
+		{
+			struct kura_audit_checkpoint early = checkpoint_at(log, total - 45);
+
+			v = verify_cp(sub("remac"), k0, &early);
+			tap_ok(v.fault == KURA_AUDIT_OK,
+				"a checkpoint from before the rewrite does not see it (%s)",
+				kura_audit_fault_name(v.fault));
+		}
+
+		/* The text form, as a collector or syslog stored it. */
+		sodium_bin2base64(b, sizeof(b), cp.mac, 32, sodium_base64_VARIANT_ORIGINAL);
+		snprintf(syslog, sizeof(syslog),
+			"<134>1 2026-11-25T19:40:01Z host1 kurad 42 - - {\"type\":\"kura-audit-checkpoint\","
+			"\"seq\":%llu,\"mac\":\"%s\",\"host\":\"host1\",\"time\":\"x\"}\n",
+			(unsigned long long)total, b);
+		tap_ok(kura_audit_checkpoint_parse(syslog, strlen(syslog), &got) == 0 &&
+			       got.seq == total && memcmp(got.mac, cp.mac, 32) == 0,
+			"a checkpoint after a syslog header parses");
+		tap_is(kura_audit_checkpoint_parse("{\"type\":\"other\",\"seq\":1}", 24, &got),
+			-EPROTO, "another object is not a checkpoint");
+		snprintf(syslog, sizeof(syslog),
+			"{\"type\":\"kura-audit-checkpoint\",\"seq\":3,\"mac\":\"AAAA\"}");
+		tap_is(kura_audit_checkpoint_parse(syslog, strlen(syslog), &got), -EPROTO,
+			"a checkpoint with a short MAC is refused");
+	}
+
+	/* Without a key only the structure is checked: an edit passes, a deletion does not. */
+	v = verify_cp(sub("edit"), NULL, NULL);
+	tap_ok(v.fault == KURA_AUDIT_OK && !v.macs_checked,
+		"no key: an edited record is not seen (%s)", kura_audit_fault_name(v.fault));
+	find_seq(log, 1500, path, &line);
+	snprintf(path2, sizeof(path2), "%s/%s", sub("delete"), strrchr(path, '/') + 1);
+	v = verify_cp(sub("delete"), NULL, NULL);
+	expect("no key: a deleted record is", &v, KURA_AUDIT_DELETED, 1500, path2, line);
+
 	/* Reopen continues the chain. */
 	tap_is(kura_audit_open(log, &o, &a), 0, "reopen");
 	tap_is(append_n(a, 10, &seq), 0, "10 more appends");
@@ -553,7 +704,10 @@ int main(void)
 		uint8_t k1[32], k2[32], k3[32];
 		char *s2;
 
-		crypto_generichash(k1, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k0->data, 32);
+		uint8_t kz[32];
+
+		crypto_generichash(kz, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k0->data, 32);
+		crypto_generichash(k1, 32, (const uint8_t *)"kura/audit/evolve/1", 19, kz, 32);
 		crypto_generichash(k2, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k1, 32);
 		crypto_generichash(k3, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k2, 32);
 		s2 = b64(k2, 32);

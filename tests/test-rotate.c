@@ -50,7 +50,10 @@ static double now(void)
 static int populate(size_t n)
 {
 	struct kura_master_source m = { .kind = KURA_MASTER_FILE };
-	struct kura_init_opts o = { .store_flags = KURA_STORE_NOSYNC };
+	_cleanup_secbuf_ struct kura_secbuf *audit_key = NULL;
+	/* With its audit log, as kuractl init makes it: kuractl records the rotation there. */
+	struct kura_init_opts o = { .store_flags = KURA_STORE_NOSYNC,
+		.ret_audit_key = &audit_key };
 	struct kura_err err = { 0 };
 	struct kura_vault *v = NULL;
 	int r;

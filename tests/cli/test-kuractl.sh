@@ -997,7 +997,11 @@ else
 		kc --state-dir "$T/ro" secret put ro/b --generate 8
 		expect_err 3 'read-only' "read-only state: put exits 3 saying the store is read-only"
 		kc_get --state-dir "$T/ro" secret get ro/a
-		expect_get "$T/rov" "read-only state: get still works"
+		want_rc 0
+		want "stdout differs from the value stored" out_is_file "$T/rov"
+		want "no one-line warning that the read is not recorded" \
+			grep -q '^kuractl: warning: .*read-only file system; this read is not recorded' "$ERR"
+		t_end "read-only state: get still works, and warns that it is not recorded" "$(show_io)"
 		kc --state-dir "$T/ro" secret list
 		expect_ok '^ro/a ' "read-only state: list still works"
 		umount "$T/ro" && MOUNTS=

@@ -132,6 +132,28 @@ for RTN in docker podman; do
 	want "list for another image: $(cat "$E2E/body")" test "$(jq_ 'len(j["secrets"])')" = 0
 	t_end "$RTN: a container of another image gets 403 and an empty list"
 
+	# The evidence outlives the container: both fetches are in the audit log, with the
+	# container and image kurad derived (not anything the container said).
+	OID=$("$rt" inspect -f '{{.Id}}' "$RTN-other")
+	python3 - "$S/audit" "$secret" "$CID" "$CIMG" "$RTN" "$OID" >"$E2E/audit-check" 2>&1 <<'PY'
+import glob, json, os, sys
+d, secret, cid, cimg, rtn, oid = sys.argv[1:]
+r = [json.loads(l) for f in sorted(glob.glob(os.path.join(d, "audit-*.jsonl")))
+     for l in open(f) if l.endswith("\n")]
+ok = [x for x in r if x.get("event") == "fetch" and x.get("result") == "ok"
+      and x.get("secret") == secret and x.get("container_id") == cid]
+assert ok, "no allowed fetch of %s by %s" % (secret, cid)
+x = ok[-1]
+assert x["image_id"] == cimg, x
+assert x["runtime"] == rtn and x["container_name"] == rtn + "-web" and not x["host"], x
+assert x["fingerprint"].startswith("b2:") and x["version"] >= 1, x
+den = [x for x in r if x.get("event") == "fetch" and x.get("container_id") == oid]
+assert den and den[-1]["result"] == "denied" and den[-1]["reason"] == "no_grant", den
+print(json.dumps(x))
+PY
+	want "audit log: $(cat "$E2E/audit-check")" test $? -eq 0
+	t_end "$RTN: the audit log records the container's fetch with its ID, name and image, and the other's denial"
+
 	"$K" --state-dir "$S" grant app/lab --image "$IMG1" --label tier=db >/dev/null
 	ask "$rt" "$RTN-web" /v1/secrets/app/lab
 	want "status $CODE $(cat "$E2E/body")" test "$CODE" = 403

@@ -1,0 +1,1502 @@
+/* kuractl audit: filter, follow, summarise and verify the audit log, reading its files directly
+ * (no kurad needed). Records never carry a value; the verify key is the only key here. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "audit-event.h"
+#include "audit-internal.h"
+#include "ctl.h"
+#include "json.h"
+
+static const char audit_usage[] =
+	"Usage: kuractl audit [--since T] [--until T] [--secret NAME|PREFIX/] [--container C]\n"
+	"                     [--image ID] [--event E[,E...]] [--denied] [--follow] [--json]\n"
+	"                     [--dir DIR]\n"
+	"       kuractl audit stats [FILTERS] [--json]\n"
+	"       kuractl audit verify [--key FILE] [--checkpoint SEQ:MAC] [--checkpoints FILE]\n"
+	"                     [--json] [PATH]\n"
+	"\n"
+	"Show the audit records of STATE_DIR/audit (or --dir DIR), oldest first, reading\n"
+	"the files directly: no kurad is needed, and one may be appending meanwhile (a record\n"
+	"still being written is left out until it is whole). Filters, all of which must match:\n"
+	"  --since T, --until T   records at or after / at or before T (both inclusive):\n"
+	"                         RFC 3339 (2026-11-25T19:40:01.5Z, 2026-11-25T19:40:01,\n"
+	"                         2026-11-25T20:40+01:00, 2026-11-25; no zone means UTC)\n"
+	"                         or an age: 30s, 15m, 1h, 2d, 1w\n"
+	"  --secret NAME          that secret exactly; a NAME ending in '/' (or '/*') is a\n"
+	"                         prefix: db/ matches db/password and db/replica/password,\n"
+	"                         not db or dbx/a\n"
+	"  --container C          container ID prefix (4 to 64 hex digits) or exact name\n"
+	"  --image ID             image ID, exactly or by prefix, with or without \"sha256:\"\n"
+	"  --event E              one of the events; repeat it or give a comma list\n"
+	"  --denied               only denials (result \"denied\")\n"
+	"  --follow               keep printing records as they are appended, across rotated\n"
+	"                         files, until SIGINT or SIGTERM, or until the reader goes\n"
+	"\n"
+	"On a terminal: a table, denials marked '!' (and bold red unless NO_COLOR is set).\n"
+	"Otherwise, or with --json: the matching records' original JSON lines, unchanged.\n"
+	"`kuractl audit stats --help` and `kuractl audit verify --help` for the others.\n"
+	"Exit status: 0 ok (also when nothing matches), 1 no audit log there, 2 usage, 3 I/O.\n";
+
+static const char stats_usage[] =
+	"Usage: kuractl audit stats [--since T] [--until T] [FILTERS] [--json] [--dir DIR]\n"
+	"\n"
+	"Count the records that match (the filters of `kuractl audit`, most often only a\n"
+	"time range) by result, event, secret, container name (host processes as \"(host)\")\n"
+	"and image, and list the top 10 denials by who, secret and reason. A record without\n"
+	"a field is not counted in that field's section (key-evolve records have no result,\n"
+	"list has no secret). --json prints one object instead of the aligned sections.\n"
+	"Exit status: 0 ok, 1 no audit log there, 2 usage, 3 I/O.\n";
+
+static const char verify_usage[] =
+	"Usage: kuractl audit verify [--key FILE] [--checkpoint SEQ:MAC] [--checkpoints FILE]\n"
+	"                            [--json] [PATH]\n"
+	"\n"
+	"Check the audit log's chain in PATH (an audit directory; default STATE_DIR/audit,\n"
+	"or --dir DIR) and name the first record that is edited, deleted, reordered,\n"
+	"duplicated, inserted, malformed, truncated or differs from a checkpoint: its file,\n"
+	"line and seq.\n"
+	"  --key FILE             the starting key K(0) given out when the log was created:\n"
+	"                         one line of base64 of 32 bytes, or exactly 32 raw bytes;\n"
+	"                         \"-\" reads standard input. Without it, MACs are NOT checked:\n"
+	"                         only the structure (every line parses, seqs run on by one,\n"
+	"                         epochs follow their closing records), and the log is never\n"
+	"                         called verified.\n"
+	"  --checkpoint SEQ:MAC   a checkpoint kept off this host (MAC in base64): the log\n"
+	"                         must reach SEQ, and record SEQ must carry that MAC\n"
+	"  --checkpoints FILE     find the checkpoint objects "
+	"(\"type\":\"kura-audit-checkpoint\")\n"
+	"                         in FILE, one a line, maybe after a syslog header, as a\n"
+	"                         collector stored them, and use the one with the highest seq\n"
+	"Without a checkpoint, a log whose tail was cut at a line boundary still verifies,\n"
+	"and so does an epoch rewritten by whoever holds the current epoch's key: keep\n"
+	"checkpoints off the host. Verify a copy (cp -a) for a quiet result: with a live\n"
+	"kurad, a record being written may be seen as a truncated tail.\n"
+	"Exit status: 0 intact, 1 no audit log there, 2 usage or a bad key or checkpoint,\n"
+	"3 I/O error, 4 the log is broken (the first bad record is named).\n";
+
+static const char *const known_events[] = {
+	"fetch",
+	"list",
+	"whoami",
+	"watch",
+	"whois",
+	"status",
+	"secret-put",
+	"secret-rotate",
+	"secret-rollback",
+	"secret-destroy",
+	"secret-get",
+	"secret-show",
+	"secret-list",
+	"grant",
+	"revoke",
+	"grants",
+	"key-rotate",
+	"key-rekey",
+	"key-status",
+	"config",
+	"start",
+	"stop",
+	"reload",
+	"sink-failure",
+	"sink-recovered",
+	"sink-drop",
+	"audit-key-evolve",
+};
+
+#define TIME_LEN 27u /* 2026-11-25T19:40:01.123456Z */
+#define MAX_EVENTS ELEMENTSOF(known_events)
+#define MAX_LINE (64u << 20)
+
+struct filter {
+	char since[TIME_LEN + 1], until[TIME_LEN + 1];
+	const char *secret;
+	size_t secret_len;
+	bool secret_prefix;
+	const char *container;
+	bool container_id; /* also an ID prefix */
+	const char *image;
+	const char *events[MAX_EVENTS];
+	size_t n_events;
+	bool denied;
+};
+
+/* --- fields of one line, found without parsing all of it ----------------------------------- */
+
+/*
+ * The value of "key" in a record line as append writes it (compact, flat, jansson's escapes):
+ * for a string its bytes between the quotes, still escaped; otherwise the bare token. A key's
+ * pattern "key": cannot occur inside a string (every '"' there is escaped), so the first hit
+ * is the member.
+ */
+static bool field(const char *l, size_t len, const char *key, const char **ret, size_t *ret_len)
+{
+	char pat[40];
+	const char *p, *end = l + len, *v;
+	int n = snprintf(pat, sizeof(pat), "\"%s\":", key);
+
+	p = memmem(l, len, pat, (size_t)n);
+	if (!p)
+		return false;
+	v = p + n;
+	if (v < end && *v == '"') {
+		const char *q = ++v;
+
+		while (q < end && *q != '"')
+			q += *q == '\\' ? 2 : 1;
+		if (q >= end)
+			return false;
+		*ret = v;
+		*ret_len = (size_t)(q - v);
+		return true;
+	}
+	p = v;
+	while (p < end && *p != ',' && *p != '}')
+		p++;
+	*ret = v;
+	*ret_len = (size_t)(p - v);
+	return p > v;
+}
+
+static bool has_prefix(const char *v, size_t n, const char *prefix, size_t plen)
+{
+	return n >= plen && memcmp(v, prefix, plen) == 0;
+}
+
+/*
+ * A JSON string's escaped bytes as text, into out (always NUL-terminated, cut to fit). For a
+ * terminal (tty) no control character gets through: names come from image authors.
+ */
+static const char *unescape(const char *p, size_t n, char *out, size_t cap, bool tty)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 5 < cap; i++) {
+		unsigned ch = (unsigned char)p[i];
+
+		if (ch == '\\' && i + 1 < n) {
+			ch = (unsigned char)p[++i];
+			switch (ch) {
+			case 'n':
+				ch = '\n';
+				break;
+			case 't':
+				ch = '\t';
+				break;
+			case 'r':
+				ch = '\r';
+				break;
+			case 'b':
+				ch = '\b';
+				break;
+			case 'f':
+				ch = '\f';
+				break;
+			case 'u': {
+				unsigned cp = 0;
+				size_t k;
+
+				for (k = 0; k < 4 && i + 1 < n; k++) {
+					char h = p[++i];
+
+					cp = cp * 16 +
+						(unsigned)(h >= 'a'        ? h - 'a' + 10
+								: h >= 'A' ? h - 'A' + 10
+									   : h - '0');
+				}
+				if (cp < 0x80) {
+					ch = cp;
+				} else if (cp < 0x800 && (cp >= 0xa0 || !tty)) {
+					out[o++] = (char)(0xc0 | (cp >> 6));
+					ch = 0x80 | (cp & 0x3f);
+				} else if (cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff)) {
+					out[o++] = (char)(0xe0 | (cp >> 12));
+					out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+					ch = 0x80 | (cp & 0x3f);
+				} else {
+					ch = '?'; /* a C1 control, or half a surrogate pair */
+				}
+				break;
+			}
+			default:
+				break; /* \" \\ \/ */
+			}
+		} else if (tty && ch == 0xc2 && i + 1 < n && (unsigned char)p[i + 1] >= 0x80 &&
+			(unsigned char)p[i + 1] < 0xa0) {
+			i++;
+			ch = '?'; /* C1 controls, raw */
+		}
+		if (tty && (ch < 0x20 || ch == 0x7f))
+			ch = '?';
+		out[o++] = (char)ch;
+	}
+	out[o] = 0;
+	return out;
+}
+
+static const char *text(const char *l, size_t len, const char *key, char *out, size_t cap, bool tty)
+{
+	const char *v;
+	size_t n;
+
+	if (!field(l, len, key, &v, &n))
+		return NULL;
+	return unescape(v, n, out, cap, tty);
+}
+
+/* --- times ---------------------------------------------------------------------------------- */
+
+static bool digits(const char **p, int n, int *ret)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++, (*p)++) {
+		if (**p < '0' || **p > '9')
+			return false;
+		v = v * 10 + (**p - '0');
+	}
+	*ret = v;
+	return true;
+}
+
+static void format_time(int64_t sec, long usec, char out[TIME_LEN + 1])
+{
+	time_t t = (time_t)sec;
+	char buf[64];
+	struct tm tm;
+	size_t n;
+
+	if (!gmtime_r(&t, &tm) || tm.tm_year < 1000 - 1900 || tm.tm_year > 9999 - 1900)
+		tm = (struct tm){.tm_year = 70, .tm_mday = 1};
+	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, sizeof(buf) - n, ".%06dZ", (int)(usec % 1000000));
+	memcpy(out, buf, TIME_LEN);
+	out[TIME_LEN] = 0;
+}
+
+/* RFC 3339 (fraction and zone optional, no zone: UTC; a date alone: its midnight) or an age
+ * (N followed by s, m, h, d or w), as the record's own time format. */
+static bool parse_time(const char *s, char out[TIME_LEN + 1])
+{
+	const char *p = s;
+	int Y, M, D, h = 0, m = 0, sec = 0, oh = 0, om = 0, sign = 0;
+	long usec = 0;
+	struct tm tm = {};
+	time_t t;
+	size_t n = strspn(s, "0123456789");
+
+	if (n > 0 && n < 10 && s[n] && !s[n + 1] && strchr("smhdw", s[n])) {
+		static const int64_t unit[] = {['s' - 'a'] = 1,
+			['m' - 'a'] = 60,
+			['h' - 'a'] = 3600,
+			['d' - 'a'] = 86400,
+			['w' - 'a'] = 604800};
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		format_time((int64_t)now.tv_sec - strtoll(s, NULL, 10) * unit[s[n] - 'a'],
+			now.tv_nsec / 1000, out);
+		return true;
+	}
+	if (!digits(&p, 4, &Y) || *p++ != '-' || !digits(&p, 2, &M) || *p++ != '-' ||
+		!digits(&p, 2, &D))
+		return false;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p++;
+		if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &m))
+			return false;
+		if (*p == ':' && (p++, !digits(&p, 2, &sec)))
+			return false;
+		if (*p == '.') {
+			int i = 0;
+
+			for (p++; *p >= '0' && *p <= '9'; p++, i++)
+				if (i < 6)
+					usec = usec * 10 + (*p - '0');
+			if (i == 0)
+				return false;
+			for (; i < 6; i++)
+				usec *= 10;
+		}
+		if (*p == 'Z' || *p == 'z') {
+			p++;
+		} else if (*p == '+' || *p == '-') {
+			sign = *p++ == '+' ? 1 : -1;
+			if (!digits(&p, 2, &oh) || (*p == ':' && !++p) || !digits(&p, 2, &om) ||
+				oh > 23 || om > 59)
+				return false;
+		}
+	}
+	if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+		return false;
+	tm = (struct tm){.tm_year = Y - 1900,
+		.tm_mon = M - 1,
+		.tm_mday = D,
+		.tm_hour = h,
+		.tm_min = m,
+		.tm_sec = sec == 60 ? 59 : sec};
+	t = timegm(&tm);
+	if (t == (time_t)-1 || tm.tm_mday != D)
+		return false; /* 2026-02-30 */
+	format_time((int64_t)t - sign * (oh * 3600 + om * 60), usec, out);
+	return true;
+}
+
+/* --- the filter ------------------------------------------------------------------------------ */
+
+static int add_events(struct filter *f, const char *arg)
+{
+	const char *p = arg;
+
+	while (*p) {
+		size_t n = strcspn(p, ","), i;
+
+		for (i = 0; i < MAX_EVENTS; i++)
+			if (strlen(known_events[i]) == n && memcmp(known_events[i], p, n) == 0)
+				break;
+		if (i == MAX_EVENTS)
+			return ctl_usage("unknown event '%.*s'", (int)n, p);
+		if (f->n_events < MAX_EVENTS)
+			f->events[f->n_events++] = known_events[i];
+		p += n + (p[n] == ',');
+	}
+	return f->n_events ? 0 : ctl_usage("--event needs an event name");
+}
+
+static int set_secret(struct filter *f, const char *arg)
+{
+	size_t n = strlen(arg);
+
+	if (n == 0 || n > 256 || strpbrk(arg, "\"\\") || (unsigned char)arg[0] < 0x20)
+		return ctl_usage("--secret wants a secret name or a prefix ending in '/'");
+	if (n >= 2 && strcmp(arg + n - 2, "/*") == 0)
+		n--;
+	f->secret = arg;
+	f->secret_len = n;
+	f->secret_prefix = arg[n - 1] == '/';
+	return 0;
+}
+
+static int set_container(struct filter *f, const char *arg)
+{
+	size_t n = strlen(arg);
+
+	if (n == 0 || n > 256 ||
+		strspn(arg,
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			"0123456789_.-") != n)
+		return ctl_usage(
+			"--container wants a container ID prefix or name ([A-Za-z0-9_.-])");
+	f->container = arg;
+	f->container_id = n >= 4 && n <= 64 && strspn(arg, "0123456789abcdef") == n;
+	return 0;
+}
+
+static int set_image(struct filter *f, const char *arg)
+{
+	const char *h = strncmp(arg, "sha256:", 7) == 0 ? arg + 7 : arg;
+
+	if (!*h || strlen(h) > 64 || strspn(h, "0123456789abcdef") != strlen(h))
+		return ctl_usage("--image wants an image ID (sha256:HEX, or a prefix of its hex)");
+	f->image = h;
+	return 0;
+}
+
+static bool time_ok(const struct filter *f, const char *v, size_t n)
+{
+	if (n != TIME_LEN)
+		return false;
+	if (f->since[0] && memcmp(v, f->since, TIME_LEN) < 0)
+		return false;
+	return !f->until[0] || memcmp(v, f->until, TIME_LEN) <= 0;
+}
+
+/* Cheapest and most selective tests first: each is a memmem on the raw line. */
+static bool matches(const struct filter *f, const char *l, size_t len)
+{
+	const char *v;
+	size_t n;
+
+	if (f->denied && !memmem(l, len, "\"result\":\"denied\"", 17))
+		return false;
+	if (f->secret) {
+		if (!field(l, len, "secret", &v, &n))
+			return false;
+		if (f->secret_prefix ? !has_prefix(v, n, f->secret, f->secret_len)
+				     : n != f->secret_len || memcmp(v, f->secret, n) != 0)
+			return false;
+	}
+	if (f->n_events) {
+		size_t i;
+
+		if (!field(l, len, "event", &v, &n))
+			return false;
+		for (i = 0; i < f->n_events; i++)
+			if (strlen(f->events[i]) == n && memcmp(f->events[i], v, n) == 0)
+				break;
+		if (i == f->n_events)
+			return false;
+	}
+	if (f->container) {
+		size_t cl = strlen(f->container);
+		bool ok = field(l, len, "container_name", &v, &n) && n == cl &&
+			memcmp(v, f->container, n) == 0;
+
+		if (!ok && f->container_id)
+			ok = field(l, len, "container_id", &v, &n) &&
+				has_prefix(v, n, f->container, cl);
+		if (!ok)
+			return false;
+	}
+	if (f->image) {
+		if (!field(l, len, "image_id", &v, &n))
+			return false;
+		if (has_prefix(v, n, "sha256:", 7)) {
+			v += 7;
+			n -= 7;
+		}
+		if (!has_prefix(v, n, f->image, strlen(f->image)))
+			return false;
+	}
+	if (f->since[0] || f->until[0])
+		return field(l, len, "time", &v, &n) && time_ok(f, v, n);
+	return true;
+}
+
+/* --- output (write(2), so a closed pipe ends us quietly) -------------------------------------- */
+
+static struct {
+	char buf[1 << 16];
+	size_t len;
+	bool broken; /* the reader went away (EPIPE) or writing failed */
+	int err;
+} out;
+
+static void out_flush(void)
+{
+	size_t done = 0;
+
+	while (done < out.len && !out.broken) {
+		ssize_t n = write(STDOUT_FILENO, out.buf + done, out.len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			out.broken = true;
+			out.err = errno == EPIPE ? 0 : errno;
+		}
+		done += n > 0 ? (size_t)n : 0;
+	}
+	out.len = 0;
+}
+
+static void out_write(const char *p, size_t n)
+{
+	if (out.len + n > sizeof(out.buf))
+		out_flush();
+	if (n > sizeof(out.buf)) {
+		size_t done = 0;
+
+		while (done < n && !out.broken) {
+			size_t k = n - done < sizeof(out.buf) ? n - done : sizeof(out.buf);
+
+			memcpy(out.buf, p + done, k);
+			out.len = k;
+			out_flush();
+			done += k;
+		}
+		return;
+	}
+	memcpy(out.buf + out.len, p, n);
+	out.len += n;
+}
+
+__attribute__((format(printf, 1, 2))) static void out_printf(const char *fmt, ...)
+{
+	char line[4096];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		out_write(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* --- reading the log ------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = sig;
+}
+
+struct reader {
+	const struct filter *f;
+	void (*emit)(struct reader *rd, const char *l, size_t len);
+	void *userdata;
+	int dirfd;
+	char *buf;
+	size_t cap, len; /* bytes read but not yet a whole line */
+	bool tty, color;
+	uint64_t records;
+};
+
+/* Hands each whole line read from fd to the filter; a partial one waits in rd->buf. */
+static int read_lines(struct reader *rd, int fd)
+{
+	for (;;) {
+		char *p, *end, *nl;
+		ssize_t n;
+
+		if (rd->len == rd->cap) {
+			size_t cap = rd->cap ? rd->cap * 2 : 4u << 20;
+			char *nb;
+
+			if (cap > MAX_LINE)
+				return -EFBIG;
+			nb = realloc(rd->buf, cap);
+			if (!nb)
+				return -ENOMEM;
+			rd->buf = nb;
+			rd->cap = cap;
+		}
+		n = read(fd, rd->buf + rd->len, rd->cap - rd->len);
+		if (n < 0 && errno == EINTR) {
+			if (stop)
+				return 0;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		rd->len += (size_t)n;
+		p = rd->buf;
+		end = rd->buf + rd->len;
+		while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+			if (matches(rd->f, p, (size_t)(nl - p)))
+				rd->emit(rd, p, (size_t)(nl - p));
+			p = nl + 1;
+			if (out.broken)
+				return 0;
+		}
+		rd->len = (size_t)(end - p);
+		memmove(rd->buf, p, rd->len);
+	}
+}
+
+/* The time of the first (first) or last whole line of a file, from a window at either end. */
+static bool edge_time(int fd, bool first, char t[TIME_LEN + 1])
+{
+	char w[65536];
+	struct stat st;
+	const char *l, *v, *e;
+	size_t n;
+	ssize_t got;
+	off_t at;
+
+	if (fstat(fd, &st) < 0 || st.st_size == 0)
+		return false;
+	at = first || st.st_size <= (off_t)sizeof(w) ? 0 : st.st_size - (off_t)sizeof(w);
+	got = pread(fd, w, sizeof(w), at);
+	if (got <= 0)
+		return false;
+	if (first) {
+		e = memchr(w, '\n', (size_t)got);
+		l = w;
+	} else {
+		e = memrchr(w, '\n', (size_t)got);
+		if (!e)
+			return false;
+		l = memrchr(w, '\n', (size_t)(e - w));
+		l = l ? l + 1 : (at == 0 ? w : NULL);
+	}
+	if (!e || !l || !field(l, (size_t)(e - l), "time", &v, &n) || n != TIME_LEN)
+		return false;
+	memcpy(t, v, TIME_LEN);
+	t[TIME_LEN] = 0;
+	return true;
+}
+
+static int open_log_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		int r = -errno;
+
+		fprintf(stderr, "kuractl: cannot open the audit log %s: %s\n", dir, strerror(-r));
+		return r;
+	}
+	return fd;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Every record of the log in order, through the filter to rd->emit. Files entirely before
+ * --since are skipped by their last record's time, and the files after one that starts past
+ * --until (files are in time order). With follow, waits at the end of the newest file for more
+ * lines or for the next file, until a signal or a closed output.
+ */
+static int read_log(struct reader *rd, const char *dir, bool follow)
+{
+	_cleanup_free_ uint64_t *files = NULL;
+	_cleanup_close_ int dirfd = -1;
+	size_t n = 0;
+	uint64_t num = 1;
+	int r;
+
+	dirfd = open_log_dir(dir);
+	if (dirfd < 0)
+		return dirfd;
+	r = kura_audit_list_files(dirfd, &files, &n);
+	if (r < 0)
+		return r;
+
+	for (size_t i = 0; i < n && !out.broken && !stop; i++) {
+		_cleanup_close_ int fd = -1;
+		char name[32], t[TIME_LEN + 1];
+		bool last = i + 1 == n;
+
+		num = files[i];
+		kura_audit_file_name(num, name);
+		fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			r = -errno;
+			fprintf(stderr, "kuractl: cannot open %s/%s: %s\n", dir, name,
+				strerror(-r));
+			return r;
+		}
+		if (!last && rd->f->since[0] && edge_time(fd, false, t) &&
+			strcmp(t, rd->f->since) < 0)
+			continue;
+		if (!follow && rd->f->until[0] && edge_time(fd, true, t) &&
+			strcmp(t, rd->f->until) > 0)
+			break;
+		rd->len = 0;
+		r = read_lines(rd, fd);
+		if (r < 0) {
+			fprintf(stderr, "kuractl: cannot read %s/%s: %s\n", dir, name,
+				strerror(-r));
+			return r;
+		}
+		if (!last || !follow)
+			continue;
+
+		/* The newest file: wait for it to grow, or for the next one (the writer only
+		 * rotates between records, so the old file is whole by then). */
+		for (;;) {
+			char next[32];
+
+			out_flush();
+			if (out.broken || stop)
+				return 0;
+			sleep_ms(200);
+			if (stop)
+				return 0;
+			r = read_lines(rd, fd);
+			if (r < 0)
+				return r;
+			kura_audit_file_name(num + 1, next);
+			if (faccessat(dirfd, next, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+				r = read_lines(rd, fd);
+				if (r < 0)
+					return r;
+				close(fd);
+				num++;
+				fd = openat(dirfd, next, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+				if (fd < 0)
+					return -errno;
+				rd->len = 0;
+				r = read_lines(rd, fd);
+				if (r < 0)
+					return r;
+			}
+		}
+	}
+	if (follow && n == 0) {
+		/* No file yet: wait for the first, then follow it as above. */
+		char first[32];
+
+		kura_audit_file_name(1, first);
+		while (!stop && !out.broken &&
+			faccessat(dirfd, first, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+			out_flush();
+			sleep_ms(200);
+		}
+		if (stop || out.broken)
+			return 0;
+		return read_log(rd, dir, follow);
+	}
+	return 0;
+}
+
+/* --- the table ------------------------------------------------------------------------------ */
+
+static void table_header(void)
+{
+	out_printf("  %-20s %7s  %-16s %-7s %-24s %-30s %s\n", "TIME", "SEQ", "EVENT", "RESULT",
+		"SECRET[@VERSION]", "WHO", "REASON/DETAIL");
+}
+
+static void append_note(char *buf, size_t cap, const char *label, const char *v)
+{
+	size_t n = strlen(buf);
+
+	if (!v || !*v)
+		return;
+	snprintf(buf + n, cap - n, "%s%s%s", n ? "; " : "", label, v);
+}
+
+static void emit_row(struct reader *rd, const char *l, size_t len)
+{
+	char time[64], seq[24], event[64], result[16], secret[300], version[24], who[400],
+		name[200], id[80], b[256], notes[1200] = "";
+	const char *v, *res;
+	size_t n;
+	bool denied;
+
+	rd->records++;
+	text(l, len, "time", time, sizeof(time), true);
+	if (strlen(time) == TIME_LEN) {
+		time[19] = 'Z'; /* seconds are enough for a table: the JSON has the rest */
+		time[20] = 0;
+	}
+	if (!text(l, len, "seq", seq, sizeof(seq), true))
+		snprintf(seq, sizeof(seq), "?");
+	if (!text(l, len, "event", event, sizeof(event), true))
+		snprintf(event, sizeof(event), "-");
+	res = text(l, len, "result", result, sizeof(result), true);
+	denied = res && strcmp(res, "denied") == 0;
+	if (denied)
+		snprintf(result, sizeof(result), "DENIED");
+	else if (!res)
+		snprintf(result, sizeof(result), "-");
+	if (!text(l, len, "secret", secret, sizeof(secret), true))
+		snprintf(secret, sizeof(secret), "-");
+	else if (text(l, len, "version", version, sizeof(version), true)) {
+		n = strlen(secret);
+		snprintf(secret + n, sizeof(secret) - n, "@%s", version);
+	}
+	if (field(l, len, "host", &v, &n) && n == 4 && memcmp(v, "true", 4) == 0) {
+		char uid[24] = "?", pid[24] = "?";
+
+		text(l, len, "uid", uid, sizeof(uid), true);
+		text(l, len, "pid", pid, sizeof(pid), true);
+		snprintf(who, sizeof(who), "host uid %s pid %s", uid, pid);
+	} else if (text(l, len, "container_name", name, sizeof(name), true) ||
+		text(l, len, "container_id", id, sizeof(id), true)) {
+		if (!text(l, len, "container_name", name, sizeof(name), true))
+			snprintf(name, sizeof(name), "?");
+		if (!text(l, len, "container_id", id, sizeof(id), true))
+			snprintf(id, sizeof(id), "?");
+		id[12] = 0; /* a short ID, as docker ps shows */
+		snprintf(who, sizeof(who), "%s (%s)", name, id);
+	} else {
+		snprintf(who, sizeof(who), "-");
+	}
+	append_note(notes, sizeof(notes), "", text(l, len, "reason", b, sizeof(b), true));
+	append_note(notes, sizeof(notes), "", text(l, len, "detail", b, sizeof(b), true));
+	append_note(notes, sizeof(notes), "grant ", text(l, len, "grant_id", b, sizeof(b), true));
+	append_note(notes, sizeof(notes), "kek ", text(l, len, "kek", b, sizeof(b), true));
+	append_note(notes, sizeof(notes), "count ", text(l, len, "count", b, sizeof(b), true));
+	append_note(notes, sizeof(notes), "sink ", text(l, len, "sink", b, sizeof(b), true));
+	append_note(notes, sizeof(notes), "dropped ", text(l, len, "dropped", b, sizeof(b), true));
+	append_note(notes, sizeof(notes), "next epoch ",
+		text(l, len, "next_epoch", b, sizeof(b), true));
+
+	out_printf("%s%s %-20s %7s  %-16s %-7s %-24s %-30s %s%s\n",
+		denied && rd->color ? "\033[1;31m" : "", denied ? "!" : " ", time, seq, event,
+		result, secret, who, notes, denied && rd->color ? "\033[0m" : "");
+}
+
+static void emit_line(struct reader *rd, const char *l, size_t len)
+{
+	rd->records++;
+	out_write(l, len);
+	out_write("\n", 1);
+}
+
+/* --- stats ---------------------------------------------------------------------------------- */
+
+/* A string -> count table (open addressing); keys are the raw, still escaped, field bytes. */
+struct counter {
+	const char *title, *json_name;
+	char **keys;
+	uint64_t *counts;
+	size_t cap, n;
+};
+
+static uint64_t hash(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+	return h;
+}
+
+static int count(struct counter *c, const char *k, size_t kn)
+{
+	size_t i;
+
+	if ((c->n + 1) * 10 > c->cap * 7) {
+		struct counter g = {.cap = c->cap ? c->cap * 2 : 64};
+
+		g.keys = calloc(g.cap, sizeof(*g.keys));
+		g.counts = calloc(g.cap, sizeof(*g.counts));
+		if (!g.keys || !g.counts) {
+			free(g.keys);
+			free(g.counts);
+			return -ENOMEM;
+		}
+		for (i = 0; i < c->cap; i++) {
+			size_t j;
+
+			if (!c->keys[i])
+				continue;
+			for (j = hash(c->keys[i], strlen(c->keys[i])) & (g.cap - 1); g.keys[j];
+				j = (j + 1) & (g.cap - 1))
+				;
+			g.keys[j] = c->keys[i];
+			g.counts[j] = c->counts[i];
+		}
+		free(c->keys);
+		free(c->counts);
+		c->keys = g.keys;
+		c->counts = g.counts;
+		c->cap = g.cap;
+	}
+	for (i = hash(k, kn) & (c->cap - 1); c->keys[i]; i = (i + 1) & (c->cap - 1))
+		if (strlen(c->keys[i]) == kn && memcmp(c->keys[i], k, kn) == 0) {
+			c->counts[i]++;
+			return 0;
+		}
+	c->keys[i] = strndup(k, kn);
+	if (!c->keys[i])
+		return -ENOMEM;
+	c->counts[i] = 1;
+	c->n++;
+	return 0;
+}
+
+static void counter_free(struct counter *c)
+{
+	for (size_t i = 0; i < c->cap; i++)
+		free(c->keys[i]);
+	free(c->keys);
+	free(c->counts);
+}
+
+enum { BY_RESULT, BY_EVENT, BY_SECRET, BY_CONTAINER, BY_IMAGE, BY_DENIAL, N_COUNTERS };
+
+struct stats {
+	struct counter c[N_COUNTERS];
+	char first[TIME_LEN + 1], last[TIME_LEN + 1];
+	int err;
+};
+
+static void count_field(struct stats *s, int which, const char *l, size_t len, const char *key)
+{
+	const char *v;
+	size_t n;
+
+	if (field(l, len, key, &v, &n) && count(&s->c[which], v, n) < 0)
+		s->err = -ENOMEM;
+}
+
+static void emit_stats(struct reader *rd, const char *l, size_t len)
+{
+	struct stats *s = rd->userdata;
+	const char *v;
+	size_t n;
+
+	rd->records++;
+	if (field(l, len, "time", &v, &n) && n == TIME_LEN) {
+		if (!s->first[0])
+			memcpy(s->first, v, TIME_LEN);
+		memcpy(s->last, v, TIME_LEN);
+	}
+	count_field(s, BY_RESULT, l, len, "result");
+	count_field(s, BY_EVENT, l, len, "event");
+	count_field(s, BY_SECRET, l, len, "secret");
+	count_field(s, BY_IMAGE, l, len, "image_id");
+	if (field(l, len, "host", &v, &n) && n == 4 && memcmp(v, "true", 4) == 0) {
+		if (count(&s->c[BY_CONTAINER], "(host)", 6) < 0)
+			s->err = -ENOMEM;
+	} else {
+		count_field(s, BY_CONTAINER, l, len, "container_name");
+	}
+	if (memmem(l, len, "\"result\":\"denied\"", 17)) {
+		/* who \x1f secret \x1f reason: none of them holds a raw control character */
+		char key[1024], uid[24] = "?";
+		const char *name = NULL, *sec = "", *why = "";
+		size_t name_n = 0, sec_n = 0, why_n = 0;
+
+		bool host = field(l, len, "host", &v, &n) && n == 4 && memcmp(v, "true", 4) == 0;
+
+		if (host || !field(l, len, "container_name", &name, &name_n)) {
+			text(l, len, "uid", uid, sizeof(uid), false);
+			name = NULL;
+		}
+		field(l, len, "secret", &sec, &sec_n);
+		field(l, len, "reason", &why, &why_n);
+		if (name)
+			n = (size_t)snprintf(key, sizeof(key), "%.*s\x1f%.*s\x1f%.*s", (int)name_n,
+				name, (int)sec_n, sec, (int)why_n, why);
+		else
+			n = (size_t)snprintf(key, sizeof(key), "host uid %s\x1f%.*s\x1f%.*s", uid,
+				(int)sec_n, sec, (int)why_n, why);
+		if (count(&s->c[BY_DENIAL], key, n < sizeof(key) ? n : sizeof(key) - 1) < 0)
+			s->err = -ENOMEM;
+	}
+}
+
+struct entry {
+	const char *key;
+	uint64_t count;
+};
+
+static int cmp_entry(const void *x, const void *y)
+{
+	const struct entry *a = x, *b = y;
+
+	if (a->count != b->count)
+		return a->count < b->count ? 1 : -1;
+	return strcmp(a->key, b->key);
+}
+
+/* The counter's entries, most first (ties by key). */
+static struct entry *sorted(const struct counter *c)
+{
+	struct entry *e = calloc(c->n + 1, sizeof(*e));
+	size_t k = 0;
+
+	if (!e)
+		return NULL;
+	for (size_t i = 0; i < c->cap; i++)
+		if (c->keys[i])
+			e[k++] = (struct entry){c->keys[i], c->counts[i]};
+	qsort(e, k, sizeof(*e), cmp_entry);
+	return e;
+}
+
+/* A denial key's three parts, unescaped. */
+static void split_denial(const char *key, char who[256], char sec[300], char why[128], bool tty)
+{
+	const char *a = strchr(key, '\x1f'), *b = a ? strchr(a + 1, '\x1f') : NULL;
+
+	if (!a || !b) {
+		unescape(key, strlen(key), who, 256, tty);
+		sec[0] = why[0] = 0;
+		return;
+	}
+	unescape(key, (size_t)(a - key), who, 256, tty);
+	unescape(a + 1, (size_t)(b - a - 1), sec, 300, tty);
+	unescape(b + 1, strlen(b + 1), why, 128, tty);
+}
+
+static int print_stats_json(struct stats *s, uint64_t records)
+{
+	json_t *j = json_object(), *o;
+	char k[1024];
+
+	if (!j)
+		return ctl_print_json(NULL);
+	json_object_set_new(j, "records", json_integer((json_int_t)records));
+	json_object_set_new(j, "first", s->first[0] ? json_string(s->first) : json_null());
+	json_object_set_new(j, "last", s->last[0] ? json_string(s->last) : json_null());
+	for (int i = 0; i < BY_DENIAL; i++) {
+		_cleanup_free_ struct entry *e = sorted(&s->c[i]);
+
+		if (!e)
+			return ctl_print_json(NULL);
+		o = json_object();
+		for (size_t x = 0; x < s->c[i].n; x++)
+			json_object_set_new(o,
+				unescape(e[x].key, strlen(e[x].key), k, sizeof(k), false),
+				json_integer((json_int_t)e[x].count));
+		json_object_set_new(j, s->c[i].json_name, o);
+	}
+	{
+		_cleanup_free_ struct entry *e = sorted(&s->c[BY_DENIAL]);
+
+		if (!e)
+			return ctl_print_json(NULL);
+		o = json_array();
+		for (size_t x = 0; x < s->c[BY_DENIAL].n && x < 10; x++) {
+			char who[256], sec[300], why[128];
+
+			split_denial(e[x].key, who, sec, why, false);
+			json_array_append_new(o,
+				json_pack("{s:s, s:s, s:s, s:I}", "who", who, "secret", sec,
+					"reason", why, "count", (json_int_t)e[x].count));
+		}
+		json_object_set_new(j, "top_denials", o);
+	}
+	return ctl_print_json(j);
+}
+
+static int print_stats(struct stats *s, uint64_t records)
+{
+	char k[1024];
+
+	printf("records: %llu", (unsigned long long)records);
+	if (s->first[0])
+		printf(" (%s .. %s)", s->first, s->last);
+	putchar('\n');
+	for (int i = 0; i < BY_DENIAL; i++) {
+		_cleanup_free_ struct entry *e = sorted(&s->c[i]);
+		int w = 1;
+
+		if (!e)
+			return ctl_fail(-ENOMEM, NULL);
+		printf("\n%s:\n", s->c[i].title);
+		if (!s->c[i].n)
+			printf("  (none)\n");
+		for (size_t x = 0; x < s->c[i].n; x++) {
+			int l = (int)strlen(
+				unescape(e[x].key, strlen(e[x].key), k, sizeof(k), true));
+
+			w = l > w ? l : w;
+		}
+		for (size_t x = 0; x < s->c[i].n; x++)
+			printf("  %-*s %10llu\n", w,
+				unescape(e[x].key, strlen(e[x].key), k, sizeof(k), true),
+				(unsigned long long)e[x].count);
+	}
+	{
+		_cleanup_free_ struct entry *e = sorted(&s->c[BY_DENIAL]);
+		int ww = 3, ws = 6;
+
+		if (!e)
+			return ctl_fail(-ENOMEM, NULL);
+		printf("\ntop denials:\n");
+		if (!s->c[BY_DENIAL].n)
+			printf("  (none)\n");
+		for (size_t x = 0; x < s->c[BY_DENIAL].n && x < 10; x++) {
+			char who[256], sec[300], why[128];
+
+			split_denial(e[x].key, who, sec, why, true);
+			ww = (int)strlen(who) > ww ? (int)strlen(who) : ww;
+			ws = (int)strlen(sec) > ws ? (int)strlen(sec) : ws;
+		}
+		if (s->c[BY_DENIAL].n)
+			printf("  %10s  %-*s  %-*s  %s\n", "COUNT", ww, "WHO", ws, "SECRET",
+				"REASON");
+		for (size_t x = 0; x < s->c[BY_DENIAL].n && x < 10; x++) {
+			char who[256], sec[300], why[128];
+
+			split_denial(e[x].key, who, sec, why, true);
+			printf("  %10llu  %-*s  %-*s  %s\n", (unsigned long long)e[x].count, ww,
+				who, ws, *sec ? sec : "-", *why ? why : "-");
+		}
+	}
+	return EXIT_OK;
+}
+
+/* --- verify --------------------------------------------------------------------------------- */
+
+/* K(0) from a file ("-": stdin): base64 of 32 bytes on one line, or 32 raw bytes. */
+static int read_key(const char *path, struct kura_secbuf **ret)
+{
+	_cleanup_secbuf_ struct kura_secbuf *raw = NULL, *key = NULL;
+	_cleanup_close_ int fd = -1;
+	size_t a = 0, b, bin_len = 0;
+	int r;
+
+	fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		fprintf(stderr, "kuractl: cannot read the key %s: %s\n", path, strerror(-r));
+		return ctl_exit_code(r);
+	}
+	r = kura_secbuf_read_fd(fd, 4096, &raw);
+	if (r < 0 && r != -EFBIG) {
+		fprintf(stderr, "kuractl: cannot read the key %s: %s\n", path, strerror(-r));
+		return ctl_exit_code(r);
+	}
+	r = kura_secbuf_new(KURA_AUDIT_KEY_BYTES, &key);
+	if (r < 0)
+		return ctl_fail(r, NULL);
+	if (raw) {
+		b = raw->len;
+		while (a < b && strchr(" \t\r\n", raw->data[a]))
+			a++;
+		while (b > a && strchr(" \t\r\n", raw->data[b - 1]))
+			b--;
+		if (sodium_base642bin(key->data, key->cap, (const char *)raw->data + a, b - a, NULL,
+			    &bin_len, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
+			bin_len == KURA_AUDIT_KEY_BYTES) {
+			key->len = bin_len;
+		} else if (raw->len == KURA_AUDIT_KEY_BYTES) {
+			memcpy(key->data, raw->data, KURA_AUDIT_KEY_BYTES);
+			key->len = KURA_AUDIT_KEY_BYTES;
+		}
+	}
+	if (key->len != KURA_AUDIT_KEY_BYTES) {
+		fprintf(stderr,
+			"kuractl: the key %s is neither base64 of 32 bytes nor 32 raw "
+			"bytes\n",
+			path);
+		return EXIT_USAGE;
+	}
+	*ret = TAKE_PTR(key);
+	return 0;
+}
+
+static bool parse_checkpoint_arg(const char *s, struct kura_audit_checkpoint *ret)
+{
+	const char *colon = strchr(s, ':');
+	char num[24];
+	size_t bin_len = 0;
+	uint64_t seq;
+
+	if (!colon || (size_t)(colon - s) >= sizeof(num))
+		return false;
+	memcpy(num, s, (size_t)(colon - s));
+	num[colon - s] = 0;
+	if (!ctl_parse_u64(num, 1, INT64_MAX, &seq) ||
+		sodium_base642bin(ret->mac, sizeof(ret->mac), colon + 1, strlen(colon + 1), NULL,
+			&bin_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+		bin_len != sizeof(ret->mac))
+		return false;
+	ret->seq = seq;
+	return true;
+}
+
+/* The highest checkpoint in a file a collector stored; 0 if found, else an exit code. */
+static int read_checkpoints(const char *path, struct kura_audit_checkpoint *best, bool *found)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (!f) {
+		int r = -errno;
+
+		fprintf(stderr, "kuractl: cannot read %s: %s\n", path, strerror(-r));
+		return ctl_exit_code(r);
+	}
+	while ((n = getline(&line, &cap, f)) > 0) {
+		struct kura_audit_checkpoint cp;
+
+		if (memmem(line, (size_t)n, "kura-audit-checkpoint", 21) &&
+			kura_audit_checkpoint_parse(line, (size_t)n, &cp) == 0 &&
+			(!*found || cp.seq > best->seq)) {
+			*best = cp;
+			*found = true;
+		}
+	}
+	free(line);
+	if (ferror(f)) {
+		fclose(f);
+		fprintf(stderr, "kuractl: cannot read %s\n", path);
+		return EXIT_SYSTEM;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* --dir, else STATE_DIR/audit (after the options: --state-dir may come after the command). */
+static const char *log_dir(const struct ctl *c, const char *dir, char buf[static 4096])
+{
+	if (dir)
+		return dir;
+	if (kura_audit_dir(c->state_dir, buf, 4096) < 0) {
+		ctl_usage("--state-dir is too long");
+		return NULL;
+	}
+	return buf;
+}
+
+static int cmd_verify(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"key", required_argument, NULL, 'k'},
+		{"checkpoint", required_argument, NULL, 'c'},
+		{"checkpoints", required_argument, NULL, 'C'},
+		{"dir", required_argument, NULL, 'd'},
+		CTL_COMMON_OPTIONS,
+	};
+	_cleanup_secbuf_ struct kura_secbuf *key = NULL;
+	struct kura_audit_checkpoint cp = {}, one;
+	struct kura_audit_verdict v;
+	const char *key_path = NULL, *cps_path = NULL, *dir = NULL;
+	char dir_buf[4096];
+	bool have_cp = false;
+	char mac[B64_MAC_LEN + 1];
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (ctl_common_option(c, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'h':
+			fputs(verify_usage, stdout);
+			return EXIT_OK;
+		case 'k':
+			key_path = optarg;
+			break;
+		case 'c':
+			if (!parse_checkpoint_arg(optarg, &one))
+				return ctl_usage(
+					"--checkpoint wants SEQ:MAC (MAC: base64 of 32 bytes)");
+			if (!have_cp || one.seq > cp.seq)
+				cp = one;
+			have_cp = true;
+			break;
+		case 'C':
+			cps_path = optarg;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		default:
+			return ctl_bad_option(opt, argv);
+		}
+	}
+	if (optind < argc)
+		dir = argv[optind++];
+	if (optind < argc)
+		return ctl_usage("audit verify takes one PATH");
+	dir = log_dir(c, dir, dir_buf);
+	if (!dir)
+		return EXIT_USAGE;
+	if (cps_path) {
+		bool found = false;
+
+		one = cp;
+		r = read_checkpoints(cps_path, &one, &found);
+		if (r)
+			return r;
+		if (!found) {
+			fprintf(stderr, "kuractl: no checkpoint in %s\n", cps_path);
+			return EXIT_USAGE;
+		}
+		if (!have_cp || one.seq > cp.seq)
+			cp = one;
+		have_cp = true;
+	}
+	if (key_path) {
+		r = read_key(key_path, &key);
+		if (r)
+			return r;
+	}
+
+	r = kura_audit_verify(dir, key, have_cp ? &cp : NULL, &v);
+	if (r < 0) {
+		fprintf(stderr, "kuractl: cannot read the audit log %s: %s\n", dir, strerror(-r));
+		return ctl_exit_code(r == -EINVAL ? -EIO : r);
+	}
+	if (!key)
+		fputs("kuractl: no --key: MACs were not checked, only the log's structure\n",
+			stderr);
+
+	if (c->json) {
+		json_t *j = json_pack("{s:b, s:b, s:s, s:I, s:I, s:I, s:I}", "intact",
+			v.fault == KURA_AUDIT_OK, "macs_checked", v.macs_checked, "fault",
+			kura_audit_fault_name(v.fault), "records", (json_int_t)v.good, "files",
+			(json_int_t)v.files, "last_seq", (json_int_t)v.last_seq, "last_epoch",
+			(json_int_t)v.last_epoch);
+
+		if (j && v.fault != KURA_AUDIT_OK) {
+			json_object_set_new(j, "file", json_string(v.file));
+			json_object_set_new(j, "line", json_integer((json_int_t)v.line));
+			json_object_set_new(j, "seq", json_integer((json_int_t)v.seq));
+		}
+		if (j && have_cp) {
+			sodium_bin2base64(mac, sizeof(mac), cp.mac, sizeof(cp.mac),
+				sodium_base64_VARIANT_ORIGINAL);
+			json_object_set_new(j, "checkpoint",
+				json_pack("{s:I, s:s, s:b}", "seq", (json_int_t)cp.seq, "mac", mac,
+					"met", v.checkpoint_met));
+		}
+		r = ctl_print_json(j);
+		return r ? r : v.fault == KURA_AUDIT_OK ? EXIT_OK : EXIT_INTEGRITY;
+	}
+	if (v.fault != KURA_AUDIT_OK) {
+		fprintf(stderr, "kuractl: audit log broken at %s line %llu (seq %llu): %s\n",
+			v.file, (unsigned long long)v.line, (unsigned long long)v.seq,
+			kura_audit_fault_name(v.fault));
+		printf("%llu records %s before it, last good seq %llu\n",
+			(unsigned long long)v.good,
+			v.macs_checked ? "verified" : "intact (MACs not checked)",
+			(unsigned long long)v.last_seq);
+		return EXIT_INTEGRITY;
+	}
+	printf("%s: %llu records in %llu files, epochs 0-%llu, last seq %llu",
+		v.macs_checked ? "verified" : "structure intact, MACs NOT checked (no --key)",
+		(unsigned long long)v.good, (unsigned long long)v.files,
+		(unsigned long long)v.last_epoch, (unsigned long long)v.last_seq);
+	if (have_cp)
+		printf("; checkpoint at seq %llu matches", (unsigned long long)cp.seq);
+	putchar('\n');
+	return EXIT_OK;
+}
+
+/* --- audit and audit stats ------------------------------------------------------------------ */
+
+static int cmd_list(struct ctl *c, bool stats, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"since", required_argument, NULL, 's'},
+		{"until", required_argument, NULL, 'u'},
+		{"secret", required_argument, NULL, 'n'},
+		{"container", required_argument, NULL, 'c'},
+		{"image", required_argument, NULL, 'i'},
+		{"event", required_argument, NULL, 'e'},
+		{"denied", no_argument, NULL, 'D'},
+		{"follow", no_argument, NULL, 'f'},
+		{"dir", required_argument, NULL, 'd'},
+		CTL_COMMON_OPTIONS,
+	};
+	struct filter f = {};
+	struct stats s = {
+		.c =
+			{
+				[BY_RESULT] = {.title = "by result", .json_name = "by_result"},
+				[BY_EVENT] = {.title = "by event", .json_name = "by_event"},
+				[BY_SECRET] = {.title = "by secret", .json_name = "by_secret"},
+				[BY_CONTAINER] = {.title = "by container",
+					.json_name = "by_container"},
+				[BY_IMAGE] = {.title = "by image", .json_name = "by_image"},
+				[BY_DENIAL] = {.title = "top denials", .json_name = "top_denials"},
+			},
+	};
+	struct reader rd = {.f = &f, .userdata = &s};
+	const char *dir = NULL;
+	char dir_buf[4096];
+	bool follow = false;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, ":hf", opts, NULL)) != -1) {
+		if (ctl_common_option(c, opt, optarg))
+			continue;
+		r = 0;
+		switch (opt) {
+		case 'h':
+			fputs(stats ? stats_usage : audit_usage, stdout);
+			return EXIT_OK;
+		case 's':
+			if (!parse_time(optarg, f.since))
+				return ctl_usage("bad time '%s' for --since", optarg);
+			break;
+		case 'u':
+			if (!parse_time(optarg, f.until))
+				return ctl_usage("bad time '%s' for --until", optarg);
+			break;
+		case 'n':
+			r = set_secret(&f, optarg);
+			break;
+		case 'c':
+			r = set_container(&f, optarg);
+			break;
+		case 'i':
+			r = set_image(&f, optarg);
+			break;
+		case 'e':
+			r = add_events(&f, optarg);
+			break;
+		case 'D':
+			f.denied = true;
+			break;
+		case 'f':
+			if (stats)
+				return ctl_usage("audit stats does not follow");
+			follow = true;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		default:
+			return ctl_bad_option(opt, argv);
+		}
+		if (r)
+			return r;
+	}
+	if (optind < argc)
+		return ctl_usage("unexpected argument '%s'", argv[optind]);
+	dir = log_dir(c, dir, dir_buf);
+	if (!dir)
+		return EXIT_USAGE;
+
+	if (stats) {
+		rd.emit = emit_stats;
+	} else if (!c->json && isatty(STDOUT_FILENO)) {
+		rd.emit = emit_row;
+		rd.tty = true;
+		rd.color = !getenv("NO_COLOR"); /* https://no-color.org: any value, even empty */
+		table_header();
+	} else {
+		rd.emit = emit_line;
+	}
+	if (follow) {
+		struct sigaction sa = {.sa_handler = on_signal};
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
+
+	fflush(stdout);
+	r = read_log(&rd, dir, follow);
+	out_flush();
+	free(rd.buf);
+	if (r < 0 || s.err < 0) {
+		for (int i = 0; i < N_COUNTERS; i++)
+			counter_free(&s.c[i]);
+		if (r < 0)
+			return ctl_exit_code(r == -ENOENT ? r : -EIO);
+		return ctl_fail(s.err, NULL);
+	}
+	if (out.err) {
+		fprintf(stderr, "kuractl: cannot write output: %s\n", strerror(out.err));
+		return EXIT_SYSTEM;
+	}
+	if (stats) {
+		r = c->json ? print_stats_json(&s, rd.records) : print_stats(&s, rd.records);
+		for (int i = 0; i < N_COUNTERS; i++)
+			counter_free(&s.c[i]);
+		return r;
+	}
+	if (rd.tty && !rd.records && !follow)
+		fputs("(no matching records)\n", stderr);
+	return EXIT_OK;
+}
+
+int ctl_audit(struct ctl *c, int argc, char **argv)
+{
+	bool stats = argc > 1 && strcmp(argv[1], "stats") == 0;
+	bool verify = argc > 1 && strcmp(argv[1], "verify") == 0;
+
+	if (stats || verify) {
+		argc--;
+		argv++;
+		optind = 0;
+	}
+	if (verify)
+		return cmd_verify(c, argc, argv);
+	return cmd_list(c, stats, argc, argv);
+}
