@@ -1346,10 +1346,11 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 			(unsigned long long)v.last_seq);
 		return EXIT_INTEGRITY;
 	}
-	printf("%s: %llu records in %llu files, epochs 0-%llu, last seq %llu",
+	printf("%s: %llu record%s in %llu file%s, epochs 0-%llu, last seq %llu",
 		v.macs_checked ? "verified" : "structure intact, MACs NOT checked (no --key)",
-		(unsigned long long)v.good, (unsigned long long)v.files,
-		(unsigned long long)v.last_epoch, (unsigned long long)v.last_seq);
+		(unsigned long long)v.good, v.good == 1 ? "" : "s", (unsigned long long)v.files,
+		v.files == 1 ? "" : "s", (unsigned long long)v.last_epoch,
+		(unsigned long long)v.last_seq);
 	if (have_cp)
 		printf("; checkpoint at seq %llu matches", (unsigned long long)cp.seq);
 	putchar('\n');
