@@ -16,6 +16,7 @@ struct kura_secbuf {
 	uint8_t *data;
 	size_t len;
 	size_t cap;
+	size_t region; /* private: the guarded region's size (>= cap) */
 };
 
 /* An empty buffer with room for cap bytes. -ENOMEM. */
