@@ -10,11 +10,13 @@
 
 #include "audit.h"
 #include "audit-event.h"
+#include "grant.h"
 #include "identity.h"
 #include "vault.h"
 
 #define KURA_RATE_BUCKETS 256
 #define KURA_MAX_WATCHES_PER_PEER 4
+#define KURA_LOOKUP_WORKERS 4 /* threads that ask runtimes for containers not cached */
 
 struct kura_rate_bucket {
 	uint64_t key;
@@ -42,6 +44,7 @@ struct kura_daemon_config {
 	double rate_per_s;        /* requests per second per peer (default 100) */
 	double rate_burst;        /* (default 200) */
 	unsigned watch_max_s;     /* the longest a long poll waits (default 300) */
+	unsigned loop_threads;    /* event loops serving workload.sock (default: one per core) */
 	struct kura_audit_opts audit; /* the audit log: rotation, key epochs, fsync, lock wait */
 	const char *audit_syslog;     /* ship records to syslog: unix:PATH or tcp:HOST:PORT */
 	const char *audit_http;       /* ... and to an HTTP collector (URL) */
@@ -52,6 +55,9 @@ struct kura_daemon_config {
 struct kura_daemon {
 	struct kura_daemon_config cfg;
 	struct kura_vault *vault; /* only under store_lock */
+	struct kura_grant_list grants; /* under store_lock: as of grants_rev (workload.c) */
+	int64_t grants_rev;
+	bool grants_valid;
 	pthread_mutex_t store_lock;
 	struct kura_resolver *resolver;
 	struct kura_runtime **runtimes;
@@ -76,6 +82,17 @@ struct kura_daemon {
 	struct kura_conn *conns;
 	bool warned_degraded;
 
+	/* Workload requests suspended off the event loop (workload.c): lookups waiting for a
+	 * worker, and long polls waiting for a change (under rev_lock, with their count). */
+	pthread_mutex_t jobs_lock;
+	pthread_cond_t jobs_cond;
+	struct wreq *jobs;
+	bool jobs_stop;
+	pthread_t workers[KURA_LOOKUP_WORKERS];
+	size_t n_workers;
+	struct wreq *watchers;
+	unsigned suspended;
+
 	/* The audit log (daemon-audit.c). */
 	struct kura_audit *audit;
 	struct kura_sinks *sinks;
@@ -87,6 +104,17 @@ struct kura_daemon {
 };
 
 struct kura_conn;
+struct wreq;
+
+/* Start the lookup workers. */
+int kura_workload_start(struct kura_daemon *d);
+/* Before stopping libmicrohttpd (with `stopping` set): answer every suspended request. */
+void kura_workload_drain(struct kura_daemon *d);
+/* Resume the long polls that are due (revision moved, deadline, stopping); under rev_lock. */
+void kura_workload_wake_watchers(struct kura_daemon *d);
+/* Frees a workload request's state. */
+void kura_workload_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+	enum MHD_RequestTerminationCode code);
 
 /* Enter a long poll for this connection's peer: false when the peer already has
  * KURA_MAX_WATCHES_PER_PEER open. kura_daemon_unwatch() when done. */

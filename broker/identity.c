@@ -458,7 +458,7 @@ static bool cacheable(const struct watch *w, const struct flight *f)
 /* The record for container id of w, from the cache, from another caller's inspect in progress, or
  * from one of our own. A reference in *ret on success. */
 static int lookup(struct kura_resolver *r, struct watch *w, const char *id, int64_t deadline,
-	struct ident_record **ret)
+	bool may_block, struct ident_record **ret)
 {
 	struct ident_record *rec = NULL;
 	struct entry **e;
@@ -472,6 +472,11 @@ static int lookup(struct kura_resolver *r, struct watch *w, const char *id, int6
 		*ret = record_ref((*e)->rec);
 		pthread_mutex_unlock(&r->lock);
 		return 0;
+	}
+	if (!may_block) {
+		/* The caller will come back from a thread that may wait. */
+		pthread_mutex_unlock(&r->lock);
+		return -EWOULDBLOCK;
 	}
 	if (e) {
 		entry_unlink(e);
@@ -550,7 +555,7 @@ static int gone_or(const struct kura_peer *peer, int otherwise)
 	return kura_peer_alive(peer) ? otherwise : -ESRCH;
 }
 
-int kura_resolver_identify(struct kura_resolver *r, const struct kura_peer *peer,
+static int identify(struct kura_resolver *r, const struct kura_peer *peer, bool may_block,
 	struct kura_ident **ret)
 {
 	struct ident_record *rec = NULL;
@@ -581,7 +586,7 @@ int kura_resolver_identify(struct kura_resolver *r, const struct kura_peer *peer
 		w = kind ? watch_for(r, kind) : NULL;
 		if (!w)
 			return -EACCES;
-		rc = lookup(r, w, cg.id, deadline, &rec);
+		rc = lookup(r, w, cg.id, deadline, may_block, &rec);
 		if (rc < 0)
 			return rc;
 		if (!rec->c->running) {
@@ -609,6 +614,18 @@ int kura_resolver_identify(struct kura_resolver *r, const struct kura_peer *peer
 	}
 	*ret = i;
 	return 0;
+}
+
+int kura_resolver_identify(struct kura_resolver *r, const struct kura_peer *peer,
+	struct kura_ident **ret)
+{
+	return identify(r, peer, true, ret);
+}
+
+int kura_resolver_identify_cached(struct kura_resolver *r, const struct kura_peer *peer,
+	struct kura_ident **ret)
+{
+	return identify(r, peer, false, ret);
 }
 
 int kura_resolver_identify_pid(struct kura_resolver *r, pid_t pid, struct kura_ident **ret)
@@ -657,7 +674,7 @@ int kura_resolver_identify_container(struct kura_resolver *r, const char *id_or_
 			unreachable = true;
 			continue;
 		}
-		rc = lookup(r, w, id, deadline, &rec);
+		rc = lookup(r, w, id, deadline, true, &rec);
 		if (rc < 0)
 			return rc;
 		pid = rec->c->running ? rec->c->pid : 0;

@@ -107,6 +107,12 @@ void kura_resolver_free(struct kura_resolver *r);
 int kura_resolver_identify(struct kura_resolver *r, const struct kura_peer *peer,
 	struct kura_ident **ret);
 
+/* The same, but never waits for a runtime: -EWOULDBLOCK when the answer is not in the cache
+ * (the caller then asks kura_resolver_identify from a thread that may wait). For an event
+ * loop: a cached container or a host process is answered with /proc reads only. */
+int kura_resolver_identify_cached(struct kura_resolver *r, const struct kura_peer *peer,
+	struct kura_ident **ret);
+
 /* kura_resolver_identify() for a pid, bound to its process now (kura_peer_from_pid): what
  * `kuractl whois PID` shows. Also -EINVAL, -ESRCH for no such process. */
 int kura_resolver_identify_pid(struct kura_resolver *r, pid_t pid, struct kura_ident **ret);

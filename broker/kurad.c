@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "daemon.h"
@@ -149,7 +150,8 @@ static bool set_option(struct options *o, const char *key, const char *value, bo
 			strcmp(key, "passphrase-file") == 0 || strcmp(key, "lookup-timeout-ms") == 0 ||
 			strcmp(key, "connection-timeout") == 0 ||
 			strcmp(key, "max-connections") == 0 || strcmp(key, "max-per-peer") == 0 ||
-			strcmp(key, "header-timeout") == 0 || strncmp(key, "audit-", 6) == 0;
+			strcmp(key, "header-timeout") == 0 || strncmp(key, "audit-", 6) == 0 ||
+			strcmp(key, "loop-threads") == 0;
 	else if (strcmp(key, "state-dir") == 0)
 		return replace(&o->state_dir, &o->cfg.state_dir, value);
 	else if (strcmp(key, "run-dir") == 0)
@@ -170,6 +172,8 @@ static bool set_option(struct options *o, const char *key, const char *value, bo
 		o->cfg.max_per_peer = (unsigned)n;
 	else if (strcmp(key, "header-timeout") == 0 && parse_uint(value, 1, 3600, &n))
 		o->cfg.header_timeout_s = (unsigned)n;
+	else if (strcmp(key, "loop-threads") == 0 && parse_uint(value, 1, 64, &n))
+		o->cfg.loop_threads = (unsigned)n;
 	else if (strcmp(key, "audit-fsync") == 0 && (!strcmp(value, "yes") || !strcmp(value, "no")))
 		o->cfg.audit.fsync = strcmp(value, "yes") == 0;
 	else if (strcmp(key, "audit-max-file-mb") == 0 && parse_uint(value, 1, 1 << 20, &n))
@@ -322,6 +326,11 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		fputs("kurad: unexpected argument (see kurad --help)\n", stderr);
 		return 2;
+	}
+	if (!o.cfg.loop_threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o.cfg.loop_threads = n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
 	}
 	kura_log_to_syslog(o.syslog);
 	if (kura_keys_init() < 0 || kura_runtime_global_init() < 0) {

@@ -293,6 +293,8 @@ bool kura_peer_alive(const struct kura_peer *p)
 
 int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_same)
 {
+	static struct stat self;
+	static pid_t self_pid;
 	struct stat a, b;
 	char path[48];
 
@@ -300,9 +302,19 @@ int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_sam
 		return -EINVAL;
 	if (fstatat(p->proc_fd, "ns/pid", &a, 0) < 0)
 		return -errno;
-	snprintf(path, sizeof(path), "/proc/%" PRId32 "/ns/pid", (int32_t)other_pid);
-	if (stat(path, &b) < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
+	/* Our own pid namespace is asked about on every request and never changes: stat it
+	 * once per process (a fork gets its own pid, and asks again). */
+	if (other_pid == getpid() && __atomic_load_n(&self_pid, __ATOMIC_ACQUIRE) == other_pid) {
+		b = self;
+	} else {
+		snprintf(path, sizeof(path), "/proc/%" PRId32 "/ns/pid", (int32_t)other_pid);
+		if (stat(path, &b) < 0)
+			return errno == ENOENT ? -ESRCH : -errno;
+		if (other_pid == getpid() && !__atomic_load_n(&self_pid, __ATOMIC_ACQUIRE)) {
+			self = b;
+			__atomic_store_n(&self_pid, other_pid, __ATOMIC_RELEASE);
+		}
+	}
 	*ret_same = a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 	return 0;
 }

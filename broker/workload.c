@@ -18,12 +18,29 @@
 
 #define PREFIX_SECRETS "/v1/secrets/"
 
-/* One workload request: who asked, and the id its audit record carries. */
+/*
+ * One workload request: who asked, and the id its audit record carries. Most requests are
+ * answered at once on libmicrohttpd's event loop; one that would wait (a container the
+ * identity cache does not know yet, a long poll) is suspended and kept here until it is
+ * resumed: by a lookup worker with its identity, or by the revision watcher.
+ */
+enum wphase { W_NEW, W_LOOKUP, W_LOOKED, W_WATCH };
+
 struct wreq {
 	struct kura_daemon *d;
 	struct MHD_Connection *c;
+	struct kura_conn *conn;
 	const struct kura_identity *id;
 	char rid[KURA_REQUEST_ID_LEN + 1];
+	enum wphase phase;
+	struct kura_ident *ident; /* a lookup's result */
+	int ident_r;
+	bool watching; /* counts against the peer's long polls until completed */
+	bool listed;   /* on d->watchers */
+	uint64_t since;
+	struct timespec deadline; /* CLOCK_MONOTONIC */
+	json_t *changed;
+	struct wreq *next;
 };
 
 static int audit(const struct wreq *w, const char *event, const char *result,
@@ -70,22 +87,42 @@ json_t *kura_identity_json(const struct kura_identity *id)
 	return j;
 }
 
-/* The grants, read under the store lock. */
-static int load_grants(struct kura_daemon *d, struct kura_grant_list *ret)
+/*
+ * The grants, under the store lock (and valid only while it is held). Decoding every grant
+ * record for every request cost more than the rest of a fetch's store work, so they are kept
+ * and read again only when the store's revision has moved: one small read per request, and a
+ * revocation (by kurad, or by kuractl writing the store directly) counts from the very next
+ * request.
+ */
+static int load_grants(struct kura_daemon *d, const struct kura_grant_list **ret)
 {
 	struct kura_err err = { 0 };
-	int r = kura_grant_list(d->vault, ret, &err);
+	int64_t rev;
+	int r;
 
-	if (r < 0)
+	r = kura_store_revision(kura_vault_store(d->vault), &rev);
+	if (r == 0 && (!d->grants_valid || d->grants_rev != rev)) {
+		kura_grant_list_done(&d->grants);
+		d->grants_valid = false;
+		r = kura_grant_list(d->vault, &d->grants, &err);
+		if (r == 0) {
+			d->grants_rev = rev;
+			d->grants_valid = true;
+		}
+	}
+	if (r < 0) {
 		kura_log(LOG_ERR, "cannot read grants: %s", err.msg[0] ? err.msg : strerror(-r));
-	return r;
+		return r;
+	}
+	*ret = &d->grants;
+	return 0;
 }
 
 static enum MHD_Result list_secrets(const struct wreq *w)
 {
 	struct kura_daemon *d = w->d;
 	const struct kura_identity *id = w->id;
-	struct kura_grant_list g = { 0 };
+	const struct kura_grant_list *g = NULL;
 	struct kura_secret_list l = { 0 };
 	struct kura_err err = { 0 };
 	json_t *arr = json_array();
@@ -98,19 +135,17 @@ static enum MHD_Result list_secrets(const struct wreq *w)
 		r = kura_secret_list(d->vault, "", &l, &err);
 	if (r == 0)
 		r = kura_store_revision(kura_vault_store(d->vault), &rev);
+	for (size_t i = 0; r == 0 && i < l.n; i++)
+		if (kura_policy_allows(g->items, g->n, id, l.items[i].name))
+			json_array_append_new(arr, json_pack("{s:s, s:I}", "name", l.items[i].name,
+				"version", (json_int_t)l.items[i].current));
 	pthread_mutex_unlock(&d->store_lock);
+	kura_secret_list_done(&l);
 	if (r < 0) {
-		kura_grant_list_done(&g);
 		json_decref(arr);
 		return refuse(w, "list", "error", NULL, MHD_HTTP_SERVICE_UNAVAILABLE,
 			"store_unavailable", "the store cannot be read now");
 	}
-	for (size_t i = 0; i < l.n; i++)
-		if (kura_policy_allows(g.items, g.n, id, l.items[i].name))
-			json_array_append_new(arr, json_pack("{s:s, s:I}", "name", l.items[i].name,
-				"version", (json_int_t)l.items[i].current));
-	kura_secret_list_done(&l);
-	kura_grant_list_done(&g);
 	if (audit(w, "list", "ok", NULL, NULL, 0, NULL) < 0) {
 		json_decref(arr);
 		return audit_unavailable(w->c);
@@ -125,7 +160,7 @@ static enum MHD_Result get_secret(const struct wreq *w, const char *name)
 	const struct kura_identity *id = w->id;
 	struct kura_secbuf *value = NULL, *body = NULL;
 	char fp[KURA_FINGERPRINT_TEXT];
-	struct kura_grant_list g = { 0 };
+	const struct kura_grant_list *g = NULL;
 	struct kura_version_info info;
 	struct kura_err err = { 0 };
 	bool allowed;
@@ -137,8 +172,7 @@ static enum MHD_Result get_secret(const struct wreq *w, const char *name)
 			"a secret name is segments of [A-Za-z0-9._-] joined by '/', 1-255 bytes");
 	pthread_mutex_lock(&d->store_lock);
 	r = load_grants(d, &g);
-	allowed = r == 0 && kura_policy_allows(g.items, g.n, id, name);
-	kura_grant_list_done(&g);
+	allowed = r == 0 && kura_policy_allows(g->items, g->n, id, name);
 	/* Not granted looks the same whether or not the secret exists. */
 	if (r == 0 && !allowed) {
 		pthread_mutex_unlock(&d->store_lock);
@@ -176,14 +210,13 @@ static int readable_changes(struct kura_daemon *d, const struct kura_identity *i
 	json_t *out)
 {
 	struct kura_change_list ch = { 0 };
-	struct kura_grant_list g = { 0 };
+	const struct kura_grant_list *g = NULL;
 	int r;
 
 	pthread_mutex_lock(&d->store_lock);
 	r = load_grants(d, &g);
 	if (r == 0)
 		r = kura_store_changes(kura_vault_store(d->vault), since, 0, &ch);
-	pthread_mutex_unlock(&d->store_lock);
 	for (size_t i = 0; r == 0 && i < ch.n; i++) {
 		const char *key = ch.items[i].key, *name;
 		size_t k;
@@ -193,71 +226,106 @@ static int readable_changes(struct kura_daemon *d, const struct kura_identity *i
 		if (strncmp(key, "secret/", 7) != 0)
 			continue;
 		name = key + 7;
-		if (!kura_policy_allows(g.items, g.n, id, name))
+		if (!kura_policy_allows(g->items, g->n, id, name))
 			continue;
 		json_array_foreach(out, k, e)
 			dup = dup || strcmp(json_string_value(e), name) == 0;
 		if (!dup)
 			json_array_append_new(out, json_string(name));
 	}
+	pthread_mutex_unlock(&d->store_lock);
 	kura_change_list_done(&ch);
-	kura_grant_list_done(&g);
 	return r;
 }
 
-static enum MHD_Result watch(const struct wreq *w)
+static bool past(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* Park a long poll until the revision watcher sees a change, the deadline or shutdown. */
+static void park(struct wreq *w)
+{
+	struct kura_daemon *d = w->d;
+
+	w->phase = W_WATCH;
+	MHD_suspend_connection(w->c);
+	pthread_mutex_lock(&d->rev_lock);
+	d->suspended++;
+	w->next = d->watchers;
+	d->watchers = w;
+	w->listed = true;
+	pthread_mutex_unlock(&d->rev_lock);
+}
+
+/* Answers now, or parks and answers later (called again each time it is resumed). */
+static enum MHD_Result watch(struct wreq *w)
 {
 	struct kura_daemon *d = w->d;
 	struct MHD_Connection *c = w->c;
 	const struct kura_identity *id = w->id;
-	uint64_t since, timeout;
-	struct timespec deadline;
-	json_t *changed = json_array();
+	uint64_t timeout;
 	int64_t rev;
 	bool stopping;
 
-	if (!kura_http_query_u64(c, "since", 0, INT64_MAX, UINT64_MAX, &since) ||
-		since == UINT64_MAX ||
-		!kura_http_query_u64(c, "timeout", 1, d->cfg.watch_max_s, 30, &timeout)) {
-		json_decref(changed);
-		return refuse(w, "watch", "denied", NULL, MHD_HTTP_BAD_REQUEST, "bad_request",
-			"watch needs since=REVISION (and optionally timeout=SECONDS)");
+	if (w->phase != W_WATCH) {
+		if (!kura_http_query_u64(c, "since", 0, INT64_MAX, UINT64_MAX, &w->since) ||
+			w->since == UINT64_MAX ||
+			!kura_http_query_u64(c, "timeout", 1, d->cfg.watch_max_s, 30, &timeout))
+			return refuse(w, "watch", "denied", NULL, MHD_HTTP_BAD_REQUEST,
+				"bad_request",
+				"watch needs since=REVISION (and optionally timeout=SECONDS)");
+		/* Recorded when it starts: which changes it then sees are names, never values. */
+		if (audit(w, "watch", "ok", NULL, NULL, 0, NULL) < 0)
+			return audit_unavailable(c);
+		clock_gettime(CLOCK_MONOTONIC, &w->deadline);
+		w->deadline.tv_sec += (time_t)timeout;
+		w->changed = json_array();
+		if (!w->changed)
+			return MHD_NO;
 	}
-	/* Recorded when it starts: which changes it then sees are names, never values. */
-	if (audit(w, "watch", "ok", NULL, NULL, 0, NULL) < 0) {
-		json_decref(changed);
-		return audit_unavailable(c);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += (time_t)timeout;
-	for (;;) {
-		pthread_mutex_lock(&d->rev_lock);
-		while (d->revision <= (int64_t)since && !d->stopping &&
-			pthread_cond_timedwait(&d->rev_cond, &d->rev_lock, &deadline) != ETIMEDOUT)
-			;
-		rev = d->revision;
-		stopping = d->stopping;
-		pthread_mutex_unlock(&d->rev_lock);
-		if (rev <= (int64_t)since || stopping)
-			break;
-		if (readable_changes(d, id, (int64_t)since, changed) < 0) {
-			json_decref(changed);
+	pthread_mutex_lock(&d->rev_lock);
+	rev = d->revision;
+	stopping = d->stopping;
+	pthread_mutex_unlock(&d->rev_lock);
+	if (rev > (int64_t)w->since) {
+		if (readable_changes(d, id, (int64_t)w->since, w->changed) < 0)
 			return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
 				"changes cannot be read now");
-		}
-		since = (uint64_t)rev;
-		if (json_array_size(changed) > 0)
-			break;
+		w->since = (uint64_t)rev;
 	}
-	return kura_http_json(c, MHD_HTTP_OK, json_pack("{s:I, s:o}", "revision",
-		(json_int_t)(rev > (int64_t)since ? rev : (int64_t)since), "changed", changed));
+	if (json_array_size(w->changed) == 0 && !stopping && !past(&w->deadline)) {
+		park(w);
+		return MHD_YES;
+	}
+	return kura_http_json(c, MHD_HTTP_OK, json_pack("{s:I, s:O}", "revision",
+		(json_int_t)w->since, "changed", w->changed));
+}
+
+void kura_workload_wake_watchers(struct kura_daemon *d)
+{
+	struct wreq **p;
+
+	/* Under rev_lock (the caller's): resume those whose revision moved or time is up. */
+	for (p = &d->watchers; *p;) {
+		struct wreq *w = *p;
+
+		if (d->stopping || d->revision > (int64_t)w->since || past(&w->deadline)) {
+			*p = w->next;
+			w->listed = false;
+			MHD_resume_connection(w->c);
+		} else {
+			p = &w->next;
+		}
+	}
 }
 
 /* Answer one request for a resolved identity. */
-static enum MHD_Result dispatch(const struct wreq *w, struct kura_conn *conn, const char *url)
+static enum MHD_Result dispatch(struct wreq *w, const char *url)
 {
-	enum MHD_Result ret;
-
 	if (strcmp(url, "/v1/whoami") == 0) {
 		if (audit(w, "whoami", "ok", NULL, NULL, 0, NULL) < 0)
 			return audit_unavailable(w->c);
@@ -268,12 +336,14 @@ static enum MHD_Result dispatch(const struct wreq *w, struct kura_conn *conn, co
 	if (strncmp(url, PREFIX_SECRETS, strlen(PREFIX_SECRETS)) == 0)
 		return get_secret(w, url + strlen(PREFIX_SECRETS));
 	if (strcmp(url, "/v1/watch") == 0) {
-		if (!kura_daemon_watch(w->d, conn))
-			return refuse(w, "watch", "denied", NULL, MHD_HTTP_TOO_MANY_REQUESTS,
-				"too_many_watches", "this peer already has the most long polls open");
-		ret = watch(w);
-		kura_daemon_unwatch(w->d, conn);
-		return ret;
+		if (!w->watching) {
+			if (!kura_daemon_watch(w->d, w->conn))
+				return refuse(w, "watch", "denied", NULL,
+					MHD_HTTP_TOO_MANY_REQUESTS, "too_many_watches",
+					"this peer already has the most long polls open");
+			w->watching = true; /* given back when the request completes */
+		}
+		return watch(w);
 	}
 	return refuse(w, "request", "denied", NULL, MHD_HTTP_NOT_FOUND, "no_endpoint",
 		"no such endpoint");
@@ -303,21 +373,192 @@ static bool announces_body(struct MHD_Connection *c)
 		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
+/* Identity for a container the cache does not know is asked of its runtime here, off the
+ * event loop (bounded by lookup_timeout_ms), then the request is resumed. */
+static void *lookup_worker(void *userdata)
+{
+	struct kura_daemon *d = userdata;
+
+	for (;;) {
+		struct wreq *w;
+
+		pthread_mutex_lock(&d->jobs_lock);
+		while (!d->jobs && !d->jobs_stop)
+			pthread_cond_wait(&d->jobs_cond, &d->jobs_lock);
+		w = d->jobs;
+		if (!w) {
+			pthread_mutex_unlock(&d->jobs_lock);
+			return NULL;
+		}
+		d->jobs = w->next;
+		pthread_mutex_unlock(&d->jobs_lock);
+		w->ident_r = kura_resolver_identify(d->resolver, &w->conn->peer, &w->ident);
+		w->phase = W_LOOKED;
+		MHD_resume_connection(w->c);
+	}
+}
+
+int kura_workload_start(struct kura_daemon *d)
+{
+	for (size_t i = 0; i < KURA_LOOKUP_WORKERS; i++) {
+		int r = pthread_create(&d->workers[i], NULL, lookup_worker, d);
+
+		if (r != 0)
+			return -r;
+		d->n_workers++;
+	}
+	return 0;
+}
+
+void kura_workload_drain(struct kura_daemon *d)
+{
+	/* libmicrohttpd must not be stopped with a connection suspended: wake every long poll,
+	 * let the workers finish the lookups they have (each bounded), and wait until every
+	 * suspended request has been answered. `stopping` is set, so none is parked again. */
+	pthread_mutex_lock(&d->rev_lock);
+	kura_workload_wake_watchers(d);
+	pthread_mutex_unlock(&d->rev_lock);
+	if (d->n_workers) {
+		pthread_mutex_lock(&d->jobs_lock);
+		d->jobs_stop = true;
+		pthread_cond_broadcast(&d->jobs_cond);
+		pthread_mutex_unlock(&d->jobs_lock);
+		for (size_t i = 0; i < d->n_workers; i++)
+			pthread_join(d->workers[i], NULL);
+		d->n_workers = 0;
+	}
+	for (int i = 0; i < 500; i++) {
+		unsigned n;
+
+		pthread_mutex_lock(&d->rev_lock);
+		n = d->suspended;
+		pthread_mutex_unlock(&d->rev_lock);
+		if (n == 0)
+			return;
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
+	kura_log(LOG_WARNING, "requests still suspended at shutdown");
+}
+
+void kura_workload_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+	enum MHD_RequestTerminationCode code)
+{
+	struct wreq *w = *req_cls;
+
+	(void)cls;
+	(void)c;
+	(void)code;
+	if (!w || kura_http_marker(w))
+		return;
+	if (w->listed) {
+		struct wreq **p;
+
+		pthread_mutex_lock(&w->d->rev_lock);
+		for (p = &w->d->watchers; *p && *p != w; p = &(*p)->next)
+			;
+		if (*p)
+			*p = w->next;
+		pthread_mutex_unlock(&w->d->rev_lock);
+	}
+	if (w->watching)
+		kura_daemon_unwatch(w->d, w->conn);
+	kura_ident_unref(w->ident);
+	json_decref(w->changed);
+	free(w);
+	*req_cls = NULL;
+}
+
+/* Hand the request to a lookup worker and suspend it; false when shutting down (the caller
+ * then answers 503). */
+static bool defer_lookup(struct wreq *w)
+{
+	struct kura_daemon *d = w->d;
+	bool stopping;
+
+	pthread_mutex_lock(&d->rev_lock);
+	stopping = d->stopping;
+	if (!stopping)
+		d->suspended++;
+	pthread_mutex_unlock(&d->rev_lock);
+	if (stopping)
+		return false;
+	w->phase = W_LOOKUP;
+	MHD_suspend_connection(w->c);
+	pthread_mutex_lock(&d->jobs_lock);
+	w->next = NULL;
+	if (!d->jobs) {
+		d->jobs = w;
+	} else {
+		struct wreq *t = d->jobs;
+
+		while (t->next)
+			t = t->next;
+		t->next = w;
+	}
+	pthread_cond_signal(&d->jobs_cond);
+	pthread_mutex_unlock(&d->jobs_lock);
+	return true;
+}
+
+/* The request's state, made once it is complete (its headers read, no body). */
+static struct wreq *wreq_new(struct kura_daemon *d, struct MHD_Connection *c,
+	struct kura_conn *conn, void **req_cls)
+{
+	struct wreq *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->d = d;
+	w->c = c;
+	w->conn = conn;
+	kura_request_id(w->rid);
+	*req_cls = w;
+	return w;
+}
+
+/* Continue a request resumed after a suspension. */
+static enum MHD_Result resumed(struct wreq *w, const char *url)
+{
+	pthread_mutex_lock(&w->d->rev_lock);
+	w->d->suspended--;
+	pthread_mutex_unlock(&w->d->rev_lock);
+	if (w->phase == W_WATCH) {
+		w->id = kura_ident_view(w->ident);
+		return watch(w);
+	}
+	/* W_LOOKED */
+	if (w->ident_r == -EAGAIN)
+		return refuse(w, event_of(url), "error", NULL, MHD_HTTP_SERVICE_UNAVAILABLE,
+			"runtime_unavailable",
+			"the container runtime did not answer in time; try again");
+	if (w->ident_r < 0)
+		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN,
+			"unidentified", "this process is not a verified container or host process");
+	w->id = kura_ident_view(w->ident);
+	return dispatch(w, url);
+}
+
 enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const char *url,
 	const char *method, const char *version, const char *upload_data,
 	size_t *upload_data_size, void **req_cls)
 {
 	struct kura_daemon *d = cls;
 	struct kura_conn *conn = kura_http_conn(c);
-	struct kura_ident *ident = NULL;
 	struct kura_identity anon;
-	struct wreq w = { .d = d, .c = c };
-	enum MHD_Result ret;
+	struct wreq *w;
 	bool body, record;
 	int r;
 
 	(void)version;
 	(void)upload_data;
+	if (*req_cls && !kura_http_marker(*req_cls)) {
+		/* Resumed: the peer's kernel facts for records refused from here on. */
+		w = *req_cls;
+		anon = (struct kura_identity){ .pid = conn->peer.pid, .uid = conn->peer.uid,
+			.gid = conn->peer.gid };
+		w->id = &anon;
+		return resumed(w, url);
+	}
 	if (!*req_cls) {
 		kura_daemon_request_started(d, conn);
 		if (announces_body(c))
@@ -332,36 +573,42 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
 		return kura_http_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
 			"the workload API takes GET only");
-	kura_request_id(w.rid);
+	w = wreq_new(d, c, conn, req_cls);
+	if (!w)
+		return MHD_NO;
 	if (!conn || conn->peer_err < 0) {
 		/* Without credentials there is no one to name; the refusal is still counted. */
-		w.id = &(struct kura_identity){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
-		return refuse(&w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN,
+		w->id = &(struct kura_identity){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN,
 			"unidentified", "the peer process cannot be identified");
 	}
 	/* Until it is verified, a peer is only what the kernel says: pid, uid, gid. */
 	anon = (struct kura_identity){ .pid = conn->peer.pid, .uid = conn->peer.uid,
 		.gid = conn->peer.gid };
-	w.id = &anon;
+	w->id = &anon;
 	/* Before any lookup, so a peer cannot make kurad ask a slow runtime at any rate. */
 	if (!kura_daemon_rate_ok(d, conn->peer_key, &record)) {
-		if (record && audit(&w, event_of(url), "denied", "rate_limited", NULL, 0, NULL) < 0)
+		if (record && audit(w, event_of(url), "denied", "rate_limited", NULL, 0, NULL) < 0)
 			return audit_unavailable(c);
 		return kura_http_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
 			"too many requests from this peer; slow down");
 	}
 	/* For every request, not once per connection: a process that died (its connection
-	 * inherited or passed on) or a container that stopped has no identity any more. */
-	r = kura_resolver_identify(d->resolver, &conn->peer, &ident);
+	 * inherited or passed on) or a container that stopped has no identity any more. From
+	 * the cache here; a container the cache does not know is looked up off the loop. */
+	r = kura_resolver_identify_cached(d->resolver, &conn->peer, &w->ident);
+	if (r == -EWOULDBLOCK) {
+		if (defer_lookup(w))
+			return MHD_YES;
+		r = -EAGAIN;
+	}
 	if (r == -EAGAIN)
-		return refuse(&w, event_of(url), "error", NULL, MHD_HTTP_SERVICE_UNAVAILABLE,
+		return refuse(w, event_of(url), "error", NULL, MHD_HTTP_SERVICE_UNAVAILABLE,
 			"runtime_unavailable",
 			"the container runtime did not answer in time; try again");
 	if (r < 0)
-		return refuse(&w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN,
+		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN,
 			"unidentified", "this process is not a verified container or host process");
-	w.id = kura_ident_view(ident);
-	ret = dispatch(&w, conn, url);
-	kura_ident_unref(ident);
-	return ret;
+	w->id = kura_ident_view(w->ident);
+	return dispatch(w, url);
 }

@@ -347,13 +347,30 @@ get "$W" /v1/whoami
 want "after a crash and restart: $CODE" test "$CODE" = 200
 t_end "a restart after SIGKILL replaces the stale sockets"
 
+# Two long polls parked on the event loop: served requests meanwhile, and answered (not
+# reset) when kurad stops.
+REV=$(curl -s --max-time 5 --unix-socket "$W" http://kura/v1/secrets | python3 -c 'import json,sys; print(json.load(sys.stdin)["revision"])')
+for i in 1 2; do
+	curl -s -o "$T/poll$i" -w '%{http_code}' --max-time 20 --unix-socket "$W" \
+		"http://kura/v1/watch?since=$REV&timeout=60" >"$T/poll$i.code" 2>/dev/null &
+done
+sleep 0.5
+START=$(date +%s%N)
+get "$W" /v1/whoami
+MS=$(( ($(date +%s%N) - START) / 1000000 ))
+want "whoami beside two long polls: $CODE in $MS ms" test "$CODE" = 200 -a "$MS" -lt 1000
 kill -TERM "$PID"
 wait "$PID"
 rc=$?
 PID=
+wait
 want "SIGTERM exit $rc" test "$rc" -eq 0
 want "sockets left behind" test ! -e "$W" -a ! -e "$A"
-t_end "SIGTERM stops kurad cleanly and removes its sockets"
+want "the long polls were not answered at SIGTERM: $(cat "$T/poll1.code" "$T/poll2.code")" \
+	test "$(cat "$T/poll1.code")" = 200 -a "$(cat "$T/poll2.code")" = 200
+want "a long poll's answer is not JSON with a revision: $(cat "$T/poll1")" \
+	grep -q '"revision"' "$T/poll1"
+t_end "SIGTERM answers parked long polls, stops kurad cleanly and removes its sockets"
 
 head -c 32 /dev/urandom >"$T/wrong.key"
 chmod 400 "$T/wrong.key"
