@@ -617,9 +617,14 @@ enum MHD_Result kura_admin_handler(void *cls, struct MHD_Connection *c, const ch
 		pthread_mutex_lock(&d->rev_lock);
 		rev = d->revision;
 		pthread_mutex_unlock(&d->rev_lock);
-		return kura_http_json(c, MHD_HTTP_OK, json_pack("{s:I, s:i, s:s}", "revision",
-			(json_int_t)rev, "runtimes", (int)d->n_runtimes, "state_dir",
-			d->cfg.state_dir));
+		struct kura_resolver_stats st;
+
+		kura_resolver_get_stats(d->resolver, &st);
+		return kura_http_json(c, MHD_HTTP_OK, json_pack("{s:I, s:i, s:s, s:{s:I, s:I, s:I, s:I, s:I}}",
+			"revision", (json_int_t)rev, "runtimes", (int)d->n_runtimes, "state_dir",
+			d->cfg.state_dir, "identity", "hits", (json_int_t)st.hits, "misses",
+			(json_int_t)st.misses, "inspects", (json_int_t)st.inspects, "prefetches",
+			(json_int_t)st.prefetches, "events", (json_int_t)st.events));
 	}
 	return kura_http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
 }

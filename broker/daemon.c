@@ -413,8 +413,10 @@ static int open_runtimes(struct kura_daemon *d)
 	rc.runtimes = d->runtimes;
 	rc.n_runtimes = d->n_runtimes;
 	r = kura_resolver_new(&rc, &d->resolver);
-	if (r == 0)
+	if (r == 0) {
+		kura_resolver_set_prefetch(d->resolver, !d->cfg.no_prefetch);
 		r = kura_resolver_start(d->resolver);
+	}
 	if (r < 0)
 		kura_log(LOG_ERR, "cannot start the identity resolver: %s", strerror(-r));
 	return r;

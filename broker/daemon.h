@@ -45,6 +45,7 @@ struct kura_daemon_config {
 	double rate_burst;        /* (default 200) */
 	unsigned watch_max_s;     /* the longest a long poll waits (default 300) */
 	unsigned loop_threads;    /* event loops serving workload.sock (default: one per core) */
+	bool no_prefetch;         /* do not look containers up when they start */
 	struct kura_audit_opts audit; /* the audit log: rotation, key epochs, fsync, lock wait */
 	const char *audit_syslog;     /* ship records to syslog: unix:PATH or tcp:HOST:PORT */
 	const char *audit_http;       /* ... and to an HTTP collector (URL) */

@@ -65,6 +65,8 @@ struct watch {
 	int64_t watch_since;
 };
 
+#define PREFETCH_MAX 64
+
 struct kura_resolver {
 	pthread_mutex_t lock;
 	pthread_cond_t landed; /* a flight is done */
@@ -77,6 +79,17 @@ struct kura_resolver {
 	struct flight *flights;
 	unsigned timeout_ms, ttl_ms, retries, retry_ms;
 	struct kura_resolver_stats stats;
+
+	/* Containers that just started, to look up before they ask (prefetch_main). */
+	struct {
+		struct watch *w;
+		char id[KURA_CGROUP_ID_LEN + 1];
+	} pre[PREFETCH_MAX];
+	size_t n_pre;
+	bool prefetch; /* kura_resolver_set_prefetch; on by default */
+	pthread_cond_t pre_cond;
+	pthread_t pre_thread;
+	bool pre_started;
 };
 
 static int64_t now_ms(void)
@@ -254,7 +267,50 @@ static void on_event(const char *id, const char *action, void *userdata)
 	pthread_mutex_lock(&r->lock);
 	r->stats.events++;
 	invalidate(r, w, id);
+	/* A container that starts will most likely ask for its secrets within milliseconds: look
+	 * it up now, off this thread, so its first request is answered from the cache instead of
+	 * waiting for an inspect. What is cached is exactly what that request would have asked;
+	 * the per-request checks (pid namespace, liveness) still run. Best effort: a full queue
+	 * just means a cold first request. */
+	if (__atomic_load_n(&r->prefetch, __ATOMIC_RELAXED) && strcmp(action, "start") == 0 &&
+		strlen(id) == KURA_CGROUP_ID_LEN &&
+		r->n_pre < PREFETCH_MAX) {
+		r->pre[r->n_pre].w = w;
+		memcpy(r->pre[r->n_pre].id, id, KURA_CGROUP_ID_LEN + 1);
+		r->n_pre++;
+		pthread_cond_signal(&r->pre_cond);
+	}
 	pthread_mutex_unlock(&r->lock);
+}
+
+static int lookup(struct kura_resolver *r, struct watch *w, const char *id, int64_t deadline,
+	bool may_block, struct ident_record **ret);
+
+static void *prefetch_main(void *arg)
+{
+	struct kura_resolver *r = arg;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		struct ident_record *rec = NULL;
+		struct watch *w;
+		char id[KURA_CGROUP_ID_LEN + 1];
+
+		if (r->n_pre == 0) {
+			pthread_cond_wait(&r->pre_cond, &r->lock);
+			continue;
+		}
+		w = r->pre[0].w;
+		memcpy(id, r->pre[0].id, sizeof(id));
+		memmove(&r->pre[0], &r->pre[1], --r->n_pre * sizeof(r->pre[0]));
+		pthread_mutex_unlock(&r->lock);
+		if (lookup(r, w, id, now_ms() + r->timeout_ms, true, &rec) == 0)
+			record_unref(rec);
+		pthread_mutex_lock(&r->lock);
+		r->stats.prefetches++;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
 }
 
 static void *watch_main(void *arg)
@@ -329,6 +385,8 @@ int kura_resolver_new(const struct kura_resolver_config *cfg, struct kura_resolv
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&r->landed, &ca);
 	pthread_cond_init(&r->wake, &ca);
+	pthread_cond_init(&r->pre_cond, NULL);
+	r->prefetch = true;
 	pthread_condattr_destroy(&ca);
 	*ret = r;
 	return 0;
@@ -339,7 +397,12 @@ static void stop_watchers(struct kura_resolver *r)
 	pthread_mutex_lock(&r->lock);
 	r->stop = true;
 	pthread_cond_broadcast(&r->wake);
+	pthread_cond_broadcast(&r->pre_cond);
 	pthread_mutex_unlock(&r->lock);
+	if (r->pre_started) {
+		pthread_join(r->pre_thread, NULL);
+		r->pre_started = false;
+	}
 	for (size_t i = 0; i < r->n_watches; i++)
 		if (r->watches[i].thread_started) {
 			pthread_join(r->watches[i].thread, NULL);
@@ -352,6 +415,13 @@ int kura_resolver_start(struct kura_resolver *r)
 	if (!r || r->started)
 		return -EINVAL;
 	r->started = true;
+	if (r->n_watches) {
+		int rc = pthread_create(&r->pre_thread, NULL, prefetch_main, r);
+
+		if (rc != 0)
+			return -rc;
+		r->pre_started = true;
+	}
 	for (size_t i = 0; i < r->n_watches; i++) {
 		int rc = pthread_create(&r->watches[i].thread, NULL, watch_main, &r->watches[i]);
 
@@ -374,9 +444,15 @@ void kura_resolver_free(struct kura_resolver *r)
 			entry_unlink(&r->buckets[b]);
 	pthread_cond_destroy(&r->landed);
 	pthread_cond_destroy(&r->wake);
+	pthread_cond_destroy(&r->pre_cond);
 	pthread_mutex_destroy(&r->lock);
 	free(r->watches);
 	free(r);
+}
+
+void kura_resolver_set_prefetch(struct kura_resolver *r, bool on)
+{
+	__atomic_store_n(&r->prefetch, on, __ATOMIC_RELAXED);
 }
 
 void kura_resolver_get_stats(struct kura_resolver *r, struct kura_resolver_stats *ret)

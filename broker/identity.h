@@ -65,6 +65,7 @@ struct kura_resolver_stats {
 	uint64_t invalidations; /* cache entries dropped by an event or a stream failure */
 	uint64_t expirations;   /* cache entries dropped by the TTL */
 	uint64_t watch_failures; /* event streams that failed (each drops its runtime's cache) */
+	uint64_t prefetches;     /* lookups made when a container started, before it asked */
 };
 
 /* A resolver over cfg's runtimes; nothing runs until kura_resolver_start(). -EINVAL for a NULL
@@ -110,6 +111,10 @@ int kura_resolver_identify(struct kura_resolver *r, const struct kura_peer *peer
 /* The same, but never waits for a runtime: -EWOULDBLOCK when the answer is not in the cache
  * (the caller then asks kura_resolver_identify from a thread that may wait). For an event
  * loop: a cached container or a host process is answered with /proc reads only. */
+/* Whether a container's "start" event makes the resolver look it up at once, so that its first
+ * request finds it cached (default on). */
+void kura_resolver_set_prefetch(struct kura_resolver *r, bool on);
+
 int kura_resolver_identify_cached(struct kura_resolver *r, const struct kura_peer *peer,
 	struct kura_ident **ret);
 

@@ -34,7 +34,10 @@ static const char usage_text[] =
 	"                           lookup-timeout-ms, connection-timeout (idle seconds),\n"
 	"                           header-timeout (seconds to send a request's headers),\n"
 	"                           max-connections, max-per-peer, rate, burst (requests per\n"
-	"                           second per peer), watch-max, syslog = yes|no, and the\n"
+	"                           second per peer), watch-max, syslog = yes|no,\n"
+	"                           loop-threads (event loops for workload.sock; one per\n"
+	"                           core), identity-prefetch = yes|no (look a container up\n"
+	"                           when it starts, so its first request is warm; yes), and the\n"
 	"                           audit log's: audit-fsync = yes|no (fsync each record\n"
 	"                           before the secret leaves; default no: written to the\n"
 	"                           kernel), audit-max-file-mb (rotate; 64),\n"
@@ -144,6 +147,9 @@ static bool set_option(struct options *o, const char *key, const char *value, bo
 		o->cfg.watch_max_s = (unsigned)n;
 	else if (strcmp(key, "syslog") == 0 && (!strcmp(value, "yes") || !strcmp(value, "no")))
 		o->syslog = strcmp(value, "yes") == 0;
+	else if (strcmp(key, "identity-prefetch") == 0 &&
+		(!strcmp(value, "yes") || !strcmp(value, "no")))
+		o->cfg.no_prefetch = strcmp(value, "no") == 0;
 	else if (reload)
 		return strcmp(key, "state-dir") == 0 || strcmp(key, "run-dir") == 0 ||
 			strcmp(key, "runtime") == 0 || strcmp(key, "key-file") == 0 ||
@@ -376,6 +382,8 @@ int main(int argc, char **argv)
 			d.cfg.rate_burst = n.cfg.rate_burst;
 			d.cfg.watch_max_s = n.cfg.watch_max_s;
 			pthread_mutex_unlock(&d.rate_lock);
+			d.cfg.no_prefetch = n.cfg.no_prefetch;
+			kura_resolver_set_prefetch(d.resolver, !n.cfg.no_prefetch);
 			if (n.syslog != o.syslog)
 				kura_log_to_syslog(n.syslog);
 			o = n;

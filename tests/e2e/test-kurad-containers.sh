@@ -98,10 +98,23 @@ for RTN in docker podman; do
 	case $IMG1 in sha256:*) ;; *) IMG1=sha256:$IMG1 ;; esac
 	case $IMG2 in sha256:*) ;; *) IMG2=sha256:$IMG2 ;; esac
 	want "images did not import: $IMG1 $IMG2" test "${#IMG1}" -eq 71 -a "$IMG1" != "$IMG2"
+	P0=$(curl -s --max-time 5 --unix-socket "$R/admin.sock" http://k/v1/status |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["identity"]["prefetches"])')
 	run "$rt" "$RTN-web" "kura-e2e-$RTN:1" web
 	want "container did not start: $(cat "$E2E/run.err")" test $? -eq 0
 	run "$rt" "$RTN-other" "kura-e2e-$RTN:2" web
 	run "$rt" "$RTN-db" "kura-e2e-$RTN:1" db
+	# Each start was looked up when its event came, before the container asked.
+	n=0
+	while [ $n -lt 30 ]; do
+		P1=$(curl -s --max-time 5 --unix-socket "$R/admin.sock" http://k/v1/status |
+			python3 -c 'import json,sys; print(json.load(sys.stdin)["identity"]["prefetches"])')
+		[ "$P1" -ge $((P0 + 3)) ] && break
+		sleep 0.1
+		n=$((n + 1))
+	done
+	want "three starts gave $((P1 - P0)) prefetches" test "$P1" -ge $((P0 + 3))
+	t_end "$RTN: kurad looks a container up when it starts (identity-prefetch)"
 	CID=$("$rt" inspect -f '{{.Id}}' "$RTN-web")
 	CIMG=$("$rt" inspect -f '{{.Image}}' "$RTN-web")
 	case $CIMG in sha256:*) ;; *) CIMG=sha256:$CIMG ;; esac
