@@ -280,17 +280,204 @@ int secret_record_decode(const struct kura_keyring *kr, const char *name, const 
 	return 0;
 }
 
+/*
+ * Version records are the bulk of a store (one per version: `key rotate` reads and rewrites every
+ * one), so they are written and read here directly, not through jansson. Nothing in them is
+ * secret: the value box and the wrapped DEK are ciphertext and the secret id is a public
+ * incarnation number. So neither the wiping allocator (it exists for documents that may carry a
+ * value) nor constant-time base64 (it exists for keys) buys anything for them.
+ *
+ * The bytes written are the ones jansson wrote (compact, keys sorted, base64 needs no escape), so
+ * stores written before and after read the same. Reading takes that exact form only; anything
+ * else (whitespace, another key order, an escape) goes through jansson as before, so what is
+ * accepted, and with which values, is unchanged: the fast path is never the judge of a record
+ * it does not take.
+ */
+static size_t b64_len(size_t n)
+{
+	return sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL) - 1;
+}
+
 int version_record_encode(const struct version_record *v, uint8_t **ret, size_t *ret_len)
 {
-	_cleanup_json_ json_t *j = json_pack("{s:o, s:I, s:I, s:I, s:o, s:o}", "secret_id",
-		kura_json_b64(v->sealed.secret_id, sizeof(v->sealed.secret_id)), "created",
-		(json_int_t)v->created, "size", (json_int_t)v->size, "kek",
-		(json_int_t)v->sealed.kek_id, "dek", kura_json_b64(v->sealed.dek, v->sealed.dek_len),
-		"value", kura_json_b64(v->sealed.value, v->sealed.value_len));
+	size_t id_len = b64_len(sizeof(v->sealed.secret_id)), dek_len = b64_len(v->sealed.dek_len),
+	       value_len = b64_len(v->sealed.value_len), cap;
+	char *out, *p;
+	int k;
 
-	if (!j)
+	/* The fixed text, three integers of at most 20 characters each, and the base64 fields. */
+	cap = sizeof("{\"created\":,\"dek\":\"\",\"kek\":,\"secret_id\":\"\",\"size\":,"
+		     "\"value\":\"\"}") + 3 * 21 + id_len + dek_len + value_len;
+	if (dek_len < v->sealed.dek_len || value_len < v->sealed.value_len)
+		return -ENOMEM; /* a length so large that its base64 length wrapped */
+	out = malloc(cap);
+	if (!out)
 		return -ENOMEM;
-	return kura_json_dump(j, ret, ret_len);
+	p = out;
+	k = snprintf(p, cap, "{\"created\":%" JSON_INTEGER_FORMAT ",\"dek\":\"",
+		(json_int_t)v->created);
+	p += k;
+	sodium_bin2base64(p, dek_len + 1, v->sealed.dek, v->sealed.dek_len,
+		sodium_base64_VARIANT_ORIGINAL);
+	p += dek_len;
+	k = snprintf(p, cap - (size_t)(p - out), "\",\"kek\":%" JSON_INTEGER_FORMAT
+		",\"secret_id\":\"", (json_int_t)v->sealed.kek_id);
+	p += k;
+	sodium_bin2base64(p, id_len + 1, v->sealed.secret_id, sizeof(v->sealed.secret_id),
+		sodium_base64_VARIANT_ORIGINAL);
+	p += id_len;
+	k = snprintf(p, cap - (size_t)(p - out), "\",\"size\":%" JSON_INTEGER_FORMAT
+		",\"value\":\"", (json_int_t)v->size);
+	p += k;
+	sodium_bin2base64(p, value_len + 1, v->sealed.value, v->sealed.value_len,
+		sodium_base64_VARIANT_ORIGINAL);
+	p += value_len;
+	memcpy(p, "\"}", 2);
+	*ret = (uint8_t *)out;
+	*ret_len = (size_t)(p + 2 - out);
+	return 0;
+}
+
+/* The value of each base64 character, -1 for the rest. */
+static const int8_t b64_values[256] = {
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+	-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+	-1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
+/*
+ * Decode padded standard base64 that is exactly what sodium_bin2base64 writes: a length that is a
+ * multiple of 4, at most two '=' at the end, and zero unused bits (what sodium_base642bin also
+ * insists on). false for anything else.
+ */
+static bool b64_decode(const uint8_t *s, size_t len, uint8_t *out, size_t *ret_len)
+{
+	size_t pad = 0, n = 0;
+	uint32_t acc = 0;
+	unsigned bits = 0;
+
+	if (len % 4 != 0)
+		return false;
+	while (pad < 2 && pad < len && s[len - 1 - pad] == '=')
+		pad++;
+	for (size_t i = 0; i < len - pad; i++) {
+		int d = b64_values[s[i]];
+
+		if (d < 0)
+			return false;
+		acc = (acc << 6) | (uint32_t)d;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[n++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (bits != pad * 2 || (acc & ((1u << bits) - 1)) != 0)
+		return false;
+	*ret_len = n;
+	return true;
+}
+
+struct cursor {
+	const uint8_t *p, *end;
+};
+
+static bool take(struct cursor *c, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+		return false;
+	c->p += n;
+	return true;
+}
+
+/* A non-negative integer as jansson writes it: no sign, no leading zero, within INT64_MAX. */
+static bool take_uint(struct cursor *c, int64_t *ret)
+{
+	const uint8_t *start = c->p;
+	uint64_t v = 0;
+
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+		if (v > ((uint64_t)INT64_MAX - (uint64_t)(*c->p - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*c->p - '0');
+		c->p++;
+	}
+	if (c->p == start || (*start == '0' && c->p - start > 1))
+		return false;
+	*ret = (int64_t)v;
+	return true;
+}
+
+/* A quoted base64 string into malloc'd bytes (*ret NULL if it is not one). */
+static bool take_b64(struct cursor *c, uint8_t **ret, size_t *ret_len)
+{
+	const uint8_t *start, *q;
+	uint8_t *bin;
+
+	*ret = NULL;
+	if (!take(c, "\""))
+		return false;
+	start = c->p;
+	q = memchr(start, '"', (size_t)(c->end - start));
+	if (!q)
+		return false;
+	bin = malloc((size_t)(q - start) / 4 * 3 + 1);
+	if (!bin)
+		return false;
+	if (!b64_decode(start, (size_t)(q - start), bin, ret_len)) {
+		free(bin);
+		return false;
+	}
+	c->p = q + 1;
+	*ret = bin;
+	return true;
+}
+
+/* The exact form version_record_encode writes, or false (then jansson decides). */
+static bool version_record_decode_fast(const uint8_t *data, size_t len,
+	struct version_record *ret)
+{
+	struct cursor c = { data, data + len };
+	struct version_record v = { 0 };
+	_cleanup_free_ uint8_t *id = NULL;
+	size_t id_len;
+	int64_t size, kek;
+
+	if (!take(&c, "{\"created\":") || !take_uint(&c, &v.created) || !take(&c, ",\"dek\":") ||
+		!take_b64(&c, &v.sealed.dek, &v.sealed.dek_len) || !take(&c, ",\"kek\":") ||
+		!take_uint(&c, &kek) || kek < 1 || kek > UINT32_MAX ||
+		!take(&c, ",\"secret_id\":") || !take_b64(&c, &id, &id_len) ||
+		id_len != sizeof(v.sealed.secret_id) || !take(&c, ",\"size\":") ||
+		!take_uint(&c, &size) || !take(&c, ",\"value\":") ||
+		!take_b64(&c, &v.sealed.value, &v.sealed.value_len) || !take(&c, "}") ||
+		c.p != c.end) {
+		kura_sealed_done(&v.sealed);
+		return false;
+	}
+	v.size = (uint64_t)size;
+	v.sealed.kek_id = (uint32_t)kek;
+	memcpy(v.sealed.secret_id, id, id_len);
+	if (kura_sealed_plain_len(&v.sealed) != v.size) {
+		kura_sealed_done(&v.sealed);
+		return false;
+	}
+	*ret = v;
+	return true;
 }
 
 int version_record_decode(const uint8_t *data, size_t len, struct version_record *ret)
@@ -300,6 +487,8 @@ int version_record_decode(const uint8_t *data, size_t len, struct version_record
 	int64_t i;
 	int r;
 
+	if (version_record_decode_fast(data, len, ret))
+		return 0;
 	r = kura_json_load(data, len, &j);
 	if (r < 0)
 		return r;
