@@ -316,6 +316,13 @@ fail:
 int kura_secret_list(struct kura_vault *v, const char *prefix, struct kura_secret_list *ret,
 	struct kura_err *err)
 {
+	return kura_secret_list_filtered(v, prefix, NULL, NULL, ret, err);
+}
+
+int kura_secret_list_filtered(struct kura_vault *v, const char *prefix,
+	bool (*keep)(const char *name, void *userdata), void *userdata,
+	struct kura_secret_list *ret, struct kura_err *err)
+{
 	_cleanup_free_ char *key = secret_key(prefix);
 	struct kura_secret_list out = { 0 };
 	struct kura_kv_list l = { 0 };
@@ -338,6 +345,8 @@ int kura_secret_list(struct kura_vault *v, const char *prefix, struct kura_secre
 		struct kura_secret_info *info = &out.items[out.n];
 		struct secret_record sec;
 
+		if (keep && !keep(l.items[i].key + strlen(PREFIX_SECRET), userdata))
+			continue;
 		r = secret_record_decode(v->keyring, l.items[i].key + strlen(PREFIX_SECRET),
 			l.items[i].value, l.items[i].len, &sec);
 		if (r < 0) {

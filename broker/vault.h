@@ -122,6 +122,12 @@ int kura_secret_show(struct kura_vault *v, const char *name, struct kura_secret_
 int kura_secret_list(struct kura_vault *v, const char *prefix, struct kura_secret_list *ret,
 	struct kura_err *err);
 
+/* The same, for only the names keep() accepts: the others' records are not even decoded (a
+ * workload's list, over a large store, costs what it may see, not the whole store). */
+int kura_secret_list_filtered(struct kura_vault *v, const char *prefix,
+	bool (*keep)(const char *name, void *userdata), void *userdata,
+	struct kura_secret_list *ret, struct kura_err *err);
+
 /* Make an existing version current again. -ENOENT if it is absent or destroyed. */
 int kura_secret_rollback(struct kura_vault *v, const char *name, uint64_t version,
 	struct kura_err *err);

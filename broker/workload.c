@@ -118,6 +118,18 @@ static int load_grants(struct kura_daemon *d, const struct kura_grant_list **ret
 	return 0;
 }
 
+struct readable {
+	const struct kura_grant_list *g;
+	const struct kura_identity *id;
+};
+
+static bool readable(const char *name, void *userdata)
+{
+	const struct readable *rd = userdata;
+
+	return kura_policy_allows(rd->g->items, rd->g->n, rd->id, name);
+}
+
 static enum MHD_Result list_secrets(const struct wreq *w)
 {
 	struct kura_daemon *d = w->d;
@@ -131,14 +143,16 @@ static enum MHD_Result list_secrets(const struct wreq *w)
 
 	pthread_mutex_lock(&d->store_lock);
 	r = load_grants(d, &g);
-	if (r == 0)
-		r = kura_secret_list(d->vault, "", &l, &err);
+	if (r == 0) {
+		struct readable rd = { g, id };
+
+		r = kura_secret_list_filtered(d->vault, "", readable, &rd, &l, &err);
+	}
 	if (r == 0)
 		r = kura_store_revision(kura_vault_store(d->vault), &rev);
 	for (size_t i = 0; r == 0 && i < l.n; i++)
-		if (kura_policy_allows(g->items, g->n, id, l.items[i].name))
-			json_array_append_new(arr, json_pack("{s:s, s:I}", "name", l.items[i].name,
-				"version", (json_int_t)l.items[i].current));
+		json_array_append_new(arr, json_pack("{s:s, s:I}", "name", l.items[i].name,
+			"version", (json_int_t)l.items[i].current));
 	pthread_mutex_unlock(&d->store_lock);
 	kura_secret_list_done(&l);
 	if (r < 0) {
