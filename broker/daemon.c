@@ -150,16 +150,17 @@ void kura_daemon_unwatch(struct kura_daemon *d, struct kura_conn *conn)
 
 /* A key for per-peer limits, from kernel facts only: the container its cgroup names (before
  * any runtime is asked), else its uid. */
-static uint64_t peer_key(const struct kura_conn *conn)
+static uint64_t peer_key(struct kura_conn *conn)
 {
-	struct kura_cgroup_id cg;
 	uint64_t h = 1469598103934665603ull;
 
 	if (conn->peer_err < 0)
 		return 2;
-	if (kura_cgroup_read(conn->peer.proc_fd, &cg) < 0)
+	conn->cg_rc = kura_cgroup_read(conn->peer.proc_fd, &conn->cg);
+	conn->cg_fresh = true;
+	if (conn->cg_rc < 0)
 		return ((uint64_t)conn->peer.uid << 2) | 1;
-	for (const char *s = cg.id; *s; s++)
+	for (const char *s = conn->cg.id; *s; s++)
 		h = (h ^ (uint8_t)*s) * 1099511628211ull;
 	return h << 2;
 }

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "cgroup.h"
 #include "identity.h"
 #include "peer.h"
 #include "secbuf.h"
@@ -21,6 +22,11 @@ struct kura_conn {
 	int peer_err;       /* <0: the kernel could not tell us who this is */
 	int fd;
 	uint64_t peer_key;  /* the container (from its cgroup) or the host uid: per-peer limits */
+	/* Its /proc/<pid>/cgroup as read when it connected, for its first request only (every
+	 * later request reads it again): one read fewer for the usual one-request connection. */
+	struct kura_cgroup_id cg;
+	int cg_rc;
+	bool cg_fresh;
 	double waiting_since; /* when the current request's headers began to be awaited */
 	bool in_request;    /* its headers are complete */
 	bool watching;      /* in a long poll */

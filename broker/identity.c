@@ -632,7 +632,7 @@ static int gone_or(const struct kura_peer *peer, int otherwise)
 }
 
 static int identify(struct kura_resolver *r, const struct kura_peer *peer, bool may_block,
-	struct kura_ident **ret)
+	const int *pre_rc, const struct kura_cgroup_id *pre_cg, struct kura_ident **ret)
 {
 	struct ident_record *rec = NULL;
 	struct kura_cgroup_id cg;
@@ -646,7 +646,13 @@ static int identify(struct kura_resolver *r, const struct kura_peer *peer, bool 
 	if (!r || !peer || peer->proc_fd < 0)
 		return -EINVAL;
 	deadline = now_ms() + r->timeout_ms;
-	rc = kura_cgroup_read(peer->proc_fd, &cg);
+	if (pre_rc) {
+		rc = *pre_rc;
+		if (rc == 0)
+			cg = *pre_cg;
+	} else {
+		rc = kura_cgroup_read(peer->proc_fd, &cg);
+	}
 	if (rc == -ENOENT) {
 		/* No container we know the layout of. In kurad's own pid namespace that is a host
 		 * process; in any other it is some container manager we cannot name: deny. */
@@ -695,13 +701,13 @@ static int identify(struct kura_resolver *r, const struct kura_peer *peer, bool 
 int kura_resolver_identify(struct kura_resolver *r, const struct kura_peer *peer,
 	struct kura_ident **ret)
 {
-	return identify(r, peer, true, ret);
+	return identify(r, peer, true, NULL, NULL, ret);
 }
 
 int kura_resolver_identify_cached(struct kura_resolver *r, const struct kura_peer *peer,
-	struct kura_ident **ret)
+	const int *cg_rc, const struct kura_cgroup_id *cg, struct kura_ident **ret)
 {
-	return identify(r, peer, false, ret);
+	return identify(r, peer, false, cg_rc, cg, ret);
 }
 
 int kura_resolver_identify_pid(struct kura_resolver *r, pid_t pid, struct kura_ident **ret)

@@ -610,7 +610,9 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	/* For every request, not once per connection: a process that died (its connection
 	 * inherited or passed on) or a container that stopped has no identity any more. From
 	 * the cache here; a container the cache does not know is looked up off the loop. */
-	r = kura_resolver_identify_cached(d->resolver, &conn->peer, &w->ident);
+	r = kura_resolver_identify_cached(d->resolver, &conn->peer,
+		conn->cg_fresh ? &conn->cg_rc : NULL, &conn->cg, &w->ident);
+	conn->cg_fresh = false;
 	if (r == -EWOULDBLOCK) {
 		if (defer_lookup(w))
 			return MHD_YES;
