@@ -547,8 +547,23 @@ void kura_daemon_stop(struct kura_daemon *d)
 	pthread_mutex_unlock(&d->rev_lock);
 	/* Answer what is suspended (long polls see `stopping`), stop accepting, join. */
 	if (d->workload) {
+		int fd;
+
 		kura_workload_drain(d);
+		/* The answers just queued must get out before the connections are closed: stop
+		 * accepting, then give the open ones up to a second to finish. */
+		fd = MHD_quiesce_daemon(d->workload);
+		for (int i = 0; i < 100; i++) {
+			const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->workload,
+				MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+			if (!info || info->num_connections == 0)
+				break;
+			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+		}
 		MHD_stop_daemon(d->workload);
+		if (fd >= 0)
+			close(fd);
 	}
 	if (d->admin)
 		MHD_stop_daemon(d->admin);

@@ -313,6 +313,8 @@ fail:
 	return r;
 }
 
+#define LIST_PAGE 1024u
+
 int kura_secret_list(struct kura_vault *v, const char *prefix, struct kura_secret_list *ret,
 	struct kura_err *err)
 {
@@ -323,53 +325,82 @@ int kura_secret_list_filtered(struct kura_vault *v, const char *prefix,
 	bool (*keep)(const char *name, void *userdata), void *userdata,
 	struct kura_secret_list *ret, struct kura_err *err)
 {
-	_cleanup_free_ char *key = secret_key(prefix);
+	_cleanup_free_ char *key = secret_key(prefix), *after = NULL;
 	struct kura_secret_list out = { 0 };
-	struct kura_kv_list l = { 0 };
 	const char *rule = kura_prefix_invalid(prefix, strlen(prefix));
-	int r;
+	size_t cap = 0;
+	int r = 0;
 
 	if (rule)
 		return kura_err_set(err, -EINVAL, "invalid prefix: %s", rule);
 	if (!key)
 		return -ENOMEM;
-	r = kura_store_range(v->store, key, NULL, 0, &l);
-	if (r < 0)
-		return store_err(v, err, r, "cannot list secrets");
-	out.items = calloc(l.n ? l.n : 1, sizeof(*out.items));
-	if (!out.items) {
-		kura_kv_list_done(&l);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < l.n; i++) {
-		struct kura_secret_info *info = &out.items[out.n];
-		struct secret_record sec;
+	/* A page at a time: a store of 100k secrets is never all in memory at once. */
+	for (;;) {
+		struct kura_kv_list l = { 0 };
+		bool more;
 
-		if (keep && !keep(l.items[i].key + strlen(PREFIX_SECRET), userdata))
-			continue;
-		r = secret_record_decode(v->keyring, l.items[i].key + strlen(PREFIX_SECRET),
-			l.items[i].value, l.items[i].len, &sec);
+		r = kura_store_range(v->store, key, after, LIST_PAGE, &l);
 		if (r < 0) {
-			record_error(err, r, l.items[i].key + strlen(PREFIX_SECRET));
-			r = r == -EPROTO ? -EUCLEAN : r;
+			r = store_err(v, err, r, "cannot list secrets");
 			goto fail;
 		}
-		info->name = strdup(l.items[i].key + strlen(PREFIX_SECRET));
-		if (!info->name) {
-			r = -ENOMEM;
-			goto fail;
+		for (size_t i = 0; i < l.n; i++) {
+			const char *name = l.items[i].key + strlen(PREFIX_SECRET);
+			struct kura_secret_info *info;
+			struct secret_record sec;
+
+			if (keep && !keep(name, userdata))
+				continue;
+			if (out.n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct kura_secret_info *n = realloc(out.items, ncap * sizeof(*n));
+
+				if (!n) {
+					r = -ENOMEM;
+					break;
+				}
+				out.items = n;
+				cap = ncap;
+			}
+			r = secret_record_decode(v->keyring, name, l.items[i].value, l.items[i].len,
+				&sec);
+			if (r < 0) {
+				record_error(err, r, name);
+				r = r == -EPROTO ? -EUCLEAN : r;
+				break;
+			}
+			info = &out.items[out.n];
+			*info = (struct kura_secret_info){ .name = strdup(name),
+				.current = sec.current, .latest = sec.latest, .created = sec.created,
+				.updated = sec.updated };
+			if (!info->name) {
+				r = -ENOMEM;
+				break;
+			}
+			out.n++;
 		}
-		info->current = sec.current;
-		info->latest = sec.latest;
-		info->created = sec.created;
-		info->updated = sec.updated;
-		out.n++;
+		if (r == 0 && l.n == LIST_PAGE) {
+			free(after);
+			after = strdup(l.items[l.n - 1].key);
+			if (!after)
+				r = -ENOMEM;
+		}
+		more = r == 0 && l.n == LIST_PAGE;
+		kura_kv_list_done(&l);
+		if (r < 0)
+			goto fail;
+		if (!more)
+			break;
 	}
-	kura_kv_list_done(&l);
+	if (!out.items) {
+		out.items = calloc(1, sizeof(*out.items));
+		if (!out.items)
+			return -ENOMEM;
+	}
 	*ret = out;
 	return 0;
 fail:
-	kura_kv_list_done(&l);
 	kura_secret_list_done(&out);
 	return r;
 }
