@@ -110,6 +110,7 @@ struct sqlite_store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
 	bool readonly; /* on a read-only file system: opened immutable, reads only */
+	bool in_read;  /* between read_begin and read_end */
 	char err[512];
 };
 
@@ -565,6 +566,8 @@ static int sqlite_commit(struct kura_store *base, const struct kura_txn *t, int6
 	s->err[0] = '\0';
 	if (!t || (t->n > 0 && !t->ops))
 		return fail(s, -EINVAL, "commit: no transaction");
+	if (s->in_read)
+		return fail(s, -EINVAL, "commit: inside a read snapshot");
 	if (s->readonly && t->n > 0)
 		return fail(s, -EROFS, "the store is on a read-only file system");
 	for (size_t i = 0; i < t->n; i++) {
@@ -664,23 +667,56 @@ static int sqlite_changes(
 	if (since < 0 || !ret)
 		return fail(s, -EINVAL, "changes: bad arguments");
 
-	r = step_done(s, s->st[ST_BEGIN_READ], "starting a read");
-	if (r < 0)
-		return r;
-	r = read_changes(s, since, limit, &l);
-	if (r < 0) {
-		rollback(s);
-		return r;
-	}
-	r = step_done(s, s->st[ST_COMMIT], "ending a read");
-	if (r < 0) {
-		rollback(s);
-		return r;
+	if (s->in_read) {
+		/* Already one snapshot: the caller's. */
+		r = read_changes(s, since, limit, &l);
+		if (r < 0)
+			return r;
+	} else {
+		r = step_done(s, s->st[ST_BEGIN_READ], "starting a read");
+		if (r < 0)
+			return r;
+		r = read_changes(s, since, limit, &l);
+		if (r < 0) {
+			rollback(s);
+			return r;
+		}
+		r = step_done(s, s->st[ST_COMMIT], "ending a read");
+		if (r < 0) {
+			rollback(s);
+			return r;
+		}
 	}
 
 	*ret = l;
 	l = (struct kura_change_list){0};
 	return 0;
+}
+
+/* One read transaction around several reads: one snapshot, and one set of locks instead of a
+ * set per statement (a fetch makes three reads). */
+static int sqlite_read_begin(struct kura_store *base)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	int r;
+
+	if (s->in_read)
+		return fail(s, -EINVAL, "read_begin: already in a read");
+	r = step_done(s, s->st[ST_BEGIN_READ], "starting a read");
+	if (r == 0)
+		s->in_read = true;
+	return r;
+}
+
+static void sqlite_read_end(struct kura_store *base)
+{
+	struct sqlite_store *s = to_sqlite(base);
+
+	if (!s->in_read)
+		return;
+	s->in_read = false;
+	if (step_done(s, s->st[ST_COMMIT], "ending a read") < 0)
+		rollback(s);
 }
 
 static int sqlite_revision(struct kura_store *base, int64_t *ret)
@@ -748,6 +784,8 @@ static const struct kura_store_ops sqlite_ops = {
         .commit = sqlite_commit,
         .changes = sqlite_changes,
         .revision = sqlite_revision,
+        .read_begin = sqlite_read_begin,
+        .read_end = sqlite_read_end,
         .purge = sqlite_purge,
         .errmsg = sqlite_errmsg,
         .close = sqlite_close,

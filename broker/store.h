@@ -95,6 +95,11 @@ struct kura_store_ops {
 	/* The current store revision (0 for an empty store). */
 	int (*revision)(struct kura_store *s, int64_t *ret);
 
+	/* Reads between read_begin and read_end see one snapshot of the store (and take their
+	 * locks once). No commit in between (-EINVAL). read_end after a failed begin is a no-op. */
+	int (*read_begin)(struct kura_store *s);
+	void (*read_end)(struct kura_store *s);
+
 	/* Make deleted values unrecoverable from the backend's own files (SQLite: checkpoint and
 	 * truncate the write-ahead log, whose old frames still hold them). -EBUSY if a reader
 	 * kept part of the log in use; try again later. */
@@ -129,6 +134,17 @@ int kura_store_sqlite_schema_version(void);
 static inline int kura_store_get(struct kura_store *s, const char *key, struct kura_kv *ret)
 {
 	return s->ops->get(s, key, ret);
+}
+
+static inline int kura_store_read_begin(struct kura_store *s)
+{
+	return s->ops->read_begin ? s->ops->read_begin(s) : 0;
+}
+
+static inline void kura_store_read_end(struct kura_store *s)
+{
+	if (s->ops->read_end)
+		s->ops->read_end(s);
 }
 
 static inline int kura_store_range(struct kura_store *s, const char *prefix, const char *after,

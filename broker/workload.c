@@ -185,10 +185,14 @@ static enum MHD_Result get_secret(const struct wreq *w, const char *name)
 		return refuse(w, "fetch", "denied", NULL, MHD_HTTP_BAD_REQUEST, "bad_name",
 			"a secret name is segments of [A-Za-z0-9._-] joined by '/', 1-255 bytes");
 	pthread_mutex_lock(&d->store_lock);
-	r = load_grants(d, &g);
+	/* The grants and the secret from one snapshot of the store. */
+	r = kura_store_read_begin(kura_vault_store(d->vault));
+	if (r == 0)
+		r = load_grants(d, &g);
 	allowed = r == 0 && kura_policy_allows(g->items, g->n, id, name);
 	/* Not granted looks the same whether or not the secret exists. */
 	if (r == 0 && !allowed) {
+		kura_store_read_end(kura_vault_store(d->vault));
 		pthread_mutex_unlock(&d->store_lock);
 		return refuse(w, "fetch", "denied", name, MHD_HTTP_FORBIDDEN, "no_grant",
 			"no grant lets this peer read that secret");
@@ -197,6 +201,7 @@ static enum MHD_Result get_secret(const struct wreq *w, const char *name)
 		r = kura_secret_get(d->vault, name, 0, &value, &info, &err);
 	if (r == 0)
 		r = kura_vault_fingerprint(d->vault, value, fp);
+	kura_store_read_end(kura_vault_store(d->vault));
 	pthread_mutex_unlock(&d->store_lock);
 	if (r == -ENOENT)
 		return refuse(w, "fetch", "error", name, MHD_HTTP_NOT_FOUND, "not_found",

@@ -782,6 +782,33 @@ static void test_check_purge(void)
 	kura_store_close(s);
 }
 
+/* read_begin..read_end: one snapshot across reads, while another handle commits; no commit
+ * inside. */
+static void test_read_snapshot(void)
+{
+	struct kura_store *a = open_store("snap.db", KURA_STORE_CREATE);
+	struct kura_store *b = open_store("snap.db", 0);
+
+	if (!tap_ok(a && b, "snapshot: both handles open")) {
+		kura_store_close(a);
+		kura_store_close(b);
+		return;
+	}
+	put1(a, "k", "old", KURA_REV_ABSENT, NULL);
+	tap_is(kura_store_read_begin(a), 0, "snapshot: read_begin");
+	tap_ok(value_is(a, "k", "old", 3), "snapshot: reads the value");
+	tap_is(put1(b, "k", "new", KURA_REV_ANY, NULL), 0, "snapshot: another handle commits");
+	tap_ok(value_is(a, "k", "old", 3) && revision(a) == 1,
+		"snapshot: still the old value and revision inside the snapshot");
+	tap_is(put1(a, "x", "y", KURA_REV_ABSENT, NULL), -EINVAL, "snapshot: no commit inside");
+	tap_is(kura_store_read_begin(a), -EINVAL, "snapshot: no nesting");
+	kura_store_read_end(a);
+	tap_ok(value_is(a, "k", "new", 3) && revision(a) == 2, "snapshot: after read_end, the new value");
+	tap_is(put1(a, "x", "y", KURA_REV_ABSENT, NULL), 0, "snapshot: commits work again");
+	kura_store_close(a);
+	kura_store_close(b);
+}
+
 static void test_two_handles(void)
 {
 	struct kura_store *a = open_store("two.db", KURA_STORE_CREATE);
@@ -1116,6 +1143,7 @@ int main(void)
 	test_secure_delete();
 	test_check_purge();
 	test_two_handles();
+	test_read_snapshot();
 	test_fork();
 	test_bulk();
 	test_disk_full();
