@@ -656,43 +656,6 @@ static int read_changes(
 	return 0;
 }
 
-static int sqlite_changes(
-        struct kura_store *base, int64_t since, size_t limit, struct kura_change_list *ret)
-{
-	struct sqlite_store *s = to_sqlite(base);
-	_cleanup_(kura_change_list_done) struct kura_change_list l = {0};
-	int r;
-
-	s->err[0] = '\0';
-	if (since < 0 || !ret)
-		return fail(s, -EINVAL, "changes: bad arguments");
-
-	if (s->in_read) {
-		/* Already one snapshot: the caller's. */
-		r = read_changes(s, since, limit, &l);
-		if (r < 0)
-			return r;
-	} else {
-		r = step_done(s, s->st[ST_BEGIN_READ], "starting a read");
-		if (r < 0)
-			return r;
-		r = read_changes(s, since, limit, &l);
-		if (r < 0) {
-			rollback(s);
-			return r;
-		}
-		r = step_done(s, s->st[ST_COMMIT], "ending a read");
-		if (r < 0) {
-			rollback(s);
-			return r;
-		}
-	}
-
-	*ret = l;
-	l = (struct kura_change_list){0};
-	return 0;
-}
-
 /* One read transaction around several reads: one snapshot, and one set of locks instead of a
  * set per statement (a fetch makes three reads). */
 static int sqlite_read_begin(struct kura_store *base)
@@ -717,6 +680,36 @@ static void sqlite_read_end(struct kura_store *base)
 	s->in_read = false;
 	if (step_done(s, s->st[ST_COMMIT], "ending a read") < 0)
 		rollback(s);
+}
+
+static int sqlite_changes(
+        struct kura_store *base, int64_t since, size_t limit, struct kura_change_list *ret)
+{
+	struct sqlite_store *s = to_sqlite(base);
+	_cleanup_(kura_change_list_done) struct kura_change_list l = {0};
+	bool own;
+	int r;
+
+	s->err[0] = '\0';
+	if (since < 0 || !ret)
+		return fail(s, -EINVAL, "changes: bad arguments");
+
+	/* One snapshot: the caller's, or our own. */
+	own = !s->in_read;
+	if (own) {
+		r = sqlite_read_begin(base);
+		if (r < 0)
+			return r;
+	}
+	r = read_changes(s, since, limit, &l);
+	if (own)
+		sqlite_read_end(base);
+	if (r < 0)
+		return r;
+
+	*ret = l;
+	l = (struct kura_change_list){0};
+	return 0;
 }
 
 static int sqlite_revision(struct kura_store *base, int64_t *ret)
