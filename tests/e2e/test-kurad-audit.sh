@@ -228,14 +228,14 @@ PY
 start_kurad
 want "kurad started on a log whose tail does not verify" test $? -ne 0
 want "no message: $(cat "$T/kurad.log")" grep -q 'do not verify' "$T/kurad.log"
-PID=
+stop_kurad # if it did start against all odds, it must not outlive the test
 cp "$T/last" "$L/$(ls "$L" | grep '^audit-' | tail -1)"
 mv "$L" "$T/moved-audit"
 : >"$T/kurad.log"
 start_kurad
 want "kurad started without an audit log" test $? -ne 0
 want "no message: $(cat "$T/kurad.log")" grep -q 'audit.*does not exist' "$T/kurad.log"
-PID=
+stop_kurad
 "$K" --state-dir "$S" --offline secret put app/unrecorded --generate 8 >"$T/out" 2>&1
 want "an offline put without a log exited $?" test $? -ne 0
 want "no message: $(cat "$T/out")" grep -q 'no audit' "$T/out"
