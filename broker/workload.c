@@ -266,18 +266,26 @@ static bool past(const struct timespec *t)
 }
 
 /* Park a long poll until the revision watcher sees a change, the deadline or shutdown. */
-static void park(struct wreq *w)
+static bool park(struct wreq *w)
 {
 	struct kura_daemon *d = w->d;
 
+	/* Under rev_lock, which shutdown takes to set `stopping` and then wake every parked
+	 * poll: a poll parked after that wake-up would never be resumed, and libmicrohttpd
+	 * cannot be stopped with a suspended connection. So once stopping, answer instead. */
+	pthread_mutex_lock(&d->rev_lock);
+	if (d->stopping) {
+		pthread_mutex_unlock(&d->rev_lock);
+		return false;
+	}
 	w->phase = W_WATCH;
 	MHD_suspend_connection(w->c);
-	pthread_mutex_lock(&d->rev_lock);
 	d->suspended++;
 	w->next = d->watchers;
 	d->watchers = w;
 	w->listed = true;
 	pthread_mutex_unlock(&d->rev_lock);
+	return true;
 }
 
 /* Answers now, or parks and answers later (called again each time it is resumed). */
@@ -316,10 +324,8 @@ static enum MHD_Result watch(struct wreq *w)
 				"changes cannot be read now");
 		w->since = (uint64_t)rev;
 	}
-	if (json_array_size(w->changed) == 0 && !stopping && !past(&w->deadline)) {
-		park(w);
+	if (json_array_size(w->changed) == 0 && !stopping && !past(&w->deadline) && park(w))
 		return MHD_YES;
-	}
 	return kura_http_json(c, MHD_HTTP_OK, json_pack("{s:I, s:O}", "revision",
 		(json_int_t)w->since, "changed", w->changed));
 }
@@ -492,18 +498,20 @@ void kura_workload_completed(void *cls, struct MHD_Connection *c, void **req_cls
 static bool defer_lookup(struct wreq *w)
 {
 	struct kura_daemon *d = w->d;
-	bool stopping;
 
-	pthread_mutex_lock(&d->rev_lock);
-	stopping = d->stopping;
-	if (!stopping)
-		d->suspended++;
-	pthread_mutex_unlock(&d->rev_lock);
-	if (stopping)
+	/* Under jobs_lock, which shutdown takes to tell the workers to finish: a job queued
+	 * after that would never be picked up, and its connection would stay suspended. The
+	 * workers take every job queued before it. */
+	pthread_mutex_lock(&d->jobs_lock);
+	if (d->jobs_stop) {
+		pthread_mutex_unlock(&d->jobs_lock);
 		return false;
+	}
+	pthread_mutex_lock(&d->rev_lock);
+	d->suspended++;
+	pthread_mutex_unlock(&d->rev_lock);
 	w->phase = W_LOOKUP;
 	MHD_suspend_connection(w->c);
-	pthread_mutex_lock(&d->jobs_lock);
 	w->next = NULL;
 	if (!d->jobs) {
 		d->jobs = w;
