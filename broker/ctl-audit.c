@@ -15,6 +15,7 @@
 
 #include "audit-event.h"
 #include "audit-internal.h"
+#include "audit.h"
 #include "ctl.h"
 #include "json.h"
 
@@ -25,6 +26,7 @@ static const char audit_usage[] =
 	"       kuractl audit stats [FILTERS] [--json]\n"
 	"       kuractl audit verify [--key FILE] [--checkpoint SEQ:MAC] [--checkpoints FILE]\n"
 	"                     [--json] [PATH]\n"
+	"       kuractl audit init [--audit-key-out FILE]\n"
 	"\n"
 	"Show the audit records of STATE_DIR/audit (or --dir DIR), oldest first, reading\n"
 	"the files directly: no kurad is needed, and one may be appending meanwhile (a record\n"
@@ -45,7 +47,8 @@ static const char audit_usage[] =
 	"\n"
 	"On a terminal: a table, denials marked '!' (and bold red unless NO_COLOR is set).\n"
 	"Otherwise, or with --json: the matching records' original JSON lines, unchanged.\n"
-	"`kuractl audit stats --help` and `kuractl audit verify --help` for the others.\n"
+	"`kuractl audit stats --help`, `kuractl audit verify --help` and `kuractl audit init\n"
+	"--help` for the others.\n"
 	"Exit status: 0 ok (also when nothing matches), 1 no audit log there, 2 usage, 3 I/O.\n";
 
 static const char stats_usage[] =
@@ -90,6 +93,7 @@ static const char *const known_events[] = {
 	"list",
 	"whoami",
 	"watch",
+	"request",
 	"whois",
 	"status",
 	"secret-put",
@@ -113,6 +117,7 @@ static const char *const known_events[] = {
 	"sink-recovered",
 	"sink-drop",
 	"audit-key-evolve",
+	"audit-init",
 };
 
 #define TIME_LEN 27u /* 2026-11-25T19:40:01.123456Z */
@@ -1487,16 +1492,111 @@ static int cmd_list(struct ctl *c, bool stats, int argc, char **argv)
 	return EXIT_OK;
 }
 
+static const char init_usage[] =
+	"Usage: kuractl audit init [--audit-key-out FILE] [--json]\n"
+	"\n"
+	"Start a new audit log in STATE_DIR/audit for a state that has none (one made before\n"
+	"the audit log existed, or whose log was archived away): kurad and kuractl refuse to\n"
+	"work unrecorded. Its first record, audit-init, marks where the new chain begins. Like\n"
+	"kuractl init, it hands out the new log's starting key, printed once or written to\n"
+	"--audit-key-out FILE (created with mode 0400, never overwritten): keep it off the\n"
+	"host; kuractl audit verify --key needs it.\n"
+	"Exit status: 0 ok, 1 a log is already there (or the key file exists), 2 usage,\n"
+	"3 system error.\n";
+
+static int cmd_init(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "audit-key-out", required_argument, NULL, 'o' },
+		CTL_COMMON_OPTIONS,
+	};
+	char b64[sodium_base64_ENCODED_LEN(KURA_AUDIT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+	_cleanup_secbuf_ struct kura_secbuf *key = NULL;
+	struct kura_identity self = kura_identity_self();
+	struct kura_audit *a = NULL;
+	const char *key_out = NULL;
+	char dir[4096], db[4200];
+	json_t *f;
+	int opt, kfd = -1, r;
+
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (ctl_common_option(c, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'h':
+			fputs(init_usage, stdout);
+			return EXIT_OK;
+		case 'o':
+			key_out = optarg;
+			break;
+		default:
+			return ctl_bad_option(opt, argv);
+		}
+	}
+	if (optind < argc)
+		return ctl_usage("unexpected argument '%s'", argv[optind]);
+	if (kura_audit_dir(c->state_dir, dir, sizeof(dir)) < 0)
+		return ctl_usage("state directory path too long");
+	snprintf(db, sizeof(db), "%s/" KURA_STORE_FILE_NAME, c->state_dir);
+	if (access(db, F_OK) < 0)
+		return ctl_fail(-ENOENT, &(struct kura_err){ .msg = "no kura state there "
+								  "(kuractl init makes one, with its "
+								  "audit log)" });
+	if (key_out) {
+		kfd = ctl_audit_key_create(key_out);
+		if (kfd < 0)
+			return ctl_exit_code(kfd);
+	}
+	r = kura_audit_create(dir, &key);
+	if (r == 0)
+		r = kura_audit_open(dir, NULL, &a);
+	if (r == 0) {
+		f = kura_audit_event_fields(&(struct kura_audit_event){ .event = "audit-init",
+			.result = "ok", .who = &self, .detail = "a new chain begins here" });
+		r = f ? kura_audit_append(a, f, NULL) : -ENOMEM;
+		json_decref(f);
+	}
+	kura_audit_close(a);
+	if (r < 0) {
+		if (kfd >= 0) {
+			close(kfd);
+			(void)unlink(key_out);
+		}
+		fprintf(stderr, "kuractl: cannot start the audit log %s: %s\n", dir,
+			r == -EEXIST ? "one is already there" :
+			r == -EPERM  ? "the directory is not root's alone" :
+				       strerror(-r));
+		return ctl_exit_code(r);
+	}
+	sodium_bin2base64(b64, sizeof(b64), key->data, key->len, sodium_base64_VARIANT_ORIGINAL);
+	r = kfd >= 0 ? ctl_audit_key_write(kfd, key_out, b64) : 0;
+	if (r == 0 && c->json)
+		r = ctl_print_json(json_pack("{s:s?, s:s?}", "audit_key", key_out ? NULL : b64,
+			"audit_key_file", key_out));
+	else if (r == 0 && key_out)
+		printf("audit log started in %s; its starting key is in %s: move it off this host\n",
+			dir, key_out);
+	else if (r == 0)
+		printf("audit log started in %s; its starting key (keep it off this host, it is not "
+		       "stored here):\n%s\n",
+			dir, b64);
+	sodium_memzero(b64, sizeof(b64));
+	return r < 0 ? ctl_exit_code(r) : r;
+}
+
 int ctl_audit(struct ctl *c, int argc, char **argv)
 {
 	bool stats = argc > 1 && strcmp(argv[1], "stats") == 0;
 	bool verify = argc > 1 && strcmp(argv[1], "verify") == 0;
+	bool init = argc > 1 && strcmp(argv[1], "init") == 0;
 
-	if (stats || verify) {
+	if (stats || verify || init) {
 		argc--;
 		argv++;
 		optind = 0;
 	}
+	if (init)
+		return cmd_init(c, argc, argv);
 	if (verify)
 		return cmd_verify(c, argc, argv);
 	return cmd_list(c, stats, argc, argv);

@@ -133,20 +133,31 @@ static const char *utf8_or_null(const char *s)
 	return probe ? s : NULL;
 }
 
-/* K(0) as one line of base64, into a new file only we can read; nothing half-written. */
-static int write_audit_key(const char *path, const char *b64)
+int ctl_audit_key_create(const char *path)
 {
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		0400);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+
+	if (fd < 0)
+		fprintf(stderr, "kuractl: cannot create %s for the audit key: %s\n", path,
+			errno == EEXIST ? "it exists (it is never overwritten)" : strerror(errno));
+	return fd < 0 ? -errno : fd;
+}
+
+int ctl_audit_key_write(int fd, const char *path, const char *b64)
+{
 	size_t len = strlen(b64);
 	int r = 0;
 
-	if (fd < 0)
-		return -errno;
+	errno = 0;
 	if (write(fd, b64, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0)
 		r = errno ? -errno : -EIO;
-	if (r < 0)
+	close(fd);
+	if (r < 0) {
 		(void)unlink(path);
+		/* The log is made; its key must not be lost with the error. */
+		fprintf(stderr, "kuractl: cannot write %s (%s); the audit key is: %s\n", path,
+			strerror(-r), b64);
+	}
 	return r;
 }
 
@@ -157,7 +168,7 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	struct key_args a = { 0 };
 	struct kura_err err = { 0 };
 	struct kura_init_opts o;
-	int r;
+	int kfd = -1, r;
 
 	r = parse(c, argc, argv, &a);
 	if (r != 0)
@@ -172,27 +183,30 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 		return ctl_usage("--new-key-file and --new-passphrase-file belong to key rekey");
 	if (c->master.kind == KURA_MASTER_PASSPHRASE && ctl_passphrase_tty(c->master.path))
 		return EXIT_USAGE;
-	/* Refuse before anything is made: the key has to go somewhere. */
-	if (a.audit_key_out && faccessat(AT_FDCWD, a.audit_key_out, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-		return ctl_fail(-EEXIST, &(struct kura_err){ .msg = "--audit-key-out names an "
-								  "existing file; it is never "
-								  "overwritten" });
+	/* Made before anything else: a path that cannot take the key is refused up front. */
+	if (a.audit_key_out) {
+		kfd = ctl_audit_key_create(a.audit_key_out);
+		if (kfd < 0)
+			return ctl_exit_code(kfd);
+	}
 	o = (struct kura_init_opts){
 		.master = c->master,
 		.max_value_size = a.max_value,
 		.ret_audit_key = &audit_key,
 	};
 	r = kura_vault_init(c->state_dir, &o, &err);
-	if (r < 0)
+	if (r < 0) {
+		if (kfd >= 0) {
+			close(kfd);
+			(void)unlink(a.audit_key_out);
+		}
 		return ctl_fail(r, &err);
+	}
 	sodium_bin2base64(b64, sizeof(b64), audit_key->data, audit_key->len,
 		sodium_base64_VARIANT_ORIGINAL);
-	if (a.audit_key_out) {
-		r = write_audit_key(a.audit_key_out, b64);
+	if (kfd >= 0) {
+		r = ctl_audit_key_write(kfd, a.audit_key_out, b64);
 		if (r < 0) {
-			/* The state is made; the key must not be lost with the error. */
-			fprintf(stderr, "kuractl: cannot write %s (%s); the audit key is: %s\n",
-				a.audit_key_out, strerror(-r), b64);
 			sodium_memzero(b64, sizeof(b64));
 			return ctl_exit_code(r);
 		}

@@ -241,4 +241,19 @@ want "an offline put without a log exited $?" test $? -ne 0
 want "no message: $(cat "$T/out")" grep -q 'no audit' "$T/out"
 t_end "kurad and kuractl refuse to work unrecorded (tail altered, log missing)"
 
+"$K" --state-dir "$S" audit init --audit-key-out "$T/audit2.key" >"$T/out" 2>&1
+want "audit init exited $?: $(cat "$T/out")" test $? -eq 0
+want "the new key file is $(stat -c %a "$T/audit2.key" 2>&1), not 400" \
+	test "$(stat -c %a "$T/audit2.key")" = 400
+"$K" --state-dir "$S" --offline secret put app/recorded --generate 8 >"$T/out" 2>&1
+want "an offline put after audit init exited $?: $(cat "$T/out")" test $? -eq 0
+want "the new log does not begin with audit-init, then the put: $(records '[x["event"] for x in r]')" \
+	test "$(records '[x["event"] for x in r]')" = "['audit-init', 'secret-put']"
+"$K" --state-dir "$S" audit verify --key "$T/audit2.key" >"$T/out" 2>&1
+want "the new chain does not verify with its key: $(cat "$T/out")" test $? -eq 0
+"$K" --state-dir "$S" audit init --audit-key-out "$T/audit3.key" >"$T/out" 2>&1
+want "a second audit init exited $?, expected 1" test $? -eq 1
+want "the refused audit init left a key file" test ! -e "$T/audit3.key"
+t_end "kuractl audit init starts a new log (audit-init first) where there is none, and only there"
+
 tap_done
