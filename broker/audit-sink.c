@@ -203,6 +203,14 @@ static int parse_http(struct sink *k, const char *spec)
 		return -EINVAL;
 	if (spec[strcspn(spec, "/") + 2] == '\0' || strpbrk(spec, " \t\r\n"))
 		return -EINVAL;
+	/* No user:password@ in the authority: the URL is shown in log lines and in the sink's
+	 * failure records, which are shipped; a credential there would leak everywhere. */
+	{
+		const char *host = strstr(spec, "://") + 3;
+
+		if (memchr(host, '@', strcspn(host, "/?#")))
+			return -EINVAL;
+	}
 	k->addr = strdup(spec);
 	return k->addr ? 0 : -ENOMEM;
 }

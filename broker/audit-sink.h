@@ -17,7 +17,8 @@
  *           an IPv4 literal, "[IPv6]" literal or a name; a name is resolved with getaddrinfo on
  *           every connect, which the resolver's own timeouts bound, not timeout_ms: prefer a
  *           literal).
- * http_url: NULL, "http://..." or "https://..." (certificates verified; proxies from the
+ * http_url: NULL, "http://..." or "https://..." (no user:password@: it would reach log lines
+ *           and shipped records; certificates verified; proxies from the
  *           environment ignored), or "unix:/path/to/sock:/url-path" for a collector listening on
  *           a Unix socket.
  */

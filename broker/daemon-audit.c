@@ -206,9 +206,12 @@ static int start_sinks(struct kura_daemon *d)
 		return 0;
 	r = kura_sinks_start(&sc, sink_event, d, &d->sinks);
 	if (r < 0) {
-		kura_log(LOG_ERR, "cannot start the audit sinks (audit-syslog %s, audit-http %s): %s",
-			sc.syslog ? sc.syslog : "-", sc.http_url ? sc.http_url : "-",
-			r == -EINVAL ? "invalid setting" : strerror(-r));
+		/* The settings are not echoed: a mistyped URL may hold a credential. */
+		kura_log(LOG_ERR, "cannot start the audit sinks: %s",
+			r == -EINVAL ? "audit-syslog must be unix:PATH or tcp:HOST:PORT, and "
+				       "audit-http an http(s) URL without user:password@ or "
+				       "unix:SOCK:/PATH" :
+				       strerror(-r));
 		return r;
 	}
 	ship_backlog(d);

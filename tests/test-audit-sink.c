@@ -464,6 +464,8 @@ static void test_bad_specs(void)
 	        {.http_url = "ftp://collector/x"},
 	        {.http_url = "http://"},
 	        {.http_url = "http://a b/"},
+	        {.http_url = "http://user:secret@collector:8080/ingest"},
+	        {.http_url = "https://token@collector/x"},
 	        {.http_url = "unix:/run/x.sock"},
 	        {.http_url = "unix::/ingest"},
 	        {.syslog = "unix:/dev/log", .http_url = "gopher://x"},
