@@ -56,9 +56,11 @@
  * container: the forgery can only disagree with it (-EBADMSG). Only a process in no container
  * but with a writable subtree could forge a container this way (see the residue above).
  *
- * What this cannot tell: a process in a container laid out in no way listed here is reported
- * as a host process. Callers that grant to "host" should also check that the peer shares the
- * host's pid namespace.
+ * What this cannot tell for certain: whether a process is in a container laid out in no way
+ * listed here. A path holding a segment shaped like a container ID (64 hex digits) that no pattern
+ * places is reported as such (-EMEDIUMTYPE), never as a host process; one without is -ENOENT, and
+ * callers that grant to "host" must also check that the peer lives in kurad's own namespaces
+ * (kura_peer_in_host_namespaces), which a container cannot fake whatever its cgroup.
  */
 
 /* The kernel prints at most PATH_MAX - 1 bytes of path (proc_cgroup_show) and fails the read
@@ -227,8 +229,24 @@ static enum state step(enum state st, const char *s, size_t n, struct kura_cgrou
 	return st;
 }
 
+/* Whether the segment holds a run of 64 hex digits: the shape of every container ID a runtime
+ * puts in a cgroup name. */
+static bool seg_has_id(const char *s, size_t n)
+{
+	size_t run = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		run = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ? run + 1 : 0;
+		if (run >= KURA_CGROUP_ID_LEN)
+			return true;
+	}
+	return false;
+}
+
 /*
- * The container a cgroup path names: 1 with *c set, 0 for none, -EBADMSG for a path the kernel
+ * The container a cgroup path names: 1 with *c set, 0 for none, 2 for a path that names no
+ * container we know but holds a segment shaped like a container ID (some runtime's layout we do
+ * not know, such as a --cgroup-parent of the operator's choosing), -EBADMSG for a path the kernel
  * does not print (not absolute, too long, an empty, "." or ".." segment, or a v2 path marked
  * " (deleted)": only a dead process's cgroup can be gone). Every segment is checked, also below
  * the match, so that a malformed line is refused whatever it names.
@@ -236,6 +254,7 @@ static enum state step(enum state st, const char *s, size_t n, struct kura_cgrou
 static int path_container(const char *path, size_t len, struct kura_cgroup_id *c)
 {
 	enum state st = ST_ROOT;
+	bool id_shaped = false;
 
 	if (len == 0 || path[0] != '/' || len > PATH_LEN_MAX)
 		return -EBADMSG;
@@ -251,10 +270,12 @@ static int path_container(const char *path, size_t len, struct kura_cgroup_id *c
 		n = i - start;
 		if (n == 0 || seg_is(path + start, n, ".") || seg_is(path + start, n, ".."))
 			return -EBADMSG;
+		if (st != ST_MATCHED && seg_has_id(path + start, n))
+			id_shaped = true;
 		st = step(st, path + start, n, c);
 		start = i + 1;
 	}
-	return st == ST_MATCHED;
+	return st == ST_MATCHED ? 1 : id_shaped ? 2 : 0;
 }
 
 static bool controller_char(char ch)
@@ -298,6 +319,7 @@ int kura_cgroup_parse(const char *text, size_t len, struct kura_cgroup_id *ret)
 {
 	unsigned last_hid = 0;
 	size_t nlines = 0;
+	bool unknown = false;
 	struct kura_cgroup_id found = { .runtime = KURA_RUNTIME_NONE };
 
 	/* The kernel prints at least one line, each ending in '\n'. Text that does not is
@@ -325,7 +347,9 @@ int kura_cgroup_parse(const char *text, size_t len, struct kura_cgroup_id *ret)
 		r = path_container(line + p, n - p, &c);
 		if (r < 0)
 			return r;
-		if (r == 0)
+		if (r == 2)
+			unknown = true;
+		if (r != 1)
 			continue;
 		if (found.runtime != KURA_RUNTIME_NONE &&
 			(found.runtime != c.runtime || strcmp(found.id, c.id) != 0))
@@ -333,7 +357,7 @@ int kura_cgroup_parse(const char *text, size_t len, struct kura_cgroup_id *ret)
 		found = c;
 	}
 	if (found.runtime == KURA_RUNTIME_NONE)
-		return -ENOENT;
+		return unknown ? -EMEDIUMTYPE : -ENOENT;
 	*ret = found;
 	return 0;
 }

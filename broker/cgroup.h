@@ -25,10 +25,14 @@ struct kura_cgroup_id {
  * Find the container named by the text of a /proc/<pid>/cgroup file, read from the host's cgroup
  * namespace (paths are printed relative to the reader's namespace).
  *
- * 0: the process is in a container, *ret set. -ENOENT: it is in no container (a host process).
+ * 0: the process is in a container, *ret set. -ENOENT: it is in no container we can see (it may
+ * be a host process: callers also check its namespaces). -EMEDIUMTYPE: no pattern below matches,
+ * but a path segment holds 64 hex digits, the shape of a container ID: a container in a layout we
+ * do not know (an unknown --cgroup-parent, a rootless runtime), never a host process.
  * -EBADMSG: the text cannot be decided safely (empty, no final newline, NUL bytes, a malformed
  * line, hierarchy IDs not strictly descending as the kernel prints them, an empty, "." or ".."
- * path segment, a path the kernel could not print, or lines naming different containers). Callers must deny on anything but 0 and -ENOENT.
+ * path segment, a path the kernel could not print, or lines naming different containers).
+ * Callers must deny on anything but 0 and -ENOENT.
  *
  * Each path is matched against anchored, whole-segment patterns: the cgroupfs layouts only at
  * the root (/docker/<id>, /libpod_parent/[<pod>/]libpod-<id>, /kubepods/[<qos>/]pod<uid>/<id>),

@@ -654,9 +654,11 @@ static int identify(struct kura_resolver *r, const struct kura_peer *peer, bool 
 		rc = kura_cgroup_read(peer->proc_fd, &cg);
 	}
 	if (rc == -ENOENT) {
-		/* No container we know the layout of. In kurad's own pid namespace that is a host
-		 * process; in any other it is some container manager we cannot name: deny. */
-		rc = kura_peer_ns_equal(peer, getpid(), &same);
+		/* In no container the cgroup shows. A host process only if it lives in kurad's own
+		 * pid, mount and cgroup namespaces with kurad's root: a container of a layout we do
+		 * not know (even with --pid=host and an unknown --cgroup-parent) has a mount
+		 * namespace and root of its own, and is denied. */
+		rc = kura_peer_in_host_namespaces(peer, &same);
 		if (rc < 0)
 			return gone_or(peer, -EACCES);
 		if (!same)

@@ -90,8 +90,10 @@ void kura_resolver_free(struct kura_resolver *r);
 /*
  * Who the peer is. The rules, in order:
  *  - /proc/<pid>/cgroup names no container: host, with the peer's pid, uid and gid, but only
- *    if the peer is in kurad's own pid namespace; a process in another one that the cgroup
- *    parser cannot place is a container in a layout we do not know: -EACCES.
+ *    if the peer is in kurad's own pid, mount and cgroup namespaces with kurad's root directory
+ *    (kura_peer_in_host_namespaces); anything else the cgroup parser cannot place, or whose
+ *    cgroup holds a segment shaped like a container ID, is a container in a layout we do not
+ *    know: -EACCES.
  *  - a container of a runtime kind that is not configured: -EACCES.
  *  - the container as its runtime describes it, from the cache or one inspect; concurrent
  *    callers for one container share a single inspect. Unknown to the runtime: re-asked

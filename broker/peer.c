@@ -3,9 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/nsfs.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -291,32 +294,149 @@ bool kura_peer_alive(const struct kura_peer *p)
 	return true;
 }
 
+/* kurad's own namespaces and root, asked about on every request and never changing: read once per
+ * process (a fork that asks gets its own reading). */
+struct self_view {
+	pid_t pid;
+	int err;
+	struct stat user, pid_ns, mnt, cgroup, root;
+};
+
+static pthread_mutex_t self_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct self_view self_cached;
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+static int self_view(struct self_view *ret)
+{
+	pid_t me = getpid();
+
+	pthread_mutex_lock(&self_lock);
+	if (self_cached.pid != me) {
+		struct self_view v = { .pid = me };
+
+		if (stat("/proc/self/ns/user", &v.user) < 0 ||
+			stat("/proc/self/ns/pid", &v.pid_ns) < 0 ||
+			stat("/proc/self/ns/mnt", &v.mnt) < 0 ||
+			stat("/proc/self/ns/cgroup", &v.cgroup) < 0 || stat("/proc/self/root", &v.root) < 0)
+			v.err = -errno;
+		self_cached = v;
+	}
+	*ret = self_cached;
+	pthread_mutex_unlock(&self_lock);
+	return ret->err;
+}
+
+static int stat_of(const struct kura_peer *p, const char *name, struct stat *ret)
+{
+	if (fstatat(p->proc_fd, name, ret, 0) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	return 0;
+}
+
 int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_same)
 {
-	static struct stat self;
-	static pid_t self_pid;
+	struct self_view self;
 	struct stat a, b;
 	char path[48];
+	int r;
 
 	if (!p || p->proc_fd < 0 || other_pid <= 0)
 		return -EINVAL;
-	if (fstatat(p->proc_fd, "ns/pid", &a, 0) < 0)
-		return -errno;
-	/* Our own pid namespace is asked about on every request and never changes: stat it
-	 * once per process (a fork gets its own pid, and asks again). */
-	if (other_pid == getpid() && __atomic_load_n(&self_pid, __ATOMIC_ACQUIRE) == other_pid) {
-		b = self;
+	r = stat_of(p, "ns/pid", &a);
+	if (r < 0)
+		return r;
+	if (other_pid == getpid()) {
+		r = self_view(&self);
+		if (r < 0)
+			return r;
+		b = self.pid_ns;
 	} else {
 		snprintf(path, sizeof(path), "/proc/%" PRId32 "/ns/pid", (int32_t)other_pid);
 		if (stat(path, &b) < 0)
 			return errno == ENOENT ? -ESRCH : -errno;
-		if (other_pid == getpid() && !__atomic_load_n(&self_pid, __ATOMIC_ACQUIRE)) {
-			self = b;
-			__atomic_store_n(&self_pid, other_pid, __ATOMIC_RELEASE);
+	}
+	*ret_same = same_file(&a, &b);
+	return 0;
+}
+
+int kura_peer_in_host_namespaces(const struct kura_peer *p, bool *ret)
+{
+	static const char *const names[] = { "ns/pid", "ns/mnt", "ns/cgroup", "root" };
+	struct self_view self;
+	const struct stat *mine[ELEMENTSOF(names)];
+	int r;
+
+	if (!p || p->proc_fd < 0)
+		return -EINVAL;
+	r = self_view(&self);
+	if (r < 0)
+		return r;
+	mine[0] = &self.pid_ns;
+	mine[1] = &self.mnt;
+	mine[2] = &self.cgroup;
+	mine[3] = &self.root;
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		struct stat st;
+
+		r = stat_of(p, names[i], &st);
+		if (r < 0)
+			return r;
+		if (!same_file(&st, mine[i])) {
+			*ret = false;
+			return 0;
 		}
 	}
-	*ret_same = a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	*ret = true;
 	return 0;
+}
+
+/* User namespaces nest at most 32 deep (the kernel's limit). */
+#define USERNS_DEPTH_MAX 33
+
+int kura_peer_user_owner(const struct kura_peer *p, uid_t *ret)
+{
+	_cleanup_close_ int fd = -1;
+	struct self_view self;
+	struct stat st;
+	int r;
+
+	if (!p || p->proc_fd < 0)
+		return -EINVAL;
+	r = self_view(&self);
+	if (r < 0)
+		return r;
+	fd = openat(p->proc_fd, "ns/user", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (same_file(&st, &self.user)) {
+		*ret = p->uid;
+		return 0;
+	}
+	/* Walk up to the namespace whose parent is ours: its owner is the user who made it. */
+	for (int depth = 0; depth < USERNS_DEPTH_MAX; depth++) {
+		_cleanup_close_ int parent = ioctl(fd, NS_GET_PARENT);
+		uid_t owner;
+
+		if (parent < 0)
+			return -errno; /* EPERM: the parent is not below ours */
+		if (fstat(parent, &st) < 0)
+			return -errno;
+		if (same_file(&st, &self.user)) {
+			if (ioctl(fd, NS_GET_OWNER_UID, &owner) < 0)
+				return -errno;
+			*ret = owner;
+			return 0;
+		}
+		close(fd);
+		fd = TAKE_FD(parent);
+	}
+	return -ELOOP;
 }
 
 void kura_peer_done(struct kura_peer *p)

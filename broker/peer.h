@@ -59,6 +59,22 @@ bool kura_peer_alive(const struct kura_peer *p);
  * itself make sure it is still the process it means. -ESRCH/-ENOENT if either is gone. */
 int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_same);
 
+/*
+ * Whether the peer lives where kurad does: in kurad's own pid, mount and cgroup namespaces, with
+ * kurad's root directory. What makes a host process is what a container cannot fake: even with
+ * --pid=host and a cgroup parent no parser knows, a container has a mount namespace and a root of
+ * its own. -ESRCH if the peer is gone, other -errno.
+ */
+int kura_peer_in_host_namespaces(const struct kura_peer *p, bool *ret);
+
+/*
+ * The host uid that answers for the peer: its own uid when it is in kurad's user namespace, else
+ * the owner (creator) of the outermost user namespace below kurad's that holds it: the user who
+ * made that namespace, whatever uids (subordinate ones included) it maps inside. So a user with a
+ * range of subordinate uids is one user here, not 65,536. -ESRCH if the peer is gone, other -errno.
+ */
+int kura_peer_user_owner(const struct kura_peer *p, uid_t *ret);
+
 /* Close the peer's descriptors. NULL-safe and idempotent. */
 void kura_peer_done(struct kura_peer *p);
 

@@ -56,6 +56,8 @@ static bool expect(const char *text, int want, enum kura_runtime_kind rt, const 
 
 #define HOST(text, what) expect(text, -ENOENT, KURA_RUNTIME_NONE, NULL, what)
 #define BAD(text, what) expect(text, -EBADMSG, KURA_RUNTIME_NONE, NULL, what)
+/* No layout we know, but a segment shaped like a container ID: never a host process. */
+#define UNKNOWN(text, what) expect(text, -EMEDIUMTYPE, KURA_RUNTIME_NONE, NULL, what)
 
 static void real_lines(void)
 {
@@ -128,17 +130,22 @@ static void documented_lines(void)
 		"0::/user.slice/user-1000.slice/session-3.scope\n",
 		"0::/system.slice/docker.service\n",
 		"0::/system.slice/containerd.service\n",
-		"0::/machine.slice/libpod-conmon-" A ".scope\n",
-		"0::/system.slice/crio-conmon-" A ".scope\n",
-		"0::/kubepods.slice/kubepods-pod" POD_UID_SD ".slice/crio-conmon-" A ".scope\n",
 		"0::/libpod_parent/conmon\n",
 		"0::/kubepods/besteffort/pod" POD_UID "\n",
 		"0::/kubepods.slice/kubepods-besteffort.slice\n",
 		"0::/docker\n",
 		"0::/lxc/web\n",
-		/* rootless runtimes live in a tree their user controls: host processes of that user */
+	};
+	/* Runtime monitors, and rootless runtimes in a tree their user controls: no container we
+	 * can name, and never a host process either (kurad denies both). */
+	static const char *const unknown[] = {
+		"0::/machine.slice/libpod-conmon-" A ".scope\n",
+		"0::/system.slice/crio-conmon-" A ".scope\n",
+		"0::/kubepods.slice/kubepods-pod" POD_UID_SD ".slice/crio-conmon-" A ".scope\n",
 		"0::/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-" A ".scope\n",
 		"0::/user.slice/user-1000.slice/user@1000.service/docker.service/docker/" A "\n",
+		"0::/kura-attack/" A "\n", /* docker run --cgroup-parent=/kura-attack */
+		"0::/x/y/" A ".scope\n",
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++)
@@ -148,6 +155,13 @@ static void documented_lines(void)
 
 		snprintf(what, sizeof(what), "host: %.*s", (int)strcspn(hosts[i], "\n"), hosts[i]);
 		HOST(hosts[i], what);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(unknown); i++) {
+		char what[300];
+
+		snprintf(what, sizeof(what), "unknown layout, not host: %.*s",
+			(int)strcspn(unknown[i], "\n"), unknown[i]);
+		UNKNOWN(unknown[i], what);
 	}
 }
 
@@ -218,17 +232,18 @@ static void nested(void)
 		expect(text, 0, outer[o].rt, A, what);
 	}
 
-	/* A host user may create cgroups below user@<uid>.service: no pattern counts there. */
+	/* A host user may create cgroups below user@<uid>.service: no pattern counts there (so it
+	 * is never the victim), and an ID-shaped name makes it no host process either. */
 	for (size_t f = 0; f < ELEMENTSOF(forged); f++) {
 		snprintf(text, sizeof(text),
 			"0::/user.slice/user-1000.slice/user@1000.service/app.slice/%s\n", forged[f]);
-		snprintf(what, sizeof(what), "delegated user subtree: .../user@1000.service/%s is host",
-			forged[f]);
-		HOST(text, what);
+		snprintf(what, sizeof(what),
+			"delegated user subtree: .../user@1000.service/%s is no known container", forged[f]);
+		UNKNOWN(text, what);
 	}
-	HOST("0::/system.slice/foo.service/docker-" B ".scope\n",
+	UNKNOWN("0::/system.slice/foo.service/docker-" B ".scope\n",
 		"a scope below a delegated service does not count");
-	HOST("0::/init.scope/docker/" B "\n", "/docker below something else does not count");
+	UNKNOWN("0::/init.scope/docker/" B "\n", "/docker below something else does not count");
 }
 
 static void ids(void)
@@ -241,6 +256,8 @@ static void ids(void)
 		"79fa229f390f952fc56ef209679fb260 aab172cb6ee7c3c9c180c2e64531d13",
 		A " ",
 	};
+	/* Which of them still hold a run of 64 hex digits: no container, and no host either. */
+	static const bool id_shaped[] = { true, false, false, false, false, true };
 	char text[256], what[300];
 
 	tap_ok(kura_cgroup_is_hex64(A, 64), "64 lowercase hex is an ID");
@@ -249,13 +266,13 @@ static void ids(void)
 		tap_ok(!kura_cgroup_is_hex64(not_ids[i], strlen(not_ids[i])), "not an ID: #%zu", i);
 		snprintf(text, sizeof(text), "0::/docker/%s\n", not_ids[i]);
 		snprintf(what, sizeof(what), "/docker/<not an ID #%zu> is no container", i);
-		HOST(text, what);
+		expect(text, id_shaped[i] ? -EMEDIUMTYPE : -ENOENT, KURA_RUNTIME_NONE, NULL, what);
 		snprintf(text, sizeof(text), "0::/system.slice/docker-%s.scope\n", not_ids[i]);
 		snprintf(what, sizeof(what), "docker-<not an ID #%zu>.scope is no container", i);
-		HOST(text, what);
+		expect(text, id_shaped[i] ? -EMEDIUMTYPE : -ENOENT, KURA_RUNTIME_NONE, NULL, what);
 		snprintf(text, sizeof(text), "0::/libpod_parent/libpod-%s\n", not_ids[i]);
 		snprintf(what, sizeof(what), "libpod-<not an ID #%zu> is no container", i);
-		HOST(text, what);
+		expect(text, id_shaped[i] ? -EMEDIUMTYPE : -ENOENT, KURA_RUNTIME_NONE, NULL, what);
 	}
 }
 
@@ -330,8 +347,8 @@ static void malformed(void)
 	tap_is(kura_cgroup_parse("0::/docker/" A "\n", 5, &got), -EBADMSG,
 		"a length that cuts the text");
 	/* Only root can name a cgroup at these levels: a near miss is some other cgroup. */
-	HOST("0::/docker/" A " \n", "a trailing space makes /docker/<id> no ID");
-	HOST("0::/docker/" A "\r\n", "so does a CR before the newline");
+	UNKNOWN("0::/docker/" A " \n", "a trailing space makes /docker/<id> no ID (nor host)");
+	UNKNOWN("0::/docker/" A "\r\n", "so does a CR before the newline");
 	expect("0::/docker/" A "/x \n", 0, KURA_RUNTIME_DOCKER, A,
 		"a trailing space below the container changes nothing");
 }

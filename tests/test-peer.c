@@ -380,6 +380,140 @@ static void ns_equal_gone(void)
 	close(sv[1]);
 }
 
+/* What a child does before it connects: nothing, or leave one of our namespaces. */
+enum ns_setup { NS_NONE, NS_MOUNT, NS_CGROUP, NS_USER_AS_NOBODY, NS_USER_NESTED };
+
+static _Noreturn void ns_child_main(int ctl, int ready, enum ns_setup how)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, ok = 1;
+	char c;
+
+	close(listen_fd);
+	switch (how) {
+	case NS_NONE:
+		break;
+	case NS_MOUNT:
+		ok = unshare(CLONE_NEWNS) == 0;
+		break;
+	case NS_CGROUP:
+		ok = unshare(CLONE_NEWCGROUP) == 0;
+		break;
+	case NS_USER_AS_NOBODY:
+	case NS_USER_NESTED:
+		/* An unprivileged user makes a namespace of its own (any uid can). */
+		ok = setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0 &&
+			unshare(CLONE_NEWUSER) == 0 && (how != NS_USER_NESTED || unshare(CLONE_NEWUSER) == 0);
+		break;
+	}
+	if (!ok)
+		_exit(7);
+	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		_exit(4);
+	if (write(ready, "r", 1) != 1)
+		_exit(5);
+	while (read(ctl, &c, 1) < 0 && errno == EINTR)
+		;
+	_exit(0);
+}
+
+/* A child set up as `how`, connected; its peer in *ret. false (and a skip) if the kernel would
+ * not let it. */
+static bool ns_child(enum ns_setup how, struct child *c, struct kura_peer *ret, const char *what)
+{
+	int ctl[2], ready[2];
+	char b;
+
+	if (pipe2(ctl, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0)
+		return false;
+	c->pid = fork();
+	if (c->pid == 0) {
+		close(ctl[1]);
+		close(ready[0]);
+		ns_child_main(ctl[0], ready[1], how);
+	}
+	close(ctl[0]);
+	close(ready[1]);
+	c->ctl = ctl[1];
+	c->conn = -1;
+	if (read(ready[0], &b, 1) != 1) {
+		close(ready[0]);
+		child_reap(c);
+		tap_skip("%s: the kernel would not make the namespace here", what);
+		return false;
+	}
+	close(ready[0]);
+	c->conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (!tap_ok(c->conn >= 0 && kura_peer_from_socket(c->conn, ret) == 0, "%s: peer", what)) {
+		child_reap(c);
+		return false;
+	}
+	return true;
+}
+
+/* Finding 6 of issue 10: host means kurad's own namespaces, which a container cannot fake;
+ * finding 2: a user's own user namespaces answer to that user. */
+static void host_namespaces(void)
+{
+	static const struct {
+		enum ns_setup how;
+		bool host;
+		const char *what;
+	} cases[] = {
+		{ NS_NONE, true, "a child in our namespaces" },
+		{ NS_MOUNT, false, "a child in a mount namespace of its own" },
+		{ NS_CGROUP, false, "a child in a cgroup namespace of its own" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct child c = { .ctl = -1, .conn = -1 };
+		struct kura_peer p = KURA_PEER_NULL;
+		bool host = !cases[i].host;
+
+		if (!ns_child(cases[i].how, &c, &p, cases[i].what))
+			continue;
+		tap_ok(kura_peer_in_host_namespaces(&p, &host) == 0 && host == cases[i].host,
+			"%s: %s", cases[i].what, cases[i].host ? "host namespaces" : "not the host's");
+		kura_peer_done(&p);
+		child_reap(&c);
+	}
+}
+
+static void user_owner(void)
+{
+	static const struct {
+		enum ns_setup how;
+		const char *what;
+	} cases[] = {
+		{ NS_NONE, "in our user namespace" },
+		{ NS_USER_AS_NOBODY, "nobody in a user namespace of its own" },
+		{ NS_USER_NESTED, "nobody two user namespaces down" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct child c = { .ctl = -1, .conn = -1 };
+		struct kura_peer p = KURA_PEER_NULL;
+		uid_t owner = 12345;
+		uid_t want = cases[i].how == NS_NONE ? getuid() : 65534;
+
+		if (!ns_child(cases[i].how, &c, &p, cases[i].what))
+			continue;
+		tap_ok(kura_peer_user_owner(&p, &owner) == 0 && owner == want,
+			"%s: answers to uid %u (got %u)", cases[i].what, (unsigned)want,
+			(unsigned)owner);
+		kura_peer_done(&p);
+		child_reap(&c);
+	}
+	{
+		struct kura_peer gone = KURA_PEER_NULL;
+		uid_t owner;
+
+		tap_is(kura_peer_user_owner(&gone, &owner), -EINVAL, "no peer: -EINVAL");
+	}
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/test-peer.XXXXXX";
@@ -410,6 +544,8 @@ int main(void)
 	other_pid_ns();
 	errors();
 	ns_equal_gone();
+	host_namespaces();
+	user_owner();
 
 	close(listen_fd);
 	tap_rmtree(dir);
