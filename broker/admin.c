@@ -76,6 +76,32 @@ static enum MHD_Result whois(struct kura_daemon *d, struct MHD_Connection *c)
 	return kura_http_json(c, MHD_HTTP_OK, j);
 }
 
+/* What kurad is doing: the store revision, runtimes, the identity cache's counters, and the
+ * workload socket's connections, long polls and principals. */
+static enum MHD_Result status(struct kura_daemon *d, struct MHD_Connection *c)
+{
+	struct kura_resolver_stats st;
+	struct kura_quota_stats ls;
+	int64_t rev;
+
+	pthread_mutex_lock(&d->rev_lock);
+	rev = d->revision;
+	pthread_mutex_unlock(&d->rev_lock);
+	kura_resolver_get_stats(d->resolver, &st);
+	kura_quota_get_stats(d->quota, &ls);
+	return kura_http_json(c, MHD_HTTP_OK,
+		json_pack("{s:I, s:i, s:s, s:{s:I, s:I, s:I, s:I, s:I}, "
+			  "s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
+			"revision", (json_int_t)rev, "runtimes", (int)d->n_runtimes, "state_dir",
+			d->cfg.state_dir, "identity", "hits", (json_int_t)st.hits, "misses",
+			(json_int_t)st.misses, "inspects", (json_int_t)st.inspects, "prefetches",
+			(json_int_t)st.prefetches, "events", (json_int_t)st.events, "workload",
+			"connections", (json_int_t)ls.connections, "watches",
+			(json_int_t)ls.watches, "principals", (json_int_t)ls.principals,
+			"evictions", (json_int_t)ls.evictions, "refused",
+			(json_int_t)ls.refused, "suppressed", (json_int_t)ls.suppressed));
+}
+
 /* A POST's body, gathered in guarded memory (it may carry a value). */
 struct admin_req {
 	struct kura_secbuf *body;
@@ -562,16 +588,17 @@ static enum MHD_Result gather(struct kura_daemon *d, struct MHD_Connection *c,
 	return MHD_YES;
 }
 
-/* Root on the host: uid 0, in kurad's pid namespace, and in no container's cgroup. Root inside
- * a container (no user namespace) that reached the socket through a careless mount is not. */
+/* Root on the host: uid 0, in kurad's own pid, mount and cgroup namespaces with its root, and
+ * in no container's cgroup. Root inside a container (no user namespace) that reached the socket
+ * through a careless mount is not, whatever its cgroup or --pid=host. */
 static bool admin_peer(const struct kura_conn *conn)
 {
 	struct kura_cgroup_id cg;
-	bool same = false;
+	bool host = false;
 
 	if (!conn || conn->peer_err < 0 || conn->peer.uid != 0)
 		return false;
-	if (kura_peer_ns_equal(&conn->peer, getpid(), &same) < 0 || !same)
+	if (kura_peer_in_host_namespaces(&conn->peer, &host) < 0 || !host)
 		return false;
 	return kura_cgroup_read(conn->peer.proc_fd, &cg) == -ENOENT;
 }
@@ -585,8 +612,9 @@ enum MHD_Result kura_admin_handler(void *cls, struct MHD_Connection *c, const ch
 	bool body;
 
 	(void)version;
-	if (!*req_cls)
-		kura_daemon_request_started(d, conn);
+	if (!*req_cls && !kura_http_framing_ok(c))
+		return kura_http_error_close(c, MHD_HTTP_BAD_REQUEST, "bad_request",
+			"a request has at most one Content-Length or Transfer-Encoding, never both");
 	/* The socket is 0600 root; this is the second lock on the same door. */
 	if (!admin_peer(conn)) {
 		if (*upload_data_size) {
@@ -611,20 +639,7 @@ enum MHD_Result kura_admin_handler(void *cls, struct MHD_Connection *c, const ch
 			"use GET (POST for /v1/op/NAME)");
 	if (strcmp(url, "/v1/whois") == 0)
 		return whois(d, c);
-	if (strcmp(url, "/v1/status") == 0) {
-		int64_t rev;
-
-		pthread_mutex_lock(&d->rev_lock);
-		rev = d->revision;
-		pthread_mutex_unlock(&d->rev_lock);
-		struct kura_resolver_stats st;
-
-		kura_resolver_get_stats(d->resolver, &st);
-		return kura_http_json(c, MHD_HTTP_OK, json_pack("{s:I, s:i, s:s, s:{s:I, s:I, s:I, s:I, s:I}}",
-			"revision", (json_int_t)rev, "runtimes", (int)d->n_runtimes, "state_dir",
-			d->cfg.state_dir, "identity", "hits", (json_int_t)st.hits, "misses",
-			(json_int_t)st.misses, "inspects", (json_int_t)st.inspects, "prefetches",
-			(json_int_t)st.prefetches, "events", (json_int_t)st.events));
-	}
+	if (strcmp(url, "/v1/status") == 0)
+		return status(d, c);
 	return kura_http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
 }

@@ -11,6 +11,7 @@
 
 #include "audit-internal.h"
 #include "audit-sink.h"
+#include "cgroup.h"
 #include "daemon.h"
 
 /* The first failure of a spell is logged, then its end: not one line per refused fetch. */
@@ -65,7 +66,36 @@ void kura_daemon_audit_self(struct kura_daemon *d, const char *event, const char
 		.who = &self, .detail = detail });
 }
 
-/* Evolves the key of a quiet log on time, so no key outlives seconds_per_epoch. */
+int kura_daemon_audit_suppressed(struct kura_daemon *d, const struct kura_refusal_note *n)
+{
+	struct kura_identity who = { .pid = n->pid, .uid = n->uid, .gid = n->gid };
+	char principal[KURA_PRINCIPAL_TEXT];
+
+	/* The principal, not a verified identity: these peers were refused, most of them before
+	 * anyone asked a runtime who they are. */
+	if (n->principal.kind == KURA_PRINCIPAL_CONTAINER) {
+		who.runtime = kura_cgroup_runtime_name(n->principal.runtime);
+		who.container_id = n->principal.id;
+	}
+	return kura_daemon_audit(d, &(struct kura_audit_event){ .event = "suppressed",
+		.result = "denied", .reason = n->reason[0] ? n->reason : NULL, .who = &who,
+		.detail = kura_principal_text(&n->principal, principal), .count = (int64_t)n->count,
+		.has_count = true });
+}
+
+static void write_suppressed(const struct kura_refusal_note *n, void *userdata)
+{
+	(void)kura_daemon_audit_suppressed(userdata, n);
+}
+
+void kura_daemon_audit_flush(struct kura_daemon *d, bool all)
+{
+	if (d->quota && d->audit)
+		kura_quota_flush(d->quota, kura_daemon_now(), all, write_suppressed, d);
+}
+
+/* Evolves the key of a quiet log on time, so no key outlives seconds_per_epoch; writes the
+ * refusals counted in the last second. */
 static void *tick_thread(void *userdata)
 {
 	struct kura_daemon *d = userdata;
@@ -85,6 +115,7 @@ static void *tick_thread(void *userdata)
 			return NULL;
 		}
 		pthread_mutex_unlock(&d->rev_lock);
+		kura_daemon_audit_flush(d, false);
 		r = kura_audit_tick(d->audit);
 		if (r < 0)
 			note_result(d, r);

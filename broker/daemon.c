@@ -1,5 +1,6 @@
-/* kurad's life cycle: the run directory and its lock, the two sockets, libmicrohttpd, the
- * revision watcher for long polls, rate limits and logging. No plaintext here. */
+/* kurad's life cycle: the run directory and its lock, the two sockets, libmicrohttpd, who each
+ * connection answers for and its place in the quota table, the revision watcher for long polls,
+ * and logging. No plaintext here. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -62,10 +63,14 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 	n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '.'))
 		line[--n] = '\0';
+	/* A message may quote what a client sent: nothing but printable ASCII reaches the log. */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 || (unsigned char)line[i] >= 0x7f)
+			line[i] = '?';
 	kura_log(LOG_NOTICE, "http: %s", line);
 }
 
-static double now_s(void)
+double kura_daemon_now(void)
 {
 	struct timespec ts;
 
@@ -73,123 +78,71 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-bool kura_daemon_rate_ok(struct kura_daemon *d, uint64_t key, bool *ret_record)
+void kura_daemon_request_started(struct kura_daemon *d, struct kura_conn *conn)
 {
-	/* Token buckets in a small table; peers whose keys collide share one, which can only make
-	 * the limit stricter. */
-	struct kura_rate_bucket *b = &d->rate[(key * 0x9e3779b97f4a7c15ull) >> 56];
-	double t = now_s();
-	bool ok;
+	if (conn && conn->workload)
+		kura_quota_busy(d->quota, &conn->slot, true, 0);
+}
 
-	pthread_mutex_lock(&d->rate_lock);
-	/* A bucket is never refilled because another key arrives: colliding peers share it. */
-	if (b->stamp == 0) {
-		b->tokens = d->cfg.rate_burst;
-		b->stamp = t;
-	}
-	b->tokens = fmin(d->cfg.rate_burst, b->tokens + (t - b->stamp) * d->cfg.rate_per_s);
-	b->stamp = t;
-	ok = b->tokens >= 1.0;
-	if (ok)
-		b->tokens -= 1.0;
-	/* Refusals are audited at most once a second per bucket: a flood must not become a
-	 * flood of records that fills the disk and so shuts everyone out (fail closed). */
-	*ret_record = !ok && t - b->recorded >= 1.0;
-	if (*ret_record)
-		b->recorded = t;
-	pthread_mutex_unlock(&d->rate_lock);
-	return ok;
+/* Room made, or a header deadline passed: the connection's event loop sees it shut and closes
+ * it (under the quota table's lock, so the connection is still there). A parked long poll is
+ * answered first (kura_workload_check_hangups sees the shutdown). */
+static void evict(struct kura_slot *s)
+{
+	struct kura_conn *conn = s->owner;
+
+	(void)shutdown(conn->fd, SHUT_RDWR);
 }
 
 /*
- * libmicrohttpd's connection timeout counts idle time only, so a client that sends one header
- * byte now and then would hold its slot forever: any connection whose request headers are not
- * complete within header_timeout_s is shut down here (the polling thread then closes it).
+ * Whom a connection counts against, from kernel facts only, before any runtime is asked: the
+ * container its cgroup names; else the user who answers for it (its uid, or the owner of the user
+ * namespace it runs in), as a host user if it lives in kurad's namespaces and as a foreign one if
+ * not (so a container of a layout we do not know never shares root's limits); else, when the
+ * kernel cannot tell who it is, the one principal of all unidentified peers.
  */
-static void reap(struct kura_daemon *d)
+static void principal_of(struct kura_conn *conn, struct kura_principal *p)
 {
-	double t = now_s();
+	bool host = false;
+	uid_t owner;
 
-	pthread_mutex_lock(&d->conns_lock);
-	for (struct kura_conn *c = d->conns; c; c = c->next)
-		if (!c->in_request && !c->reaped && t - c->waiting_since > d->cfg.header_timeout_s) {
-			(void)shutdown(c->fd, SHUT_RDWR);
-			c->reaped = true;
-		}
-	pthread_mutex_unlock(&d->conns_lock);
-}
-
-void kura_daemon_request_started(struct kura_daemon *d, struct kura_conn *conn)
-{
-	if (!conn)
-		return;
-	pthread_mutex_lock(&d->conns_lock);
-	conn->in_request = true;
-	pthread_mutex_unlock(&d->conns_lock);
-}
-
-bool kura_daemon_watch(struct kura_daemon *d, struct kura_conn *conn)
-{
-	unsigned n = 0;
-
-	pthread_mutex_lock(&d->conns_lock);
-	for (struct kura_conn *c = d->conns; c; c = c->next)
-		n += c->watching && c->peer_key == conn->peer_key;
-	if (n < KURA_MAX_WATCHES_PER_PEER)
-		conn->watching = true;
-	pthread_mutex_unlock(&d->conns_lock);
-	return conn->watching;
-}
-
-void kura_daemon_unwatch(struct kura_daemon *d, struct kura_conn *conn)
-{
-	pthread_mutex_lock(&d->conns_lock);
-	conn->watching = false;
-	pthread_mutex_unlock(&d->conns_lock);
-}
-
-/* A key for per-peer limits, from kernel facts only: the container its cgroup names (before
- * any runtime is asked), else its uid. */
-static uint64_t peer_key(struct kura_conn *conn)
-{
-	uint64_t h = 1469598103934665603ull;
-
+	*p = (struct kura_principal){ .kind = KURA_PRINCIPAL_UNIDENTIFIED };
 	if (conn->peer_err < 0)
-		return 2;
+		return;
 	conn->cg_rc = kura_cgroup_read(conn->peer.proc_fd, &conn->cg);
 	conn->cg_fresh = true;
-	if (conn->cg_rc < 0)
-		return ((uint64_t)conn->peer.uid << 2) | 1;
-	for (const char *s = conn->cg.id; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ull;
-	return h << 2;
+	if (conn->cg_rc == 0) {
+		p->kind = KURA_PRINCIPAL_CONTAINER;
+		p->runtime = conn->cg.runtime;
+		memcpy(p->id, conn->cg.id, sizeof(p->id));
+		return;
+	}
+	if (kura_peer_user_owner(&conn->peer, &owner) < 0)
+		return;
+	if (conn->cg_rc == -ENOENT && kura_peer_in_host_namespaces(&conn->peer, &host) < 0)
+		return;
+	p->kind = conn->cg_rc == -ENOENT && host ? KURA_PRINCIPAL_USER : KURA_PRINCIPAL_FOREIGN;
+	p->uid = owner;
 }
 
-/* Poll the store's revision, so long polls learn of changes made by any writer (another
- * kuractl, or later another host through etcd). */
+/* Follow the store's revision and its changes, so long polls learn of changes made by any
+ * writer (another kuractl, or later another host through etcd); resume the polls that are due
+ * or whose peer went away; close connections past their header deadline. */
 static void *rev_thread(void *userdata)
 {
 	struct kura_daemon *d = userdata;
 
 	for (;;) {
 		struct timespec ts;
-		int64_t rev = 0;
-		int r;
 
-		pthread_mutex_lock(&d->store_lock);
-		r = kura_store_revision(kura_vault_store(d->vault), &rev);
-		pthread_mutex_unlock(&d->store_lock);
-
+		kura_workload_follow(d);
 		pthread_mutex_lock(&d->rev_lock);
 		if (d->stopping) {
 			pthread_mutex_unlock(&d->rev_lock);
 			return NULL;
 		}
-		if (r == 0 && rev != d->revision) {
-			d->revision = rev;
-			pthread_cond_broadcast(&d->rev_cond);
-		}
 		kura_workload_wake_watchers(d);
+		kura_workload_check_hangups(d);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += 100 * 1000 * 1000;
 		if (ts.tv_nsec >= 1000000000) {
@@ -198,20 +151,20 @@ static void *rev_thread(void *userdata)
 		}
 		(void)pthread_cond_timedwait(&d->rev_cond, &d->rev_lock, &ts);
 		pthread_mutex_unlock(&d->rev_lock);
-		reap(d);
+		kura_quota_reap(d->quota, kura_daemon_now(), d->cfg.header_timeout_s);
 	}
 }
 
-static void notify_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-	enum MHD_ConnectionNotificationCode code)
+static void notify_connection(struct kura_daemon *d, struct MHD_Connection *c,
+	void **socket_context, enum MHD_ConnectionNotificationCode code, bool workload)
 {
-	struct kura_daemon *d = cls;
 	struct kura_conn *conn;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *info =
 			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-		unsigned same = 0;
+		struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+		socklen_t sl = sizeof(cred);
 
 		conn = calloc(1, sizeof(*conn));
 		if (!conn || !info) {
@@ -220,46 +173,51 @@ static void notify_connection(void *cls, struct MHD_Connection *c, void **socket
 		}
 		conn->peer = (struct kura_peer)KURA_PEER_NULL;
 		conn->fd = info->connect_fd;
+		conn->workload = workload;
 		/* The kernel's facts are taken when the connection starts: SO_PEERCRED and the
 		 * pidfd describe the process that connected, whatever is sent afterwards. */
 		conn->peer_err = kura_peer_from_socket(conn->fd, &conn->peer);
+		if (conn->peer_err < 0 && getsockopt(conn->fd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) < 0)
+			cred = (struct ucred){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+		conn->cred_pid = conn->peer_err < 0 ? cred.pid : conn->peer.pid;
+		conn->cred_uid = conn->peer_err < 0 ? cred.uid : conn->peer.uid;
+		conn->cred_gid = conn->peer_err < 0 ? cred.gid : conn->peer.gid;
 		if (conn->peer_err == 0 && conn->peer.degraded &&
 			!__atomic_exchange_n(&d->warned_degraded, true, __ATOMIC_RELAXED))
 			kura_log(LOG_WARNING, "this kernel has no SO_PEERPIDFD: identity runs degraded "
 					      "(the peer is pinned by pidfd_open or its start time, "
 					      "after SO_PEERCRED)");
-		conn->peer_key = peer_key(conn);
-		conn->waiting_since = now_s();
-		pthread_mutex_lock(&d->conns_lock);
-		for (struct kura_conn *o = d->conns; o; o = o->next)
-			same += o->peer_key == conn->peer_key;
-		conn->next = d->conns;
-		if (d->conns)
-			d->conns->prev = conn;
-		d->conns = conn;
-		/* One peer cannot take every slot: past its share, it is shut out at once. */
-		if (same >= d->cfg.max_per_peer) {
-			(void)shutdown(conn->fd, SHUT_RDWR);
-			conn->reaped = true;
-		}
-		pthread_mutex_unlock(&d->conns_lock);
 		*socket_context = conn;
+		if (!workload)
+			return;
+		principal_of(conn, &conn->principal);
+		conn->slot.owner = conn;
+		/* One principal cannot take every slot: past its share it is shut out at once;
+		 * past the table's size, the principal with the most connections makes room. */
+		if (kura_quota_admit(d->quota, &conn->slot, &conn->principal, kura_daemon_now()) < 0)
+			(void)shutdown(conn->fd, SHUT_RDWR);
 		return;
 	}
 	conn = *socket_context;
 	if (conn) {
-		pthread_mutex_lock(&d->conns_lock);
-		if (conn->prev)
-			conn->prev->next = conn->next;
-		else
-			d->conns = conn->next;
-		if (conn->next)
-			conn->next->prev = conn->prev;
-		pthread_mutex_unlock(&d->conns_lock);
+		if (workload)
+			kura_quota_release(d->quota, &conn->slot);
 		kura_peer_done(&conn->peer);
 		free(conn);
 		*socket_context = NULL;
 	}
+}
+
+static void notify_workload(void *cls, struct MHD_Connection *c, void **socket_context,
+	enum MHD_ConnectionNotificationCode code)
+{
+	notify_connection(cls, c, socket_context, code, true);
+}
+
+static void notify_admin(void *cls, struct MHD_Connection *c, void **socket_context,
+	enum MHD_ConnectionNotificationCode code)
+{
+	notify_connection(cls, c, socket_context, code, false);
 }
 
 /* A request is over: the connection waits for the next one's headers from now. */
@@ -269,12 +227,8 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **req_cl
 	struct kura_daemon *d = cls;
 	struct kura_conn *conn = kura_http_conn(c);
 
-	if (conn) {
-		pthread_mutex_lock(&d->conns_lock);
-		conn->in_request = false;
-		conn->waiting_since = now_s();
-		pthread_mutex_unlock(&d->conns_lock);
-	}
+	if (conn && conn->workload)
+		kura_quota_busy(d->quota, &conn->slot, false, kura_daemon_now());
 }
 
 /* Each socket's handler keeps its own kind of request state. */
@@ -379,13 +333,20 @@ static struct MHD_Daemon *start_mhd(struct kura_daemon *d, int fd, MHD_AccessHan
 			(intptr_t)d->cfg.loop_threads, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
+	/* libmicrohttpd closes a connection past its own limit before we see it, and splits the
+	 * limit between its loops: it must never be what stops a connection on workload.sock, or
+	 * no room could be made for it (quota.c decides, over all loops). Each loop may hold
+	 * them all, and the ones shut to make room until its loop closes them. */
+	unsigned limit = event_loop ? (d->cfg.max_connections + 64) * d->cfg.loop_threads :
+				      d->cfg.max_connections;
 
 	return MHD_start_daemon(flags | MHD_USE_ITC | MHD_USE_ERROR_LOG,
 		0, NULL, NULL, h, d, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_CONNECTION, notify_connection, d,
+		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_CONNECTION,
+		event_loop ? notify_workload : notify_admin, d,
 		MHD_OPTION_NOTIFY_COMPLETED, event_loop ? workload_completed : admin_completed, d,
-		MHD_OPTION_CONNECTION_LIMIT,
-		d->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, d->cfg.connection_timeout_s,
+		MHD_OPTION_CONNECTION_LIMIT, limit,
+		MHD_OPTION_CONNECTION_TIMEOUT, d->cfg.connection_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(event_loop ? 16 * 1024 : 64 * 1024),
 		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_STRICT_FOR_CLIENT, 1,
 		MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
@@ -443,6 +404,14 @@ static void note_run_dir(struct kura_daemon *d)
 		(void)unlink(tmp);
 }
 
+static struct kura_quota_config quota_config(const struct kura_daemon *d)
+{
+	return (struct kura_quota_config){ .max_connections = d->cfg.max_connections,
+		.max_per_peer = d->cfg.max_per_peer, .max_watches = d->cfg.max_watches,
+		.watches_per_peer = KURA_MAX_WATCHES_PER_PEER, .rate_per_s = d->cfg.rate_per_s,
+		.rate_burst = d->cfg.rate_burst };
+}
+
 int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cfg)
 {
 	char path[4096];
@@ -452,9 +421,8 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 	d->cfg = *cfg;
 	d->lock_fd = -1;
 	pthread_mutex_init(&d->store_lock, NULL);
+	pthread_mutex_init(&d->grants_lock, NULL);
 	pthread_mutex_init(&d->rev_lock, NULL);
-	pthread_mutex_init(&d->rate_lock, NULL);
-	pthread_mutex_init(&d->conns_lock, NULL);
 	pthread_mutex_init(&d->jobs_lock, NULL);
 	pthread_cond_init(&d->jobs_cond, NULL);
 	{
@@ -466,6 +434,15 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 		pthread_condattr_destroy(&ca);
 	}
 
+	if (!d->cfg.max_watches)
+		d->cfg.max_watches = d->cfg.max_connections / 2 ? d->cfg.max_connections / 2 : 1;
+	{
+		struct kura_quota_config lc = quota_config(d);
+
+		r = kura_quota_new(&lc, evict, &d->quota);
+		if (r < 0)
+			return r;
+	}
 	r = kura_vault_open(cfg->state_dir, &cfg->master, 0, &d->vault, &err);
 	if (r < 0) {
 		kura_log(LOG_ERR, "%s", err.msg[0] ? err.msg : strerror(-r));
@@ -500,6 +477,10 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 		return r;
 	if (kura_store_revision(kura_vault_store(d->vault), &d->revision) < 0)
 		d->revision = 0;
+	/* Exact from now on: a long poll from an older revision is told to list again. */
+	r = kura_changes_new(KURA_CHANGES_KEPT, d->revision, &d->changes);
+	if (r < 0)
+		return r;
 	r = pthread_create(&d->rev_thread, NULL, rev_thread, d);
 	if (r != 0)
 		return -r;
@@ -537,6 +518,13 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 	return 0;
 }
 
+void kura_daemon_reconfigure(struct kura_daemon *d)
+{
+	struct kura_quota_config lc = quota_config(d);
+
+	kura_quota_configure(d->quota, &lc);
+}
+
 void kura_daemon_stop(struct kura_daemon *d)
 {
 	char path[4096];
@@ -569,14 +557,18 @@ void kura_daemon_stop(struct kura_daemon *d)
 		MHD_stop_daemon(d->admin);
 	if (d->rev_thread_started)
 		pthread_join(d->rev_thread, NULL);
-	if (d->audit)
+	if (d->audit) {
+		kura_daemon_audit_flush(d, true);
 		kura_daemon_audit_self(d, "stop", NULL);
+	}
 	kura_daemon_audit_stop(d);
 	kura_resolver_free(d->resolver);
 	for (size_t i = 0; i < d->n_runtimes; i++)
 		kura_runtime_free(d->runtimes[i]);
 	free(d->runtimes);
-	kura_grant_list_done(&d->grants);
+	kura_workload_done(d);
+	kura_changes_free(d->changes);
+	kura_quota_free(d->quota);
 	kura_vault_close(d->vault);
 	if (d->lock_fd >= 0) {
 		snprintf(path, sizeof(path), "%s/workload.sock", d->cfg.run_dir);

@@ -1,5 +1,6 @@
 /* kurad's state shared by its threads: the vault behind one lock, the identity resolver, the
- * store revision that long polls wait on, and the request rate limits. Internal to kurad. */
+ * store revision and recent changes that long polls wait on, and the per-principal limits.
+ * Internal to kurad. */
 #pragma once
 
 #include <pthread.h>
@@ -10,19 +11,23 @@
 
 #include "audit.h"
 #include "audit-event.h"
+#include "changes.h"
 #include "grant.h"
 #include "identity.h"
+#include "quota.h"
 #include "vault.h"
 
-#define KURA_RATE_BUCKETS 256
 #define KURA_MAX_WATCHES_PER_PEER 4
 #define KURA_LOOKUP_WORKERS 4 /* threads that ask runtimes for containers not cached */
+/* Distinct secret names a long poll can ask about by revision; an older `since` is answered
+ * "resync" (list again) rather than by reading the store. */
+#define KURA_CHANGES_KEPT 4096
 
-struct kura_rate_bucket {
-	uint64_t key;
-	double tokens;
-	double stamp;
-	double recorded; /* when a refusal was last audited */
+/* The grants as of a store revision, shared by the requests that read them (immutable). */
+struct kura_grants {
+	unsigned refs;
+	int64_t rev; /* they are the grants of every revision from the one read up to this one */
+	struct kura_grant_list list;
 };
 
 struct kura_runtime_config {
@@ -38,8 +43,9 @@ struct kura_daemon_config {
 	size_t n_runtimes;
 	unsigned lookup_timeout_ms; /* runtime lookups, per request (default 2000) */
 	unsigned connection_timeout_s; /* idle or slow connections are closed (default 10) */
-	unsigned max_connections; /* per socket (default 256) */
-	unsigned max_per_peer;    /* connections of one container or host uid (default 16) */
+	unsigned max_connections; /* on workload.sock (default 256); room is made past it */
+	unsigned max_per_peer;    /* connections of one principal (default 16) */
+	unsigned max_watches;     /* long polls in all (default: half of max_connections) */
 	unsigned header_timeout_s; /* a request's headers must be complete by then (default 5) */
 	double rate_per_s;        /* requests per second per peer (default 100) */
 	double rate_burst;        /* (default 200) */
@@ -56,9 +62,8 @@ struct kura_daemon_config {
 struct kura_daemon {
 	struct kura_daemon_config cfg;
 	struct kura_vault *vault; /* only under store_lock */
-	struct kura_grant_list grants; /* under store_lock: as of grants_rev (workload.c) */
-	int64_t grants_rev;
-	bool grants_valid;
+	struct kura_grants *grants; /* the latest read, under grants_lock (workload.c) */
+	pthread_mutex_t grants_lock;
 	pthread_mutex_t store_lock;
 	struct kura_resolver *resolver;
 	struct kura_runtime **runtimes;
@@ -67,20 +72,18 @@ struct kura_daemon {
 	struct MHD_Daemon *admin;
 	int lock_fd;
 
-	/* The store revision, polled by a thread; long polls wait on rev_cond. */
+	/* The store revision and the secrets changed lately, followed by a thread; long polls
+	 * wait on rev_cond. `revision` is as far as `changes` is complete. */
 	pthread_mutex_t rev_lock;
 	pthread_cond_t rev_cond;
 	int64_t revision;
+	struct kura_changes *changes;
 	bool stopping;
 	pthread_t rev_thread;
 	bool rev_thread_started;
 
-	pthread_mutex_t rate_lock;
-	struct kura_rate_bucket rate[KURA_RATE_BUCKETS];
-
-	/* Every open connection, for per-peer caps and the header deadline. */
-	pthread_mutex_t conns_lock;
-	struct kura_conn *conns;
+	/* Connections, rates, long polls and refusal counts of workload.sock, per principal. */
+	struct kura_quota *quota;
 	bool warned_degraded;
 
 	/* Workload requests suspended off the event loop (workload.c): lookups waiting for a
@@ -109,6 +112,8 @@ struct wreq;
 
 /* Start the lookup workers. */
 int kura_workload_start(struct kura_daemon *d);
+/* Free what the workload API kept (the grants). */
+void kura_workload_done(struct kura_daemon *d);
 /* Before stopping libmicrohttpd (with `stopping` set): answer every suspended request. */
 void kura_workload_drain(struct kura_daemon *d);
 /* Resume the long polls that are due (revision moved, deadline, stopping); under rev_lock. */
@@ -117,13 +122,18 @@ void kura_workload_wake_watchers(struct kura_daemon *d);
 void kura_workload_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	enum MHD_RequestTerminationCode code);
 
-/* Enter a long poll for this connection's peer: false when the peer already has
- * KURA_MAX_WATCHES_PER_PEER open. kura_daemon_unwatch() when done. */
-bool kura_daemon_watch(struct kura_daemon *d, struct kura_conn *conn);
-void kura_daemon_unwatch(struct kura_daemon *d, struct kura_conn *conn);
+/* Resume parked long polls whose peer hung up or died (their connection is then closed); under
+ * rev_lock. */
+void kura_workload_check_hangups(struct kura_daemon *d);
+/* Read the store's changes up to its current revision into d->changes and move d->revision
+ * (the revision thread). */
+void kura_workload_follow(struct kura_daemon *d);
 
 /* Open the vault, bind the sockets, start serving. Logs its own failures (once). */
 int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cfg);
+
+/* Apply cfg's rate and burst (after a reload) to the limits. */
+void kura_daemon_reconfigure(struct kura_daemon *d);
 
 /* Stop serving: wake long polls, close sockets, join threads, wipe keys. */
 void kura_daemon_stop(struct kura_daemon *d);
@@ -145,9 +155,8 @@ void kura_admin_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 /* The connection's request headers are complete (the reaper leaves it alone). NULL-safe. */
 void kura_daemon_request_started(struct kura_daemon *d, struct kura_conn *conn);
 
-/* Take one token for this peer; false when it is over its rate, and then *ret_record says
- * whether this refusal is the one to audit (at most one a second per peer). */
-bool kura_daemon_rate_ok(struct kura_daemon *d, uint64_t key, bool *ret_record);
+/* CLOCK_MONOTONIC in seconds. */
+double kura_daemon_now(void);
 
 /* Open the audit log and start its key timer; logs why it cannot. */
 int kura_daemon_audit_start(struct kura_daemon *d);
@@ -164,6 +173,10 @@ int kura_daemon_audit(struct kura_daemon *d, const struct kura_audit_event *e);
 bool kura_daemon_audit_healthy(struct kura_daemon *d);
 /* A record of kurad's own (start, stop, reload). */
 void kura_daemon_audit_self(struct kura_daemon *d, const char *event, const char *detail);
+/* The record of refusals counted rather than recorded one by one ("suppressed"). */
+int kura_daemon_audit_suppressed(struct kura_daemon *d, const struct kura_refusal_note *n);
+/* Write the counts of every principal whose second is over (all of them when `all`). */
+void kura_daemon_audit_flush(struct kura_daemon *d, bool all);
 
 /* Log one line (never a value). level: LOG_ERR, LOG_WARNING, LOG_INFO. */
 __attribute__((format(printf, 2, 3))) void kura_log(int level, const char *fmt, ...);

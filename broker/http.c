@@ -6,6 +6,7 @@
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -46,7 +47,8 @@ enum MHD_Result kura_http_secret(struct MHD_Connection *c, struct kura_secbuf *b
 	return queue(c, MHD_HTTP_OK, r, false);
 }
 
-enum MHD_Result kura_http_json(struct MHD_Connection *c, unsigned status, json_t *j)
+/* A JSON reply; close: the connection is closed after it. */
+static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j, bool close)
 {
 	struct kura_secbuf *body = NULL;
 	struct MHD_Response *r;
@@ -66,7 +68,7 @@ enum MHD_Result kura_http_json(struct MHD_Connection *c, unsigned status, json_t
 		return MHD_NO;
 	}
 	kura_json_free(s);
-	if (status == MHD_HTTP_OK)
+	if (status == MHD_HTTP_OK && !close)
 		return kura_http_secret(c, body);
 	r = MHD_create_response_from_buffer_with_free_callback_cls(body->len, body->data,
 		free_secbuf, body);
@@ -74,7 +76,17 @@ enum MHD_Result kura_http_json(struct MHD_Connection *c, unsigned status, json_t
 		kura_secbuf_free(body);
 		return MHD_NO;
 	}
-	return queue(c, status, r, status == MHD_HTTP_BAD_REQUEST || status >= 413);
+	return queue(c, status, r, close);
+}
+
+enum MHD_Result kura_http_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+	return reply_json(c, status, j, status == MHD_HTTP_BAD_REQUEST || status >= 413);
+}
+
+enum MHD_Result kura_http_json_close(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+	return reply_json(c, status, j, true);
 }
 
 static char seen_marker, body_marker;
@@ -111,6 +123,40 @@ enum MHD_Result kura_http_error(struct MHD_Connection *c, unsigned status, const
 	const char *message)
 {
 	return kura_http_json(c, status, json_pack("{s:s, s:s}", "error", code, "message", message));
+}
+
+enum MHD_Result kura_http_error_close(struct MHD_Connection *c, unsigned status, const char *code,
+	const char *message)
+{
+	return kura_http_json_close(c, status,
+		json_pack("{s:s, s:s}", "error", code, "message", message));
+}
+
+struct framing {
+	unsigned content_length, transfer_encoding;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+	const char *value)
+{
+	struct framing *f = cls;
+
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		f->content_length++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		f->transfer_encoding++;
+	return MHD_YES;
+}
+
+bool kura_http_framing_ok(struct MHD_Connection *c)
+{
+	struct framing f = { 0 };
+
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+	return f.content_length <= 1 && f.transfer_encoding <= 1 &&
+		!(f.content_length && f.transfer_encoding);
 }
 
 bool kura_http_query_u64(struct MHD_Connection *c, const char *key, uint64_t min, uint64_t max,

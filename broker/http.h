@@ -10,6 +10,7 @@
 
 #include "cgroup.h"
 #include "identity.h"
+#include "quota.h"
 #include "peer.h"
 #include "secbuf.h"
 #include "vault.h"
@@ -20,18 +21,18 @@
 struct kura_conn {
 	struct kura_peer peer;
 	int peer_err;       /* <0: the kernel could not tell us who this is */
+	pid_t cred_pid;     /* SO_PEERCRED, also when peer_err < 0 (for records only) */
+	uid_t cred_uid;
+	gid_t cred_gid;
 	int fd;
-	uint64_t peer_key;  /* the container (from its cgroup) or the host uid: per-peer limits */
+	struct kura_principal principal; /* whom its requests count against (quota.h) */
+	struct kura_slot slot;           /* its place in the quota table (workload.sock only) */
 	/* Its /proc/<pid>/cgroup as read when it connected, for its first request only (every
 	 * later request reads it again): one read fewer for the usual one-request connection. */
 	struct kura_cgroup_id cg;
 	int cg_rc;
 	bool cg_fresh;
-	double waiting_since; /* when the current request's headers began to be awaited */
-	bool in_request;    /* its headers are complete */
-	bool watching;      /* in a long poll */
-	bool reaped;
-	struct kura_conn *prev, *next;
+	bool workload; /* on workload.sock (else admin.sock) */
 };
 
 /* The connection's context, made when it was accepted; NULL if that failed. */
@@ -50,10 +51,22 @@ bool kura_http_marker(const void *req_cls);
 
 /* Queue a JSON reply (j is stolen). Returns MHD_YES/MHD_NO as MHD wants. */
 enum MHD_Result kura_http_json(struct MHD_Connection *c, unsigned status, json_t *j);
+/* The same, and the connection is closed after it. */
+enum MHD_Result kura_http_json_close(struct MHD_Connection *c, unsigned status, json_t *j);
 
 /* {"error": code, "message": text}, with Connection: close for 4xx/5xx from bad input. */
 enum MHD_Result kura_http_error(struct MHD_Connection *c, unsigned status, const char *code,
 	const char *message);
+/* The same, and the connection is closed after it whatever the status. */
+enum MHD_Result kura_http_error_close(struct MHD_Connection *c, unsigned status, const char *code,
+	const char *message);
+
+/*
+ * Whether the request's framing is unambiguous (RFC 9112 section 6): at most one Content-Length,
+ * at most one Transfer-Encoding, never both. A request that breaks this must get 400 and the
+ * connection closed: two parties reading its body differently is how requests are smuggled.
+ */
+bool kura_http_framing_ok(struct MHD_Connection *c);
 
 /* Queue body (taken) as the reply: it is sent from that guarded buffer and wiped when MHD is
  * done with it; it is never copied. */

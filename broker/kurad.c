@@ -33,8 +33,12 @@ static const char usage_text[] =
 	"                           options above without '--' (runtime may repeat), plus\n"
 	"                           lookup-timeout-ms, connection-timeout (idle seconds),\n"
 	"                           header-timeout (seconds to send a request's headers),\n"
-	"                           max-connections, max-per-peer, rate, burst (requests per\n"
-	"                           second per peer), watch-max, syslog = yes|no,\n"
+	"                           max-connections (on workload.sock; past it the peer with\n"
+	"                           the most connections makes room), max-per-peer,\n"
+	"                           max-watches (long polls in all; half of max-connections),\n"
+	"                           rate, burst (requests per second per peer: a container,\n"
+	"                           or a host user with every uid of its user namespaces),\n"
+	"                           watch-max (seconds a long poll may wait), syslog = yes|no,\n"
 	"                           loop-threads (event loops for workload.sock; one per\n"
 	"                           core), identity-prefetch = yes|no (look a container up\n"
 	"                           when it starts, so its first request is warm; yes), and the\n"
@@ -156,6 +160,7 @@ static bool set_option(struct options *o, const char *key, const char *value, bo
 			strcmp(key, "passphrase-file") == 0 || strcmp(key, "lookup-timeout-ms") == 0 ||
 			strcmp(key, "connection-timeout") == 0 ||
 			strcmp(key, "max-connections") == 0 || strcmp(key, "max-per-peer") == 0 ||
+			strcmp(key, "max-watches") == 0 ||
 			strcmp(key, "header-timeout") == 0 || strncmp(key, "audit-", 6) == 0 ||
 			strcmp(key, "loop-threads") == 0;
 	else if (strcmp(key, "state-dir") == 0)
@@ -176,6 +181,8 @@ static bool set_option(struct options *o, const char *key, const char *value, bo
 		o->cfg.max_connections = (unsigned)n;
 	else if (strcmp(key, "max-per-peer") == 0 && parse_uint(value, 1, 65536, &n))
 		o->cfg.max_per_peer = (unsigned)n;
+	else if (strcmp(key, "max-watches") == 0 && parse_uint(value, 1, 65536, &n))
+		o->cfg.max_watches = (unsigned)n;
 	else if (strcmp(key, "header-timeout") == 0 && parse_uint(value, 1, 3600, &n))
 		o->cfg.header_timeout_s = (unsigned)n;
 	else if (strcmp(key, "loop-threads") == 0 && parse_uint(value, 1, 64, &n))
@@ -377,11 +384,10 @@ int main(int argc, char **argv)
 				kura_log(LOG_WARNING, "SIGHUP: configuration kept as it was");
 				continue;
 			}
-			pthread_mutex_lock(&d.rate_lock);
 			d.cfg.rate_per_s = n.cfg.rate_per_s;
 			d.cfg.rate_burst = n.cfg.rate_burst;
-			d.cfg.watch_max_s = n.cfg.watch_max_s;
-			pthread_mutex_unlock(&d.rate_lock);
+			__atomic_store_n(&d.cfg.watch_max_s, n.cfg.watch_max_s, __ATOMIC_RELAXED);
+			kura_daemon_reconfigure(&d);
 			d.cfg.no_prefetch = n.cfg.no_prefetch;
 			kura_resolver_set_prefetch(d.resolver, !n.cfg.no_prefetch);
 			if (n.syslog != o.syslog)

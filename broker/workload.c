@@ -3,7 +3,9 @@
  * Touches plaintext: a value goes from the vault into a guarded reply body, wiped once sent. */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
@@ -37,6 +39,7 @@ struct wreq {
 	int ident_r;
 	bool watching; /* counts against the peer's long polls until completed */
 	bool listed;   /* on d->watchers */
+	bool hangup;   /* its peer hung up or died while it was parked: answer and close */
 	uint64_t since;
 	struct timespec deadline; /* CLOCK_MONOTONIC */
 	json_t *changed;
@@ -57,13 +60,27 @@ static enum MHD_Result audit_unavailable(struct MHD_Connection *c)
 		"the audit log cannot be written now, so nothing is served; try again");
 }
 
-/* Record a refusal or failure, then send it: as the error, or as 503 if even the record
- * could not be written. */
+/*
+ * Record a refusal or failure, then send it: as the error, or as 503 if even the record could
+ * not be written. Refusals reach the log in bounded volume: a principal's first in each second
+ * is recorded on its own, the rest are counted into one "suppressed" record (quota.h), so that
+ * no peer can fill the disk and so shut everyone out (fail closed). A peer that cannot be
+ * identified is also disconnected: it has nothing more to ask.
+ */
 static enum MHD_Result refuse(const struct wreq *w, const char *event, const char *result,
 	const char *secret, unsigned status, const char *code, const char *msg)
 {
-	if (audit(w, event, result, code, secret, 0, NULL) < 0)
+	struct kura_refusal_note due;
+	bool record;
+
+	record = kura_quota_refusal(w->d->quota, w->conn ? &w->conn->slot : NULL,
+		kura_daemon_now(), code, w->id->pid, w->id->uid, w->id->gid, &due);
+	if (due.count)
+		(void)kura_daemon_audit_suppressed(w->d, &due);
+	if (record && audit(w, event, result, code, secret, 0, NULL) < 0)
 		return audit_unavailable(w->c);
+	if (strcmp(code, "unidentified") == 0)
+		return kura_http_error_close(w->c, status, code, msg);
 	return kura_http_error(w->c, status, code, msg);
 }
 
@@ -87,40 +104,95 @@ json_t *kura_identity_json(const struct kura_identity *id)
 	return j;
 }
 
-/*
- * The grants, under the store lock (and valid only while it is held). Decoding every grant
- * record for every request cost more than the rest of a fetch's store work, so they are kept
- * and read again only when the store's revision has moved: one small read per request, and a
- * revocation (by kurad, or by kuractl writing the store directly) counts from the very next
- * request.
- */
-static int load_grants(struct kura_daemon *d, const struct kura_grant_list **ret)
+static void grants_unref(struct kura_grants *g)
+{
+	if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	kura_grant_list_done(&g->list);
+	free(g);
+}
+
+static struct kura_grants *grants_ref(struct kura_daemon *d)
+{
+	struct kura_grants *g;
+
+	pthread_mutex_lock(&d->grants_lock);
+	g = d->grants;
+	if (g)
+		__atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&d->grants_lock);
+	return g;
+}
+
+/* Read the grants as of `rev` and make them the current ones. Under store_lock. */
+static int grants_load(struct kura_daemon *d, int64_t rev)
 {
 	struct kura_err err = { 0 };
+	struct kura_grants *g = calloc(1, sizeof(*g)), *old;
+	int r;
+
+	if (!g)
+		return -ENOMEM;
+	r = kura_grant_list(d->vault, &g->list, &err);
+	if (r < 0) {
+		kura_log(LOG_ERR, "cannot read grants: %s", err.msg[0] ? err.msg : strerror(-r));
+		free(g);
+		return r;
+	}
+	g->refs = 1;
+	g->rev = rev;
+	pthread_mutex_lock(&d->grants_lock);
+	old = d->grants;
+	d->grants = g;
+	pthread_mutex_unlock(&d->grants_lock);
+	grants_unref(old);
+	return 0;
+}
+
+/*
+ * The grants as of the store's revision now, under the store lock (inside the caller's read
+ * snapshot): a reference in *ret. Decoding every grant record for every request cost more than
+ * the rest of a fetch's store work, so they are kept and read again only when the revision has
+ * moved past what they are known to cover (the revision thread extends that while no grant
+ * changes): one small read per request, and a revocation, by kurad or by kuractl writing the store
+ * directly, counts from the very next request.
+ */
+static int grants_current(struct kura_daemon *d, struct kura_grants **ret)
+{
+	struct kura_grants *g;
 	int64_t rev;
 	int r;
 
 	r = kura_store_revision(kura_vault_store(d->vault), &rev);
-	if (r == 0 && (!d->grants_valid || d->grants_rev != rev)) {
-		kura_grant_list_done(&d->grants);
-		d->grants_valid = false;
-		r = kura_grant_list(d->vault, &d->grants, &err);
-		if (r == 0) {
-			d->grants_rev = rev;
-			d->grants_valid = true;
-		}
-	}
-	if (r < 0) {
-		kura_log(LOG_ERR, "cannot read grants: %s", err.msg[0] ? err.msg : strerror(-r));
+	if (r < 0)
 		return r;
+	pthread_mutex_lock(&d->grants_lock);
+	g = d->grants;
+	if (g && g->rev == rev)
+		__atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+	else
+		g = NULL;
+	pthread_mutex_unlock(&d->grants_lock);
+	if (!g) {
+		r = grants_load(d, rev);
+		if (r < 0)
+			return r;
+		g = grants_ref(d);
 	}
-	*ret = &d->grants;
+	*ret = g;
 	return 0;
+}
+
+void kura_workload_done(struct kura_daemon *d)
+{
+	grants_unref(d->grants);
+	d->grants = NULL;
 }
 
 struct readable {
 	const struct kura_grant_list *g;
 	const struct kura_identity *id;
+	json_t *out; /* watch: the readable changed names */
 };
 
 static bool readable(const char *name, void *userdata)
@@ -130,11 +202,20 @@ static bool readable(const char *name, void *userdata)
 	return kura_policy_allows(rd->g->items, rd->g->n, rd->id, name);
 }
 
+static bool collect_readable(const char *name, void *userdata)
+{
+	struct readable *rd = userdata;
+
+	if (readable(name, rd))
+		json_array_append_new(rd->out, json_string(name));
+	return true;
+}
+
 static enum MHD_Result list_secrets(const struct wreq *w)
 {
 	struct kura_daemon *d = w->d;
 	const struct kura_identity *id = w->id;
-	const struct kura_grant_list *g = NULL;
+	struct kura_grants *g = NULL;
 	struct kura_secret_list l = { 0 };
 	struct kura_err err = { 0 };
 	json_t *arr = json_array();
@@ -142,9 +223,9 @@ static enum MHD_Result list_secrets(const struct wreq *w)
 	int r;
 
 	pthread_mutex_lock(&d->store_lock);
-	r = load_grants(d, &g);
+	r = grants_current(d, &g);
 	if (r == 0) {
-		struct readable rd = { g, id };
+		struct readable rd = { &g->list, id, NULL };
 
 		r = kura_secret_list_filtered(d->vault, "", readable, &rd, &l, &err);
 	}
@@ -154,6 +235,7 @@ static enum MHD_Result list_secrets(const struct wreq *w)
 		json_array_append_new(arr, json_pack("{s:s, s:I}", "name", l.items[i].name,
 			"version", (json_int_t)l.items[i].current));
 	pthread_mutex_unlock(&d->store_lock);
+	grants_unref(g);
 	kura_secret_list_done(&l);
 	if (r < 0) {
 		json_decref(arr);
@@ -174,7 +256,7 @@ static enum MHD_Result get_secret(const struct wreq *w, const char *name)
 	const struct kura_identity *id = w->id;
 	struct kura_secbuf *value = NULL, *body = NULL;
 	char fp[KURA_FINGERPRINT_TEXT];
-	const struct kura_grant_list *g = NULL;
+	struct kura_grants *g = NULL;
 	struct kura_version_info info;
 	struct kura_err err = { 0 };
 	bool allowed;
@@ -188,8 +270,9 @@ static enum MHD_Result get_secret(const struct wreq *w, const char *name)
 	/* The grants and the secret from one snapshot of the store. */
 	r = kura_store_read_begin(kura_vault_store(d->vault));
 	if (r == 0)
-		r = load_grants(d, &g);
-	allowed = r == 0 && kura_policy_allows(g->items, g->n, id, name);
+		r = grants_current(d, &g);
+	allowed = r == 0 && kura_policy_allows(g->list.items, g->list.n, id, name);
+	grants_unref(g);
 	/* Not granted looks the same whether or not the secret exists. */
 	if (r == 0 && !allowed) {
 		kura_store_read_end(kura_vault_store(d->vault));
@@ -224,37 +307,71 @@ static enum MHD_Result get_secret(const struct wreq *w, const char *name)
 	return kura_http_secret(w->c, body);
 }
 
-/* Names of secrets under "secret/" changed after `since` that id may read. */
-static int readable_changes(struct kura_daemon *d, const struct kura_identity *id, int64_t since,
-	json_t *out)
+/*
+ * The revision thread's part: read what the store changed since d->revision, a page at a time
+ * (the store's lock is held for one page only), into the index long polls ask, and move
+ * d->revision as far as the index is complete. The grants are read again only when a grant
+ * changed; otherwise the ones held are known to hold for the new revisions too.
+ */
+void kura_workload_follow(struct kura_daemon *d)
 {
-	struct kura_change_list ch = { 0 };
-	const struct kura_grant_list *g = NULL;
+	struct kura_store *st = kura_vault_store(d->vault);
+	int64_t seen, now_rev = 0;
 	int r;
 
-	pthread_mutex_lock(&d->store_lock);
-	r = load_grants(d, &g);
-	if (r == 0)
-		r = kura_store_changes(kura_vault_store(d->vault), since, 0, &ch);
-	for (size_t i = 0; r == 0 && i < ch.n; i++) {
-		const char *key = ch.items[i].key, *name;
-		size_t k;
-		bool dup = false;
-		json_t *e;
+	pthread_mutex_lock(&d->rev_lock);
+	seen = d->revision;
+	pthread_mutex_unlock(&d->rev_lock);
+	for (;;) {
+		struct kura_change_list ch = { 0 };
+		bool grants_changed = false;
+		int64_t last;
 
-		if (strncmp(key, "secret/", 7) != 0)
-			continue;
-		name = key + 7;
-		if (!kura_policy_allows(g->items, g->n, id, name))
-			continue;
-		json_array_foreach(out, k, e)
-			dup = dup || strcmp(json_string_value(e), name) == 0;
-		if (!dup)
-			json_array_append_new(out, json_string(name));
+		pthread_mutex_lock(&d->store_lock);
+		r = kura_store_revision(st, &now_rev);
+		if (r == 0 && now_rev > seen)
+			r = kura_store_changes(st, seen, 1024, &ch);
+		if (r < 0 || now_rev <= seen) {
+			pthread_mutex_unlock(&d->store_lock);
+			if (r == -ERANGE) {
+				/* History before `seen` is gone: start afresh; older polls resync. */
+				pthread_mutex_lock(&d->rev_lock);
+				kura_changes_reset(d->changes, now_rev);
+				d->revision = now_rev;
+				pthread_cond_broadcast(&d->rev_cond);
+				pthread_mutex_unlock(&d->rev_lock);
+			}
+			return;
+		}
+		last = ch.n ? ch.items[ch.n - 1].rev : now_rev;
+		for (size_t i = 0; i < ch.n; i++)
+			grants_changed = grants_changed ||
+				strncmp(ch.items[i].key, KURA_PREFIX_GRANT,
+					strlen(KURA_PREFIX_GRANT)) == 0;
+		if (grants_changed) {
+			(void)grants_load(d, last);
+		} else {
+			pthread_mutex_lock(&d->grants_lock);
+			if (d->grants && d->grants->rev >= seen)
+				d->grants->rev = last;
+			pthread_mutex_unlock(&d->grants_lock);
+		}
+		pthread_mutex_unlock(&d->store_lock);
+
+		pthread_mutex_lock(&d->rev_lock);
+		for (size_t i = 0; i < ch.n; i++)
+			if (strncmp(ch.items[i].key, "secret/", 7) == 0)
+				(void)kura_changes_add(d->changes, ch.items[i].rev, ch.items[i].key + 7);
+		if (last > d->revision) {
+			d->revision = last;
+			pthread_cond_broadcast(&d->rev_cond);
+		}
+		pthread_mutex_unlock(&d->rev_lock);
+		kura_change_list_done(&ch);
+		seen = last;
+		if (last >= now_rev)
+			return;
 	}
-	pthread_mutex_unlock(&d->store_lock);
-	kura_change_list_done(&ch);
-	return r;
 }
 
 static bool past(const struct timespec *t)
@@ -288,15 +405,32 @@ static bool park(struct wreq *w)
 	return true;
 }
 
-/* Answers now, or parks and answers later (called again each time it is resumed). */
+static enum MHD_Result watch_answer(struct wreq *w, bool resync)
+{
+	json_t *j = json_pack("{s:I, s:O}", "revision", (json_int_t)w->since, "changed", w->changed);
+
+	if (j && resync)
+		json_object_set_new(j, "resync", json_true());
+	/* A peer that hung up or died is answered (if it can still read) and disconnected. */
+	if (w->hangup)
+		return kura_http_json_close(w->c, MHD_HTTP_OK, j);
+	return kura_http_json(w->c, MHD_HTTP_OK, j);
+}
+
+/*
+ * Answers now, or parks and answers later (called again each time it is resumed). What changed is
+ * asked of the index of recent changes (d->changes, under rev_lock), never of the store: a poll
+ * costs at most KURA_CHANGES_KEPT names and never stalls a fetch. A `since` older than the index
+ * is answered at once with "resync": true, and the peer lists its secrets again.
+ */
 static enum MHD_Result watch(struct wreq *w)
 {
 	struct kura_daemon *d = w->d;
 	struct MHD_Connection *c = w->c;
-	const struct kura_identity *id = w->id;
+	struct kura_grants *g = NULL;
+	bool stopping, resync = false;
 	uint64_t timeout;
 	int64_t rev;
-	bool stopping;
 
 	if (w->phase != W_WATCH) {
 		if (!kura_http_query_u64(c, "since", 0, INT64_MAX, UINT64_MAX, &w->since) ||
@@ -314,20 +448,72 @@ static enum MHD_Result watch(struct wreq *w)
 		if (!w->changed)
 			return MHD_NO;
 	}
+	if (w->hangup)
+		return watch_answer(w, false);
+	g = grants_ref(d);
 	pthread_mutex_lock(&d->rev_lock);
 	rev = d->revision;
 	stopping = d->stopping;
-	pthread_mutex_unlock(&d->rev_lock);
 	if (rev > (int64_t)w->since) {
-		if (readable_changes(d, id, (int64_t)w->since, w->changed) < 0)
-			return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
-				"changes cannot be read now");
+		struct kura_grant_list none = { 0 };
+		struct readable rd = { g ? &g->list : &none, w->id, w->changed };
+
+		resync = kura_changes_since(d->changes, (int64_t)w->since, collect_readable, &rd) ==
+			-ERANGE;
 		w->since = (uint64_t)rev;
 	}
-	if (json_array_size(w->changed) == 0 && !stopping && !past(&w->deadline) && park(w))
+	pthread_mutex_unlock(&d->rev_lock);
+	grants_unref(g);
+	if (!resync && json_array_size(w->changed) == 0 && !stopping && !past(&w->deadline) &&
+		park(w))
 		return MHD_YES;
-	return kura_http_json(c, MHD_HTTP_OK, json_pack("{s:I, s:O}", "revision",
-		(json_int_t)w->since, "changed", w->changed));
+	return watch_answer(w, resync);
+}
+
+/* Take w off the parked list at *p and resume it (under rev_lock). */
+static void unpark(struct wreq *w, struct wreq **p)
+{
+	*p = w->next;
+	w->listed = false;
+	MHD_resume_connection(w->c);
+}
+
+void kura_workload_check_hangups(struct kura_daemon *d)
+{
+	struct pollfd *fds;
+	struct wreq **p;
+	size_t n = 0, i = 0;
+
+	/* libmicrohttpd does not watch a suspended connection: a poll parked for minutes would
+	 * hold its slot long after its peer hung up or died. So every parked poll's socket (for a
+	 * hang-up, or our own shutdown when room was made) and pidfd (for the peer's exit) are
+	 * looked at here, every tenth of a second. Under rev_lock. */
+	for (struct wreq *w = d->watchers; w; w = w->next)
+		n++;
+	if (!n)
+		return;
+	fds = calloc(2 * n, sizeof(*fds));
+	if (!fds)
+		return;
+	for (struct wreq *w = d->watchers; w; w = w->next, i += 2) {
+		fds[i] = (struct pollfd){ .fd = w->conn->fd, .events = POLLRDHUP };
+		fds[i + 1] = (struct pollfd){ .fd = w->conn->peer.pidfd, .events = POLLIN };
+	}
+	if (poll(fds, 2 * n, 0) > 0) {
+		i = 0;
+		for (p = &d->watchers; *p; i += 2) {
+			struct wreq *w = *p;
+
+			if ((fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) ||
+				(fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) {
+				w->hangup = true;
+				unpark(w, p);
+			} else {
+				p = &w->next;
+			}
+		}
+	}
+	free(fds);
 }
 
 void kura_workload_wake_watchers(struct kura_daemon *d)
@@ -339,9 +525,7 @@ void kura_workload_wake_watchers(struct kura_daemon *d)
 		struct wreq *w = *p;
 
 		if (d->stopping || d->revision > (int64_t)w->since || past(&w->deadline)) {
-			*p = w->next;
-			w->listed = false;
-			MHD_resume_connection(w->c);
+			unpark(w, p);
 		} else {
 			p = &w->next;
 		}
@@ -362,10 +546,13 @@ static enum MHD_Result dispatch(struct wreq *w, const char *url)
 		return get_secret(w, url + strlen(PREFIX_SECRETS));
 	if (strcmp(url, "/v1/watch") == 0) {
 		if (!w->watching) {
-			if (!kura_daemon_watch(w->d, w->conn))
+			int r = kura_quota_watch_begin(w->d->quota, &w->conn->slot);
+
+			if (r < 0)
 				return refuse(w, "watch", "denied", NULL,
 					MHD_HTTP_TOO_MANY_REQUESTS, "too_many_watches",
-					"this peer already has the most long polls open");
+					r == -EUSERS ? "this peer already has the most long polls open" :
+						       "the host has the most long polls open; try later");
 			w->watching = true; /* given back when the request completes */
 		}
 		return watch(w);
@@ -425,9 +612,18 @@ static void *lookup_worker(void *userdata)
 
 int kura_workload_start(struct kura_daemon *d)
 {
-	for (size_t i = 0; i < KURA_LOOKUP_WORKERS; i++) {
-		int r = pthread_create(&d->workers[i], NULL, lookup_worker, d);
+	int64_t rev = 0;
+	int r;
 
+	pthread_mutex_lock(&d->store_lock);
+	r = kura_store_revision(kura_vault_store(d->vault), &rev);
+	if (r == 0)
+		r = grants_load(d, rev);
+	pthread_mutex_unlock(&d->store_lock);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < KURA_LOOKUP_WORKERS; i++) {
+		r = pthread_create(&d->workers[i], NULL, lookup_worker, d);
 		if (r != 0)
 			return -r;
 		d->n_workers++;
@@ -486,7 +682,7 @@ void kura_workload_completed(void *cls, struct MHD_Connection *c, void **req_cls
 		pthread_mutex_unlock(&w->d->rev_lock);
 	}
 	if (w->watching)
-		kura_daemon_unwatch(w->d, w->conn);
+		kura_quota_watch_end(w->d->quota, &w->conn->slot);
 	kura_ident_unref(w->ident);
 	json_decref(w->changed);
 	free(w);
@@ -573,7 +769,7 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	struct kura_conn *conn = kura_http_conn(c);
 	struct kura_identity anon;
 	struct wreq *w;
-	bool body, record;
+	bool body;
 	int r;
 
 	(void)version;
@@ -581,13 +777,17 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	if (*req_cls && !kura_http_marker(*req_cls)) {
 		/* Resumed: the peer's kernel facts for records refused from here on. */
 		w = *req_cls;
-		anon = (struct kura_identity){ .pid = conn->peer.pid, .uid = conn->peer.uid,
-			.gid = conn->peer.gid };
+		anon = (struct kura_identity){ .pid = conn->cred_pid, .uid = conn->cred_uid,
+			.gid = conn->cred_gid };
 		w->id = &anon;
 		return resumed(w, url);
 	}
 	if (!*req_cls) {
 		kura_daemon_request_started(d, conn);
+		if (!kura_http_framing_ok(c))
+			return kura_http_error_close(c, MHD_HTTP_BAD_REQUEST, "bad_request",
+				"a request has at most one Content-Length or Transfer-Encoding, "
+				"never both");
 		if (announces_body(c))
 			return kura_http_error(c, MHD_HTTP_BAD_REQUEST, "bad_request",
 				"workload requests carry no body");
@@ -603,23 +803,20 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	w = wreq_new(d, c, conn, req_cls);
 	if (!w)
 		return MHD_NO;
-	if (!conn || conn->peer_err < 0) {
-		/* Without credentials there is no one to name; the refusal is still counted. */
-		w->id = &(struct kura_identity){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	/* Until it is verified, a peer is only what the kernel says: pid, uid, gid (for one that
+	 * could not be identified, what SO_PEERCRED recorded at connect, for the record only). */
+	anon = conn ? (struct kura_identity){ .pid = conn->cred_pid, .uid = conn->cred_uid,
+			      .gid = conn->cred_gid } :
+		      (struct kura_identity){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	w->id = &anon;
+	/* First of all, for every principal (the unidentified ones share one): no peer can make
+	 * kurad do work, ask a runtime, or write records at more than its rate. */
+	if (!conn || !kura_quota_rate_ok(d->quota, &conn->slot, kura_daemon_now()))
+		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_TOO_MANY_REQUESTS,
+			"rate_limited", "too many requests from this peer; slow down");
+	if (conn->peer_err < 0)
 		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN,
 			"unidentified", "the peer process cannot be identified");
-	}
-	/* Until it is verified, a peer is only what the kernel says: pid, uid, gid. */
-	anon = (struct kura_identity){ .pid = conn->peer.pid, .uid = conn->peer.uid,
-		.gid = conn->peer.gid };
-	w->id = &anon;
-	/* Before any lookup, so a peer cannot make kurad ask a slow runtime at any rate. */
-	if (!kura_daemon_rate_ok(d, conn->peer_key, &record)) {
-		if (record && audit(w, event_of(url), "denied", "rate_limited", NULL, 0, NULL) < 0)
-			return audit_unavailable(c);
-		return kura_http_error(c, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
-			"too many requests from this peer; slow down");
-	}
 	/* For every request, not once per connection: a process that died (its connection
 	 * inherited or passed on) or a container that stopped has no identity any more. From
 	 * the cache here; a container the cache does not know is looked up off the loop. */
