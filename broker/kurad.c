@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -65,6 +66,23 @@ static const char usage_text[] =
 	"the record cannot be written, the request is refused with 503 (kuractl audit --help).\n"
 	"Exit status: 0 stopped by a signal, 1 refused (another kurad on RUN_DIR, wrong master\n"
 	"key), 2 usage, 3 system error.\n";
+
+/* Each connection holds three descriptors (its socket, the peer's pidfd and /proc directory),
+ * and under a flood up to loop_threads * (max-connections + 64) are open before room is made:
+ * raise the soft limit toward the hard one rather than fail accepts with EMFILE. */
+static void raise_fd_limit(const struct kura_daemon_config *cfg)
+{
+	rlim_t want = (rlim_t)(cfg->max_connections + 64) * cfg->loop_threads * 3 + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		kura_log(LOG_WARNING, "only %llu file descriptors: a flood of connections may be "
+				      "refused before room is made for them",
+			(unsigned long long)rl.rlim_cur);
+}
 
 int main(int argc, char **argv)
 {
@@ -146,6 +164,7 @@ int main(int argc, char **argv)
 		o.cfg.loop_threads = n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
 	}
 	kura_log_to_syslog(o.syslog);
+	raise_fd_limit(&o.cfg);
 	if (kura_keys_init() < 0 || kura_runtime_global_init() < 0) {
 		kura_log(LOG_ERR, "cannot initialise libsodium or libcurl");
 		return 3;
