@@ -19,7 +19,12 @@ static const char grant_usage[] =
 	"  --image sha256:HEX        the container runs this image ID (never a tag: tags move)\n"
 	"  --digest REPO@sha256:HEX  the container's image has this repository digest\n"
 	"  --name NAME               the container's name\n"
-	"  --label KEY=VALUE         the container has this label (repeatable; all must match)\n"
+	"  --label KEY=VALUE         the container was created with this label (repeatable; all\n"
+	"                            must match). Labels that come from the image never match,\n"
+	"                            nor does a run label that repeats the image's exactly\n"
+	"  --image-label KEY=VALUE   the container's image has this label (repeatable). WARNING:\n"
+	"                            whoever built the image chose it, and anyone can build an\n"
+	"                            image with any label; combine it with --image or --digest\n"
 	"  --runtime NAME            docker, podman, containerd or crio\n"
 	"  --uid N                   the process runs as uid N (with --host or a container\n"
 	"                            selector)\n"
@@ -35,32 +40,34 @@ enum {
 	OPT_DIGEST,
 	OPT_NAME,
 	OPT_LABEL,
+	OPT_IMAGE_LABEL,
 	OPT_RUNTIME,
 	OPT_UID,
 	OPT_HOST,
 };
 
-static int add_label(struct kura_grant *g, const char *kv)
+/* KEY=VALUE from opt (--label or --image-label) appended to *keys, *values, *n. */
+static int add_label(char ***keys, char ***values, size_t *n, const char *opt, const char *kv)
 {
 	const char *eq = strchr(kv, '=');
-	char **keys, **values;
+	char **k, **v;
 
 	if (!eq)
-		return ctl_usage("--label takes KEY=VALUE");
-	if (g->n_labels >= KURA_GRANT_MAX_LABELS)
-		return ctl_usage("a grant takes at most %u labels", KURA_GRANT_MAX_LABELS);
-	keys = realloc(g->label_keys, (g->n_labels + 1) * sizeof(*keys));
-	if (keys)
-		g->label_keys = keys;
-	values = realloc(g->label_values, (g->n_labels + 1) * sizeof(*values));
-	if (values)
-		g->label_values = values;
-	if (!keys || !values)
+		return ctl_usage("%s takes KEY=VALUE", opt);
+	if (*n >= KURA_GRANT_MAX_LABELS)
+		return ctl_usage("a grant takes at most %u of %s", KURA_GRANT_MAX_LABELS, opt);
+	k = realloc(*keys, (*n + 1) * sizeof(*k));
+	if (k)
+		*keys = k;
+	v = realloc(*values, (*n + 1) * sizeof(*v));
+	if (v)
+		*values = v;
+	if (!k || !v)
 		return ctl_fail(-ENOMEM, NULL);
-	g->label_keys[g->n_labels] = strndup(kv, (size_t)(eq - kv));
-	g->label_values[g->n_labels] = strdup(eq + 1);
-	g->n_labels++;
-	if (!g->label_keys[g->n_labels - 1] || !g->label_values[g->n_labels - 1])
+	(*keys)[*n] = strndup(kv, (size_t)(eq - kv));
+	(*values)[*n] = strdup(eq + 1);
+	(*n)++;
+	if (!(*keys)[*n - 1] || !(*values)[*n - 1])
 		return ctl_fail(-ENOMEM, NULL);
 	return 0;
 }
@@ -82,6 +89,7 @@ static int parse(struct ctl *c, int argc, char **argv, struct kura_grant *g, con
 		{ "digest", required_argument, NULL, OPT_DIGEST },
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "label", required_argument, NULL, OPT_LABEL },
+		{ "image-label", required_argument, NULL, OPT_IMAGE_LABEL },
 		{ "runtime", required_argument, NULL, OPT_RUNTIME },
 		{ "uid", required_argument, NULL, OPT_UID },
 		{ "host", no_argument, NULL, OPT_HOST },
@@ -110,7 +118,12 @@ static int parse(struct ctl *c, int argc, char **argv, struct kura_grant *g, con
 			r = set_once(&g->runtime, "--runtime", optarg);
 			break;
 		case OPT_LABEL:
-			r = add_label(g, optarg);
+			r = add_label(&g->label_keys, &g->label_values, &g->n_labels, "--label",
+				optarg);
+			break;
+		case OPT_IMAGE_LABEL:
+			r = add_label(&g->image_label_keys, &g->image_label_values,
+				&g->n_image_labels, "--image-label", optarg);
 			break;
 		case OPT_UID:
 			if (!ctl_parse_u64(optarg, 0, UINT32_MAX - 1, &uid))
@@ -157,6 +170,11 @@ static json_t *grant_json(const struct kura_grant *g)
 	for (size_t i = 0; i < g->n_labels; i++)
 		json_object_set_new(labels, g->label_keys[i], json_string(g->label_values[i]));
 	json_object_set_new(j, "labels", labels);
+	labels = json_object();
+	for (size_t i = 0; i < g->n_image_labels; i++)
+		json_object_set_new(labels, g->image_label_keys[i],
+			json_string(g->image_label_values[i]));
+	json_object_set_new(j, "image_labels", labels);
 	json_object_set_new(j, "created", json_string(ctl_time(g->created, t)));
 	return j;
 }
@@ -178,6 +196,8 @@ static void print_selectors(const struct kura_grant *g)
 		printf(" --name %s", g->name);
 	for (size_t i = 0; i < g->n_labels; i++)
 		printf(" --label %s=%s", g->label_keys[i], g->label_values[i]);
+	for (size_t i = 0; i < g->n_image_labels; i++)
+		printf(" --image-label %s=%s", g->image_label_keys[i], g->image_label_values[i]);
 }
 
 static int cmd_grant(struct ctl *c, struct kura_grant *g)
@@ -221,7 +241,7 @@ static int cmd_revoke(struct ctl *c, struct kura_grant *g, const char *arg)
 		return ctl_usage("revoke needs a grant ID, or NAME|PREFIX/* with its selectors");
 	/* With selectors, the argument is the pattern of the grant to revoke. */
 	if (g->host || g->has_uid || g->runtime || g->image || g->digest || g->name ||
-		g->n_labels) {
+		g->n_labels || g->n_image_labels) {
 		const char *rule;
 
 		g->pattern = strdup(arg);

@@ -20,11 +20,23 @@ static int set_opt(json_t *j, const char *key, const char *value)
 	return value ? json_object_set_new(j, key, json_string(value)) : 0;
 }
 
+static int set_labels(json_t *j, const char *key, char *const *keys, char *const *values,
+	size_t n)
+{
+	json_t *labels = json_object();
+
+	if (!labels || json_object_set_new(j, key, labels) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (json_object_set_new(labels, keys[i], json_string(values[i])) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
 int kura_grant_encode(const struct kura_grant *g, uint8_t **ret, size_t *ret_len)
 {
 	_cleanup_json_ json_t *j = json_pack("{s:s, s:b, s:I}", "pattern", g->pattern, "host",
 		g->host, "created", (json_int_t)g->created);
-	json_t *labels;
 
 	if (!j)
 		return -ENOMEM;
@@ -33,12 +45,12 @@ int kura_grant_encode(const struct kura_grant *g, uint8_t **ret, size_t *ret_len
 	if (set_opt(j, "runtime", g->runtime) < 0 || set_opt(j, "image", g->image) < 0 ||
 		set_opt(j, "digest", g->digest) < 0 || set_opt(j, "name", g->name) < 0)
 		return -ENOMEM;
-	labels = json_object();
-	if (!labels || json_object_set_new(j, "labels", labels) < 0)
+	if (set_labels(j, "labels", g->label_keys, g->label_values, g->n_labels) < 0)
 		return -ENOMEM;
-	for (size_t i = 0; i < g->n_labels; i++)
-		if (json_object_set_new(labels, g->label_keys[i], json_string(g->label_values[i])) < 0)
-			return -ENOMEM;
+	/* Written only when there are some: every other grant's record stays as it was. */
+	if (g->n_image_labels > 0 && set_labels(j, "image_labels", g->image_label_keys,
+					     g->image_label_values, g->n_image_labels) < 0)
+		return -ENOMEM;
 	return kura_json_dump(j, ret, ret_len);
 }
 
@@ -54,12 +66,36 @@ static int get_opt(const json_t *j, const char *key, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/* A labels object of at most KURA_GRANT_MAX_LABELS string values into *ret_keys, *ret_values
+ * and *ret_n (arrays allocated even when empty, freed by kura_grant_done). */
+static int get_labels(const json_t *labels, char ***ret_keys, char ***ret_values, size_t *ret_n)
+{
+	const char *key;
+	json_t *val;
+
+	if (!json_is_object(labels) || json_object_size(labels) > KURA_GRANT_MAX_LABELS)
+		return -EPROTO;
+	*ret_keys = calloc(json_object_size(labels) + 1, sizeof(char *));
+	*ret_values = calloc(json_object_size(labels) + 1, sizeof(char *));
+	if (!*ret_keys || !*ret_values)
+		return -ENOMEM;
+	json_object_foreach((json_t *)labels, key, val) {
+		if (!json_is_string(val))
+			return -EPROTO;
+		(*ret_keys)[*ret_n] = strdup(key);
+		(*ret_values)[*ret_n] = strdup(json_string_value(val));
+		(*ret_n)++;
+		if (!(*ret_keys)[*ret_n - 1] || !(*ret_values)[*ret_n - 1])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int kura_grant_decode(const uint8_t *data, size_t len, struct kura_grant *ret)
 {
 	_cleanup_json_ json_t *j = NULL;
 	struct kura_grant g = { 0 };
-	const json_t *labels, *host, *val;
-	const char *key;
+	const json_t *host, *image_labels;
 	int64_t n;
 	int r;
 
@@ -67,10 +103,7 @@ int kura_grant_decode(const uint8_t *data, size_t len, struct kura_grant *ret)
 	if (r < 0)
 		return r;
 	host = json_object_get(j, "host");
-	labels = json_object_get(j, "labels");
-	if (!json_is_boolean(host) || !json_is_object(labels) ||
-		json_object_size(labels) > KURA_GRANT_MAX_LABELS ||
-		kura_json_get_int(j, "created", 0, INT64_MAX, &g.created) < 0)
+	if (!json_is_boolean(host) || kura_json_get_int(j, "created", 0, INT64_MAX, &g.created) < 0)
 		return -EPROTO;
 	g.host = json_is_true(host);
 	if (json_object_get(j, "uid")) {
@@ -83,24 +116,16 @@ int kura_grant_decode(const uint8_t *data, size_t len, struct kura_grant *ret)
 		(r = get_opt(j, "image", &g.image)) < 0 || (r = get_opt(j, "digest", &g.digest)) < 0 ||
 		(r = get_opt(j, "name", &g.name)) < 0)
 		goto fail;
-	g.label_keys = calloc(json_object_size(labels) + 1, sizeof(char *));
-	g.label_values = calloc(json_object_size(labels) + 1, sizeof(char *));
-	if (!g.label_keys || !g.label_values) {
-		r = -ENOMEM;
+	r = get_labels(json_object_get(j, "labels"), &g.label_keys, &g.label_values, &g.n_labels);
+	if (r < 0)
 		goto fail;
-	}
-	json_object_foreach((json_t *)labels, key, val) {
-		if (!json_is_string(val)) {
-			r = -EPROTO;
+	/* Absent in every record written before image labels existed, and whenever none. */
+	image_labels = json_object_get(j, "image_labels");
+	if (image_labels) {
+		r = get_labels(image_labels, &g.image_label_keys, &g.image_label_values,
+			&g.n_image_labels);
+		if (r < 0)
 			goto fail;
-		}
-		g.label_keys[g.n_labels] = strdup(key);
-		g.label_values[g.n_labels] = strdup(json_string_value(val));
-		g.n_labels++;
-		if (!g.label_keys[g.n_labels - 1] || !g.label_values[g.n_labels - 1]) {
-			r = -ENOMEM;
-			goto fail;
-		}
 	}
 	/* What the store hands back is held to the rules an operator's grant is. */
 	if (kura_grant_invalid(&g)) {

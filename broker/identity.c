@@ -168,9 +168,12 @@ static int ident_new(const struct kura_peer *peer, struct ident_record *rec,
 		i->id.image_id = c->image_id;
 		i->id.digests = (const char *const *)c->repo_digests;
 		i->id.n_digests = c->n_digests;
-		i->id.label_keys = (const char *const *)c->label_keys;
-		i->id.label_values = (const char *const *)c->label_values;
-		i->id.n_labels = c->n_labels;
+		i->id.label_keys = (const char *const *)c->labels.keys;
+		i->id.label_values = (const char *const *)c->labels.values;
+		i->id.n_labels = c->labels.n;
+		i->id.image_label_keys = (const char *const *)c->image_labels.keys;
+		i->id.image_label_values = (const char *const *)c->image_labels.values;
+		i->id.n_image_labels = c->image_labels.n;
 	}
 	*ret = i;
 	return 0;

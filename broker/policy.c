@@ -21,6 +21,12 @@ void kura_grant_done(struct kura_grant *g)
 	}
 	free(g->label_keys);
 	free(g->label_values);
+	for (size_t i = 0; i < g->n_image_labels; i++) {
+		free(g->image_label_keys[i]);
+		free(g->image_label_values[i]);
+	}
+	free(g->image_label_keys);
+	free(g->image_label_values);
 	*g = (struct kura_grant){ 0 };
 }
 
@@ -53,8 +59,29 @@ static bool digest_ok(const char *s)
 	return image_id_ok(at + 1);
 }
 
+/* The rule a grant's labels (or image labels) break, or NULL. */
+static const char *labels_invalid(char *const *keys, size_t n, bool image)
+{
+	if (n > KURA_GRANT_MAX_LABELS)
+		return image ? "a grant takes at most 32 image labels" :
+			       "a grant takes at most 32 labels";
+	for (size_t i = 0; i < n; i++) {
+		if (!*keys[i])
+			return image ? "--image-label takes KEY=VALUE with a non-empty KEY" :
+				       "--label takes KEY=VALUE with a non-empty KEY";
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(keys[i], keys[j]) == 0)
+				return image ? "a grant cannot name the same image label key twice" :
+					       "a grant cannot name the same label key twice";
+	}
+	return NULL;
+}
+
 const char *kura_grant_invalid(const struct kura_grant *g)
 {
+	bool container = g->runtime || g->image || g->digest || g->name || g->n_labels ||
+		g->n_image_labels;
+	const char *rule;
 	size_t len;
 
 	if (!g->pattern)
@@ -67,15 +94,13 @@ const char *kura_grant_invalid(const struct kura_grant *g)
 		return "the secret must be a valid name (segments of [A-Za-z0-9._-] joined by '/') "
 		       "or PREFIX/*";
 	}
-	if (!g->host && !g->has_uid && !g->runtime && !g->image && !g->digest && !g->name &&
-		g->n_labels == 0)
+	if (!g->host && !g->has_uid && !container)
 		return "a grant needs at least one selector (--image, --digest, --name, --label, "
-		       "--uid, --runtime or --host)";
-	if (g->host && (g->runtime || g->image || g->digest || g->name || g->n_labels))
+		       "--image-label, --uid, --runtime or --host)";
+	if (g->host && container)
 		return "--host selects processes in no container; it cannot be combined with "
 		       "container selectors";
-	if (!g->host && g->has_uid && !g->runtime && !g->image && !g->digest && !g->name &&
-		g->n_labels == 0)
+	if (!g->host && g->has_uid && !container)
 		return "--uid alone would match host processes and every container; add --host or "
 		       "a container selector";
 	if (g->image && !image_id_ok(g->image))
@@ -87,16 +112,8 @@ const char *kura_grant_invalid(const struct kura_grant *g)
 		return "--runtime cannot be empty";
 	if (g->name && (!*g->name || strlen(g->name) > 255))
 		return "--name takes a container name of 1 to 255 bytes";
-	if (g->n_labels > KURA_GRANT_MAX_LABELS)
-		return "a grant takes at most 32 labels";
-	for (size_t i = 0; i < g->n_labels; i++) {
-		if (!*g->label_keys[i])
-			return "--label takes KEY=VALUE with a non-empty KEY";
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(g->label_keys[i], g->label_keys[j]) == 0)
-				return "a grant cannot name the same label key twice";
-	}
-	return NULL;
+	rule = labels_invalid(g->label_keys, g->n_labels, false);
+	return rule ? rule : labels_invalid(g->image_label_keys, g->n_image_labels, true);
 }
 
 static void hash_field(crypto_generichash_state *h, const char *tag, const char *value)
@@ -106,12 +123,34 @@ static void hash_field(crypto_generichash_state *h, const char *tag, const char 
 	crypto_generichash_update(h, (const uint8_t *)(value ? value : ""), value ? strlen(value) + 1 : 0);
 }
 
+/* Labels in key order, so --label a=1 --label b=2 is the same grant as the reverse. */
+static void hash_labels(crypto_generichash_state *h, const char *tag, char *const *keys,
+	char *const *values, size_t n)
+{
+	size_t order[KURA_GRANT_MAX_LABELS];
+
+	if (n > KURA_GRANT_MAX_LABELS)
+		n = KURA_GRANT_MAX_LABELS;
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && strcmp(keys[order[j - 1]], keys[order[j]]) > 0; j--) {
+			size_t t = order[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++) {
+		hash_field(h, tag, keys[order[i]]);
+		hash_field(h, "=", values[order[i]]);
+	}
+}
+
 void kura_grant_set_id(struct kura_grant *g)
 {
 	crypto_generichash_state h;
 	uint8_t digest[KURA_GRANT_ID_LEN / 2];
 	char uid[24];
-	size_t order[KURA_GRANT_MAX_LABELS];
 
 	crypto_generichash_init(&h, NULL, 0, sizeof(digest));
 	hash_field(&h, "pattern", g->pattern);
@@ -122,22 +161,11 @@ void kura_grant_set_id(struct kura_grant *g)
 	hash_field(&h, "image", g->image);
 	hash_field(&h, "digest", g->digest);
 	hash_field(&h, "name", g->name);
-	/* Labels in key order, so --label a=1 --label b=2 is the same grant as the reverse. */
-	for (size_t i = 0; i < g->n_labels && i < KURA_GRANT_MAX_LABELS; i++)
-		order[i] = i;
-	for (size_t i = 1; i < g->n_labels && i < KURA_GRANT_MAX_LABELS; i++)
-		for (size_t j = i; j > 0 && strcmp(g->label_keys[order[j - 1]],
-						   g->label_keys[order[j]]) > 0;
-			j--) {
-			size_t t = order[j];
-
-			order[j] = order[j - 1];
-			order[j - 1] = t;
-		}
-	for (size_t i = 0; i < g->n_labels && i < KURA_GRANT_MAX_LABELS; i++) {
-		hash_field(&h, "label", g->label_keys[order[i]]);
-		hash_field(&h, "=", g->label_values[order[i]]);
-	}
+	hash_labels(&h, "label", g->label_keys, g->label_values, g->n_labels);
+	/* Only after the labels and under their own tag: a grant without image labels hashes the
+	 * bytes it hashed before they existed, so its id (its key in the store) stays. */
+	hash_labels(&h, "image-label", g->image_label_keys, g->image_label_values,
+		g->n_image_labels);
 	crypto_generichash_final(&h, digest, sizeof(digest));
 	sodium_bin2hex(g->id, sizeof(g->id), digest, sizeof(digest));
 }
@@ -152,12 +180,26 @@ bool kura_grant_covers(const struct kura_grant *g, const char *secret)
 	return strcmp(secret, g->pattern) == 0;
 }
 
-static const char *label_of(const struct kura_identity *id, const char *key)
+static const char *label_of(const char *const *keys, const char *const *values, size_t n,
+	const char *key)
 {
-	for (size_t i = 0; i < id->n_labels; i++)
-		if (strcmp(id->label_keys[i], key) == 0)
-			return id->label_values[i];
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i], key) == 0)
+			return values[i];
 	return NULL;
+}
+
+/* Does every want_keys[i]=want_values[i] appear among the n labels keys/values? */
+static bool labels_match(char *const *want_keys, char *const *want_values, size_t n_want,
+	const char *const *keys, const char *const *values, size_t n)
+{
+	for (size_t i = 0; i < n_want; i++) {
+		const char *v = label_of(keys, values, n, want_keys[i]);
+
+		if (!v || strcmp(v, want_values[i]) != 0)
+			return false;
+	}
+	return true;
 }
 
 bool kura_grant_matches(const struct kura_grant *g, const struct kura_identity *id)
@@ -182,13 +224,12 @@ bool kura_grant_matches(const struct kura_grant *g, const struct kura_identity *
 		if (!found)
 			return false;
 	}
-	for (size_t i = 0; i < g->n_labels; i++) {
-		const char *v = label_of(id, g->label_keys[i]);
-
-		if (!v || strcmp(v, g->label_values[i]) != 0)
-			return false;
-	}
-	return true;
+	/* Each kind of label selector sees only its own set: an image's LABEL never satisfies
+	 * --label, a run label never --image-label. */
+	return labels_match(g->label_keys, g->label_values, g->n_labels, id->label_keys,
+		       id->label_values, id->n_labels) &&
+		labels_match(g->image_label_keys, g->image_label_values, g->n_image_labels,
+			id->image_label_keys, id->image_label_values, id->n_image_labels);
 }
 
 bool kura_policy_allows(const struct kura_grant *grants, size_t n, const struct kura_identity *id,

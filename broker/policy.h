@@ -22,9 +22,15 @@ struct kura_identity {
 	const char *image_id; /* sha256:<64 hex> */
 	const char *const *digests; /* repo@sha256:<64 hex> */
 	size_t n_digests;
+	/* Labels set when the container was created, without those its image also has (key and
+	 * value): what whoever started it said. */
 	const char *const *label_keys;
 	const char *const *label_values;
 	size_t n_labels;
+	/* The image's labels: what the image's author said, whoever runs it. */
+	const char *const *image_label_keys;
+	const char *const *image_label_values;
+	size_t n_image_labels;
 };
 
 struct kura_grant {
@@ -37,9 +43,12 @@ struct kura_grant {
 	char *image;
 	char *digest;
 	char *name;
-	char **label_keys;
+	char **label_keys; /* matched against the identity's own labels only */
 	char **label_values;
 	size_t n_labels;
+	char **image_label_keys; /* ... and these against its image's labels only */
+	char **image_label_values;
+	size_t n_image_labels;
 	int64_t created;
 };
 
@@ -49,12 +58,13 @@ void kura_grant_done(struct kura_grant *g);
  * Check a grant as an operator wrote it; NULL if it is sound, else the rule it breaks, fit for an
  * error message. Rules: the pattern is a valid name or PREFIX/<star>; at least one selector; --host
  * excludes the container selectors; an image is sha256:<64 hex> (a tag is never an identity);
- * a digest is repo@sha256:<64 hex>; labels are k=v with non-empty k, at most 32, no duplicate
- * key.
+ * a digest is repo@sha256:<64 hex>; labels and image labels are each k=v with non-empty k, at
+ * most 32, no duplicate key.
  */
 const char *kura_grant_invalid(const struct kura_grant *g);
 
-/* Fill g->id from its canonical content: the same grant always has the same id. */
+/* Fill g->id from its canonical content: the same grant always has the same id (and a grant
+ * without image labels the id it had before they existed). */
 void kura_grant_set_id(struct kura_grant *g);
 
 /* Does the pattern of g cover this secret name? */

@@ -135,6 +135,24 @@ const char *kura_runtime_name(const struct kura_runtime *rt)
 	return rt->name;
 }
 
+static void labels_done(struct kura_labels *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->keys[i]);
+		free(l->values[i]);
+	}
+	free(l->keys);
+	free(l->values);
+	*l = (struct kura_labels){ 0 };
+}
+
+static void digests_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 void kura_container_free(struct kura_container *c)
 {
 	if (!c)
@@ -142,16 +160,28 @@ void kura_container_free(struct kura_container *c)
 	free(c->id);
 	free(c->name);
 	free(c->image_id);
-	for (size_t i = 0; i < c->n_digests; i++)
-		free(c->repo_digests[i]);
-	free(c->repo_digests);
-	for (size_t i = 0; i < c->n_labels; i++) {
-		free(c->label_keys[i]);
-		free(c->label_values[i]);
-	}
-	free(c->label_keys);
-	free(c->label_values);
+	digests_free(c->repo_digests, c->n_digests);
+	labels_done(&c->labels);
+	labels_done(&c->image_labels);
 	free(c);
+}
+
+void kura_image_free(struct kura_image *img)
+{
+	if (!img)
+		return;
+	free(img->id);
+	digests_free(img->repo_digests, img->n_digests);
+	labels_done(&img->labels);
+	free(img);
+}
+
+const char *kura_labels_get(const struct kura_labels *l, const char *key)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->keys[i], key) == 0)
+			return l->values[i];
+	return NULL;
 }
 
 static int64_t now_ms(void)
@@ -349,11 +379,14 @@ static int dup_str(const json_t *s, size_t max, char **ret)
 	return *ret ? 0 : -ENOMEM;
 }
 
-static int parse_labels(const json_t *labels, struct kura_container *c)
+/* A Config.Labels object (or null: none) into ret, which must be empty. */
+static int parse_labels(const json_t *labels, struct kura_labels *ret)
 {
+	struct kura_labels l = { 0 };
 	const char *key;
 	json_t *value;
 	size_t n;
+	int r = 0;
 
 	if (json_is_null(labels))
 		return 0;
@@ -364,121 +397,57 @@ static int parse_labels(const json_t *labels, struct kura_container *c)
 		return 0;
 	if (n > KURA_RUNTIME_MAX_LABELS)
 		return -EPROTO;
-	c->label_keys = calloc(n, sizeof(char *));
-	c->label_values = calloc(n, sizeof(char *));
-	if (!c->label_keys || !c->label_values)
+	l.keys = calloc(n, sizeof(char *));
+	l.values = calloc(n, sizeof(char *));
+	if (!l.keys || !l.values) {
+		labels_done(&l);
 		return -ENOMEM;
+	}
 	json_object_foreach((json_t *)labels, key, value) {
 		size_t klen = strlen(key);
-		int r;
 
-		if (klen == 0 || klen > KURA_RUNTIME_MAX_LABEL || !json_is_string(value))
-			return -EPROTO;
-		c->label_keys[c->n_labels] = strndup(key, klen);
-		if (!c->label_keys[c->n_labels])
-			return -ENOMEM;
-		r = dup_str(value, KURA_RUNTIME_MAX_LABEL, &c->label_values[c->n_labels]);
-		if (r < 0) {
-			free(c->label_keys[c->n_labels]);
-			return r;
+		if (klen == 0 || klen > KURA_RUNTIME_MAX_LABEL || !json_is_string(value)) {
+			r = -EPROTO;
+			break;
 		}
-		c->n_labels++;
+		l.keys[l.n] = strndup(key, klen);
+		if (!l.keys[l.n]) {
+			r = -ENOMEM;
+			break;
+		}
+		r = dup_str(value, KURA_RUNTIME_MAX_LABEL, &l.values[l.n]);
+		if (r < 0) {
+			free(l.keys[l.n]);
+			break;
+		}
+		l.n++;
 	}
-	return 0;
-}
-
-/*
- * The container document: Id (must be want_id), Name ("/name"), Image ("sha256:…": the field
- * that names the image the container was created from by ID; Config.Image is the tag the user
- * typed and is never read), Config.Labels (object or null), State.Running, State.Pid.
- */
-static int parse_container(const char *data, size_t len, const char *want_id,
-	struct kura_container **ret)
-{
-	_cleanup_json_ json_t *j = NULL;
-	struct kura_container *c;
-	const json_t *config, *state, *running, *pid;
-	const char *s;
-	size_t n;
-	int r;
-
-	r = kura_json_load((const uint8_t *)data, len, &j);
-	if (r < 0)
+	if (r < 0) {
+		labels_done(&l);
 		return r;
-	if (get_str(j, "Id", 64, &s, &n) < 0 || !kura_runtime_id_valid(s) || strcmp(s, want_id))
-		return -EPROTO;
-	config = json_object_get(j, "Config");
-	state = json_object_get(j, "State");
-	if (!json_is_object(config) || !json_is_object(state))
-		return -EPROTO;
-	running = json_object_get(state, "Running");
-	pid = json_object_get(state, "Pid");
-	if (!json_is_boolean(running) || !json_is_integer(pid) || json_integer_value(pid) < 0 ||
-		json_integer_value(pid) > INT32_MAX)
-		return -EPROTO;
-	/* A running container has an init process; a stopped one's pid means nothing. */
-	if (json_is_true(running) && json_integer_value(pid) == 0)
-		return -EPROTO;
-	if (!json_object_get(config, "Labels"))
-		return -EPROTO;
-
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->running = json_is_true(running);
-	c->pid = c->running ? (pid_t)json_integer_value(pid) : 0;
-	c->id = strdup(want_id);
-	if (!c->id) {
-		r = -ENOMEM;
-		goto fail;
 	}
-	r = get_str(j, "Name", KURA_RUNTIME_MAX_NAME + 1, &s, &n);
-	if (r < 0 || s[0] != '/' || !name_valid(s + 1, n - 1)) {
-		r = -EPROTO;
-		goto fail;
-	}
-	c->name = strndup(s + 1, n - 1);
-	if (!c->name) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	r = get_str(j, "Image", 7 + 64, &s, &n);
-	if (r < 0 || !image_id_valid(s)) {
-		r = -EPROTO;
-		goto fail;
-	}
-	c->image_id = strndup(s, n);
-	if (!c->image_id) {
-		r = -ENOMEM;
-		goto fail;
-	}
-	r = parse_labels(json_object_get(config, "Labels"), c);
-	if (r < 0)
-		goto fail;
-	*ret = c;
+	*ret = l;
 	return 0;
-fail:
-	kura_container_free(c);
-	return r;
 }
 
-/* The image document: its Id must be the container's image ID; RepoDigests an array (or null)
- * of "repo@sha256:…". */
-static int parse_image(const char *data, size_t len, struct kura_container *c)
+/* obj.Config.Labels, which must be there (null or an object): a document without it could not
+ * say which labels are whose. */
+static int parse_config_labels(const json_t *obj, struct kura_labels *ret)
 {
-	_cleanup_json_ json_t *j = NULL;
-	const json_t *digests, *d;
-	const char *s;
+	const json_t *config = json_object_get(obj, "Config");
+	const json_t *labels = json_is_object(config) ? json_object_get(config, "Labels") : NULL;
+
+	return labels ? parse_labels(labels, ret) : -EPROTO;
+}
+
+/* A RepoDigests array (or null: none) of "repo@sha256:<hex>". */
+static int parse_digests(const json_t *digests, char ***ret, size_t *ret_n)
+{
+	const json_t *d;
 	size_t n, i;
 	char **v;
-	int r;
+	int r = 0;
 
-	r = kura_json_load((const uint8_t *)data, len, &j);
-	if (r < 0)
-		return r;
-	if (get_str(j, "Id", 7 + 64, &s, &n) < 0 || strcmp(s, c->image_id))
-		return -EPROTO;
-	digests = json_object_get(j, "RepoDigests");
 	if (json_is_null(digests))
 		return 0;
 	if (!json_is_array(digests) || json_array_size(digests) > KURA_RUNTIME_MAX_DIGESTS)
@@ -503,21 +472,152 @@ static int parse_image(const char *data, size_t len, struct kura_container *c)
 		}
 	}
 	if (r < 0) {
-		for (i = 0; i < n; i++)
-			free(v[i]);
-		free(v);
+		digests_free(v, n);
 		return r;
 	}
-	c->repo_digests = v;
-	c->n_digests = n;
+	*ret = v;
+	*ret_n = n;
 	return 0;
+}
+
+int kura_runtime_parse_container(const char *json, size_t len, struct kura_container **ret)
+{
+	_cleanup_json_ json_t *j = NULL;
+	struct kura_container *c;
+	const json_t *state, *running, *pid;
+	const char *s;
+	size_t n;
+	int r;
+
+	r = kura_json_load((const uint8_t *)json, len, &j);
+	if (r < 0)
+		return r;
+	state = json_object_get(j, "State");
+	if (!json_is_object(state))
+		return -EPROTO;
+	running = json_object_get(state, "Running");
+	pid = json_object_get(state, "Pid");
+	if (!json_is_boolean(running) || !json_is_integer(pid) || json_integer_value(pid) < 0 ||
+		json_integer_value(pid) > INT32_MAX)
+		return -EPROTO;
+	/* A running container has an init process; a stopped one's pid means nothing. */
+	if (json_is_true(running) && json_integer_value(pid) == 0)
+		return -EPROTO;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->running = json_is_true(running);
+	c->pid = c->running ? (pid_t)json_integer_value(pid) : 0;
+	r = get_str(j, "Id", 64, &s, &n);
+	if (r < 0 || !kura_runtime_id_valid(s)) {
+		r = -EPROTO;
+		goto fail;
+	}
+	c->id = strndup(s, n);
+	if (!c->id) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = get_str(j, "Name", KURA_RUNTIME_MAX_NAME + 1, &s, &n);
+	if (r < 0 || s[0] != '/' || !name_valid(s + 1, n - 1)) {
+		r = -EPROTO;
+		goto fail;
+	}
+	c->name = strndup(s + 1, n - 1);
+	if (!c->name) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = get_str(j, "Image", 7 + 64, &s, &n);
+	if (r < 0 || !image_id_valid(s)) {
+		r = -EPROTO;
+		goto fail;
+	}
+	c->image_id = strndup(s, n);
+	if (!c->image_id) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = parse_config_labels(j, &c->labels);
+	if (r < 0)
+		goto fail;
+	*ret = c;
+	return 0;
+fail:
+	kura_container_free(c);
+	return r;
+}
+
+int kura_runtime_parse_image(const char *json, size_t len, struct kura_image **ret)
+{
+	_cleanup_json_ json_t *j = NULL;
+	struct kura_image *img;
+	const char *s;
+	size_t n;
+	int r;
+
+	r = kura_json_load((const uint8_t *)json, len, &j);
+	if (r < 0)
+		return r;
+	if (get_str(j, "Id", 7 + 64, &s, &n) < 0 || !image_id_valid(s))
+		return -EPROTO;
+	img = calloc(1, sizeof(*img));
+	if (!img)
+		return -ENOMEM;
+	img->id = strndup(s, n);
+	if (!img->id) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = parse_digests(json_object_get(j, "RepoDigests"), &img->repo_digests, &img->n_digests);
+	if (r == 0)
+		r = parse_config_labels(j, &img->labels);
+	if (r < 0)
+		goto fail;
+	*ret = img;
+	return 0;
+fail:
+	kura_image_free(img);
+	return r;
+}
+
+/*
+ * Give c what its image says: the image's repo digests and labels, and of c's Config.Labels
+ * only those the image does not have with the same value. A run label that repeats an image
+ * label exactly cannot be told from it (the runtime has merged them): it is dropped, so a
+ * label grant can fail to match but is never satisfied by the image author. img is emptied.
+ */
+static void apply_image(struct kura_container *c, struct kura_image *img)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < c->labels.n; i++) {
+		const char *v = kura_labels_get(&img->labels, c->labels.keys[i]);
+
+		if (v && strcmp(v, c->labels.values[i]) == 0) {
+			free(c->labels.keys[i]);
+			free(c->labels.values[i]);
+			continue;
+		}
+		c->labels.keys[kept] = c->labels.keys[i];
+		c->labels.values[kept] = c->labels.values[i];
+		kept++;
+	}
+	c->labels.n = kept;
+	c->image_labels = img->labels;
+	img->labels = (struct kura_labels){ 0 };
+	c->repo_digests = TAKE_PTR(img->repo_digests);
+	c->n_digests = img->n_digests;
+	img->n_digests = 0;
 }
 
 int kura_runtime_inspect(struct kura_runtime *rt, const char *id, unsigned timeout_ms,
 	struct kura_container **ret)
 {
 	int64_t deadline = now_ms() + timeout_ms;
-	struct kura_container *c = NULL;
+	_cleanup_container_ struct kura_container *c = NULL;
+	struct kura_image *img = NULL;
 	_cleanup_free_ char *body = NULL;
 	char path[256];
 	size_t len;
@@ -533,23 +633,35 @@ int kura_runtime_inspect(struct kura_runtime *rt, const char *id, unsigned timeo
 		return r;
 	if (status != 200)
 		return status_error(status);
-	r = parse_container(body, len, id, &c);
+	r = kura_runtime_parse_container(body, len, &c);
 	if (r < 0)
 		return r;
+	if (strcmp(c->id, id) != 0)
+		return -EPROTO;
 	free(TAKE_PTR(body));
 
 	/* image_id is "sha256:" + hex: safe in a path as it is. */
 	snprintf(path, sizeof(path), API "/images/%s/json", c->image_id);
 	r = http_get(rt, path, deadline, &status, &body, &len);
-	if (r == 0 && status == 200)
-		r = parse_image(body, len, c);
-	else if (r == 0 && status != 404)
-		r = status_error(status);
-	if (r < 0) {
-		kura_container_free(c);
+	if (r < 0)
 		return r;
+	if (status == 404) {
+		/* Gone: which of Config.Labels were the image's can no longer be known. */
+		labels_done(&c->labels);
+	} else if (status != 200) {
+		return status_error(status);
+	} else {
+		r = kura_runtime_parse_image(body, len, &img);
+		if (r < 0)
+			return r;
+		if (strcmp(img->id, c->image_id) != 0) {
+			kura_image_free(img);
+			return -EPROTO;
+		}
+		apply_image(c, img);
+		kura_image_free(img);
 	}
-	*ret = c;
+	*ret = TAKE_PTR(c);
 	return 0;
 }
 

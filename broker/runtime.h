@@ -20,22 +20,45 @@
  * microseconds; sharing handles would need locks around every request). */
 struct kura_runtime;
 
+/* Labels as key/value pairs, keys unique and non-empty, each of key and value at most
+ * KURA_RUNTIME_MAX_LABEL bytes with no NUL, at most KURA_RUNTIME_MAX_LABELS pairs. */
+struct kura_labels {
+	char **keys;
+	char **values;
+	size_t n;
+};
+
 /* What the runtime says about a container. Every string has been checked: id is 64 lowercase
  * hex, image_id is "sha256:" plus 64 lowercase hex (the immutable image ID, never a tag), name
  * has no leading '/' and matches [A-Za-z0-9][A-Za-z0-9_.-]*, each repo digest is
  * "<repository>@sha256:<64 hex>". pid is the init process's pid in the host's pid namespace as
- * the runtime reports it, 0 when not running. */
+ * the runtime reports it, 0 when not running.
+ *
+ * Labels: the runtimes' Config.Labels merges the image's labels (which its author chose) into
+ * those given when the container was created. From kura_runtime_inspect(), `labels` are the
+ * container's own: Config.Labels minus every pair (key and value) the image also has, so a
+ * run label that repeats an image label exactly counts as the image's; `image_labels` are the
+ * image's Config.Labels. From kura_runtime_parse_container() alone, `labels` are Config.Labels
+ * as the runtime merged them and `image_labels` is empty. */
 struct kura_container {
 	char *id;
 	char *name;
 	char *image_id;
 	char **repo_digests;
 	size_t n_digests;
-	char **label_keys;
-	char **label_values;
-	size_t n_labels;
+	struct kura_labels labels;
+	struct kura_labels image_labels;
 	bool running;
 	pid_t pid;
+};
+
+/* What the runtime says about an image: id "sha256:" plus 64 lowercase hex, repo digests and
+ * Config.Labels checked as for a container. */
+struct kura_image {
+	char *id;
+	char **repo_digests;
+	size_t n_digests;
+	struct kura_labels labels;
 };
 
 /* Initialise libcurl. Call once at start-up, before any thread exists (curl_global_init is not
@@ -58,7 +81,7 @@ bool kura_runtime_id_valid(const char *s);
 /*
  * Ask the runtime about the container with full ID `id` (64 lowercase hex; anything else is
  * -EINVAL before any request). Two requests: the container, then its image (for the repo
- * digests). Both together take at most timeout_ms, connecting included.
+ * digests and the image's labels). Both together take at most timeout_ms, connecting included.
  *
  * Errors: -EINVAL (bad id or timeout_ms 0), -ENOENT (the runtime does not know the container),
  * -ETIMEDOUT, -EHOSTDOWN (no socket at the path), -ECONNREFUSED (nobody listening, or not
@@ -68,11 +91,25 @@ bool kura_runtime_id_valid(const char *s);
  * than the one asked), -EIO (the runtime answered with a 5xx error), -ENOMEM.
  *
  * An image the runtime no longer knows (404 on the second request: removed with --force under a
- * running container) gives no repo digests rather than an error: the image ID still stands,
- * and fewer digests can only match fewer grants.
+ * running container) gives no repo digests and no labels of either kind rather than an error:
+ * the image ID still stands, Config.Labels can no longer be told apart, and fewer digests and
+ * labels can only match fewer grants. Any other failure of the image request fails the call as
+ * a failure of the container request would.
  */
 int kura_runtime_inspect(struct kura_runtime *rt, const char *id, unsigned timeout_ms,
 	struct kura_container **ret);
+
+/*
+ * The pure parsers of the two answers kura_runtime_inspect() reads, exposed for the fuzz
+ * targets: `json` (len bytes, no NUL needed) is the body of GET /containers/{id}/json or
+ * GET /images/{id}/json. Container: Id, Name ("/name"), Image ("sha256:..."; Config.Image is
+ * the tag the user typed and is never read), Config.Labels (object or null, present),
+ * State.Running, State.Pid. Image: Id, RepoDigests (array or null), Config.Labels (object or
+ * null, present). -EPROTO for anything not as described or over the limits above, -ENOMEM;
+ * *ret only on success.
+ */
+int kura_runtime_parse_container(const char *json, size_t len, struct kura_container **ret);
+int kura_runtime_parse_image(const char *json, size_t len, struct kura_image **ret);
 
 /*
  * The full ID of the container the runtime calls `name_or_id`: a name, a full ID or an ID prefix
@@ -85,6 +122,10 @@ int kura_runtime_find(struct kura_runtime *rt, const char *name_or_id, unsigned 
 	char ret_id[static 65]);
 
 void kura_container_free(struct kura_container *c);
+void kura_image_free(struct kura_image *img);
+
+/* The value of key in l, or NULL. */
+const char *kura_labels_get(const struct kura_labels *l, const char *key);
 
 /*
  * Follow the runtime's container events (die, destroy, rename, stop, kill, start; Podman's

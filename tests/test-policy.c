@@ -6,6 +6,7 @@
 #include "json.h"
 #include "policy.h"
 #include "tap.h"
+#include "wire.h"
 
 #define IMG_A "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define IMG_B "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -26,6 +27,27 @@ static const struct kura_identity web = {
 	.label_keys = keys_web,
 	.label_values = vals_web,
 	.n_labels = 2,
+};
+
+/* From an image built with LABEL app=web, run with --label tier=db. */
+static const char *keys_own[] = { "tier" };
+static const char *vals_own[] = { "db" };
+static const char *keys_img[] = { "app" };
+static const char *vals_img[] = { "web" };
+
+static const struct kura_identity lab = {
+	.pid = 101,
+	.uid = 1000,
+	.runtime = "docker",
+	.container_id = "c0ffee2",
+	.name = "lab-1",
+	.image_id = IMG_B,
+	.label_keys = keys_own,
+	.label_values = vals_own,
+	.n_labels = 1,
+	.image_label_keys = keys_img,
+	.image_label_values = vals_img,
+	.n_image_labels = 1,
 };
 
 static const struct kura_identity root_host = { .host = true, .pid = 1, .uid = 0 };
@@ -131,6 +153,72 @@ static void test_matching(void)
 		"an exact name covers only itself");
 }
 
+/* Issue 10, finding 7: a label the image's author baked in is not a label of the container. */
+static void test_image_labels(void)
+{
+	struct kura_grant g = grant("db/password");
+	char *app[] = { "app" }, *webv[] = { "web" }, *tier[] = { "tier" }, *db[] = { "db" };
+	char *api[] = { "api" };
+
+	g.label_keys = app;
+	g.label_values = webv;
+	g.n_labels = 1;
+	tap_ok(!kura_grant_matches(&g, &lab), "--label app=web: not by the image's LABEL app=web");
+	tap_ok(kura_grant_matches(&g, &web), "--label app=web: by a run label app=web");
+	g.label_keys = tier;
+	g.label_values = db;
+	tap_ok(kura_grant_matches(&g, &lab), "--label tier=db: by the run label tier=db");
+	g = grant("db/password");
+	g.image_label_keys = app;
+	g.image_label_values = webv;
+	g.n_image_labels = 1;
+	tap_ok(kura_grant_invalid(&g) == NULL, "--image-label alone is a selector");
+	tap_ok(kura_grant_matches(&g, &lab), "--image-label app=web: by the image's LABEL");
+	tap_ok(!kura_grant_matches(&g, &web), "--image-label app=web: never by a run label");
+	g.image_label_values = api;
+	tap_ok(!kura_grant_matches(&g, &lab), "--image-label app=api: not by app=web");
+	g.image_label_values = webv;
+	g.label_keys = tier;
+	g.label_values = db;
+	g.n_labels = 1;
+	tap_ok(kura_grant_matches(&g, &lab), "--label tier=db --image-label app=web: both match");
+	g.label_values = api;
+	tap_ok(!kura_grant_matches(&g, &lab), "... and not when the run label differs");
+	g.label_keys = app;
+	g.label_values = api;
+	tap_ok(kura_grant_invalid(&g) == NULL,
+		"--label app=api --image-label app=web: one key in each set is fine");
+	g.n_labels = 0;
+	g.host = true;
+	tap_ok(kura_grant_invalid(&g) != NULL, "--host with --image-label is refused");
+	g.host = false;
+	g.has_uid = true;
+	tap_ok(kura_grant_invalid(&g) == NULL, "--uid with --image-label is fine");
+	tap_ok(!kura_grant_matches(&g, &root_host), "an image-label grant never matches the host");
+	{
+		char *k2[] = { "app", "app" }, *v2[] = { "a", "b" }, *e[] = { "" };
+		char *many[KURA_GRANT_MAX_LABELS + 1];
+
+		g = grant("x");
+		g.image_label_keys = k2;
+		g.image_label_values = v2;
+		g.n_image_labels = 2;
+		tap_ok(kura_grant_invalid(&g) && strstr(kura_grant_invalid(&g), "image label"),
+			"the same image label key twice is refused");
+		g.image_label_keys = e;
+		g.n_image_labels = 1;
+		tap_ok(kura_grant_invalid(&g) && strstr(kura_grant_invalid(&g), "--image-label"),
+			"an empty image label key is refused");
+		for (size_t i = 0; i < ELEMENTSOF(many); i++)
+			many[i] = "k";
+		g.image_label_keys = many;
+		g.image_label_values = many;
+		g.n_image_labels = ELEMENTSOF(many);
+		tap_ok(kura_grant_invalid(&g) && strstr(kura_grant_invalid(&g), "32 image labels"),
+			"33 image labels are refused");
+	}
+}
+
 static void test_policy(void)
 {
 	struct kura_grant gs[2] = { grant("db/password"), grant("web/*") };
@@ -173,6 +261,78 @@ static void test_ids_and_records(void)
 		"the round trip keeps the grant (and its id)");
 	kura_grant_done(&back);
 	free(body);
+	{
+		/* A --label grant as stored before image labels existed: the same record bytes and
+		 * the same id (its key in the store), so existing grants keep working as they were. */
+		char *k[] = { "tier", "app" }, *v[] = { "front", "web" };
+		const char *old = "{\"created\":1,\"host\":false,\"image\":\"" IMG_A "\","
+				  "\"labels\":{\"app\":\"web\",\"tier\":\"front\"},\"pattern\":\"db/*\"}";
+		struct kura_grant o = grant("db/*");
+
+		o.image = IMG_A;
+		o.label_keys = k;
+		o.label_values = v;
+		o.n_labels = 2;
+		o.created = 1;
+		kura_grant_set_id(&o);
+		tap_is(strcmp(o.id, "03f9cef6d11b409f"), 0, "an existing --label grant keeps its id: %s",
+			o.id);
+		tap_is(kura_grant_encode(&o, &body, &len), 0, "encode it");
+		tap_ok(len == strlen(old) && memcmp(body, old, len) == 0,
+			"... into the record it always had: %.*s", (int)len, (const char *)body);
+		free(body);
+		tap_is(kura_grant_decode((const uint8_t *)old, strlen(old), &back), 0,
+			"the old record decodes");
+		tap_ok(strcmp(back.id, "03f9cef6d11b409f") == 0 && back.n_labels == 2 &&
+				back.n_image_labels == 0,
+			"... to the same grant, with no image labels");
+		kura_grant_done(&back);
+
+		/* The same pair as an image label is another grant, stored under another id. */
+		o.image_label_keys = o.label_keys;
+		o.image_label_values = o.label_values;
+		o.n_image_labels = 2;
+		o.n_labels = 0;
+		kura_grant_set_id(&o);
+		tap_ok(strcmp(o.id, "03f9cef6d11b409f") != 0,
+			"--image-label instead of --label: another id (%s)", o.id);
+		tap_is(kura_grant_encode(&o, &body, &len), 0, "encode an image-label grant");
+		tap_is(kura_grant_decode(body, len, &back), 0, "decode it");
+		tap_ok(strcmp(back.id, o.id) == 0 && back.n_labels == 0 && back.n_image_labels == 2,
+			"the round trip keeps its image labels and its id");
+		kura_grant_done(&back);
+		free(body);
+		{
+			/* kuractl to kurad and back over the admin API. */
+			json_t *w = kura_wire_grant(&o);
+
+			tap_ok(w && kura_wire_grant_parse(w, &back) == 0 && strcmp(back.id, o.id) == 0 &&
+					back.n_image_labels == 2,
+				"the admin API's grant form carries the image labels");
+			kura_grant_done(&back);
+			json_decref(w);
+		}
+		o.image_label_keys = (char *[]){ "app", "tier" };
+		o.image_label_values = (char *[]){ "web", "front" };
+		{
+			char id[KURA_GRANT_ID_LEN + 1];
+
+			memcpy(id, o.id, sizeof(id));
+			kura_grant_set_id(&o);
+			tap_ok(strcmp(id, o.id) == 0, "image label order does not change the id");
+		}
+	}
+	{
+		const char *bad = "{\"pattern\":\"x\",\"host\":false,\"created\":1,\"labels\":{},"
+				  "\"image_labels\":[\"app\"]}";
+		const char *num = "{\"pattern\":\"x\",\"host\":false,\"created\":1,\"labels\":{},"
+				  "\"image_labels\":{\"app\":1}}";
+
+		tap_is(kura_grant_decode((const uint8_t *)bad, strlen(bad), &back), -EPROTO,
+			"stored image_labels that are not an object are refused");
+		tap_is(kura_grant_decode((const uint8_t *)num, strlen(num), &back), -EPROTO,
+			"a stored image label that is not a string is refused");
+	}
 	{
 		const char *none = "{\"pattern\":\"x\",\"host\":false,\"created\":1,\"labels\":{}}";
 		const char *some = "{\"pattern\":\"x\",\"host\":true,\"created\":1,\"labels\":{}}";
@@ -236,6 +396,22 @@ static void test_store(void)
 		tap_is(kura_grant_list(v, &l, &err), -EUCLEAN,
 			"a grant record whose content does not hash to its id is refused");
 	}
+	{
+		struct kura_grant i = grant("img/*");
+		char *app[] = { "app" }, *webv[] = { "web" };
+
+		i.image_label_keys = app;
+		i.image_label_values = webv;
+		i.n_image_labels = 1;
+		tap_is(kura_grant_remove(v, h.id, &err), 0, "revoke the altered grant");
+		tap_is(kura_grant_add(v, &i, &existed, &err), 0, "store an image-label grant");
+		tap_is(kura_grant_list(v, &l, &err), 0, "list it back");
+		tap_ok(l.n == 1 && l.items[0].n_image_labels == 1 &&
+				kura_policy_allows(l.items, l.n, &lab, "img/x") &&
+				!kura_policy_allows(l.items, l.n, &web, "img/x"),
+			"the stored image-label grant matches the image's label, not a run label");
+		kura_grant_list_done(&l);
+	}
 	kura_vault_close(v);
 	kura_grant_done(&(struct kura_grant){ 0 });
 	tap_rmtree(dir);
@@ -248,6 +424,7 @@ int main(void)
 	kura_json_init();
 	test_validation();
 	test_matching();
+	test_image_labels();
 	test_policy();
 	test_ids_and_records();
 	test_store();

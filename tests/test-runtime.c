@@ -130,10 +130,57 @@ static const struct harness_runtime *cur;
 
 static const char *label_get(const struct kura_container *c, const char *key)
 {
-	for (size_t i = 0; i < c->n_labels; i++)
-		if (!strcmp(c->label_keys[i], key))
-			return c->label_values[i];
-	return NULL;
+	return kura_labels_get(&c->labels, key);
+}
+
+static const char *image_label_get(const struct kura_container *c, const char *key)
+{
+	return kura_labels_get(&c->image_labels, key);
+}
+
+static bool is(const char *s, const char *want)
+{
+	return s && !strcmp(s, want);
+}
+
+/*
+ * Config.Labels merges the image's labels into the container's: an image imported with
+ * LABEL app=web, LABEL tier=back and LABEL same=1, run with --label tier=db --label same=1
+ * --label own=x, shows all four keys there. The container's own labels are only those the run
+ * set with a value the image does not have (tier=db, own=x; same=1 cannot be told apart from
+ * the image's and counts as the image's); the image's are all three of its own.
+ */
+static void label_checks(const char *rtname, struct kura_runtime *rt)
+{
+	char out[4096], id[256], merged[4096];
+	_cleanup_container_ struct kura_container *c = NULL;
+	int r;
+
+	r = CLI(out, "import", "--change", "LABEL app=web", "--change", "LABEL tier=back",
+		"--change", "LABEL same=1", sub("rootfs.tar"), "kura-lab:1");
+	tap_is(r, 0, "%s: import an image with LABELs", rtname);
+	r = CLI(id, "run", "-d", "--network", "none", "--label", "tier=db", "--label", "same=1",
+		"--label", "own=x", "--name", "kura-lab", "kura-lab:1", "/bin/sh", "-c", "sleep 300");
+	if (!tap_ok(r == 0 && kura_runtime_id_valid(id), "%s: run it with labels: %s", rtname, id))
+		return;
+	CLI(merged, "inspect", "-f", "{{json .Config.Labels}}", id);
+	tap_diag("%s: the runtime's Config.Labels: %s", rtname, merged);
+	if (tap_is(kura_runtime_inspect(rt, id, 2000, &c), 0, "%s: inspect the labelled one",
+		    rtname)) {
+		tap_ok(c->labels.n == 2 && is(label_get(c, "tier"), "db") &&
+				is(label_get(c, "own"), "x"),
+			"%s: own labels are tier=db and own=x only (%zu)", rtname, c->labels.n);
+		tap_ok(!label_get(c, "app"), "%s: the image's app=web is not an own label", rtname);
+		tap_ok(!label_get(c, "same"),
+			"%s: a run label equal to the image's counts as the image's", rtname);
+		tap_ok(c->image_labels.n == 3 && is(image_label_get(c, "app"), "web") &&
+				is(image_label_get(c, "tier"), "back") &&
+				is(image_label_get(c, "same"), "1"),
+			"%s: image labels are the image's three, tier=back included (%zu)", rtname,
+			c->image_labels.n);
+	}
+	CLI(out, "stop", "-t", "0", id);
+	CLI(out, "rm", id);
 }
 
 /*
@@ -186,6 +233,8 @@ static void runtime_checks(const char *rtname, const char *sock, const char *des
 			"%s: label app=web", rtname);
 		tap_ok(label_get(c, "tier") && !strcmp(label_get(c, "tier"), "front end"),
 			"%s: label with a space", rtname);
+		tap_ok(c->labels.n == 2 && c->image_labels.n == 0,
+			"%s: an image without labels: both labels the container's own", rtname);
 		tap_ok(c->running, "%s: running", rtname);
 		tap_is(c->pid, strtol(pidstr, NULL, 10), "%s: pid matches the CLI's", rtname);
 		for (size_t i = 0; i < c->n_digests; i++)
@@ -241,6 +290,7 @@ static void runtime_checks(const char *rtname, const char *sock, const char *des
 	tap_is(w.rc, 0, "%s: watch returns 0 on stop", rtname);
 	tap_ok(ms < 1000, "%s: watch returned %lld ms after stop", rtname, (long long)ms);
 	watcher_dump(&w, rtname);
+	label_checks(rtname, rt);
 	kura_runtime_free(rt);
 }
 
@@ -289,6 +339,14 @@ enum fake_mode {
 	FAKE_RUNNING_STRING,
 	FAKE_NO_STATE,
 	FAKE_BAD_DIGEST,
+	FAKE_IMAGE_NO_CONFIG,
+	FAKE_IMAGE_NO_LABELS,
+	FAKE_IMAGE_NULL_LABELS,
+	FAKE_IMAGE_BAD_LABELS,
+	FAKE_IMAGE_LABEL_NUMBER,
+	FAKE_IMAGE_MANY_LABELS,
+	FAKE_IMAGE_WRONG_ID,
+	FAKE_IMAGE_ERROR,
 	FAKE_NOT_FOUND,
 	FAKE_ERROR,
 	FAKE_EVENTS,
@@ -348,7 +406,9 @@ static void hold(int fd)
 
 static void container_json(struct fake *f, char *buf, size_t sz)
 {
-	const char *name = "\"/fake\"", *image = f->image, *labels = "{\"app\":\"web\",\"x\":\"\"}";
+	const char *name = "\"/fake\"", *image = f->image;
+	/* As a runtime merges them: the image's app=web, and tier=db over the image's tier=back. */
+	const char *labels = "{\"app\":\"web\",\"tier\":\"db\",\"x\":\"\"}";
 	const char *id = f->id, *state = "{\"Running\":true,\"Pid\":4242}";
 	char other[65], big[6000];
 
@@ -407,6 +467,50 @@ static void container_json(struct fake *f, char *buf, size_t sz)
 		"{\"Id\":\"%s\",\"Name\":%s,\"Image\":\"%s\",\"Config\":{\"Image\":\"kura-test:1\","
 		"\"Labels\":%s},\"State\":%s}\n",
 		id, name, image, labels, state);
+}
+
+static void image_json(struct fake *f, char *buf, size_t sz)
+{
+	const char *config = "{\"Labels\":{\"app\":\"web\",\"tier\":\"back\"}}";
+	char id[72], many[16000];
+
+	snprintf(id, sizeof(id), "%s", f->image);
+	switch (f->mode) {
+	case FAKE_IMAGE_NO_CONFIG:
+		config = "null";
+		break;
+	case FAKE_IMAGE_NO_LABELS:
+		config = "{\"Cmd\":null}";
+		break;
+	case FAKE_IMAGE_NULL_LABELS:
+		config = "{\"Labels\":null}";
+		break;
+	case FAKE_IMAGE_BAD_LABELS:
+		config = "{\"Labels\":[\"app\"]}";
+		break;
+	case FAKE_IMAGE_LABEL_NUMBER:
+		config = "{\"Labels\":{\"app\":1}}";
+		break;
+	case FAKE_IMAGE_MANY_LABELS: {
+		size_t len = (size_t)snprintf(many, sizeof(many), "{\"Labels\":{");
+
+		for (int i = 0; i < 257; i++)
+			len += (size_t)snprintf(many + len, sizeof(many) - len, "%s\"k%d\":\"v\"",
+				i ? "," : "", i);
+		snprintf(many + len, sizeof(many) - len, "}}");
+		config = many;
+		break;
+	}
+	case FAKE_IMAGE_WRONG_ID:
+		id[8] = id[8] == '0' ? '1' : '0';
+		break;
+	default:
+		break;
+	}
+	snprintf(buf, sz,
+		"{\"Id\":\"%s\",\"RepoTags\":[\"kura-test:1\"],\"RepoDigests\":["
+		"\"registry.example:5000/kura/app@sha256:%s\"%s],\"Config\":%s}",
+		id, f->id, f->mode == FAKE_BAD_DIGEST ? ",\"kura/app:latest\"" : "", config);
 }
 
 static const char docker_event[] =
@@ -530,12 +634,11 @@ static void serve(struct fake *f, int fd)
 	} else if (f->mode == FAKE_NO_IMAGE) {
 		respond(fd, 404, "{\"message\":\"No such image\"}", 27, true);
 		return;
+	} else if (f->mode == FAKE_IMAGE_ERROR) {
+		respond(fd, 500, "{\"message\":\"boom\"}", 18, true);
+		return;
 	} else {
-		snprintf(body, sizeof(body),
-			"{\"Id\":\"%s\",\"RepoTags\":[\"kura-test:1\"],\"RepoDigests\":["
-			"\"registry.example:5000/kura/app@sha256:%s\"%s]}",
-			f->image, f->id,
-			f->mode == FAKE_BAD_DIGEST ? ",\"kura/app:latest\"" : "");
+		image_json(f, body, sizeof(body));
 	}
 	respond(fd, 200, body, strlen(body), true);
 }
@@ -657,10 +760,13 @@ static void test_fake_inspect(void)
 
 	r = fake_inspect(FAKE_GOOD, 2000, &ms, &c);
 	if (tap_is(r, 0, "fake: a well-formed answer (%lld ms)", (long long)ms)) {
-		tap_ok(!strcmp(c->name, "fake") && c->running && c->pid == 4242 &&
-				c->n_labels == 2 && !strcmp(label_get(c, "app"), "web") &&
-				!strcmp(label_get(c, "x"), ""),
-			"fake: fields");
+		tap_ok(!strcmp(c->name, "fake") && c->running && c->pid == 4242, "fake: fields");
+		tap_ok(c->labels.n == 2 && is(label_get(c, "tier"), "db") && is(label_get(c, "x"), ""),
+			"fake: own labels: Config.Labels without the image's app=web (%zu)",
+			c->labels.n);
+		tap_ok(c->image_labels.n == 2 && is(image_label_get(c, "app"), "web") &&
+				is(image_label_get(c, "tier"), "back"),
+			"fake: image labels: the image's Config.Labels (%zu)", c->image_labels.n);
 		tap_ok(c->n_digests == 1 &&
 				!strncmp(c->repo_digests[0], "registry.example:5000/kura/app@sha256:",
 					38),
@@ -670,10 +776,17 @@ static void test_fake_inspect(void)
 	c = NULL;
 	r = fake_inspect(FAKE_NO_IMAGE, 2000, NULL, &c);
 	tap_ok(r == 0 && c && c->n_digests == 0, "image gone: no digests, no error");
+	tap_ok(r == 0 && c && c->labels.n == 0 && c->image_labels.n == 0,
+		"image gone: no labels of either kind (whose they were is unknown)");
 	kura_container_free(c);
 	c = NULL;
 	r = fake_inspect(FAKE_NO_LABELS, 2000, NULL, &c);
-	tap_ok(r == 0 && c && c->n_labels == 0, "null labels: none");
+	tap_ok(r == 0 && c && c->labels.n == 0, "null labels: none");
+	kura_container_free(c);
+	c = NULL;
+	r = fake_inspect(FAKE_IMAGE_NULL_LABELS, 2000, NULL, &c);
+	tap_ok(r == 0 && c && c->labels.n == 3 && c->image_labels.n == 0,
+		"an image with null labels: every label the container's own");
 	kura_container_free(c);
 	c = untouched;
 
@@ -705,6 +818,27 @@ static void test_fake_inspect(void)
 		"Running a string: EPROTO");
 	tap_is(fake_inspect(FAKE_NO_STATE, 2000, NULL, &c), -EPROTO, "State null: EPROTO");
 	tap_is(fake_inspect(FAKE_BAD_DIGEST, 2000, NULL, &c), -EPROTO, "a tag in RepoDigests: EPROTO");
+	{
+		/* The image answer fails the whole inspect as the container's would. */
+		static const struct {
+			enum fake_mode mode;
+			int want;
+			const char *what;
+		} cases[] = {
+			{ FAKE_IMAGE_NO_CONFIG, -EPROTO, "image without Config" },
+			{ FAKE_IMAGE_NO_LABELS, -EPROTO,
+				"image without Config.Labels (whose labels are whose is unknown)" },
+			{ FAKE_IMAGE_BAD_LABELS, -EPROTO, "image labels an array" },
+			{ FAKE_IMAGE_LABEL_NUMBER, -EPROTO, "an image label's value a number" },
+			{ FAKE_IMAGE_MANY_LABELS, -EPROTO, "257 image labels" },
+			{ FAKE_IMAGE_WRONG_ID, -EPROTO, "the image answer is for another image" },
+			{ FAKE_IMAGE_ERROR, -EIO, "the image request gets 500" },
+		};
+
+		for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+			tap_is(fake_inspect(cases[i].mode, 2000, NULL, &c), cases[i].want, "%s: %s",
+				cases[i].what, strerror(-cases[i].want));
+	}
 	tap_is(fake_inspect(FAKE_NOT_FOUND, 2000, NULL, &c), -ENOENT, "404: ENOENT");
 	tap_is(fake_inspect(FAKE_ERROR, 2000, NULL, &c), -EIO, "500: EIO");
 	tap_ok(c == untouched, "ret never written on failure");

@@ -44,9 +44,15 @@ tar -C "$E2E/root2" -cf "$E2E/root2.tar" .
 printf 'docker-db-password' >"$E2E/v-db"
 printf 'label-gated' >"$E2E/v-lab"
 printf 'podman-token' >"$E2E/v-pm"
+printf 'web-by-run-label' >"$E2E/v-web"
+printf 'web-by-image-label' >"$E2E/v-img"
+printf 'db-by-run-label' >"$E2E/v-tier"
 "$K" --state-dir "$S" secret put app/db --file "$E2E/v-db" >/dev/null
 "$K" --state-dir "$S" secret put app/lab --file "$E2E/v-lab" >/dev/null
 "$K" --state-dir "$S" secret put pm/token --file "$E2E/v-pm" >/dev/null
+"$K" --state-dir "$S" secret put lab/web --file "$E2E/v-web" >/dev/null
+"$K" --state-dir "$S" secret put lab/img --file "$E2E/v-img" >/dev/null
+"$K" --state-dir "$S" secret put lab/tier --file "$E2E/v-tier" >/dev/null
 
 e2e_start_kurad "$KURAD" "$S" "$R"
 
@@ -57,6 +63,12 @@ ask() {
 	"$_rt" exec "$1" /probe /run/kura.sock "$2" >"$E2E/out" 2>&1
 	CODE=$(head -n 1 "$E2E/out")
 	tail -n +2 "$E2E/out" >"$E2E/body"
+}
+# reads RUNTIME CONTAINER SECRET FILE: the container reads SECRET and gets FILE's bytes.
+reads() {
+	ask "$1" "$2" "/v1/secrets/$3"
+	want "$2 reading $3: status $CODE $(cat "$E2E/body")" test "$CODE" = 200 &&
+		want "$2 reading $3: value $(b64val)" test "$(b64val)" = "$(cat "$4")"
 }
 jq_() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$E2E/body" "$1" 2>/dev/null; }
 b64val() { jq_ '__import__("base64").b64decode(j["value"]).decode()'; }
@@ -86,7 +98,9 @@ for RTN in docker podman; do
 		rt=pm
 	fi
 	if [ "$have" != yes ]; then
-		for t in whoami grant-image other-image label-mismatch label-match stopped; do
+		for t in prefetch whoami grant-image other-image audit label-mismatch label-match \
+			image-label-not-own image-label-whoami image-label-grant same-value \
+			run-label stopped; do
 			tap_skip "$RTN: $t" "$why"
 		done
 		continue
@@ -175,6 +189,59 @@ PY
 	want "status $CODE $(cat "$E2E/body")" test "$CODE" = 200
 	want "value $(b64val)" test "$(b64val)" = "$(cat "$E2E/v-lab")"
 	t_end "$RTN: the same image with the matching label reads it"
+
+	# Issue 10, finding 7: the image author's LABEL app=web is not a label of the container.
+	# Config.Labels merges the two; a --label grant must see only what the run set.
+	"$rt" import --change 'LABEL app=web' "$E2E/root1.tar" "kura-e2e-$RTN:lab" >/dev/null 2>&1
+	IMGL=$("$rt" image inspect -f '{{.Id}}' "kura-e2e-$RTN:lab")
+	case $IMGL in sha256:*) ;; *) IMGL=sha256:$IMGL ;; esac
+	"$rt" run -d --network none --name "$RTN-lab" -v "$R/workload.sock:/run/kura.sock" \
+		"kura-e2e-$RTN:lab" /bin/sleep 600 >/dev/null 2>"$E2E/run.err"
+	want "container did not start: $(cat "$E2E/run.err")" test $? -eq 0
+	"$rt" run -d --network none --name "$RTN-labdb" --label tier=db \
+		-v "$R/workload.sock:/run/kura.sock" "kura-e2e-$RTN:lab" /bin/sleep 600 >/dev/null \
+		2>"$E2E/run.err"
+	want "container did not start: $(cat "$E2E/run.err")" test $? -eq 0
+	"$rt" run -d --network none --name "$RTN-labsame" --label app=web \
+		-v "$R/workload.sock:/run/kura.sock" "kura-e2e-$RTN:lab" /bin/sleep 600 >/dev/null \
+		2>"$E2E/run.err"
+	want "container did not start: $(cat "$E2E/run.err")" test $? -eq 0
+	"$K" --state-dir "$S" grant lab/web --label app=web >/dev/null
+	ask "$rt" "$RTN-lab" /v1/secrets/lab/web
+	want "status $CODE $(cat "$E2E/body")" test "$CODE" = 403
+	ask "$rt" "$RTN-lab" /v1/secrets
+	want "list: $(cat "$E2E/body")" \
+		test "$(jq_ '"lab/web" in [x["name"] for x in j["secrets"]]')" = False
+	t_end "$RTN: an image's LABEL app=web does not satisfy --label app=web (403)"
+
+	ask "$rt" "$RTN-lab" /v1/whoami
+	want "whoami: $CODE $(cat "$E2E/body")" test "$CODE" = 200
+	want "labels $(jq_ 'j["labels"]')" test "$(jq_ 'j["labels"]')" = "{}"
+	want "image_labels $(jq_ 'j.get("image_labels")')" \
+		test "$(jq_ 'j.get("image_labels")')" = "{'app': 'web'}"
+	"$K" whois "$RTN-labdb" --run-dir "$R" --json >"$E2E/body" 2>&1
+	want "whois: $(cat "$E2E/body")" \
+		test "$(jq_ 'sorted(j["identity"]["labels"].items())')" = "[('tier', 'db')]"
+	want "whois image_labels: $(jq_ 'j["identity"].get("image_labels")')" \
+		test "$(jq_ 'j["identity"].get("image_labels")')" = "{'app': 'web'}"
+	t_end "$RTN: whoami and whois show the container's own labels and the image's apart"
+
+	"$K" --state-dir "$S" grant lab/img --image-label app=web >"$E2E/out" 2>&1
+	want "grant --image-label: $(cat "$E2E/out")" grep -q -- "--image-label app=web" "$E2E/out"
+	reads "$rt" "$RTN-lab" lab/img "$E2E/v-img"
+	ask "$rt" "$RTN-web" /v1/secrets/lab/img
+	want "an image without the label: $CODE" test "$CODE" = 403
+	t_end "$RTN: --image-label app=web lets that image's container read (and no other image's)"
+
+	ask "$rt" "$RTN-labsame" /v1/secrets/lab/web
+	want "status $CODE $(cat "$E2E/body")" test "$CODE" = 403
+	t_end "$RTN: a run label equal to the image's counts as the image's (fail closed)"
+
+	"$K" --state-dir "$S" grant lab/tier --label tier=db >/dev/null
+	reads "$rt" "$RTN-labdb" lab/tier "$E2E/v-tier"
+	ask "$rt" "$RTN-lab" /v1/secrets/lab/tier
+	want "the unlabelled one: $CODE" test "$CODE" = 403
+	t_end "$RTN: a label set at run (--label tier=db) satisfies --label tier=db"
 
 	"$K" whois "$RTN-web" --run-dir "$R" >"$E2E/whois" 2>&1
 	want "whois before stop: $(cat "$E2E/whois")" grep -q "$CID" "$E2E/whois"
