@@ -159,17 +159,11 @@ bool kura_http_framing_ok(struct MHD_Connection *c)
 		!(f.content_length && f.transfer_encoding);
 }
 
-bool kura_http_query_u64(struct MHD_Connection *c, const char *key, uint64_t min, uint64_t max,
-	uint64_t def, uint64_t *ret)
+bool kura_http_parse_u64(const char *v, uint64_t min, uint64_t max, uint64_t *ret)
 {
-	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
 	unsigned long long n;
 	char *end;
 
-	if (!v) {
-		*ret = def;
-		return true;
-	}
 	if (*v < '0' || *v > '9')
 		return false;
 	errno = 0;
@@ -178,6 +172,18 @@ bool kura_http_query_u64(struct MHD_Connection *c, const char *key, uint64_t min
 		return false;
 	*ret = n;
 	return true;
+}
+
+bool kura_http_query_u64(struct MHD_Connection *c, const char *key, uint64_t min, uint64_t max,
+	uint64_t def, uint64_t *ret)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+
+	if (!v) {
+		*ret = def;
+		return true;
+	}
+	return kura_http_parse_u64(v, min, max, ret);
 }
 
 static const char *rfc3339(int64_t t, char buf[static 32])
