@@ -27,7 +27,7 @@ int kura_api_get_json(const struct kura_broker *b, const char *path, json_t **re
 		*ret = TAKE_PTR(j);
 		return 0;
 	}
-	/* The broker's message is safe to show: refusals never carry a value. */
+	/* Refusals never carry a value; kura_fail_set escapes the message for the terminal. */
 	msg = json_string_value(json_object_get(j, "message"));
 	if (!msg)
 		msg = "(no message)";

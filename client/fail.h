@@ -20,10 +20,11 @@ enum {
 
 struct kura_fail {
 	int exit; /* one of KURA_EXIT_*, 0 while nothing failed */
-	char msg[512];
+	char msg[1024]; /* escaped (escape.h): safe to print as it is */
 };
 
 /* Records the first failure only (later ones are consequences) and returns r, so callers can
- * write `return fail(f, -EIO, KURA_EXIT_SYSTEM, "...")`. */
+ * write `return fail(f, -EIO, KURA_EXIT_SYSTEM, "...")`. Messages quote the broker, paths and
+ * argv, so the formatted text is escaped once here, for every place that prints it. */
 __attribute__((format(printf, 4, 5))) int kura_fail_set(struct kura_fail *f, int r, int exit,
 	const char *fmt, ...);

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "escape.h"
 #include "json.h"
+#include "name.h"
 #include "config.h"
 #include "watch.h"
 #include "writer.h"
@@ -117,15 +119,16 @@ struct args {
 	struct kura_secret_set only;
 };
 
+/* Usage errors quote argv, which the image author or whoever starts the container wrote. */
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
+	char raw[512], safe[1024];
 	va_list ap;
 
-	fputs("kura: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	fputs(" (see kura --help)\n", stderr);
+	fprintf(stderr, "kura: %s (see kura --help)\n", kura_escape(raw, safe, sizeof(safe)));
 	return KURA_EXIT_USAGE;
 }
 
@@ -226,6 +229,9 @@ static int report(const struct kura_fail *f)
 	return f->exit ? f->exit : KURA_EXIT_SYSTEM;
 }
 
+/* JSON, all ASCII: labels and names come from image authors and the runtime, and jansson
+ * escapes C0 and (with JSON_ENSURE_ASCII) everything past U+007F; DEL, which JSON leaves as it
+ * is, becomes \u007F here (it can only appear inside a string). */
 static int cmd_whoami(const struct args *a)
 {
 	struct kura_fail f = { 0 };
@@ -234,11 +240,16 @@ static int cmd_whoami(const struct args *a)
 
 	if (kura_api_get_json(&a->broker, "/v1/whoami", &j, &f) < 0)
 		return report(&f);
-	s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 	json_decref(j);
 	if (!s)
 		return KURA_EXIT_SYSTEM;
-	puts(s);
+	for (const char *p = s; *p; p++)
+		if (*p == 0x7f)
+			fputs("\\u007F", stdout);
+		else
+			putchar(*p);
+	putchar('\n');
 	kura_json_free(s);
 	return KURA_EXIT_OK;
 }
@@ -250,8 +261,13 @@ static int cmd_ls(const struct args *a)
 
 	if (kura_api_list(&a->broker, &set, &f) < 0)
 		return report(&f);
-	for (size_t i = 0; i < set.n; i++)
-		printf("%s\t%llu\n", set.items[i].name, (unsigned long long)set.items[i].version);
+	/* The names passed the naming rules already; escaped all the same, as all outside text. */
+	for (size_t i = 0; i < set.n; i++) {
+		char safe[KURA_NAME_MAX * 6 + 1];
+
+		printf("%s\t%llu\n", kura_escape(set.items[i].name, safe, sizeof(safe)),
+			(unsigned long long)set.items[i].version);
+	}
 	kura_secret_set_done(&set);
 	return KURA_EXIT_OK;
 }
@@ -404,6 +420,7 @@ int main(int argc, char **argv)
 	/* Every fd of ours is closed or O_CLOEXEC, every value wiped; environ goes on untouched. */
 	execvp(cmd_argv[0], cmd_argv);
 	r = errno;
-	fprintf(stderr, "kura: cannot execute %s: %s\n", cmd_argv[0], strerror(r));
-	return r == ENOENT ? 127 : 126;
+	kura_fail_set(&f, -r, r == ENOENT ? 127 : 126, "cannot execute %s: %s", cmd_argv[0],
+		strerror(r));
+	return report(&f);
 }
