@@ -14,7 +14,8 @@ enum {
 	KURA_EXIT_NOT_TMPFS = 13,   /* the target directory is not a tmpfs or ramfs */
 	KURA_EXIT_FULL = 14,        /* ENOSPC or EDQUOT while writing */
 	KURA_EXIT_REFUSED = 15,     /* a symlink or foreign file in the way: nothing written */
-	KURA_EXIT_PROTOCOL = 16,    /* a malformed or unexpected answer (400, 404, bad JSON) */
+	KURA_EXIT_PROTOCOL = 16,    /* a malformed or unexpected answer (400, 404, bad JSON), or one
+				     * past kura's limits (KURA_SET_MAX names, a body too big) */
 	KURA_EXIT_EXEC = 127,       /* CMD could not be executed */
 };
 
