@@ -1,6 +1,6 @@
 /* Safe, atomic writes of a secret set into a tmpfs, streamed one value at a time: no symlink
- * followed, owner and mode before content, one rename to swap sets. Touches plaintext: writes
- * values out of guarded buffers. */
+ * followed, nothing relied on that kura does not own, owner and mode before content, one rename
+ * to swap sets. Touches plaintext: writes values out of guarded buffers. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -211,9 +211,104 @@ static void top_of(const char *name, char *buf)
 	buf[n] = '\0';
 }
 
+/* An absolute path without "." or ".." segments: its ancestors can be named by cutting it. */
+static bool plain_path(const char *p)
+{
+	if (p[0] != '/')
+		return false;
+	for (const char *s = p; s; s = strchr(s + 1, '/')) {
+		size_t n = strcspn(s + 1, "/");
+
+		if ((n == 1 && s[1] == '.') || (n == 2 && s[1] == '.' && s[2] == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* The directory level levels above dir, named for a message. */
+static void ancestor_name(const char *dir, int level, char *buf, size_t size)
+{
+	size_t len = strlen(dir);
+
+	if (!plain_path(dir)) {
+		snprintf(buf, size, "the directory %d level%s above %s", level, level == 1 ? "" : "s",
+			dir);
+		return;
+	}
+	while (len > 1 && dir[len - 1] == '/')
+		len--;
+	for (int l = 0; l < level; l++) {
+		while (len > 1 && dir[len - 1] != '/')
+			len--;
+		while (len > 1 && dir[len - 1] == '/')
+			len--;
+	}
+	snprintf(buf, size, "%.*s", (int)len, dir);
+}
+
 /*
- * The symlink name under dirfd: 1 with its text in buf, 0 if nothing is there, -EEXIST if it is
- * not a symlink (*ret_uid: its owner), -ELOOP if its text is longer than any kura writes.
+ * Who can change what DIR holds: its owner, whoever may write it, and whoever may rename it or
+ * a directory above it. Only kura's euid and root may, so a link kura made stays kura's. A
+ * sticky directory above is fine (others cannot rename what is not theirs, as in /tmp); DIR
+ * itself is not, since others could still add entries. ACLs show in the group bits (the mask).
+ */
+static int check_dir(int dir_fd, const char *dir, uid_t euid, struct kura_fail *f)
+{
+	_cleanup_close_ int cur = -1;
+	struct stat st, up;
+	char where[512];
+
+	if (fstat(dir_fd, &st) < 0)
+		return kura_fail_set(f, -errno, KURA_EXIT_SYSTEM, "cannot stat %s: %s", dir,
+			strerror(errno));
+	if (st.st_uid != euid && st.st_uid != 0)
+		return kura_fail_set(f, -EPERM, KURA_EXIT_REFUSED, "refusing %s: it belongs to uid "
+			"%u, who could plant or repoint the links the app follows; kura (uid %u) writes "
+			"only into a directory of its own or root's; nothing written", dir,
+			(unsigned)st.st_uid, (unsigned)euid);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return kura_fail_set(f, -EPERM, KURA_EXIT_REFUSED, "refusing %s: others can write it "
+			"(mode %04o), so they could plant or repoint the links the app follows; nothing "
+			"written (mount a tmpfs of kura's own there, e.g. --tmpfs %s:mode=0700)", dir,
+			(unsigned)(st.st_mode & 07777), dir);
+	cur = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+	if (cur < 0)
+		return kura_fail_set(f, -errno, KURA_EXIT_SYSTEM, "cannot inspect %s: %s", dir,
+			strerror(errno));
+	/* Up through "..", which crosses mount points and stops at our root (its own parent). */
+	for (int level = 1; level < 4096; level++) {
+		int parent = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+		if (parent < 0 || fstat(parent, &up) < 0) {
+			int e = errno;
+
+			if (parent >= 0)
+				close(parent);
+			return kura_fail_set(f, -e, KURA_EXIT_SYSTEM, "cannot inspect the directories "
+				"above %s: %s", dir, strerror(e));
+		}
+		close(cur);
+		cur = parent;
+		if (up.st_dev == st.st_dev && up.st_ino == st.st_ino)
+			return 0;
+		ancestor_name(dir, level, where, sizeof(where));
+		if (up.st_uid != euid && up.st_uid != 0)
+			return kura_fail_set(f, -EPERM, KURA_EXIT_REFUSED, "refusing %s: %s above it "
+				"belongs to uid %u, who could replace it; nothing written", dir, where,
+				(unsigned)up.st_uid);
+		if ((up.st_mode & (S_IWGRP | S_IWOTH)) && !(up.st_mode & S_ISVTX))
+			return kura_fail_set(f, -EPERM, KURA_EXIT_REFUSED, "refusing %s: others can "
+				"write %s above it (mode %04o, not sticky), so they could replace it; "
+				"nothing written", dir, where, (unsigned)(up.st_mode & 07777));
+		st = up;
+	}
+	return 0;
+}
+
+/*
+ * The symlink name under dirfd, if kura's euid owns it: 1 with its text in buf, 0 if nothing is
+ * there, -EEXIST if it is not a symlink, -EPERM if another user owns it (*ret_uid), -ELOOP if
+ * its text is longer than any kura writes.
  */
 static int read_own_link(int dirfd, const char *name, uid_t euid, char *buf, size_t size,
 	uid_t *ret_uid)
@@ -226,6 +321,8 @@ static int read_own_link(int dirfd, const char *name, uid_t euid, char *buf, siz
 	*ret_uid = st.st_uid;
 	if (!S_ISLNK(st.st_mode))
 		return -EEXIST;
+	if (st.st_uid != euid)
+		return -EPERM;
 	n = readlinkat(dirfd, name, buf, size);
 	if (n < 0)
 		return -errno;
@@ -239,6 +336,10 @@ static int read_own_link(int dirfd, const char *name, uid_t euid, char *buf, siz
 static int refuse_entry(struct kura_fail *f, int r, const char *dir, const char *entry,
 	uid_t owner, const char *what)
 {
+	if (r == -EPERM)
+		return kura_fail_set(f, r, KURA_EXIT_REFUSED, "refusing to write %s: %s/%s is a "
+			"link of uid %u, not kura's own (planted?); nothing written", what, dir, entry,
+			(unsigned)owner);
 	if (r == -EEXIST || r == -ELOOP)
 		return kura_fail_set(f, r, KURA_EXIT_REFUSED, "refusing to write %s: %s/%s is "
 			"already there and is not kura's link (a planted symlink or file?); nothing "
@@ -299,6 +400,9 @@ int kura_write_begin(int dir_fd, const char *dir, const struct kura_write_opts *
 	uint32_t rnd;
 	int r;
 
+	r = check_dir(dir_fd, dir, euid, f);
+	if (r < 0)
+		return r;
 	r = check_data(dir_fd, dir, euid, f);
 	if (r < 0)
 		return r;
@@ -324,6 +428,8 @@ int kura_write_begin(int dir_fd, const char *dir, const struct kura_write_opts *
 	r = t->set_fd;
 	if (r >= 0)
 		r = fstat(t->set_fd, &st) < 0 || fchmod(t->set_fd, 0700) < 0 ? -errno : 0;
+	if (r == 0 && st.st_uid != euid)
+		r = -EPERM;
 	if (r < 0) {
 		fail_errno(f, r, dir, "open", t->set_name);
 		kura_write_abort(t);
@@ -359,6 +465,7 @@ static int write_one(struct kura_write_txn *t, const char *name, const struct ku
 	char seg[KURA_NAME_MAX + 1], tmp[KURA_NAME_MAX + 64];
 	const char *p = name, *slash;
 	_cleanup_close_ int cur = -1, file = -1;
+	struct stat st;
 	uint32_t rnd;
 	int r;
 
@@ -379,6 +486,9 @@ static int write_one(struct kura_write_txn *t, const char *name, const struct ku
 			return fail_errno(f, next, t->dir, "create a directory for", name);
 		close(cur);
 		cur = next;
+		/* Nobody else can reach into the 0700 set; checked all the same. */
+		if (fstat(cur, &st) < 0 || st.st_uid != t->euid)
+			return fail_errno(f, -EEXIST, t->dir, "create a directory for", name);
 		p = slash + 1;
 	}
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
@@ -559,8 +669,10 @@ int kura_write_commit(struct kura_write_txn *t, struct kura_fail *f)
 		kura_fail_set(f, r, KURA_EXIT_SYSTEM, "out of memory");
 		goto fail;
 	}
-	/* "..data" again, now that the set is complete: a fetch takes time. */
-	r = check_data(t->dir_fd, t->dir, t->euid, f);
+	/* DIR again, now that the set is complete: a fetch takes time, and DIR may have changed. */
+	r = check_dir(t->dir_fd, t->dir, t->euid, f);
+	if (r == 0)
+		r = check_data(t->dir_fd, t->dir, t->euid, f);
 	if (r < 0)
 		goto fail;
 	if (fstatat(t->dir_fd, t->set_name, &a, AT_SYMLINK_NOFOLLOW) < 0 ||

@@ -15,8 +15,13 @@
  * DIR/<top> -> ..data/<top>            one link per top-level name segment, made once
  * Readers open DIR/<name> and always see one whole set; an inotify user watches DIR itself for
  * IN_MOVED_TO of "..data" (or IN_DELETE_SELF of the file it opened through the link).
- * "..data" and every top-level link kura keeps from an earlier set must be symlinks with the text
- * kura gives them; anything else is refused with KURA_EXIT_REFUSED and nothing is written.
+ *
+ * Only kura's user (its effective uid) and root may be able to change what DIR holds: DIR must
+ * belong to one of them and be writable by no group or other user (a tmpfs mounted mode 1777,
+ * or a bind of /dev/shm, is refused), and so must every directory above it, unless it has the
+ * sticky bit (which keeps others from renaming what is not theirs). "..data" and every
+ * top-level link kura keeps from an earlier set must be symlinks owned by kura's euid with the
+ * text kura gives them. Anything else is refused with KURA_EXIT_REFUSED and nothing is written.
  */
 #define KURA_DATA_LINK "..data"
 #define KURA_SET_PREFIX "..kura_"
@@ -41,9 +46,9 @@ bool kura_write_swap_risk(int dir_fd);
 
 /*
  * Starts a new set in dir_fd (from kura_write_open_dir; borrowed until commit or abort; dir_path
- * names it in messages): checks that "..data" is absent or kura's link, then makes the new set's
- * directory, 0700 and kura's while it fills, so nobody can open or plant anything in it. *ret is
- * set only on success.
+ * names it in messages): checks who can write DIR and its parents and that "..data" is absent
+ * or kura's own, then makes the new set's directory, 0700 and kura's while it fills, so nobody
+ * can open or plant anything in it. *ret is set only on success.
  */
 int kura_write_begin(int dir_fd, const char *dir_path, const struct kura_write_opts *o,
 	struct kura_write_txn **ret, struct kura_fail *f);
@@ -63,7 +68,7 @@ int kura_write_add(struct kura_write_txn *t, const char *name, const struct kura
 	struct kura_fail *f);
 
 /*
- * Gives every directory of the new set its owner and mode, checks "..data" again, makes the
+ * Gives every directory of the new set its owner and mode, checks DIR again, makes the
  * top-level links the set needs (a foreign entry in the way is refused), swaps "..data" to the
  * new set with one rename, then removes older sets and kura's links that left the set (best
  * effort). On any failure before the rename the new set and the links made for it are removed

@@ -1,6 +1,6 @@
 /* Unit tests of the client's writer (client/writer.c, built here as a plain dynamic binary):
- * begin/add/commit/abort on real tmpfs mounts in a private mount namespace, a full tmpfs, name
- * clashes and the cap on names. */
+ * begin/add/commit/abort on real tmpfs mounts in a private mount namespace, entries planted by
+ * another uid, directories others can write, a full tmpfs, name clashes and the cap on names. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -199,6 +199,125 @@ static void test_abort_and_full(void)
 	tap_ok(count(d, "n") == 0, "no link of the new set was made");
 }
 
+static void test_planted(void)
+{
+	_cleanup_secbuf_ struct kura_secbuf *vx = value("v:x");
+	const char *set[] = { "tok", NULL }, *other[] = { "x", NULL };
+	char d[PATH_MAX], p[PBUF], data[256], after[256];
+	struct kura_write_txn *t = NULL;
+	struct kura_fail f = { 0 };
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	tpath(d, "planted");
+	mkdir(d, 0700);
+	/* A link with kura's own text that uid 65534 owns, as a planter would leave it. */
+	snprintf(p, sizeof(p), "%s/tok", d);
+	if (symlink(KURA_DATA_LINK "/tok", p) < 0 || lchown(p, 65534, 65534) < 0)
+		abort();
+	r = write_set(d, set, &f);
+	tap_ok(r == -EPERM && f.exit == KURA_EXIT_REFUSED && strstr(f.msg, "link of uid 65534"),
+		"a planted link with kura's text is refused (%s)", f.msg);
+	tap_is(count(d, KURA_SET_PREFIX), 0, "nothing written");
+	unlink(p);
+
+	f = (struct kura_fail){ 0 };
+	tap_is(write_set(d, set, &f), 0, "without it, the set is written (%s)", f.msg);
+	read_link(d, KURA_DATA_LINK, data, sizeof(data));
+	f = (struct kura_fail){ 0 };
+	tap_is(write_set(d, set, &f), 0, "and kura's own link is accepted the next time (%s)", f.msg);
+
+	/* One planted while the set fills: the commit refuses and the old set stays. */
+	fd = kura_write_open_dir(d, &f);
+	tap_is(kura_write_begin(fd, d, &opts, &t, &f), 0, "begin");
+	tap_is(kura_write_add(t, "x", vx, &f), 0, "add x");
+	snprintf(p, sizeof(p), "%s/x", d);
+	if (symlink(KURA_DATA_LINK "/x", p) < 0 || lchown(p, 65534, 65534) < 0)
+		abort();
+	read_link(d, KURA_DATA_LINK, data, sizeof(data));
+	r = kura_write_commit(t, &f);
+	read_link(d, KURA_DATA_LINK, after, sizeof(after));
+	tap_ok(r == -EPERM && f.exit == KURA_EXIT_REFUSED, "a link planted before the commit is "
+		"refused (%s)", f.msg);
+	tap_ok(strcmp(data, after) == 0 && count(d, KURA_SET_PREFIX) == 1 && holds(d, "tok", "v:tok"),
+		"the old set stays, alone");
+	unlink(p);
+
+	/* "..data" of another user. */
+	snprintf(p, sizeof(p), "%s/" KURA_DATA_LINK, d);
+	if (lchown(p, 65534, 65534) < 0)
+		abort();
+	f = (struct kura_fail){ 0 };
+	r = write_set(d, other, &f);
+	tap_ok(r == -EPERM && f.exit == KURA_EXIT_REFUSED && strstr(f.msg, KURA_DATA_LINK),
+		"a ..data of uid 65534 is refused (%s)", f.msg);
+	if (lchown(p, 0, 0) < 0)
+		abort();
+	unlink(p);
+	if (symlink("elsewhere/..kura_x", p) < 0)
+		abort();
+	f = (struct kura_fail){ 0 };
+	r = write_set(d, other, &f);
+	tap_ok(r < 0 && f.exit == KURA_EXIT_REFUSED, "a ..data that points out of the directory is "
+		"refused (%s)", f.msg);
+	unlink(p);
+}
+
+static void test_modes(void)
+{
+	_cleanup_secbuf_ struct kura_secbuf *v2 = value("v:2");
+	const char *set[] = { "s", NULL };
+	char d[PATH_MAX], sub[PBUF];
+	struct kura_write_txn *t = NULL;
+	struct kura_fail f = { 0 };
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	tpath(d, "modes");
+	mkdir(d, 0700);
+	for (int i = 0; i < 3; i++) {
+		static const mode_t modes[] = { 01777, 0770, 0702 };
+
+		chmod(d, modes[i]);
+		f = (struct kura_fail){ 0 };
+		r = write_set(d, set, &f);
+		tap_ok(r == -EPERM && f.exit == KURA_EXIT_REFUSED && strstr(f.msg, "others can write"),
+			"a directory of mode %04o is refused (%s)", modes[i], f.msg);
+	}
+	chmod(d, 0700);
+	if (chown(d, 65534, 65534) < 0)
+		abort();
+	f = (struct kura_fail){ 0 };
+	r = write_set(d, set, &f);
+	tap_ok(r == -EPERM && strstr(f.msg, "belongs to uid 65534"), "a directory of uid 65534 is "
+		"refused (%s)", f.msg);
+	if (chown(d, 0, 0) < 0)
+		abort();
+
+	snprintf(sub, sizeof(sub), "%s/deeper", d);
+	mkdir(sub, 0700);
+	chmod(d, 0777);
+	f = (struct kura_fail){ 0 };
+	r = write_set(sub, set, &f);
+	tap_ok(r == -EPERM && strstr(f.msg, "above it"), "under a directory others can write: "
+		"refused (%s)", f.msg);
+	chmod(d, 01777);
+	f = (struct kura_fail){ 0 };
+	tap_is(write_set(sub, set, &f), 0, "under a sticky one: written (%s)", f.msg);
+	chmod(d, 0700);
+
+	/* Opened to others while the set fills: the commit looks again. */
+	fd = kura_write_open_dir(sub, &f);
+	tap_is(kura_write_begin(fd, sub, &opts, &t, &f), 0, "begin");
+	tap_is(kura_write_add(t, "s", v2, &f), 0, "add");
+	chmod(sub, 01777);
+	r = kura_write_commit(t, &f);
+	tap_ok(r == -EPERM && strstr(f.msg, "others can write"), "a commit into a directory made "
+		"1777 meanwhile is refused (%s)", f.msg);
+	tap_ok(holds(sub, "s", "v:s") && count(sub, KURA_SET_PREFIX) == 1, "the old set stays");
+	chmod(sub, 0700);
+}
+
 static void test_names(void)
 {
 	const char *clash1[] = { "a", "a/b", NULL }, *clash2[] = { "a/b", "a", NULL },
@@ -264,6 +383,8 @@ int main(void)
 	mkdir(d, 0700);
 	test_basic();
 	test_abort_and_full();
+	test_planted();
+	test_modes();
 	test_names();
 	umount2(tmpdir, MNT_DETACH);
 	rmdir(tmpdir);
