@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "watch.h"
 
 #define WATCH_TIMEOUT_S 30
@@ -104,6 +105,7 @@ int kura_watch_parse_on_change(struct kura_watch *w, const char *s)
 static pid_t spawn(char **argv, const sigset_t *mask)
 {
 	pid_t pid = fork();
+	char safe[1024];
 	int e;
 
 	if (pid != 0)
@@ -111,7 +113,8 @@ static pid_t spawn(char **argv, const sigset_t *mask)
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	execvp(argv[0], argv);
 	e = errno;
-	dprintf(STDERR_FILENO, "kura: cannot execute %s: %s\n", argv[0], strerror(e));
+	dprintf(STDERR_FILENO, "kura: cannot execute %s: %s\n", kura_escape(argv[0], safe,
+		sizeof(safe)), strerror(e));
 	_exit(e == ENOENT ? 127 : 126);
 }
 
