@@ -169,7 +169,9 @@ static int watch_once(struct kura_watch *w, struct kura_fail *f)
 			"/v1/watch: no revision or changed list in the broker's answer");
 		return KURA_EXIT_PROTOCOL;
 	}
-	if (relevant(w, changed)) {
+	/* "resync": the broker no longer knows what changed since our revision (it restarted, or
+	 * too much changed at once): anything may have, so the whole set is written again. */
+	if (json_is_true(json_object_get(j, "resync")) || relevant(w, changed)) {
 		pthread_mutex_lock(&write_lock);
 		r = w->refresh(w->ctx, f);
 		pthread_mutex_unlock(&write_lock);

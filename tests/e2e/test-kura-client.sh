@@ -256,13 +256,36 @@ kill -USR2 "$WPID"
 wait_gone "$WPID"
 want "kura exited $rc after SIGUSR2, not 140: $(cat "$E2E/watch.out")" test $rc -eq 140
 rm -f "$E2E/copied"
+t_end "host: --on-change exec:CMD runs CMD after the rewrite; SIGUSR2 gives 140"
+
+# A rotation made while kurad was down: the new kurad does not know what changed before it
+# started, answers the watcher "resync", and the watcher writes the whole set again.
+printf 'rotated-while-kurad-was-down' >"$E2E/v-db3"
+"$KURA" --socket "$W" run --dir "$D" --only app/db --watch --on-change "exec:/bin/cp $D/app/db $E2E/copied" \
+	-- /bin/sleep 600 >"$E2E/watch.out" 2>&1 &
+WPID=$!
+sleep 0.5
+kill "$KPID" && wait "$KPID" 2>/dev/null
+KPID=
+"$K" --state-dir "$S" --offline secret rotate app/db --file "$E2E/v-db3" >/dev/null
+want "kurad did not start again: $(cat "$E2E/kurad.log")" e2e_start_kurad "$KURAD" "$S" "$R"
+for i in $(seq 1 200); do
+	[ "$(cat "$E2E/copied" 2>/dev/null)" = "$(cat "$E2E/v-db3")" ] && break
+	sleep 0.1
+done
+want "the rotation made while kurad was down did not arrive: '$(cat "$E2E/copied" 2>/dev/null)' $(cat "$E2E/watch.out")" \
+	test "$(cat "$E2E/copied" 2>/dev/null)" = "$(cat "$E2E/v-db3")"
+kill -USR2 "$WPID"
+wait_gone "$WPID"
+rm -f "$E2E/copied"
+t_end "host: run --watch gets a rotation made while kurad was down, after kurad restarts (resync)"
 "$KURA" --socket "$E2E/no.sock" run --dir "$D" --watch -- /bin/true >"$E2E/out" 2>&1
 rc=$?
 want "--watch without a broker exits $rc, not 10: $(cat "$E2E/out")" test $rc -eq 10
 "$KURA" run --watch --on-change signal:NOPE -- /bin/true >"$E2E/out" 2>&1
 rc=$?
 want "a bad --on-change exits $rc, not 2" test $rc -eq 2
-t_end "host: --on-change exec:CMD runs CMD after the rewrite; SIGUSR2 gives 140; bad input exits 10 and 2"
+t_end "host: --watch without a broker exits 10, a bad --on-change 2"
 
 # --watch checks again before every rewrite: a planter who got in since is refused and reported.
 printf 'rotated-top-level-token' >"$E2E/v-tok2"
