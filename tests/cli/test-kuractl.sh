@@ -1,12 +1,15 @@
 #!/bin/sh
 # Integration tests of the real kuractl binary: exit codes, messages and output of every command,
 # on real state directories (SQLite files, key files, passphrases, read-only and full file
-# systems). Prints TAP. Usage: test-kuractl.sh PATH/TO/kuractl
+# systems), and through a real kurad (KURAD, optional) or impostors on its socket. Prints TAP.
+# Usage: test-kuractl.sh PATH/TO/kuractl [PATH/TO/kurad]
 set -u
 
-[ $# -eq 1 ] || { echo "usage: $0 KURACTL" >&2; exit 2; }
+[ $# -eq 1 ] || [ $# -eq 2 ] || { echo "usage: $0 KURACTL [KURAD]" >&2; exit 2; }
 K=$1
 case $K in /*) ;; *) K=$PWD/$K ;; esac
+KD=${2:-}
+case $KD in /* | '') ;; *) KD=$PWD/$KD ;; esac
 SCRIPT=$0
 case $SCRIPT in /*) ;; *) SCRIPT=$PWD/$SCRIPT ;; esac
 
@@ -15,7 +18,8 @@ case $SCRIPT in /*) ;; *) SCRIPT=$PWD/$SCRIPT ;; esac
 if [ "$(id -u)" -eq 0 ] && [ -z "${KURA_TEST_PRIVATE_NS:-}" ] &&
 	command -v unshare >/dev/null 2>&1 &&
 	unshare --mount --propagation private true 2>/dev/null; then
-	KURA_TEST_PRIVATE_NS=1 exec unshare --mount --propagation private sh "$SCRIPT" "$K"
+	KURA_TEST_PRIVATE_NS=1 exec unshare --mount --propagation private \
+		sh "$SCRIPT" "$K" ${KD:+"$KD"}
 fi
 
 . "$(dirname "$SCRIPT")/tap.sh"
@@ -26,8 +30,14 @@ command -v python3 >/dev/null 2>&1 || tap_bail "python3 is needed to check JSON 
 T=$(mktemp -d) || tap_bail "mktemp -d failed"
 MOUNTS=
 BG=
+PIDS= # servers this test started
+FB=   # a directory other users can reach (mktemp's $T is root's alone)
 cleanup() {
 	[ -n "$BG" ] && kill "$BG" 2>/dev/null
+	for p in $PIDS; do
+		kill "$p" 2>/dev/null
+	done
+	[ -n "$FB" ] && rm -rf "$FB"
 	for m in $MOUNTS; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 	done
@@ -1267,5 +1277,128 @@ kc --state-dir "$R3" key rekey --new-key-file "$T/review3.key"
 expect_ok 'wrapped by the key' "rekey to a new key file"
 want "the old wrapped KEK is still in a store file" absent_from_store "$R3" "$_oldbox"
 t_end "the keyring under the retired master key leaves the store files"
+
+# =============================================================================================
+# 10. A name is a secret or a folder of secrets, never both; the client's own names are refused
+# =============================================================================================
+
+# wait_until PID CMD...: CMD succeeds within 5 s, while PID lives.
+wait_until() {
+	_pid=$1
+	shift
+	for _i in $(seq 1 100); do
+		kill -0 "$_pid" 2>/dev/null || return 1
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# A real kurad on STATE and RUN_DIR: kd_start STATE RUN_DIR; its pid in KDPID.
+kd_start() {
+	"$KD" --state-dir "$1" --run-dir "$2" >>"$T/kurad.log" 2>&1 &
+	KDPID=$!
+	PIDS="$PIDS $KDPID"
+	wait_until "$KDPID" kd_answers "$1" "$2"
+}
+kd_answers() {
+	[ -S "$2/admin.sock" ] && "$K" --state-dir "$1" --run-dir "$2" key status >/dev/null 2>&1
+}
+kd_stop() {
+	kill "$KDPID" 2>/dev/null
+	wait "$KDPID" 2>/dev/null
+}
+
+printf 'v' >"$T/nv"
+# tree_checks LABEL KURACTL-OPTIONS...: both orders, deeper names, destroy and reuse.
+tree_checks() {
+	_l=$1
+	shift
+	kc "$@" secret put t/db --file "$T/nv"
+	expect_ok 't/db: version 1' "$_l: put t/db"
+	kc "$@" secret put t/db/sub --file "$T/nv"
+	expect_err 1 'cannot make t/db/sub: t/db is a secret, and a name cannot be both' \
+		"$_l: t/db/sub is refused while t/db is a secret (exit 1, names t/db)"
+	kc "$@" secret put t/db/sub/x --file "$T/nv"
+	expect_err 1 't/db is a secret' "$_l: so is t/db/sub/x"
+	kc "$@" secret put u/db/sub --file "$T/nv"
+	expect_ok '' "$_l: put u/db/sub"
+	kc "$@" secret put u/db --file "$T/nv"
+	expect_err 1 'cannot make u/db: u/db/sub is below it' \
+		"$_l: u/db is refused while u/db/sub is a secret (exit 1, names u/db/sub)"
+	kc "$@" secret put u --file "$T/nv"
+	expect_err 1 'cannot make u: u/db/sub is below it' "$_l: so is u"
+	kc "$@" secret put u/dbx --file "$T/nv"
+	expect_ok '' "$_l: u/dbx is no conflict with u/db/sub (whole segments)"
+	kc "$@" secret list t/
+	want_rc 0
+	want "t/db/sub was listed" out_lacks 't/db/sub'
+	t_end "$_l: the refused names were not stored" "$(show_io)"
+	kc "$@" secret destroy t/db
+	kc "$@" secret put t/db/sub --file "$T/nv"
+	expect_ok '' "$_l: after destroying t/db, t/db/sub can be made"
+	kc "$@" secret destroy u/db/sub
+	kc "$@" secret put u/db --file "$T/nv"
+	expect_ok '' "$_l: after destroying u/db/sub, u/db can be made"
+	for n in '..data' '..kura_x' 'a/..data' 'app/.db.kura-tmp-0a0b0c0d' '...'; do
+		kc "$@" secret put "$n" --file "$T/nv"
+		expect_err 2 "segment starting with '\.\.' or holding '\.kura-tmp-'" \
+			"$_l: the client's own name '$n' is refused (exit 2)"
+	done
+}
+
+# race LABEL N KURACTL-OPTIONS...: N times, two writers at once put a name and one below it
+# (alternately at the top of the tree and one folder down); exactly one may win each time.
+race() {
+	_l=$1
+	_n=$2
+	shift 2
+	_bad=
+	_i=0
+	while [ "$_i" -lt "$_n" ]; do
+		_i=$((_i + 1))
+		if [ $((_i % 2)) -eq 0 ]; then _a=race$_i; else _a=race/$_i; fi
+		"$K" "$@" secret put "$_a/sub" --file "$T/nv" >"$T/ra" 2>&1 &
+		_pa=$!
+		"$K" "$@" secret put "$_a" --file "$T/nv" >"$T/rb" 2>&1
+		_rb=$?
+		wait "$_pa"
+		_ra=$?
+		case $_ra$_rb in
+		01) grep -q "cannot make $_a: $_a/sub is below it" "$T/rb" ||
+			_bad="$_bad; $_a: $(cat "$T/rb")" ;;
+		10) grep -q "cannot make $_a/sub: $_a is a secret" "$T/ra" ||
+			_bad="$_bad; $_a/sub: $(cat "$T/ra")" ;;
+		*) _bad="$_bad; $_a: exits $_ra and $_rb: $(cat "$T/ra" "$T/rb" | tr '\n' ' ')" ;;
+		esac
+	done
+	want "not exactly one writer won:$(printf '%s' "$_bad" | head -c 1500)" test -z "$_bad"
+	kc "$@" --json secret list
+	want "the store holds a secret and one below it" python3 -c 'import json, sys
+names = {s["name"] for s in json.load(open(sys.argv[1]))}
+sys.exit(1 if any(n + "/sub" in names for n in names) else 0)' "$OUT"
+	t_end "$_l: $_n races of two writers (a name and one below it): one wins, one exits 1" \
+		"$(show_io)"
+}
+
+N=$T/names
+kc --state-dir "$N" init
+tree_checks offline --state-dir "$N"
+race offline 40 --state-dir "$N"
+
+if [ -z "$KD" ] || [ "$(id -u)" -ne 0 ]; then
+	tap_skip "through kurad: names that are a secret and a folder" "no kurad given, or not root"
+else
+	N2=$T/names2
+	kc --state-dir "$N2" init
+	if kd_start "$N2" "$T/run2"; then
+		mv "$N2/master.key" "$T/names2.key" # so only kurad can open the store
+		tree_checks "through kurad" --state-dir "$N2" --run-dir "$T/run2"
+		race "through kurad" 20 --state-dir "$N2" --run-dir "$T/run2"
+		kd_stop
+	else
+		tap_not_ok "kurad starts on $N2" "$(tail -5 "$T/kurad.log")"
+	fi
+fi
 
 tap_done
