@@ -13,8 +13,10 @@ static const char whois_usage[] =
 	"name): host or container, runtime, container ID and name, image ID, repo digests,\n"
 	"labels, and the secrets and grants that identity matches. The tool for writing a grant.\n"
 	"Needs a running kurad: asks it over RUN_DIR/admin.sock (default /run/kura).\n"
-	"Exit status: 0 ok, 1 not found or kurad would give it no identity, 2 usage,\n"
-	"3 kurad not reachable or the runtime did not answer.\n";
+	"Only a kurad run by root (or by this user) in a run directory nobody else can write\n"
+	"is asked.\n"
+	"Exit status: 0 ok, 1 not found, kurad would give it no identity, or the socket is\n"
+	"not to be trusted, 2 usage, 3 kurad not reachable or the runtime did not answer.\n";
 
 /* Names and labels come from image authors: no control character reaches the terminal. */
 static const char *safe(const char *s, char buf[static 1024])
@@ -58,6 +60,7 @@ int ctl_whois(struct ctl *c, int argc, char **argv)
 	static const struct option opts[] = {
 		CTL_COMMON_OPTIONS,
 	};
+	struct kura_err err = { 0 };
 	const char *target = NULL;
 	char url[512];
 	json_t *j = NULL;
@@ -88,11 +91,10 @@ int ctl_whois(struct ctl *c, int argc, char **argv)
 			return ctl_usage("a container is named by its ID or name ([A-Za-z0-9_.-])");
 		snprintf(url, sizeof(url), "/v1/whois?container=%s", target);
 	}
-	r = ctl_admin_get(c, url, &status, &j);
+	r = ctl_admin_get(c, url, &status, &j, &err);
 	if (r < 0) {
-		fprintf(stderr, "kuractl: cannot reach kurad at %s: %s (is kurad running?)\n",
-			c->admin_sock, strerror(-r));
-		return EXIT_SYSTEM;
+		ctl_fail(r, &err);
+		return r == -EPERM ? EXIT_REFUSED : EXIT_SYSTEM;
 	}
 	if (status != 200) {
 		fprintf(stderr, "kuractl: %s\n",

@@ -1401,4 +1401,163 @@ else
 	fi
 fi
 
+# =============================================================================================
+# 11. kuractl talks only to a kurad it can trust: root's (or its own user's) socket, in a run
+#     directory nobody else can write
+# =============================================================================================
+
+FAKE=$(dirname "$SCRIPT")/fake-kurad.py
+# Another user cannot run a python3 from root's home (pyenv): the system's, if there is one.
+PY=$(command -v python3)
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+FB=$(mktemp -d /tmp/kura-fake-XXXXXX) || tap_bail "mktemp failed"
+chmod 755 "$FB"
+cp "$FAKE" "$FB/fake-kurad.py"
+chmod 644 "$FB/fake-kurad.py"
+S11=$T/s11
+kc --state-dir "$S11" init
+newval "$T/fv"
+
+# fake DIR [--as UID] [ARGS...]: a fake kurad at DIR/admin.sock answering for $S11 (run as UID
+# with --as); everything it receives goes to DIR/received. Its pid in FPID.
+fake() {
+	_d=$1
+	shift
+	_as=
+	_uid=
+	if [ "${1:-}" = --as ]; then
+		_uid=$2
+		_as="setpriv --reuid=$2 --regid=$2 --clear-groups"
+		shift 2
+	fi
+	rm -f "$_d/ready"
+	: >"$_d/received"
+	: >"$_d/ready"
+	[ -n "$_uid" ] && chown "$_uid" "$_d/received" "$_d/ready"
+	# shellcheck disable=SC2086 # $_as is a command prefix
+	$_as "$PY" "$FB/fake-kurad.py" --socket "$_d/admin.sock" --state-dir "$S11" \
+		--log "$_d/received" --ready "$_d/ready" "$@" 2>>"$T/fake.err" &
+	FPID=$!
+	PIDS="$PIDS $FPID"
+	wait_until "$FPID" test -s "$_d/ready"
+}
+unfake() {
+	kill "$FPID" 2>/dev/null
+	wait "$FPID" 2>/dev/null
+}
+received_nothing() { [ ! -s "$1/received" ]; }
+value_not_in() { ! grep -a -F -q -- "$(cat "$T/fv")" "$1/received"; }
+
+# impostor LABEL DIR REGEX: root's `secret put` with --run-dir DIR exits 1 with one line matching
+# REGEX, and the server at DIR received nothing at all (so not the value); so for `secret get`.
+impostor() {
+	kc --state-dir "$S11" --run-dir "$2" secret put imp/x --file "$T/fv"
+	want "the server received the value" value_not_in "$2"
+	want "the server received something: $(head -c 300 "$2/received" | tr -c '[:print:]\n' '?')" \
+		received_nothing "$2"
+	expect_err 1 "$3" "$1"
+	kc_get --state-dir "$S11" --run-dir "$2" secret get imp/x
+	want "secret get exited $RC" rc_is 1
+	want "the server received something" received_nothing "$2"
+	t_end "$1: the same for secret get" "$(show_io)"
+}
+
+if ! command -v setpriv >/dev/null 2>&1 || [ "$(id -u)" -ne 0 ]; then
+	tap_skip "a fake kurad run by nobody gets nothing from root's kuractl" "needs root and setpriv"
+else
+	# The attack: nobody's server in a run directory nobody owns.
+	mkdir "$FB/nobody" && chown 65534:65534 "$FB/nobody"
+	if fake "$FB/nobody" --as 65534; then
+		impostor "a fake kurad run by uid 65534 in a run dir it owns gets nothing from root's secret put (exit 1)" \
+			"$FB/nobody" "$FB/nobody.*uid 65534"
+		unfake
+	else
+		tap_not_ok "the fake kurad starts as uid 65534" "$(tail -3 "$T/fake.err")"
+	fi
+
+	# Root's directory, but the socket listens with nobody's credentials.
+	mkdir -m 755 "$FB/rootdir"
+	if fake "$FB/rootdir" --listen-as 65534; then
+		impostor "a socket in root's run dir listening as uid 65534 gets nothing (exit 1)" \
+			"$FB/rootdir" "admin.sock.*uid 65534"
+		unfake
+	else
+		tap_not_ok "the fake kurad starts listening as uid 65534" "$(tail -3 "$T/fake.err")"
+	fi
+
+	# Root's server, root's run dir, but a parent anyone can write (and not sticky): anyone
+	# could have put that run dir there.
+	mkdir "$FB/open" && chmod 777 "$FB/open" && mkdir -m 755 "$FB/open/run"
+	if fake "$FB/open/run"; then
+		impostor "a run dir under a parent writable by others (mode 0777) is refused (exit 1)" \
+			"$FB/open/run" "$FB/open.*writable by others"
+		unfake
+	else
+		tap_not_ok "the fake kurad starts in $FB/open/run" "$(tail -3 "$T/fake.err")"
+	fi
+	mkdir "$FB/grp" && chgrp 65534 "$FB/grp" && chmod 775 "$FB/grp" &&
+		mkdir -m 755 "$FB/grp/run"
+	if fake "$FB/grp/run"; then
+		impostor "a run dir under a group-writable parent is refused (exit 1)" \
+			"$FB/grp/run" "$FB/grp.*writable by others"
+		unfake
+	fi
+
+	# A sticky, root-owned parent (as /tmp) is fine when the run dir is root's ...
+	mkdir "$FB/sticky" && chmod 1777 "$FB/sticky" && mkdir -m 755 "$FB/sticky/run"
+	if fake "$FB/sticky/run"; then
+		kc --state-dir "$S11" --run-dir "$FB/sticky/run" secret put imp/ok --file "$T/fv"
+		want_rc 0
+		want "the trusted server was not asked" grep -q 'POST /v1/op/secret.write' \
+			"$FB/sticky/run/received"
+		t_end "root's server in root's run dir under a sticky root-owned parent is used" \
+			"$(show_io)"
+		unfake
+	fi
+	# ... but not when another user made it.
+	mkdir -m 755 "$FB/sticky/theirs" && chown 65534:65534 "$FB/sticky/theirs"
+	if fake "$FB/sticky/theirs" --as 65534; then
+		impostor "nobody's run dir under a sticky parent is refused (exit 1)" \
+			"$FB/sticky/theirs" "owned by uid 65534"
+		unfake
+	fi
+
+	# A symlink to nobody's run dir is no way around it.
+	ln -s "$FB/nobody" "$FB/link-nobody"
+	if fake "$FB/nobody" --as 65534; then
+		impostor "a symlink to nobody's run dir is refused (exit 1)" "$FB/link-nobody" \
+			"owned by uid 65534"
+		unfake
+	fi
+
+	# A dead socket in a trusted directory, or no run dir at all: kuractl works offline.
+	kc --state-dir "$S11" --run-dir "$FB/rootdir" secret list
+	expect_ok '' "a run dir with a dead socket: kuractl works on the state directly"
+	kc --state-dir "$S11" --run-dir "$FB/none" secret list
+	expect_ok '' "no run dir: kuractl works on the state directly"
+	# whois asks the socket too.
+	if fake "$FB/nobody" --as 65534; then
+		kc whois 1 --run-dir "$FB/nobody"
+		want_rc 1
+		want "whois did not refuse nobody's server: $(cat "$ERR")" err_has 'uid 65534'
+		want "the server received something" received_nothing "$FB/nobody"
+		t_end "whois refuses a fake kurad run by uid 65534 (exit 1)" "$(show_io)"
+		unfake
+	fi
+fi
+
+# And the real kurad, in a run dir under $T (mktemp, under /tmp): found and used, as before.
+if [ -n "$KD" ] && [ "$(id -u)" -eq 0 ]; then
+	S12=$T/s12
+	kc --state-dir "$S12" init
+	if kd_start "$S12" "$T/run12"; then
+		mv "$S12/master.key" "$T/s12.key"
+		kc --state-dir "$S12" --run-dir "$T/run12" secret put real/x --file "$T/fv"
+		expect_ok 'real/x: version 1' "the real kurad in $T/run12 is trusted and used"
+		kd_stop
+	else
+		tap_not_ok "kurad starts on $S12" "$(tail -5 "$T/kurad.log")"
+	fi
+fi
+
 tap_done
