@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "escape.h"
 #include "json.h"
 
 static const char usage_text[] =
@@ -138,7 +139,12 @@ int ctl_exit_code(int r)
 
 int ctl_fail(int r, const struct kura_err *err)
 {
-	fprintf(stderr, "kuractl: %s\n", err && err->msg[0] ? err->msg : strerror(-r));
+	/* A message may carry what kurad said, or a name given on the command line. */
+	char line[4 * sizeof(err->msg)];
+	const char *m = err && err->msg[0] ? err->msg : strerror(-r);
+
+	fprintf(stderr, "kuractl: %s\n", kura_escape(m, strlen(m), KURA_ESCAPE_TEXT, line,
+						    sizeof(line)));
 	return ctl_exit_code(r);
 }
 
@@ -182,6 +188,7 @@ const char *ctl_time(int64_t t, char buf[static 32])
 int ctl_print_json(json_t *j)
 {
 	_cleanup_secbuf_ struct kura_secbuf *out = NULL;
+	size_t n;
 	char *s;
 	int r;
 
@@ -191,17 +198,20 @@ int ctl_print_json(json_t *j)
 	}
 	/* A document may carry a value (secret get --json): it goes from jansson's wiping
 	 * allocator through guarded memory straight to the fd, never into stdio's buffer. */
-	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	/* Printable ASCII only: a label or name holding C1 or bidi controls (or DEL) arrives as
+	 * \u escapes, never raw, on whatever terminal shows it. */
+	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	json_decref(j);
 	if (!s) {
 		fputs("kuractl: out of memory\n", stderr);
 		return EXIT_SYSTEM;
 	}
-	r = kura_secbuf_new(strlen(s) + 1, &out);
+	n = kura_json_escape_del(s, strlen(s), NULL);
+	r = kura_secbuf_new(n + 1, &out);
 	if (r == 0) {
-		memcpy(out->data, s, strlen(s));
-		out->data[strlen(s)] = '\n';
-		out->len = strlen(s) + 1;
+		kura_json_escape_del(s, strlen(s), (char *)out->data);
+		out->data[n] = '\n';
+		out->len = n + 1;
 	}
 	kura_json_free(s);
 	if (r == 0) {

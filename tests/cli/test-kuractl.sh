@@ -1560,4 +1560,177 @@ if [ -n "$KD" ] && [ "$(id -u)" -eq 0 ]; then
 	fi
 fi
 
+# =============================================================================================
+# 12. Strings from runtimes, image authors and peers reach the terminal escaped
+# =============================================================================================
+
+# no_raw_controls FILE [colour]: no C0 control but newline and CR (with colour: but the table's
+# red), no DEL, no C1 (U+0080-U+009F), no bidi control (U+202A-U+202E, U+2066-U+2069).
+no_raw_controls() {
+	python3 -c 'import sys
+b = open(sys.argv[1], "rb").read()
+if len(sys.argv) > 2:
+    b = b.replace(b"\x1b[1;31m", b"").replace(b"\x1b[0m", b"")
+t = b.decode("utf-8", "replace")
+bad = [c for c in t if (ord(c) < 0x20 and c not in "\n\r") or 0x7f <= ord(c) <= 0x9f
+       or 0x202a <= ord(c) <= 0x202e or 0x2066 <= ord(c) <= 0x2069]
+sys.exit(1 if bad else 0)' "$@"
+}
+ascii_only() { ! LC_ALL=C grep -q -P '[^\x0a\x20-\x7e]' "$@"; }
+# The same for what script(1) recorded from a terminal (its lines end in CR LF).
+ascii_only_tty() { ! LC_ALL=C grep -q -P '[^\x0a\x0d\x20-\x7e]' "$@"; }
+
+# whois: a fake kurad (root's, so trusted) hands out an identity full of control characters.
+if [ "$(id -u)" -eq 0 ]; then
+	mkdir -p -m 755 "$FB/whois"
+	cat >"$FB/whois.json" <<'JSON'
+{"identity": {"host": false, "runtime": "docker\u009b31m", "container_id": "abc\u001b[2J",
+ "name": "web\u0085evil", "image_id": "sha256:\u202eevil", "uid": 0,
+ "repo_digests": ["repo@sha256:\u009b1m"],
+ "labels": {"csi": "\u009b31mred", "nel": "a\u0085b", "bidi": "x\u202ey\u2066z",
+            "k\u001b]0;title\u0007": "v\u007f"}},
+ "readable": ["app/\u009bx"], "grants": ["g\u0085"]}
+JSON
+	chmod 644 "$FB/whois.json"
+	if fake "$FB/whois" --whois "$FB/whois.json"; then
+		kc whois 1 --run-dir "$FB/whois"
+		want_rc 0
+		want "whois printed a raw control character: $(od -c "$OUT" | head -20)" \
+			no_raw_controls "$OUT"
+		want "C1 CSI is not shown as \\u{9b}" grep -q -F 'label:        csi=\u{9b}31mred' "$OUT"
+		want "NEL is not shown as \\u{85}" grep -q -F 'nel=a\u{85}b' "$OUT"
+		want "bidi controls are not shown escaped" grep -q -F 'bidi=x\u{202e}y\u{2066}z' "$OUT"
+		want "ESC, BEL and DEL are not shown as \\xNN" \
+			grep -q -F 'k\x1b]0;title\x07=v\x7f' "$OUT"
+		want "the container name is not escaped" grep -q -F 'web\u{85}evil' "$OUT"
+		want "the runtime is not escaped" grep -q -F 'docker\u{9b}31m' "$OUT"
+		want "the container ID is not escaped" grep -q -F 'abc\x1b[2J' "$OUT"
+		want "the image is not escaped" grep -q -F 'sha256:\u{202e}evil' "$OUT"
+		want "a digest is not escaped" grep -q -F 'repo@sha256:\u{9b}1m' "$OUT"
+		want "a readable name is not escaped" grep -q -F 'app/\u{9b}x' "$OUT"
+		want "a grant is not escaped" grep -q -F 'g\u{85}' "$OUT"
+		t_end "whois escapes C0, DEL, C1 and bidi controls in every string kurad relays" \
+			"$(show_io)"
+		kc --json whois 1 --run-dir "$FB/whois"
+		want_rc 0
+		want "whois --json is not ASCII: $(od -c "$OUT" | head -5)" ascii_only "$OUT"
+		want_json 'j["identity"]["labels"]["csi"] == "\u009b31mred"'
+		t_end "whois --json is ASCII (escaped as JSON), and the same strings" "$(show_io)"
+		unfake
+	fi
+fi
+
+# Audit records holding such strings: a name (refused, but recorded) offline and through kurad.
+S13=$T/s13
+kc --state-dir "$S13" init
+c1=$(printf 'c1/\302\23331m')
+nel=$(printf 'nel/a\302\205b')
+bidi=$(printf 'bidi/x\342\200\256y')
+esc=$(printf 'esc/\033[2J')
+for n in "$c1" "$nel" "$bidi" "$esc"; do
+	"$K" --state-dir "$S13" secret get "$n" >/dev/null 2>&1
+done
+"$K" --state-dir "$S13" audit --json >"$OUT" 2>"$ERR"
+RC=$?
+want_rc 0
+want "no record of the refused gets" out_has 'secret-get'
+want "the audit log holds a non-ASCII or control byte: $(LC_ALL=C grep -h -P '[^\x0a\x20-\x7e]' \
+	"$S13"/audit/*.jsonl | od -c | head -8)" ascii_only "$S13"/audit/*.jsonl
+want "the C1 name is not recorded as \\u009b" grep -q -i -F '"secret":"c1/\u009b31m"' "$OUT"
+want "the bidi name is not recorded as \\u202e" grep -q -i -F '"secret":"bidi/x\u202ey"' "$OUT"
+t_end "audit records are ASCII on disk (C1, NEL, bidi, ESC as JSON escapes)" "$(show_io)"
+kc audit verify --dir "$S13/audit"
+want_rc 0
+t_end "and the log still verifies" "$(show_io)"
+
+if command -v script >/dev/null 2>&1; then
+	# tty_run FILE CMD...: CMD on a terminal (script(1)), its output in FILE.
+	tty_run() {
+		_f=$1
+		shift
+		script -qec "$*" /dev/null >"$_f" 2>&1
+	}
+	tty_run "$T/tty.audit" "$K --state-dir $S13 audit"
+	want "the table printed a raw control: $(od -c "$T/tty.audit" | head -12)" \
+		no_raw_controls "$T/tty.audit" colour
+	want "the C1 name is not shown as \\u{9b}" grep -q -F 'c1/\u{9b}31m' "$T/tty.audit"
+	want "NEL is not shown as \\u{85}" grep -q -F 'nel/a\u{85}b' "$T/tty.audit"
+	want "the bidi name is not shown as \\u{202e}" grep -q -F 'bidi/x\u{202e}y' "$T/tty.audit"
+	want "ESC is not shown as \\x1b" grep -q -F 'esc/\x1b[2J' "$T/tty.audit"
+	t_end "kuractl audit on a terminal: every string escaped" "$(head -c 1500 "$T/tty.audit")"
+
+	tty_run "$T/tty.stats" "$K --state-dir $S13 audit stats"
+	want "stats printed a raw control: $(od -c "$T/tty.stats" | head -12)" \
+		no_raw_controls "$T/tty.stats"
+	want "stats does not show the C1 name escaped" grep -q -F 'c1/\u{9b}31m' "$T/tty.stats"
+	want "stats does not show the bidi name escaped" grep -q -F 'bidi/x\u{202e}y' "$T/tty.stats"
+	t_end "kuractl audit stats: every string escaped" "$(head -c 1500 "$T/tty.stats")"
+	"$K" --state-dir "$S13" audit stats >"$T/stats.pipe" 2>&1
+	want "piped stats printed a raw control" no_raw_controls "$T/stats.pipe"
+	t_end "kuractl audit stats into a pipe: escaped too (it is for people)"
+
+	tty_run "$T/tty.json" "$K --state-dir $S13 audit --json"
+	want "audit --json on a terminal is not ASCII: $(od -c "$T/tty.json" | head -5)" \
+		ascii_only_tty "$T/tty.json"
+	want "audit --json on a terminal shows no record" grep -q '"event":"secret-get"' \
+		"$T/tty.json"
+	t_end "kuractl audit --json on a terminal: ASCII lines"
+
+	# A log from before records were ASCII-only holds the raw bytes: shown escaped all the same.
+	cp -a "$S13/audit" "$T/oldlog"
+	python3 -c 'import sys, glob
+for f in glob.glob(sys.argv[1] + "/*.jsonl"):
+    b = open(f, "rb").read()
+    for e, raw in ((b"\\u009B", "\u009b"), (b"\\u0085", "\u0085"), (b"\\u202E", "\u202e")):
+        b = b.replace(e, raw.encode())
+    open(f, "wb").write(b)' "$T/oldlog"
+	want "the old-style log holds no raw C1" grep -q "$(printf '\302\233')" "$T"/oldlog/*.jsonl
+	tty_run "$T/tty.old" "$K audit --dir $T/oldlog"
+	want "the table of an old log printed a raw control: $(od -c "$T/tty.old" | head -12)" \
+		no_raw_controls "$T/tty.old" colour
+	want "the old C1 name is not shown as \\u{9b}" grep -q -F 'c1/\u{9b}31m' "$T/tty.old"
+	tty_run "$T/tty.oldjson" "$K audit --json --dir $T/oldlog"
+	want "the JSON lines of an old log on a terminal are not ASCII: $(od -c "$T/tty.oldjson" |
+		head -12)" ascii_only_tty "$T/tty.oldjson"
+	want "the old C1 name is not shown as the JSON escape \\u009b" \
+		grep -q -F '"secret":"c1/\u009b31m"' "$T/tty.oldjson"
+	"$K" audit --json --dir "$T/oldlog" >"$T/old.pipe" 2>&1
+	want "piped, the JSON lines were changed" cmp -s "$T/old.pipe" "$T"/oldlog/audit-*.jsonl
+	t_end "an old log holding raw C1 and bidi bytes: escaped on a terminal, unchanged in a pipe"
+
+	# --follow: a record appended while it runs.
+	(
+		sleep 1
+		"$K" --state-dir "$S13" secret get "$(printf 'late/\302\233x')" >/dev/null 2>&1
+	) &
+	tty_run "$T/tty.follow" "timeout 3 $K --state-dir $S13 audit --follow --event secret-get"
+	wait
+	want "follow printed a raw control: $(od -c "$T/tty.follow" | head -12)" \
+		no_raw_controls "$T/tty.follow" colour
+	want "the record appended while following is not shown escaped" \
+		grep -q -F 'late/\u{9b}x' "$T/tty.follow"
+	t_end "kuractl audit --follow on a terminal: escaped, also for new records" \
+		"$(head -c 1500 "$T/tty.follow")"
+else
+	tap_skip "kuractl audit on a terminal: every string escaped" "no script(1)"
+fi
+
+# Through kurad: its records of admin requests are ASCII too.
+if [ -n "$KD" ] && [ "$(id -u)" -eq 0 ]; then
+	S14=$T/s14
+	kc --state-dir "$S14" init
+	if kd_start "$S14" "$T/run14"; then
+		"$K" --state-dir "$S14" --run-dir "$T/run14" secret get "$c1" >/dev/null 2>&1
+		"$K" --state-dir "$S14" --run-dir "$T/run14" secret get "$bidi" >/dev/null 2>&1
+		kd_stop
+		want "kurad's audit log holds a non-ASCII byte: $(LC_ALL=C grep -h -P \
+			'[^\x0a\x20-\x7e]' "$S14"/audit/*.jsonl | od -c | head -8)" \
+			ascii_only "$S14"/audit/*.jsonl
+		want "kurad did not record the C1 name" grep -q -i -F 'c1/\u009b31m' "$S14"/audit/*.jsonl
+		t_end "kurad's audit records are ASCII on disk"
+	else
+		tap_not_ok "kurad starts on $S14" "$(tail -5 "$T/kurad.log")"
+	fi
+fi
+
 tap_done
