@@ -134,7 +134,7 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "kura: %s (see kura --help)\n", kura_escape(raw, safe, sizeof(safe)));
+	fprintf(stderr, "kura: %s (see kura --help)\n", kura_escape(raw, strlen(raw), KURA_ESCAPE_TEXT, safe, sizeof(safe)));
 	return KURA_EXIT_USAGE;
 }
 
@@ -287,7 +287,9 @@ static int cmd_ls(const struct args *a)
 	for (size_t i = 0; i < set.n; i++) {
 		char safe[KURA_NAME_MAX * 6 + 1];
 
-		printf("%s\t%llu\n", kura_escape(set.items[i].name, safe, sizeof(safe)),
+		const char *n = set.items[i].name;
+
+		printf("%s\t%llu\n", kura_escape(n, strlen(n), KURA_ESCAPE_TEXT, safe, sizeof(safe)),
 			(unsigned long long)set.items[i].version);
 	}
 	kura_secret_set_done(&set);

@@ -113,8 +113,9 @@ static pid_t spawn(char **argv, const sigset_t *mask)
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	execvp(argv[0], argv);
 	e = errno;
-	dprintf(STDERR_FILENO, "kura: cannot execute %s: %s\n", kura_escape(argv[0], safe,
-		sizeof(safe)), strerror(e));
+	dprintf(STDERR_FILENO, "kura: cannot execute %s: %s\n",
+		kura_escape(argv[0], strlen(argv[0]), KURA_ESCAPE_TEXT, safe, sizeof(safe)),
+		strerror(e));
 	_exit(e == ENOENT ? 127 : 126);
 }
 

@@ -165,7 +165,7 @@ t_end "whoami: C0, DEL, C1, bidi controls in labels are escaped (JSON_ENSURE_ASC
 measured fetch --dir "$D2" --only denied
 want "a refusal: exit $rc, not 1: $(cat -v "$T/err")" test "$rc" -eq 1
 want "the broker's message reached stderr raw: $(od -c "$T/err" | head -5)" clean "$T/err"
-want "the message is gone: $(cat -v "$T/err")" grep -qF 'no grant a\u009b31mred\u0085b\u202eevil\u2066x\x7fy\x1b[2J\u200ez\u2028w' "$T/err"
+want "the message is gone: $(cat -v "$T/err")" grep -qF 'no grant a\u{9b}31mred\u{85}b\u{202e}evil\u{2066}x\x7fy\x1b[2J\u{200e}z\u{2028}w' "$T/err"
 start_broker deny
 measured ls
 want "ls refused: exit $rc, not 1: $(cat -v "$T/err")" test "$rc" -eq 1
@@ -181,7 +181,7 @@ start_broker text
 measured run --dir "$D2" --only tok -- "$(printf '/nonexistent/\033]0;x\007\302\233\342\200\256\377')"
 want "a missing CMD: exit $rc, not 127: $(cat -v "$T/err")" test "$rc" -eq 127
 want "CMD's name reached stderr raw: $(od -c "$T/err" | head -5)" clean "$T/err"
-want "CMD's name is not shown escaped: $(cat -v "$T/err")" grep -qF '\x1b]0;x\x07\u009b\u202e\xff' "$T/err"
+want "CMD's name is not shown escaped: $(cat -v "$T/err")" grep -qF '\x1b]0;x\x07\u{9b}\u{202e}\xff' "$T/err"
 measured --timeout "$(printf '1\033[2J\302\205')" ls
 want "a bad --timeout: exit $rc, not 2: $(cat -v "$T/err")" test "$rc" -eq 2
 want "the bad option value reached stderr raw: $(od -c "$T/err" | head -5)" clean "$T/err"
