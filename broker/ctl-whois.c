@@ -52,6 +52,11 @@ static void print_identity(const json_t *id)
 		printf("label:        %s=%s\n", kura_escape(k, strlen(k), KURA_ESCAPE_TEXT, b1,
 							  sizeof(b1)),
 			esc(v, b2));
+	/* Chosen by whoever built the image: shown apart, as --image-label matches them. */
+	json_object_foreach(json_object_get(id, "image_labels"), k, v)
+		printf("image-label:  %s=%s\n", kura_escape(k, strlen(k), KURA_ESCAPE_TEXT, b1,
+							  sizeof(b1)),
+			esc(v, b2));
 }
 
 /* The names of a list, after a label, or " (none)". */
