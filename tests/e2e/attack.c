@@ -1,7 +1,5 @@
-/* The attacker's tool for the e2e attack tests and the hostile-load benchmarks: floods, parked
- * long polls, header dribblers, raw requests and a latency prober, over a Unix socket. Static,
- * so it runs in an image of busybox alone. Keeps no plaintext: answers are counted and dropped;
- * only `raw` prints what it read (for tests that look for a value that must not be there). */
+/* The attacker of the attack tests and hostile-load benchmarks: floods, parked long polls,
+ * header dribblers, raw requests, a latency prober; static. Answers are counted, not kept. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
