@@ -1,8 +1,9 @@
-# Shared parts of the attack tests (POSIX sh, sourced after tests/cli/tap.sh and runtimes.sh):
-# the test's directory and its cleanup, states and kurads of its own with a config file, the
-# checks every attack ends with (kurad alive, answering, its memory bounded), a real user with
-# subordinate uids, attacker groups started and killed by their process group, and the figures
-# the attack tool prints (one JSON line each). The test sets $KURAD and $K, then atk_init.
+# Shared parts of the attack tests and the benchmark's hostile load (POSIX sh, sourced after
+# runtimes.sh, and tests/cli/tap.sh for atk_check_kurad): the test's directory and its cleanup,
+# states and kurads of its own with a config file, the checks every attack ends with (kurad
+# alive, answering, its memory bounded), a real user with subordinate uids, attacker groups
+# started and killed by their process group, and the figures the attack tool prints (one JSON
+# line each). A test sets $KURAD and $K, then atk_init; the benchmark sets $T itself.
 
 ATK_KPID=
 ATK_SUB_UID=
