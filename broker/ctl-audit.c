@@ -116,6 +116,7 @@ static const char *const known_events[] = {
 	"sink-failure",
 	"sink-recovered",
 	"sink-drop",
+	"audit-recovered",
 	"audit-key-evolve",
 	"audit-init",
 };
