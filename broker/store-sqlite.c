@@ -546,7 +546,7 @@ static int apply_op(
  */
 static int commit_locked(struct sqlite_store *s, const struct kura_txn *t, int64_t *ret_rev)
 {
-	int64_t rev;
+	int64_t rev = 0;
 	size_t changed = 0;
 	int r;
 
@@ -586,7 +586,7 @@ static int commit_locked(struct sqlite_store *s, const struct kura_txn *t, int64
 static int sqlite_commit(struct kura_store *base, const struct kura_txn *t, int64_t *ret_rev)
 {
 	struct sqlite_store *s = to_sqlite(base);
-	int64_t rev;
+	int64_t rev = 0;
 	int r;
 
 	s->err[0] = '\0';
@@ -741,7 +741,7 @@ static int sqlite_changes(
 static int sqlite_revision(struct kura_store *base, int64_t *ret)
 {
 	struct sqlite_store *s = to_sqlite(base);
-	int64_t rev;
+	int64_t rev = 0;
 	int r;
 
 	s->err[0] = '\0';
