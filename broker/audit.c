@@ -26,6 +26,7 @@ struct kura_audit {
 	pthread_mutex_t lock;
 	int dirfd;
 	int fd; /* the current file, O_APPEND; -1 until first needed */
+	off_t end; /* where the current file's last whole record ends */
 	struct kura_audit_opts o;
 	struct kura_secbuf *key;
 	uint64_t epoch, seq, file, epoch_records, epoch_started;
@@ -377,6 +378,7 @@ int kura_audit_create(const char *dir, struct kura_secbuf **ret_initial_key)
 
 static int open_current(struct kura_audit *a)
 {
+	struct stat st;
 	char name[32];
 
 	if (a->fd >= 0)
@@ -386,8 +388,15 @@ static int open_current(struct kura_audit *a)
 		0600);
 	if (a->fd < 0)
 		return -errno;
-	if (fsync(a->dirfd) < 0)
-		return -errno;
+	/* Recovery has cut any partial line: the file ends with a whole record (or is new). */
+	if (fstat(a->fd, &st) < 0 || fsync(a->dirfd) < 0) {
+		int r = -errno;
+
+		close(a->fd);
+		a->fd = -1;
+		return r;
+	}
+	a->end = st.st_size;
 	return 0;
 }
 
@@ -575,6 +584,25 @@ static int check_current(struct kura_audit *a, struct stat *ret)
 	return 0;
 }
 
+/*
+ * Bytes past the last whole record are what a failed write of ours left when it could not be
+ * cut back (a disk that filled up mid-line, then refused the truncation too): cut them before
+ * anything is appended, or the next record would be glued onto a partial line and the chain
+ * broken for good (kurad would then refuse to start on it). A file shorter than what we wrote
+ * was cut by someone else.
+ */
+static int cut_torn_tail(struct kura_audit *a, struct stat *st)
+{
+	if (st->st_size == a->end)
+		return 0;
+	if (st->st_size < a->end)
+		return -ESTALE;
+	if (ftruncate(a->fd, a->end) < 0 || (a->o.fsync && fsync(a->fd) < 0))
+		return -errno;
+	st->st_size = a->end;
+	return 0;
+}
+
 static int rotate(struct kura_audit *a)
 {
 	int r = state_save(a->dirfd, a->epoch, a->key, a->seq, a->mac, a->file + 1,
@@ -605,6 +633,8 @@ static int write_record(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 	if (r < 0)
 		return r;
 	r = check_current(a, &st);
+	if (r == 0)
+		r = cut_torn_tail(a, &st);
 	if (r < 0)
 		return r;
 	if ((uint64_t)st.st_size >= a->o.max_file_bytes) {
@@ -643,11 +673,13 @@ static int write_record(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 	if (r >= 0 && a->o.fsync && fsync(a->fd) < 0)
 		r = -errno;
 	if (r < 0) {
-		/* Leave no partial line, and no line whose seq a retry would repeat. */
+		/* Leave no partial line, and no line whose seq a retry would repeat (if this
+		 * fails too, the next write cuts it first). */
 		if (ftruncate(a->fd, st.st_size) == 0 && a->o.fsync)
 			(void)fsync(a->fd);
 		return r;
 	}
+	a->end = st.st_size + (off_t)line_len;
 	a->seq++;
 	memcpy(a->mac, mac, sizeof(mac));
 	a->epoch_records++;

@@ -119,6 +119,7 @@ static const char *const known_events[] = {
 	"sink-failure",
 	"sink-recovered",
 	"sink-drop",
+	"audit-recovered",
 	"audit-key-evolve",
 	"audit-init",
 };
@@ -1559,8 +1560,9 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 	struct kura_audit *a = NULL;
 	const char *key_out = NULL;
 	char dir[4096], db[4200];
+	struct kura_keyfile kf = { .fd = -1, .dirfd = -1 };
 	json_t *f;
-	int opt, kfd = -1, r;
+	int opt, r;
 
 	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		if (ctl_common_option(c, opt, optarg))
@@ -1586,9 +1588,9 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 								  "(kuractl init makes one, with its "
 								  "audit log)" });
 	if (key_out) {
-		kfd = ctl_audit_key_create(key_out);
-		if (kfd < 0)
-			return ctl_exit_code(kfd);
+		r = ctl_audit_key_create(key_out, &kf);
+		if (r < 0)
+			return ctl_exit_code(r);
 	}
 	r = kura_audit_create(dir, &key);
 	if (r == 0)
@@ -1601,10 +1603,7 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 	}
 	kura_audit_close(a);
 	if (r < 0) {
-		if (kfd >= 0) {
-			close(kfd);
-			(void)unlink(key_out);
-		}
+		kura_keyfile_abort(&kf);
 		fprintf(stderr, "kuractl: cannot start the audit log %s: %s\n", dir,
 			r == -EEXIST ? "one is already there" :
 			r == -EPERM  ? "the directory is not root's alone" :
@@ -1612,7 +1611,11 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 		return ctl_exit_code(r);
 	}
 	sodium_bin2base64(b64, sizeof(b64), key->data, key->len, sodium_base64_VARIANT_ORIGINAL);
-	r = kfd >= 0 ? ctl_audit_key_write(kfd, key_out, b64) : 0;
+	r = key_out ? ctl_audit_key_write(&kf, b64) : 0;
+	if (r < 0)
+		/* The log is made; its key must not be lost with the error. */
+		fprintf(stderr, "kuractl: cannot write %s (%s); the audit key is: %s\n", key_out,
+			strerror(-r), b64);
 	if (r == 0 && c->json)
 		r = ctl_print_json(json_pack("{s:s?, s:s?}", "audit_key", key_out ? NULL : b64,
 			"audit_key_file", key_out));

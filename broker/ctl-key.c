@@ -1,7 +1,6 @@
 /* kuractl init, key (rotate, rekey, status) and config. Key material stays inside the vault
  * and keys/; nothing here prints it. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -133,32 +132,52 @@ static const char *utf8_or_null(const char *s)
 	return probe ? s : NULL;
 }
 
-int ctl_audit_key_create(const char *path)
+int ctl_audit_key_create(const char *path, struct kura_keyfile *ret)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+	int r = kura_keyfile_open(path, ret);
 
-	if (fd < 0)
+	if (r < 0)
 		fprintf(stderr, "kuractl: cannot create %s for the audit key: %s\n", path,
-			errno == EEXIST ? "it exists (it is never overwritten)" : strerror(errno));
-	return fd < 0 ? -errno : fd;
+			r == -EEXIST ? "it exists (it is never overwritten)" : strerror(-r));
+	return r;
 }
 
-int ctl_audit_key_write(int fd, const char *path, const char *b64)
+int ctl_audit_key_write(struct kura_keyfile *f, const char *b64)
 {
+	char line[sodium_base64_ENCODED_LEN(KURA_AUDIT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL) + 1];
 	size_t len = strlen(b64);
-	int r = 0;
+	int r;
 
-	errno = 0;
-	if (write(fd, b64, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0)
-		r = errno ? -errno : -EIO;
-	close(fd);
-	if (r < 0) {
-		(void)unlink(path);
-		/* The log is made; its key must not be lost with the error. */
-		fprintf(stderr, "kuractl: cannot write %s (%s); the audit key is: %s\n", path,
-			strerror(-r), b64);
+	if (len + 1 >= sizeof(line)) {
+		kura_keyfile_abort(f);
+		return -EINVAL;
 	}
+	memcpy(line, b64, len);
+	line[len] = '\n';
+	r = kura_keyfile_commit(f, line, len + 1);
+	sodium_memzero(line, sizeof(line));
 	return r;
+}
+
+struct key_out {
+	struct kura_keyfile file;
+	const char *path;
+};
+
+/* Inside init, once the log is made: a key that cannot be kept undoes the init. */
+static int keep_audit_key(const struct kura_secbuf *key, void *userdata, struct kura_err *err)
+{
+	char b64[sodium_base64_ENCODED_LEN(KURA_AUDIT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+	struct key_out *out = userdata;
+	int r;
+
+	sodium_bin2base64(b64, sizeof(b64), key->data, key->len, sodium_base64_VARIANT_ORIGINAL);
+	r = ctl_audit_key_write(&out->file, b64);
+	sodium_memzero(b64, sizeof(b64));
+	if (r < 0)
+		return kura_err_set(err, r, "cannot write the audit key to %s (%s); nothing was "
+			"initialised", out->path, strerror(-r));
+	return 0;
 }
 
 int ctl_init(struct ctl *c, int argc, char **argv)
@@ -167,8 +186,9 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	_cleanup_secbuf_ struct kura_secbuf *audit_key = NULL;
 	struct key_args a = { 0 };
 	struct kura_err err = { 0 };
+	struct key_out out = { .file = { .fd = -1, .dirfd = -1 } };
 	struct kura_init_opts o;
-	int kfd = -1, r;
+	int r;
 
 	r = parse(c, argc, argv, &a);
 	if (r != 0)
@@ -185,32 +205,24 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 		return EXIT_USAGE;
 	/* Made before anything else: a path that cannot take the key is refused up front. */
 	if (a.audit_key_out) {
-		kfd = ctl_audit_key_create(a.audit_key_out);
-		if (kfd < 0)
-			return ctl_exit_code(kfd);
+		r = ctl_audit_key_create(a.audit_key_out, &out.file);
+		if (r < 0)
+			return ctl_exit_code(r);
+		out.path = a.audit_key_out;
 	}
 	o = (struct kura_init_opts){
 		.master = c->master,
 		.max_value_size = a.max_value,
 		.ret_audit_key = &audit_key,
+		.keep_audit_key = a.audit_key_out ? keep_audit_key : NULL,
+		.keep_audit_key_data = &out,
 	};
 	r = kura_vault_init(c->state_dir, &o, &err);
-	if (r < 0) {
-		if (kfd >= 0) {
-			close(kfd);
-			(void)unlink(a.audit_key_out);
-		}
+	kura_keyfile_abort(&out.file); /* committed by keep_audit_key, unless init failed first */
+	if (r < 0)
 		return ctl_fail(r, &err);
-	}
 	sodium_bin2base64(b64, sizeof(b64), audit_key->data, audit_key->len,
 		sodium_base64_VARIANT_ORIGINAL);
-	if (kfd >= 0) {
-		r = ctl_audit_key_write(kfd, a.audit_key_out, b64);
-		if (r < 0) {
-			sodium_memzero(b64, sizeof(b64));
-			return ctl_exit_code(r);
-		}
-	}
 	if (c->json) {
 		r = ctl_print_json(json_pack("{s:s?, s:s, s:i, s:s?, s:s?}", "state_dir",
 			utf8_or_null(c->state_dir), "master",

@@ -109,11 +109,11 @@ int be_key_rotate(struct ctl *c, kura_progress_fn progress, uint64_t *ret_count,
 int be_key_rekey(struct ctl *c, const struct kura_master_source *to, struct kura_err *err);
 int be_key_status(struct ctl *c, struct kura_key_status *ret, struct kura_err *err);
 
-/* The audit log's starting key, handed out to a file: created (O_EXCL, 0400) before anything
- * else is made, returning its fd or -errno after saying why; then written and closed. A failed
- * write removes the file and prints the key to stderr instead, so it is never lost. */
-int ctl_audit_key_create(const char *path);
-int ctl_audit_key_write(int fd, const char *path, const char *b64);
+/* The audit log's starting key, handed out to a file (0400, never over an existing one): begun
+ * before anything else is made, so a path that cannot take it is refused up front (saying
+ * why); then written whole or not at all (kura_keyfile), one line of base64. */
+int ctl_audit_key_create(const char *path, struct kura_keyfile *ret);
+int ctl_audit_key_write(struct kura_keyfile *f, const char *b64);
 
 int ctl_init(struct ctl *c, int argc, char **argv);
 int ctl_secret(struct ctl *c, int argc, char **argv);

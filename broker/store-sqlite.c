@@ -178,11 +178,37 @@ static int errno_from_sqlite(int rc, int sys_errno)
 	}
 }
 
+/*
+ * The errno of the last failed read or write on the database file or its write-ahead log, or 0.
+ * SQLite turns EIO (and ENXIO) from pread into SQLITE_CORRUPT, on the theory that a disk that
+ * cannot read a page holds a damaged one; only this tells a failing disk from a bad file.
+ */
+static int last_io_errno(struct sqlite_store *s)
+{
+	sqlite3_file *journal = NULL;
+	int e = 0;
+
+	if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_LAST_ERRNO, &e) == SQLITE_OK &&
+		(e == EIO || e == ENXIO))
+		return e;
+	e = 0;
+	if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &journal) ==
+			SQLITE_OK &&
+		journal && journal->pMethods && journal->pMethods->xFileControl &&
+		journal->pMethods->xFileControl(journal, SQLITE_FCNTL_LAST_ERRNO, &e) == SQLITE_OK &&
+		(e == EIO || e == ENXIO))
+		return e;
+	return 0;
+}
+
 /* Record SQLite's account of the failure rc while doing `what`; return it as -errno. */
 static int sqlfail(struct sqlite_store *s, int rc, const char *what)
 {
-	int r = errno_from_sqlite(rc, sqlite3_system_errno(s->db));
+	int r = errno_from_sqlite(rc, sqlite3_system_errno(s->db)), e;
 
+	if (r == -EUCLEAN && (e = last_io_errno(s)) != 0)
+		return fail(s, -EIO, "%s: the disk could not read the store (%s)", what,
+			strerror(e));
 	return fail(s, r, "%s: %s (sqlite %d)", what, sqlite3_errmsg(s->db), rc);
 }
 
@@ -520,7 +546,7 @@ static int apply_op(
  */
 static int commit_locked(struct sqlite_store *s, const struct kura_txn *t, int64_t *ret_rev)
 {
-	int64_t rev;
+	int64_t rev = 0;
 	size_t changed = 0;
 	int r;
 
@@ -560,7 +586,7 @@ static int commit_locked(struct sqlite_store *s, const struct kura_txn *t, int64
 static int sqlite_commit(struct kura_store *base, const struct kura_txn *t, int64_t *ret_rev)
 {
 	struct sqlite_store *s = to_sqlite(base);
-	int64_t rev;
+	int64_t rev = 0;
 	int r;
 
 	s->err[0] = '\0';
@@ -715,7 +741,7 @@ static int sqlite_changes(
 static int sqlite_revision(struct kura_store *base, int64_t *ret)
 {
 	struct sqlite_store *s = to_sqlite(base);
-	int64_t rev;
+	int64_t rev = 0;
 	int r;
 
 	s->err[0] = '\0';
@@ -1001,7 +1027,8 @@ static int fsync_parent(const char *path)
  * Refuse a symlink (-ELOOP) or a non-regular file (-EUCLEAN) at path. With create and no file
  * there, make it with mode 0600 first, so that the store, and the -wal and -shm files SQLite
  * gives the same mode, are never readable by others whatever the umask; O_EXCL never truncates
- * a file someone else just made. Without create, an absent file is -ENOENT.
+ * a file someone else just made. Without create, an absent file is -ENOENT. 1 when it made the
+ * file (which a failed open then removes), else 0.
  */
 static int prepare_file(const char *path, bool create)
 {
@@ -1023,8 +1050,15 @@ static int prepare_file(const char *path, bool create)
 
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0) {
+			int r;
+
 			close(fd);
-			return fsync_parent(path);
+			r = fsync_parent(path);
+			if (r < 0) {
+				(void)unlink(path);
+				return r;
+			}
+			return 1;
 		}
 		if (errno != EEXIST)
 			return -errno;
@@ -1076,19 +1110,19 @@ static int readonly_uri(const char *path, unsigned flags, char **ret)
 	return 0;
 }
 
-int kura_store_open_sqlite(const char *path, unsigned flags, struct kura_store **ret)
+/* The file was there when prepare_file looked: an ENOENT from SQLite after that is about its
+ * write-ahead log or shared memory failing to open, never "no store here". */
+static int not_absent(int r)
+{
+	return r == -ENOENT ? -EIO : r;
+}
+
+static int open_sqlite(const char *path, unsigned flags, struct kura_store **ret)
 {
 	_cleanup_(sqlite_closep) struct sqlite_store *s = NULL;
 	_cleanup_free_ char *uri = NULL;
 	int oflags = SQLITE_OPEN_READWRITE;
 	int rc, r;
-
-	if (!path || !*path || !ret || (flags & ~(unsigned)(KURA_STORE_CREATE | KURA_STORE_NOSYNC)))
-		return -EINVAL;
-
-	r = prepare_file(path, flags & KURA_STORE_CREATE);
-	if (r < 0)
-		return r;
 
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -1109,20 +1143,50 @@ int kura_store_open_sqlite(const char *path, unsigned flags, struct kura_store *
 	}
 	rc = sqlite3_open_v2(uri ? uri : path, &s->db, oflags, NULL);
 	if (rc != SQLITE_OK)
-		return s->db ? sqlfail(s, rc, "opening the store") : -ENOMEM;
+		return s->db ? not_absent(sqlfail(s, rc, "opening the store")) : -ENOMEM;
+	/* SQLite falls back to read-only when a read-write open fails (an I/O error, not a
+	 * permission: the file is ours): every write would then fail with a misleading "read-only
+	 * database". */
+	if (!s->readonly && sqlite3_db_readonly(s->db, "main") == 1)
+		return fail(s, -EIO, "the store could not be opened for writing");
 
 	r = configure(s, flags);
+	if (r == 0)
+		r = migrate(s);
+	if (r == 0)
+		r = prepare_statements(s);
 	if (r < 0)
-		return r;
-	r = migrate(s);
-	if (r < 0)
-		return r;
-	r = prepare_statements(s);
-	if (r < 0)
-		return r;
+		return not_absent(r);
 
 	*ret = &TAKE_PTR(s)->base;
 	return 0;
+}
+
+/* A store this open created and could not finish goes again, with what SQLite made beside it. */
+static void remove_made(const char *path)
+{
+	char side[4096];
+
+	(void)unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	(void)unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	(void)unlink(side);
+}
+
+int kura_store_open_sqlite(const char *path, unsigned flags, struct kura_store **ret)
+{
+	int made, r;
+
+	if (!path || !*path || !ret || (flags & ~(unsigned)(KURA_STORE_CREATE | KURA_STORE_NOSYNC)))
+		return -EINVAL;
+	made = prepare_file(path, flags & KURA_STORE_CREATE);
+	if (made < 0)
+		return made;
+	r = open_sqlite(path, flags, ret);
+	if (r < 0 && made)
+		remove_made(path);
+	return r;
 }
 
 int kura_store_sqlite_schema_version(void)

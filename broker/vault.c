@@ -379,6 +379,7 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 	struct kura_txn txn = { 0 };
 	struct kura_store *store = NULL;
 	bool made_dir = false, made_key = false, made_db = false, tried_audit = false;
+	bool made_audit = false;
 	char audit_dir[4096];
 	size_t kr_len, cfg_len;
 	struct stat st;
@@ -479,6 +480,12 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 				r == -EEXIST ? "one is already there" : strerror(-r));
 			goto fail;
 		}
+		made_audit = true;
+		if (o->keep_audit_key) {
+			r = o->keep_audit_key(*o->ret_audit_key, o->keep_audit_key_data, err);
+			if (r < 0)
+				goto fail;
+		}
 	}
 	kura_store_close(store);
 	return 0;
@@ -494,7 +501,7 @@ fail:
 	}
 	if (made_key)
 		(void)unlink(keyfile);
-	if (tried_audit && r != -EEXIST) {
+	if (tried_audit && (made_audit || r != -EEXIST)) {
 		/* A failed kura_audit_create leaves at most its state file and temp behind. */
 		char p[4200];
 

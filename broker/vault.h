@@ -44,6 +44,11 @@ struct kura_init_opts {
 	/* Non-NULL: also create the audit log in STATE/audit and hand back its starting key,
 	 * which the operator keeps off the host (kuractl audit verify --key needs it). */
 	struct kura_secbuf **ret_audit_key;
+	/* Given that key once the log is made, before init returns (to write it out): a failure
+	 * (its -errno, and its message in err) undoes the whole init, so that no state is left
+	 * whose log nobody can verify. */
+	int (*keep_audit_key)(const struct kura_secbuf *key, void *userdata, struct kura_err *err);
+	void *keep_audit_key_data;
 };
 
 /*

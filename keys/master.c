@@ -2,6 +2,7 @@
  * Touches key material. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,61 +51,138 @@ static int open_private(const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
-static int fsync_dir_of(const char *path)
+void kura_keyfile_abort(struct kura_keyfile *f)
 {
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->tmp[0] && f->dirfd >= 0)
+		(void)unlinkat(f->dirfd, f->tmp, 0);
+	if (f->dirfd >= 0)
+		close(f->dirfd);
+	free(f->name);
+	*f = (struct kura_keyfile){ .fd = -1, .dirfd = -1 };
+}
+
+int kura_keyfile_open(const char *path, struct kura_keyfile *ret)
+{
+	struct kura_keyfile f = { .fd = -1, .dirfd = -1 };
 	_cleanup_free_ char *dir = strdup(path);
-	_cleanup_close_ int fd = -1;
+	const char *base;
+	struct stat st;
 	char *slash;
+	int r;
 
 	if (!dir)
 		return -ENOMEM;
 	slash = strrchr(dir, '/');
-	if (!slash)
-		fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	else {
+	base = slash ? slash + 1 : dir;
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return -EISDIR;
+	f.name = strdup(base);
+	if (!f.name)
+		return -ENOMEM;
+	if (slash)
 		*(slash == dir ? slash + 1 : slash) = '\0';
-		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	f.dirfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f.dirfd < 0)
+		goto fail;
+	if (fstatat(f.dirfd, f.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		goto fail;
 	}
-	if (fd < 0 || fsync(fd) < 0)
-		return -errno;
+	if (errno != ENOENT)
+		goto fail;
+	/* An unnamed file: a failure at any later point leaves nothing behind, not even when
+	 * the unlink that would clean up fails too (a disk gone read-only). */
+	f.fd = openat(f.dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0400);
+	if (f.fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		/* No O_TMPFILE on this file system: a temporary name, linked the same way. */
+		for (int tries = 0; tries < 8 && f.fd < 0; tries++) {
+			snprintf(f.tmp, sizeof(f.tmp), ".kura-key-%08x", randombytes_random());
+			f.fd = openat(f.dirfd, f.tmp,
+				O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0400);
+			if (f.fd < 0 && errno != EEXIST)
+				break;
+		}
+		if (f.fd < 0)
+			f.tmp[0] = '\0';
+	}
+	if (f.fd < 0)
+		goto fail;
+	/* The mode given to open() is filtered by the umask; make sure of 0400. */
+	if (fchmod(f.fd, 0400) < 0)
+		goto fail;
+	*ret = f;
 	return 0;
+fail:
+	r = -errno;
+	kura_keyfile_abort(&f);
+	return r;
+}
+
+/* Give the unnamed file its name; never over an existing file. */
+static int link_into_place(struct kura_keyfile *f)
+{
+	char proc[64];
+
+	if (f->tmp[0])
+		return linkat(f->dirfd, f->tmp, f->dirfd, f->name, 0) < 0 ? -errno : 0;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
+	if (linkat(AT_FDCWD, proc, f->dirfd, f->name, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	/* No /proc: root can name the descriptor itself. */
+	if (errno == ENOENT && linkat(f->fd, "", f->dirfd, f->name, AT_EMPTY_PATH) == 0)
+		return 0;
+	return -errno;
+}
+
+int kura_keyfile_commit(struct kura_keyfile *f, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	int r = 0;
+
+	while (len > 0 && r == 0) {
+		ssize_t n = write(f->fd, p, len);
+
+		if (n < 0 && errno != EINTR)
+			r = -errno;
+		else if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		}
+	}
+	if (r == 0 && fsync(f->fd) < 0)
+		r = -errno;
+	if (r == 0)
+		r = link_into_place(f);
+	/* The key may be the only way into a store: its directory entry must be durable too. */
+	if (r == 0 && fsync(f->dirfd) < 0) {
+		r = -errno;
+		(void)unlinkat(f->dirfd, f->name, 0);
+	}
+	kura_keyfile_abort(f);
+	return r;
 }
 
 int kura_master_create_file(const char *path, struct kura_secbuf **ret)
 {
 	_cleanup_secbuf_ struct kura_secbuf *key = NULL;
-	_cleanup_close_ int fd = -1;
+	struct kura_keyfile f;
 	int r;
 
 	r = kura_secbuf_random(KURA_MASTER_KEY_BYTES, &key);
 	if (r < 0)
 		return r;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0400);
-	if (fd < 0)
-		return -errno;
-	/* The mode given to open() is filtered by the umask; make sure of 0400. */
-	if (fchmod(fd, 0400) < 0)
-		goto fail;
-	r = kura_secbuf_write_fd(key, fd);
-	if (r < 0) {
-		errno = -r;
-		goto fail;
-	}
-	if (fsync(fd) < 0)
-		goto fail;
-	/* The key is the only way into the store: its directory entry must be durable too. */
-	r = fsync_dir_of(path);
-	if (r < 0) {
-		errno = -r;
-		goto fail;
-	}
+	r = kura_keyfile_open(path, &f);
+	if (r == 0)
+		r = kura_keyfile_commit(&f, key->data, key->len);
+	if (r < 0)
+		return r;
 	if (ret)
 		*ret = TAKE_PTR(key);
 	return 0;
-fail:
-	r = -errno;
-	(void)unlink(path);
-	return r;
 }
 
 int kura_master_load_file(const char *path, struct kura_secbuf **ret)

@@ -24,9 +24,40 @@ void kura_kdf_init(struct kura_kdf *kdf);
 int kura_kdf_check(const struct kura_kdf *kdf);
 
 /*
- * Create a key file of 32 random bytes at path: O_CREAT|O_EXCL|O_NOFOLLOW, mode 0400, owned by
- * the caller, fsynced. -EEXIST if anything is at path. The new key goes to *ret when ret is not
- * NULL. A partly written file is removed.
+ * A new private file (mode 0400, the caller's) that appears at its path whole or not at all:
+ * its bytes go to an unnamed file in the same directory (O_TMPFILE, or a temporary name where
+ * the file system has none), which is fsynced and then linked into place, never over anything
+ * already there, and the directory fsynced. For key files, whose torn or empty remains would
+ * lock an operator out, or be taken for a key.
+ */
+struct kura_keyfile {
+	int fd;
+	int dirfd;
+	char *name;
+	char tmp[32]; /* the temporary name, or "" for an unnamed file */
+};
+
+/*
+ * Begin a key file at path. -EEXIST if anything is there (and again at commit, should it have
+ * appeared since), or -errno when its directory cannot take the file: so a path that will not
+ * work is refused before anything else is done. Nothing is at path until commit.
+ */
+int kura_keyfile_open(const char *path, struct kura_keyfile *ret);
+
+/*
+ * Write data and put the file in place. On failure nothing is at path; only if the directory's
+ * fsync fails and then the unlink that undoes the link fails too is the file left there, whole.
+ * The handle is released either way.
+ */
+int kura_keyfile_commit(struct kura_keyfile *f, const void *data, size_t len);
+
+/* Give up an uncommitted key file (nothing appears); safe on a released handle. */
+void kura_keyfile_abort(struct kura_keyfile *f);
+
+/*
+ * Create a key file of 32 random bytes at path (kura_keyfile_open and commit): mode 0400, owned
+ * by the caller, fsynced. -EEXIST if anything is at path. The new key goes to *ret when ret is
+ * not NULL. A failure leaves nothing at path.
  */
 int kura_master_create_file(const char *path, struct kura_secbuf **ret);
 
