@@ -796,8 +796,10 @@ static void test_http_hung(void)
 	reqs = count_lines(req);
 	free(req);
 	tap_ok(reqs >= 2, "http hung: the sink kept trying (%d requests hung)", reqs);
-	tap_ok(max_us < 1000,
-	        "http hung: %" PRIu64 " submits, the slowest took %" PRId64 " µs (< 1 ms)", w.seq,
+	/* Never waiting on the hung collector (its requests hang for seconds): a bound far above
+	 * a queue push and far below any network wait, so a loaded machine does not fail it. */
+	tap_ok(max_us < 100000,
+	        "http hung: %" PRIu64 " submits, the slowest took %" PRId64 " µs (< 100 ms)", w.seq,
 	        max_us);
 	tap_ok(stats("http").sent == 0 && stats("http").failures >= 1,
 	        "http hung: nothing acknowledged, failures counted");

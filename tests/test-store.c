@@ -949,7 +949,10 @@ static void test_fork(void)
 	tap_ok(ok, "fork: the change feed has 2 changes for each of revisions 1..1000");
 	for (size_t i = 2; ok && i < ch.n; i += 2)
 		switches += ch.items[i].key[0] != ch.items[i - 2].key[0];
-	tap_ok(switches >= 10, "fork: the processes interleaved (%zu changes of writer)", switches);
+	/* Proof that the writers really contended (the writer changed in the middle at least
+	 * twice), not a measure of how much: SQLite's busy handler sleeps up to 25 ms, and on a
+	 * loaded machine the count goes down to a handful. */
+	tap_ok(switches >= 2, "fork: the processes interleaved (%zu changes of writer)", switches);
 	kura_change_list_done(&ch);
 	kura_store_close(s);
 }
