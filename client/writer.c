@@ -486,8 +486,11 @@ static int write_one(struct kura_write_txn *t, const char *name, const struct ku
 			return fail_errno(f, next, t->dir, "create a directory for", name);
 		close(cur);
 		cur = next;
-		/* Nobody else can reach into the 0700 set; checked all the same. */
-		if (fstat(cur, &st) < 0 || st.st_uid != t->euid)
+		/* Nobody else can reach into the 0700 set; checked all the same. A directory that
+		 * cannot be looked at is an I/O error, not something in the way. */
+		if (fstat(cur, &st) < 0)
+			return fail_errno(f, -errno, t->dir, "inspect a directory for", name);
+		if (st.st_uid != t->euid)
 			return fail_errno(f, -EEXIST, t->dir, "create a directory for", name);
 		p = slash + 1;
 	}
