@@ -678,8 +678,15 @@ int kura_write_commit(struct kura_write_txn *t, struct kura_fail *f)
 		r = check_data(t->dir_fd, t->dir, t->euid, f);
 	if (r < 0)
 		goto fail;
+	/* Gone or replaced is a refusal; a set that cannot be looked at is an I/O error. */
 	if (fstatat(t->dir_fd, t->set_name, &a, AT_SYMLINK_NOFOLLOW) < 0 ||
-		fstat(t->set_fd, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		fstat(t->set_fd, &b) < 0)
+		r = -errno;
+	if (r < 0 && r != -ENOENT) {
+		fail_errno(f, r, t->dir, "inspect", t->set_name);
+		goto fail;
+	}
+	if (r < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
 		r = kura_fail_set(f, -ESTALE, KURA_EXIT_REFUSED, "refusing to swap in %s/%s: it is "
 			"no longer the set kura wrote; nothing written", t->dir, t->set_name);
 		goto fail;
