@@ -584,29 +584,37 @@ static void free_names(char **names, size_t n)
 	free(names);
 }
 
-/* The entries at the top of the new set: the top-level links it needs. */
+/* The entries at the top of the new set: the top-level links it needs. All of them, or an error:
+ * a list cut short by a read error would swap in a set whose names have no link. */
 static int list_tops(int set_fd, char ***ret, size_t *ret_n)
 {
 	struct dirent *de;
 	char **names = NULL, **grown;
 	size_t n = 0;
 	DIR *d = open_stream(set_fd);
+	int r = 0;
 
 	if (!d)
 		return -errno;
-	while ((de = readdir(d))) {
+	while ((errno = 0, de = readdir(d))) {
 		if (dot_or_dotdot(de->d_name))
 			continue;
 		grown = reallocarray(names, n + 1, sizeof(*names)); /* names only, no values */
 		if (!grown || !(grown[n] = strdup(de->d_name))) {
-			free_names(grown ? grown : names, n);
-			closedir(d);
-			return -ENOMEM;
+			names = grown ? grown : names;
+			r = -ENOMEM;
+			break;
 		}
 		names = grown;
 		n++;
 	}
+	if (r == 0 && errno)
+		r = -errno;
 	closedir(d);
+	if (r < 0) {
+		free_names(names, n);
+		return r;
+	}
 	*ret = names;
 	*ret_n = n;
 	return 0;
@@ -669,7 +677,10 @@ int kura_write_commit(struct kura_write_txn *t, struct kura_fail *f)
 	if (r == 0 && !(made = calloc(n_tops + 1, sizeof(*made))))
 		r = -ENOMEM;
 	if (r < 0) {
-		kura_fail_set(f, r, KURA_EXIT_SYSTEM, "out of memory");
+		if (r == -ENOMEM)
+			kura_fail_set(f, r, KURA_EXIT_SYSTEM, "out of memory");
+		else
+			fail_errno(f, r, t->dir, "list the names of", t->set_name);
 		goto fail;
 	}
 	/* DIR again, now that the set is complete: a fetch takes time, and DIR may have changed. */
