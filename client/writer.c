@@ -164,6 +164,14 @@ static void remove_tree(int dirfd, const char *name, int depth)
 	unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
+/* Four random bytes for a fresh name, or -errno (-EIO if the kernel gave fewer). */
+static int random_u32(uint32_t *ret)
+{
+	ssize_t n = getrandom(ret, sizeof(*ret), 0);
+
+	return n == (ssize_t)sizeof(*ret) ? 0 : n < 0 ? -errno : -EIO;
+}
+
 struct kura_write_txn {
 	int dir_fd; /* borrowed from the caller */
 	const char *dir; /* for messages */
@@ -406,8 +414,10 @@ int kura_write_begin(int dir_fd, const char *dir, const struct kura_write_opts *
 	r = check_data(dir_fd, dir, euid, f);
 	if (r < 0)
 		return r;
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		return kura_fail_set(f, -EIO, KURA_EXIT_SYSTEM, "no random bytes");
+	r = random_u32(&rnd);
+	if (r < 0)
+		return kura_fail_set(f, r, KURA_EXIT_SYSTEM, "cannot name a new set in %s: no "
+			"random bytes: %s", dir, strerror(-r));
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return kura_fail_set(f, -ENOMEM, KURA_EXIT_SYSTEM, "out of memory");
@@ -494,8 +504,9 @@ static int write_one(struct kura_write_txn *t, const char *name, const struct ku
 			return fail_errno(f, -EEXIST, t->dir, "create a directory for", name);
 		p = slash + 1;
 	}
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		return fail_errno(f, -EIO, t->dir, "write", name);
+	r = random_u32(&rnd);
+	if (r < 0)
+		return fail_errno(f, r, t->dir, "name a temporary file for", name);
 	snprintf(tmp, sizeof(tmp), ".%s.kura-tmp-%08x", p, rnd);
 	file = openat(cur, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (file < 0)
