@@ -84,7 +84,11 @@ static struct call counted[MAX_CALLS], seen[MAX_CALLS];
 struct site {
 	char op[16], where[160];
 	unsigned calls, cases, absorbed;
+	unsigned after; /* cases it failed in as a later call of a lasting fault */
+	unsigned stamp; /* the last such case */
 };
+
+static unsigned case_no;
 
 static struct site sites[256];
 static size_t n_sites;
@@ -291,42 +295,43 @@ static bool next_frame(char **p, char *buf, size_t size)
 }
 
 /*
- * Names each call's site as function (file:line), with addr2line over this very binary: the
+ * Names a call's site as function (file:line), with addr2line over this very binary: the
  * innermost frame outside a header (the fortified openat64 of fcntl2.h, closep of macro.h are
- * inlined into the code that calls them).
+ * inlined into the code that calls them). Each caller is looked up once.
  */
-static void name_sites(struct call *calls, size_t n)
+static void name_call(struct call *c)
 {
+	static struct {
+		char caller[96], where[160];
+	} known[512];
+	static size_t n_known;
 	const char *me = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+	char addr[32], out[2048], frame[160], *p = out;
+	const char *argv[] = { "addr2line", "-f", "-s", "-i", "-e", exe, addr, NULL };
 	size_t mlen = strlen(me);
 
-	for (size_t i = 0; i < n; i++) {
-		struct call *c = &calls[i];
-		char addr[32], out[2048], frame[160], *p = out;
-		const char *argv[] = { "addr2line", "-f", "-s", "-i", "-e", exe, addr, NULL };
-		unsigned long off;
-
-		snprintf(c->where, sizeof(c->where), "%s", c->caller);
-		if (strncmp(c->caller, me, mlen) != 0 || c->caller[mlen] != '+')
-			continue;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(calls[j].caller, c->caller) == 0) {
-				memcpy(c->where, calls[j].where, sizeof(c->where));
-				goto next;
-			}
-		off = strtoul(c->caller + mlen + 1, NULL, 16);
-		/* The return address is past the call: one byte back is the call itself. */
-		snprintf(addr, sizeof(addr), "%#lx", off - 1);
-		if (harness_run(out, sizeof(out), argv) != 0 || out[0] == '?')
-			continue;
-		while (next_frame(&p, frame, sizeof(frame))) {
-			char *loc = strchr(frame, '(');
-
-			snprintf(c->where, sizeof(c->where), "%s", frame);
-			if (!loc || !strstr(loc, ".h:"))
-				break;
+	for (size_t j = 0; j < n_known; j++)
+		if (strcmp(known[j].caller, c->caller) == 0) {
+			memcpy(c->where, known[j].where, sizeof(c->where));
+			return;
 		}
-	next:;
+	snprintf(c->where, sizeof(c->where), "%s", c->caller);
+	if (strncmp(c->caller, me, mlen) == 0 && c->caller[mlen] == '+') {
+		/* The return address is past the call: one byte back is the call itself. */
+		snprintf(addr, sizeof(addr), "%#lx", strtoul(c->caller + mlen + 1, NULL, 16) - 1);
+		if (harness_run(out, sizeof(out), argv) == 0 && out[0] != '?')
+			while (next_frame(&p, frame, sizeof(frame))) {
+				char *loc = strchr(frame, '(');
+
+				snprintf(c->where, sizeof(c->where), "%s", frame);
+				if (!loc || !strstr(loc, ".h:"))
+					break;
+			}
+	}
+	if (n_known < ELEMENTSOF(known)) {
+		memcpy(known[n_known].caller, c->caller, sizeof(known[0].caller));
+		memcpy(known[n_known].where, c->where, sizeof(known[0].where));
+		n_known++;
 	}
 }
 
@@ -395,6 +400,14 @@ static ssize_t slurp(const char *path, char *buf, size_t size, struct stat *st)
 	return (ssize_t)got;
 }
 
+/* a/b (b alone if a is empty) into out; false if it does not fit, which no path here comes near. */
+static bool path_join(char *out, size_t size, const char *a, const char *b)
+{
+	int n = snprintf(out, size, "%s%s%s", a, *a ? "/" : "", b);
+
+	return n >= 0 && (size_t)n < size;
+}
+
 /* Calls fn for every entry below path, sorted by name, a directory before what it holds, with
  * its path, its name below the top, and its lstat (NULL, errno set, if that failed); stops at
  * the first false, and is false then. */
@@ -413,8 +426,10 @@ static bool walk(const char *path, const char *rel,
 
 		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 			continue;
-		snprintf(p, sizeof(p), "%s/%s", path, name);
-		snprintf(r, sizeof(r), "%s%s%s", rel, *rel ? "/" : "", name);
+		if (!path_join(p, sizeof(p), path, name) || !path_join(r, sizeof(r), rel, name)) {
+			ok = false;
+			break;
+		}
 		got = lstat(p, &st) == 0;
 		ok = fn(p, r, got ? &st : NULL, ctx) && (!got || !S_ISDIR(st.st_mode) ||
 							 walk(p, r, fn, ctx));
@@ -468,8 +483,7 @@ static void link_of(const char *name, char *buf, size_t size)
 	char p[PATH_MAX + 300];
 	ssize_t n;
 
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	n = readlink(p, buf, size - 1);
+	n = path_join(p, sizeof(p), dir, name) ? readlink(p, buf, size - 1) : -1;
 	buf[n < 0 ? 0 : n] = '\0';
 }
 
@@ -641,8 +655,36 @@ static bool clean(const struct set *s, char *why, size_t size)
 	return ok;
 }
 
-/* A fresh tmpfs with DIR holding before (nothing, for a first write). */
-static bool fresh(const struct set *before, char *why, size_t size)
+/* What a kura killed in the middle of a commit leaves beside the set in place: its own set
+ * directory with a value half written, the swap link to it, and a link for a name of that set
+ * (made before the swap); the next write must clear them. */
+#define CRASHED KURA_SET_PREFIX "20200101T000000.000000000_0badf00d"
+
+static bool plant_crash(void)
+{
+	char p[PATH_MAX + 300];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/" CRASHED, dir);
+	if (mkdir(p, 0700) < 0)
+		return false;
+	snprintf(p, sizeof(p), "%s/" CRASHED "/app", dir);
+	if (mkdir(p, 0700) < 0)
+		return false;
+	snprintf(p, sizeof(p), "%s/" CRASHED "/app/.db.kura-tmp-01234567", dir);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0440);
+	if (fd < 0 || write(fd, "new:app/d", 9) != 9 || close(fd) < 0)
+		return false;
+	snprintf(p, sizeof(p), "%s/" KURA_DATA_LINK "_tmp_%s", dir,
+		&CRASHED[strlen(KURA_SET_PREFIX)]);
+	if (symlink(CRASHED, p) < 0)
+		return false;
+	snprintf(p, sizeof(p), "%s/orphan", dir);
+	return symlink(KURA_DATA_LINK "/orphan", p) == 0;
+}
+
+/* A fresh tmpfs with DIR holding before (nothing, for a first write), and a crash's leftovers. */
+static bool fresh(const struct set *before, bool crashed, char *why, size_t size)
 {
 	struct kura_fail f = { 0 };
 
@@ -654,6 +696,10 @@ static bool fresh(const struct set *before, char *why, size_t size)
 	}
 	if (before->n && write_set(before, &f) < 0) {
 		snprintf(why, size, "cannot write %s without a fault: %.900s", before->label, f.msg);
+		return false;
+	}
+	if (crashed && !plant_crash()) {
+		snprintf(why, size, "cannot plant a crash's leftovers: %s", strerror(errno));
 		return false;
 	}
 	return true;
@@ -693,6 +739,7 @@ static size_t faults_for(const char *op, struct fault out[3])
 struct sweep {
 	const char *label;
 	const struct set *before, *target;
+	bool crashed; /* before holds a crash's leftovers too */
 	unsigned cases, failed, refused, absorbed, torn_ok;
 	char fails[MAX_FAILS][1400];
 };
@@ -734,7 +781,7 @@ static bool one_case(struct sweep *sw, struct site *site, const struct call *c,
 
 	snprintf(what, sizeof(what), "call %lu (%s in %s) %s", c->n, c->op, c->where, ft->spec);
 	sw->cases++;
-	if (!fresh(sw->before, why, sizeof(why)))
+	if (!fresh(sw->before, sw->crashed, why, sizeof(why)))
 		return finding(sw, "%s: %s", what, why), false;
 	before = snapshot_of_dir();
 	link_of(KURA_DATA_LINK, old_data, sizeof(old_data));
@@ -745,6 +792,19 @@ static bool one_case(struct sweep *sw, struct site *site, const struct call *c,
 	for (size_t i = 0; i < n && !hit; i++)
 		if (seen[i].n == c->n)
 			hit = &seen[i];
+	/* The calls a lasting fault failed after the first: the ways out of a failure. */
+	case_no++;
+	for (size_t i = 0; i < n; i++) {
+		struct site *later;
+
+		if (seen[i].n == c->n || strncmp(seen[i].res, "FAIL", 4) != 0)
+			continue;
+		name_call(&seen[i]);
+		later = site_of(&seen[i]);
+		if (later->stamp != case_no)
+			later->after++;
+		later->stamp = case_no;
+	}
 	if (!hit || strncmp(hit->res, "FAIL", 4) != 0 || strcmp(hit->op, c->op) != 0 ||
 		strcmp(hit->caller, c->caller) != 0)
 		return finding(sw, "%s: the calls drifted: call %lu was %s %s from %s", what, c->n,
@@ -794,16 +854,17 @@ static bool one_case(struct sweep *sw, struct site *site, const struct call *c,
 	return true;
 }
 
-/* Counts into counted[] every call the writer makes to write target over before, with nothing
- * failing; 0 (and a failed TAP line) if that cannot be done. */
-static size_t count_calls(const char *label, const struct set *before, const struct set *target)
+/* Counts into counted[] every call the writer makes for sw's write, with nothing failing; 0 (and
+ * a failed TAP line) if that cannot be done. */
+static size_t count_calls(const struct sweep *sw)
 {
+	const char *label = sw->label;
 	char why[1024];
 	struct outcome o;
 	size_t n;
 
-	if (!fresh(before, why, sizeof(why)) ||
-		!run_child("ops=all nth=0", target, &o, why, sizeof(why))) {
+	if (!fresh(sw->before, sw->crashed, why, sizeof(why)) ||
+		!run_child("ops=all nth=0", sw->target, &o, why, sizeof(why))) {
 		tap_ok(false, "%s: counting its calls: %s", label, why);
 		return 0;
 	}
@@ -816,7 +877,8 @@ static size_t count_calls(const char *label, const struct set *before, const str
 		tap_ok(false, "%s: %zu calls counted", label, n);
 		return 0;
 	}
-	name_sites(counted, n);
+	for (size_t i = 0; i < n; i++)
+		name_call(&counted[i]);
 	return n;
 }
 
@@ -836,14 +898,15 @@ static void report(struct sweep *sw, const char *fmt, ...)
 	}
 }
 
-static void sweep(const char *label, const struct set *before, const struct set *target)
+static void sweep(const char *label, const struct set *before, bool crashed,
+	const struct set *target)
 {
-	struct sweep sw = { .label = label, .before = before, .target = target };
+	struct sweep sw = { .label = label, .before = before, .target = target, .crashed = crashed };
 	size_t first_site = n_sites, n;
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	n = count_calls(label, before, target);
+	n = count_calls(&sw);
 	if (!n)
 		return;
 	for (size_t i = 0; i < n; i++) {
@@ -972,7 +1035,7 @@ static void run_regressions(void)
 	for (size_t r = 0; r < ELEMENTSOF(regressions); r++) {
 		struct sweep sw = { .label = "regression", .before = &set_a, .target = &set_b };
 		struct site scratch = { .op = "" };
-		size_t idx[2], n = count_calls("regression", &set_a, &set_b), k;
+		size_t idx[2], n = count_calls(&sw), k;
 
 		if (!n)
 			continue;
@@ -1053,15 +1116,22 @@ int main(int argc, char **argv)
 	} else {
 		umask(022);
 		make_sets();
-		sweep("first write", &none, &set_a);
-		sweep("rewrite", &set_a, &set_b);
+		sweep("first write", &none, false, &set_a);
+		sweep("rewrite", &set_a, false, &set_b);
+		sweep("rewrite over a crash's leftovers", &set_a, true, &set_b);
 		run_regressions();
-		tap_diag("call sites exercised (operation, function and line: calls failed in turn, "
-			 "cases, cases absorbed with exit 0):");
-		for (size_t i = 0; i < n_sites; i++)
-			tap_diag("  %-8s %s: %u, %u, %u", sites[i].op, sites[i].where, sites[i].calls,
-				sites[i].cases, sites[i].absorbed);
-		tap_diag("in all: %zu distinct sites", n_sites);
+		size_t only_after = 0;
+
+		tap_diag("call sites (operation, function and line): calls failed in turn, cases, "
+			 "cases absorbed (exit 0), cases where a lasting fault failed it later on:");
+		for (size_t i = 0; i < n_sites; i++) {
+			tap_diag("  %-8s %s: %u, %u, %u, %u", sites[i].op, sites[i].where,
+				sites[i].calls, sites[i].cases, sites[i].absorbed, sites[i].after);
+			only_after += sites[i].calls == 0;
+		}
+		tap_diag("in all: %zu distinct sites, %zu of them failed in turn, %zu more only on "
+			 "the way out of a failure (cleanups, failed there by the lasting faults)",
+			n_sites, n_sites - only_after, only_after);
 	}
 	umount2(mnt, MNT_DETACH);
 	rmdir(mnt);
