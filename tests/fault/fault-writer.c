@@ -740,7 +740,7 @@ struct sweep {
 	const char *label;
 	const struct set *before, *target;
 	bool crashed; /* before holds a crash's leftovers too */
-	unsigned cases, failed, refused, absorbed, torn_ok;
+	unsigned cases, failed, refused, absorbed;
 	char fails[MAX_FAILS][1400];
 };
 
@@ -839,8 +839,9 @@ static bool one_case(struct sweep *sw, struct site *site, const struct call *c,
 	if (o.r == 0) {
 		sw->absorbed++;
 		site->absorbed++;
-	} else
+	} else {
 		sw->refused++;
+	}
 	/* The fault cleared, the same write again must work and leave nothing else behind. */
 	if (!run_child("off", sw->target, &o, why, sizeof(why)))
 		return finding(sw, "%s; the next write: %s", what, why), false;
