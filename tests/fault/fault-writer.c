@@ -1063,6 +1063,11 @@ static bool setup(const char *lib, char **argv, char *why, size_t size)
 	const char *b = getenv("KURA_FAULT_WRITER_DIR");
 	ssize_t n;
 
+	/* Set by the first run for the second, which removes it whatever happens. */
+	snprintf(base, sizeof(base), "%s", b ? b : "");
+	snprintf(mnt, sizeof(mnt), "%s/m", base);
+	snprintf(dir, sizeof(dir), "%s/secrets", mnt);
+	snprintf(trace_path, sizeof(trace_path), "%s/trace", base);
 	fault_set = (void (*)(const char *))dlsym(RTLD_DEFAULT, "kura_fault_set");
 	if (!fault_set) {
 		/* Not preloaded yet: again, with the library first in line and a trace. */
@@ -1081,10 +1086,6 @@ static bool setup(const char *lib, char **argv, char *why, size_t size)
 		return snprintf(why, size, "cannot run myself again: %s", strerror(errno)), false;
 	}
 	unsetenv("LD_PRELOAD"); /* for addr2line */
-	snprintf(base, sizeof(base), "%s", b ? b : "");
-	snprintf(mnt, sizeof(mnt), "%s/m", base);
-	snprintf(dir, sizeof(dir), "%s/secrets", mnt);
-	snprintf(trace_path, sizeof(trace_path), "%s/trace", base);
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n < 0 ? 0 : n] = '\0';
 	/* Our mounts vanish with this process, whatever happens to it. */
@@ -1134,10 +1135,11 @@ int main(int argc, char **argv)
 			 "the way out of a failure (cleanups, failed there by the lasting faults)",
 			n_sites, n_sites - only_after, only_after);
 	}
-	umount2(mnt, MNT_DETACH);
-	rmdir(mnt);
-	unlink(trace_path);
-	if (base[0])
+	if (base[0]) { /* the first run's directory: without one, nothing here is ours */
+		umount2(mnt, MNT_DETACH);
+		rmdir(mnt);
+		unlink(trace_path);
 		rmdir(base);
+	}
 	return ok ? tap_done() : 0;
 }
