@@ -164,6 +164,14 @@ static void remove_tree(int dirfd, const char *name, int depth)
 	unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
+/* Four random bytes for a fresh name, or -errno (-EIO if the kernel gave fewer). */
+static int random_u32(uint32_t *ret)
+{
+	ssize_t n = getrandom(ret, sizeof(*ret), 0);
+
+	return n == (ssize_t)sizeof(*ret) ? 0 : n < 0 ? -errno : -EIO;
+}
+
 struct kura_write_txn {
 	int dir_fd; /* borrowed from the caller */
 	const char *dir; /* for messages */
@@ -406,8 +414,10 @@ int kura_write_begin(int dir_fd, const char *dir, const struct kura_write_opts *
 	r = check_data(dir_fd, dir, euid, f);
 	if (r < 0)
 		return r;
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		return kura_fail_set(f, -EIO, KURA_EXIT_SYSTEM, "no random bytes");
+	r = random_u32(&rnd);
+	if (r < 0)
+		return kura_fail_set(f, r, KURA_EXIT_SYSTEM, "cannot name a new set in %s: no "
+			"random bytes: %s", dir, strerror(-r));
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return kura_fail_set(f, -ENOMEM, KURA_EXIT_SYSTEM, "out of memory");
@@ -486,13 +496,17 @@ static int write_one(struct kura_write_txn *t, const char *name, const struct ku
 			return fail_errno(f, next, t->dir, "create a directory for", name);
 		close(cur);
 		cur = next;
-		/* Nobody else can reach into the 0700 set; checked all the same. */
-		if (fstat(cur, &st) < 0 || st.st_uid != t->euid)
+		/* Nobody else can reach into the 0700 set; checked all the same. A directory that
+		 * cannot be looked at is an I/O error, not something in the way. */
+		if (fstat(cur, &st) < 0)
+			return fail_errno(f, -errno, t->dir, "inspect a directory for", name);
+		if (st.st_uid != t->euid)
 			return fail_errno(f, -EEXIST, t->dir, "create a directory for", name);
 		p = slash + 1;
 	}
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		return fail_errno(f, -EIO, t->dir, "write", name);
+	r = random_u32(&rnd);
+	if (r < 0)
+		return fail_errno(f, r, t->dir, "name a temporary file for", name);
 	snprintf(tmp, sizeof(tmp), ".%s.kura-tmp-%08x", p, rnd);
 	file = openat(cur, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (file < 0)
@@ -581,29 +595,37 @@ static void free_names(char **names, size_t n)
 	free(names);
 }
 
-/* The entries at the top of the new set: the top-level links it needs. */
+/* The entries at the top of the new set: the top-level links it needs. All of them, or an error:
+ * a list cut short by a read error would swap in a set whose names have no link. */
 static int list_tops(int set_fd, char ***ret, size_t *ret_n)
 {
 	struct dirent *de;
 	char **names = NULL, **grown;
 	size_t n = 0;
 	DIR *d = open_stream(set_fd);
+	int r = 0;
 
 	if (!d)
 		return -errno;
-	while ((de = readdir(d))) {
+	while ((errno = 0, de = readdir(d))) {
 		if (dot_or_dotdot(de->d_name))
 			continue;
 		grown = reallocarray(names, n + 1, sizeof(*names)); /* names only, no values */
 		if (!grown || !(grown[n] = strdup(de->d_name))) {
-			free_names(grown ? grown : names, n);
-			closedir(d);
-			return -ENOMEM;
+			names = grown ? grown : names;
+			r = -ENOMEM;
+			break;
 		}
 		names = grown;
 		n++;
 	}
+	if (r == 0 && errno)
+		r = -errno;
 	closedir(d);
+	if (r < 0) {
+		free_names(names, n);
+		return r;
+	}
 	*ret = names;
 	*ret_n = n;
 	return 0;
@@ -666,7 +688,10 @@ int kura_write_commit(struct kura_write_txn *t, struct kura_fail *f)
 	if (r == 0 && !(made = calloc(n_tops + 1, sizeof(*made))))
 		r = -ENOMEM;
 	if (r < 0) {
-		kura_fail_set(f, r, KURA_EXIT_SYSTEM, "out of memory");
+		if (r == -ENOMEM)
+			kura_fail_set(f, r, KURA_EXIT_SYSTEM, "out of memory");
+		else
+			fail_errno(f, r, t->dir, "list the names of", t->set_name);
 		goto fail;
 	}
 	/* DIR again, now that the set is complete: a fetch takes time, and DIR may have changed. */
@@ -675,8 +700,15 @@ int kura_write_commit(struct kura_write_txn *t, struct kura_fail *f)
 		r = check_data(t->dir_fd, t->dir, t->euid, f);
 	if (r < 0)
 		goto fail;
+	/* Gone or replaced is a refusal; a set that cannot be looked at is an I/O error. */
 	if (fstatat(t->dir_fd, t->set_name, &a, AT_SYMLINK_NOFOLLOW) < 0 ||
-		fstat(t->set_fd, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		fstat(t->set_fd, &b) < 0)
+		r = -errno;
+	if (r < 0 && r != -ENOENT) {
+		fail_errno(f, r, t->dir, "inspect", t->set_name);
+		goto fail;
+	}
+	if (r < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
 		r = kura_fail_set(f, -ESTALE, KURA_EXIT_REFUSED, "refusing to swap in %s/%s: it is "
 			"no longer the set kura wrote; nothing written", t->dir, t->set_name);
 		goto fail;

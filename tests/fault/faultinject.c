@@ -1,6 +1,7 @@
-/* Test-only I/O fault injection, loaded with LD_PRELOAD into kuractl or kurad: the Nth matching
- * file system call fails with a chosen errno, and every matching call is traced. Never linked
- * into kura's programs. Sees buffers in passing (as the kernel would); keeps none of them. */
+/* Test-only I/O fault injection, loaded with LD_PRELOAD into kuractl, kurad or the client writer's
+ * test driver: the Nth matching file system call fails with a chosen errno, and every matching
+ * call is traced. Never linked into kura's programs. Sees buffers in passing (as the kernel
+ * would); keeps none of them. */
 /* The fortified inline read() and friends would clash with the definitions below. */
 #undef _FORTIFY_SOURCE
 /* Each wrapper defines exactly the symbol it is named after (open stays open, not open64). */
@@ -8,6 +9,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -30,7 +34,11 @@
  *
  *   ops=write,fsync,...   the calls that match (default: all of write pwrite writev fsync
  *                         fdatasync rename read pread open ftruncate mkdir unlink symlink
- *                         fchmod link)
+ *                         fchmod link; open includes openat2 made through syscall(2)); these
+ *                         match only when named, or with ops=all: stat (stat, lstat, fstat,
+ *                         fstatat, statx, fstatfs), readlink, chown (fchown, lchown, chown,
+ *                         fchownat), random (getrandom: no path, so under= does not apply),
+ *                         readdir, close (the descriptor is closed all the same, as Linux does)
  *   under=PREFIX          only calls on a path that starts with PREFIX; a descriptor's path is
  *                         read from /proc/self/fd, a relative one resolved against its dirfd
  *   nth=N                 the Nth matching call fails (0: nothing fails, calls are only counted)
@@ -50,6 +58,10 @@
  *
  * where CALLER is the calling object and offset (libsqlite3.so.0+0x1f2e3): the call site.
  * Everything here reaches the kernel through syscall(2), so it never matches itself.
+ *
+ * A process that has this library preloaded can also set its spec itself, with
+ * kura_fault_set(SPEC) (found with dlsym): a forked child can then fail one call of its own
+ * while its parent counts nothing, without a control file.
  */
 
 enum op {
@@ -68,7 +80,14 @@ enum op {
 	OP_SYMLINK = 1u << 12,
 	OP_FCHMOD = 1u << 13,
 	OP_LINK = 1u << 14,
-	OP_ALL = (1u << 15) - 1,
+	OP_ALL = (1u << 15) - 1, /* the default: what the store, audit and key sweeps fail */
+	OP_STAT = 1u << 15,
+	OP_READLINK = 1u << 16,
+	OP_CHOWN = 1u << 17,
+	OP_RANDOM = 1u << 18,
+	OP_READDIR = 1u << 19,
+	OP_CLOSE = 1u << 20,
+	OP_EVERY = (1u << 21) - 1,
 };
 
 static const struct {
@@ -90,6 +109,13 @@ static const struct {
 	{ "symlink", OP_SYMLINK },
 	{ "fchmod", OP_FCHMOD },
 	{ "link", OP_LINK },
+	{ "stat", OP_STAT },
+	{ "readlink", OP_READLINK },
+	{ "chown", OP_CHOWN },
+	{ "random", OP_RANDOM },
+	{ "readdir", OP_READDIR },
+	{ "close", OP_CLOSE },
+	{ "all", OP_EVERY },
 };
 
 struct spec {
@@ -228,6 +254,18 @@ static void init_locked(void)
 	ready = true;
 }
 
+/* For a process that preloads this library: its spec from now on, counted from zero, as a new
+ * control file would set it. */
+void kura_fault_set(const char *text);
+void kura_fault_set(const char *text)
+{
+	pthread_mutex_lock(&lock);
+	init_locked();
+	parse(text, &spec);
+	count = 0;
+	pthread_mutex_unlock(&lock);
+}
+
 /* The path a descriptor names, or "" (a socket, a pipe: not under any prefix). */
 static void fd_path(int fd, char out[PATH_MAX])
 {
@@ -322,7 +360,8 @@ static int decide(unsigned op, int fd, int dirfd, const char *path, const char *
 	p2[0] = 0;
 	if (path2)
 		at_path(dirfd, path2, p2);
-	if (spec.under[0] && strncmp(p, spec.under, strlen(spec.under)) != 0 &&
+	/* A call on no file at all (getrandom) is under every prefix. */
+	if (spec.under[0] && (path || fd >= 0) && strncmp(p, spec.under, strlen(spec.under)) != 0 &&
 		(!p2[0] || strncmp(p2, spec.under, strlen(spec.under)) != 0)) {
 		pthread_mutex_unlock(&lock);
 		return 0;
@@ -489,11 +528,25 @@ int renameat2(int olddir, const char *from, int newdir, const char *to, unsigned
 
 /* A call on a path (the one a link or symlink makes, for those) that fails, or goes to the
  * kernel itself. */
-#define WRAP_PATH(name, op, params, dirfd, path, sys)                                              \
-	int name params                                                                            \
+#define WRAP_PATH_RET(ret, name, op, params, dirfd, path, sys)                                     \
+	ret name params                                                                            \
 	{                                                                                          \
 		bool partial;                                                                      \
 		int e = decide(op, -1, dirfd, path, NULL, __builtin_return_address(0), &partial); \
+                                                                                                   \
+		if (e)                                                                             \
+			FAIL_WITH(e);                                                              \
+		return (ret)syscall sys;                                                           \
+	}
+#define WRAP_PATH(name, op, params, dirfd, path, sys)                                              \
+	WRAP_PATH_RET(int, name, op, params, dirfd, path, sys)
+
+/* The same for a call on a descriptor. */
+#define WRAP_FD_SYS(name, op, params, sys)                                                         \
+	int name params                                                                            \
+	{                                                                                          \
+		bool partial;                                                                      \
+		int e = decide(op, fd, 0, NULL, NULL, __builtin_return_address(0), &partial);      \
                                                                                                    \
 		if (e)                                                                             \
 			FAIL_WITH(e);                                                              \
@@ -518,3 +571,102 @@ WRAP_PATH(link, OP_LINK, (const char *from, const char *to), AT_FDCWD, to,
 	(SYS_linkat, AT_FDCWD, from, AT_FDCWD, to, 0))
 WRAP_PATH(linkat, OP_LINK, (int olddir, const char *from, int newdir, const char *to, int flags),
 	newdir, to, (SYS_linkat, olddir, from, newdir, to, flags))
+
+/*
+ * Calls that only ops= naming them (or ops=all) fails. The kernel's struct stat and statfs are
+ * glibc's on 64-bit Linux, so the *64 names are the same calls.
+ */
+WRAP_FD_SYS(fstat, OP_STAT, (int fd, struct stat *st), (SYS_fstat, fd, st))
+WRAP_FD_SYS(fstat64, OP_STAT, (int fd, struct stat64 *st), (SYS_fstat, fd, st))
+WRAP_FD_SYS(fstatfs, OP_STAT, (int fd, struct statfs *st), (SYS_fstatfs, fd, st))
+WRAP_FD_SYS(fstatfs64, OP_STAT, (int fd, struct statfs64 *st), (SYS_fstatfs, fd, st))
+WRAP_PATH(fstatat, OP_STAT, (int dirfd, const char *path, struct stat *st, int flags), dirfd, path,
+	(SYS_newfstatat, dirfd, path, st, flags))
+WRAP_PATH(fstatat64, OP_STAT, (int dirfd, const char *path, struct stat64 *st, int flags), dirfd,
+	path, (SYS_newfstatat, dirfd, path, st, flags))
+WRAP_PATH(stat, OP_STAT, (const char *path, struct stat *st), AT_FDCWD, path,
+	(SYS_newfstatat, AT_FDCWD, path, st, 0))
+WRAP_PATH(stat64, OP_STAT, (const char *path, struct stat64 *st), AT_FDCWD, path,
+	(SYS_newfstatat, AT_FDCWD, path, st, 0))
+WRAP_PATH(lstat, OP_STAT, (const char *path, struct stat *st), AT_FDCWD, path,
+	(SYS_newfstatat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW))
+WRAP_PATH(lstat64, OP_STAT, (const char *path, struct stat64 *st), AT_FDCWD, path,
+	(SYS_newfstatat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW))
+WRAP_PATH(statx, OP_STAT, (int dirfd, const char *path, int flags, unsigned mask,
+	struct statx *st), dirfd, path, (SYS_statx, dirfd, path, flags, mask, st))
+WRAP_PATH_RET(ssize_t, readlink, OP_READLINK, (const char *path, char *buf, size_t len), AT_FDCWD,
+	path, (SYS_readlinkat, AT_FDCWD, path, buf, len))
+WRAP_PATH_RET(ssize_t, readlinkat, OP_READLINK, (int dirfd, const char *path, char *buf,
+	size_t len), dirfd, path, (SYS_readlinkat, dirfd, path, buf, len))
+WRAP_FD_SYS(fchown, OP_CHOWN, (int fd, uid_t uid, gid_t gid), (SYS_fchown, fd, uid, gid))
+WRAP_PATH(chown, OP_CHOWN, (const char *path, uid_t uid, gid_t gid), AT_FDCWD, path,
+	(SYS_fchownat, AT_FDCWD, path, uid, gid, 0))
+WRAP_PATH(lchown, OP_CHOWN, (const char *path, uid_t uid, gid_t gid), AT_FDCWD, path,
+	(SYS_fchownat, AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW))
+WRAP_PATH(fchownat, OP_CHOWN, (int dirfd, const char *path, uid_t uid, gid_t gid, int flags), dirfd,
+	path, (SYS_fchownat, dirfd, path, uid, gid, flags))
+
+ssize_t getrandom(void *buf, size_t len, unsigned flags)
+{
+	bool partial;
+	int e = decide(OP_RANDOM, -1, 0, NULL, NULL, __builtin_return_address(0), &partial);
+
+	if (e)
+		FAIL_WITH(e);
+	return syscall(SYS_getrandom, buf, len, flags);
+}
+
+/* A close that fails has closed the descriptor all the same: Linux never leaves it open. */
+int close(int fd)
+{
+	bool partial;
+	int e = decide(OP_CLOSE, fd, 0, NULL, NULL, __builtin_return_address(0), &partial);
+	int r = (int)syscall(SYS_close, fd);
+
+	if (e)
+		FAIL_WITH(e);
+	return r;
+}
+
+/* A directory that cannot be read on: NULL with errno set, as readdir(3) reports an error. */
+#define WRAP_READDIR(ent, name)                                                                    \
+	struct ent *name(DIR *d)                                                                   \
+	{                                                                                          \
+		REAL(name);                                                                        \
+		bool partial;                                                                      \
+		int e = decide(OP_READDIR, dirfd(d), 0, NULL, NULL, __builtin_return_address(0),  \
+			&partial);                                                                 \
+                                                                                                   \
+		if (e) {                                                                           \
+			errno = e;                                                                 \
+			return NULL;                                                               \
+		}                                                                                  \
+		return real(d);                                                                    \
+	}
+
+WRAP_READDIR(dirent, readdir)
+WRAP_READDIR(dirent64, readdir64)
+
+/* syscall(2) itself: the client's writer opens with openat2 through it, which no wrapper of a
+ * libc function would see. Every other number, this library's own calls among them, goes on to
+ * libc's as it came (six arguments, as libc's own syscall() takes them). */
+long syscall(long nr, ...)
+{
+	REAL(syscall);
+	va_list ap;
+	long a[6];
+
+	va_start(ap, nr);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (nr == SYS_openat2) {
+		bool partial;
+		int e = decide(OP_OPEN, -1, (int)a[0], (const char *)a[1], NULL,
+			__builtin_return_address(0), &partial);
+
+		if (e)
+			FAIL_WITH(e);
+	}
+	return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
