@@ -3,8 +3,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "json.h"
 #include "wire.h"
 
@@ -179,8 +177,7 @@ int kura_wire_value_parse(const json_t *obj, const char *key, struct kura_secbuf
 	r = kura_secbuf_new(len / 4 * 3 + 1, &b);
 	if (r < 0)
 		return r;
-	if (sodium_base642bin(b->data, b->cap, json_string_value(s), len, NULL, &bin_len, NULL,
-		    sodium_base64_VARIANT_ORIGINAL) != 0) {
+	if (kura_json_b64_decode(json_string_value(s), len, b->data, b->cap, &bin_len) < 0) {
 		kura_secbuf_free(b);
 		return -EPROTO;
 	}
