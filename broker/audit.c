@@ -623,7 +623,7 @@ static int write_record(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 		json_object_set_new(j, "time", json_string(when)) < 0 ||
 		json_object_set_new(j, "epoch", json_integer((json_int_t)a->epoch)) < 0)
 		return -ENOMEM;
-	r = kura_json_dump(j, &body, &body_len);
+	r = kura_json_dump_ascii(j, &body, &body_len);
 	if (r < 0)
 		return r;
 	kura_audit_compute_mac(a->key, a->mac, body, body_len, mac);

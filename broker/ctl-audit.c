@@ -17,6 +17,7 @@
 #include "audit-internal.h"
 #include "audit.h"
 #include "ctl.h"
+#include "escape.h"
 #include "json.h"
 
 static const char audit_usage[] =
@@ -45,8 +46,10 @@ static const char audit_usage[] =
 	"  --follow               keep printing records as they are appended, across rotated\n"
 	"                         files, until SIGINT or SIGTERM, or until the reader goes\n"
 	"\n"
-	"On a terminal: a table, denials marked '!' (and bold red unless NO_COLOR is set).\n"
-	"Otherwise, or with --json: the matching records' original JSON lines, unchanged.\n"
+	"On a terminal: a table, denials marked '!' (and bold red unless NO_COLOR is set),\n"
+	"control characters in names and reasons escaped (\\xNN, \\u{N}).\n"
+	"Otherwise, or with --json: the matching records' original JSON lines, unchanged\n"
+	"(on a terminal, control characters an older record holds as JSON escapes).\n"
 	"`kuractl audit stats --help`, `kuractl audit verify --help` and `kuractl audit init\n"
 	"--help` for the others.\n"
 	"Exit status: 0 ok (also when nothing matches), 1 no audit log there, 2 usage, 3 I/O.\n";
@@ -179,75 +182,94 @@ static bool has_prefix(const char *v, size_t n, const char *prefix, size_t plen)
 	return n >= plen && memcmp(v, prefix, plen) == 0;
 }
 
+static unsigned hex4(const char *p)
+{
+	unsigned v = 0;
+
+	for (int k = 0; k < 4; k++) {
+		char h = p[k];
+
+		v = v * 16 + (unsigned)(h >= 'a' ? h - 'a' + 10 : h >= 'A' ? h - 'A' + 10 : h - '0');
+	}
+	return v;
+}
+
+static size_t put_utf8(unsigned cp, char *out)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | cp >> 6);
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | cp >> 12);
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | cp >> 18);
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* A JSON string's escaped bytes p[0..n) decoded into out (cap > 4; cut to fit); its length.
+ * A lone surrogate comes out as the bytes of one, which is not UTF-8 (and is escaped). */
+static size_t decode(const char *p, size_t n, char *out, size_t cap)
+{
+	static const char from[] = "nrtbf", to[] = "\n\r\t\b\f";
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && o + 4 < cap; i++) {
+		const char *e;
+		unsigned cp;
+
+		if (p[i] != '\\' || i + 1 >= n) {
+			out[o++] = p[i];
+			continue;
+		}
+		i++;
+		if (p[i] != 'u' || i + 4 >= n) {
+			e = strchr(from, p[i]);
+			out[o++] = e && *e ? to[e - from] : p[i]; /* \" \\ \/ */
+			continue;
+		}
+		cp = hex4(p + i + 1);
+		i += 4;
+		if (cp >= 0xd800 && cp < 0xdc00 && i + 6 < n && p[i + 1] == '\\' && p[i + 2] == 'u') {
+			unsigned lo = hex4(p + i + 3);
+
+			if (lo >= 0xdc00 && lo < 0xe000) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				i += 6;
+			}
+		}
+		o += put_utf8(cp, out + o);
+	}
+	out[o] = 0;
+	return o;
+}
+
 /*
- * A JSON string's escaped bytes as text, into out (always NUL-terminated, cut to fit). For a
- * terminal (tty) no control character gets through: names come from image authors.
+ * A JSON string's escaped bytes as text, into out (always NUL-terminated, cut to fit). For
+ * people (tty), escaped: names and reasons may come from peers and image authors.
  */
 static const char *unescape(const char *p, size_t n, char *out, size_t cap, bool tty)
 {
-	size_t o = 0;
+	char raw[4096];
+	size_t len;
 
-	for (size_t i = 0; i < n && o + 5 < cap; i++) {
-		unsigned ch = (unsigned char)p[i];
-
-		if (ch == '\\' && i + 1 < n) {
-			ch = (unsigned char)p[++i];
-			switch (ch) {
-			case 'n':
-				ch = '\n';
-				break;
-			case 't':
-				ch = '\t';
-				break;
-			case 'r':
-				ch = '\r';
-				break;
-			case 'b':
-				ch = '\b';
-				break;
-			case 'f':
-				ch = '\f';
-				break;
-			case 'u': {
-				unsigned cp = 0;
-				size_t k;
-
-				for (k = 0; k < 4 && i + 1 < n; k++) {
-					char h = p[++i];
-
-					cp = cp * 16 +
-						(unsigned)(h >= 'a'        ? h - 'a' + 10
-								: h >= 'A' ? h - 'A' + 10
-									   : h - '0');
-				}
-				if (cp < 0x80) {
-					ch = cp;
-				} else if (cp < 0x800 && (cp >= 0xa0 || !tty)) {
-					out[o++] = (char)(0xc0 | (cp >> 6));
-					ch = 0x80 | (cp & 0x3f);
-				} else if (cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff)) {
-					out[o++] = (char)(0xe0 | (cp >> 12));
-					out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-					ch = 0x80 | (cp & 0x3f);
-				} else {
-					ch = '?'; /* a C1 control, or half a surrogate pair */
-				}
-				break;
-			}
-			default:
-				break; /* \" \\ \/ */
-			}
-		} else if (tty && ch == 0xc2 && i + 1 < n && (unsigned char)p[i + 1] >= 0x80 &&
-			(unsigned char)p[i + 1] < 0xa0) {
-			i++;
-			ch = '?'; /* C1 controls, raw */
-		}
-		if (tty && (ch < 0x20 || ch == 0x7f))
-			ch = '?';
-		out[o++] = (char)ch;
+	if (!tty) {
+		decode(p, n, out, cap);
+		return out;
 	}
-	out[o] = 0;
-	return out;
+	len = decode(p, n, raw, sizeof(raw));
+	return kura_escape(raw, len, KURA_ESCAPE_TEXT, out, cap);
 }
 
 static const char *text(const char *l, size_t len, const char *key, char *out, size_t cap, bool tty)
@@ -557,6 +579,7 @@ struct reader {
 	char *buf;
 	size_t cap, len; /* bytes read but not yet a whole line */
 	bool tty, color;
+	bool escape_lines; /* JSON lines to a terminal */
 	uint64_t records;
 };
 
@@ -835,10 +858,29 @@ static void emit_row(struct reader *rd, const char *l, size_t len)
 		result, secret, who, notes, denied && rd->color ? "\033[0m" : "");
 }
 
+/* A line that is not plain printable ASCII (a record written before records were ASCII-only,
+ * or one edited since) goes to a terminal with its controls as JSON escapes: the same JSON. */
+static bool plain(const char *l, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)l[i] < 0x20 || (unsigned char)l[i] >= 0x7f)
+			return false;
+	return true;
+}
+
 static void emit_line(struct reader *rd, const char *l, size_t len)
 {
+	char *esc;
+
 	rd->records++;
-	out_write(l, len);
+	if (!rd->escape_lines || plain(l, len)) {
+		out_write(l, len);
+	} else if ((esc = malloc(len * 8 + 1))) {
+		out_write(esc, strlen(kura_escape(l, len, KURA_ESCAPE_JSON, esc, len * 8 + 1)));
+		free(esc);
+	} else {
+		out_write("(a record too large to show here)", 33);
+	}
 	out_write("\n", 1);
 }
 
@@ -1457,6 +1499,7 @@ static int cmd_list(struct ctl *c, bool stats, int argc, char **argv)
 		table_header();
 	} else {
 		rd.emit = emit_line;
+		rd.escape_lines = isatty(STDOUT_FILENO);
 	}
 	if (follow) {
 		struct sigaction sa = {.sa_handler = on_signal};

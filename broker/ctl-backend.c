@@ -3,10 +3,14 @@
  * here when none does. One function per operation, each with both paths. Touches plaintext:
  * values cross the socket in base64 inside guarded buffers. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +21,7 @@
 #include "audit.h"
 #include "ctl.h"
 #include "json.h"
+#include "safepath.h"
 #include "wire.h"
 
 /* A reply gathered in guarded memory: it may hold a value. */
@@ -54,20 +59,98 @@ static size_t collect(char *p, size_t size, size_t n, void *userdata)
 	return add;
 }
 
-/* One HTTP exchange with kurad's admin socket. body may be NULL (GET). */
-static int exchange(const char *sock, const char *path, const struct kura_secbuf *body,
-	long *ret_status, struct reply *ret)
+/*
+ * Whom kuractl talks to. Before a byte goes out, the run directory (and every directory above
+ * it) must be one that only root or this user can change (safepath.c), and the server on its
+ * admin.sock must be root's or this user's by the kernel's account (SO_PEERCRED of the very
+ * socket the request then goes over): anyone else could have put a socket there that answers
+ * /v1/status like kurad and collects the values kuractl sends.
+ *
+ * The socket is ours (open_socket), libcurl connects it (to the socket beneath the directory
+ * descriptor that was checked, through /proc/self/fd), and prereq() looks at it once connected,
+ * before the request is sent. (Connecting it ourselves and telling libcurl
+ * CURL_SOCKOPT_ALREADY_CONNECTED does not work with Debian 12's libcurl 7.88, which connects it
+ * again: curl#10626.)
+ */
+struct admin_conn {
+	curl_socket_t fd;
+	const char *shown; /* RUN_DIR/admin.sock, for messages */
+	int err;
+	struct kura_err *why;
+};
+
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
+	struct admin_conn *a = clientp;
+
+	if (purpose != CURLSOCKTYPE_IPCXN || addr->family != AF_UNIX || a->fd != CURL_SOCKET_BAD)
+		return CURL_SOCKET_BAD;
+	a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	return a->fd;
+}
+
+static int prereq(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+	int local_port)
+{
+	struct admin_conn *a = clientp;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (a->fd == CURL_SOCKET_BAD || getsockopt(a->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		a->err = kura_err_set(a->why, -EIO, "cannot tell who serves %s; nothing was sent",
+			a->shown);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	if (cred.uid != 0 && cred.uid != geteuid()) {
+		a->err = kura_err_set(a->why, -EPERM,
+			"refusing to talk to %s: it is served by uid %u (pid %d), not by root%s; "
+			"nothing was sent", a->shown, (unsigned)cred.uid, (int)cred.pid,
+			geteuid() ? " or this user" : "");
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
+/*
+ * One HTTP exchange with the kurad at run_dir/admin.sock; body may be NULL (GET). -ENOENT when
+ * there is nothing there to talk to (no directory, no socket), -ECONNREFUSED when nothing
+ * listens, -EPERM (err says why, nothing was sent) when what is there cannot be trusted.
+ */
+static int exchange(const char *run_dir, const char *path, const struct kura_secbuf *body,
+	long *ret_status, struct reply *ret, struct kura_err *err)
+{
+	_cleanup_close_ int dirfd = -1;
 	struct curl_slist *hdr = NULL;
-	char url[256];
+	struct admin_conn a = { .fd = CURL_SOCKET_BAD, .why = err };
+	char url[256], shown[4200], why[512], sock[64];
+	struct stat st;
 	CURL *curl;
 	CURLcode cr;
+
+	snprintf(shown, sizeof(shown), "%s/admin.sock", run_dir);
+	a.shown = shown;
+	dirfd = kura_path_open_trusted(run_dir, geteuid(), why, sizeof(why));
+	if (dirfd < 0) {
+		/* An untrusted place with no socket in it is no kurad, not an attack. */
+		if (dirfd == -ENOENT || lstat(shown, &st) < 0)
+			return -ENOENT;
+		return kura_err_set(err, dirfd == -EPERM ? -EPERM : dirfd,
+			"refusing to talk to %s: %s; nothing was sent", shown, why);
+	}
+	if (faccessat(dirfd, "admin.sock", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return -ENOENT;
+	snprintf(sock, sizeof(sock), "/proc/self/fd/%d/admin.sock", dirfd);
 
 	curl = curl_easy_init();
 	if (!curl)
 		return -ENOMEM;
 	snprintf(url, sizeof(url), "http://kurad%s", path);
 	curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, sock);
+	curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &a);
+	curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, prereq);
+	curl_easy_setopt(curl, CURLOPT_PREREQDATA, &a);
+	curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
@@ -86,6 +169,8 @@ static int exchange(const char *sock, const char *path, const struct kura_secbuf
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, ret_status);
 	curl_easy_cleanup(curl);
 	curl_slist_free_all(hdr);
+	if (a.err)
+		return a.err;
 	if (cr == CURLE_COULDNT_CONNECT)
 		return -ECONNREFUSED;
 	if (cr != CURLE_OK)
@@ -122,7 +207,11 @@ static int rpc(struct ctl *c, const char *op, json_t *args, json_t **ret_resp,
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "/v1/op/%s", op);
-	r = exchange(c->admin_sock, path, body, &status, &rep);
+	r = exchange(c->run_dir, path, body, &status, &rep, err);
+	if (r == -EPERM) {
+		kura_secbuf_free(rep.buf);
+		return r;
+	}
 	if (r < 0) {
 		kura_secbuf_free(rep.buf);
 		return kura_err_set(err, r, "kurad stopped answering on %s: %s", c->admin_sock,
@@ -153,20 +242,24 @@ static int rpc(struct ctl *c, const char *op, json_t *args, json_t **ret_resp,
 	return 0;
 }
 
-/* Is a kurad serving this state directory? Then its admin socket is where commands go. */
-static bool kurad_serves(struct ctl *c)
+/* Is a kurad serving this state directory at run_dir? Then its admin socket is where commands
+ * go: 1. 0 when none is there (work offline), -EPERM (err says why) when what is there cannot
+ * be trusted. */
+static int kurad_serves(struct ctl *c, const char *run_dir, struct kura_err *err)
 {
 	char want[PATH_MAX], have[PATH_MAX];
 	struct reply rep = { 0 };
 	long status = 0;
 	json_t *j;
 	bool same;
+	int r;
 
-	if (c->offline || access(c->admin_sock, F_OK) < 0)
-		return false;
-	if (exchange(c->admin_sock, "/v1/status", NULL, &status, &rep) < 0 || status != 200) {
+	if (c->offline)
+		return 0;
+	r = exchange(run_dir, "/v1/status", NULL, &status, &rep, err);
+	if (r < 0 || status != 200) {
 		kura_secbuf_free(rep.buf);
-		return false;
+		return r == -EPERM ? r : 0;
 	}
 	j = parse_reply(&rep);
 	kura_secbuf_free(rep.buf);
@@ -177,17 +270,21 @@ static bool kurad_serves(struct ctl *c)
 	return same;
 }
 
-int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **ret)
+int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **ret,
+	struct kura_err *err)
 {
 	struct reply rep = { 0 };
 	int r;
 
 	snprintf(c->admin_sock, sizeof(c->admin_sock), "%s/admin.sock", c->run_dir);
-	r = exchange(c->admin_sock, path, NULL, ret_status, &rep);
+	r = exchange(c->run_dir, path, NULL, ret_status, &rep, err);
 	if (r == 0) {
 		*ret = parse_reply(&rep);
 		if (!*ret)
-			r = -EPROTO;
+			r = kura_err_set(err, -EPROTO, "the answer on %s is not JSON", c->admin_sock);
+	} else if (r != -EPERM) {
+		kura_err_set(err, r, "cannot reach kurad at %s: %s (is kurad running?)",
+			c->admin_sock, strerror(r == -ENOENT ? ECONNREFUSED : -r));
 	}
 	kura_secbuf_free(rep.buf);
 	return r;
@@ -215,20 +312,24 @@ static bool run_dir_of_state(struct ctl *c, char *buf, size_t size)
 int ctl_connect(struct ctl *c)
 {
 	static char other[2048];
+	struct kura_err err = { 0 };
+	int r;
 
 	snprintf(c->admin_sock, sizeof(c->admin_sock), "%s/admin.sock", c->run_dir);
-	if (kurad_serves(c)) {
+	r = kurad_serves(c, c->run_dir, &err);
+	if (r == 0 && !c->offline && run_dir_of_state(c, other, sizeof(other)) &&
+		strcmp(other, c->run_dir) != 0) {
+		r = kurad_serves(c, other, &err);
+		if (r > 0) {
+			c->run_dir = other;
+			snprintf(c->admin_sock, sizeof(c->admin_sock), "%s/admin.sock", other);
+		}
+	}
+	if (r < 0)
+		return ctl_fail(r, &err);
+	if (r > 0) {
 		c->remote = true;
 		return 0;
-	}
-	if (!c->offline && run_dir_of_state(c, other, sizeof(other)) &&
-		strcmp(other, c->run_dir) != 0) {
-		snprintf(c->admin_sock, sizeof(c->admin_sock), "%s/admin.sock", other);
-		if (kurad_serves(c)) {
-			c->run_dir = other;
-			c->remote = true;
-			return 0;
-		}
 	}
 	return ctl_open(c, &c->vault);
 }

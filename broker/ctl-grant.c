@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "escape.h"
 #include "grant.h"
 
 static const char grant_usage[] =
@@ -179,6 +180,19 @@ static json_t *grant_json(const struct kura_grant *g)
 	return j;
 }
 
+/* One selector, its value escaped: grants are read from the store, and label values are any
+ * text the operator (or whoever wrote the store) chose. */
+static void print_selector(const char *opt, const char *key, const char *value)
+{
+	char k[1024], v[1024];
+
+	if (key)
+		printf(" %s %s=%s", opt, kura_escape(key, strlen(key), KURA_ESCAPE_TEXT, k, sizeof(k)),
+			kura_escape(value, strlen(value), KURA_ESCAPE_TEXT, v, sizeof(v)));
+	else
+		printf(" %s %s", opt, kura_escape(value, strlen(value), KURA_ESCAPE_TEXT, v, sizeof(v)));
+}
+
 /* The selectors of g as the command-line arguments that make it. */
 static void print_selectors(const struct kura_grant *g)
 {
@@ -187,17 +201,17 @@ static void print_selectors(const struct kura_grant *g)
 	if (g->has_uid)
 		printf(" --uid %u", (unsigned)g->uid);
 	if (g->runtime)
-		printf(" --runtime %s", g->runtime);
+		print_selector("--runtime", NULL, g->runtime);
 	if (g->image)
-		printf(" --image %s", g->image);
+		print_selector("--image", NULL, g->image);
 	if (g->digest)
-		printf(" --digest %s", g->digest);
+		print_selector("--digest", NULL, g->digest);
 	if (g->name)
-		printf(" --name %s", g->name);
+		print_selector("--name", NULL, g->name);
 	for (size_t i = 0; i < g->n_labels; i++)
-		printf(" --label %s=%s", g->label_keys[i], g->label_values[i]);
+		print_selector("--label", g->label_keys[i], g->label_values[i]);
 	for (size_t i = 0; i < g->n_image_labels; i++)
-		printf(" --image-label %s=%s", g->image_label_keys[i], g->image_label_values[i]);
+		print_selector("--image-label", g->image_label_keys[i], g->image_label_values[i]);
 }
 
 static int cmd_grant(struct ctl *c, struct kura_grant *g)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "escape.h"
 
 static const char whois_usage[] =
 	"Usage: kuractl whois PID|CONTAINER [--run-dir DIR] [--json]\n"
@@ -13,24 +14,25 @@ static const char whois_usage[] =
 	"name): host or container, runtime, container ID and name, image ID, repo digests,\n"
 	"labels, and the secrets and grants that identity matches. The tool for writing a grant.\n"
 	"Needs a running kurad: asks it over RUN_DIR/admin.sock (default /run/kura).\n"
-	"Exit status: 0 ok, 1 not found or kurad would give it no identity, 2 usage,\n"
-	"3 kurad not reachable or the runtime did not answer.\n";
+	"Only a kurad run by root (or by this user) in a run directory nobody else can write\n"
+	"is asked. Every name, label and ID is shown with control characters escaped (\\xNN,\n"
+	"\\u{N}): they come from the runtime, image authors and containers.\n"
+	"Exit status: 0 ok, 1 not found, kurad would give it no identity, or the socket is\n"
+	"not to be trusted, 2 usage, 3 kurad not reachable or the runtime did not answer.\n";
 
-/* Names and labels come from image authors: no control character reaches the terminal. */
-static const char *safe(const char *s, char buf[static 1024])
+/* Every string here came from the runtime, an image author or the container itself (labels,
+ * names), by way of kurad: escaped before it reaches the terminal. */
+static const char *esc(const json_t *v, char buf[static 1024])
 {
-	size_t i;
+	const char *s = json_string_value(v);
 
-	for (i = 0; s && s[i] && i < 1023; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-	buf[i] = '\0';
-	return buf;
+	return s ? kura_escape(s, json_string_length(v), KURA_ESCAPE_TEXT, buf, 1024) : "-";
 }
 
 static void print_identity(const json_t *id)
 {
-	const json_t *labels = json_object_get(id, "labels"), *digests, *v;
-	char b1[1024], b2[1024];
+	const json_t *labels = json_object_get(id, "labels"), *v;
+	char b1[1024], b2[1024], b3[1024], b4[1024];
 	const char *k;
 	size_t i;
 
@@ -41,16 +43,33 @@ static void print_identity(const json_t *id)
 	}
 	printf("runtime:      %s\ncontainer:    %s\nname:         %s\nimage:        %s\n"
 	       "uid:          %lld\n",
-		json_string_value(json_object_get(id, "runtime")),
-		json_string_value(json_object_get(id, "container_id")),
-		safe(json_string_value(json_object_get(id, "name")), b1),
-		json_string_value(json_object_get(id, "image_id")),
+		esc(json_object_get(id, "runtime"), b1), esc(json_object_get(id, "container_id"), b2),
+		esc(json_object_get(id, "name"), b3), esc(json_object_get(id, "image_id"), b4),
 		(long long)json_integer_value(json_object_get(id, "uid")));
-	digests = json_object_get(id, "repo_digests");
-	json_array_foreach(digests, i, v)
-		printf("digest:       %s\n", json_string_value(v));
+	json_array_foreach(json_object_get(id, "repo_digests"), i, v)
+		printf("digest:       %s\n", esc(v, b1));
 	json_object_foreach((json_t *)labels, k, v)
-		printf("label:        %s=%s\n", safe(k, b1), safe(json_string_value(v), b2));
+		printf("label:        %s=%s\n", kura_escape(k, strlen(k), KURA_ESCAPE_TEXT, b1,
+							  sizeof(b1)),
+			esc(v, b2));
+	/* Chosen by whoever built the image: shown apart, as --image-label matches them. */
+	json_object_foreach(json_object_get(id, "image_labels"), k, v)
+		printf("image-label:  %s=%s\n", kura_escape(k, strlen(k), KURA_ESCAPE_TEXT, b1,
+							  sizeof(b1)),
+			esc(v, b2));
+}
+
+/* The names of a list, after a label, or " (none)". */
+static void print_names(const char *label, const json_t *list)
+{
+	const json_t *v;
+	char b[1024];
+	size_t i;
+
+	fputs(label, stdout);
+	json_array_foreach(list, i, v)
+		printf(" %s", esc(v, b));
+	puts(json_array_size(list) ? "" : " (none)");
 }
 
 int ctl_whois(struct ctl *c, int argc, char **argv)
@@ -58,6 +77,7 @@ int ctl_whois(struct ctl *c, int argc, char **argv)
 	static const struct option opts[] = {
 		CTL_COMMON_OPTIONS,
 	};
+	struct kura_err err = { 0 };
 	const char *target = NULL;
 	char url[512];
 	json_t *j = NULL;
@@ -88,35 +108,25 @@ int ctl_whois(struct ctl *c, int argc, char **argv)
 			return ctl_usage("a container is named by its ID or name ([A-Za-z0-9_.-])");
 		snprintf(url, sizeof(url), "/v1/whois?container=%s", target);
 	}
-	r = ctl_admin_get(c, url, &status, &j);
+	r = ctl_admin_get(c, url, &status, &j, &err);
 	if (r < 0) {
-		fprintf(stderr, "kuractl: cannot reach kurad at %s: %s (is kurad running?)\n",
-			c->admin_sock, strerror(-r));
-		return EXIT_SYSTEM;
+		ctl_fail(r, &err);
+		return r == -EPERM ? EXIT_REFUSED : EXIT_SYSTEM;
 	}
 	if (status != 200) {
-		fprintf(stderr, "kuractl: %s\n",
-			json_string_value(json_object_get(j, "message")) ?: "kurad refused");
+		const json_t *m = json_object_get(j, "message");
+		char b[1024];
+
+		fprintf(stderr, "kuractl: %s\n", json_is_string(m) ? esc(m, b) : "kurad refused");
 		rc = status == 503 ? EXIT_SYSTEM : status == 400 ? EXIT_USAGE : EXIT_REFUSED;
 		json_decref(j);
 		return rc;
 	}
 	if (c->json)
 		return ctl_print_json(j);
-	{
-		const json_t *v;
-		size_t i;
-
-		print_identity(json_object_get(j, "identity"));
-		printf("readable:    ");
-		json_array_foreach(json_object_get(j, "readable"), i, v)
-			printf(" %s", json_string_value(v));
-		printf("%s\ngrants:      ", json_array_size(json_object_get(j, "readable")) ? "" :
-											" (none)");
-		json_array_foreach(json_object_get(j, "grants"), i, v)
-			printf(" %s", json_string_value(v));
-		printf("%s\n", json_array_size(json_object_get(j, "grants")) ? "" : " (none)");
-	}
+	print_identity(json_object_get(j, "identity"));
+	print_names("readable:    ", json_object_get(j, "readable"));
+	print_names("grants:      ", json_object_get(j, "grants"));
 	json_decref(j);
 	return EXIT_OK;
 }

@@ -81,8 +81,11 @@ int ctl_print_json(json_t *j);
 int ctl_connect(struct ctl *c);
 void ctl_disconnect(struct ctl *c);
 
-/* GET path from the kurad at c->run_dir/admin.sock: its JSON reply and HTTP status. */
-int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **ret);
+/* GET path from the kurad at c->run_dir/admin.sock: its JSON reply and HTTP status. Like every
+ * exchange with kurad, only once the run directory and the server's credentials are trusted:
+ * -EPERM otherwise (nothing sent). Failures have err set. */
+int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **ret,
+	struct kura_err *err);
 
 /* The operations, wherever they run (ctl-backend.c); the same contracts as the vault's. */
 int be_max_value(struct ctl *c, uint64_t set, uint64_t *ret, struct kura_err *err);

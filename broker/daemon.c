@@ -20,6 +20,7 @@
 #include "http.h"
 #include "cgroup.h"
 #include "runtime.h"
+#include "safepath.h"
 
 static bool use_syslog;
 
@@ -257,13 +258,20 @@ static size_t no_unescape(void *cls, struct MHD_Connection *c, char *uri)
 	return strlen(uri);
 }
 
-/* The sockets are reached through the run directory: it must be a real directory (not a
- * symlink), ours, and writable by nobody else, or they could be swapped under us. */
+/* The sockets are reached through the run directory: it and every directory above it must be
+ * ours or root's and writable by nobody else (a sticky /tmp aside), or the sockets could be
+ * swapped under us, or kuractl be led to another server (safepath.c, which kuractl uses too). */
 static int check_run_dir(const char *dir)
 {
+	char why[512];
 	struct stat st;
-	int fd, r = 0;
+	int fd, r;
 
+	r = kura_path_trusted(dir, geteuid(), why, sizeof(why));
+	if (r < 0) {
+		kura_log(LOG_ERR, "run directory %s: %s", dir, why[0] ? why : strerror(-r));
+		return r;
+	}
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
@@ -271,10 +279,8 @@ static int check_run_dir(const char *dir)
 			r == -ELOOP ? "is a symbolic link" : strerror(-r));
 		return r;
 	}
-	if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
-		kura_log(LOG_ERR, "run directory %s must be owned by this user and writable by no "
-				  "one else",
-			dir);
+	if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
+		kura_log(LOG_ERR, "run directory %s must be owned by this user", dir);
 		r = -EPERM;
 	} else if ((st.st_mode & 07777) != 0755 && fchmod(fd, 0755) < 0) {
 		r = -errno;

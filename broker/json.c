@@ -67,9 +67,9 @@ int kura_json_get_int(const json_t *obj, const char *key, int64_t min, int64_t m
 	return 0;
 }
 
-int kura_json_dump(const json_t *j, uint8_t **ret, size_t *ret_len)
+static int dump(const json_t *j, size_t flags, uint8_t **ret, size_t *ret_len)
 {
-	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | flags);
 	size_t len;
 	uint8_t *copy;
 
@@ -77,16 +77,51 @@ int kura_json_dump(const json_t *j, uint8_t **ret, size_t *ret_len)
 		return -ENOMEM;
 	/* json_dumps memory comes from our allocator: hand back plain malloc'd bytes. */
 	len = strlen(s);
-	copy = malloc(len ? len : 1);
-	if (!copy) {
-		kura_json_free(s);
-		return -ENOMEM;
+	if (flags & JSON_ENSURE_ASCII) {
+		size_t n = kura_json_escape_del(s, len, NULL);
+
+		copy = malloc(n ? n : 1);
+		if (copy)
+			len = kura_json_escape_del(s, len, (char *)copy);
+	} else {
+		copy = malloc(len ? len : 1);
+		if (copy)
+			memcpy(copy, s, len);
 	}
-	memcpy(copy, s, len);
 	kura_json_free(s);
+	if (!copy)
+		return -ENOMEM;
 	*ret = copy;
 	*ret_len = len;
 	return 0;
+}
+
+int kura_json_dump(const json_t *j, uint8_t **ret, size_t *ret_len)
+{
+	return dump(j, 0, ret, ret_len);
+}
+
+int kura_json_dump_ascii(const json_t *j, uint8_t **ret, size_t *ret_len)
+{
+	return dump(j, JSON_ENSURE_ASCII, ret, ret_len);
+}
+
+size_t kura_json_escape_del(const char *s, size_t len, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] != 0x7f) {
+			if (out)
+				out[o] = s[i];
+			o++;
+			continue;
+		}
+		if (out)
+			memcpy(out + o, "\\u007f", 6);
+		o += 6;
+	}
+	return o;
 }
 
 int kura_json_load(const uint8_t *data, size_t len, json_t **ret)

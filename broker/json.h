@@ -33,6 +33,15 @@ int kura_json_get_int(const json_t *obj, const char *key, int64_t min, int64_t m
 /* Compact serialisation into malloc'd bytes (no NUL). */
 int kura_json_dump(const json_t *j, uint8_t **ret, size_t *ret_len);
 
+/* The same in printable ASCII only (JSON_ENSURE_ASCII, and DEL as \u007f), for text that goes
+ * to terminals, log files and syslog as it is: audit records. */
+int kura_json_dump_ascii(const json_t *j, uint8_t **ret, size_t *ret_len);
+
+/* JSON text from json_dumps(..., JSON_ENSURE_ASCII), which still holds DEL raw (only ever
+ * inside a string), with each DEL as \u007f: into out, returning its length; with out NULL,
+ * only the length. */
+size_t kura_json_escape_del(const char *s, size_t len, char *out);
+
 /* Parse bytes that must hold one JSON object. -EPROTO otherwise. */
 int kura_json_load(const uint8_t *data, size_t len, json_t **ret);
 

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "escape.h"
 #include "json.h"
 
 static const char usage_text[] =
@@ -56,7 +57,10 @@ static const char usage_text[] =
 	"\n"
 	"When a kurad serves the state directory, commands other than init go through its\n"
 	"admin socket (kurad holds the keys; its watchers see changes at once); otherwise they\n"
-	"work on the state directory directly.\n"
+	"work on the state directory directly. Nothing is sent to a socket served by anyone\n"
+	"but root (or this user), or in a run directory that anyone else could change (it and\n"
+	"every directory above it owned by root or this user, writable by no one else but for a\n"
+	"sticky root-owned one such as /tmp): kuractl exits 1 saying which.\n"
 	"\n"
 	"Exit status: 0 ok, 1 refused or not found (includes a wrong master key), 2 usage or\n"
 	"invalid input, 3 system error, 4 integrity failure (corrupt store or altered\n"
@@ -135,7 +139,12 @@ int ctl_exit_code(int r)
 
 int ctl_fail(int r, const struct kura_err *err)
 {
-	fprintf(stderr, "kuractl: %s\n", err && err->msg[0] ? err->msg : strerror(-r));
+	/* A message may carry what kurad said, or a name given on the command line. */
+	char line[4 * sizeof(err->msg)];
+	const char *m = err && err->msg[0] ? err->msg : strerror(-r);
+
+	fprintf(stderr, "kuractl: %s\n", kura_escape(m, strlen(m), KURA_ESCAPE_TEXT, line,
+						    sizeof(line)));
 	return ctl_exit_code(r);
 }
 
@@ -179,6 +188,7 @@ const char *ctl_time(int64_t t, char buf[static 32])
 int ctl_print_json(json_t *j)
 {
 	_cleanup_secbuf_ struct kura_secbuf *out = NULL;
+	size_t n;
 	char *s;
 	int r;
 
@@ -188,17 +198,20 @@ int ctl_print_json(json_t *j)
 	}
 	/* A document may carry a value (secret get --json): it goes from jansson's wiping
 	 * allocator through guarded memory straight to the fd, never into stdio's buffer. */
-	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	/* Printable ASCII only: a label or name holding C1 or bidi controls (or DEL) arrives as
+	 * \u escapes, never raw, on whatever terminal shows it. */
+	s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 	json_decref(j);
 	if (!s) {
 		fputs("kuractl: out of memory\n", stderr);
 		return EXIT_SYSTEM;
 	}
-	r = kura_secbuf_new(strlen(s) + 1, &out);
+	n = kura_json_escape_del(s, strlen(s), NULL);
+	r = kura_secbuf_new(n + 1, &out);
 	if (r == 0) {
-		memcpy(out->data, s, strlen(s));
-		out->data[strlen(s)] = '\n';
-		out->len = strlen(s) + 1;
+		kura_json_escape_del(s, strlen(s), (char *)out->data);
+		out->data[n] = '\n';
+		out->len = n + 1;
 	}
 	kura_json_free(s);
 	if (r == 0) {

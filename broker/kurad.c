@@ -65,7 +65,7 @@ static const char usage_text[] =
 	"Every request and operation is recorded in STATE_DIR/audit before it is answered; when\n"
 	"the record cannot be written, the request is refused with 503 (kuractl audit --help).\n"
 	"Exit status: 0 stopped by a signal, 1 refused (another kurad on RUN_DIR, wrong master\n"
-	"key), 2 usage, 3 system error.\n";
+	"key, a RUN_DIR others could replace), 2 usage, 3 system error.\n";
 
 /* Each connection holds three descriptors (its socket, the peer's pidfd and /proc directory),
  * and under a flood up to loop_threads * (max-connections + 64) are open before room is made:
@@ -185,7 +185,7 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		kura_daemon_stop(&d);
 		kura_daemon_options_done(&o);
-		return r == -EADDRINUSE || r == -EKEYREJECTED || r == -ENOKEY ? 1 : 3;
+		return r == -EADDRINUSE || r == -EKEYREJECTED || r == -ENOKEY || r == -EPERM ? 1 : 3;
 	}
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)

@@ -1,4 +1,6 @@
-/* Secret names: segments of [A-Za-z0-9._-] joined by '/', 1-255 bytes. */
+/* Secret names: segments of [A-Za-z0-9._-] joined by '/', 1-255 bytes, none of them '.', '..',
+ * starting with '..' or holding '.kura-tmp-' (the client's own entries). Shared with the
+ * client. No plaintext. */
 #pragma once
 
 #include <stddef.h>

@@ -30,6 +30,20 @@ char *version_prefix(const char *name)
 	return asprintf(&k, PREFIX_VERSION "%s@", name) < 0 ? NULL : k;
 }
 
+char *folder_key(const char *name, size_t len)
+{
+	char *k;
+
+	return asprintf(&k, PREFIX_FOLDER "%.*s", (int)len, name) < 0 ? NULL : k;
+}
+
+char *below_prefix(const char *name, size_t len)
+{
+	char *k;
+
+	return asprintf(&k, PREFIX_SECRET "%.*s/", (int)len, name) < 0 ? NULL : k;
+}
+
 char *version_key(const char *name, uint64_t version)
 {
 	char *k;

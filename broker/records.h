@@ -18,6 +18,8 @@
  *                                "mac":b64}
  *   version/<name>@<V, 10 digits> {"secret_id":b64,"created":T,"size":S,"kek":K,"dek":b64,
  *                                "value":b64}
+ *   folder/<F>                  {}: rewritten by every secret made below F (at any depth);
+ *                                making a secret named F compares it (see secret.c)
  *
  * A secret record is MACed with the keyring's record key over its name and body, so which
  * version is current cannot be edited; its random id (the incarnation) is bound into every
@@ -30,6 +32,7 @@
 #define KEY_KEYRING "keyring"
 #define PREFIX_SECRET "secret/"
 #define PREFIX_VERSION "version/"
+#define PREFIX_FOLDER "folder/"
 #define RECORD_FORMAT 1
 
 struct kek_record {
@@ -94,6 +97,10 @@ int version_record_decode(const uint8_t *data, size_t len, struct version_record
 char *secret_key(const char *name);
 char *version_key(const char *name, uint64_t version);
 char *version_prefix(const char *name);
+/* The first len bytes of a name as a folder: its marker key, and the prefix of the secret
+ * keys below it ("secret/<F>/"). */
+char *folder_key(const char *name, size_t len);
+char *below_prefix(const char *name, size_t len);
 
 /* The version number at the end of a version key, or 0 if it is not one. */
 uint64_t version_from_key(const char *key);

@@ -125,6 +125,141 @@ static int add_version(struct kura_vault *v, const char *name, uint64_t version,
 	return 0;
 }
 
+/* The mod_rev of key, or KURA_REV_ABSENT. */
+static int key_rev(struct kura_vault *v, const char *key, int64_t *ret)
+{
+	struct kura_kv kv = { 0 };
+	int r = kura_store_get(v->store, key, &kv);
+
+	if (r == -ENOENT) {
+		*ret = KURA_REV_ABSENT;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	*ret = kv.mod_rev;
+	kura_kv_done(&kv);
+	return 0;
+}
+
+/* The name of a secret below the folder name[0..len) other than `except` (malloc'd), or NULL
+ * when there is none. */
+static int other_below(struct kura_vault *v, const char *name, size_t len, const char *except,
+	char **ret)
+{
+	_cleanup_free_ char *prefix = below_prefix(name, len);
+	struct kura_kv_list l = { 0 };
+	char *found = NULL;
+	int r;
+
+	if (!prefix)
+		return -ENOMEM;
+	r = kura_store_range(v->store, prefix, NULL, 2, &l);
+	for (size_t i = 0; r == 0 && i < l.n && !found; i++) {
+		const char *n = l.items[i].key + strlen(PREFIX_SECRET);
+
+		if (except && strcmp(n, except) == 0)
+			continue;
+		found = strdup(n);
+		if (!found)
+			r = -ENOMEM;
+	}
+	kura_kv_list_done(&l);
+	if (r == 0)
+		*ret = found;
+	return r;
+}
+
+#define NOT_BOTH "a name cannot be both a secret and a folder of other secrets (in a container " \
+		 "one is a file, the other a directory of the same name)"
+
+/*
+ * A new secret must not be a folder of others, nor lie below another. txn gets, for each
+ * folder above name: a compare that no secret has the folder's name, and a rewrite of the
+ * folder's marker; for name itself: a compare on its own marker, read before looking below it.
+ * Of two writers racing (app/db and app/db/sub), each writes a key the other compares, so one
+ * commit fails and its retry sees the other's secret; siblings only retry. The store needs no
+ * range compare for it (etcd has none). -EEXIST with err naming the secret in the way; store
+ * errors as they come.
+ */
+static int add_folder_checks(struct kura_vault *v, const char *name, struct kura_txn *txn,
+	struct kura_err *err)
+{
+	_cleanup_free_ char *fkey = NULL, *below = NULL;
+	size_t len = strlen(name);
+	int64_t rev;
+	int r;
+
+	for (size_t i = 0; i < len; i++) {
+		_cleanup_free_ char *skey = NULL, *up = NULL;
+		char folder[KURA_NAME_MAX + 1];
+
+		if (name[i] != '/')
+			continue;
+		memcpy(folder, name, i);
+		folder[i] = '\0';
+		skey = secret_key(folder);
+		up = folder_key(name, i);
+		if (!skey || !up)
+			return -ENOMEM;
+		r = key_rev(v, skey, &rev);
+		if (r < 0)
+			return r;
+		if (rev != KURA_REV_ABSENT)
+			return kura_err_set(err, -EEXIST, "cannot make %s: %s is a secret, and "
+				NOT_BOTH, name, folder);
+		r = key_rev(v, up, &rev);
+		if (r < 0)
+			return r;
+		if ((r = kura_txn_check(txn, skey, KURA_REV_ABSENT)) < 0 ||
+			(r = kura_txn_put(txn, up, "{}", 2, rev)) < 0)
+			return r;
+	}
+	fkey = folder_key(name, len);
+	if (!fkey)
+		return -ENOMEM;
+	r = key_rev(v, fkey, &rev);
+	if (r == 0)
+		r = other_below(v, name, len, NULL, &below);
+	if (r < 0)
+		return r;
+	if (below)
+		return kura_err_set(err, -EEXIST, "cannot make %s: %s is below it, and " NOT_BOTH,
+			name, below);
+	return kura_txn_check(txn, fkey, rev);
+}
+
+/* Destroying name: the markers of folders it leaves empty go too (under a compare, so a secret
+ * made below one meanwhile makes the commit fail and the destroy look again). A marker left
+ * behind by a race only costs a key: making a secret by its name looks below it anyway. */
+static int drop_folders(struct kura_vault *v, const char *name, struct kura_txn *txn)
+{
+	size_t len = strlen(name);
+	int r;
+
+	for (size_t i = 0; i < len; i++) {
+		_cleanup_free_ char *fkey = NULL, *other = NULL;
+		int64_t rev;
+
+		if (name[i] != '/')
+			continue;
+		fkey = folder_key(name, i);
+		if (!fkey)
+			return -ENOMEM;
+		r = key_rev(v, fkey, &rev);
+		if (r == 0 && rev != KURA_REV_ABSENT)
+			r = other_below(v, name, i, name, &other);
+		if (r < 0)
+			return r;
+		if (rev != KURA_REV_ABSENT && !other) {
+			r = kura_txn_delete(txn, fkey, rev);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
 static int check_value(struct kura_vault *v, const struct kura_secbuf *value,
 	struct kura_err *err)
 {
@@ -175,13 +310,17 @@ static int write_version(struct kura_vault *v, const char *name, const struct ku
 		sec.latest++;
 		sec.current = sec.latest;
 		sec.updated = now;
-		r = add_version(v, name, sec.latest, &sec, create ? KURA_REV_ABSENT : rev, value,
-			&txn);
+		r = create ? add_folder_checks(v, name, &txn, err) : 0;
+		if (r == 0)
+			r = add_version(v, name, sec.latest, &sec, create ? KURA_REV_ABSENT : rev,
+				value, &txn);
 		if (r == 0)
 			r = kura_store_commit(v->store, &txn, NULL);
 		kura_txn_done(&txn);
 		if (r == -ESTALE)
 			continue; /* someone else wrote first: look again */
+		if (r == -EEXIST)
+			return r; /* err names the secret in the way */
 		if (r < 0)
 			return store_err(v, err, r, "cannot store the secret");
 		if (ret_version)
@@ -484,6 +623,8 @@ int kura_secret_destroy(struct kura_vault *v, const char *name, uint64_t version
 		/* Without a version the secret record goes too; with one, the record must stay
 		 * as read (no rollback to the version being destroyed can slip in). */
 		r = version ? kura_txn_check(&txn, skey, srev) : kura_txn_delete(&txn, skey, srev);
+		if (r == 0 && !version)
+			r = drop_folders(v, name, &txn);
 		for (size_t i = 0; i < l.n && r == 0; i++) {
 			if (version && version_from_key(l.items[i].key) != version)
 				continue;

@@ -249,7 +249,7 @@ int vault_refresh_keyring(struct kura_vault *v, struct kura_err *err)
 {
 	struct keyring_record rec = { 0 };
 	struct kura_keyring *kr = NULL;
-	int64_t rev;
+	int64_t rev = 0; /* set whenever read_keyring succeeds; gcc -O3 cannot tell */
 	int r;
 
 	r = read_keyring(v, &rec, &rev, err);

@@ -102,8 +102,9 @@ struct kura_secret_list {
 
 void kura_secret_list_done(struct kura_secret_list *l);
 
-/* A new secret with value as version 1. -EEXIST if the name is taken; -EINVAL for a bad name;
- * -EFBIG past the store's value limit. */
+/* A new secret with value as version 1. -EEXIST if the name is taken, or if a secret lies
+ * below it or above it (a name is a secret or a folder of secrets, never both; err names the
+ * one in the way); -EINVAL for a bad name; -EFBIG past the store's value limit. */
 int kura_secret_put(struct kura_vault *v, const char *name, const struct kura_secbuf *value,
 	uint64_t *ret_version, struct kura_err *err);
 

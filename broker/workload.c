@@ -79,7 +79,7 @@ static enum MHD_Result refuse(const struct wreq *w, const char *event, const cha
 		(void)kura_daemon_audit_suppressed(w->d, &due);
 	if (record && audit(w, event, result, code, secret, 0, NULL) < 0)
 		return audit_unavailable(w->c);
-	if (strcmp(code, "unidentified") == 0)
+	if (strcmp(code, "unidentified") == 0 || !w->conn || w->conn->peer_err < 0)
 		return kura_http_error_close(w->c, status, code, msg);
 	return kura_http_error(w->c, status, code, msg);
 }

@@ -1,6 +1,7 @@
-/* Talking JSON to the broker's workload API. Touches plaintext: a secret's base64 value passes
- * through jansson (whose allocator wipes on free) into a guarded buffer. */
+/* Talking JSON to the broker's workload API. Touches plaintext: a secret's base64 value is
+ * decoded from the guarded answer straight into a guarded buffer; jansson sees it emptied. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,26 +9,29 @@
 #include "http.h"
 #include "name.h"
 
-int kura_api_get_json(const struct kura_broker *b, const char *path, json_t **ret,
-	struct kura_fail *f)
+/* What jansson is given of a refusal, or of a secret's answer besides its value: kurad's are a
+ * few hundred bytes, and a tree costs many times the text (a hostile 4 MiB of "0," is 100 MiB). */
+#define MAX_PARSED_BODY (64u * 1024u)
+
+/* GET path: a 2xx answer's body, or a failure from the broker's status and message. */
+static int get(const struct kura_broker *b, const char *path, size_t max_body,
+	struct kura_secbuf **ret, struct kura_fail *f)
 {
 	_cleanup_secbuf_ struct kura_secbuf *body = NULL;
 	_cleanup_(json_decrefp) json_t *j = NULL;
 	const char *msg;
 	int r, status, ex;
 
-	r = kura_http_get(b->socket_path, path, b->timeout_ms, &status, &body, f);
+	r = kura_http_get(b->socket_path, path, b->timeout_ms, max_body, &status, &body, f);
 	if (r < 0)
 		return r;
-	j = json_loadb((const char *)body->data, body->len, JSON_REJECT_DUPLICATES, NULL);
 	if (status >= 200 && status < 300) {
-		if (!json_is_object(j))
-			return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
-				"%s: the broker's answer is not a JSON object", path);
-		*ret = TAKE_PTR(j);
+		*ret = TAKE_PTR(body);
 		return 0;
 	}
-	/* The broker's message is safe to show: refusals never carry a value. */
+	/* Refusals never carry a value; kura_fail_set escapes the message for the terminal. */
+	if (body->len <= MAX_PARSED_BODY)
+		j = json_loadb((const char *)body->data, body->len, JSON_REJECT_DUPLICATES, NULL);
 	msg = json_string_value(json_object_get(j, "message"));
 	if (!msg)
 		msg = "(no message)";
@@ -52,6 +56,26 @@ int kura_api_get_json(const struct kura_broker *b, const char *path, json_t **re
 	return kura_fail_set(f, r, ex, "%s: the broker answered %d: %s", path, status, msg);
 }
 
+int kura_api_get_json(const struct kura_broker *b, const char *path, json_t **ret,
+	struct kura_fail *f)
+{
+	_cleanup_secbuf_ struct kura_secbuf *body = NULL;
+	json_t *j;
+	int r;
+
+	r = get(b, path, KURA_API_MAX_BODY, &body, f);
+	if (r < 0)
+		return r;
+	j = json_loadb((const char *)body->data, body->len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
+			"%s: the broker's answer is not a JSON object", path);
+	}
+	*ret = j;
+	return 0;
+}
+
 static int get_version(const json_t *o, uint64_t *ret)
 {
 	const json_t *v = json_object_get(o, "version");
@@ -62,51 +86,82 @@ static int get_version(const json_t *o, uint64_t *ret)
 	return 0;
 }
 
-static int b64_digit(char c)
+/* Each byte's value as a base64 digit; X for anything else (so '=' too: padding is handled
+ * apart). Indexed by the byte, as most decoders do: the broker's socket is local, so no one
+ * times it. */
+#define X 0xff
+static const uint8_t b64_digits[256] = {
+	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X, 62,  X,  X,  X, 63,
+	52, 53, 54, 55, 56, 57, 58, 59, 60, 61,  X,  X,  X,  X,  X,  X,
+	 X,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,  X,  X,  X,  X,  X,
+	 X, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,  X,  X,  X,  X,  X,
+	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
+};
+#undef X
+
+static bool b64_char(uint8_t c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	return c == '/' ? 63 : -1;
+	return b64_digits[c] != 0xff || c == '=';
 }
 
 /*
  * Strict standard base64 with padding (what kurad sends) into out, which has room for len / 4 * 3
- * bytes. Branches on the digits' values, as most decoders do; the broker's socket is local, so
- * no one times it.
+ * bytes: at most two '=', only at the end. Megabytes a value, so one table look-up per digit and
+ * the last group apart.
  */
 static int base64_decode(const char *in, size_t len, struct kura_secbuf *out)
 {
-	size_t o = 0;
+	const uint8_t *p = (const uint8_t *)in;
+	uint32_t a, b, c, d, v = 0, bad = 0;
+	size_t o = 0, i;
+	int pad;
 
 	if (len % 4 || len / 4 * 3 > out->cap)
 		return -EBADMSG;
-	for (size_t i = 0; i < len; i += 4) {
-		int d[4], pad = 0;
-		uint32_t v = 0;
-
-		for (int k = 0; k < 4; k++) {
-			if (in[i + k] == '=' && i + 4 == len && k >= 2) {
-				pad++;
-				d[k] = 0;
-				continue;
-			}
-			d[k] = pad ? -1 : b64_digit(in[i + k]);
-			if (d[k] < 0)
-				return -EBADMSG;
-		}
-		v = (uint32_t)d[0] << 18 | (uint32_t)d[1] << 12 | (uint32_t)d[2] << 6 | (uint32_t)d[3];
-		out->data[o++] = (uint8_t)(v >> 16);
-		if (pad < 2)
-			out->data[o++] = (uint8_t)(v >> 8);
-		if (pad < 1)
-			out->data[o++] = (uint8_t)v;
-		explicit_bzero(&v, sizeof(v));
+	if (len == 0) {
+		out->len = 0;
+		return 0;
+	}
+	for (i = 0; i + 4 < len; i += 4) {
+		a = b64_digits[p[i]];
+		b = b64_digits[p[i + 1]];
+		c = b64_digits[p[i + 2]];
+		d = b64_digits[p[i + 3]];
+		bad |= (a | b | c | d) & 0x80;
+		v = a << 18 | b << 12 | c << 6 | d;
+		out->data[o] = (uint8_t)(v >> 16);
+		out->data[o + 1] = (uint8_t)(v >> 8);
+		out->data[o + 2] = (uint8_t)v;
+		o += 3;
+	}
+	/* The last group: "xxxx", "xxx=" or "xx=="; an '=' anywhere else is not a digit. */
+	pad = p[len - 1] != '=' ? 0 : p[len - 2] == '=' ? 2 : 1;
+	a = b64_digits[p[i]];
+	b = b64_digits[p[i + 1]];
+	c = pad < 2 ? b64_digits[p[i + 2]] : 0;
+	d = pad < 1 ? b64_digits[p[i + 3]] : 0;
+	bad |= (a | b | c | d) & 0x80;
+	v = a << 18 | b << 12 | c << 6 | d;
+	out->data[o++] = (uint8_t)(v >> 16);
+	if (pad < 2)
+		out->data[o++] = (uint8_t)(v >> 8);
+	if (pad < 1)
+		out->data[o++] = (uint8_t)v;
+	explicit_bzero(&v, sizeof(v));
+	if (bad) {
+		explicit_bzero(out->data, o);
+		return -EBADMSG;
 	}
 	out->len = o;
 	return 0;
@@ -154,6 +209,10 @@ int kura_api_list(const struct kura_broker *b, struct kura_secret_set *ret, stru
 	if (!json_is_array(arr))
 		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
 			"/v1/secrets: no \"secrets\" array in the broker's answer");
+	if (json_array_size(arr) > KURA_SET_MAX)
+		return kura_fail_set(f, -E2BIG, KURA_EXIT_PROTOCOL, "/v1/secrets: the broker lists "
+			"%zu secrets for this workload, over kura's limit of %d a set; nothing fetched "
+			"(name the ones this app needs with --only)", json_array_size(arr), KURA_SET_MAX);
 	json_array_foreach(arr, i, e) {
 		const char *name = json_string_value(json_object_get(e, "name"));
 		uint64_t version;
@@ -174,35 +233,161 @@ int kura_api_list(const struct kura_broker *b, struct kura_secret_set *ret, stru
 	return 0;
 }
 
+/* The string that starts at p[*i] (its opening quote), skipped; escapes are left to jansson. */
+static int skip_string(const uint8_t *p, size_t len, size_t *i)
+{
+	for (size_t k = *i + 1; k < len; k++) {
+		if (p[k] == '"') {
+			*i = k + 1;
+			return 0;
+		}
+		if (p[k] < 0x20)
+			return -EBADMSG;
+		if (p[k] == '\\')
+			k++;
+	}
+	return -EBADMSG;
+}
+
+/* Any JSON value at p[*i], skipped by its brackets and strings; jansson checks the grammar. */
+static int skip_value(const uint8_t *p, size_t len, size_t *i)
+{
+	size_t depth = 0;
+
+	while (*i < len) {
+		uint8_t c = p[*i];
+
+		if (c == '"') {
+			if (skip_string(p, len, i) < 0)
+				return -EBADMSG;
+		} else if (c == '{' || c == '[') {
+			if (++depth > 64)
+				return -EBADMSG;
+			(*i)++;
+		} else if (c == '}' || c == ']' || c == ',') {
+			if (depth == 0)
+				return 0;
+			if (c != ',')
+				depth--;
+			(*i)++;
+		} else {
+			(*i)++;
+		}
+		if (depth == 0 && (c == '"' || c == '}' || c == ']')) /* a string or a container ended */
+			return 0;
+	}
+	return depth == 0 ? 0 : -EBADMSG;
+}
+
+static void skip_ws(const uint8_t *p, size_t len, size_t *i)
+{
+	while (*i < len && (p[*i] == ' ' || p[*i] == '\t' || p[*i] == '\n' || p[*i] == '\r'))
+		(*i)++;
+}
+
+/*
+ * Where the top-level member "value" of the JSON object in p holds its string, found without a
+ * JSON library: jansson would lex a value of megabytes a byte at a time and copy it twice. The
+ * string must be base64 characters only (what kurad sends; no escapes). Sets *ret_off and
+ * *ret_len to its contents; the caller empties it in place and lets jansson check the whole
+ * document, so a grammar this scan is lax about is still refused. -EBADMSG if p is not an
+ * object with exactly one such member.
+ */
+static int find_value(const uint8_t *p, size_t len, size_t *ret_off, size_t *ret_len)
+{
+	size_t i = 0, key, off = 0, vlen = 0;
+	bool found = false;
+
+	skip_ws(p, len, &i);
+	if (i >= len || p[i] != '{')
+		return -EBADMSG;
+	i++;
+	for (;;) {
+		bool is_value;
+
+		skip_ws(p, len, &i);
+		if (i >= len || p[i] != '"')
+			return -EBADMSG;
+		key = i + 1;
+		if (skip_string(p, len, &i) < 0)
+			return -EBADMSG;
+		is_value = i - key - 1 == 5 && memcmp(p + key, "value", 5) == 0;
+
+		skip_ws(p, len, &i);
+		if (i >= len || p[i] != ':')
+			return -EBADMSG;
+		i++;
+		skip_ws(p, len, &i);
+		if (is_value) {
+			if (found || i >= len || p[i] != '"')
+				return -EBADMSG;
+			off = ++i;
+			while (i < len && b64_char(p[i]))
+				i++;
+			if (i >= len || p[i] != '"')
+				return -EBADMSG;
+			vlen = i - off;
+			i++;
+			found = true;
+		} else if (skip_value(p, len, &i) < 0) {
+			return -EBADMSG;
+		}
+		skip_ws(p, len, &i);
+		if (i < len && p[i] == ',') {
+			i++;
+			continue;
+		}
+		if (i < len && p[i] == '}')
+			break;
+		return -EBADMSG;
+	}
+	if (!found)
+		return -EBADMSG;
+	*ret_off = off;
+	*ret_len = vlen;
+	return 0;
+}
+
 int kura_api_fetch(const struct kura_broker *b, struct kura_secret *s, struct kura_fail *f)
 {
+	_cleanup_secbuf_ struct kura_secbuf *body = NULL, *v = NULL;
 	_cleanup_(json_decrefp) json_t *j = NULL;
-	_cleanup_secbuf_ struct kura_secbuf *v = NULL;
-	const char *why, *b64, *name;
 	char path[sizeof("/v1/secrets/") + KURA_NAME_MAX];
+	const char *why, *name, *empty;
+	size_t off, b64_len;
 	uint64_t version;
-	size_t b64_len;
 	int r;
 
 	why = kura_name_invalid(s->name, strlen(s->name));
 	if (why)
 		return kura_fail_set(f, -EINVAL, KURA_EXIT_USAGE, "'%s': %s", s->name, why);
 	snprintf(path, sizeof(path), "/v1/secrets/%s", s->name);
-	r = kura_api_get_json(b, path, &j, f);
+	r = get(b, path, KURA_API_MAX_SECRET_BODY, &body, f);
 	if (r < 0)
 		return r;
-	name = json_string_value(json_object_get(j, "name"));
-	b64 = json_string_value(json_object_get(j, "value"));
-	if (!name || strcmp(name, s->name) != 0 || !b64 || get_version(j, &version) < 0)
+	if (find_value(body->data, body->len, &off, &b64_len) < 0)
 		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
-			"%s: the broker's answer lacks the name, version or value", path);
-	b64_len = json_string_length(json_object_get(j, "value"));
+			"%s: the broker's answer is not a JSON object with one base64 \"value\"", path);
 	r = kura_secbuf_new(b64_len / 4 * 3, &v);
 	if (r < 0)
 		return kura_fail_set(f, r, KURA_EXIT_SYSTEM, "out of (locked) memory");
-	if (base64_decode(b64, b64_len, v) < 0)
+	if (base64_decode((const char *)body->data + off, b64_len, v) < 0)
 		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
 			"%s: the value is not valid base64", path);
+	/* The rest of the document, with "value" emptied, goes to jansson for a full check. */
+	memmove(body->data + off, body->data + off + b64_len, body->len - off - b64_len);
+	body->len -= b64_len;
+	explicit_bzero(body->data + body->len, b64_len);
+	if (body->len > MAX_PARSED_BODY)
+		return kura_fail_set(f, -EFBIG, KURA_EXIT_PROTOCOL, "%s: the broker's answer holds "
+			"over %u KiB besides the value", path, MAX_PARSED_BODY / 1024);
+	j = json_loadb((const char *)body->data, body->len, JSON_REJECT_DUPLICATES, NULL);
+	name = json_string_value(json_object_get(j, "name"));
+	empty = json_string_value(json_object_get(j, "value"));
+	if (!json_is_object(j) || !name || strcmp(name, s->name) != 0 || !empty || *empty ||
+		get_version(j, &version) < 0)
+		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
+			"%s: the broker's answer lacks the name, version or value", path);
 	kura_secbuf_free(s->value);
 	s->value = TAKE_PTR(v);
 	s->version = version;

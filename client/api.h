@@ -9,6 +9,15 @@
 #include "fail.h"
 #include "secbuf.h"
 
+/* Kura's own bounds on what a broker may send (anything answering the socket could be hostile),
+ * which keep its peak memory near 8 MiB whatever it is sent: a set of at most KURA_SET_MAX
+ * names; a secret's answer of at most 4 MiB (3 MiB of value, in base64); every other answer at
+ * most 512 KiB (a listing of 1024 names of 255 bytes is under 300 KiB, and jansson's tree of
+ * the worst 512 KiB is about 13 MiB). Past them: KURA_EXIT_PROTOCOL, nothing written. */
+#define KURA_SET_MAX 1024
+#define KURA_API_MAX_SECRET_BODY (4u * 1024u * 1024u)
+#define KURA_API_MAX_BODY (512u * 1024u)
+
 struct kura_broker {
 	const char *socket_path;
 	int timeout_ms;
@@ -30,11 +39,12 @@ struct kura_secret_set {
 int kura_api_get_json(const struct kura_broker *b, const char *path, json_t **ret,
 	struct kura_fail *f);
 
-/* The names (and current versions) this peer may read. */
+/* The names (and current versions) this peer may read: at most KURA_SET_MAX of them. */
 int kura_api_list(const struct kura_broker *b, struct kura_secret_set *ret, struct kura_fail *f);
 
 /* Fills s->value (and s->version) for s->name. A name that breaks the naming rules is refused
- * before it reaches a URL or a path. */
+ * before it reaches a URL or a path. The value is decoded from the answer straight into its
+ * guarded buffer: one copy in memory besides the answer itself. */
 int kura_api_fetch(const struct kura_broker *b, struct kura_secret *s, struct kura_fail *f);
 
 /* Adds a name (copied) to the set, without a value. */

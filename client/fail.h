@@ -14,16 +14,18 @@ enum {
 	KURA_EXIT_NOT_TMPFS = 13,   /* the target directory is not a tmpfs or ramfs */
 	KURA_EXIT_FULL = 14,        /* ENOSPC or EDQUOT while writing */
 	KURA_EXIT_REFUSED = 15,     /* a symlink or foreign file in the way: nothing written */
-	KURA_EXIT_PROTOCOL = 16,    /* a malformed or unexpected answer (400, 404, bad JSON) */
+	KURA_EXIT_PROTOCOL = 16,    /* a malformed or unexpected answer (400, 404, bad JSON), or one
+				     * past kura's limits (KURA_SET_MAX names, a body too big) */
 	KURA_EXIT_EXEC = 127,       /* CMD could not be executed */
 };
 
 struct kura_fail {
 	int exit; /* one of KURA_EXIT_*, 0 while nothing failed */
-	char msg[512];
+	char msg[1024]; /* escaped (escape.h): safe to print as it is */
 };
 
 /* Records the first failure only (later ones are consequences) and returns r, so callers can
- * write `return fail(f, -EIO, KURA_EXIT_SYSTEM, "...")`. */
+ * write `return fail(f, -EIO, KURA_EXIT_SYSTEM, "...")`. Messages quote the broker, paths and
+ * argv, so the formatted text is escaped once here, for every place that prints it. */
 __attribute__((format(printf, 4, 5))) int kura_fail_set(struct kura_fail *f, int r, int exit,
 	const char *fmt, ...);

@@ -125,7 +125,7 @@ static const uint8_t *find_crlfcrlf(const uint8_t *p, size_t len)
  * blank line). Content-Length must be there exactly once, decimal, within the cap; chunked
  * transfer coding is refused (kurad never sends it to us, and parsing less is safer).
  */
-static int parse_head(char *hdr, int *ret_status, size_t *ret_len)
+static int parse_head(char *hdr, size_t max_body, int *ret_status, size_t *ret_len)
 {
 	char *line, *save = NULL;
 	bool have_len = false;
@@ -161,7 +161,7 @@ static int parse_head(char *hdr, int *ret_status, size_t *ret_len)
 			end++;
 		if (errno || *end)
 			return -EBADMSG;
-		if (n > KURA_HTTP_MAX_BODY)
+		if (n > max_body)
 			return -EFBIG;
 		clen = (size_t)n;
 		have_len = true;
@@ -173,8 +173,8 @@ static int parse_head(char *hdr, int *ret_status, size_t *ret_len)
 	return 0;
 }
 
-static int exchange(int fd, const char *path, int64_t deadline, int *ret_status,
-	struct kura_secbuf **ret_body)
+static int exchange(int fd, const char *path, int64_t deadline, size_t max_body,
+	int *ret_status, struct kura_secbuf **ret_body)
 {
 	_cleanup_secbuf_ struct kura_secbuf *head = NULL, *body = NULL;
 	const uint8_t *end = NULL;
@@ -209,7 +209,7 @@ static int exchange(int fd, const char *path, int64_t deadline, int *ret_status,
 		end = find_crlfcrlf(head->data + got, head->len - got);
 	}
 	head->data[end - head->data] = '\0';
-	r = parse_head((char *)head->data, &status, &clen);
+	r = parse_head((char *)head->data, max_body, &status, &clen);
 	if (r < 0)
 		return r;
 
@@ -235,8 +235,8 @@ static int exchange(int fd, const char *path, int64_t deadline, int *ret_status,
 	return 0;
 }
 
-int kura_http_get(const char *socket_path, const char *path, int timeout_ms, int *ret_status,
-	struct kura_secbuf **ret_body, struct kura_fail *f)
+int kura_http_get(const char *socket_path, const char *path, int timeout_ms, size_t max_body,
+	int *ret_status, struct kura_secbuf **ret_body, struct kura_fail *f)
 {
 	int64_t deadline = now_ms() + timeout_ms;
 	_cleanup_close_ int fd = -1;
@@ -246,10 +246,13 @@ int kura_http_get(const char *socket_path, const char *path, int timeout_ms, int
 	if (fd < 0)
 		return kura_fail_set(f, fd, KURA_EXIT_UNREACHABLE, "cannot reach the broker at %s: %s",
 			socket_path, strerror(-fd));
-	r = exchange(fd, path, deadline, ret_status, ret_body);
-	if (r == -EBADMSG || r == -EFBIG)
-		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL, "%s: %s from the broker", path,
-			r == -EFBIG ? "a body over 4 MiB" : "a malformed HTTP response");
+	r = exchange(fd, path, deadline, max_body, ret_status, ret_body);
+	if (r == -EFBIG)
+		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL, "%s: the broker's answer is over "
+			"kura's limit of %zu KiB for it", path, max_body / 1024);
+	if (r == -EBADMSG)
+		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL, "%s: a malformed HTTP response from "
+			"the broker", path);
 	if (r == -ENOMEM)
 		return kura_fail_set(f, r, KURA_EXIT_SYSTEM, "%s: out of (locked) memory", path);
 	if (r < 0)

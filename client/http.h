@@ -6,15 +6,15 @@
 #include "secbuf.h"
 
 #define KURA_HTTP_MAX_HEADER (64u * 1024u)
-#define KURA_HTTP_MAX_BODY (4u * 1024u * 1024u)
 
 /*
  * GET path from the broker at socket_path, giving up after timeout_ms in all (connect, send,
  * and the whole response). On success *ret_status is the HTTP status and *ret_body the body
- * (exactly Content-Length bytes; a response without one is refused), and the socket is closed.
+ * (exactly Content-Length bytes, at most max_body; a response without one is refused), and the
+ * socket is closed.
  * On failure nothing is returned, whatever was read is wiped, and f says why: -ENOENT,
  * -ECONNREFUSED, -ETIMEDOUT... as KURA_EXIT_UNREACHABLE, -EBADMSG or -EFBIG as
  * KURA_EXIT_PROTOCOL.
  */
-int kura_http_get(const char *socket_path, const char *path, int timeout_ms, int *ret_status,
-	struct kura_secbuf **ret_body, struct kura_fail *f);
+int kura_http_get(const char *socket_path, const char *path, int timeout_ms, size_t max_body,
+	int *ret_status, struct kura_secbuf **ret_body, struct kura_fail *f);

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "escape.h"
 #include "json.h"
+#include "name.h"
 #include "config.h"
 #include "watch.h"
 #include "writer.h"
@@ -34,11 +36,14 @@ static const char usage_text[] =
 	"\n"
 	"Write options (run, fetch):\n"
 	"  --dir DIR         a tmpfs or ramfs to write into (default " DEFAULT_DIR "); anything\n"
-	"                    else is refused; no symlink is followed on the way\n"
+	"                    else is refused; no symlink is followed on the way. Only kura's\n"
+	"                    user and root may write DIR, or a directory above it that is not\n"
+	"                    sticky (a mode 1777 tmpfs, or /dev/shm, is refused)\n"
 	"  --uid U --gid G   numeric owner of the files (default: kura's own)\n"
 	"  --mode MODE       octal mode of the files (default 0400); directories get rwx for the\n"
 	"                    owner and x beside each r bit (0400 -> 0700, 0440 -> 0750)\n"
-	"  --only NAME       fetch only NAME (repeatable; default: every secret granted)\n"
+	"  --only NAME       fetch only NAME (repeatable, up to 1024; default: every secret\n"
+	"                    granted, up to 1024)\n"
 	"  --allow-partial   write and start with the secrets that could be fetched; without it,\n"
 	"                    a single failure means nothing is written and CMD does not start\n"
 	"\n"
@@ -52,8 +57,9 @@ static const char usage_text[] =
 	"                    restart      SIGTERM, up to 10 s, SIGKILL, then start CMD again\n"
 	"                    exec:CMD2    run CMD2 (split on spaces, no shell) and wait for it\n"
 	"\n"
-	"Layout: each set goes into a fresh DIR/..kura_<time>_<rand>/, then DIR/..data (a\n"
-	"symlink) is swapped to it with one rename, so a reader never sees a mix of versions.\n"
+	"Layout: each set goes into a fresh DIR/..kura_<time>_<rand>/, one value at a time (kura\n"
+	"holds one in memory at once), then DIR/..data (a symlink) is swapped to it with one\n"
+	"rename, so a reader never sees a mix of versions.\n"
 	"DIR/<top> is a symlink to ..data/<top> for each first name segment: read DIR/app/db.\n"
 	"To follow changes with inotify, watch DIR itself for IN_MOVED_TO of \"..data\".\n"
 	"\n"
@@ -70,8 +76,10 @@ static const char usage_text[] =
 	"  12  broker unavailable: the container runtime or store is down (503), or rate limited\n"
 	"  13  the target directory is not a tmpfs or ramfs (or does not exist)\n"
 	"  14  the target tmpfs is full\n"
-	"  15  write refused: a symlink or a foreign file is in the way; nothing was written\n"
-	"  16  a malformed or unexpected answer from the broker\n"
+	"  15  write refused: a symlink or an entry kura does not own is in the way, or others\n"
+	"      can write DIR; nothing was written\n"
+	"  16  a malformed or unexpected answer from the broker, or one past kura's limits (over\n"
+	"      1024 names, a secret's answer over 4 MiB, any other over 512 KiB); nothing written\n"
 	"  126, 127  CMD could not be executed, or was not found\n";
 
 enum {
@@ -117,16 +125,25 @@ struct args {
 	struct kura_secret_set only;
 };
 
+/* Usage errors quote argv, which the image author or whoever starts the container wrote. */
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
+	char raw[512], safe[1024];
 	va_list ap;
 
-	fputs("kura: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	fputs(" (see kura --help)\n", stderr);
+	fprintf(stderr, "kura: %s (see kura --help)\n", kura_escape(raw, strlen(raw), KURA_ESCAPE_TEXT, safe, sizeof(safe)));
 	return KURA_EXIT_USAGE;
+}
+
+static bool named(const struct kura_secret_set *set, const char *name)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->items[i].name, name) == 0)
+			return true;
+	return false;
 }
 
 static bool parse_ulong(const char *s, int base, unsigned long max, unsigned long *ret)
@@ -148,6 +165,7 @@ static bool parse_ulong(const char *s, int base, unsigned long max, unsigned lon
  * Returns -1 to go on, or an exit status. */
 static int parse(int argc, char **argv, struct args *a)
 {
+	const char *why;
 	unsigned long v;
 	int c;
 
@@ -185,6 +203,13 @@ static int parse(int argc, char **argv, struct args *a)
 			a->write_opts = true;
 			break;
 		case OPT_ONLY:
+			why = kura_name_invalid(optarg, strlen(optarg));
+			if (why)
+				return usage_error("--only '%s': %s", optarg, why);
+			if (named(&a->only, optarg))
+				break;
+			if (a->only.n >= KURA_SET_MAX)
+				return usage_error("--only: at most %d names", KURA_SET_MAX);
 			if (kura_secret_set_add(&a->only, optarg, 0) < 0)
 				return KURA_EXIT_SYSTEM;
 			a->write_opts = true;
@@ -226,6 +251,9 @@ static int report(const struct kura_fail *f)
 	return f->exit ? f->exit : KURA_EXIT_SYSTEM;
 }
 
+/* JSON, all ASCII: labels and names come from image authors and the runtime, and jansson
+ * escapes C0 and (with JSON_ENSURE_ASCII) everything past U+007F; DEL, which JSON leaves as it
+ * is, becomes \u007F here (it can only appear inside a string). */
 static int cmd_whoami(const struct args *a)
 {
 	struct kura_fail f = { 0 };
@@ -234,11 +262,16 @@ static int cmd_whoami(const struct args *a)
 
 	if (kura_api_get_json(&a->broker, "/v1/whoami", &j, &f) < 0)
 		return report(&f);
-	s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 	json_decref(j);
 	if (!s)
 		return KURA_EXIT_SYSTEM;
-	puts(s);
+	for (const char *p = s; *p; p++)
+		if (*p == 0x7f)
+			fputs("\\u007F", stdout);
+		else
+			putchar(*p);
+	putchar('\n');
 	kura_json_free(s);
 	return KURA_EXIT_OK;
 }
@@ -250,72 +283,81 @@ static int cmd_ls(const struct args *a)
 
 	if (kura_api_list(&a->broker, &set, &f) < 0)
 		return report(&f);
-	for (size_t i = 0; i < set.n; i++)
-		printf("%s\t%llu\n", set.items[i].name, (unsigned long long)set.items[i].version);
+	/* The names passed the naming rules already; escaped all the same, as all outside text. */
+	for (size_t i = 0; i < set.n; i++) {
+		char safe[KURA_NAME_MAX * 6 + 1];
+
+		const char *n = set.items[i].name;
+
+		printf("%s\t%llu\n", kura_escape(n, strlen(n), KURA_ESCAPE_TEXT, safe, sizeof(safe)),
+			(unsigned long long)set.items[i].version);
+	}
 	kura_secret_set_done(&set);
 	return KURA_EXIT_OK;
 }
 
 /*
- * Fetch every secret (or the --only ones) into guarded memory, then write the whole set. With
+ * Fetch every secret (or the --only ones) and stream each into the new set as it arrives, its
+ * buffer wiped and freed at once, so kura holds one value at a time whatever the set. With
  * --allow-partial a secret that cannot be fetched is skipped with a warning; without it the first
- * failure ends everything before a byte is written. The target is checked first, so a wrong
- * --dir fails before any value leaves the broker. Returns 0 or an exit code, with f filled.
+ * failure ends everything and the new set is removed. The target and every name's place in it
+ * are checked before the first value is asked for. Returns 0 or an exit code, with f filled.
  */
 static int fetch_and_write(struct args *a, struct kura_fail *f)
 {
-	struct kura_secret_set set = { 0 }, got = { 0 };
+	struct kura_secret_set set = { 0 };
+	struct kura_write_txn *t = NULL;
 	_cleanup_close_ int dirfd = -1;
 	bool only = a->only.n > 0;
-	int r;
+	size_t written = 0;
+	int r = 0;
 
 	dirfd = kura_write_open_dir(a->dir, f);
 	if (dirfd < 0)
 		return f->exit;
-	if (only) {
-		for (size_t i = 0; i < a->only.n; i++)
-			if (kura_secret_set_add(&set, a->only.items[i].name, 0) < 0)
-				goto oom;
-	} else if (kura_api_list(&a->broker, &set, f) < 0) {
+	if (kura_write_begin(dirfd, a->dir, &a->wo, &t, f) < 0)
 		return f->exit;
+	if (only) {
+		for (size_t i = 0; r == 0 && i < a->only.n; i++)
+			r = kura_secret_set_add(&set, a->only.items[i].name, 0);
+		if (r < 0)
+			kura_fail_set(f, r, KURA_EXIT_SYSTEM, "out of memory");
+	} else {
+		r = kura_api_list(&a->broker, &set, f);
 	}
-	for (size_t i = 0; i < set.n; i++) {
+	for (size_t i = 0; r == 0 && i < set.n; i++)
+		r = kura_write_check(t, set.items[i].name, f);
+	for (size_t i = 0; r == 0 && i < set.n; i++) {
+		struct kura_secret *s = &set.items[i];
 		struct kura_fail one = { 0 };
 
-		r = kura_api_fetch(&a->broker, &set.items[i], &one);
-		if (r == 0)
+		if (kura_api_fetch(&a->broker, s, &one) < 0) {
+			if (!a->allow_partial) {
+				*f = one;
+				r = -1;
+				break;
+			}
+			fprintf(stderr, "kura: warning: skipping %s: %s\n", s->name, one.msg);
 			continue;
-		if (!a->allow_partial) {
-			kura_secret_set_done(&set);
-			*f = one;
-			return f->exit;
 		}
-		fprintf(stderr, "kura: warning: skipping %s: %s\n", set.items[i].name, one.msg);
-	}
-	/* Keep only what arrived; values move, they are not copied. */
-	for (size_t i = 0; i < set.n; i++) {
-		if (!set.items[i].value)
-			continue;
-		if (kura_secret_set_add(&got, set.items[i].name, set.items[i].version) < 0)
-			goto oom;
-		got.items[got.n - 1].value = TAKE_PTR(set.items[i].value);
+		r = kura_write_add(t, s->name, s->value, f);
+		kura_secbuf_free(TAKE_PTR(s->value));
+		written += r == 0;
 	}
 	kura_secret_set_done(&set);
-	if (got.n == 0 && !a->allow_partial)
-		return kura_fail_set(f, -ENOENT, KURA_EXIT_DENIED, "the broker grants this workload "
+	if (r == 0 && written == 0 && !a->allow_partial)
+		r = kura_fail_set(f, -ENOENT, KURA_EXIT_DENIED, "the broker grants this workload "
 			"no secret%s; nothing written (is the grant for this image ID?)",
-			only ? " of those named" : " at all"), KURA_EXIT_DENIED;
+			only ? " of those named" : " at all");
+	if (r < 0) {
+		kura_write_abort(t);
+		return f->exit;
+	}
 	if (!a->warned_swap && kura_write_swap_risk(dirfd))
 		fprintf(stderr, "kura: warning: %s is a tmpfs that can be swapped to disk (swap is "
 				"on; mount it with noswap)\n", a->dir);
 	a->warned_swap = true;
-	r = kura_write_set(dirfd, a->dir, &a->wo, &got, f);
-	kura_secret_set_done(&got);
-	return r < 0 ? f->exit : KURA_EXIT_OK;
-oom:
-	kura_secret_set_done(&set);
-	kura_secret_set_done(&got);
-	return kura_fail_set(f, -ENOMEM, KURA_EXIT_SYSTEM, "out of memory"), KURA_EXIT_SYSTEM;
+	return kura_write_commit(t, f) < 0 ? f->exit : KURA_EXIT_OK;
 }
 
 static int refresh(void *ctx, struct kura_fail *f)
@@ -404,6 +446,7 @@ int main(int argc, char **argv)
 	/* Every fd of ours is closed or O_CLOEXEC, every value wiped; environ goes on untouched. */
 	execvp(cmd_argv[0], cmd_argv);
 	r = errno;
-	fprintf(stderr, "kura: cannot execute %s: %s\n", cmd_argv[0], strerror(r));
-	return r == ENOENT ? 127 : 126;
+	kura_fail_set(&f, -r, r == ENOENT ? 127 : 126, "cannot execute %s: %s", cmd_argv[0],
+		strerror(r));
+	return report(&f);
 }

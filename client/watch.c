@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "watch.h"
 
 #define WATCH_TIMEOUT_S 30
@@ -104,6 +105,7 @@ int kura_watch_parse_on_change(struct kura_watch *w, const char *s)
 static pid_t spawn(char **argv, const sigset_t *mask)
 {
 	pid_t pid = fork();
+	char safe[1024];
 	int e;
 
 	if (pid != 0)
@@ -111,7 +113,9 @@ static pid_t spawn(char **argv, const sigset_t *mask)
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	execvp(argv[0], argv);
 	e = errno;
-	dprintf(STDERR_FILENO, "kura: cannot execute %s: %s\n", argv[0], strerror(e));
+	dprintf(STDERR_FILENO, "kura: cannot execute %s: %s\n",
+		kura_escape(argv[0], strlen(argv[0]), KURA_ESCAPE_TEXT, safe, sizeof(safe)),
+		strerror(e));
 	_exit(e == ENOENT ? 127 : 126);
 }
 
@@ -166,7 +170,9 @@ static int watch_once(struct kura_watch *w, struct kura_fail *f)
 			"/v1/watch: no revision or changed list in the broker's answer");
 		return KURA_EXIT_PROTOCOL;
 	}
-	if (relevant(w, changed)) {
+	/* "resync": the broker no longer knows what changed since our revision (it restarted, or
+	 * too much changed at once): anything may have, so the whole set is written again. */
+	if (json_is_true(json_object_get(j, "resync")) || relevant(w, changed)) {
 		pthread_mutex_lock(&write_lock);
 		r = w->refresh(w->ctx, f);
 		pthread_mutex_unlock(&write_lock);

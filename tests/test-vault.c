@@ -137,6 +137,147 @@ static void test_lifecycle(void)
 	kura_vault_close(v);
 }
 
+/*
+ * A second writer (another vault on the same store, as a second kuractl or kurad) that gets in
+ * just before our next commit: the race of two writers with its interleaving pinned, on the
+ * real SQLite store.
+ */
+static struct {
+	const struct kura_store_ops *orig;
+	struct kura_store_ops ops;
+	struct kura_vault *other;
+	const char *put, *destroy; /* what the other writer does, once */
+	int r;
+	struct kura_err err;
+} race;
+
+static int racing_commit(struct kura_store *s, const struct kura_txn *t, int64_t *ret_rev)
+{
+	_cleanup_secbuf_ struct kura_secbuf *x = val("other");
+	const char *put = race.put, *destroy = race.destroy;
+
+	race.put = race.destroy = NULL;
+	if (put)
+		race.r = kura_secret_put(race.other, put, x, NULL, &race.err);
+	if (destroy)
+		race.r = kura_secret_destroy(race.other, destroy, 0, &race.err);
+	return race.orig->commit(s, t, ret_rev);
+}
+
+static bool exists(struct kura_vault *v, const char *name)
+{
+	struct kura_secret_info info = { 0 };
+	struct kura_err err = { 0 };
+	bool there = kura_secret_show(v, name, &info, &err) == 0;
+
+	kura_secret_info_done(&info);
+	return there;
+}
+
+static void test_name_tree(void)
+{
+	const char *dir = sub("tree");
+	struct kura_init_opts o = { .master = { .kind = KURA_MASTER_FILE } };
+	_cleanup_secbuf_ struct kura_secbuf *a = val("alpha");
+	struct kura_secret_list l = { 0 };
+	struct kura_err err = { 0 };
+	struct kura_store *st;
+	struct kura_vault *v;
+	uint64_t ver = 0;
+
+	tap_is(kura_vault_init(dir, &o, &err), 0, "init a state for the name tree");
+	v = open_file_vault(dir);
+	race.other = open_file_vault(dir);
+	if (!v || !race.other)
+		return;
+
+	tap_is(kura_secret_put(v, "app/db", a, NULL, &err), 0, "put app/db");
+	tap_is(kura_secret_put(v, "app/db/sub", a, NULL, &err), -EEXIST,
+		"app/db/sub is refused while app/db is a secret");
+	tap_ok(strstr(err.msg, "app/db is a secret") != NULL, "naming app/db: %s", err.msg);
+	tap_is(kura_secret_put(v, "app/db/sub/x", a, NULL, &err), -EEXIST,
+		"and so is app/db/sub/x");
+	tap_ok(strstr(err.msg, "app/db is a secret") != NULL, "naming app/db: %s", err.msg);
+	tap_is(kura_secret_put(v, "app", a, NULL, &err), -EEXIST,
+		"app is refused while app/db is below it");
+	tap_ok(strstr(err.msg, "app/db is below it") != NULL, "naming app/db: %s", err.msg);
+	tap_is(kura_secret_put(v, "app/dbx", a, NULL, &err), 0,
+		"app/dbx is no conflict (whole segments, not a string prefix)");
+	tap_is(kura_secret_put(v, "app/db.x/y", a, NULL, &err), 0, "nor is app/db.x/y");
+	tap_is(kura_secret_rotate(v, "app/db", a, &ver, &err), 0, "app/db still rotates");
+	tap_is(kura_secret_list(v, "", &l, &err), 0, "list everything");
+	tap_is((long long)l.n, 3, "three secrets, and nothing else is listed");
+	kura_secret_list_done(&l);
+
+	tap_is(kura_secret_put(v, "top/a/b/c", a, NULL, &err), 0, "put top/a/b/c");
+	tap_is(kura_secret_put(v, "top/a", a, NULL, &err), -EEXIST,
+		"top/a is refused while top/a/b/c is below it");
+	tap_ok(strstr(err.msg, "top/a/b/c is below it") != NULL, "naming top/a/b/c: %s", err.msg);
+	tap_is(kura_secret_put(v, "top/a/b/c/d", a, NULL, &err), -EEXIST,
+		"top/a/b/c/d is refused: top/a/b/c is a secret");
+
+	tap_is(kura_secret_destroy(v, "app/db", 0, &err), 0, "destroy app/db");
+	tap_is(kura_secret_put(v, "app/db/sub", a, NULL, &err), 0,
+		"then app/db/sub can be made: a destroyed secret frees its name as a folder");
+	tap_is(kura_secret_destroy(v, "app/db/sub", 0, &err), 0, "destroy app/db/sub");
+	tap_is(kura_secret_put(v, "app/db", a, &ver, &err), 0,
+		"then app/db can be made again: the folder is free");
+	tap_is((long long)ver, 1, "from version 1");
+	tap_is(kura_secret_destroy(v, "top/a/b/c", 0, &err), 0, "destroy top/a/b/c");
+	tap_is(kura_secret_put(v, "top/a", a, NULL, &err), 0, "then top/a can be made");
+
+	/* Two writers at once, each checking before the other commits. */
+	st = kura_vault_store(v);
+	race.orig = st->ops;
+	race.ops = *st->ops;
+	race.ops.commit = racing_commit;
+	st->ops = &race.ops;
+
+	race.put = "r1/db/sub";
+	tap_is(kura_secret_put(v, "r1/db", a, NULL, &err), -EEXIST,
+		"race: r1/db is refused when r1/db/sub is put just before it commits");
+	tap_ok(race.r == 0 && exists(v, "r1/db/sub") && !exists(v, "r1/db"),
+		"and only r1/db/sub exists: %s", err.msg);
+	race.put = "r2/db";
+	tap_is(kura_secret_put(v, "r2/db/sub", a, NULL, &err), -EEXIST,
+		"race: r2/db/sub is refused when r2/db is put just before it commits");
+	tap_ok(race.r == 0 && exists(v, "r2/db") && !exists(v, "r2/db/sub"),
+		"and only r2/db exists: %s", err.msg);
+	race.put = "r3/a/b/c";
+	tap_is(kura_secret_put(v, "r3/a", a, NULL, &err), -EEXIST,
+		"race: r3/a is refused when r3/a/b/c is put just before it commits");
+	race.put = "r4/a";
+	tap_is(kura_secret_put(v, "r4/a/b/c", a, NULL, &err), -EEXIST,
+		"race: r4/a/b/c is refused when r4/a is put just before it commits");
+	/* At the top no folder above is shared: only the compares on q1 itself can tell. */
+	race.put = "q1/sub";
+	tap_is(kura_secret_put(v, "q1", a, NULL, &err), -EEXIST,
+		"race: q1 is refused when q1/sub is put just before it commits");
+	tap_ok(race.r == 0 && exists(v, "q1/sub") && !exists(v, "q1"), "and only q1/sub exists");
+	race.put = "q2";
+	tap_is(kura_secret_put(v, "q2/sub", a, NULL, &err), -EEXIST,
+		"race: q2/sub is refused when q2 is put just before it commits");
+	tap_ok(race.r == 0 && exists(v, "q2") && !exists(v, "q2/sub"), "and only q2 exists");
+	race.put = "r5/a";
+	tap_is(kura_secret_put(v, "r5/b", a, NULL, &err), 0,
+		"race: siblings r5/a and r5/b are both made");
+	tap_ok(race.r == 0 && exists(v, "r5/a") && exists(v, "r5/b"), "both exist");
+	tap_is(kura_secret_put(v, "r6/x/y", a, NULL, &err), 0, "put r6/x/y");
+	race.destroy = "r6/x/y";
+	tap_is(kura_secret_destroy(v, "r6/x/z", 0, &err), -ENOENT, "(destroy of a missing one)");
+	race.destroy = NULL;
+	tap_is(kura_secret_put(v, "r6/x/z", a, NULL, &err), 0, "put r6/x/z");
+	race.destroy = "r6/x/z";
+	tap_is(kura_secret_destroy(v, "r6/x/y", 0, &err), 0,
+		"race: the last two below r6/x are destroyed at once");
+	tap_ok(race.r == 0 && !exists(v, "r6/x/y") && !exists(v, "r6/x/z"), "both are gone");
+	tap_is(kura_secret_put(v, "r6/x", a, NULL, &err), 0, "and r6/x can be made: %s", err.msg);
+	st->ops = race.orig;
+
+	kura_vault_close(race.other);
+	kura_vault_close(v);
+}
+
 static void test_limits(void)
 {
 	const char *dir = sub("limits");
@@ -321,6 +462,7 @@ int main(void)
 		return 99;
 	kura_json_init();
 	test_lifecycle();
+	test_name_tree();
 	test_limits();
 	test_master_errors();
 	test_moved_records();

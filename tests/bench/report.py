@@ -196,6 +196,73 @@ def main():
         out["audit_filter_ms"] = None
         row("scale", "kuractl audit --secret NAME --json over 1M records", "n/a (not built)")
 
+    # Hostile load: the granted fetch under each attack beside the same fetch without one, on
+    # the same kurad (default limits), and kurad's memory then.
+    hc = r.get("hostile_config") or {}
+    attacks = (("cpu", "64 busy processes that never connect (the attackers' CPU alone)", "none"),
+               ("unident", "connect-and-exit floods (unidentifiable peers)", "none"),
+               ("flood", "keep-alive request floods", "none"),
+               ("subuid", "keep-alive request floods from one user's subordinate uids", "none"),
+               ("watch", "4 parked long polls per peer", "none"),
+               ("dribble", "16 header-dribbling connections per peer", "none"),
+               ("scan", "watch?since=0 loops over 100k secrets", "scan_none"))
+
+    def victim(d):
+        if not isinstance(d, dict):
+            return None
+        st = d.get("status") or {}
+        errs = (d.get("n") or 0) - (st.get("200") or 0)
+        return {"p50_us": d.get("p50_us"), "p99_us": d.get("p99_us"), "max_us": d.get("max_us"),
+                "samples": d.get("n"), "errors": errs, "status": st}
+
+    def fig(v, base):
+        if v is None:
+            return "not measured"
+        if base is None:
+            return (f"p50 {v['p50_us']} us, p99 {v['p99_us']} us, {v['errors']} of "
+                    f"{v['samples']} not 200")
+        return (f"p50 {v['p50_us']} us ({ratio(v['p50_us'], base.get('p50_us'))}x), p99 "
+                f"{v['p99_us']} us ({ratio(v['p99_us'], base.get('p99_us'))}x), {v['errors']} of "
+                f"{v['samples']} not 200")
+
+    for key, label in (("none", "no attack"), ("scan_none", "no attack, 100k secrets")):
+        d = r.get(f"hostile_{key}")
+        if not isinstance(d, dict):
+            continue
+        h, c = victim(d.get("host")), victim(d.get("container"))
+        rss = (d.get("rss") or {}).get("VmRSS_kib")
+        out[f"hostile_{key}"] = {"host": h, "container": c, "vmrss_kib": rss}
+        row("hostile", f"{label} (kurad with its default limits): host / container",
+            f"host {fig(h, None)}; container {fig(c, None)}; VmRSS {(rss or 0) / 1024:.1f} MiB")
+    for key, label, base in attacks:
+        d = r.get(f"hostile_{key}")
+        if not isinstance(d, dict):
+            if d is not None:
+                row("hostile", label, str(d))
+            continue
+        b = r.get(f"hostile_{base}") or {}
+        bh, bc = victim(b.get("host")) or {}, victim(b.get("container")) or {}
+        h, c = victim(d.get("host")), victim(d.get("container"))
+        rss = d.get("rss") or {}
+        peers = d.get("peers") or {}
+        who = (f"{peers.get('inner_uids')} inner uids" if "inner_uids" in peers else
+               "uid 65534" if "busy_processes" in peers else
+               f"{peers.get('host_uids')} host uids + {peers.get('containers')} containers")
+        out[f"hostile_{key}"] = {"host": h, "container": c, "peers": peers,
+                                 "vmrss_kib": rss.get("VmRSS_kib"),
+                                 "vmhwm_kib": rss.get("VmHWM_kib"),
+                                 "host_p99_x_no_attack": ratio((h or {}).get("p99_us"),
+                                                               (bh or {}).get("p99_us")),
+                                 "container_p99_x_no_attack": ratio((c or {}).get("p99_us"),
+                                                                    (bc or {}).get("p99_us"))}
+        ok = None
+        if h is not None:
+            ok = all(v["p99_us"] is not None and 0 <= v["p99_us"] < 1e6 and v["errors"] == 0
+                     for v in (h, c) if v is not None)
+        row("hostile", f"{label}, {who}: host / container (x no attack)",
+            f"host {fig(h, bh)}; container {fig(c, bc)}; VmRSS "
+            f"{(rss.get('VmRSS_kib') or 0) / 1024:.1f} MiB", "p99 < 1 s, all 200", ok)
+
     w = [max(len(x[i]) for x in rows) for i in range(5)]
     w[2] = min(w[2], 78)
     print(f"kura benchmarks -- {m.get('nproc')} cores, {m.get('cpu')}, kernel {m.get('kernel')}, "
@@ -215,7 +282,9 @@ def main():
           f"{cfg.get('max_per_peer')} so its per-peer limits are not what is measured; cold = the "
           f"first request of a container kurad has never seen (runtime API inspect); start times "
           f"are wall times of the CLI, interleaved, busybox true; figures from a shared machine "
-          f"are only comparable within one run.")
+          f"are only comparable within one run; hostile = {hc.get('seconds')} s of fetches every "
+          f"{hc.get('interval_ms')} ms (a new connection each) while the attack runs, against a "
+          f"kurad with its default limits, x = the same fetch on that kurad just before.")
     out["table"] = [dict(zip(("section", "what", "figure", "target", "verdict"), x)) for x in rows]
     out["raw"] = r
     with open(sys.argv[2], "w") as f:

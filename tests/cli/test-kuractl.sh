@@ -1,12 +1,15 @@
 #!/bin/sh
 # Integration tests of the real kuractl binary: exit codes, messages and output of every command,
 # on real state directories (SQLite files, key files, passphrases, read-only and full file
-# systems). Prints TAP. Usage: test-kuractl.sh PATH/TO/kuractl
+# systems), and through a real kurad (KURAD, optional) or impostors on its socket. Prints TAP.
+# Usage: test-kuractl.sh PATH/TO/kuractl [PATH/TO/kurad]
 set -u
 
-[ $# -eq 1 ] || { echo "usage: $0 KURACTL" >&2; exit 2; }
+[ $# -eq 1 ] || [ $# -eq 2 ] || { echo "usage: $0 KURACTL [KURAD]" >&2; exit 2; }
 K=$1
 case $K in /*) ;; *) K=$PWD/$K ;; esac
+KD=${2:-}
+case $KD in /* | '') ;; *) KD=$PWD/$KD ;; esac
 SCRIPT=$0
 case $SCRIPT in /*) ;; *) SCRIPT=$PWD/$SCRIPT ;; esac
 
@@ -15,7 +18,8 @@ case $SCRIPT in /*) ;; *) SCRIPT=$PWD/$SCRIPT ;; esac
 if [ "$(id -u)" -eq 0 ] && [ -z "${KURA_TEST_PRIVATE_NS:-}" ] &&
 	command -v unshare >/dev/null 2>&1 &&
 	unshare --mount --propagation private true 2>/dev/null; then
-	KURA_TEST_PRIVATE_NS=1 exec unshare --mount --propagation private sh "$SCRIPT" "$K"
+	KURA_TEST_PRIVATE_NS=1 exec unshare --mount --propagation private \
+		sh "$SCRIPT" "$K" ${KD:+"$KD"}
 fi
 
 . "$(dirname "$SCRIPT")/tap.sh"
@@ -26,8 +30,14 @@ command -v python3 >/dev/null 2>&1 || tap_bail "python3 is needed to check JSON 
 T=$(mktemp -d) || tap_bail "mktemp -d failed"
 MOUNTS=
 BG=
+PIDS= # servers this test started
+FB=   # a directory other users can reach (mktemp's $T is root's alone)
 cleanup() {
 	[ -n "$BG" ] && kill "$BG" 2>/dev/null
+	for p in $PIDS; do
+		kill "$p" 2>/dev/null
+	done
+	[ -n "$FB" ] && rm -rf "$FB"
 	for m in $MOUNTS; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 	done
@@ -1267,5 +1277,460 @@ kc --state-dir "$R3" key rekey --new-key-file "$T/review3.key"
 expect_ok 'wrapped by the key' "rekey to a new key file"
 want "the old wrapped KEK is still in a store file" absent_from_store "$R3" "$_oldbox"
 t_end "the keyring under the retired master key leaves the store files"
+
+# =============================================================================================
+# 10. A name is a secret or a folder of secrets, never both; the client's own names are refused
+# =============================================================================================
+
+# wait_until PID CMD...: CMD succeeds within 5 s, while PID lives.
+wait_until() {
+	_pid=$1
+	shift
+	for _i in $(seq 1 100); do
+		kill -0 "$_pid" 2>/dev/null || return 1
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# A real kurad on STATE and RUN_DIR: kd_start STATE RUN_DIR; its pid in KDPID.
+kd_start() {
+	"$KD" --state-dir "$1" --run-dir "$2" >>"$T/kurad.log" 2>&1 &
+	KDPID=$!
+	PIDS="$PIDS $KDPID"
+	wait_until "$KDPID" kd_answers "$1" "$2"
+}
+kd_answers() {
+	[ -S "$2/admin.sock" ] && "$K" --state-dir "$1" --run-dir "$2" key status >/dev/null 2>&1
+}
+kd_stop() {
+	kill "$KDPID" 2>/dev/null
+	wait "$KDPID" 2>/dev/null
+}
+
+printf 'v' >"$T/nv"
+# tree_checks LABEL KURACTL-OPTIONS...: both orders, deeper names, destroy and reuse.
+tree_checks() {
+	_l=$1
+	shift
+	kc "$@" secret put t/db --file "$T/nv"
+	expect_ok 't/db: version 1' "$_l: put t/db"
+	kc "$@" secret put t/db/sub --file "$T/nv"
+	expect_err 1 'cannot make t/db/sub: t/db is a secret, and a name cannot be both' \
+		"$_l: t/db/sub is refused while t/db is a secret (exit 1, names t/db)"
+	kc "$@" secret put t/db/sub/x --file "$T/nv"
+	expect_err 1 't/db is a secret' "$_l: so is t/db/sub/x"
+	kc "$@" secret put u/db/sub --file "$T/nv"
+	expect_ok '' "$_l: put u/db/sub"
+	kc "$@" secret put u/db --file "$T/nv"
+	expect_err 1 'cannot make u/db: u/db/sub is below it' \
+		"$_l: u/db is refused while u/db/sub is a secret (exit 1, names u/db/sub)"
+	kc "$@" secret put u --file "$T/nv"
+	expect_err 1 'cannot make u: u/db/sub is below it' "$_l: so is u"
+	kc "$@" secret put u/dbx --file "$T/nv"
+	expect_ok '' "$_l: u/dbx is no conflict with u/db/sub (whole segments)"
+	kc "$@" secret list t/
+	want_rc 0
+	want "t/db/sub was listed" out_lacks 't/db/sub'
+	t_end "$_l: the refused names were not stored" "$(show_io)"
+	kc "$@" secret destroy t/db
+	kc "$@" secret put t/db/sub --file "$T/nv"
+	expect_ok '' "$_l: after destroying t/db, t/db/sub can be made"
+	kc "$@" secret destroy u/db/sub
+	kc "$@" secret put u/db --file "$T/nv"
+	expect_ok '' "$_l: after destroying u/db/sub, u/db can be made"
+	for n in '..data' '..kura_x' 'a/..data' 'app/.db.kura-tmp-0a0b0c0d' '...'; do
+		kc "$@" secret put "$n" --file "$T/nv"
+		expect_err 2 "segment starting with '\.\.' or holding '\.kura-tmp-'" \
+			"$_l: the client's own name '$n' is refused (exit 2)"
+	done
+}
+
+# race LABEL N KURACTL-OPTIONS...: N times, two writers at once put a name and one below it
+# (alternately at the top of the tree and one folder down); exactly one may win each time.
+race() {
+	_l=$1
+	_n=$2
+	shift 2
+	_bad=
+	_i=0
+	while [ "$_i" -lt "$_n" ]; do
+		_i=$((_i + 1))
+		if [ $((_i % 2)) -eq 0 ]; then _a=race$_i; else _a=race/$_i; fi
+		"$K" "$@" secret put "$_a/sub" --file "$T/nv" >"$T/ra" 2>&1 &
+		_pa=$!
+		"$K" "$@" secret put "$_a" --file "$T/nv" >"$T/rb" 2>&1
+		_rb=$?
+		wait "$_pa"
+		_ra=$?
+		case $_ra$_rb in
+		01) grep -q "cannot make $_a: $_a/sub is below it" "$T/rb" ||
+			_bad="$_bad; $_a: $(cat "$T/rb")" ;;
+		10) grep -q "cannot make $_a/sub: $_a is a secret" "$T/ra" ||
+			_bad="$_bad; $_a/sub: $(cat "$T/ra")" ;;
+		*) _bad="$_bad; $_a: exits $_ra and $_rb: $(cat "$T/ra" "$T/rb" | tr '\n' ' ')" ;;
+		esac
+	done
+	want "not exactly one writer won:$(printf '%s' "$_bad" | head -c 1500)" test -z "$_bad"
+	kc "$@" --json secret list
+	want "the store holds a secret and one below it" python3 -c 'import json, sys
+names = {s["name"] for s in json.load(open(sys.argv[1]))}
+sys.exit(1 if any(n + "/sub" in names for n in names) else 0)' "$OUT"
+	t_end "$_l: $_n races of two writers (a name and one below it): one wins, one exits 1" \
+		"$(show_io)"
+}
+
+N=$T/names
+kc --state-dir "$N" init
+tree_checks offline --state-dir "$N"
+race offline 40 --state-dir "$N"
+
+if [ -z "$KD" ] || [ "$(id -u)" -ne 0 ]; then
+	tap_skip "through kurad: names that are a secret and a folder" "no kurad given, or not root"
+else
+	N2=$T/names2
+	kc --state-dir "$N2" init
+	if kd_start "$N2" "$T/run2"; then
+		mv "$N2/master.key" "$T/names2.key" # so only kurad can open the store
+		tree_checks "through kurad" --state-dir "$N2" --run-dir "$T/run2"
+		race "through kurad" 20 --state-dir "$N2" --run-dir "$T/run2"
+		kd_stop
+	else
+		tap_not_ok "kurad starts on $N2" "$(tail -5 "$T/kurad.log")"
+	fi
+fi
+
+# =============================================================================================
+# 11. kuractl talks only to a kurad it can trust: root's (or its own user's) socket, in a run
+#     directory nobody else can write
+# =============================================================================================
+
+FAKE=$(dirname "$SCRIPT")/fake-kurad.py
+# Another user cannot run a python3 from root's home (pyenv): the system's, if there is one.
+PY=$(command -v python3)
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+FB=$(mktemp -d /tmp/kura-fake-XXXXXX) || tap_bail "mktemp failed"
+chmod 755 "$FB"
+cp "$FAKE" "$FB/fake-kurad.py"
+chmod 644 "$FB/fake-kurad.py"
+S11=$T/s11
+kc --state-dir "$S11" init
+newval "$T/fv"
+
+# fake DIR [--as UID] [ARGS...]: a fake kurad at DIR/admin.sock answering for $S11 (run as UID
+# with --as); everything it receives goes to DIR/received. Its pid in FPID.
+fake() {
+	_d=$1
+	shift
+	_as=
+	_uid=
+	if [ "${1:-}" = --as ]; then
+		_uid=$2
+		_as="setpriv --reuid=$2 --regid=$2 --clear-groups"
+		shift 2
+	fi
+	rm -f "$_d/ready"
+	: >"$_d/received"
+	: >"$_d/ready"
+	[ -n "$_uid" ] && chown "$_uid" "$_d/received" "$_d/ready"
+	# shellcheck disable=SC2086 # $_as is a command prefix
+	$_as "$PY" "$FB/fake-kurad.py" --socket "$_d/admin.sock" --state-dir "$S11" \
+		--log "$_d/received" --ready "$_d/ready" "$@" 2>>"$T/fake.err" &
+	FPID=$!
+	PIDS="$PIDS $FPID"
+	wait_until "$FPID" test -s "$_d/ready"
+}
+unfake() {
+	kill "$FPID" 2>/dev/null
+	wait "$FPID" 2>/dev/null
+}
+received_nothing() { [ ! -s "$1/received" ]; }
+value_not_in() { ! grep -a -F -q -- "$(cat "$T/fv")" "$1/received"; }
+
+# impostor LABEL DIR REGEX: root's `secret put` with --run-dir DIR exits 1 with one line matching
+# REGEX, and the server at DIR received nothing at all (so not the value); so for `secret get`.
+impostor() {
+	kc --state-dir "$S11" --run-dir "$2" secret put imp/x --file "$T/fv"
+	want "the server received the value" value_not_in "$2"
+	want "the server received something: $(head -c 300 "$2/received" | tr -c '[:print:]\n' '?')" \
+		received_nothing "$2"
+	expect_err 1 "$3" "$1"
+	kc_get --state-dir "$S11" --run-dir "$2" secret get imp/x
+	want "secret get exited $RC" rc_is 1
+	want "the server received something" received_nothing "$2"
+	t_end "$1: the same for secret get" "$(show_io)"
+}
+
+if ! command -v setpriv >/dev/null 2>&1 || [ "$(id -u)" -ne 0 ]; then
+	tap_skip "a fake kurad run by nobody gets nothing from root's kuractl" "needs root and setpriv"
+else
+	# The attack: nobody's server in a run directory nobody owns.
+	mkdir "$FB/nobody" && chown 65534:65534 "$FB/nobody"
+	if fake "$FB/nobody" --as 65534; then
+		impostor "a fake kurad run by uid 65534 in a run dir it owns gets nothing from root's secret put (exit 1)" \
+			"$FB/nobody" "$FB/nobody.*uid 65534"
+		unfake
+	else
+		tap_not_ok "the fake kurad starts as uid 65534" "$(tail -3 "$T/fake.err")"
+	fi
+
+	# Root's directory, but the socket listens with nobody's credentials.
+	mkdir -m 755 "$FB/rootdir"
+	if fake "$FB/rootdir" --listen-as 65534; then
+		impostor "a socket in root's run dir listening as uid 65534 gets nothing (exit 1)" \
+			"$FB/rootdir" "admin.sock.*uid 65534"
+		unfake
+	else
+		tap_not_ok "the fake kurad starts listening as uid 65534" "$(tail -3 "$T/fake.err")"
+	fi
+
+	# Root's server, root's run dir, but a parent anyone can write (and not sticky): anyone
+	# could have put that run dir there.
+	mkdir "$FB/open" && chmod 777 "$FB/open" && mkdir -m 755 "$FB/open/run"
+	if fake "$FB/open/run"; then
+		impostor "a run dir under a parent writable by others (mode 0777) is refused (exit 1)" \
+			"$FB/open/run" "$FB/open.*writable by others"
+		unfake
+	else
+		tap_not_ok "the fake kurad starts in $FB/open/run" "$(tail -3 "$T/fake.err")"
+	fi
+	mkdir "$FB/grp" && chgrp 65534 "$FB/grp" && chmod 775 "$FB/grp" &&
+		mkdir -m 755 "$FB/grp/run"
+	if fake "$FB/grp/run"; then
+		impostor "a run dir under a group-writable parent is refused (exit 1)" \
+			"$FB/grp/run" "$FB/grp.*writable by others"
+		unfake
+	fi
+
+	# A sticky, root-owned parent (as /tmp) is fine when the run dir is root's ...
+	mkdir "$FB/sticky" && chmod 1777 "$FB/sticky" && mkdir -m 755 "$FB/sticky/run"
+	if fake "$FB/sticky/run"; then
+		kc --state-dir "$S11" --run-dir "$FB/sticky/run" secret put imp/ok --file "$T/fv"
+		want_rc 0
+		want "the trusted server was not asked" grep -q 'POST /v1/op/secret.write' \
+			"$FB/sticky/run/received"
+		t_end "root's server in root's run dir under a sticky root-owned parent is used" \
+			"$(show_io)"
+		unfake
+	fi
+	# ... but not when another user made it.
+	mkdir -m 755 "$FB/sticky/theirs" && chown 65534:65534 "$FB/sticky/theirs"
+	if fake "$FB/sticky/theirs" --as 65534; then
+		impostor "nobody's run dir under a sticky parent is refused (exit 1)" \
+			"$FB/sticky/theirs" "owned by uid 65534"
+		unfake
+	fi
+
+	# A symlink to nobody's run dir is no way around it.
+	ln -s "$FB/nobody" "$FB/link-nobody"
+	if fake "$FB/nobody" --as 65534; then
+		impostor "a symlink to nobody's run dir is refused (exit 1)" "$FB/link-nobody" \
+			"owned by uid 65534"
+		unfake
+	fi
+
+	# A dead socket in a trusted directory, or no run dir at all: kuractl works offline.
+	kc --state-dir "$S11" --run-dir "$FB/rootdir" secret list
+	expect_ok '' "a run dir with a dead socket: kuractl works on the state directly"
+	kc --state-dir "$S11" --run-dir "$FB/none" secret list
+	expect_ok '' "no run dir: kuractl works on the state directly"
+	# whois asks the socket too.
+	if fake "$FB/nobody" --as 65534; then
+		kc whois 1 --run-dir "$FB/nobody"
+		want_rc 1
+		want "whois did not refuse nobody's server: $(cat "$ERR")" err_has 'uid 65534'
+		want "the server received something" received_nothing "$FB/nobody"
+		t_end "whois refuses a fake kurad run by uid 65534 (exit 1)" "$(show_io)"
+		unfake
+	fi
+fi
+
+# And the real kurad, in a run dir under $T (mktemp, under /tmp): found and used, as before.
+if [ -n "$KD" ] && [ "$(id -u)" -eq 0 ]; then
+	S12=$T/s12
+	kc --state-dir "$S12" init
+	if kd_start "$S12" "$T/run12"; then
+		mv "$S12/master.key" "$T/s12.key"
+		kc --state-dir "$S12" --run-dir "$T/run12" secret put real/x --file "$T/fv"
+		expect_ok 'real/x: version 1' "the real kurad in $T/run12 is trusted and used"
+		kd_stop
+	else
+		tap_not_ok "kurad starts on $S12" "$(tail -5 "$T/kurad.log")"
+	fi
+fi
+
+# =============================================================================================
+# 12. Strings from runtimes, image authors and peers reach the terminal escaped
+# =============================================================================================
+
+# no_raw_controls FILE [colour]: no C0 control but newline and CR (with colour: but the table's
+# red), no DEL, no C1 (U+0080-U+009F), no bidi control (U+202A-U+202E, U+2066-U+2069).
+no_raw_controls() {
+	python3 -c 'import sys
+b = open(sys.argv[1], "rb").read()
+if len(sys.argv) > 2:
+    b = b.replace(b"\x1b[1;31m", b"").replace(b"\x1b[0m", b"")
+t = b.decode("utf-8", "replace")
+bad = [c for c in t if (ord(c) < 0x20 and c not in "\n\r") or 0x7f <= ord(c) <= 0x9f
+       or 0x202a <= ord(c) <= 0x202e or 0x2066 <= ord(c) <= 0x2069]
+sys.exit(1 if bad else 0)' "$@"
+}
+ascii_only() { ! LC_ALL=C grep -q -P '[^\x0a\x20-\x7e]' "$@"; }
+# The same for what script(1) recorded from a terminal (its lines end in CR LF).
+ascii_only_tty() { ! LC_ALL=C grep -q -P '[^\x0a\x0d\x20-\x7e]' "$@"; }
+
+# whois: a fake kurad (root's, so trusted) hands out an identity full of control characters.
+if [ "$(id -u)" -eq 0 ]; then
+	mkdir -p -m 755 "$FB/whois"
+	cat >"$FB/whois.json" <<'JSON'
+{"identity": {"host": false, "runtime": "docker\u009b31m", "container_id": "abc\u001b[2J",
+ "name": "web\u0085evil", "image_id": "sha256:\u202eevil", "uid": 0,
+ "repo_digests": ["repo@sha256:\u009b1m"],
+ "labels": {"csi": "\u009b31mred", "nel": "a\u0085b", "bidi": "x\u202ey\u2066z",
+            "k\u001b]0;title\u0007": "v\u007f"}},
+ "readable": ["app/\u009bx"], "grants": ["g\u0085"]}
+JSON
+	chmod 644 "$FB/whois.json"
+	if fake "$FB/whois" --whois "$FB/whois.json"; then
+		kc whois 1 --run-dir "$FB/whois"
+		want_rc 0
+		want "whois printed a raw control character: $(od -c "$OUT" | head -20)" \
+			no_raw_controls "$OUT"
+		want "C1 CSI is not shown as \\u{9b}" grep -q -F 'label:        csi=\u{9b}31mred' "$OUT"
+		want "NEL is not shown as \\u{85}" grep -q -F 'nel=a\u{85}b' "$OUT"
+		want "bidi controls are not shown escaped" grep -q -F 'bidi=x\u{202e}y\u{2066}z' "$OUT"
+		want "ESC, BEL and DEL are not shown as \\xNN" \
+			grep -q -F 'k\x1b]0;title\x07=v\x7f' "$OUT"
+		want "the container name is not escaped" grep -q -F 'web\u{85}evil' "$OUT"
+		want "the runtime is not escaped" grep -q -F 'docker\u{9b}31m' "$OUT"
+		want "the container ID is not escaped" grep -q -F 'abc\x1b[2J' "$OUT"
+		want "the image is not escaped" grep -q -F 'sha256:\u{202e}evil' "$OUT"
+		want "a digest is not escaped" grep -q -F 'repo@sha256:\u{9b}1m' "$OUT"
+		want "a readable name is not escaped" grep -q -F 'app/\u{9b}x' "$OUT"
+		want "a grant is not escaped" grep -q -F 'g\u{85}' "$OUT"
+		t_end "whois escapes C0, DEL, C1 and bidi controls in every string kurad relays" \
+			"$(show_io)"
+		kc --json whois 1 --run-dir "$FB/whois"
+		want_rc 0
+		want "whois --json is not ASCII: $(od -c "$OUT" | head -5)" ascii_only "$OUT"
+		want_json 'j["identity"]["labels"]["csi"] == "\u009b31mred"'
+		t_end "whois --json is ASCII (escaped as JSON), and the same strings" "$(show_io)"
+		unfake
+	fi
+fi
+
+# Audit records holding such strings: a name (refused, but recorded) offline and through kurad.
+S13=$T/s13
+kc --state-dir "$S13" init
+c1=$(printf 'c1/\302\23331m')
+nel=$(printf 'nel/a\302\205b')
+bidi=$(printf 'bidi/x\342\200\256y')
+esc=$(printf 'esc/\033[2J')
+for n in "$c1" "$nel" "$bidi" "$esc"; do
+	"$K" --state-dir "$S13" secret get "$n" >/dev/null 2>&1
+done
+"$K" --state-dir "$S13" audit --json >"$OUT" 2>"$ERR"
+RC=$?
+want_rc 0
+want "no record of the refused gets" out_has 'secret-get'
+want "the audit log holds a non-ASCII or control byte: $(LC_ALL=C grep -h -P '[^\x0a\x20-\x7e]' \
+	"$S13"/audit/*.jsonl | od -c | head -8)" ascii_only "$S13"/audit/*.jsonl
+want "the C1 name is not recorded as \\u009b" grep -q -i -F '"secret":"c1/\u009b31m"' "$OUT"
+want "the bidi name is not recorded as \\u202e" grep -q -i -F '"secret":"bidi/x\u202ey"' "$OUT"
+t_end "audit records are ASCII on disk (C1, NEL, bidi, ESC as JSON escapes)" "$(show_io)"
+kc audit verify --dir "$S13/audit"
+want_rc 0
+t_end "and the log still verifies" "$(show_io)"
+
+if command -v script >/dev/null 2>&1; then
+	# tty_run FILE CMD...: CMD on a terminal (script(1)), its output in FILE.
+	tty_run() {
+		_f=$1
+		shift
+		script -qec "$*" /dev/null >"$_f" 2>&1
+	}
+	tty_run "$T/tty.audit" "$K --state-dir $S13 audit"
+	want "the table printed a raw control: $(od -c "$T/tty.audit" | head -12)" \
+		no_raw_controls "$T/tty.audit" colour
+	want "the C1 name is not shown as \\u{9b}" grep -q -F 'c1/\u{9b}31m' "$T/tty.audit"
+	want "NEL is not shown as \\u{85}" grep -q -F 'nel/a\u{85}b' "$T/tty.audit"
+	want "the bidi name is not shown as \\u{202e}" grep -q -F 'bidi/x\u{202e}y' "$T/tty.audit"
+	want "ESC is not shown as \\x1b" grep -q -F 'esc/\x1b[2J' "$T/tty.audit"
+	t_end "kuractl audit on a terminal: every string escaped" "$(head -c 1500 "$T/tty.audit")"
+
+	tty_run "$T/tty.stats" "$K --state-dir $S13 audit stats"
+	want "stats printed a raw control: $(od -c "$T/tty.stats" | head -12)" \
+		no_raw_controls "$T/tty.stats"
+	want "stats does not show the C1 name escaped" grep -q -F 'c1/\u{9b}31m' "$T/tty.stats"
+	want "stats does not show the bidi name escaped" grep -q -F 'bidi/x\u{202e}y' "$T/tty.stats"
+	t_end "kuractl audit stats: every string escaped" "$(head -c 1500 "$T/tty.stats")"
+	"$K" --state-dir "$S13" audit stats >"$T/stats.pipe" 2>&1
+	want "piped stats printed a raw control" no_raw_controls "$T/stats.pipe"
+	t_end "kuractl audit stats into a pipe: escaped too (it is for people)"
+
+	tty_run "$T/tty.json" "$K --state-dir $S13 audit --json"
+	want "audit --json on a terminal is not ASCII: $(od -c "$T/tty.json" | head -5)" \
+		ascii_only_tty "$T/tty.json"
+	want "audit --json on a terminal shows no record" grep -q '"event":"secret-get"' \
+		"$T/tty.json"
+	t_end "kuractl audit --json on a terminal: ASCII lines"
+
+	# A log from before records were ASCII-only holds the raw bytes: shown escaped all the same.
+	cp -a "$S13/audit" "$T/oldlog"
+	python3 -c 'import sys, glob
+for f in glob.glob(sys.argv[1] + "/*.jsonl"):
+    b = open(f, "rb").read()
+    for e, raw in ((b"\\u009B", "\u009b"), (b"\\u0085", "\u0085"), (b"\\u202E", "\u202e")):
+        b = b.replace(e, raw.encode())
+    open(f, "wb").write(b)' "$T/oldlog"
+	want "the old-style log holds no raw C1" grep -q "$(printf '\302\233')" "$T"/oldlog/*.jsonl
+	tty_run "$T/tty.old" "$K audit --dir $T/oldlog"
+	want "the table of an old log printed a raw control: $(od -c "$T/tty.old" | head -12)" \
+		no_raw_controls "$T/tty.old" colour
+	want "the old C1 name is not shown as \\u{9b}" grep -q -F 'c1/\u{9b}31m' "$T/tty.old"
+	tty_run "$T/tty.oldjson" "$K audit --json --dir $T/oldlog"
+	want "the JSON lines of an old log on a terminal are not ASCII: $(od -c "$T/tty.oldjson" |
+		head -12)" ascii_only_tty "$T/tty.oldjson"
+	want "the old C1 name is not shown as the JSON escape \\u009b" \
+		grep -q -F '"secret":"c1/\u009b31m"' "$T/tty.oldjson"
+	"$K" audit --json --dir "$T/oldlog" >"$T/old.pipe" 2>&1
+	want "piped, the JSON lines were changed" cmp -s "$T/old.pipe" "$T"/oldlog/audit-*.jsonl
+	t_end "an old log holding raw C1 and bidi bytes: escaped on a terminal, unchanged in a pipe"
+
+	# --follow: a record appended while it runs.
+	(
+		sleep 1
+		"$K" --state-dir "$S13" secret get "$(printf 'late/\302\233x')" >/dev/null 2>&1
+	) &
+	tty_run "$T/tty.follow" "timeout 3 $K --state-dir $S13 audit --follow --event secret-get"
+	wait
+	want "follow printed a raw control: $(od -c "$T/tty.follow" | head -12)" \
+		no_raw_controls "$T/tty.follow" colour
+	want "the record appended while following is not shown escaped" \
+		grep -q -F 'late/\u{9b}x' "$T/tty.follow"
+	t_end "kuractl audit --follow on a terminal: escaped, also for new records" \
+		"$(head -c 1500 "$T/tty.follow")"
+else
+	tap_skip "kuractl audit on a terminal: every string escaped" "no script(1)"
+fi
+
+# Through kurad: its records of admin requests are ASCII too.
+if [ -n "$KD" ] && [ "$(id -u)" -eq 0 ]; then
+	S14=$T/s14
+	kc --state-dir "$S14" init
+	if kd_start "$S14" "$T/run14"; then
+		"$K" --state-dir "$S14" --run-dir "$T/run14" secret get "$c1" >/dev/null 2>&1
+		"$K" --state-dir "$S14" --run-dir "$T/run14" secret get "$bidi" >/dev/null 2>&1
+		kd_stop
+		want "kurad's audit log holds a non-ASCII byte: $(LC_ALL=C grep -h -P \
+			'[^\x0a\x20-\x7e]' "$S14"/audit/*.jsonl | od -c | head -8)" \
+			ascii_only "$S14"/audit/*.jsonl
+		want "kurad did not record the C1 name" grep -q -i -F 'c1/\u009b31m' "$S14"/audit/*.jsonl
+		t_end "kurad's audit records are ASCII on disk"
+	else
+		tap_not_ok "kurad starts on $S14" "$(tail -5 "$T/kurad.log")"
+	fi
+fi
 
 tap_done

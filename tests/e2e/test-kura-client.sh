@@ -123,6 +123,60 @@ rc=$?
 want "a symlinked --dir exited $rc, not 15: $(cat "$E2E/out")" test $rc -eq 15
 t_end "host: a symlink at the target (or in --dir) is refused (15), nothing written through it"
 
+# Nobody but kura's user (and root) may be able to change what --dir holds: another user could
+# plant a link with kura's own text before kura runs and repoint it afterwards.
+if command -v setpriv >/dev/null 2>&1; then
+	as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+	P=$E2E/plant
+	mkdir -p "$P"
+	mount -t tmpfs -o mode=1777,size=1m kura-client-test "$P"
+	as_nobody ln -s ..data/token "$P/token"
+	"$KURA" --socket "$W" fetch --dir "$P" --only token >"$E2E/out" 2>&1
+	rc=$?
+	want "exit $rc, not 15: $(cat "$E2E/out")" test $rc -eq 15
+	want "no clear line: $(cat "$E2E/out")" grep -q "^kura: refusing $P: others can write it (mode 1777)" "$E2E/out"
+	want "something was written: $(ls -A "$P")" test "$(ls -A "$P")" = token
+	t_end "host: a directory others can write (a 1777 tmpfs holding a planted link) is refused (15), nothing written"
+
+	chmod 0700 "$P" # closed by its owner; what was planted stays
+	"$KURA" --socket "$W" fetch --dir "$P" --only token >"$E2E/out" 2>&1
+	rc=$?
+	want "exit $rc, not 15: $(cat "$E2E/out")" test $rc -eq 15
+	want "no clear line: $(cat "$E2E/out")" grep -q "^kura: refusing to write token: $P/token is a link of uid 65534, not kura's own" "$E2E/out"
+	want "something was written: $(ls -A "$P")" test "$(ls -A "$P")" = token
+	want "the planted link changed: $(stat -c '%u %N' "$P/token")" test "$(stat -c %u "$P/token")" = 65534
+	t_end "host: a link uid 65534 planted with kura's own text (token -> ..data/token) is refused (15), nothing written"
+
+	rm -f "$P/token"
+	"$KURA" --socket "$W" fetch --dir "$P" --only token >"$E2E/out" 2>&1
+	want "the first fetch exited $?: $(cat "$E2E/out")" test $? -eq 0
+	INO=$(stat -c %i "$P/token")
+	"$KURA" --socket "$W" fetch --dir "$P" --only token >"$E2E/out" 2>&1
+	rc=$?
+	want "the second fetch exited $rc: $(cat "$E2E/out")" test $rc -eq 0
+	want "the link was not kept: inode $(stat -c %i "$P/token"), was $INO" test "$(stat -c %i "$P/token")" = "$INO"
+	want "token -> $(readlink "$P/token"), owner $(stat -c %u "$P/token")" test "$(readlink "$P/token") $(stat -c %u "$P/token")" = "..data/token 0"
+	want "token holds $(cat "$P/token")" test "$(cat "$P/token")" = "$(cat "$E2E/v-tok")"
+	t_end "host: kura's own link from an earlier run is kept and accepted"
+
+	A=$E2E/above
+	mkdir -p "$A"
+	mount -t tmpfs -o mode=0777,size=1m kura-client-test "$A"
+	mkdir -m 0700 "$A/secrets"
+	"$KURA" --socket "$W" fetch --dir "$A/secrets" --only token >"$E2E/out" 2>&1
+	rc=$?
+	want "exit $rc, not 15: $(cat "$E2E/out")" test $rc -eq 15
+	want "no clear line: $(cat "$E2E/out")" grep -q "^kura: refusing $A/secrets: others can write $A above it (mode 0777, not sticky)" "$E2E/out"
+	want "something was written: $(ls -A "$A/secrets")" test -z "$(ls -A "$A/secrets")"
+	chmod 1777 "$A"
+	"$KURA" --socket "$W" fetch --dir "$A/secrets" --only token >"$E2E/out" 2>&1
+	rc=$?
+	want "under a sticky 1777 directory (as /tmp): exit $rc: $(cat "$E2E/out")" test $rc -eq 0
+	t_end "host: a directory above --dir that others can write is refused (15) unless it is sticky"
+else
+	for t in 1777 planted own-link above; do tap_skip "host: $t" "no setpriv"; done
+fi
+
 "$KURA" --socket "$W" fetch --dir "$E2E/small" --only big --only token >"$E2E/out" 2>&1
 rc=$?
 want "exit $rc, not 14: $(cat "$E2E/out")" test $rc -eq 14
@@ -202,13 +256,79 @@ kill -USR2 "$WPID"
 wait_gone "$WPID"
 want "kura exited $rc after SIGUSR2, not 140: $(cat "$E2E/watch.out")" test $rc -eq 140
 rm -f "$E2E/copied"
+t_end "host: --on-change exec:CMD runs CMD after the rewrite; SIGUSR2 gives 140"
+
+# A rotation made while kurad was down: the new kurad does not know what changed before it
+# started, answers the watcher "resync", and the watcher writes the whole set again.
+printf 'rotated-while-kurad-was-down' >"$E2E/v-db3"
+"$KURA" --socket "$W" run --dir "$D" --only app/db --watch --on-change "exec:/bin/cp $D/app/db $E2E/copied" \
+	-- /bin/sleep 600 >"$E2E/watch.out" 2>&1 &
+WPID=$!
+sleep 0.5
+kill "$KPID" && wait "$KPID" 2>/dev/null
+KPID=
+"$K" --state-dir "$S" --offline secret rotate app/db --file "$E2E/v-db3" >/dev/null
+want "kurad did not start again: $(cat "$E2E/kurad.log")" e2e_start_kurad "$KURAD" "$S" "$R"
+for i in $(seq 1 200); do
+	[ "$(cat "$E2E/copied" 2>/dev/null)" = "$(cat "$E2E/v-db3")" ] && break
+	sleep 0.1
+done
+want "the rotation made while kurad was down did not arrive: '$(cat "$E2E/copied" 2>/dev/null)' $(cat "$E2E/watch.out")" \
+	test "$(cat "$E2E/copied" 2>/dev/null)" = "$(cat "$E2E/v-db3")"
+kill -USR2 "$WPID"
+wait_gone "$WPID"
+rm -f "$E2E/copied"
+t_end "host: run --watch gets a rotation made while kurad was down, after kurad restarts (resync)"
 "$KURA" --socket "$E2E/no.sock" run --dir "$D" --watch -- /bin/true >"$E2E/out" 2>&1
 rc=$?
 want "--watch without a broker exits $rc, not 10: $(cat "$E2E/out")" test $rc -eq 10
 "$KURA" run --watch --on-change signal:NOPE -- /bin/true >"$E2E/out" 2>&1
 rc=$?
 want "a bad --on-change exits $rc, not 2" test $rc -eq 2
-t_end "host: --on-change exec:CMD runs CMD after the rewrite; SIGUSR2 gives 140; bad input exits 10 and 2"
+t_end "host: --watch without a broker exits 10, a bad --on-change 2"
+
+# --watch checks again before every rewrite: a planter who got in since is refused and reported.
+printf 'rotated-top-level-token' >"$E2E/v-tok2"
+if command -v setpriv >/dev/null 2>&1; then
+	D3=$E2E/watched
+	mkdir -p "$D3"
+	mount -t tmpfs -o mode=0700,size=1m kura-client-test "$D3"
+	for case in planted 1777; do
+		rm -f "$D3/token" "$E2E/app3.pid"
+		"$KURA" --socket "$W" run --dir "$D3" --only token --watch -- /bin/sh -c \
+			"echo \$\$ >$E2E/app3.pid; while :; do sleep 0.1; done" >"$E2E/watch3.out" 2>&1 &
+		WPID=$!
+		for i in $(seq 1 50); do [ -s "$E2E/app3.pid" ] && [ -e "$D3/token" ] && break; sleep 0.1; done
+		want "$case: the app did not start: $(cat "$E2E/watch3.out")" test -s "$E2E/app3.pid"
+		DATA=$(readlink "$D3/..data")
+		BEFORE=$(cat "$D3/token")
+		if [ "$case" = planted ]; then
+			chmod 0777 "$D3"
+			as_nobody sh -c "rm -f '$D3/token' && ln -s ..data/token '$D3/token'"
+			chmod 0700 "$D3"
+			want "the planter could not swap the link: $(stat -c '%u %N' "$D3/token")" test "$(stat -c %u "$D3/token")" = 65534
+			expect="$D3/token is a link of uid 65534, not kura's own"
+			NEW=$E2E/v-tok2
+		else
+			chmod 1777 "$D3"
+			expect="refusing $D3: others can write it (mode 1777)"
+			NEW=$E2E/v-tok
+		fi
+		"$K" --state-dir "$S" secret rotate token --file "$NEW" >/dev/null
+		for i in $(seq 1 50); do grep -qF "$expect" "$E2E/watch3.out" && break; sleep 0.1; done
+		want "$case: not reported on stderr: $(cat "$E2E/watch3.out")" grep -q "^kura: watch: .*$expect" "$E2E/watch3.out"
+		want "$case: ..data moved to $(readlink "$D3/..data")" test "$(readlink "$D3/..data")" = "$DATA"
+		want "$case: the set changed: $(cat "$D3/..data/token")" test "$(cat "$D3/..data/token")" = "$BEFORE"
+		want "$case: $(ls -A "$D3" | grep -c '^\.\.kura_') sets in $D3" test "$(ls -A "$D3" | grep -c '^\.\.kura_')" -eq 1
+		want "$case: the app stopped" kill -0 "$(cat "$E2E/app3.pid")"
+		kill -TERM "$WPID"
+		wait_gone "$WPID"
+		chmod 0700 "$D3"
+	done
+	t_end "host: --watch: a rewrite after a planter swapped a link in, or into a dir made 1777, is refused and reported; the old set stays, the app runs"
+else
+	tap_skip "host: --watch refuses a planted link" "no setpriv"
+fi
 
 # --- in containers -----------------------------------------------------------------------------
 e2e_rootfs "$E2E/root1" "$KURA"
@@ -236,6 +356,14 @@ crun() {
 }
 TMPFS="--tmpfs /run/secrets:mode=0700"
 
+# refused CODE: $E2E/out, from "/kura run -- /bin/echo STARTED; echo rc=$?; ls -A DIR; echo ls-end"
+# in a container, shows exit CODE, the app not started, and nothing in DIR.
+refused() {
+	want "exit: $(cat "$E2E/out")" grep -q "^rc=$1\$" "$E2E/out"
+	want "the app started: $(cat "$E2E/out")" test -z "$(grep STARTED "$E2E/out")"
+	want "something was written: $(cat "$E2E/out")" test "$(sed -n '/^rc=/,/ls-end/p' "$E2E/out" | wc -l)" -eq 2
+}
+
 for RTN in docker podman; do
 	if [ "$RTN" = docker ]; then
 		have=$HAVE_DOCKER why=${WHY_DOCKER:-}
@@ -245,7 +373,7 @@ for RTN in docker podman; do
 		rt=pm
 	fi
 	if [ "$have" != yes ]; then
-		for t in run whoami-ls environ other-image not-tmpfs symlink no-value watch-signal watch-restart; do
+		for t in run whoami-ls environ other-image not-tmpfs symlink 1777 planted own-link no-value watch-signal watch-restart watch-planted; do
 			tap_skip "$RTN: $t" "$why"
 		done
 		continue
@@ -287,25 +415,54 @@ for RTN in docker podman; do
 	IMG2=kura-client-$RTN:2
 	crun "$rt" "$IMG2" $TMPFS -- /bin/sh -c \
 		'/kura run -- /bin/echo STARTED 2>&1; echo rc=$?; ls -A /run/secrets; echo ls-end'
-	want "exit: $(cat "$E2E/out")" grep -q '^rc=1$' "$E2E/out"
-	want "the app started: $(cat "$E2E/out")" test -z "$(grep STARTED "$E2E/out")"
-	want "something was written: $(cat "$E2E/out")" test "$(sed -n '/^rc=/,/ls-end/p' "$E2E/out" | wc -l)" -eq 2
+	refused 1
 	want "no clear line: $(cat "$E2E/out")" grep -q '^kura: .*no secret' "$E2E/out"
 	t_end "$RTN: a container of another image is refused (1), nothing written, app not started"
 
 	crun "$rt" "kura-client-$RTN:1" -- /bin/sh -c \
 		'mkdir -p /run/secrets; /kura run -- /bin/echo STARTED 2>&1; echo rc=$?; ls -A /run/secrets; echo ls-end'
-	want "exit: $(cat "$E2E/out")" grep -q '^rc=13$' "$E2E/out"
-	want "the app started: $(cat "$E2E/out")" test -z "$(grep STARTED "$E2E/out")"
-	want "something was written: $(cat "$E2E/out")" test "$(sed -n '/^rc=/,/ls-end/p' "$E2E/out" | wc -l)" -eq 2
+	refused 13
 	t_end "$RTN: a target that is not a tmpfs is refused (13), nothing written"
 
 	crun "$rt" "kura-client-$RTN:1" $TMPFS -- /bin/sh -c \
 		'ln -s /tmp /run/secrets/app; /kura run -- /bin/echo STARTED 2>&1; echo rc=$?; ls -A /tmp; echo ls-end'
-	want "exit: $(cat "$E2E/out")" grep -q '^rc=15$' "$E2E/out"
-	want "the app started: $(cat "$E2E/out")" test -z "$(grep STARTED "$E2E/out")"
-	want "written through the symlink: $(cat "$E2E/out")" test "$(sed -n '/^rc=/,/ls-end/p' "$E2E/out" | wc -l)" -eq 2
+	refused 15
 	t_end "$RTN: a symlink planted at the target is refused (15), nothing written through it"
+
+	crun "$rt" "kura-client-$RTN:1" --tmpfs /run/secrets:mode=1777 -- /bin/sh -c \
+		'/kura run -- /bin/echo STARTED 2>&1; echo rc=$?; ls -A /run/secrets; echo ls-end'
+	refused 15
+	want "no clear line: $(cat "$E2E/out")" grep -q '^kura: refusing /run/secrets: others can write it (mode 1777)' "$E2E/out"
+	t_end "$RTN: --tmpfs /run/secrets:mode=1777 is refused (15), nothing written, app not started"
+
+	# cx CMD...: run CMD in the container $RTN-plant; output in $E2E/out, status in $rc.
+	cx() {
+		"$rt" exec "$@" >"$E2E/out" 2>&1
+		rc=$?
+	}
+	"$rt" run -d --network none -v "$W:/run/kura.sock" --tmpfs /run/secrets:mode=1777 \
+		--name "$RTN-plant" "kura-client-$RTN:1" /bin/sleep 600 >/dev/null 2>&1
+	cx -u 65534:65534 "$RTN-plant" /bin/busybox ln -s ..data/app /run/secrets/app
+	want "uid 65534 could not plant: $(cat "$E2E/out")" test $rc -eq 0
+	cx "$RTN-plant" /bin/busybox chmod 0700 /run/secrets
+	cx "$RTN-plant" /kura fetch
+	want "exit $rc, not 15: $(cat "$E2E/out")" test $rc -eq 15
+	want "no clear line: $(cat "$E2E/out")" grep -q "^kura: refusing to write app/.*: /run/secrets/app is a link of uid 65534, not kura's own" "$E2E/out"
+	cx "$RTN-plant" /bin/busybox ls -A /run/secrets
+	want "something was written: $(cat "$E2E/out")" test "$(cat "$E2E/out")" = app
+	t_end "$RTN: a link uid 65534 planted in the container's tmpfs is refused (15), nothing written"
+
+	cx "$RTN-plant" /bin/busybox rm /run/secrets/app
+	cx "$RTN-plant" /kura fetch
+	want "the first fetch: exit $rc: $(cat "$E2E/out")" test $rc -eq 0
+	cx "$RTN-plant" /kura fetch
+	want "the second fetch: exit $rc: $(cat "$E2E/out")" test $rc -eq 0
+	cx "$RTN-plant" /bin/cat /run/secrets/app/db
+	want "app/db holds '$(cat "$E2E/out")'" test "$(cat "$E2E/out")" = "$(cat "$E2E/v-db")"
+	cx "$RTN-plant" /bin/busybox stat -c '%u %N' /run/secrets/app
+	want "app: $(cat "$E2E/out")" grep -q "^0 '/run/secrets/app' -> '..data/app'" "$E2E/out"
+	"$rt" rm -f -t 0 "$RTN-plant" >/dev/null 2>&1 || "$rt" rm -f "$RTN-plant" >/dev/null 2>&1
+	t_end "$RTN: kura's own link from an earlier fetch in the container is kept and accepted"
 
 	"$rt" ps -aq >"$E2E/ids"
 	"$rt" run -d --network none -v "$W:/run/kura.sock" $TMPFS --name "$RTN-inspect" \
@@ -371,6 +528,32 @@ for RTN in docker podman; do
 	"$rt" rm -f -t 0 "$RTN-restart" >/dev/null 2>&1 || "$rt" rm -f "$RTN-restart" >/dev/null 2>&1
 	"$K" --state-dir "$S" secret rotate app/db --file "$E2E/v-db" >/dev/null # back to the first
 	t_end "$RTN: --watch --on-change restart starts the app again with the new value"
+
+	# --watch in a container: a planter who swapped a link in since is refused, and it says so.
+	"$rt" run -d --network none -v "$W:/run/kura.sock" $TMPFS --name "$RTN-wplant" \
+		"kura-client-$RTN:1" /kura run --watch -- /bin/sh -c 'while :; do sleep 0.2; done' \
+		>/dev/null 2>&1
+	CPID=$("$rt" inspect -f '{{.State.Pid}}' "$RTN-wplant" 2>/dev/null)
+	CR=/proc/$CPID/root
+	for i in $(seq 1 100); do [ -s "$CR/run/secrets/app/db" ] && break; sleep 0.05; done
+	DATA=$(readlink "$CR/run/secrets/..data")
+	"$rt" exec "$RTN-wplant" /bin/busybox chmod 0777 /run/secrets
+	"$rt" exec -u 65534:65534 "$RTN-wplant" /bin/sh -c \
+		'/bin/busybox rm /run/secrets/app && /bin/busybox ln -s ..data/app /run/secrets/app'
+	"$rt" exec "$RTN-wplant" /bin/busybox chmod 0700 /run/secrets
+	"$K" --state-dir "$S" secret rotate app/db --file "$E2E/v-db-w2-$RTN" >/dev/null
+	for i in $(seq 1 50); do
+		"$rt" logs "$RTN-wplant" 2>&1 | grep -q 'uid 65534' && break
+		sleep 0.1
+	done
+	"$rt" logs "$RTN-wplant" >"$E2E/out" 2>&1
+	want "not reported: $(cat "$E2E/out")" grep -q "^kura: watch: .*/run/secrets/app is a link of uid 65534, not kura's own" "$E2E/out"
+	want "..data moved: $(readlink "$CR/run/secrets/..data")" test "$(readlink "$CR/run/secrets/..data")" = "$DATA"
+	want "the set changed: $(cat "$CR/run/secrets/..data/app/db")" test "$(cat "$CR/run/secrets/..data/app/db")" = "$(cat "$E2E/v-db")"
+	want "the container stopped" test "$("$rt" inspect -f '{{.State.Running}}' "$RTN-wplant" 2>/dev/null)" = true
+	"$rt" rm -f -t 0 "$RTN-wplant" >/dev/null 2>&1 || "$rt" rm -f "$RTN-wplant" >/dev/null 2>&1
+	"$K" --state-dir "$S" secret rotate app/db --file "$E2E/v-db" >/dev/null # back to the first
+	t_end "$RTN: --watch: a rewrite after uid 65534 swapped a link in is refused and reported; the old set stays"
 done
 
 if [ "$HAVE_PODMAN" = yes ]; then

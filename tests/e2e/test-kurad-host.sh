@@ -77,6 +77,21 @@ want "no message about the other kurad" grep -q 'another kurad' "$T/out2"
 want "the first kurad lost its socket" test -S "$W"
 t_end "a second kurad on the same run dir refuses to start"
 
+# A run directory others could swap: below a parent anyone may write (not sticky), owned by
+# another user, or writable by others itself. kurad refuses all three before binding anything.
+mkdir -p "$T/open/x" "$T/theirs" "$T/wide"
+chmod 0777 "$T/open"
+chown 65534:65534 "$T/theirs"
+chmod 0777 "$T/wide"
+for rd in "$T/open/x/run" "$T/theirs" "$T/wide"; do
+	timeout 5 "$KURAD" --state-dir "$S" --run-dir "$rd" >"$T/out2" 2>&1
+	rc=$?
+	want "kurad on $rd exited $rc, expected 1: $(cat "$T/out2")" test $rc -eq 1
+	want "no reason for $rd: $(cat "$T/out2")" grep -q "run directory $rd" "$T/out2"
+	want "a socket was made in $rd" test ! -e "$rd/workload.sock"
+done
+t_end "kurad refuses a run directory others could swap (an open parent, another owner, mode 0777)"
+
 get "$W" /v1/whoami
 want "whoami: $CODE" test "$CODE" = 200
 want "not host uid 0: $(cat "$T/body")" test "$(jq_ 'j["host"] and j["uid"] == 0')" = True
