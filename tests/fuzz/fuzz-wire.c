@@ -103,6 +103,29 @@ static void every_place(const json_t *j)
 		grant(e);
 }
 
+/* kuractl's reading of a reply (ctl-backend.c, rpc): an object with 200, else exactly the errno
+ * kurad sent when it is one (1-4095, as kura_wire_error writes it), -EIO when it is not, and
+ * -EPROTO for what is no JSON object. */
+static void reply(const uint8_t *data, size_t size, long status)
+{
+	struct kura_err err = { 0 };
+	json_t *j = NULL, *ref = json_loadb((const char *)data, size, 0, NULL);
+	const json_t *e = json_object_get(ref, "errno");
+	int r = kura_wire_reply_parse(data, size, status, &j, &err);
+
+	if (!json_is_object(ref))
+		check(r == -EPROTO && err.msg[0]);
+	else if (status == 200)
+		check(r == 0 && json_equal(j, ref));
+	else if (json_is_integer(e) && json_integer_value(e) >= 1 && json_integer_value(e) <= 4095)
+		check(r == -(int)json_integer_value(e));
+	else
+		check(r == -EIO);
+	if (r == 0)
+		json_decref(j);
+	json_decref(ref);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool once;
@@ -119,7 +142,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (json_is_object(j))
 		every_place(j);
 	json_decref(j);
-	/* kuractl: kurad's reply (ctl-backend.c, parse_reply). */
+	/* kuractl: kurad's reply, and what is in it. */
+	reply(data, size, 200);
+	reply(data, size, 409);
 	j = json_loadb((const char *)data, size, 0, NULL);
 	if (json_is_object(j))
 		every_place(j);
