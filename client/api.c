@@ -117,8 +117,8 @@ static bool b64_char(uint8_t c)
 
 /*
  * Strict standard base64 with padding (what kurad sends) into out, which has room for len / 4 * 3
- * bytes: at most two '=', only at the end. Megabytes a value, so one table look-up per digit and
- * the last group apart.
+ * bytes: at most two '=', only at the end, and no bits set past the last byte. Megabytes a
+ * value, so one table look-up per digit and the last group apart.
  */
 static int base64_decode(const char *in, size_t len, struct kura_secbuf *out)
 {
@@ -152,6 +152,8 @@ static int base64_decode(const char *in, size_t len, struct kura_secbuf *out)
 	c = pad < 2 ? b64_digits[p[i + 2]] : 0;
 	d = pad < 1 ? b64_digits[p[i + 3]] : 0;
 	bad |= (a | b | c | d) & 0x80;
+	/* The bits past the last byte are zero: one spelling for each value, as kurad writes. */
+	bad |= pad == 2 ? b & 0x0f : pad == 1 ? c & 0x03 : 0;
 	v = a << 18 | b << 12 | c << 6 | d;
 	out->data[o++] = (uint8_t)(v >> 16);
 	if (pad < 2)
