@@ -65,6 +65,15 @@ g=$(ctl grants --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[
 op grant.remove "{\"id\":\"$g\"}" grant-remove
 op grant.add "$(python3 -c 'import json,sys; g=json.load(open(sys.argv[1]))["grants"][0]; print(json.dumps({"grant": g}, separators=(",",":")))' "$wire/real-grant-list-reply.json")" grant-add
 curl -s --unix-socket "$run/admin.sock" http://k/v1/status >"$wire/real-status-reply.json"
+# The workload socket's answers as the client reads them, headers and all.
+client="$here/corpus-client"
+mkdir -p "$client"
+ctl grant db/password --host --uid 0 >/dev/null
+w() { curl -si --unix-socket "$run/workload.sock" "http://kura$1" >"$client/real-$2"; }
+w /v1/secrets/db/password secret
+w /v1/secrets list
+w /v1/secrets/api/none denied
+w /v1/whoami whoami
 kill "$kpid" && wait "$kpid" 2>/dev/null
 kpid=
 
@@ -80,4 +89,4 @@ print("<134>1 - kurad - - - " + json.dumps({"type": "kura-audit-checkpoint", "se
 "$build/tests/audit-gen" "$tmp/gen" 16 --epoch-records 4 >/dev/null
 cp "$tmp/gen/audit-000001.jsonl" "$here/corpus-audit/real-gen-epochs.jsonl"
 chmod 644 "$here"/corpus-audit/real-*
-ls -l "$rec"/real-* "$wire"/real-* "$here"/corpus-audit/real-*
+ls -l "$rec"/real-* "$wire"/real-* "$client"/real-* "$here"/corpus-audit/real-*
