@@ -562,6 +562,20 @@ static void append_note(char *buf, size_t cap, const char *label, const char *v)
 	snprintf(buf + n, cap - n, "%s%s%s", n ? "; " : "", label, v);
 }
 
+/* The fields a row shows in its notes column, in this order, after these labels. */
+static const struct {
+	const char *label, *key;
+} note_fields[] = {
+	{ "", "reason" },
+	{ "", "detail" },
+	{ "grant ", "grant_id" },
+	{ "kek ", "kek" },
+	{ "count ", "count" },
+	{ "sink ", "sink" },
+	{ "dropped ", "dropped" },
+	{ "next epoch ", "next_epoch" },
+};
+
 static void emit_row(struct reader *rd, const char *l, size_t len)
 {
 	char time[64], seq[24], event[64], result[16], secret[300], version[24], who[400],
@@ -609,22 +623,9 @@ static void emit_row(struct reader *rd, const char *l, size_t len)
 	} else {
 		snprintf(who, sizeof(who), "-");
 	}
-	append_note(notes, sizeof(notes), "",
-		kura_audit_text(l, len, "reason", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "",
-		kura_audit_text(l, len, "detail", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "grant ",
-		kura_audit_text(l, len, "grant_id", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "kek ",
-		kura_audit_text(l, len, "kek", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "count ",
-		kura_audit_text(l, len, "count", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "sink ",
-		kura_audit_text(l, len, "sink", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "dropped ",
-		kura_audit_text(l, len, "dropped", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "next epoch ",
-		kura_audit_text(l, len, "next_epoch", b, sizeof(b), true));
+	for (size_t i = 0; i < ELEMENTSOF(note_fields); i++)
+		append_note(notes, sizeof(notes), note_fields[i].label,
+			kura_audit_text(l, len, note_fields[i].key, b, sizeof(b), true));
 
 	out_printf("%s%s %-20s %7s  %-16s %-7s %-24s %-30s %s%s\n",
 		denied && rd->color ? "\033[1;31m" : "", denied ? "!" : " ", time, seq, event,
