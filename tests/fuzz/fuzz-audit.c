@@ -102,7 +102,8 @@ static void lines(const uint8_t *data, size_t size)
 		check(complete ? l[ll] == '\n' : l + ll == data + size);
 		if (kura_audit_rec_parse(l, ll, &r) == 0) {
 			check(r.seq >= 1 && (!r.closes || r.next_epoch >= 1));
-			check(r.body_len == ll - MAC_SUFFIX_LEN + 1 && r.body[r.body_len - 1] == '}');
+			check(r.body_len == ll - MAC_SUFFIX_LEN + 1);
+			check(r.body[r.body_len - 1] == '}');
 			check(memcmp(r.body, l, r.body_len - 1) == 0);
 			sodium_bin2base64(b64, sizeof(b64), r.mac, sizeof(r.mac),
 				sodium_base64_VARIANT_ORIGINAL);

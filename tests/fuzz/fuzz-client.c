@@ -60,7 +60,8 @@ static char *b64(const struct kura_secbuf *v)
 
 	check(out);
 	for (i = 0; i + 3 <= v->len; i += 3) {
-		uint32_t n = (uint32_t)v->data[i] << 16 | (uint32_t)v->data[i + 1] << 8 | v->data[i + 2];
+		uint32_t n = (uint32_t)v->data[i] << 16 | (uint32_t)v->data[i + 1] << 8 |
+			v->data[i + 2];
 
 		*o++ = digits[n >> 18];
 		*o++ = digits[(n >> 12) & 63];

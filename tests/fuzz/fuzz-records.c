@@ -98,11 +98,12 @@ static void version_records(const uint8_t *data, size_t size)
 	}
 	check(rs == 0);
 	check(v.created == slow.created && v.size == slow.size &&
-		v.sealed.kek_id == slow.sealed.kek_id &&
-		memcmp(v.sealed.secret_id, slow.sealed.secret_id, sizeof(v.sealed.secret_id)) == 0 &&
-		same_bytes(v.sealed.dek, v.sealed.dek_len, slow.sealed.dek, slow.sealed.dek_len) &&
-		same_bytes(v.sealed.value, v.sealed.value_len, slow.sealed.value,
-			slow.sealed.value_len));
+		v.sealed.kek_id == slow.sealed.kek_id);
+	check(same_bytes(v.sealed.secret_id, sizeof(v.sealed.secret_id), slow.sealed.secret_id,
+		sizeof(slow.sealed.secret_id)));
+	check(same_bytes(v.sealed.dek, v.sealed.dek_len, slow.sealed.dek, slow.sealed.dek_len));
+	check(same_bytes(v.sealed.value, v.sealed.value_len, slow.sealed.value,
+		slow.sealed.value_len));
 	check(v.sealed.kek_id >= 1 && kura_sealed_plain_len(&v.sealed) == v.size);
 	{
 		json_t *j = NULL;
