@@ -156,8 +156,7 @@ int kura_audit_rec_parse(const uint8_t *p, size_t len, struct rec *ret)
 	if (memcmp(b64, head, sizeof(head) - 1) != 0 || memcmp(p + len - 2, "\"}", 2) != 0)
 		return -EPROTO;
 	b64 += sizeof(head) - 1;
-	if (sodium_base642bin(r.mac, sizeof(r.mac), b64, B64_MAC_LEN, NULL, &bin_len, NULL,
-		    sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	if (kura_json_b64_decode(b64, B64_MAC_LEN, r.mac, sizeof(r.mac), &bin_len) < 0 ||
 		bin_len != sizeof(r.mac))
 		return -EPROTO;
 

@@ -15,6 +15,7 @@
 
 #include "audit-event.h"
 #include "audit-internal.h"
+#include "audit-line.h"
 #include "audit.h"
 #include "ctl.h"
 #include "escape.h"
@@ -124,7 +125,7 @@ static const char *const known_events[] = {
 	"audit-init",
 };
 
-#define TIME_LEN 27u /* 2026-11-25T19:40:01.123456Z */
+#define TIME_LEN KURA_AUDIT_TIME_LEN
 #define MAX_EVENTS ELEMENTSOF(known_events)
 #define MAX_LINE (64u << 20)
 
@@ -141,247 +142,12 @@ struct filter {
 	bool denied;
 };
 
-/* --- fields of one line, found without parsing all of it ----------------------------------- */
-
-/*
- * The value of "key" in a record line as append writes it (compact, flat, jansson's escapes):
- * for a string its bytes between the quotes, still escaped; otherwise the bare token. A key's
- * pattern "key": cannot occur inside a string (every '"' there is escaped), so the first hit
- * is the member.
- */
-static bool field(const char *l, size_t len, const char *key, const char **ret, size_t *ret_len)
-{
-	char pat[40];
-	const char *p, *end = l + len, *v;
-	int n = snprintf(pat, sizeof(pat), "\"%s\":", key);
-
-	p = memmem(l, len, pat, (size_t)n);
-	if (!p)
-		return false;
-	v = p + n;
-	if (v < end && *v == '"') {
-		const char *q = ++v;
-
-		while (q < end && *q != '"')
-			q += *q == '\\' ? 2 : 1;
-		if (q >= end)
-			return false;
-		*ret = v;
-		*ret_len = (size_t)(q - v);
-		return true;
-	}
-	p = v;
-	while (p < end && *p != ',' && *p != '}')
-		p++;
-	*ret = v;
-	*ret_len = (size_t)(p - v);
-	return p > v;
-}
+/* --- the filter ------------------------------------------------------------------------------ */
 
 static bool has_prefix(const char *v, size_t n, const char *prefix, size_t plen)
 {
 	return n >= plen && memcmp(v, prefix, plen) == 0;
 }
-
-static unsigned hex4(const char *p)
-{
-	unsigned v = 0;
-
-	for (int k = 0; k < 4; k++) {
-		char h = p[k];
-
-		v = v * 16 + (unsigned)(h >= 'a' ? h - 'a' + 10 : h >= 'A' ? h - 'A' + 10 : h - '0');
-	}
-	return v;
-}
-
-static size_t put_utf8(unsigned cp, char *out)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | cp >> 6);
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | cp >> 12);
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | cp >> 18);
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-/* A JSON string's escaped bytes p[0..n) decoded into out (cap > 4; cut to fit); its length.
- * A lone surrogate comes out as the bytes of one, which is not UTF-8 (and is escaped). */
-static size_t decode(const char *p, size_t n, char *out, size_t cap)
-{
-	static const char from[] = "nrtbf", to[] = "\n\r\t\b\f";
-	size_t o = 0;
-
-	for (size_t i = 0; i < n && o + 4 < cap; i++) {
-		const char *e;
-		unsigned cp;
-
-		if (p[i] != '\\' || i + 1 >= n) {
-			out[o++] = p[i];
-			continue;
-		}
-		i++;
-		if (p[i] != 'u' || i + 4 >= n) {
-			e = strchr(from, p[i]);
-			out[o++] = e && *e ? to[e - from] : p[i]; /* \" \\ \/ */
-			continue;
-		}
-		cp = hex4(p + i + 1);
-		i += 4;
-		if (cp >= 0xd800 && cp < 0xdc00 && i + 6 < n && p[i + 1] == '\\' && p[i + 2] == 'u') {
-			unsigned lo = hex4(p + i + 3);
-
-			if (lo >= 0xdc00 && lo < 0xe000) {
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-				i += 6;
-			}
-		}
-		o += put_utf8(cp, out + o);
-	}
-	out[o] = 0;
-	return o;
-}
-
-/*
- * A JSON string's escaped bytes as text, into out (always NUL-terminated, cut to fit). For
- * people (tty), escaped: names and reasons may come from peers and image authors.
- */
-static const char *unescape(const char *p, size_t n, char *out, size_t cap, bool tty)
-{
-	char raw[4096];
-	size_t len;
-
-	if (!tty) {
-		decode(p, n, out, cap);
-		return out;
-	}
-	len = decode(p, n, raw, sizeof(raw));
-	return kura_escape(raw, len, KURA_ESCAPE_TEXT, out, cap);
-}
-
-static const char *text(const char *l, size_t len, const char *key, char *out, size_t cap, bool tty)
-{
-	const char *v;
-	size_t n;
-
-	if (!field(l, len, key, &v, &n))
-		return NULL;
-	return unescape(v, n, out, cap, tty);
-}
-
-/* --- times ---------------------------------------------------------------------------------- */
-
-static bool digits(const char **p, int n, int *ret)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++, (*p)++) {
-		if (**p < '0' || **p > '9')
-			return false;
-		v = v * 10 + (**p - '0');
-	}
-	*ret = v;
-	return true;
-}
-
-static void format_time(int64_t sec, long usec, char out[TIME_LEN + 1])
-{
-	time_t t = (time_t)sec;
-	char buf[64];
-	struct tm tm;
-	size_t n;
-
-	if (!gmtime_r(&t, &tm) || tm.tm_year < 1000 - 1900 || tm.tm_year > 9999 - 1900)
-		tm = (struct tm){.tm_year = 70, .tm_mday = 1};
-	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, sizeof(buf) - n, ".%06dZ", (int)(usec % 1000000));
-	memcpy(out, buf, TIME_LEN);
-	out[TIME_LEN] = 0;
-}
-
-/* RFC 3339 (fraction and zone optional, no zone: UTC; a date alone: its midnight) or an age
- * (N followed by s, m, h, d or w), as the record's own time format. */
-static bool parse_time(const char *s, char out[TIME_LEN + 1])
-{
-	const char *p = s;
-	int Y, M, D, h = 0, m = 0, sec = 0, oh = 0, om = 0, sign = 0;
-	long usec = 0;
-	struct tm tm = {};
-	time_t t;
-	size_t n = strspn(s, "0123456789");
-
-	if (n > 0 && n < 10 && s[n] && !s[n + 1] && strchr("smhdw", s[n])) {
-		static const int64_t unit[] = {['s' - 'a'] = 1,
-			['m' - 'a'] = 60,
-			['h' - 'a'] = 3600,
-			['d' - 'a'] = 86400,
-			['w' - 'a'] = 604800};
-		struct timespec now;
-
-		clock_gettime(CLOCK_REALTIME, &now);
-		format_time((int64_t)now.tv_sec - strtoll(s, NULL, 10) * unit[s[n] - 'a'],
-			now.tv_nsec / 1000, out);
-		return true;
-	}
-	if (!digits(&p, 4, &Y) || *p++ != '-' || !digits(&p, 2, &M) || *p++ != '-' ||
-		!digits(&p, 2, &D))
-		return false;
-	if (*p == 'T' || *p == 't' || *p == ' ') {
-		p++;
-		if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &m))
-			return false;
-		if (*p == ':' && (p++, !digits(&p, 2, &sec)))
-			return false;
-		if (*p == '.') {
-			int i = 0;
-
-			for (p++; *p >= '0' && *p <= '9'; p++, i++)
-				if (i < 6)
-					usec = usec * 10 + (*p - '0');
-			if (i == 0)
-				return false;
-			for (; i < 6; i++)
-				usec *= 10;
-		}
-		if (*p == 'Z' || *p == 'z') {
-			p++;
-		} else if (*p == '+' || *p == '-') {
-			sign = *p++ == '+' ? 1 : -1;
-			if (!digits(&p, 2, &oh) || (*p == ':' && !++p) || !digits(&p, 2, &om) ||
-				oh > 23 || om > 59)
-				return false;
-		}
-	}
-	if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
-		return false;
-	tm = (struct tm){.tm_year = Y - 1900,
-		.tm_mon = M - 1,
-		.tm_mday = D,
-		.tm_hour = h,
-		.tm_min = m,
-		.tm_sec = sec == 60 ? 59 : sec};
-	t = timegm(&tm);
-	if (t == (time_t)-1 || tm.tm_mday != D)
-		return false; /* 2026-02-30 */
-	format_time((int64_t)t - sign * (oh * 3600 + om * 60), usec, out);
-	return true;
-}
-
-/* --- the filter ------------------------------------------------------------------------------ */
 
 static int add_events(struct filter *f, const char *arg)
 {
@@ -459,7 +225,7 @@ static bool matches(const struct filter *f, const char *l, size_t len)
 	if (f->denied && !memmem(l, len, "\"result\":\"denied\"", 17))
 		return false;
 	if (f->secret) {
-		if (!field(l, len, "secret", &v, &n))
+		if (!kura_audit_field(l, len, "secret", &v, &n))
 			return false;
 		if (f->secret_prefix ? !has_prefix(v, n, f->secret, f->secret_len)
 				     : n != f->secret_len || memcmp(v, f->secret, n) != 0)
@@ -468,7 +234,7 @@ static bool matches(const struct filter *f, const char *l, size_t len)
 	if (f->n_events) {
 		size_t i;
 
-		if (!field(l, len, "event", &v, &n))
+		if (!kura_audit_field(l, len, "event", &v, &n))
 			return false;
 		for (i = 0; i < f->n_events; i++)
 			if (strlen(f->events[i]) == n && memcmp(f->events[i], v, n) == 0)
@@ -478,17 +244,17 @@ static bool matches(const struct filter *f, const char *l, size_t len)
 	}
 	if (f->container) {
 		size_t cl = strlen(f->container);
-		bool ok = field(l, len, "container_name", &v, &n) && n == cl &&
+		bool ok = kura_audit_field(l, len, "container_name", &v, &n) && n == cl &&
 			memcmp(v, f->container, n) == 0;
 
 		if (!ok && f->container_id)
-			ok = field(l, len, "container_id", &v, &n) &&
+			ok = kura_audit_field(l, len, "container_id", &v, &n) &&
 				has_prefix(v, n, f->container, cl);
 		if (!ok)
 			return false;
 	}
 	if (f->image) {
-		if (!field(l, len, "image_id", &v, &n))
+		if (!kura_audit_field(l, len, "image_id", &v, &n))
 			return false;
 		if (has_prefix(v, n, "sha256:", 7)) {
 			v += 7;
@@ -498,7 +264,7 @@ static bool matches(const struct filter *f, const char *l, size_t len)
 			return false;
 	}
 	if (f->since[0] || f->until[0])
-		return field(l, len, "time", &v, &n) && time_ok(f, v, n);
+		return kura_audit_field(l, len, "time", &v, &n) && time_ok(f, v, n);
 	return true;
 }
 
@@ -654,7 +420,7 @@ static bool edge_time(int fd, bool first, char t[TIME_LEN + 1])
 		l = memrchr(w, '\n', (size_t)(e - w));
 		l = l ? l + 1 : (at == 0 ? w : NULL);
 	}
-	if (!e || !l || !field(l, (size_t)(e - l), "time", &v, &n) || n != TIME_LEN)
+	if (!e || !l || !kura_audit_field(l, (size_t)(e - l), "time", &v, &n) || n != TIME_LEN)
 		return false;
 	memcpy(t, v, TIME_LEN);
 	t[TIME_LEN] = 0;
@@ -797,6 +563,20 @@ static void append_note(char *buf, size_t cap, const char *label, const char *v)
 	snprintf(buf + n, cap - n, "%s%s%s", n ? "; " : "", label, v);
 }
 
+/* The fields a row shows in its notes column, in this order, after these labels. */
+static const struct {
+	const char *label, *key;
+} note_fields[] = {
+	{ "", "reason" },
+	{ "", "detail" },
+	{ "grant ", "grant_id" },
+	{ "kek ", "kek" },
+	{ "count ", "count" },
+	{ "sink ", "sink" },
+	{ "dropped ", "dropped" },
+	{ "next epoch ", "next_epoch" },
+};
+
 static void emit_row(struct reader *rd, const char *l, size_t len)
 {
 	char time[64], seq[24], event[64], result[16], secret[300], version[24], who[400],
@@ -806,53 +586,47 @@ static void emit_row(struct reader *rd, const char *l, size_t len)
 	bool denied;
 
 	rd->records++;
-	text(l, len, "time", time, sizeof(time), true);
+	kura_audit_text(l, len, "time", time, sizeof(time), true);
 	if (strlen(time) == TIME_LEN) {
 		time[19] = 'Z'; /* seconds are enough for a table: the JSON has the rest */
 		time[20] = 0;
 	}
-	if (!text(l, len, "seq", seq, sizeof(seq), true))
+	if (!kura_audit_text(l, len, "seq", seq, sizeof(seq), true))
 		snprintf(seq, sizeof(seq), "?");
-	if (!text(l, len, "event", event, sizeof(event), true))
+	if (!kura_audit_text(l, len, "event", event, sizeof(event), true))
 		snprintf(event, sizeof(event), "-");
-	res = text(l, len, "result", result, sizeof(result), true);
+	res = kura_audit_text(l, len, "result", result, sizeof(result), true);
 	denied = res && strcmp(res, "denied") == 0;
 	if (denied)
 		snprintf(result, sizeof(result), "DENIED");
 	else if (!res)
 		snprintf(result, sizeof(result), "-");
-	if (!text(l, len, "secret", secret, sizeof(secret), true))
+	if (!kura_audit_text(l, len, "secret", secret, sizeof(secret), true))
 		snprintf(secret, sizeof(secret), "-");
-	else if (text(l, len, "version", version, sizeof(version), true)) {
+	else if (kura_audit_text(l, len, "version", version, sizeof(version), true)) {
 		n = strlen(secret);
 		snprintf(secret + n, sizeof(secret) - n, "@%s", version);
 	}
-	if (field(l, len, "host", &v, &n) && n == 4 && memcmp(v, "true", 4) == 0) {
+	if (kura_audit_field(l, len, "host", &v, &n) && n == 4 && memcmp(v, "true", 4) == 0) {
 		char uid[24] = "?", pid[24] = "?";
 
-		text(l, len, "uid", uid, sizeof(uid), true);
-		text(l, len, "pid", pid, sizeof(pid), true);
+		kura_audit_text(l, len, "uid", uid, sizeof(uid), true);
+		kura_audit_text(l, len, "pid", pid, sizeof(pid), true);
 		snprintf(who, sizeof(who), "host uid %s pid %s", uid, pid);
-	} else if (text(l, len, "container_name", name, sizeof(name), true) ||
-		text(l, len, "container_id", id, sizeof(id), true)) {
-		if (!text(l, len, "container_name", name, sizeof(name), true))
+	} else if (kura_audit_text(l, len, "container_name", name, sizeof(name), true) ||
+		kura_audit_text(l, len, "container_id", id, sizeof(id), true)) {
+		if (!kura_audit_text(l, len, "container_name", name, sizeof(name), true))
 			snprintf(name, sizeof(name), "?");
-		if (!text(l, len, "container_id", id, sizeof(id), true))
+		if (!kura_audit_text(l, len, "container_id", id, sizeof(id), true))
 			snprintf(id, sizeof(id), "?");
 		id[12] = 0; /* a short ID, as docker ps shows */
 		snprintf(who, sizeof(who), "%s (%s)", name, id);
 	} else {
 		snprintf(who, sizeof(who), "-");
 	}
-	append_note(notes, sizeof(notes), "", text(l, len, "reason", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "", text(l, len, "detail", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "grant ", text(l, len, "grant_id", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "kek ", text(l, len, "kek", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "count ", text(l, len, "count", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "sink ", text(l, len, "sink", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "dropped ", text(l, len, "dropped", b, sizeof(b), true));
-	append_note(notes, sizeof(notes), "next epoch ",
-		text(l, len, "next_epoch", b, sizeof(b), true));
+	for (size_t i = 0; i < ELEMENTSOF(note_fields); i++)
+		append_note(notes, sizeof(notes), note_fields[i].label,
+			kura_audit_text(l, len, note_fields[i].key, b, sizeof(b), true));
 
 	out_printf("%s%s %-20s %7s  %-16s %-7s %-24s %-30s %s%s\n",
 		denied && rd->color ? "\033[1;31m" : "", denied ? "!" : " ", time, seq, event,
@@ -969,7 +743,7 @@ static void count_field(struct stats *s, int which, const char *l, size_t len, c
 	const char *v;
 	size_t n;
 
-	if (field(l, len, key, &v, &n) && count(&s->c[which], v, n) < 0)
+	if (kura_audit_field(l, len, key, &v, &n) && count(&s->c[which], v, n) < 0)
 		s->err = -ENOMEM;
 }
 
@@ -980,7 +754,7 @@ static void emit_stats(struct reader *rd, const char *l, size_t len)
 	size_t n;
 
 	rd->records++;
-	if (field(l, len, "time", &v, &n) && n == TIME_LEN) {
+	if (kura_audit_field(l, len, "time", &v, &n) && n == TIME_LEN) {
 		if (!s->first[0])
 			memcpy(s->first, v, TIME_LEN);
 		memcpy(s->last, v, TIME_LEN);
@@ -989,7 +763,7 @@ static void emit_stats(struct reader *rd, const char *l, size_t len)
 	count_field(s, BY_EVENT, l, len, "event");
 	count_field(s, BY_SECRET, l, len, "secret");
 	count_field(s, BY_IMAGE, l, len, "image_id");
-	if (field(l, len, "host", &v, &n) && n == 4 && memcmp(v, "true", 4) == 0) {
+	if (kura_audit_field(l, len, "host", &v, &n) && n == 4 && memcmp(v, "true", 4) == 0) {
 		if (count(&s->c[BY_CONTAINER], "(host)", 6) < 0)
 			s->err = -ENOMEM;
 	} else {
@@ -1001,14 +775,15 @@ static void emit_stats(struct reader *rd, const char *l, size_t len)
 		const char *name = NULL, *sec = "", *why = "";
 		size_t name_n = 0, sec_n = 0, why_n = 0;
 
-		bool host = field(l, len, "host", &v, &n) && n == 4 && memcmp(v, "true", 4) == 0;
+		bool host = kura_audit_field(l, len, "host", &v, &n) && n == 4 &&
+			memcmp(v, "true", 4) == 0;
 
-		if (host || !field(l, len, "container_name", &name, &name_n)) {
-			text(l, len, "uid", uid, sizeof(uid), false);
+		if (host || !kura_audit_field(l, len, "container_name", &name, &name_n)) {
+			kura_audit_text(l, len, "uid", uid, sizeof(uid), false);
 			name = NULL;
 		}
-		field(l, len, "secret", &sec, &sec_n);
-		field(l, len, "reason", &why, &why_n);
+		kura_audit_field(l, len, "secret", &sec, &sec_n);
+		kura_audit_field(l, len, "reason", &why, &why_n);
 		if (name)
 			n = (size_t)snprintf(key, sizeof(key), "%.*s\x1f%.*s\x1f%.*s", (int)name_n,
 				name, (int)sec_n, sec, (int)why_n, why);
@@ -1055,13 +830,13 @@ static void split_denial(const char *key, char who[256], char sec[300], char why
 	const char *a = strchr(key, '\x1f'), *b = a ? strchr(a + 1, '\x1f') : NULL;
 
 	if (!a || !b) {
-		unescape(key, strlen(key), who, 256, tty);
+		kura_audit_unescape(key, strlen(key), who, 256, tty);
 		sec[0] = why[0] = 0;
 		return;
 	}
-	unescape(key, (size_t)(a - key), who, 256, tty);
-	unescape(a + 1, (size_t)(b - a - 1), sec, 300, tty);
-	unescape(b + 1, strlen(b + 1), why, 128, tty);
+	kura_audit_unescape(key, (size_t)(a - key), who, 256, tty);
+	kura_audit_unescape(a + 1, (size_t)(b - a - 1), sec, 300, tty);
+	kura_audit_unescape(b + 1, strlen(b + 1), why, 128, tty);
 }
 
 static int print_stats_json(struct stats *s, uint64_t records)
@@ -1082,7 +857,8 @@ static int print_stats_json(struct stats *s, uint64_t records)
 		o = json_object();
 		for (size_t x = 0; x < s->c[i].n; x++)
 			json_object_set_new(o,
-				unescape(e[x].key, strlen(e[x].key), k, sizeof(k), false),
+				kura_audit_unescape(e[x].key, strlen(e[x].key), k, sizeof(k),
+					false),
 				json_integer((json_int_t)e[x].count));
 		json_object_set_new(j, s->c[i].json_name, o);
 	}
@@ -1123,14 +899,14 @@ static int print_stats(struct stats *s, uint64_t records)
 		if (!s->c[i].n)
 			printf("  (none)\n");
 		for (size_t x = 0; x < s->c[i].n; x++) {
-			int l = (int)strlen(
-				unescape(e[x].key, strlen(e[x].key), k, sizeof(k), true));
+			int l = (int)strlen(kura_audit_unescape(e[x].key, strlen(e[x].key), k,
+				sizeof(k), true));
 
 			w = l > w ? l : w;
 		}
 		for (size_t x = 0; x < s->c[i].n; x++)
 			printf("  %-*s %10llu\n", w,
-				unescape(e[x].key, strlen(e[x].key), k, sizeof(k), true),
+				kura_audit_unescape(e[x].key, strlen(e[x].key), k, sizeof(k), true),
 				(unsigned long long)e[x].count);
 	}
 	{
@@ -1449,11 +1225,11 @@ static int cmd_list(struct ctl *c, bool stats, int argc, char **argv)
 			fputs(stats ? stats_usage : audit_usage, stdout);
 			return EXIT_OK;
 		case 's':
-			if (!parse_time(optarg, f.since))
+			if (!kura_audit_time_parse(optarg, f.since))
 				return ctl_usage("bad time '%s' for --since", optarg);
 			break;
 		case 'u':
-			if (!parse_time(optarg, f.until))
+			if (!kura_audit_time_parse(optarg, f.until))
 				return ctl_usage("bad time '%s' for --until", optarg);
 			break;
 		case 'n':

@@ -192,7 +192,7 @@ static int rpc(struct ctl *c, const char *op, json_t *args, json_t **ret_resp,
 	struct reply rep = { 0 };
 	char path[64];
 	long status = 0;
-	json_t *resp;
+	json_t *resp = NULL;
 	char *s;
 	int r;
 
@@ -217,20 +217,9 @@ static int rpc(struct ctl *c, const char *op, json_t *args, json_t **ret_resp,
 		return kura_err_set(err, r, "kurad stopped answering on %s: %s", c->admin_sock,
 			strerror(-r));
 	}
-	resp = parse_reply(&rep);
-	if (!json_is_object(resp)) {
-		json_decref(resp);
-		kura_secbuf_free(rep.buf);
-		return kura_err_set(err, -EPROTO, "kurad's answer (HTTP %ld) is not JSON", status);
-	}
-	if (status != 200) {
-		const json_t *e = json_object_get(resp, "errno");
-
-		r = json_is_integer(e) && json_integer_value(e) > 0 ? -(int)json_integer_value(e) :
-								      -EIO;
-		kura_err_set(err, r, "%s",
-			json_string_value(json_object_get(resp, "message")) ?: "kurad refused");
-		json_decref(resp);
+	r = kura_wire_reply_parse(rep.buf ? rep.buf->data : NULL, rep.buf ? rep.buf->len : 0,
+		status, &resp, err);
+	if (r < 0) {
 		kura_secbuf_free(rep.buf);
 		return r;
 	}

@@ -18,6 +18,20 @@ json_t *kura_json_b64(const uint8_t *data, size_t len)
 	return json_stringn(b64, b64_len - 1);
 }
 
+int kura_json_b64_decode(const char *b64, size_t len, uint8_t *out, size_t cap, size_t *ret_len)
+{
+	unsigned char high = 0;
+
+	/* libsodium 1.0.18 takes every byte >= 0x80 for a digit: strings other than the
+	 * canonical one would decode to its bytes (an edited audit line would read the same). */
+	for (size_t i = 0; i < len; i++)
+		high |= (unsigned char)b64[i];
+	if (high & 0x80)
+		return -EPROTO;
+	return sodium_base642bin(out, cap, b64, len, NULL, ret_len, NULL,
+		       sodium_base64_VARIANT_ORIGINAL) == 0 ? 0 : -EPROTO;
+}
+
 int kura_json_get_b64(const json_t *obj, const char *key, uint8_t **ret, size_t *ret_len)
 {
 	const json_t *s = json_object_get(obj, key);
@@ -30,8 +44,7 @@ int kura_json_get_b64(const json_t *obj, const char *key, uint8_t **ret, size_t 
 	bin = malloc(len / 4 * 3 + 1);
 	if (!bin)
 		return -ENOMEM;
-	if (sodium_base642bin(bin, len / 4 * 3 + 1, json_string_value(s), len, NULL, &bin_len,
-		    NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+	if (kura_json_b64_decode(json_string_value(s), len, bin, len / 4 * 3 + 1, &bin_len) < 0) {
 		free(bin);
 		return -EPROTO;
 	}

@@ -795,6 +795,17 @@ static int stream_byte(struct stream *s, char c)
 	return 0;
 }
 
+static int feed(struct stream *s, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = stream_byte(s, p[i]);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	struct stream *s = userdata;
@@ -810,15 +821,23 @@ static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 		}
 		s->status_ok = true;
 	}
-	for (size_t i = 0; i < n; i++) {
-		int r = stream_byte(s, ptr[i]);
+	s->err = feed(s, ptr, n);
+	return s->err < 0 ? 0 : n;
+}
 
-		if (r < 0) {
-			s->err = r;
-			return 0;
-		}
-	}
-	return n;
+int kura_runtime_parse_events(const char *data, size_t len,
+	void (*on_event)(const char *container_id, const char *action, void *userdata),
+	void *userdata)
+{
+	struct stream s = { .on_event = on_event, .userdata = userdata, .status_ok = true };
+	int r;
+
+	s.buf = malloc(KURA_RUNTIME_MAX_EVENT);
+	if (!s.buf)
+		return -ENOMEM;
+	r = feed(&s, data, len);
+	free(s.buf);
+	return r;
 }
 
 /* The multi interface, not curl_easy_perform: an idle stream would only reach a progress

@@ -147,6 +147,13 @@ int kura_runtime_watch(struct kura_runtime *rt,
 	void (*on_event)(const char *container_id, const char *action, void *userdata),
 	void *userdata, volatile const bool *stop);
 
+/* The event stream's parser alone, exposed for the fuzz target: data (len bytes) as the body of
+ * GET /events, split into objects and passed to on_event as kura_runtime_watch() does. 0, or
+ * -EPROTO / -EMSGSIZE as the stream would fail there, -ENOMEM. */
+int kura_runtime_parse_events(const char *data, size_t len,
+	void (*on_event)(const char *container_id, const char *action, void *userdata),
+	void *userdata);
+
 static inline void kura_container_freep(struct kura_container **c)
 {
 	kura_container_free(*c);

@@ -3,8 +3,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "json.h"
 #include "wire.h"
 
@@ -179,8 +177,7 @@ int kura_wire_value_parse(const json_t *obj, const char *key, struct kura_secbuf
 	r = kura_secbuf_new(len / 4 * 3 + 1, &b);
 	if (r < 0)
 		return r;
-	if (sodium_base642bin(b->data, b->cap, json_string_value(s), len, NULL, &bin_len, NULL,
-		    sodium_base64_VARIANT_ORIGINAL) != 0) {
+	if (kura_json_b64_decode(json_string_value(s), len, b->data, b->cap, &bin_len) < 0) {
 		kura_secbuf_free(b);
 		return -EPROTO;
 	}
@@ -193,4 +190,31 @@ json_t *kura_wire_error(int r, const struct kura_err *err)
 {
 	return json_pack("{s:s, s:s, s:i}", "error", "failed", "message",
 		err && err->msg[0] ? err->msg : strerror(-r), "errno", -r);
+}
+
+int kura_wire_reply_parse(const uint8_t *body, size_t len, long status, json_t **ret,
+	struct kura_err *err)
+{
+	json_t *j = body ? json_loadb((const char *)body, len, 0, NULL) : NULL;
+	const json_t *e;
+	int r;
+
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return kura_err_set(err, -EPROTO, "kurad's answer (HTTP %ld) is not JSON", status);
+	}
+	if (status == 200) {
+		*ret = j;
+		return 0;
+	}
+	/* kura_wire_error sends an errno. Anything else cast to int could come out as some other
+	 * errno, or as 0, which reads as success. */
+	e = json_object_get(j, "errno");
+	r = json_is_integer(e) && json_integer_value(e) >= 1 && json_integer_value(e) <= 4095 ?
+		-(int)json_integer_value(e) :
+		-EIO;
+	kura_err_set(err, r, "%s",
+		json_string_value(json_object_get(j, "message")) ?: "kurad refused");
+	json_decref(j);
+	return r;
 }

@@ -22,3 +22,12 @@ int kura_wire_value_parse(const json_t *obj, const char *key, struct kura_secbuf
 
 /* An error reply's errno: the negative errno kurad's vault call returned. */
 json_t *kura_wire_error(int r, const struct kura_err *err);
+
+/*
+ * kurad's reply to an operation (body, len bytes; NULL if none) as kuractl reads it: with status
+ * 200, the JSON object it must be (*ret); otherwise the refusal's errno (1-4095; -EIO for any
+ * other value or none) and its message in err. -EPROTO (err says so) when the body is not a JSON
+ * object. Exposed for the fuzz target.
+ */
+int kura_wire_reply_parse(const uint8_t *body, size_t len, long status, json_t **ret,
+	struct kura_err *err);

@@ -117,8 +117,8 @@ static bool b64_char(uint8_t c)
 
 /*
  * Strict standard base64 with padding (what kurad sends) into out, which has room for len / 4 * 3
- * bytes: at most two '=', only at the end. Megabytes a value, so one table look-up per digit and
- * the last group apart.
+ * bytes: at most two '=', only at the end, and no bits set past the last byte. Megabytes a
+ * value, so one table look-up per digit and the last group apart.
  */
 static int base64_decode(const char *in, size_t len, struct kura_secbuf *out)
 {
@@ -152,6 +152,8 @@ static int base64_decode(const char *in, size_t len, struct kura_secbuf *out)
 	c = pad < 2 ? b64_digits[p[i + 2]] : 0;
 	d = pad < 1 ? b64_digits[p[i + 3]] : 0;
 	bad |= (a | b | c | d) & 0x80;
+	/* The bits past the last byte are zero: one spelling for each value, as kurad writes. */
+	bad |= pad == 2 ? b & 0x0f : pad == 1 ? c & 0x03 : 0;
 	v = a << 18 | b << 12 | c << 6 | d;
 	out->data[o++] = (uint8_t)(v >> 16);
 	if (pad < 2)
@@ -348,14 +350,47 @@ static int find_value(const uint8_t *p, size_t len, size_t *ret_off, size_t *ret
 	return 0;
 }
 
-int kura_api_fetch(const struct kura_broker *b, struct kura_secret *s, struct kura_fail *f)
+int kura_api_parse_secret(struct kura_secbuf *body, const char *name,
+	struct kura_secbuf **ret_value, uint64_t *ret_version)
 {
-	_cleanup_secbuf_ struct kura_secbuf *body = NULL, *v = NULL;
+	_cleanup_secbuf_ struct kura_secbuf *v = NULL;
 	_cleanup_(json_decrefp) json_t *j = NULL;
-	char path[sizeof("/v1/secrets/") + KURA_NAME_MAX];
-	const char *why, *name, *empty;
+	const char *got, *empty;
 	size_t off, b64_len;
 	uint64_t version;
+	int r;
+
+	if (find_value(body->data, body->len, &off, &b64_len) < 0)
+		return -EBADMSG;
+	r = kura_secbuf_new(b64_len / 4 * 3, &v);
+	if (r < 0)
+		return r;
+	if (base64_decode((const char *)body->data + off, b64_len, v) < 0)
+		return -EILSEQ;
+	/* The rest of the document, with "value" emptied, goes to jansson for a full check. */
+	memmove(body->data + off, body->data + off + b64_len, body->len - off - b64_len);
+	body->len -= b64_len;
+	explicit_bzero(body->data + body->len, b64_len);
+	if (body->len > MAX_PARSED_BODY)
+		return -EFBIG;
+	j = json_loadb((const char *)body->data, body->len, JSON_REJECT_DUPLICATES, NULL);
+	got = json_string_value(json_object_get(j, "name"));
+	empty = json_string_value(json_object_get(j, "value"));
+	if (!json_is_object(j) || !got || strcmp(got, name) != 0 || !empty || *empty ||
+		get_version(j, &version) < 0)
+		return -EPROTO;
+	*ret_value = TAKE_PTR(v);
+	*ret_version = version;
+	return 0;
+}
+
+int kura_api_fetch(const struct kura_broker *b, struct kura_secret *s, struct kura_fail *f)
+{
+	_cleanup_secbuf_ struct kura_secbuf *body = NULL;
+	char path[sizeof("/v1/secrets/") + KURA_NAME_MAX];
+	struct kura_secbuf *v = NULL;
+	uint64_t version;
+	const char *why;
 	int r;
 
 	why = kura_name_invalid(s->name, strlen(s->name));
@@ -365,31 +400,23 @@ int kura_api_fetch(const struct kura_broker *b, struct kura_secret *s, struct ku
 	r = get(b, path, KURA_API_MAX_SECRET_BODY, &body, f);
 	if (r < 0)
 		return r;
-	if (find_value(body->data, body->len, &off, &b64_len) < 0)
-		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
-			"%s: the broker's answer is not a JSON object with one base64 \"value\"", path);
-	r = kura_secbuf_new(b64_len / 4 * 3, &v);
-	if (r < 0)
+	r = kura_api_parse_secret(body, s->name, &v, &version);
+	if (r == -ENOMEM)
 		return kura_fail_set(f, r, KURA_EXIT_SYSTEM, "out of (locked) memory");
-	if (base64_decode((const char *)body->data + off, b64_len, v) < 0)
+	if (r == -EBADMSG)
+		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL,
+			"%s: the broker's answer is not a JSON object with one base64 \"value\"", path);
+	if (r == -EILSEQ)
 		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
 			"%s: the value is not valid base64", path);
-	/* The rest of the document, with "value" emptied, goes to jansson for a full check. */
-	memmove(body->data + off, body->data + off + b64_len, body->len - off - b64_len);
-	body->len -= b64_len;
-	explicit_bzero(body->data + body->len, b64_len);
-	if (body->len > MAX_PARSED_BODY)
-		return kura_fail_set(f, -EFBIG, KURA_EXIT_PROTOCOL, "%s: the broker's answer holds "
+	if (r == -EFBIG)
+		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL, "%s: the broker's answer holds "
 			"over %u KiB besides the value", path, MAX_PARSED_BODY / 1024);
-	j = json_loadb((const char *)body->data, body->len, JSON_REJECT_DUPLICATES, NULL);
-	name = json_string_value(json_object_get(j, "name"));
-	empty = json_string_value(json_object_get(j, "value"));
-	if (!json_is_object(j) || !name || strcmp(name, s->name) != 0 || !empty || *empty ||
-		get_version(j, &version) < 0)
+	if (r < 0)
 		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
 			"%s: the broker's answer lacks the name, version or value", path);
 	kura_secbuf_free(s->value);
-	s->value = TAKE_PTR(v);
+	s->value = v;
 	s->version = version;
 	return 0;
 }

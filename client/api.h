@@ -47,6 +47,16 @@ int kura_api_list(const struct kura_broker *b, struct kura_secret_set *ret, stru
  * guarded buffer: one copy in memory besides the answer itself. */
 int kura_api_fetch(const struct kura_broker *b, struct kura_secret *s, struct kura_fail *f);
 
+/*
+ * The answer to GET /v1/secrets/NAME as kura_api_fetch() reads it (exposed for the fuzz target):
+ * body is emptied of its value in place, the value decoded into *ret_value and the version into
+ * *ret_version. -EBADMSG: not an object with exactly one base64 "value" string at the top;
+ * -EILSEQ: that string is not base64; -EFBIG: over 64 KiB besides the value; -EPROTO: the name
+ * (other than `name`), version or value missing or wrong in jansson's reading; -ENOMEM.
+ */
+int kura_api_parse_secret(struct kura_secbuf *body, const char *name,
+	struct kura_secbuf **ret_value, uint64_t *ret_version);
+
 /* Adds a name (copied) to the set, without a value. */
 int kura_secret_set_add(struct kura_secret_set *set, const char *name, uint64_t version);
 

@@ -120,12 +120,7 @@ static const uint8_t *find_crlfcrlf(const uint8_t *p, size_t len)
 	return NULL;
 }
 
-/*
- * Parses "HTTP/1.1 NNN reason\r\n" and the header lines in hdr (NUL-terminated, without the
- * blank line). Content-Length must be there exactly once, decimal, within the cap; chunked
- * transfer coding is refused (kurad never sends it to us, and parsing less is safer).
- */
-static int parse_head(char *hdr, size_t max_body, int *ret_status, size_t *ret_len)
+int kura_http_parse_head(char *hdr, size_t max_body, int *ret_status, size_t *ret_len)
 {
 	char *line, *save = NULL;
 	bool have_len = false;
@@ -209,7 +204,7 @@ static int exchange(int fd, const char *path, int64_t deadline, size_t max_body,
 		end = find_crlfcrlf(head->data + got, head->len - got);
 	}
 	head->data[end - head->data] = '\0';
-	r = parse_head((char *)head->data, max_body, &status, &clen);
+	r = kura_http_parse_head((char *)head->data, max_body, &status, &clen);
 	if (r < 0)
 		return r;
 

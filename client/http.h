@@ -18,3 +18,11 @@
  */
 int kura_http_get(const char *socket_path, const char *path, int timeout_ms, size_t max_body,
 	int *ret_status, struct kura_secbuf **ret_body, struct kura_fail *f);
+
+/*
+ * Parses "HTTP/1.1 NNN reason\r\n" and the header lines in hdr (NUL-terminated, without the
+ * blank line; cut up in place). Content-Length must be there exactly once, decimal, within
+ * max_body (-EFBIG past it); chunked transfer coding is refused (kurad never sends it to us, and
+ * parsing less is safer). -EBADMSG for anything else. Exposed for the fuzz target.
+ */
+int kura_http_parse_head(char *hdr, size_t max_body, int *ret_status, size_t *ret_len);
