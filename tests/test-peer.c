@@ -380,6 +380,18 @@ static void ns_equal_gone(void)
 	close(sv[1]);
 }
 
+static bool write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+	close(fd);
+	return ok;
+}
+
 /* What a child does before it connects: nothing, or leave one of our namespaces. */
 enum ns_setup { NS_NONE, NS_MOUNT, NS_CGROUP, NS_USER_AS_NOBODY, NS_USER_NESTED };
 
@@ -401,9 +413,18 @@ static _Noreturn void ns_child_main(int ctl, int ready, enum ns_setup how)
 		break;
 	case NS_USER_AS_NOBODY:
 	case NS_USER_NESTED:
-		/* An unprivileged user makes a namespace of its own (any uid can). */
+		/* An unprivileged user makes a namespace of its own (any uid can); to make another
+		 * inside it, it must be mapped there first (itself as root, as unshare -r does). */
 		ok = setresgid(65534, 65534, 65534) == 0 && setresuid(65534, 65534, 65534) == 0 &&
-			unshare(CLONE_NEWUSER) == 0 && (how != NS_USER_NESTED || unshare(CLONE_NEWUSER) == 0);
+			unshare(CLONE_NEWUSER) == 0;
+		/* Changing uids made us undumpable, and /proc/self root's: undo that. */
+		if (ok && how == NS_USER_NESTED)
+			ok = prctl(PR_SET_DUMPABLE, 1) == 0;
+		if (ok && how == NS_USER_NESTED)
+			ok = write_file("/proc/self/setgroups", "deny") &&
+				write_file("/proc/self/uid_map", "0 65534 1") &&
+				write_file("/proc/self/gid_map", "0 65534 1") &&
+				unshare(CLONE_NEWUSER) == 0;
 		break;
 	}
 	if (!ok)
@@ -500,9 +521,10 @@ static void user_owner(void)
 
 		if (!ns_child(cases[i].how, &c, &p, cases[i].what))
 			continue;
-		tap_ok(kura_peer_user_owner(&p, &owner) == 0 && owner == want,
-			"%s: answers to uid %u (got %u)", cases[i].what, (unsigned)want,
-			(unsigned)owner);
+		int r = kura_peer_user_owner(&p, &owner);
+
+		tap_ok(r == 0 && owner == want, "%s: answers to uid %u (got %d, %u)", cases[i].what,
+			(unsigned)want, r, (unsigned)owner);
 		kura_peer_done(&p);
 		child_reap(&c);
 	}
