@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "policy.h"
+#include "who.h"
 
 #define KURA_REQUEST_ID_LEN 16u
 

@@ -9,7 +9,7 @@
 
 #include "cgroup.h"
 #include "peer.h"
-#include "policy.h"
+#include "who.h"
 #include "runtime.h"
 
 #define KURA_RESOLVER_TIMEOUT_MS 2000u   /* one whole identify, runtime calls included */

@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "keys/macro.h"
+#include "macro.h"
 #include "proc.h"
 
 int kura_proc_read(int dirfd, const char *name, char *buf, size_t cap, size_t *ret_len,

@@ -15,7 +15,7 @@
 
 #include <sqlite3.h>
 
-#include "keys/macro.h"
+#include "macro.h"
 #include "store.h"
 
 /* PRAGMA application_id of every kura store: "kura" in ASCII. */

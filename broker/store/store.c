@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keys/macro.h"
+#include "macro.h"
 #include "store.h"
 
 void kura_store_close(struct kura_store *s)

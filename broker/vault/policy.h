@@ -7,31 +7,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "who.h"
+
 #define KURA_GRANT_MAX_LABELS 32u
 #define KURA_GRANT_ID_LEN 16u /* hex characters */
-
-/* Who is asking, as established by the broker from the kernel and the runtime. */
-struct kura_identity {
-	bool host; /* a process in no container */
-	pid_t pid;
-	uid_t uid;
-	gid_t gid;
-	const char *runtime; /* "docker", "podman", ...; NULL for host */
-	const char *container_id;
-	const char *name;
-	const char *image_id; /* sha256:<64 hex> */
-	const char *const *digests; /* repo@sha256:<64 hex> */
-	size_t n_digests;
-	/* Labels set when the container was created, without those its image also has (key and
-	 * value): what whoever started it said. */
-	const char *const *label_keys;
-	const char *const *label_values;
-	size_t n_labels;
-	/* The image's labels: what the image's author said, whoever runs it. */
-	const char *const *image_label_keys;
-	const char *const *image_label_values;
-	size_t n_image_labels;
-};
 
 struct kura_grant {
 	char id[KURA_GRANT_ID_LEN + 1];
