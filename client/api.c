@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "base64.h"
 #include "http.h"
 #include "name.h"
 
@@ -37,7 +38,7 @@ static int get(const struct kura_broker *b, const char *path, size_t max_body,
 		msg = "(no message)";
 	switch (status) {
 	case 403:
-		ex = KURA_EXIT_DENIED;
+		ex = KURA_EXIT_REFUSED;
 		r = -EACCES;
 		break;
 	case 429:
@@ -86,87 +87,11 @@ static int get_version(const json_t *o, uint64_t *ret)
 	return 0;
 }
 
-/* Each byte's value as a base64 digit; X for anything else (so '=' too: padding is handled
- * apart). Indexed by the byte, as most decoders do: the broker's socket is local, so no one
- * times it. */
-#define X 0xff
-static const uint8_t b64_digits[256] = {
-	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
-	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
-	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X, 62,  X,  X,  X, 63,
-	52, 53, 54, 55, 56, 57, 58, 59, 60, 61,  X,  X,  X,  X,  X,  X,
-	 X,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
-	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,  X,  X,  X,  X,  X,
-	 X, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51,  X,  X,  X,  X,  X,
-	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
-	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
-	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
-	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
-	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
-	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
-	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
-	 X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,  X,
-};
-#undef X
-
+/* A base64 digit or padding: where a base64 string in an answer ends. */
 static bool b64_char(uint8_t c)
 {
-	return b64_digits[c] != 0xff || c == '=';
-}
-
-/*
- * Strict standard base64 with padding (what kurad sends) into out, which has room for len / 4 * 3
- * bytes: at most two '=', only at the end, and no bits set past the last byte. Megabytes a
- * value, so one table look-up per digit and the last group apart.
- */
-static int base64_decode(const char *in, size_t len, struct kura_secbuf *out)
-{
-	const uint8_t *p = (const uint8_t *)in;
-	uint32_t a, b, c, d, v = 0, bad = 0;
-	size_t o = 0, i;
-	int pad;
-
-	if (len % 4 || len / 4 * 3 > out->cap)
-		return -EBADMSG;
-	if (len == 0) {
-		out->len = 0;
-		return 0;
-	}
-	for (i = 0; i + 4 < len; i += 4) {
-		a = b64_digits[p[i]];
-		b = b64_digits[p[i + 1]];
-		c = b64_digits[p[i + 2]];
-		d = b64_digits[p[i + 3]];
-		bad |= (a | b | c | d) & 0x80;
-		v = a << 18 | b << 12 | c << 6 | d;
-		out->data[o] = (uint8_t)(v >> 16);
-		out->data[o + 1] = (uint8_t)(v >> 8);
-		out->data[o + 2] = (uint8_t)v;
-		o += 3;
-	}
-	/* The last group: "xxxx", "xxx=" or "xx=="; an '=' anywhere else is not a digit. */
-	pad = p[len - 1] != '=' ? 0 : p[len - 2] == '=' ? 2 : 1;
-	a = b64_digits[p[i]];
-	b = b64_digits[p[i + 1]];
-	c = pad < 2 ? b64_digits[p[i + 2]] : 0;
-	d = pad < 1 ? b64_digits[p[i + 3]] : 0;
-	bad |= (a | b | c | d) & 0x80;
-	/* The bits past the last byte are zero: one spelling for each value, as kurad writes. */
-	bad |= pad == 2 ? b & 0x0f : pad == 1 ? c & 0x03 : 0;
-	v = a << 18 | b << 12 | c << 6 | d;
-	out->data[o++] = (uint8_t)(v >> 16);
-	if (pad < 2)
-		out->data[o++] = (uint8_t)(v >> 8);
-	if (pad < 1)
-		out->data[o++] = (uint8_t)v;
-	explicit_bzero(&v, sizeof(v));
-	if (bad) {
-		explicit_bzero(out->data, o);
-		return -EBADMSG;
-	}
-	out->len = o;
-	return 0;
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		c == '+' || c == '/' || c == '=';
 }
 
 int kura_secret_set_add(struct kura_secret_set *set, const char *name, uint64_t version)
@@ -365,7 +290,7 @@ int kura_api_parse_secret(struct kura_secbuf *body, const char *name,
 	r = kura_secbuf_new(b64_len / 4 * 3, &v);
 	if (r < 0)
 		return r;
-	if (base64_decode((const char *)body->data + off, b64_len, v) < 0)
+	if (kura_base64_decode((const char *)body->data + off, b64_len, v->data, v->cap, &v->len) < 0)
 		return -EILSEQ;
 	/* The rest of the document, with "value" emptied, goes to jansson for a full check. */
 	memmove(body->data + off, body->data + off + b64_len, body->len - off - b64_len);

@@ -14,34 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "fdio.h"
 #include "http.h"
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits for events on fd until the deadline: 0, -ETIMEDOUT, or -errno. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	int64_t left;
-	int r;
-
-	for (;;) {
-		left = deadline - now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -errno;
-	}
-}
 
 /*
  * Connects with the time left. A Unix stream connect only blocks while the listener's backlog
@@ -64,7 +39,7 @@ static int dial(const char *socket_path, int64_t deadline)
 			continue;
 		if (errno != EAGAIN)
 			return -errno;
-		if (now_ms() >= deadline)
+		if (kura_clock_ms() >= deadline)
 			return -ETIMEDOUT;
 		usleep(10000);
 	}
@@ -82,7 +57,7 @@ static int send_all(int fd, const char *buf, size_t len, int64_t deadline)
 				continue;
 			if (errno != EAGAIN)
 				return -errno;
-			r = wait_fd(fd, POLLOUT, deadline);
+			r = kura_wait_fd(fd, POLLOUT, deadline);
 			if (r < 0)
 				return r;
 			continue;
@@ -106,7 +81,7 @@ static ssize_t recv_some(int fd, uint8_t *buf, size_t len, int64_t deadline)
 			continue;
 		if (errno != EAGAIN)
 			return -errno;
-		r = wait_fd(fd, POLLIN, deadline);
+		r = kura_wait_fd(fd, POLLIN, deadline);
 		if (r < 0)
 			return r;
 	}
@@ -233,7 +208,7 @@ static int exchange(int fd, const char *path, int64_t deadline, size_t max_body,
 int kura_http_get(const char *socket_path, const char *path, int timeout_ms, size_t max_body,
 	int *ret_status, struct kura_secbuf **ret_body, struct kura_fail *f)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = kura_clock_ms() + timeout_ms;
 	_cleanup_close_ int fd = -1;
 	int r;
 

@@ -346,7 +346,7 @@ static int fetch_and_write(struct args *a, struct kura_fail *f)
 	}
 	kura_secret_set_done(&set);
 	if (r == 0 && written == 0 && !a->allow_partial)
-		r = kura_fail_set(f, -ENOENT, KURA_EXIT_DENIED, "the broker grants this workload "
+		r = kura_fail_set(f, -ENOENT, KURA_EXIT_REFUSED, "the broker grants this workload "
 			"no secret%s; nothing written (is the grant for this image ID?)",
 			only ? " of those named" : " at all");
 	if (r < 0) {
@@ -446,7 +446,7 @@ int main(int argc, char **argv)
 	/* Every fd of ours is closed or O_CLOEXEC, every value wiped; environ goes on untouched. */
 	execvp(cmd_argv[0], cmd_argv);
 	r = errno;
-	kura_fail_set(&f, -r, r == ENOENT ? 127 : 126, "cannot execute %s: %s", cmd_argv[0],
+	kura_fail_set(&f, -r, r == ENOENT ? KURA_EXIT_NOT_FOUND : KURA_EXIT_CANNOT_EXEC, "cannot execute %s: %s", cmd_argv[0],
 		strerror(r));
 	return report(&f);
 }

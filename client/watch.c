@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "escape.h"
 #include "watch.h"
 
@@ -116,7 +117,7 @@ static pid_t spawn(char **argv, const sigset_t *mask)
 	dprintf(STDERR_FILENO, "kura: cannot execute %s: %s\n",
 		kura_escape(argv[0], strlen(argv[0]), KURA_ESCAPE_TEXT, safe, sizeof(safe)),
 		strerror(e));
-	_exit(e == ENOENT ? 127 : 126);
+	_exit(e == ENOENT ? KURA_EXIT_NOT_FOUND : KURA_EXIT_CANNOT_EXEC);
 }
 
 static int exit_status(int st)
@@ -252,27 +253,19 @@ static int next_signal(int sfd, int timeout_ms)
 	return (int)si.ssi_signo;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * SIGTERM, then SIGKILL after the grace period. A forwarded signal that arrives meanwhile goes
  * to the app and means it is stopping for good: returns false, and no new app is started.
  */
 static bool stop_app(struct children *c, int sfd)
 {
-	int64_t deadline = now_ms() + RESTART_GRACE_MS;
+	int64_t deadline = kura_clock_ms() + RESTART_GRACE_MS;
 	bool again = true;
 	int sig, st;
 
 	kill(c->app, SIGTERM);
 	while (!c->app_gone) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - kura_clock_ms();
 
 		if (left <= 0) {
 			kill(c->app, SIGKILL);

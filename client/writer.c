@@ -47,7 +47,7 @@ static int fail_errno(struct kura_fail *f, int r, const char *dir, const char *w
 	if (r == -ENOSPC || r == -EDQUOT)
 		return kura_fail_set(f, r, KURA_EXIT_FULL, "%s is full: cannot %s %s", dir, what, name);
 	if (r == -ELOOP || r == -EXDEV || r == -ENOTDIR || r == -EEXIST)
-		return kura_fail_set(f, r, KURA_EXIT_REFUSED,
+		return kura_fail_set(f, r, KURA_EXIT_WRITE_REFUSED,
 			"refusing to %s %s/%s: a symlink or another file is in the way (%s)", what, dir,
 			name, strerror(-r));
 	return kura_fail_set(f, r, KURA_EXIT_SYSTEM, "cannot %s %s/%s: %s", what, dir, name,
@@ -61,7 +61,7 @@ int kura_write_open_dir(const char *path, struct kura_fail *f)
 
 	fd = openat2_dir(AT_FDCWD, path, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 	if (fd == -ELOOP)
-		return kura_fail_set(f, fd, KURA_EXIT_REFUSED,
+		return kura_fail_set(f, fd, KURA_EXIT_WRITE_REFUSED,
 			"refusing %s: the path holds a symlink", path);
 	if (fd < 0)
 		return kura_fail_set(f, fd, fd == -ENOENT || fd == -ENOTDIR ? KURA_EXIT_NOT_TMPFS :
@@ -270,12 +270,12 @@ static int check_dir(int dir_fd, const char *dir, uid_t euid, struct kura_fail *
 		return kura_fail_set(f, -errno, KURA_EXIT_SYSTEM, "cannot stat %s: %s", dir,
 			strerror(errno));
 	if (st.st_uid != euid && st.st_uid != 0)
-		return kura_fail_set(f, -EPERM, KURA_EXIT_REFUSED, "refusing %s: it belongs to uid "
+		return kura_fail_set(f, -EPERM, KURA_EXIT_WRITE_REFUSED, "refusing %s: it belongs to uid "
 			"%u, who could plant or repoint the links the app follows; kura (uid %u) writes "
 			"only into a directory of its own or root's; nothing written", dir,
 			(unsigned)st.st_uid, (unsigned)euid);
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return kura_fail_set(f, -EPERM, KURA_EXIT_REFUSED, "refusing %s: others can write it "
+		return kura_fail_set(f, -EPERM, KURA_EXIT_WRITE_REFUSED, "refusing %s: others can write it "
 			"(mode %04o), so they could plant or repoint the links the app follows; nothing "
 			"written (mount a tmpfs of kura's own there, e.g. --tmpfs %s:mode=0700)", dir,
 			(unsigned)(st.st_mode & 07777), dir);
@@ -301,11 +301,11 @@ static int check_dir(int dir_fd, const char *dir, uid_t euid, struct kura_fail *
 			return 0;
 		ancestor_name(dir, level, where, sizeof(where));
 		if (up.st_uid != euid && up.st_uid != 0)
-			return kura_fail_set(f, -EPERM, KURA_EXIT_REFUSED, "refusing %s: %s above it "
+			return kura_fail_set(f, -EPERM, KURA_EXIT_WRITE_REFUSED, "refusing %s: %s above it "
 				"belongs to uid %u, who could replace it; nothing written", dir, where,
 				(unsigned)up.st_uid);
 		if ((up.st_mode & (S_IWGRP | S_IWOTH)) && !(up.st_mode & S_ISVTX))
-			return kura_fail_set(f, -EPERM, KURA_EXIT_REFUSED, "refusing %s: others can "
+			return kura_fail_set(f, -EPERM, KURA_EXIT_WRITE_REFUSED, "refusing %s: others can "
 				"write %s above it (mode %04o, not sticky), so they could replace it; "
 				"nothing written", dir, where, (unsigned)(up.st_mode & 07777));
 		st = up;
@@ -345,11 +345,11 @@ static int refuse_entry(struct kura_fail *f, int r, const char *dir, const char 
 	uid_t owner, const char *what)
 {
 	if (r == -EPERM)
-		return kura_fail_set(f, r, KURA_EXIT_REFUSED, "refusing to write %s: %s/%s is a "
+		return kura_fail_set(f, r, KURA_EXIT_WRITE_REFUSED, "refusing to write %s: %s/%s is a "
 			"link of uid %u, not kura's own (planted?); nothing written", what, dir, entry,
 			(unsigned)owner);
 	if (r == -EEXIST || r == -ELOOP)
-		return kura_fail_set(f, r, KURA_EXIT_REFUSED, "refusing to write %s: %s/%s is "
+		return kura_fail_set(f, r, KURA_EXIT_WRITE_REFUSED, "refusing to write %s: %s/%s is "
 			"already there and is not kura's link (a planted symlink or file?); nothing "
 			"written", what, dir, entry);
 	return fail_errno(f, r, dir, "inspect", entry);
@@ -378,7 +378,7 @@ static int check_top(struct kura_write_txn *t, const char *top, const char *what
 	int r;
 
 	if (strncmp(top, "..", 2) == 0)
-		return kura_fail_set(f, -EINVAL, KURA_EXIT_REFUSED,
+		return kura_fail_set(f, -EINVAL, KURA_EXIT_WRITE_REFUSED,
 			"refusing to write %s: names starting with '..' are kura's own", what);
 	snprintf(want, sizeof(want), KURA_DATA_LINK "/%s", top);
 	r = read_own_link(t->dir_fd, top, t->euid, have, sizeof(have), &owner);
@@ -456,7 +456,7 @@ int kura_write_check(struct kura_write_txn *t, const char *name, struct kura_fai
 	int r;
 
 	if (why)
-		return kura_fail_set(f, -EINVAL, KURA_EXIT_REFUSED, "refusing to write '%s': %s",
+		return kura_fail_set(f, -EINVAL, KURA_EXIT_WRITE_REFUSED, "refusing to write '%s': %s",
 			name, why);
 	top_of(name, top);
 	r = check_top(t, top, name, f);
@@ -709,7 +709,7 @@ int kura_write_commit(struct kura_write_txn *t, struct kura_fail *f)
 		goto fail;
 	}
 	if (r < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
-		r = kura_fail_set(f, -ESTALE, KURA_EXIT_REFUSED, "refusing to swap in %s/%s: it is "
+		r = kura_fail_set(f, -ESTALE, KURA_EXIT_WRITE_REFUSED, "refusing to swap in %s/%s: it is "
 			"no longer the set kura wrote; nothing written", t->dir, t->set_name);
 		goto fail;
 	}

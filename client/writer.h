@@ -21,7 +21,7 @@
  * or a bind of /dev/shm, is refused), and so must every directory above it, unless it has the
  * sticky bit (which keeps others from renaming what is not theirs). "..data" and every
  * top-level link kura keeps from an earlier set must be symlinks owned by kura's euid with the
- * text kura gives them. Anything else is refused with KURA_EXIT_REFUSED and nothing is written.
+ * text kura gives them. Anything else is refused with KURA_EXIT_WRITE_REFUSED and nothing is written.
  */
 #define KURA_DATA_LINK "..data"
 #define KURA_SET_PREFIX "..kura_"
@@ -54,7 +54,7 @@ int kura_write_begin(int dir_fd, const char *dir_path, const struct kura_write_o
 	struct kura_write_txn **ret, struct kura_fail *f);
 
 /* Whether name may be written: a valid name whose top-level entry in DIR is absent or kura's own
- * link (KURA_EXIT_REFUSED otherwise). Lets a caller refuse before it fetches any value. */
+ * link (KURA_EXIT_WRITE_REFUSED otherwise). Lets a caller refuse before it fetches any value. */
 int kura_write_check(struct kura_write_txn *t, const char *name, struct kura_fail *f);
 
 /*

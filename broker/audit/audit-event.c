@@ -50,42 +50,6 @@ json_t *kura_audit_event_fields(const struct kura_audit_event *e)
 	return j;
 }
 
-const char *kura_audit_reason(int r)
-{
-	switch (-r) {
-	case ENOENT:
-		return "not_found";
-	case EEXIST:
-		return "exists";
-	case EINVAL:
-	case ENODATA:
-		return "bad_request";
-	case EKEYREJECTED:
-	case ENOKEY:
-		return "key_rejected";
-	case EPERM:
-	case ELOOP:
-	case EMEDIUMTYPE:
-	case EMSGSIZE:
-		return "refused";
-	case EBADMSG:
-	case EUCLEAN:
-	case EPROTO:
-		return "integrity";
-	case ESTALE:
-	case EBUSY:
-		return "conflict";
-	case EFBIG:
-		return "too_large";
-	case ENOSPC:
-		return "no_space";
-	case ETIMEDOUT:
-		return "timeout";
-	default:
-		return "io_error";
-	}
-}
-
 void kura_request_id(char out[KURA_REQUEST_ID_LEN + 1])
 {
 	uint8_t raw[KURA_REQUEST_ID_LEN / 2];

@@ -31,10 +31,6 @@ struct kura_audit_event {
 /* The record's fields, for kura_audit_append; NULL only when out of memory. */
 json_t *kura_audit_event_fields(const struct kura_audit_event *e);
 
-/* A short reason code for a failed operation's -errno (not_found, exists, bad_request,
- * key_rejected, integrity, conflict, too_large, no_space, io_error, ...). */
-const char *kura_audit_reason(int r);
-
 /* A fresh random request id: KURA_REQUEST_ID_LEN hex digits and a NUL. */
 void kura_request_id(char out[KURA_REQUEST_ID_LEN + 1]);
 

@@ -20,7 +20,10 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "base64.h"
 #include "audit-sink.h"
+#include "clock.h"
+#include "fdio.h"
 
 #define FACILITY_AUTHPRIV 10
 #define SEV_WARNING 4
@@ -97,24 +100,6 @@ struct kura_sinks {
 	struct sink sinks[2];
 	unsigned n;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void rfc3339(const struct timespec *ts, char out[32])
-{
-	struct tm tm;
-	size_t n;
-
-	gmtime_r(&ts->tv_sec, &tm);
-	n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 32 - n, ".%06ldZ", ts->tv_nsec / 1000);
-}
 
 static bool hostname_ok(const char *h)
 {
@@ -245,7 +230,7 @@ static int64_t stop_at(struct sink *k)
 /* Now plus timeout_ms, but never past the stop deadline. */
 static int64_t op_deadline(struct sink *k)
 {
-	int64_t d = now_ms() + k->top->timeout_ms, s = stop_at(k);
+	int64_t d = kura_clock_ms() + k->top->timeout_ms, s = stop_at(k);
 
 	return s && s < d ? s : d;
 }
@@ -262,7 +247,7 @@ static void emit(
 /* At most once a second, the drops since the last report; called without the lock. */
 static void report_drops(struct sink *k)
 {
-	int64_t now = now_ms();
+	int64_t now = kura_clock_ms();
 	uint64_t n = 0;
 
 	if (now - k->last_drop_report < DROP_REPORT_MS)
@@ -282,7 +267,7 @@ static void report_drops(struct sink *k)
 static void make_checkpoint(struct sink *k, bool final)
 {
 	struct kura_sinks *s = k->top;
-	char b64[sodium_base64_ENCODED_LEN(KURA_SINK_MAC_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+	char b64[KURA_BASE64_LEN(KURA_SINK_MAC_BYTES) + 1];
 	char line[512], when[32];
 	uint8_t mac[KURA_SINK_MAC_BYTES];
 	struct rec *r, *old;
@@ -302,8 +287,8 @@ static void make_checkpoint(struct sink *k, bool final)
 		return;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	rfc3339(&ts, when);
-	sodium_bin2base64(b64, sizeof(b64), mac, sizeof(mac), sodium_base64_VARIANT_ORIGINAL);
+	kura_rfc3339_us(&ts, when);
+	b64[kura_base64_encode(mac, sizeof(mac), b64)] = '\0';
 	n = snprintf(line, sizeof(line),
 		"{\"type\":\"kura-audit-checkpoint\",\"seq\":%" PRIu64
 		",\"mac\":\"%s\",\"host\":\"%s\",\"time\":\"%s\"}",
@@ -354,26 +339,6 @@ static void sock_close(struct sink *k)
 	k->fd = -1;
 }
 
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	struct pollfd p = {.fd = fd, .events = events};
-	int64_t left;
-	int r;
-
-	for (;;) {
-		left = deadline - now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&p, 1, (int)left);
-		if (r > 0)
-			return 0;
-		if (r == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
-			return -errno;
-	}
-}
-
 static int fail(char *detail, size_t n, int err, const char *what, const char *where)
 {
 	errno = -err;
@@ -417,7 +382,7 @@ static int syslog_connect(struct sink *k, char *detail, size_t dn)
 		int err = 0;
 		socklen_t len = sizeof(err);
 
-		r = wait_fd(fd, POLLOUT, op_deadline(k));
+		r = kura_wait_fd(fd, POLLOUT, op_deadline(k));
 		if (r == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			r = -errno;
 		else if (r == 0 && err)
@@ -455,7 +420,7 @@ static int syslog_format(struct sink *k, const struct rec *r)
 	size_t off = 0;
 	int n, m = 0;
 
-	rfc3339(&r->wall, when);
+	kura_rfc3339_us(&r->wall, when);
 	n = snprintf(head, sizeof(head), "<%d>1 %s %s kurad %d %s - ", FACILITY_AUTHPRIV * 8 + sev,
 		when, s->hostname, s->pid, r->checkpoint ? "checkpoint" : "audit");
 	if (n < 0 || (size_t)n >= sizeof(head))
@@ -498,7 +463,7 @@ static int syslog_send_one(struct sink *k, const struct rec *r, char *detail, si
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN) {
-			err = wait_fd(k->fd, POLLOUT, deadline);
+			err = kura_wait_fd(k->fd, POLLOUT, deadline);
 			if (err == 0)
 				continue;
 		} else {
@@ -595,13 +560,13 @@ static CURLcode perform(struct sink *k)
 		if (finished || !running)
 			break;
 		s = stop_at(k);
-		if (s && now_ms() >= s) {
+		if (s && kura_clock_ms() >= s) {
 			rc = CURLE_ABORTED_BY_CALLBACK;
 			snprintf(k->errbuf, sizeof(k->errbuf), "stopped");
 			break;
 		}
-		if (s && s - now_ms() < wait_ms)
-			wait_ms = s - now_ms();
+		if (s && s - kura_clock_ms() < wait_ms)
+			wait_ms = s - kura_clock_ms();
 		if (curl_multi_poll(k->multi, NULL, 0, (int)wait_ms, NULL) != CURLM_OK)
 			break;
 	}
@@ -613,7 +578,7 @@ static CURLcode perform(struct sink *k)
 static int http_deliver(
 	struct sink *k, struct rec **batch, unsigned n, unsigned *ret_done, char *detail, size_t dn)
 {
-	int64_t left = op_deadline(k) - now_ms();
+	int64_t left = op_deadline(k) - kura_clock_ms();
 	size_t len = 0;
 	long status = 0;
 	CURLcode rc;
@@ -756,15 +721,15 @@ static unsigned deliver(struct sink *k, struct rec **batch, unsigned n)
 			emit(k, KURA_SINK_FAILED, detail, 0);
 			pthread_mutex_lock(&k->lock);
 		}
-		deadline = now_ms() + jitter(k, backoff);
+		deadline = kura_clock_ms() + jitter(k, backoff);
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 		for (;;) {
 			s = stop_at(k);
-			if (s && now_ms() >= s) {
+			if (s && kura_clock_ms() >= s) {
 				pthread_mutex_unlock(&k->lock);
 				return done;
 			}
-			if (now_ms() >= deadline)
+			if (kura_clock_ms() >= deadline)
 				break;
 			wait_until(k, s && s < deadline ? s : deadline);
 		}
@@ -782,9 +747,9 @@ static void *sink_main(void *arg)
 	bool final_done = false;
 
 	batch = calloc((size_t)s->batch_max + 1, sizeof(*batch));
-	k->next_cp = now_ms() + (int64_t)s->checkpoint_s * 1000;
+	k->next_cp = kura_clock_ms() + (int64_t)s->checkpoint_s * 1000;
 	for (;;) {
-		int64_t now = now_ms(), wake = NEVER, st = stop_at(k);
+		int64_t now = kura_clock_ms(), wake = NEVER, st = stop_at(k);
 		unsigned n, done;
 
 		if (st && !final_done) {
@@ -833,7 +798,7 @@ static void *sink_main(void *arg)
 		for (unsigned i = 0; i < n; i++)
 			free(batch[i]);
 		st = stop_at(k);
-		if (st && now_ms() >= st)
+		if (st && kura_clock_ms() >= st)
 			break;
 	}
 
@@ -886,8 +851,8 @@ static int sink_init(struct kura_sinks *s, const char *name)
 	k->name = name;
 	k->fd = -1;
 	k->up = true;
-	k->rng = (unsigned)getpid() ^ (unsigned)now_ms() ^ s->n;
-	k->last_drop_report = now_ms() - DROP_REPORT_MS;
+	k->rng = (unsigned)getpid() ^ (unsigned)kura_clock_ms() ^ s->n;
+	k->last_drop_report = kura_clock_ms() - DROP_REPORT_MS;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&k->cond, &ca);
@@ -973,7 +938,7 @@ void kura_sinks_submit(struct kura_sinks *s, const char *line, size_t len, uint6
 	pthread_mutex_unlock(&s->last_lock);
 
 	clock_gettime(CLOCK_REALTIME, &wall);
-	mono = now_ms();
+	mono = kura_clock_ms();
 	for (unsigned i = 0; i < s->n; i++) {
 		struct sink *k = &s->sinks[i];
 		struct rec *r = rec_new(line, len), *old = NULL;
@@ -1017,7 +982,7 @@ void kura_sinks_stop(struct kura_sinks *s, unsigned flush_ms)
 
 	if (!s)
 		return;
-	deadline = now_ms() + flush_ms;
+	deadline = kura_clock_ms() + flush_ms;
 	if (deadline == 0)
 		deadline = 1;
 	for (unsigned i = 0; i < s->n; i++) {

@@ -15,6 +15,8 @@
 #include <sodium.h>
 
 #include "audit-internal.h"
+#include "clock.h"
+#include "base64.h"
 #include "json.h"
 
 #define STATE_MAX 4096u
@@ -90,23 +92,6 @@ int kura_audit_evolve(struct kura_secbuf **key)
 	return 0;
 }
 
-static uint64_t now_seconds(void)
-{
-	return (uint64_t)time(NULL);
-}
-
-static void now_rfc3339(char buf[40])
-{
-	struct timespec ts;
-	struct tm tm;
-	size_t n;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, 40 - n, ".%06ldZ", ts.tv_nsec / 1000);
-}
-
 /* A whole regular file into malloc'd memory (NUL-terminated for convenience). */
 int kura_audit_read_all(int fd, uint8_t **ret, size_t *ret_len)
 {
@@ -156,7 +141,7 @@ int kura_audit_rec_parse(const uint8_t *p, size_t len, struct rec *ret)
 	if (memcmp(b64, head, sizeof(head) - 1) != 0 || memcmp(p + len - 2, "\"}", 2) != 0)
 		return -EPROTO;
 	b64 += sizeof(head) - 1;
-	if (kura_json_b64_decode(b64, B64_MAC_LEN, r.mac, sizeof(r.mac), &bin_len) < 0 ||
+	if (kura_base64_decode(b64, B64_MAC_LEN, r.mac, sizeof(r.mac), &bin_len) < 0 ||
 		bin_len != sizeof(r.mac))
 		return -EPROTO;
 
@@ -368,7 +353,7 @@ int kura_audit_create(const char *dir, struct kura_secbuf **ret_initial_key)
 	if (r == 0)
 		r = kura_audit_evolve(&key);
 	if (r == 0)
-		r = state_save(dirfd, 0, key, 0, zero, 1, now_seconds(), 0);
+		r = state_save(dirfd, 0, key, 0, zero, 1, (uint64_t)kura_wall_s(), 0);
 	if (r < 0)
 		return r;
 	*ret_initial_key = TAKE_PTR(k0);
@@ -456,7 +441,7 @@ static int recover_file(struct kura_audit *a, bool last)
 					r = kura_audit_evolve(&a->key);
 				a->epoch++;
 				a->epoch_records = 0;
-				a->epoch_started = now_seconds();
+				a->epoch_started = (uint64_t)kura_wall_s();
 			}
 		}
 		memcpy(prev, rc.mac, sizeof(prev));
@@ -526,7 +511,7 @@ int kura_audit_open(const char *dir, const struct kura_audit_opts *o, struct kur
 			r = errno == EWOULDBLOCK ? -EBUSY : -errno;
 			goto fail;
 		}
-		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+		kura_sleep_ms(10);
 	}
 	r = state_load(a);
 	if (r < 0)
@@ -648,7 +633,7 @@ static int write_record(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 	j = json_deep_copy(fields);
 	if (!j)
 		return -ENOMEM;
-	now_rfc3339(when);
+	kura_rfc3339_now_us(when);
 	if (json_object_set_new(j, "seq", json_integer((json_int_t)(a->seq + 1))) < 0 ||
 		json_object_set_new(j, "time", json_string(when)) < 0 ||
 		json_object_set_new(j, "epoch", json_integer((json_int_t)a->epoch)) < 0)
@@ -657,7 +642,7 @@ static int write_record(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 	if (r < 0)
 		return r;
 	kura_audit_compute_mac(a->key, a->mac, body, body_len, mac);
-	sodium_bin2base64(mac64, sizeof(mac64), mac, sizeof(mac), sodium_base64_VARIANT_ORIGINAL);
+	mac64[kura_base64_encode(mac, sizeof(mac), mac64)] = '\0';
 
 	line_len = body_len - 1 + MAC_SUFFIX_LEN + 1;
 	line = malloc(line_len);
@@ -697,7 +682,7 @@ static bool epoch_due(const struct kura_audit *a, bool by_count)
 {
 	if (by_count && a->epoch_records + 1 >= a->o.records_per_epoch)
 		return true;
-	return now_seconds() - a->epoch_started >= a->o.seconds_per_epoch;
+	return (uint64_t)kura_wall_s() - a->epoch_started >= a->o.seconds_per_epoch;
 }
 
 static int close_epoch(struct kura_audit *a)
@@ -717,7 +702,7 @@ static int close_epoch(struct kura_audit *a)
 	r = kura_audit_evolve(&a->key);
 	a->epoch++;
 	a->epoch_records = 0;
-	a->epoch_started = now_seconds();
+	a->epoch_started = (uint64_t)kura_wall_s();
 	a->state_stale = true;
 	if (r < 0)
 		return r;

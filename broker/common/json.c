@@ -3,33 +3,16 @@
 #include <errno.h>
 #include <string.h>
 
-#include <sodium.h>
-
+#include "base64.h"
 #include "json.h"
 
 json_t *kura_json_b64(const uint8_t *data, size_t len)
 {
-	size_t b64_len = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
-	_cleanup_free_ char *b64 = malloc(b64_len);
+	_cleanup_free_ char *b64 = malloc(kura_base64_len(len) + 1);
 
 	if (!b64)
 		return NULL;
-	sodium_bin2base64(b64, b64_len, data, len, sodium_base64_VARIANT_ORIGINAL);
-	return json_stringn(b64, b64_len - 1);
-}
-
-int kura_json_b64_decode(const char *b64, size_t len, uint8_t *out, size_t cap, size_t *ret_len)
-{
-	unsigned char high = 0;
-
-	/* libsodium 1.0.18 takes every byte >= 0x80 for a digit: strings other than the
-	 * canonical one would decode to its bytes (an edited audit line would read the same). */
-	for (size_t i = 0; i < len; i++)
-		high |= (unsigned char)b64[i];
-	if (high & 0x80)
-		return -EPROTO;
-	return sodium_base642bin(out, cap, b64, len, NULL, ret_len, NULL,
-		       sodium_base64_VARIANT_ORIGINAL) == 0 ? 0 : -EPROTO;
+	return json_stringn(b64, kura_base64_encode(data, len, b64));
 }
 
 int kura_json_get_b64(const json_t *obj, const char *key, uint8_t **ret, size_t *ret_len)
@@ -44,7 +27,7 @@ int kura_json_get_b64(const json_t *obj, const char *key, uint8_t **ret, size_t 
 	bin = malloc(len / 4 * 3 + 1);
 	if (!bin)
 		return -ENOMEM;
-	if (kura_json_b64_decode(json_string_value(s), len, bin, len / 4 * 3 + 1, &bin_len) < 0) {
+	if (kura_base64_decode(json_string_value(s), len, bin, len / 4 * 3 + 1, &bin_len) < 0) {
 		free(bin);
 		return -EPROTO;
 	}

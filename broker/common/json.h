@@ -18,11 +18,6 @@ void kura_json_free(void *p);
 /* A base64 string. NULL on allocation failure. */
 json_t *kura_json_b64(const uint8_t *data, size_t len);
 
-/* Decode standard padded base64 (b64, len bytes) into out (cap bytes), exactly as
- * sodium_bin2base64 spells it and nothing else. -EPROTO otherwise. Constant time in b64's bytes,
- * so it serves for keys too. */
-int kura_json_b64_decode(const char *b64, size_t len, uint8_t *out, size_t cap, size_t *ret_len);
-
 /* Decode obj[key] as base64 into malloc'd memory. -EPROTO if missing or malformed. */
 int kura_json_get_b64(const json_t *obj, const char *key, uint8_t **ret, size_t *ret_len);
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "clock.h"
 #include "identity.h"
 #include "macro.h"
 
@@ -91,27 +92,6 @@ struct kura_resolver {
 	pthread_t pre_thread;
 	bool pre_started;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timespec abstime(int64_t ms)
-{
-	return (struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* ---- records and idents ---- */
 
@@ -307,7 +287,7 @@ static void *prefetch_main(void *arg)
 		memcpy(id, r->pre[0].id, sizeof(id));
 		memmove(&r->pre[0], &r->pre[1], --r->n_pre * sizeof(r->pre[0]));
 		pthread_mutex_unlock(&r->lock);
-		if (lookup(r, w, id, now_ms() + r->timeout_ms, true, &rec) == 0)
+		if (lookup(r, w, id, kura_clock_ms() + r->timeout_ms, true, &rec) == 0)
 			record_unref(rec);
 		pthread_mutex_lock(&r->lock);
 		r->stats.prefetches++;
@@ -324,7 +304,7 @@ static void *watch_main(void *arg)
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
-		int64_t t0 = now_ms(), until;
+		int64_t t0 = kura_clock_ms(), until;
 
 		w->watching = true;
 		w->watch_since = t0;
@@ -337,11 +317,11 @@ static void *watch_main(void *arg)
 		/* Events may have been missed around the failure, and will be until we are back. */
 		invalidate(r, w, NULL);
 		r->stats.watch_failures++;
-		if (now_ms() - t0 >= BACKOFF_RESET_MS)
+		if (kura_clock_ms() - t0 >= BACKOFF_RESET_MS)
 			backoff = BACKOFF_MIN_MS;
-		until = now_ms() + backoff;
-		while (!r->stop && now_ms() < until) {
-			struct timespec ts = abstime(until);
+		until = kura_clock_ms() + backoff;
+		while (!r->stop && kura_clock_ms() < until) {
+			struct timespec ts = kura_clock_at_ms(until);
 
 			pthread_cond_timedwait(&r->wake, &r->lock, &ts);
 		}
@@ -486,7 +466,7 @@ static int fetch(struct kura_resolver *r, struct watch *w, const char *id, int64
 	int rc;
 
 	for (unsigned attempt = 0;; attempt++) {
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - kura_clock_ms();
 
 		if (left <= 0)
 			return -EAGAIN;
@@ -496,9 +476,9 @@ static int fetch(struct kura_resolver *r, struct watch *w, const char *id, int64
 		rc = kura_runtime_inspect(w->rt, id, (unsigned)left, &c);
 		if (rc != -ENOENT)
 			break;
-		if (attempt >= r->retries || deadline - now_ms() <= (int64_t)r->retry_ms)
+		if (attempt >= r->retries || deadline - kura_clock_ms() <= (int64_t)r->retry_ms)
 			return -EACCES;
-		sleep_ms(r->retry_ms);
+		kura_sleep_ms(r->retry_ms);
 	}
 	switch (rc) {
 	case 0:
@@ -546,7 +526,7 @@ static int lookup(struct kura_resolver *r, struct watch *w, const char *id, int6
 
 	pthread_mutex_lock(&r->lock);
 	e = entry_find(r, w, id);
-	if (e && (*e)->expires > now_ms()) {
+	if (e && (*e)->expires > kura_clock_ms()) {
 		r->stats.hits++;
 		*ret = record_ref((*e)->rec);
 		pthread_mutex_unlock(&r->lock);
@@ -567,8 +547,8 @@ static int lookup(struct kura_resolver *r, struct watch *w, const char *id, int6
 	if (f) {
 		r->stats.shared++;
 		f->refs++;
-		while (!f->done && now_ms() < deadline) {
-			struct timespec ts = abstime(deadline);
+		while (!f->done && kura_clock_ms() < deadline) {
+			struct timespec ts = kura_clock_at_ms(deadline);
 
 			pthread_cond_timedwait(&r->landed, &r->lock, &ts);
 		}
@@ -589,7 +569,7 @@ static int lookup(struct kura_resolver *r, struct watch *w, const char *id, int6
 	f->w = w;
 	memcpy(f->id, id, sizeof(f->id));
 	f->refs = 1;
-	f->started = now_ms();
+	f->started = kura_clock_ms();
 	f->gen = w->gen;
 	f->next = r->flights;
 	r->flights = f;
@@ -610,7 +590,7 @@ static int lookup(struct kura_resolver *r, struct watch *w, const char *id, int6
 			n->w = w;
 			memcpy(n->id, id, sizeof(n->id));
 			n->rec = record_ref(rec);
-			n->expires = now_ms() + r->ttl_ms;
+			n->expires = kura_clock_ms() + r->ttl_ms;
 			n->next = r->buckets[b];
 			r->buckets[b] = n;
 		}
@@ -648,7 +628,7 @@ static int identify(struct kura_resolver *r, const struct kura_peer *peer, bool 
 
 	if (!r || !peer || peer->proc_fd < 0)
 		return -EINVAL;
-	deadline = now_ms() + r->timeout_ms;
+	deadline = kura_clock_ms() + r->timeout_ms;
 	if (pre_rc) {
 		rc = *pre_rc;
 		if (rc == 0)
@@ -738,13 +718,13 @@ int kura_resolver_identify_container(struct kura_resolver *r, const char *id_or_
 
 	if (!r || !id_or_name)
 		return -EINVAL;
-	deadline = now_ms() + r->timeout_ms;
+	deadline = kura_clock_ms() + r->timeout_ms;
 	for (size_t n = 0; n < r->n_watches; n++) {
 		struct watch *w = &r->watches[n];
 		struct ident_record *rec = NULL;
 		struct kura_ident *i = NULL;
 		char id[KURA_CGROUP_ID_LEN + 1];
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - kura_clock_ms();
 		pid_t pid;
 		int rc;
 

@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "json.h"
 #include "runtime.h"
 
@@ -184,14 +185,6 @@ const char *kura_labels_get(const struct kura_labels *l, const char *key)
 	return NULL;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- one bounded request ---- */
 
 struct body {
@@ -294,13 +287,13 @@ static int handle_new(const struct kura_runtime *rt, const char *path, CURL **re
 	return 0;
 }
 
-/* GET path, finished by `deadline` (now_ms() clock). The status into *ret_status and the body
+/* GET path, finished by `deadline` (kura_clock_ms() clock). The status into *ret_status and the body
  * (malloc'd, NUL-terminated for convenience, length without it) into *ret_body and *ret_len. */
 static int http_get(const struct kura_runtime *rt, const char *path, int64_t deadline,
 	long *ret_status, char **ret_body, size_t *ret_len)
 {
 	struct body b = { 0 };
-	int64_t left = deadline - now_ms();
+	int64_t left = deadline - kura_clock_ms();
 	long status = 0;
 	CURLcode rc;
 	CURL *h;
@@ -615,7 +608,7 @@ static void apply_image(struct kura_container *c, struct kura_image *img)
 int kura_runtime_inspect(struct kura_runtime *rt, const char *id, unsigned timeout_ms,
 	struct kura_container **ret)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = kura_clock_ms() + timeout_ms;
 	_cleanup_container_ struct kura_container *c = NULL;
 	struct kura_image *img = NULL;
 	_cleanup_free_ char *body = NULL;
@@ -681,7 +674,7 @@ int kura_runtime_find(struct kura_runtime *rt, const char *name_or_id, unsigned 
 		return -EINVAL;
 	/* The name's characters need no escaping in a path. */
 	snprintf(path, sizeof(path), API "/containers/%s/json", name_or_id);
-	r = http_get(rt, path, now_ms() + timeout_ms, &status, &body, &len);
+	r = http_get(rt, path, kura_clock_ms() + timeout_ms, &status, &body, &len);
 	if (r < 0)
 		return r;
 	if (status != 200)

@@ -13,10 +13,13 @@
 
 #include <sodium.h>
 
+#include "base64.h"
 #include "audit-event.h"
+#include "number.h"
 #include "audit-internal.h"
 #include "audit-line.h"
 #include "audit.h"
+#include "clock.h"
 #include "ctl.h"
 #include "escape.h"
 #include "json.h"
@@ -440,13 +443,6 @@ static int open_log_dir(const char *dir)
 	return fd;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /*
  * Every record of the log in order, through the filter to rd->emit. Files entirely before
  * --since are skipped by their last record's time, and the files after one that starts past
@@ -506,7 +502,7 @@ static int read_log(struct reader *rd, const char *dir, bool follow)
 			out_flush();
 			if (out.broken || stop)
 				return 0;
-			sleep_ms(200);
+			kura_sleep_ms(200);
 			if (stop)
 				return 0;
 			r = read_lines(rd, fd);
@@ -537,7 +533,7 @@ static int read_log(struct reader *rd, const char *dir, bool follow)
 		while (!stop && !out.broken &&
 			faccessat(dirfd, first, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 			out_flush();
-			sleep_ms(200);
+			kura_sleep_ms(200);
 		}
 		if (stop || out.broken)
 			return 0;
@@ -936,7 +932,7 @@ static int print_stats(struct stats *s, uint64_t records)
 				who, ws, *sec ? sec : "-", *why ? why : "-");
 		}
 	}
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 /* --- verify --------------------------------------------------------------------------------- */
@@ -953,12 +949,12 @@ static int read_key(const char *path, struct kura_secbuf **ret)
 	if (fd < 0) {
 		r = -errno;
 		fprintf(stderr, "kuractl: cannot read the key %s: %s\n", path, strerror(-r));
-		return ctl_exit_code(r);
+		return kura_outcome_exit(r);
 	}
 	r = kura_secbuf_read_fd(fd, 4096, &raw);
 	if (r < 0 && r != -EFBIG) {
 		fprintf(stderr, "kuractl: cannot read the key %s: %s\n", path, strerror(-r));
-		return ctl_exit_code(r);
+		return kura_outcome_exit(r);
 	}
 	r = kura_secbuf_new(KURA_AUDIT_KEY_BYTES, &key);
 	if (r < 0)
@@ -983,7 +979,7 @@ static int read_key(const char *path, struct kura_secbuf **ret)
 			"kuractl: the key %s is neither base64 of 32 bytes nor 32 raw "
 			"bytes\n",
 			path);
-		return EXIT_USAGE;
+		return KURA_EXIT_USAGE;
 	}
 	*ret = TAKE_PTR(key);
 	return 0;
@@ -1000,9 +996,9 @@ static bool parse_checkpoint_arg(const char *s, struct kura_audit_checkpoint *re
 		return false;
 	memcpy(num, s, (size_t)(colon - s));
 	num[colon - s] = 0;
-	if (!ctl_parse_u64(num, 1, INT64_MAX, &seq) ||
-		sodium_base642bin(ret->mac, sizeof(ret->mac), colon + 1, strlen(colon + 1), NULL,
-			&bin_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	if (!kura_parse_u64(num, 1, INT64_MAX, &seq) ||
+		kura_base64_decode(colon + 1, strlen(colon + 1), ret->mac, sizeof(ret->mac),
+			&bin_len) < 0 ||
 		bin_len != sizeof(ret->mac))
 		return false;
 	ret->seq = seq;
@@ -1021,7 +1017,7 @@ static int read_checkpoints(const char *path, struct kura_audit_checkpoint *best
 		int r = -errno;
 
 		fprintf(stderr, "kuractl: cannot read %s: %s\n", path, strerror(-r));
-		return ctl_exit_code(r);
+		return kura_outcome_exit(r);
 	}
 	while ((n = getline(&line, &cap, f)) > 0) {
 		struct kura_audit_checkpoint cp;
@@ -1037,7 +1033,7 @@ static int read_checkpoints(const char *path, struct kura_audit_checkpoint *best
 	if (ferror(f)) {
 		fclose(f);
 		fprintf(stderr, "kuractl: cannot read %s\n", path);
-		return EXIT_SYSTEM;
+		return KURA_EXIT_SYSTEM;
 	}
 	fclose(f);
 	return 0;
@@ -1079,7 +1075,7 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 		switch (opt) {
 		case 'h':
 			fputs(verify_usage, stdout);
-			return EXIT_OK;
+			return KURA_EXIT_OK;
 		case 'k':
 			key_path = optarg;
 			break;
@@ -1107,7 +1103,7 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 		return ctl_usage("audit verify takes one PATH");
 	dir = log_dir(c, dir, dir_buf);
 	if (!dir)
-		return EXIT_USAGE;
+		return KURA_EXIT_USAGE;
 	if (cps_path) {
 		bool found = false;
 
@@ -1117,7 +1113,7 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 			return r;
 		if (!found) {
 			fprintf(stderr, "kuractl: no checkpoint in %s\n", cps_path);
-			return EXIT_USAGE;
+			return KURA_EXIT_USAGE;
 		}
 		if (!have_cp || one.seq > cp.seq)
 			cp = one;
@@ -1132,7 +1128,7 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 	r = kura_audit_verify(dir, key, have_cp ? &cp : NULL, &v);
 	if (r < 0) {
 		fprintf(stderr, "kuractl: cannot read the audit log %s: %s\n", dir, strerror(-r));
-		return ctl_exit_code(r == -EINVAL ? -EIO : r);
+		return kura_outcome_exit(r == -EINVAL ? -EIO : r);
 	}
 	if (!key)
 		fputs("kuractl: no --key: MACs were not checked, only the log's structure\n",
@@ -1151,14 +1147,13 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 			json_object_set_new(j, "seq", json_integer((json_int_t)v.seq));
 		}
 		if (j && have_cp) {
-			sodium_bin2base64(mac, sizeof(mac), cp.mac, sizeof(cp.mac),
-				sodium_base64_VARIANT_ORIGINAL);
+			mac[kura_base64_encode(cp.mac, sizeof(cp.mac), mac)] = '\0';
 			json_object_set_new(j, "checkpoint",
 				json_pack("{s:I, s:s, s:b}", "seq", (json_int_t)cp.seq, "mac", mac,
 					"met", v.checkpoint_met));
 		}
 		r = ctl_print_json(j);
-		return r ? r : v.fault == KURA_AUDIT_OK ? EXIT_OK : EXIT_INTEGRITY;
+		return r ? r : v.fault == KURA_AUDIT_OK ? KURA_EXIT_OK : KURA_EXIT_INTEGRITY;
 	}
 	if (v.fault != KURA_AUDIT_OK) {
 		fprintf(stderr, "kuractl: audit log broken at %s line %llu (seq %llu): %s\n",
@@ -1168,7 +1163,7 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 			(unsigned long long)v.good,
 			v.macs_checked ? "verified" : "intact (MACs not checked)",
 			(unsigned long long)v.last_seq);
-		return EXIT_INTEGRITY;
+		return KURA_EXIT_INTEGRITY;
 	}
 	printf("%s: %llu record%s in %llu file%s, epochs 0-%llu, last seq %llu",
 		v.macs_checked ? "verified" : "structure intact, MACs NOT checked (no --key)",
@@ -1178,7 +1173,7 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 	if (have_cp)
 		printf("; checkpoint at seq %llu matches", (unsigned long long)cp.seq);
 	putchar('\n');
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 /* --- audit and audit stats ------------------------------------------------------------------ */
@@ -1223,7 +1218,7 @@ static int cmd_list(struct ctl *c, bool stats, int argc, char **argv)
 		switch (opt) {
 		case 'h':
 			fputs(stats ? stats_usage : audit_usage, stdout);
-			return EXIT_OK;
+			return KURA_EXIT_OK;
 		case 's':
 			if (!kura_audit_time_parse(optarg, f.since))
 				return ctl_usage("bad time '%s' for --since", optarg);
@@ -1265,7 +1260,7 @@ static int cmd_list(struct ctl *c, bool stats, int argc, char **argv)
 		return ctl_usage("unexpected argument '%s'", argv[optind]);
 	dir = log_dir(c, dir, dir_buf);
 	if (!dir)
-		return EXIT_USAGE;
+		return KURA_EXIT_USAGE;
 
 	if (stats) {
 		rd.emit = emit_stats;
@@ -1294,12 +1289,12 @@ static int cmd_list(struct ctl *c, bool stats, int argc, char **argv)
 		for (int i = 0; i < N_COUNTERS; i++)
 			counter_free(&s.c[i]);
 		if (r < 0)
-			return ctl_exit_code(r == -ENOENT ? r : -EIO);
+			return kura_outcome_exit(r == -ENOENT ? r : -EIO);
 		return ctl_fail(s.err, NULL);
 	}
 	if (out.err) {
 		fprintf(stderr, "kuractl: cannot write output: %s\n", strerror(out.err));
-		return EXIT_SYSTEM;
+		return KURA_EXIT_SYSTEM;
 	}
 	if (stats) {
 		r = c->json ? print_stats_json(&s, rd.records) : print_stats(&s, rd.records);
@@ -1309,7 +1304,7 @@ static int cmd_list(struct ctl *c, bool stats, int argc, char **argv)
 	}
 	if (rd.tty && !rd.records && !follow)
 		fputs("(no matching records)\n", stderr);
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 static const char init_usage[] =
@@ -1346,7 +1341,7 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 		switch (opt) {
 		case 'h':
 			fputs(init_usage, stdout);
-			return EXIT_OK;
+			return KURA_EXIT_OK;
 		case 'o':
 			key_out = optarg;
 			break;
@@ -1366,7 +1361,7 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 	if (key_out) {
 		r = ctl_audit_key_create(key_out, &kf);
 		if (r < 0)
-			return ctl_exit_code(r);
+			return kura_outcome_exit(r);
 	}
 	r = kura_audit_create(dir, &key);
 	if (r == 0)
@@ -1384,7 +1379,7 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 			r == -EEXIST ? "one is already there" :
 			r == -EPERM  ? "the directory is not root's alone" :
 				       strerror(-r));
-		return ctl_exit_code(r);
+		return kura_outcome_exit(r);
 	}
 	sodium_bin2base64(b64, sizeof(b64), key->data, key->len, sodium_base64_VARIANT_ORIGINAL);
 	r = key_out ? ctl_audit_key_write(&kf, b64) : 0;
@@ -1403,7 +1398,7 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 		       "stored here):\n%s\n",
 			dir, b64);
 	sodium_memzero(b64, sizeof(b64));
-	return r < 0 ? ctl_exit_code(r) : r;
+	return r < 0 ? kura_outcome_exit(r) : r;
 }
 
 int ctl_audit(struct ctl *c, int argc, char **argv)

@@ -17,6 +17,7 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
+#include "base64.h"
 #include "audit-event.h"
 #include "audit.h"
 #include "ctl.h"
@@ -394,7 +395,7 @@ static int audit_op(struct ctl *c, int r, const struct op_record *o, struct kura
 		fp[0] = 0;
 	kura_request_id(rid);
 	f = kura_audit_event_fields(&(struct kura_audit_event){ .event = o->event,
-		.result = r == 0 ? "ok" : "error", .reason = r == 0 ? NULL : kura_audit_reason(r),
+		.result = r == 0 ? "ok" : "error", .reason = r == 0 ? NULL : kura_outcome_reason(r),
 		.who = &self, .secret = o->secret, .version = o->version,
 		.fingerprint = fp[0] ? fp : NULL, .request_id = rid, .grant_id = o->grant_id,
 		.kek = o->kek, .count = o->count, .has_count = o->has_count, .detail = "offline" });
@@ -436,7 +437,6 @@ int be_secret_write(struct ctl *c, const char *name, const struct kura_secbuf *v
 	bool create, uint64_t *ret_version, struct kura_err *err)
 {
 	_cleanup_secbuf_ struct kura_secbuf *b64 = NULL;
-	size_t len = sodium_base64_ENCODED_LEN(value->len, sodium_base64_VARIANT_ORIGINAL);
 	json_t *resp = NULL;
 	int r;
 
@@ -450,14 +450,12 @@ int be_secret_write(struct ctl *c, const char *name, const struct kura_secbuf *v
 									      "secret-rotate",
 			.secret = name, .version = r == 0 ? *ret_version : 0, .value = value }, err);
 	}
-	r = kura_secbuf_new(len, &b64);
+	r = kura_base64_secbuf(value, &b64);
 	if (r < 0)
 		return r;
-	sodium_bin2base64((char *)b64->data, len, value->data, value->len,
-		sodium_base64_VARIANT_ORIGINAL);
 	r = rpc(c, "secret.write",
 		json_pack("{s:s, s:s%, s:b}", "name", name, "value", (const char *)b64->data,
-			len - 1, "create", create),
+			b64->len, "create", create),
 		&resp, NULL, err);
 	if (r == 0) {
 		*ret_version = (uint64_t)json_integer_value(json_object_get(resp, "version"));

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "clock.h"
+#include "number.h"
 #include "escape.h"
 #include "grant.h"
 
@@ -127,7 +129,7 @@ static int parse(struct ctl *c, int argc, char **argv, struct kura_grant *g, con
 				&g->n_image_labels, "--image-label", optarg);
 			break;
 		case OPT_UID:
-			if (!ctl_parse_u64(optarg, 0, UINT32_MAX - 1, &uid))
+			if (!kura_parse_u64(optarg, 0, UINT32_MAX - 1, &uid))
 				return ctl_usage("--uid takes a numeric uid");
 			g->has_uid = true;
 			g->uid = (uid_t)uid;
@@ -176,7 +178,7 @@ static json_t *grant_json(const struct kura_grant *g)
 		json_object_set_new(labels, g->image_label_keys[i],
 			json_string(g->image_label_values[i]));
 	json_object_set_new(j, "image_labels", labels);
-	json_object_set_new(j, "created", json_string(ctl_time(g->created, t)));
+	json_object_set_new(j, "created", json_string(kura_rfc3339(g->created, t)));
 	return j;
 }
 
@@ -242,7 +244,7 @@ static int cmd_grant(struct ctl *c, struct kura_grant *g)
 	printf("%s %s %s", existed ? "grant exists:" : "granted:", g->id, g->pattern);
 	print_selectors(g);
 	putchar('\n');
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 static int cmd_revoke(struct ctl *c, struct kura_grant *g, const char *arg)
@@ -277,7 +279,7 @@ static int cmd_revoke(struct ctl *c, struct kura_grant *g, const char *arg)
 	if (c->json)
 		return ctl_print_json(json_pack("{s:s, s:b}", "id", id, "revoked", 1));
 	printf("revoked %s\n", id);
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 static int cmd_grants(struct ctl *c)
@@ -308,7 +310,7 @@ static int cmd_grants(struct ctl *c)
 		putchar('\n');
 	}
 	kura_grant_list_done(&l);
-	return arr ? ctl_print_json(arr) : EXIT_OK;
+	return arr ? ctl_print_json(arr) : KURA_EXIT_OK;
 }
 
 int ctl_grant(struct ctl *c, const char *cmd, int argc, char **argv)

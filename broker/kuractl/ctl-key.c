@@ -8,6 +8,8 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "clock.h"
+#include "number.h"
 #include "config.h"
 #include "ctl.h"
 
@@ -95,7 +97,7 @@ static int parse(struct ctl *c, int argc, char **argv, struct key_args *a)
 			a->help = true;
 			return 0;
 		case OPT_MAX_VALUE:
-			if (!ctl_parse_u64(optarg, 1, 1u << 30, &a->max_value))
+			if (!kura_parse_u64(optarg, 1, 1u << 30, &a->max_value))
 				return ctl_usage("--max-value-size takes bytes, 1 to 1073741824");
 			break;
 		case OPT_AUDIT_KEY_OUT:
@@ -195,19 +197,19 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 		return r;
 	if (a.help) {
 		fputs(init_usage, stdout);
-		return EXIT_OK;
+		return KURA_EXIT_OK;
 	}
 	if (a.extra)
 		return ctl_usage("unexpected argument");
 	if (a.has_to)
 		return ctl_usage("--new-key-file and --new-passphrase-file belong to key rekey");
 	if (c->master.kind == KURA_MASTER_PASSPHRASE && ctl_passphrase_tty(c->master.path))
-		return EXIT_USAGE;
+		return KURA_EXIT_USAGE;
 	/* Made before anything else: a path that cannot take the key is refused up front. */
 	if (a.audit_key_out) {
 		r = ctl_audit_key_create(a.audit_key_out, &out.file);
 		if (r < 0)
-			return ctl_exit_code(r);
+			return kura_outcome_exit(r);
 		out.path = a.audit_key_out;
 	}
 	o = (struct kura_init_opts){
@@ -245,7 +247,7 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 		       "stored here):\n%s\n",
 			b64);
 	sodium_memzero(b64, sizeof(b64));
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 /* A progress bar on a terminal; silence otherwise (logs and pipes get the summary only). */
@@ -282,7 +284,7 @@ static int cmd_rotate(struct ctl *c)
 			(json_int_t)count));
 	printf("KEK %u is current; %llu DEKs rewrapped; older KEKs destroyed\n", kek,
 		(unsigned long long)count);
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 static int cmd_rekey(struct ctl *c, const struct key_args *a)
@@ -297,7 +299,7 @@ static int cmd_rekey(struct ctl *c, const struct key_args *a)
 		strcmp(c->master.path, "-") == 0)
 		return ctl_usage("standard input cannot carry both the old and the new passphrase");
 	if (a->to.kind == KURA_MASTER_PASSPHRASE && ctl_passphrase_tty(a->to.path))
-		return EXIT_USAGE;
+		return KURA_EXIT_USAGE;
 	r = ctl_connect(c);
 	if (r > 0)
 		return r;
@@ -317,7 +319,7 @@ static int cmd_rekey(struct ctl *c, const struct key_args *a)
 		printf("the keyring is now wrapped by a key derived from the passphrase in %s; "
 		       "open the store with --passphrase-file\n",
 			a->to.path);
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 static int cmd_status(struct ctl *c)
@@ -339,7 +341,7 @@ static int cmd_status(struct ctl *c)
 
 		for (size_t i = 0; i < s.n_keks; i++)
 			json_array_append_new(keks, json_pack("{s:I, s:s, s:I, s:b}", "id",
-				(json_int_t)s.kek_ids[i], "created", ctl_time(s.kek_created[i], t),
+				(json_int_t)s.kek_ids[i], "created", kura_rfc3339(s.kek_created[i], t),
 				"versions", (json_int_t)s.per_kek[i], "current",
 				s.kek_ids[i] == s.current));
 		master = s.master == KURA_MASTER_PASSPHRASE ?
@@ -368,11 +370,11 @@ static int cmd_status(struct ctl *c)
 	printf("  %-5s %-20s %s\n", "KEK", "CREATED", "VERSIONS");
 	for (size_t i = 0; i < s.n_keks; i++)
 		printf("%c %-5u %-20s %llu\n", s.kek_ids[i] == s.current ? '*' : ' ', s.kek_ids[i],
-			ctl_time(s.kek_created[i], t), (unsigned long long)s.per_kek[i]);
+			kura_rfc3339(s.kek_created[i], t), (unsigned long long)s.per_kek[i]);
 	if (s.n_keks > 1)
 		printf("\nmore than one KEK: a rotation was interrupted; run kuractl key rotate\n");
 	kura_key_status_done(&s);
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 int ctl_key(struct ctl *c, int argc, char **argv)
@@ -383,7 +385,7 @@ int ctl_key(struct ctl *c, int argc, char **argv)
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(key_usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+		return argc < 2 ? KURA_EXIT_USAGE : KURA_EXIT_OK;
 	}
 	sub = argv[1];
 	r = parse(c, argc - 1, argv + 1, &a);
@@ -391,7 +393,7 @@ int ctl_key(struct ctl *c, int argc, char **argv)
 		return r;
 	if (a.help) {
 		fputs(key_usage, stdout);
-		return EXIT_OK;
+		return KURA_EXIT_OK;
 	}
 	if (a.extra)
 		return ctl_usage("unexpected argument");
@@ -420,7 +422,7 @@ int ctl_config(struct ctl *c, int argc, char **argv)
 		return r;
 	if (a.help) {
 		fputs(config_usage, stdout);
-		return EXIT_OK;
+		return KURA_EXIT_OK;
 	}
 	if (a.extra)
 		return ctl_usage("unexpected argument");
@@ -436,5 +438,5 @@ int ctl_config(struct ctl *c, int argc, char **argv)
 	if (c->json)
 		return ctl_print_json(json_pack("{s:I}", "max_value_size", (json_int_t)max));
 	printf("max-value-size: %llu\n", (unsigned long long)max);
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }

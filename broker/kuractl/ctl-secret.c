@@ -9,7 +9,10 @@
 
 #include <sodium.h>
 
+#include "base64.h"
 #include "ctl.h"
+#include "clock.h"
+#include "number.h"
 
 static const char secret_usage[] =
 	"Usage: kuractl secret COMMAND NAME [OPTIONS]\n"
@@ -83,7 +86,7 @@ static int parse(struct ctl *c, int argc, char **argv, struct secret_args *a, bo
 			a->file = optarg;
 			break;
 		case OPT_GENERATE:
-			if (!ctl_parse_u64(optarg, 1, 1u << 30, &a->generate))
+			if (!kura_parse_u64(optarg, 1, 1u << 30, &a->generate))
 				return ctl_usage("--generate takes a byte count from 1");
 			break;
 		case OPT_PRINTABLE:
@@ -93,11 +96,11 @@ static int parse(struct ctl *c, int argc, char **argv, struct secret_args *a, bo
 			a->allow_empty = true;
 			break;
 		case OPT_VERSION:
-			if (!ctl_parse_u64(optarg, 1, UINT64_MAX, &a->version))
+			if (!kura_parse_u64(optarg, 1, UINT64_MAX, &a->version))
 				return ctl_usage("--version takes a version number from 1");
 			break;
 		case OPT_TO:
-			if (!ctl_parse_u64(optarg, 1, UINT64_MAX, &a->to))
+			if (!kura_parse_u64(optarg, 1, UINT64_MAX, &a->to))
 				return ctl_usage("--to takes a version number from 1");
 			break;
 		default:
@@ -154,7 +157,7 @@ static int read_value(const struct ctl *c, const struct secret_args *a, size_t m
 			fprintf(stderr, "kuractl: --generate %llu is over this store's value limit "
 					"of %zu bytes\n",
 				(unsigned long long)a->generate, max);
-			return EXIT_REFUSED;
+			return KURA_EXIT_REFUSED;
 		}
 		r = a->printable ? kura_secbuf_printable(a->generate, &v) :
 				   kura_secbuf_random(a->generate, &v);
@@ -164,7 +167,7 @@ static int read_value(const struct ctl *c, const struct secret_args *a, size_t m
 		if (fd < 0) {
 			r = -errno;
 			fprintf(stderr, "kuractl: cannot open %s: %s\n", a->file, strerror(-r));
-			return ctl_exit_code(r);
+			return kura_outcome_exit(r);
 		}
 		r = kura_secbuf_read_fd(fd, max, &v);
 	} else if (isatty(STDIN_FILENO)) {
@@ -176,16 +179,16 @@ static int read_value(const struct ctl *c, const struct secret_args *a, size_t m
 		fprintf(stderr, "kuractl: the value is larger than this store's limit of %zu bytes "
 				"(kuractl config --max-value-size)\n",
 			max);
-		return EXIT_REFUSED;
+		return KURA_EXIT_REFUSED;
 	}
 	if (r < 0) {
 		fprintf(stderr, "kuractl: cannot read the value: %s\n", strerror(-r));
-		return ctl_exit_code(r);
+		return kura_outcome_exit(r);
 	}
 	if (v->len == 0 && !a->allow_empty) {
 		fputs("kuractl: the value is empty; refusing (--allow-empty if you mean it)\n",
 			stderr);
-		return EXIT_USAGE;
+		return KURA_EXIT_USAGE;
 	}
 	*ret = TAKE_PTR(v);
 	return 0;
@@ -226,26 +229,23 @@ static int cmd_write(struct ctl *c, const struct secret_args *a, bool create)
 		return ctl_print_json(json_pack("{s:s, s:I}", "name", a->name, "version",
 			(json_int_t)version));
 	printf("%s: version %llu\n", a->name, (unsigned long long)version);
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 static int print_value_json(const char *name, const struct kura_version_info *info,
 	const struct kura_secbuf *value)
 {
 	_cleanup_secbuf_ struct kura_secbuf *b64 = NULL;
-	size_t len = sodium_base64_ENCODED_LEN(value->len, sodium_base64_VARIANT_ORIGINAL);
-	char created[32];
+	char created[KURA_RFC3339_LEN];
 	int r;
 
 	/* The base64 text is as secret as the value: keep it in guarded memory too. */
-	r = kura_secbuf_new(len, &b64);
+	r = kura_base64_secbuf(value, &b64);
 	if (r < 0)
 		return ctl_fail(r, NULL);
-	sodium_bin2base64((char *)b64->data, len, value->data, value->len,
-		sodium_base64_VARIANT_ORIGINAL);
 	return ctl_print_json(json_pack("{s:s, s:I, s:s, s:I, s:s%}", "name", name, "version",
-		(json_int_t)info->version, "created", ctl_time(info->created, created), "size",
-		(json_int_t)info->size, "value", (const char *)b64->data, len - 1));
+		(json_int_t)info->version, "created", kura_rfc3339(info->created, created), "size",
+		(json_int_t)info->size, "value", (const char *)b64->data, b64->len));
 }
 
 static int cmd_get(struct ctl *c, const struct secret_args *a)
@@ -270,9 +270,9 @@ static int cmd_get(struct ctl *c, const struct secret_args *a)
 	r = kura_secbuf_write_fd(value, STDOUT_FILENO);
 	if (r < 0) {
 		fprintf(stderr, "kuractl: cannot write the value: %s\n", strerror(-r));
-		return EXIT_SYSTEM;
+		return KURA_EXIT_SYSTEM;
 	}
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 static int cmd_list(struct ctl *c, const struct secret_args *a)
@@ -297,7 +297,7 @@ static int cmd_list(struct ctl *c, const struct secret_args *a)
 		const struct kura_secret_info *s = &l.items[i];
 		char t[32];
 
-		ctl_time(s->updated, t);
+		kura_rfc3339(s->updated, t);
 		if (arr)
 			json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:s}", "name", s->name,
 				"current", (json_int_t)s->current, "latest", (json_int_t)s->latest,
@@ -307,7 +307,7 @@ static int cmd_list(struct ctl *c, const struct secret_args *a)
 				(unsigned long long)s->latest, t);
 	}
 	kura_secret_list_done(&l);
-	return arr ? ctl_print_json(arr) : EXIT_OK;
+	return arr ? ctl_print_json(arr) : KURA_EXIT_OK;
 }
 
 static int cmd_show(struct ctl *c, const struct secret_args *a)
@@ -332,26 +332,26 @@ static int cmd_show(struct ctl *c, const struct secret_args *a)
 		for (size_t i = 0; i < s.n_versions; i++)
 			json_array_append_new(vers, json_pack("{s:I, s:s, s:I, s:I, s:b}",
 				"version", (json_int_t)s.versions[i].version, "created",
-				ctl_time(s.versions[i].created, t1), "size",
+				kura_rfc3339(s.versions[i].created, t1), "size",
 				(json_int_t)s.versions[i].size, "kek", (json_int_t)s.versions[i].kek_id,
 				"current", s.versions[i].version == s.current));
 		r = ctl_print_json(json_pack("{s:s, s:I, s:I, s:s, s:s, s:o}", "name", s.name,
 			"current", (json_int_t)s.current, "latest", (json_int_t)s.latest, "created",
-			ctl_time(s.created, t1), "updated", ctl_time(s.updated, t2), "versions",
+			kura_rfc3339(s.created, t1), "updated", kura_rfc3339(s.updated, t2), "versions",
 			vers));
 		kura_secret_info_done(&s);
 		return r;
 	}
 	printf("name:     %s\ncurrent:  %llu\nlatest:   %llu\ncreated:  %s\nupdated:  %s\n\n",
 		s.name, (unsigned long long)s.current, (unsigned long long)s.latest,
-		ctl_time(s.created, t1), ctl_time(s.updated, t2));
+		kura_rfc3339(s.created, t1), kura_rfc3339(s.updated, t2));
 	printf("  %-8s %-20s %10s %5s\n", "VERSION", "CREATED", "SIZE", "KEK");
 	for (size_t i = 0; i < s.n_versions; i++)
 		printf("%c %-8llu %-20s %10llu %5u\n", s.versions[i].version == s.current ? '*' : ' ',
-			(unsigned long long)s.versions[i].version, ctl_time(s.versions[i].created, t1),
+			(unsigned long long)s.versions[i].version, kura_rfc3339(s.versions[i].created, t1),
 			(unsigned long long)s.versions[i].size, s.versions[i].kek_id);
 	kura_secret_info_done(&s);
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 static int cmd_rollback(struct ctl *c, const struct secret_args *a)
@@ -372,7 +372,7 @@ static int cmd_rollback(struct ctl *c, const struct secret_args *a)
 		return ctl_print_json(json_pack("{s:s, s:I}", "name", a->name, "current",
 			(json_int_t)a->to));
 	printf("%s: version %llu is current\n", a->name, (unsigned long long)a->to);
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 static int cmd_destroy(struct ctl *c, const struct secret_args *a)
@@ -398,7 +398,7 @@ static int cmd_destroy(struct ctl *c, const struct secret_args *a)
 		printf("%s: version %llu destroyed\n", a->name, (unsigned long long)a->version);
 	else
 		printf("%s: destroyed\n", a->name);
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 int ctl_secret(struct ctl *c, int argc, char **argv)
@@ -410,7 +410,7 @@ int ctl_secret(struct ctl *c, int argc, char **argv)
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		fputs(secret_usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+		return argc < 2 ? KURA_EXIT_USAGE : KURA_EXIT_OK;
 	}
 	sub = argv[1];
 	r = parse(c, argc - 1, argv + 1, &a, &help);
@@ -418,7 +418,7 @@ int ctl_secret(struct ctl *c, int argc, char **argv)
 		return r;
 	if (help) {
 		fputs(secret_usage, stdout);
-		return EXIT_OK;
+		return KURA_EXIT_OK;
 	}
 	if (strcmp(sub, "list") != 0 && (a.file || a.generate || a.printable || a.allow_empty) &&
 		strcmp(sub, "put") != 0 && strcmp(sub, "rotate") != 0)

@@ -89,7 +89,7 @@ int ctl_whois(struct ctl *c, int argc, char **argv)
 			continue;
 		if (opt == 'h') {
 			fputs(whois_usage, stdout);
-			return EXIT_OK;
+			return KURA_EXIT_OK;
 		}
 		return ctl_bad_option(opt, argv);
 	}
@@ -111,14 +111,14 @@ int ctl_whois(struct ctl *c, int argc, char **argv)
 	r = ctl_admin_get(c, url, &status, &j, &err);
 	if (r < 0) {
 		ctl_fail(r, &err);
-		return r == -EPERM ? EXIT_REFUSED : EXIT_SYSTEM;
+		return r == -EPERM ? KURA_EXIT_REFUSED : KURA_EXIT_SYSTEM;
 	}
 	if (status != 200) {
 		const json_t *m = json_object_get(j, "message");
 		char b[1024];
 
 		fprintf(stderr, "kuractl: %s\n", json_is_string(m) ? esc(m, b) : "kurad refused");
-		rc = status == 503 ? EXIT_SYSTEM : status == 400 ? EXIT_USAGE : EXIT_REFUSED;
+		rc = status == 503 ? KURA_EXIT_SYSTEM : status == 400 ? KURA_EXIT_USAGE : KURA_EXIT_REFUSED;
 		json_decref(j);
 		return rc;
 	}
@@ -128,5 +128,5 @@ int ctl_whois(struct ctl *c, int argc, char **argv)
 	print_names("readable:    ", json_object_get(j, "readable"));
 	print_names("grants:      ", json_object_get(j, "grants"));
 	json_decref(j);
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }

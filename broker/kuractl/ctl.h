@@ -8,16 +8,10 @@
 
 #include <jansson.h>
 
+#include "clock.h"
+#include "number.h"
+#include "outcome.h"
 #include "vault.h"
-
-/* Exit codes, the same in every kura binary. */
-enum {
-	EXIT_OK = 0,
-	EXIT_REFUSED = 1,   /* refused, not found, wrong key */
-	EXIT_USAGE = 2,     /* bad command line or bad input */
-	EXIT_SYSTEM = 3,    /* I/O, store, memory */
-	EXIT_INTEGRITY = 4, /* the store or a ciphertext failed verification */
-};
 
 struct ctl {
 	const char *state_dir;
@@ -55,23 +49,15 @@ int ctl_open(struct ctl *c, struct kura_vault **ret);
 /* True (after saying why) when a passphrase would be read from a terminal with echo. */
 bool ctl_passphrase_tty(const char *path);
 
-/* Map an -errno from the library to an exit code. */
-int ctl_exit_code(int r);
 
 /* Print "kuractl: <msg>" (err's message if set, else strerror) and return the exit code. */
 int ctl_fail(int r, const struct kura_err *err);
 
-/* Report getopt's '?' or ':' for argv as one usage line; returns EXIT_USAGE. */
+/* Report getopt's '?' or ':' for argv as one usage line; returns KURA_EXIT_USAGE. */
 int ctl_bad_option(int opt, char **argv);
 
-/* Print a usage error and return EXIT_USAGE. */
+/* Print a usage error and return KURA_EXIT_USAGE. */
 __attribute__((format(printf, 1, 2))) int ctl_usage(const char *fmt, ...);
-
-/* Parse a positive integer argument within [min, max]; false if it is not one. */
-bool ctl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
-
-/* Seconds since the epoch as RFC 3339 UTC, into buf. */
-const char *ctl_time(int64_t t, char buf[static 32]);
 
 /* Print j (stolen) as one line of JSON to stdout. */
 int ctl_print_json(json_t *j);

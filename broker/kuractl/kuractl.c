@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "clock.h"
+#include "number.h"
 #include "ctl.h"
 #include "escape.h"
 #include "json.h"
@@ -109,34 +111,6 @@ int ctl_bad_option(int opt, char **argv)
 		argv[optind - 1]);
 }
 
-int ctl_exit_code(int r)
-{
-	switch (-r) {
-	case 0:
-		return EXIT_OK;
-	case ENOENT:
-	case EEXIST:
-	case EKEYREJECTED:
-	case ENOKEY:
-	case EPERM:
-	case ELOOP:
-	case EMEDIUMTYPE:
-	case EMSGSIZE:
-	case EFBIG:
-	case ENOTDIR:
-		return EXIT_REFUSED;
-	case EINVAL:
-	case ENODATA:
-		return EXIT_USAGE;
-	case EBADMSG:
-	case EUCLEAN:
-	case EPROTO:
-		return EXIT_INTEGRITY;
-	default:
-		return EXIT_SYSTEM;
-	}
-}
-
 int ctl_fail(int r, const struct kura_err *err)
 {
 	/* A message may carry what kurad said, or a name given on the command line. */
@@ -145,7 +119,7 @@ int ctl_fail(int r, const struct kura_err *err)
 
 	fprintf(stderr, "kuractl: %s\n", kura_escape(m, strlen(m), KURA_ESCAPE_TEXT, line,
 						    sizeof(line)));
-	return ctl_exit_code(r);
+	return kura_outcome_exit(r);
 }
 
 int ctl_usage(const char *fmt, ...)
@@ -157,32 +131,7 @@ int ctl_usage(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputs(" (see kuractl --help)\n", stderr);
-	return EXIT_USAGE;
-}
-
-bool ctl_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
-{
-	unsigned long long v;
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return false;
-	*ret = v;
-	return true;
-}
-
-const char *ctl_time(int64_t t, char buf[static 32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!gmtime_r(&tt, &tm) || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(buf, 32, "%lld", (long long)t);
-	return buf;
+	return KURA_EXIT_USAGE;
 }
 
 int ctl_print_json(json_t *j)
@@ -194,7 +143,7 @@ int ctl_print_json(json_t *j)
 
 	if (!j) {
 		fputs("kuractl: out of memory\n", stderr);
-		return EXIT_SYSTEM;
+		return KURA_EXIT_SYSTEM;
 	}
 	/* A document may carry a value (secret get --json): it goes from jansson's wiping
 	 * allocator through guarded memory straight to the fd, never into stdio's buffer. */
@@ -204,7 +153,7 @@ int ctl_print_json(json_t *j)
 	json_decref(j);
 	if (!s) {
 		fputs("kuractl: out of memory\n", stderr);
-		return EXIT_SYSTEM;
+		return KURA_EXIT_SYSTEM;
 	}
 	n = kura_json_escape_del(s, strlen(s), NULL);
 	r = kura_secbuf_new(n + 1, &out);
@@ -220,9 +169,9 @@ int ctl_print_json(json_t *j)
 	}
 	if (r < 0) {
 		fprintf(stderr, "kuractl: cannot write output: %s\n", strerror(-r));
-		return EXIT_SYSTEM;
+		return KURA_EXIT_SYSTEM;
 	}
-	return EXIT_OK;
+	return KURA_EXIT_OK;
 }
 
 bool ctl_passphrase_tty(const char *path)
@@ -243,7 +192,7 @@ int ctl_open(struct ctl *c, struct kura_vault **ret)
 	int r;
 
 	if (c->master.kind == KURA_MASTER_PASSPHRASE && ctl_passphrase_tty(c->master.path))
-		return EXIT_USAGE;
+		return KURA_EXIT_USAGE;
 	r = kura_vault_open(c->state_dir, &c->master, 0, ret, &err);
 	if (r < 0)
 		return ctl_fail(r, &err);
@@ -264,7 +213,7 @@ int main(int argc, char **argv)
 	opterr = 0;
 	if (kura_keys_init() < 0) {
 		fputs("kuractl: cannot initialise libsodium\n", stderr);
-		return EXIT_SYSTEM;
+		return KURA_EXIT_SYSTEM;
 	}
 	kura_json_init();
 
@@ -275,17 +224,17 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'h':
 			fputs(usage_text, stdout);
-			return EXIT_OK;
+			return KURA_EXIT_OK;
 		case 'V':
 			puts("kuractl " KURA_VERSION);
-			return EXIT_OK;
+			return KURA_EXIT_OK;
 		default:
 			return ctl_bad_option(opt, argv);
 		}
 	}
 	if (optind >= argc) {
 		fputs(usage_text, stderr);
-		return EXIT_USAGE;
+		return KURA_EXIT_USAGE;
 	}
 	cmd = argv[optind];
 	argc -= optind;
@@ -309,14 +258,14 @@ int main(int argc, char **argv)
 		r = ctl_audit(&c, argc, argv);
 	else if (strcmp(cmd, "help") == 0) {
 		fputs(usage_text, stdout);
-		r = EXIT_OK;
+		r = KURA_EXIT_OK;
 	} else
 		r = ctl_usage("unknown command '%s'", cmd);
 
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "kuractl: cannot write output: %s\n", strerror(errno));
-		if (r == EXIT_OK)
-			r = EXIT_SYSTEM;
+		if (r == KURA_EXIT_OK)
+			r = KURA_EXIT_SYSTEM;
 	}
 	return r;
 }

@@ -11,6 +11,7 @@
 #include "grant.h"
 #include "http.h"
 #include "json.h"
+#include "outcome.h"
 #include "wire.h"
 
 /* The identity kurad derives for a pid or a container, and the secrets it could read. */
@@ -457,40 +458,13 @@ static int audit_op(struct kura_daemon *d, const struct kura_conn *conn, const s
 		version = arg_u64(args, strcmp(op->name, "secret.rollback") == 0 ? "to" : "version");
 	kura_request_id(rid);
 	return kura_daemon_audit(d, &(struct kura_audit_event){ .event = event,
-		.result = r == 0 ? "ok" : "error", .reason = r == 0 ? NULL : kura_audit_reason(r),
+		.result = r == 0 ? "ok" : "error", .reason = r == 0 ? NULL : kura_outcome_reason(r),
 		.who = &who, .secret = arg_str(args, "name"), .version = version,
 		.fingerprint = note->fingerprint[0] ? note->fingerprint : NULL, .request_id = rid,
 		.grant_id = note->grant_id[0] ? note->grant_id : arg_str(args, "id"),
 		.kek = json_integer_value(json_object_get(resp, "kek")),
 		.count = json_integer_value(json_object_get(resp, "rewrapped")),
 		.has_count = json_object_get(resp, "rewrapped") != NULL });
-}
-
-/* errno to status: the reply carries the errno too, so kuractl exits exactly as offline. */
-static unsigned status_of(int r)
-{
-	switch (-r) {
-	case EINVAL:
-	case ENODATA:
-		return MHD_HTTP_BAD_REQUEST;
-	case ENOENT:
-		return MHD_HTTP_NOT_FOUND;
-	case EEXIST:
-	case ESTALE:
-	case EBUSY:
-		return MHD_HTTP_CONFLICT;
-	case EFBIG:
-		return MHD_HTTP_CONTENT_TOO_LARGE;
-	case EPERM:
-	case EKEYREJECTED:
-	case ENOKEY:
-	case ELOOP:
-	case EMSGSIZE:
-	case EMEDIUMTYPE:
-		return MHD_HTTP_FORBIDDEN;
-	default:
-		return MHD_HTTP_INTERNAL_SERVER_ERROR;
-	}
 }
 
 static enum MHD_Result run_op(struct kura_daemon *d, struct MHD_Connection *c,
@@ -542,7 +516,7 @@ static enum MHD_Result run_op(struct kura_daemon *d, struct MHD_Connection *c,
 	if (r < 0) {
 		json_decref(resp);
 		kura_secbuf_free(raw);
-		return kura_http_json(c, status_of(r), kura_wire_error(r, &err));
+		return kura_http_json(c, kura_outcome_http(r), kura_wire_error(r, &err));
 	}
 	if (raw)
 		return kura_http_secret(c, raw);

@@ -98,7 +98,7 @@ static void write_suppressed(const struct kura_refusal_note *n, void *userdata)
 void kura_daemon_audit_flush(struct kura_daemon *d, bool all)
 {
 	if (d->quota && d->audit)
-		kura_quota_flush(d->quota, kura_daemon_now(), all, write_suppressed, d);
+		kura_quota_flush(d->quota, kura_clock_s(), all, write_suppressed, d);
 }
 
 /* Evolves the key of a quiet log on time, so no key outlives seconds_per_epoch; writes the

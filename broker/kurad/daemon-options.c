@@ -10,6 +10,7 @@
 #include "config.h"
 #include "daemon-options.h"
 #include "macro.h"
+#include "number.h"
 
 void kura_daemon_options_init(struct kura_daemon_options *o)
 {
@@ -77,31 +78,16 @@ static int add_runtime(struct kura_daemon_config *cfg, const char *spec)
 	return 0;
 }
 
-static bool parse_uint(const char *v, unsigned long min, unsigned long max, unsigned long *ret)
-{
-	char *end;
-	unsigned long n;
-
-	if (*v < '0' || *v > '9')
-		return false;
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (errno || *end || n < min || n > max)
-		return false;
-	*ret = n;
-	return true;
-}
-
 bool kura_daemon_option_set(struct kura_daemon_options *o, const char *key, const char *value,
 	bool reload)
 {
-	unsigned long n;
+	uint64_t n;
 
-	if (strcmp(key, "rate") == 0 && parse_uint(value, 1, 1000000, &n))
+	if (strcmp(key, "rate") == 0 && kura_parse_u64(value, 1, 1000000, &n))
 		o->cfg.rate_per_s = (double)n;
-	else if (strcmp(key, "burst") == 0 && parse_uint(value, 1, 1000000, &n))
+	else if (strcmp(key, "burst") == 0 && kura_parse_u64(value, 1, 1000000, &n))
 		o->cfg.rate_burst = (double)n;
-	else if (strcmp(key, "watch-max") == 0 && parse_uint(value, 1, 3600, &n))
+	else if (strcmp(key, "watch-max") == 0 && kura_parse_u64(value, 1, 3600, &n))
 		o->cfg.watch_max_s = (unsigned)n;
 	else if (strcmp(key, "syslog") == 0 && (!strcmp(value, "yes") || !strcmp(value, "no")))
 		o->syslog = strcmp(value, "yes") == 0;
@@ -127,37 +113,37 @@ bool kura_daemon_option_set(struct kura_daemon_options *o, const char *key, cons
 		o->cfg.master.kind = key[0] == 'k' ? KURA_MASTER_FILE : KURA_MASTER_PASSPHRASE;
 		return replace(&o->master_path, &o->cfg.master.path, value);
 	}
-	else if (strcmp(key, "lookup-timeout-ms") == 0 && parse_uint(value, 10, 60000, &n))
+	else if (strcmp(key, "lookup-timeout-ms") == 0 && kura_parse_u64(value, 10, 60000, &n))
 		o->cfg.lookup_timeout_ms = (unsigned)n;
-	else if (strcmp(key, "connection-timeout") == 0 && parse_uint(value, 1, 3600, &n))
+	else if (strcmp(key, "connection-timeout") == 0 && kura_parse_u64(value, 1, 3600, &n))
 		o->cfg.connection_timeout_s = (unsigned)n;
-	else if (strcmp(key, "max-connections") == 0 && parse_uint(value, 1, 65536, &n))
+	else if (strcmp(key, "max-connections") == 0 && kura_parse_u64(value, 1, 65536, &n))
 		o->cfg.max_connections = (unsigned)n;
-	else if (strcmp(key, "max-per-peer") == 0 && parse_uint(value, 1, 65536, &n))
+	else if (strcmp(key, "max-per-peer") == 0 && kura_parse_u64(value, 1, 65536, &n))
 		o->cfg.max_per_peer = (unsigned)n;
-	else if (strcmp(key, "max-watches") == 0 && parse_uint(value, 1, 65536, &n))
+	else if (strcmp(key, "max-watches") == 0 && kura_parse_u64(value, 1, 65536, &n))
 		o->cfg.max_watches = (unsigned)n;
-	else if (strcmp(key, "header-timeout") == 0 && parse_uint(value, 1, 3600, &n))
+	else if (strcmp(key, "header-timeout") == 0 && kura_parse_u64(value, 1, 3600, &n))
 		o->cfg.header_timeout_s = (unsigned)n;
-	else if (strcmp(key, "loop-threads") == 0 && parse_uint(value, 1, 64, &n))
+	else if (strcmp(key, "loop-threads") == 0 && kura_parse_u64(value, 1, 64, &n))
 		o->cfg.loop_threads = (unsigned)n;
 	else if (strcmp(key, "audit-fsync") == 0 && (!strcmp(value, "yes") || !strcmp(value, "no")))
 		o->cfg.audit.fsync = strcmp(value, "yes") == 0;
-	else if (strcmp(key, "audit-max-file-mb") == 0 && parse_uint(value, 1, 1 << 20, &n))
+	else if (strcmp(key, "audit-max-file-mb") == 0 && kura_parse_u64(value, 1, 1 << 20, &n))
 		o->cfg.audit.max_file_bytes = (uint64_t)n << 20;
-	else if (strcmp(key, "audit-epoch-records") == 0 && parse_uint(value, 1, 1u << 30, &n))
+	else if (strcmp(key, "audit-epoch-records") == 0 && kura_parse_u64(value, 1, 1u << 30, &n))
 		o->cfg.audit.records_per_epoch = n;
-	else if (strcmp(key, "audit-epoch-seconds") == 0 && parse_uint(value, 1, 86400 * 7, &n))
+	else if (strcmp(key, "audit-epoch-seconds") == 0 && kura_parse_u64(value, 1, 86400 * 7, &n))
 		o->cfg.audit.seconds_per_epoch = n;
-	else if (strcmp(key, "audit-lock-ms") == 0 && parse_uint(value, 10, 60000, &n))
+	else if (strcmp(key, "audit-lock-ms") == 0 && kura_parse_u64(value, 10, 60000, &n))
 		o->cfg.audit.lock_ms = (unsigned)n;
 	else if (strcmp(key, "audit-syslog") == 0)
 		return replace(&o->audit_syslog, &o->cfg.audit_syslog, value);
 	else if (strcmp(key, "audit-http") == 0)
 		return replace(&o->audit_http, &o->cfg.audit_http, value);
-	else if (strcmp(key, "audit-checkpoint-s") == 0 && parse_uint(value, 1, 86400, &n))
+	else if (strcmp(key, "audit-checkpoint-s") == 0 && kura_parse_u64(value, 1, 86400, &n))
 		o->cfg.audit_checkpoint_s = (unsigned)n;
-	else if (strcmp(key, "audit-queue") == 0 && parse_uint(value, 1, 10000000, &n))
+	else if (strcmp(key, "audit-queue") == 0 && kura_parse_u64(value, 1, 10000000, &n))
 		o->cfg.audit_queue_max = (unsigned)n;
 	else
 		return false;

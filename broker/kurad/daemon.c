@@ -22,35 +22,6 @@
 #include "runtime.h"
 #include "safepath.h"
 
-static bool use_syslog;
-
-void kura_log_to_syslog(bool on)
-{
-	use_syslog = on;
-	if (on)
-		openlog("kurad", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-}
-
-void kura_log(int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (use_syslog) {
-		vsyslog(level, fmt, ap);
-	} else {
-		static const char *names[] = { [LOG_ERR] = "error", [LOG_WARNING] = "warning",
-			[LOG_NOTICE] = "notice", [LOG_INFO] = "info" };
-		const char *n = level >= 0 && level <= LOG_INFO && names[level] ? names[level] :
-										     "notice";
-
-		fprintf(stderr, "kurad: %s: ", n);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	}
-	va_end(ap);
-}
-
 /* libmicrohttpd's own complaints (malformed requests and the like) go through our log, as
  * notices: they describe a client's mistake, never a value. */
 __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt,
@@ -69,14 +40,6 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 		if ((unsigned char)line[i] < 0x20 || (unsigned char)line[i] >= 0x7f)
 			line[i] = '?';
 	kura_log(LOG_NOTICE, "http: %s", line);
-}
-
-double kura_daemon_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void kura_daemon_request_started(struct kura_daemon *d, struct kura_conn *conn)
@@ -152,7 +115,7 @@ static void *rev_thread(void *userdata)
 		}
 		(void)pthread_cond_timedwait(&d->rev_cond, &d->rev_lock, &ts);
 		pthread_mutex_unlock(&d->rev_lock);
-		kura_quota_reap(d->quota, kura_daemon_now(), d->cfg.header_timeout_s);
+		kura_quota_reap(d->quota, kura_clock_s(), d->cfg.header_timeout_s);
 	}
 }
 
@@ -195,7 +158,7 @@ static void notify_connection(struct kura_daemon *d, struct MHD_Connection *c,
 		conn->slot.owner = conn;
 		/* One principal cannot take every slot: past its share it is shut out at once;
 		 * past the table's size, the principal with the most connections makes room. */
-		if (kura_quota_admit(d->quota, &conn->slot, &conn->principal, kura_daemon_now()) < 0)
+		if (kura_quota_admit(d->quota, &conn->slot, &conn->principal, kura_clock_s()) < 0)
 			(void)shutdown(conn->fd, SHUT_RDWR);
 		return;
 	}
@@ -229,7 +192,7 @@ static void request_completed(void *cls, struct MHD_Connection *c, void **req_cl
 	struct kura_conn *conn = kura_http_conn(c);
 
 	if (conn && conn->workload)
-		kura_quota_busy(d->quota, &conn->slot, false, kura_daemon_now());
+		kura_quota_busy(d->quota, &conn->slot, false, kura_clock_s());
 }
 
 /* Each socket's handler keeps its own kind of request state. */
@@ -553,7 +516,7 @@ void kura_daemon_stop(struct kura_daemon *d)
 
 			if (!info || info->num_connections == 0)
 				break;
-			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+			kura_sleep_ms(10);
 		}
 		MHD_stop_daemon(d->workload);
 		if (fd >= 0)

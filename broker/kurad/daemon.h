@@ -12,8 +12,10 @@
 #include "audit.h"
 #include "audit-event.h"
 #include "changes.h"
+#include "clock.h"
 #include "grant.h"
 #include "identity.h"
+#include "log.h"
 #include "quota.h"
 #include "vault.h"
 
@@ -155,8 +157,6 @@ void kura_admin_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 /* The connection's request headers are complete (the reaper leaves it alone). NULL-safe. */
 void kura_daemon_request_started(struct kura_daemon *d, struct kura_conn *conn);
 
-/* CLOCK_MONOTONIC in seconds. */
-double kura_daemon_now(void);
 
 /* Open the audit log and start its key timer; logs why it cannot. */
 int kura_daemon_audit_start(struct kura_daemon *d);
@@ -178,6 +178,4 @@ int kura_daemon_audit_suppressed(struct kura_daemon *d, const struct kura_refusa
 /* Write the counts of every principal whose second is over (all of them when `all`). */
 void kura_daemon_audit_flush(struct kura_daemon *d, bool all);
 
-/* Log one line (never a value). level: LOG_ERR, LOG_WARNING, LOG_INFO. */
-__attribute__((format(printf, 2, 3))) void kura_log(int level, const char *fmt, ...);
-void kura_log_to_syslog(bool on);
+

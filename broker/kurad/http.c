@@ -10,6 +10,9 @@
 
 #include <sodium.h>
 
+#include "base64.h"
+#include "clock.h"
+#include "number.h"
 #include "http.h"
 #include "json.h"
 
@@ -159,21 +162,6 @@ bool kura_http_framing_ok(struct MHD_Connection *c)
 		!(f.content_length && f.transfer_encoding);
 }
 
-bool kura_http_parse_u64(const char *v, uint64_t min, uint64_t max, uint64_t *ret)
-{
-	unsigned long long n;
-	char *end;
-
-	if (*v < '0' || *v > '9')
-		return false;
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno || *end || n < min || n > max)
-		return false;
-	*ret = n;
-	return true;
-}
-
 bool kura_http_query_u64(struct MHD_Connection *c, const char *key, uint64_t min, uint64_t max,
 	uint64_t def, uint64_t *ret)
 {
@@ -183,17 +171,7 @@ bool kura_http_query_u64(struct MHD_Connection *c, const char *key, uint64_t min
 		*ret = def;
 		return true;
 	}
-	return kura_http_parse_u64(v, min, max, ret);
-}
-
-static const char *rfc3339(int64_t t, char buf[static 32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (!gmtime_r(&tt, &tm) || !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(buf, 32, "%" PRId64, t);
-	return buf;
+	return kura_parse_u64(v, min, max, ret);
 }
 
 /* {"name":…,"version":…,"created":…,"size":…,"value":"<base64>"} built straight into guarded
@@ -201,25 +179,24 @@ static const char *rfc3339(int64_t t, char buf[static 32])
 int kura_http_secret_body(const char *name, const struct kura_version_info *info,
 	const struct kura_secbuf *value, struct kura_secbuf **ret)
 {
-	size_t b64 = sodium_base64_ENCODED_LEN(value->len, sodium_base64_VARIANT_ORIGINAL);
+	size_t b64 = kura_base64_len(value->len);
 	struct kura_secbuf *body;
-	char head[512], created[32];
+	char head[512], created[KURA_RFC3339_LEN];
 	int n, r;
 
 	n = snprintf(head, sizeof(head),
 		"{\"name\":\"%s\",\"version\":%" PRIu64 ",\"created\":\"%s\",\"size\":%" PRIu64
 		",\"value\":\"",
-		name, info->version, rfc3339(info->created, created), info->size);
+		name, info->version, kura_rfc3339(info->created, created), info->size);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -ENAMETOOLONG;
 	r = kura_secbuf_new((size_t)n + b64 + 2, &body);
 	if (r < 0)
 		return r;
 	memcpy(body->data, head, (size_t)n);
-	sodium_bin2base64((char *)body->data + n, b64, value->data, value->len,
-		sodium_base64_VARIANT_ORIGINAL);
-	memcpy(body->data + n + b64 - 1, "\"}", 2);
-	body->len = (size_t)n + b64 - 1 + 2;
+	kura_base64_encode(value->data, value->len, (char *)body->data + n);
+	memcpy(body->data + n + b64, "\"}", 2);
+	body->len = (size_t)n + b64 + 2;
 	*ret = body;
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 
 #include "cgroup.h"
+#include "number.h"
 #include "identity.h"
 #include "quota.h"
 #include "peer.h"
@@ -79,9 +80,6 @@ int kura_http_secret_body(const char *name, const struct kura_version_info *info
 
 /* An identity as the API shows it (whoami, whois). */
 json_t *kura_identity_json(const struct kura_identity *id);
-
-/* Decimal digits only (no sign, space or prefix), within [min, max]. */
-bool kura_http_parse_u64(const char *v, uint64_t min, uint64_t max, uint64_t *ret);
 
 /* The URL's query argument as an unsigned number within [min, max]; def if absent. false if
  * present and malformed. */

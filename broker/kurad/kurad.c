@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "daemon-options.h"
+#include "outcome.h"
 #include "json.h"
 #include "runtime.h"
 
@@ -65,7 +66,8 @@ static const char usage_text[] =
 	"Every request and operation is recorded in STATE_DIR/audit before it is answered; when\n"
 	"the record cannot be written, the request is refused with 503 (kuractl audit --help).\n"
 	"Exit status: 0 stopped by a signal, 1 refused (another kurad on RUN_DIR, wrong master\n"
-	"key, a RUN_DIR others could replace), 2 usage, 3 system error.\n";
+	"key, a RUN_DIR others could replace, no state), 2 usage, 3 system error, 4 integrity\n"
+	"failure (a corrupt store or audit log): the same table as every kura program.\n";
 
 /* Each connection holds three descriptors (its socket, the peer's pidfd and /proc directory),
  * and under a flood up to loop_threads * (max-connections + 64) are open before room is made:
@@ -185,7 +187,7 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		kura_daemon_stop(&d);
 		kura_daemon_options_done(&o);
-		return r == -EADDRINUSE || r == -EKEYREJECTED || r == -ENOKEY || r == -EPERM ? 1 : 3;
+		return kura_outcome_exit(r);
 	}
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)

@@ -74,7 +74,7 @@ static enum MHD_Result refuse(const struct wreq *w, const char *event, const cha
 	bool record;
 
 	record = kura_quota_refusal(w->d->quota, w->conn ? &w->conn->slot : NULL,
-		kura_daemon_now(), code, w->id->pid, w->id->uid, w->id->gid, &due);
+		kura_clock_s(), code, w->id->pid, w->id->uid, w->id->gid, &due);
 	if (due.count)
 		(void)kura_daemon_audit_suppressed(w->d, &due);
 	if (record && audit(w, event, result, code, secret, 0, NULL) < 0)
@@ -662,7 +662,7 @@ void kura_workload_drain(struct kura_daemon *d)
 		pthread_mutex_unlock(&d->rev_lock);
 		if (n == 0)
 			return;
-		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+		kura_sleep_ms(10);
 	}
 	kura_log(LOG_WARNING, "requests still suspended at shutdown");
 }
@@ -817,7 +817,7 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	w->id = &anon;
 	/* First of all, for every principal (the unidentified ones share one): no peer can make
 	 * kurad do work, ask a runtime, or write records at more than its rate. */
-	if (!conn || !kura_quota_rate_ok(d->quota, &conn->slot, kura_daemon_now()))
+	if (!conn || !kura_quota_rate_ok(d->quota, &conn->slot, kura_clock_s()))
 		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_TOO_MANY_REQUESTS,
 			"rate_limited", "too many requests from this peer; slow down");
 	if (conn->peer_err < 0)

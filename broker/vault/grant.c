@@ -160,7 +160,7 @@ int kura_grant_add(struct kura_vault *v, struct kura_grant *g, bool *ret_existed
 	if (rule)
 		return kura_err_set(err, -EINVAL, "invalid grant: %s", rule);
 	kura_grant_set_id(g);
-	g->created = now_seconds();
+	g->created = kura_wall_s();
 	key = grant_key(g->id);
 	if (!key)
 		return -ENOMEM;

@@ -8,13 +8,9 @@
 
 #include <sodium.h>
 
+#include "base64.h"
 #include "json.h"
 #include "records.h"
-
-int64_t now_seconds(void)
-{
-	return (int64_t)time(NULL);
-}
 
 char *secret_key(const char *name)
 {
@@ -307,15 +303,10 @@ int secret_record_decode(const struct kura_keyring *kr, const char *name, const 
  * accepted, and with which values, is unchanged: the fast path is never the judge of a record
  * it does not take.
  */
-static size_t b64_len(size_t n)
-{
-	return sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL) - 1;
-}
-
 int version_record_encode(const struct version_record *v, uint8_t **ret, size_t *ret_len)
 {
-	size_t id_len = b64_len(sizeof(v->sealed.secret_id)), dek_len = b64_len(v->sealed.dek_len),
-	       value_len = b64_len(v->sealed.value_len), cap;
+	size_t id_len = kura_base64_len(sizeof(v->sealed.secret_id)), dek_len = kura_base64_len(v->sealed.dek_len),
+	       value_len = kura_base64_len(v->sealed.value_len), cap;
 	char *out, *p;
 	int k;
 
@@ -331,78 +322,19 @@ int version_record_encode(const struct version_record *v, uint8_t **ret, size_t 
 	k = snprintf(p, cap, "{\"created\":%" JSON_INTEGER_FORMAT ",\"dek\":\"",
 		(json_int_t)v->created);
 	p += k;
-	sodium_bin2base64(p, dek_len + 1, v->sealed.dek, v->sealed.dek_len,
-		sodium_base64_VARIANT_ORIGINAL);
-	p += dek_len;
+	p += kura_base64_encode(v->sealed.dek, v->sealed.dek_len, p);
 	k = snprintf(p, cap - (size_t)(p - out), "\",\"kek\":%" JSON_INTEGER_FORMAT
 		",\"secret_id\":\"", (json_int_t)v->sealed.kek_id);
 	p += k;
-	sodium_bin2base64(p, id_len + 1, v->sealed.secret_id, sizeof(v->sealed.secret_id),
-		sodium_base64_VARIANT_ORIGINAL);
-	p += id_len;
+	p += kura_base64_encode(v->sealed.secret_id, sizeof(v->sealed.secret_id), p);
 	k = snprintf(p, cap - (size_t)(p - out), "\",\"size\":%" JSON_INTEGER_FORMAT
 		",\"value\":\"", (json_int_t)v->size);
 	p += k;
-	sodium_bin2base64(p, value_len + 1, v->sealed.value, v->sealed.value_len,
-		sodium_base64_VARIANT_ORIGINAL);
-	p += value_len;
+	p += kura_base64_encode(v->sealed.value, v->sealed.value_len, p);
 	memcpy(p, "\"}", 2);
 	*ret = (uint8_t *)out;
 	*ret_len = (size_t)(p + 2 - out);
 	return 0;
-}
-
-/* The value of each base64 character, -1 for the rest. */
-static const int8_t b64_values[256] = {
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
-	52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
-	-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-	15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
-	-1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
-	41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-	-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-};
-
-/*
- * Decode padded standard base64 that is exactly what sodium_bin2base64 writes: a length that is a
- * multiple of 4, at most two '=' at the end, and zero unused bits (what sodium_base642bin also
- * insists on). false for anything else.
- */
-static bool b64_decode(const uint8_t *s, size_t len, uint8_t *out, size_t *ret_len)
-{
-	size_t pad = 0, n = 0;
-	uint32_t acc = 0;
-	unsigned bits = 0;
-
-	if (len % 4 != 0)
-		return false;
-	while (pad < 2 && pad < len && s[len - 1 - pad] == '=')
-		pad++;
-	for (size_t i = 0; i < len - pad; i++) {
-		int d = b64_values[s[i]];
-
-		if (d < 0)
-			return false;
-		acc = (acc << 6) | (uint32_t)d;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if (bits != pad * 2 || (acc & ((1u << bits) - 1)) != 0)
-		return false;
-	*ret_len = n;
-	return true;
 }
 
 struct cursor {
@@ -453,7 +385,8 @@ static bool take_b64(struct cursor *c, uint8_t **ret, size_t *ret_len)
 	bin = malloc((size_t)(q - start) / 4 * 3 + 1);
 	if (!bin)
 		return false;
-	if (!b64_decode(start, (size_t)(q - start), bin, ret_len)) {
+	if (kura_base64_decode((const char *)start, (size_t)(q - start), bin,
+		    (size_t)(q - start) / 4 * 3 + 1, ret_len) < 0) {
 		free(bin);
 		return false;
 	}

@@ -102,7 +102,7 @@ static int add_version(struct kura_vault *v, const char *name, uint64_t version,
 {
 	_cleanup_free_ char *skey = secret_key(name), *vkey = version_key(name, version);
 	_cleanup_free_ uint8_t *sbody = NULL, *vbody = NULL;
-	struct version_record ver = { .created = now_seconds(), .size = value->len };
+	struct version_record ver = { .created = kura_wall_s(), .size = value->len };
 	size_t slen, vlen;
 	int r;
 
@@ -287,7 +287,7 @@ static int write_version(struct kura_vault *v, const char *name, const struct ku
 		struct secret_record sec;
 		struct kura_txn txn = { 0 };
 		int64_t rev = KURA_REV_ABSENT;
-		int64_t now = now_seconds();
+		int64_t now = kura_wall_s();
 
 		r = vault_refresh_keyring(v, err);
 		if (r < 0)
@@ -573,7 +573,7 @@ int kura_secret_rollback(struct kura_vault *v, const char *name, uint64_t versio
 		if (sec.current == version)
 			return 0;
 		sec.current = version;
-		sec.updated = now_seconds();
+		sec.updated = kura_wall_s();
 		r = secret_record_encode(v->keyring, name, &sec, &body, &len);
 		if (r == 0)
 			r = kura_txn_check(&txn, vkey, vrev);

@@ -375,7 +375,7 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 	_cleanup_close_ int dir_fd = -1;
 	_cleanup_json_ json_t *cfg = NULL;
 	struct keyring_record rec = { .current = 1, .next = 2 };
-	struct kek_record kek = { .id = 1, .created = now_seconds() };
+	struct kek_record kek = { .id = 1, .created = kura_wall_s() };
 	struct kura_txn txn = { 0 };
 	struct kura_store *store = NULL;
 	bool made_dir = false, made_key = false, made_db = false, tried_audit = false;
@@ -634,7 +634,7 @@ static int add_kek(struct kura_vault *v, struct kura_err *err)
 		if (!keks)
 			return -ENOMEM;
 		memcpy(keks, v->kr.keks, v->kr.n * sizeof(*keks));
-		keks[v->kr.n] = (struct kek_record){ .id = id, .created = now_seconds() };
+		keks[v->kr.n] = (struct kek_record){ .id = id, .created = kura_wall_s() };
 		rec = v->kr;
 		rec.keks = keks;
 		rec.n = v->kr.n + 1;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base64.h"
 #include "json.h"
 #include "wire.h"
 
@@ -177,7 +178,7 @@ int kura_wire_value_parse(const json_t *obj, const char *key, struct kura_secbuf
 	r = kura_secbuf_new(len / 4 * 3 + 1, &b);
 	if (r < 0)
 		return r;
-	if (kura_json_b64_decode(json_string_value(s), len, b->data, b->cap, &bin_len) < 0) {
+	if (kura_base64_decode(json_string_value(s), len, b->data, b->cap, &bin_len) < 0) {
 		kura_secbuf_free(b);
 		return -EPROTO;
 	}

@@ -216,7 +216,7 @@ static void test_planted(void)
 	if (symlink(KURA_DATA_LINK "/tok", p) < 0 || lchown(p, 65534, 65534) < 0)
 		abort();
 	r = write_set(d, set, &f);
-	tap_ok(r == -EPERM && f.exit == KURA_EXIT_REFUSED && strstr(f.msg, "link of uid 65534"),
+	tap_ok(r == -EPERM && f.exit == KURA_EXIT_WRITE_REFUSED && strstr(f.msg, "link of uid 65534"),
 		"a planted link with kura's text is refused (%s)", f.msg);
 	tap_is(count(d, KURA_SET_PREFIX), 0, "nothing written");
 	unlink(p);
@@ -237,7 +237,7 @@ static void test_planted(void)
 	read_link(d, KURA_DATA_LINK, data, sizeof(data));
 	r = kura_write_commit(t, &f);
 	read_link(d, KURA_DATA_LINK, after, sizeof(after));
-	tap_ok(r == -EPERM && f.exit == KURA_EXIT_REFUSED, "a link planted before the commit is "
+	tap_ok(r == -EPERM && f.exit == KURA_EXIT_WRITE_REFUSED, "a link planted before the commit is "
 		"refused (%s)", f.msg);
 	tap_ok(strcmp(data, after) == 0 && count(d, KURA_SET_PREFIX) == 1 && holds(d, "tok", "v:tok"),
 		"the old set stays, alone");
@@ -249,7 +249,7 @@ static void test_planted(void)
 		abort();
 	f = (struct kura_fail){ 0 };
 	r = write_set(d, other, &f);
-	tap_ok(r == -EPERM && f.exit == KURA_EXIT_REFUSED && strstr(f.msg, KURA_DATA_LINK),
+	tap_ok(r == -EPERM && f.exit == KURA_EXIT_WRITE_REFUSED && strstr(f.msg, KURA_DATA_LINK),
 		"a ..data of uid 65534 is refused (%s)", f.msg);
 	if (lchown(p, 0, 0) < 0)
 		abort();
@@ -258,7 +258,7 @@ static void test_planted(void)
 		abort();
 	f = (struct kura_fail){ 0 };
 	r = write_set(d, other, &f);
-	tap_ok(r < 0 && f.exit == KURA_EXIT_REFUSED, "a ..data that points out of the directory is "
+	tap_ok(r < 0 && f.exit == KURA_EXIT_WRITE_REFUSED, "a ..data that points out of the directory is "
 		"refused (%s)", f.msg);
 	unlink(p);
 }
@@ -281,7 +281,7 @@ static void test_modes(void)
 		chmod(d, modes[i]);
 		f = (struct kura_fail){ 0 };
 		r = write_set(d, set, &f);
-		tap_ok(r == -EPERM && f.exit == KURA_EXIT_REFUSED && strstr(f.msg, "others can write"),
+		tap_ok(r == -EPERM && f.exit == KURA_EXIT_WRITE_REFUSED && strstr(f.msg, "others can write"),
 			"a directory of mode %04o is refused (%s)", modes[i], f.msg);
 	}
 	chmod(d, 0700);
@@ -341,7 +341,7 @@ static void test_names(void)
 	}
 	f = (struct kura_fail){ 0 };
 	r = write_set(d, dots, &f);
-	tap_ok(r < 0 && f.exit == KURA_EXIT_REFUSED, "a name starting with '..' is refused (%s)",
+	tap_ok(r < 0 && f.exit == KURA_EXIT_WRITE_REFUSED, "a name starting with '..' is refused (%s)",
 		f.msg);
 
 	fd = kura_write_open_dir(d, &f);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "number.h"
 #include "http.h"
 #include "name.h"
 
@@ -88,7 +89,7 @@ static bool plain_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 static void number(const char *s, uint64_t min, uint64_t max)
 {
 	uint64_t got = 0, want = 0;
-	bool ok = kura_http_parse_u64(s, min, max, &got);
+	bool ok = kura_parse_u64(s, min, max, &got);
 
 	check(ok == plain_u64(s, min, max, &want));
 	check(!ok || got == want);
