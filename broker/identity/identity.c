@@ -764,3 +764,30 @@ int kura_resolver_identify_container(struct kura_resolver *r, const char *id_or_
 	}
 	return unreachable ? -EAGAIN : -ENOENT;
 }
+
+/* As the APIs show it (whoami, whois). */
+json_t *kura_identity_json(const struct kura_identity *id)
+{
+	json_t *j, *labels, *image_labels, *digests;
+
+	if (id->host)
+		return json_pack("{s:b, s:i, s:i, s:i}", "host", 1, "pid", (int)id->pid, "uid",
+			(int)id->uid, "gid", (int)id->gid);
+	labels = json_object();
+	image_labels = json_object();
+	digests = json_array();
+	for (size_t i = 0; i < id->n_labels; i++)
+		json_object_set_new(labels, id->label_keys[i], json_string(id->label_values[i]));
+	/* Apart from labels: the image's author set these, and only --image-label matches them. */
+	for (size_t i = 0; i < id->n_image_labels; i++)
+		json_object_set_new(image_labels, id->image_label_keys[i],
+			json_string(id->image_label_values[i]));
+	for (size_t i = 0; i < id->n_digests; i++)
+		json_array_append_new(digests, json_string(id->digests[i]));
+	j = json_pack("{s:b, s:i, s:i, s:i, s:s?, s:s?, s:s?, s:s?, s:o, s:o, s:o}", "host", 0,
+		"pid", (int)id->pid, "uid", (int)id->uid, "gid", (int)id->gid, "runtime",
+		id->runtime, "container_id", id->container_id, "name", id->name, "image_id",
+		id->image_id, "repo_digests", digests, "labels", labels, "image_labels",
+		image_labels);
+	return j;
+}

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "cgroup.h"
 #include "peer.h"
 #include "who.h"
@@ -140,3 +142,6 @@ int kura_resolver_identify_container(struct kura_resolver *r, const char *id_or_
 
 /* A snapshot of the counters. */
 void kura_resolver_get_stats(struct kura_resolver *r, struct kura_resolver_stats *ret);
+
+/* An identity as kurad's APIs show it (whoami, whois): a new object, NULL without memory. */
+json_t *kura_identity_json(const struct kura_identity *id);

@@ -7,7 +7,8 @@
 #include <unistd.h>
 
 #include "cgroup.h"
-#include "daemon.h"
+#include "admin.h"
+#include "conn.h"
 #include "grant.h"
 #include "http.h"
 #include "json.h"
@@ -15,7 +16,7 @@
 #include "wire.h"
 
 /* The identity kurad derives for a pid or a container, and the secrets it could read. */
-static enum MHD_Result whois(struct kura_daemon *d, struct MHD_Connection *c)
+static enum MHD_Result whois(struct kura_admin *d, struct MHD_Connection *c)
 {
 	const char *pid_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "pid");
 	const char *container = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "container");
@@ -50,11 +51,11 @@ static enum MHD_Result whois(struct kura_daemon *d, struct MHD_Connection *c)
 			"kurad would not give that process an identity (unknown container layout, "
 			"runtime not configured, or another pid namespace)");
 	id = kura_ident_view(ident);
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = kura_grant_list(d->vault, &g, &err);
 	if (r == 0)
 		r = kura_secret_list(d->vault, "", &l, &err);
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	if (r < 0) {
 		kura_ident_unref(ident);
 		kura_grant_list_done(&g);
@@ -79,22 +80,19 @@ static enum MHD_Result whois(struct kura_daemon *d, struct MHD_Connection *c)
 
 /* What kurad is doing: the store revision, runtimes, the identity cache's counters, and the
  * workload socket's connections, long polls and principals. */
-static enum MHD_Result status(struct kura_daemon *d, struct MHD_Connection *c)
+static enum MHD_Result status(struct kura_admin *d, struct MHD_Connection *c)
 {
 	struct kura_resolver_stats st;
 	struct kura_quota_stats ls;
 	int64_t rev;
 
-	pthread_mutex_lock(&d->rev_lock);
-	rev = d->revision;
-	pthread_mutex_unlock(&d->rev_lock);
+	kura_workload_stats(d->workload, &rev, &ls);
 	kura_resolver_get_stats(d->resolver, &st);
-	kura_quota_get_stats(d->quota, &ls);
 	return kura_http_json(c, MHD_HTTP_OK,
 		json_pack("{s:I, s:i, s:s, s:{s:I, s:I, s:I, s:I, s:I}, "
 			  "s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
 			"revision", (json_int_t)rev, "runtimes", (int)d->n_runtimes, "state_dir",
-			d->cfg.state_dir, "identity", "hits", (json_int_t)st.hits, "misses",
+			d->state_dir, "identity", "hits", (json_int_t)st.hits, "misses",
 			(json_int_t)st.misses, "inspects", (json_int_t)st.inspects, "prefetches",
 			(json_int_t)st.prefetches, "events", (json_int_t)st.events, "workload",
 			"connections", (json_int_t)ls.connections, "watches",
@@ -112,12 +110,14 @@ struct admin_req {
 void kura_admin_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	enum MHD_RequestTerminationCode code)
 {
-	struct admin_req *req = *req_cls;
+	struct admin_req *req = req_cls ? *req_cls : NULL;
 
 	(void)cls;
 	(void)c;
 	(void)code;
-	if (req && !kura_http_marker(req)) {
+	if (!req)
+		return;
+	if (!kura_http_marker(req)) {
 		kura_secbuf_free(req->body);
 		free(req);
 	}
@@ -131,7 +131,7 @@ struct op_note {
 	char grant_id[KURA_GRANT_ID_LEN + 1];
 };
 
-typedef int (*op_fn)(struct kura_daemon *d, const json_t *a, json_t **resp,
+typedef int (*op_fn)(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **resp_raw, struct op_note *note, struct kura_err *err);
 
 static const char *arg_str(const json_t *a, const char *key)
@@ -146,7 +146,7 @@ static uint64_t arg_u64(const json_t *a, const char *key)
 	return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
 }
 
-static int op_secret_write(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_secret_write(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -158,21 +158,21 @@ static int op_secret_write(struct kura_daemon *d, const json_t *a, json_t **resp
 	(void)raw;
 	if (!name || kura_wire_value_parse(a, "value", &value) < 0)
 		return kura_err_set(err, -EINVAL, "secret.write takes name and value (base64)");
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = json_is_true(json_object_get(a, "create")) ?
 		kura_secret_put(d->vault, name, value, &version, err) :
 		kura_secret_rotate(d->vault, name, value, &version, err);
 	if (r == 0 && kura_vault_fingerprint(d->vault, value, note->fingerprint) < 0)
 		note->fingerprint[0] = 0;
 	note->version = version;
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	kura_secbuf_free(value);
 	if (r == 0)
 		*resp = json_pack("{s:I}", "version", (json_int_t)version);
 	return r;
 }
 
-static int op_secret_get(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_secret_get(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -184,20 +184,20 @@ static int op_secret_get(struct kura_daemon *d, const json_t *a, json_t **resp,
 	(void)resp;
 	if (!name)
 		return kura_err_set(err, -EINVAL, "secret.get takes name");
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = kura_secret_get(d->vault, name, arg_u64(a, "version"), &value, &info, err);
 	if (r == 0) {
 		note->version = info.version;
 		r = kura_vault_fingerprint(d->vault, value, note->fingerprint);
 	}
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	if (r == 0)
 		r = kura_http_secret_body(name, &info, value, raw);
 	kura_secbuf_free(value);
 	return r;
 }
 
-static int op_secret_show(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_secret_show(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -208,16 +208,16 @@ static int op_secret_show(struct kura_daemon *d, const json_t *a, json_t **resp,
 	(void)raw;
 	if (!name)
 		return kura_err_set(err, -EINVAL, "secret.show takes name");
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = kura_secret_show(d->vault, name, &info, err);
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	if (r == 0)
 		*resp = kura_wire_info(&info);
 	kura_secret_info_done(&info);
 	return r;
 }
 
-static int op_secret_list(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_secret_list(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -226,9 +226,9 @@ static int op_secret_list(struct kura_daemon *d, const json_t *a, json_t **resp,
 	int r;
 
 	(void)raw;
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = kura_secret_list(d->vault, arg_str(a, "prefix") ?: "", &l, err);
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	if (r < 0)
 		return r;
 	arr = json_array();
@@ -239,7 +239,7 @@ static int op_secret_list(struct kura_daemon *d, const json_t *a, json_t **resp,
 	return 0;
 }
 
-static int op_secret_rollback(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_secret_rollback(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -249,15 +249,15 @@ static int op_secret_rollback(struct kura_daemon *d, const json_t *a, json_t **r
 	(void)raw;
 	if (!name || !arg_u64(a, "to"))
 		return kura_err_set(err, -EINVAL, "secret.rollback takes name and to");
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = kura_secret_rollback(d->vault, name, arg_u64(a, "to"), err);
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	if (r == 0)
 		*resp = json_object();
 	return r;
 }
 
-static int op_secret_destroy(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_secret_destroy(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -267,15 +267,15 @@ static int op_secret_destroy(struct kura_daemon *d, const json_t *a, json_t **re
 	(void)raw;
 	if (!name)
 		return kura_err_set(err, -EINVAL, "secret.destroy takes name");
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = kura_secret_destroy(d->vault, name, arg_u64(a, "version"), err);
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	if (r == 0)
 		*resp = json_object();
 	return r;
 }
 
-static int op_grant_add(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_grant_add(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -286,9 +286,9 @@ static int op_grant_add(struct kura_daemon *d, const json_t *a, json_t **resp,
 	(void)raw;
 	if (kura_wire_grant_parse(json_object_get(a, "grant"), &g) < 0)
 		return kura_err_set(err, -EINVAL, "grant.add takes a valid grant");
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = kura_grant_add(d->vault, &g, &existed, err);
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	memcpy(note->grant_id, g.id, sizeof(note->grant_id));
 	if (r == 0)
 		*resp = json_pack("{s:o, s:b}", "grant", kura_wire_grant(&g), "existed", existed);
@@ -296,7 +296,7 @@ static int op_grant_add(struct kura_daemon *d, const json_t *a, json_t **resp,
 	return r;
 }
 
-static int op_grant_remove(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_grant_remove(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -306,15 +306,15 @@ static int op_grant_remove(struct kura_daemon *d, const json_t *a, json_t **resp
 	(void)raw;
 	if (!id)
 		return kura_err_set(err, -EINVAL, "grant.remove takes id");
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = kura_grant_remove(d->vault, id, err);
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	if (r == 0)
 		*resp = json_object();
 	return r;
 }
 
-static int op_grant_list(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_grant_list(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -324,9 +324,9 @@ static int op_grant_list(struct kura_daemon *d, const json_t *a, json_t **resp,
 
 	(void)a;
 	(void)raw;
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = kura_grant_list(d->vault, &l, err);
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	if (r < 0)
 		return r;
 	arr = json_array();
@@ -337,7 +337,7 @@ static int op_grant_list(struct kura_daemon *d, const json_t *a, json_t **resp,
 	return 0;
 }
 
-static int op_key_rotate(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_key_rotate(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -347,16 +347,16 @@ static int op_key_rotate(struct kura_daemon *d, const json_t *a, json_t **resp,
 
 	(void)a;
 	(void)raw;
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = kura_key_rotate(d->vault, NULL, NULL, &count, &kek, err);
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	if (r == 0)
 		*resp = json_pack("{s:I, s:I}", "rewrapped", (json_int_t)count, "kek",
 			(json_int_t)kek);
 	return r;
 }
 
-static int op_key_rekey(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_key_rekey(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -373,15 +373,15 @@ static int op_key_rekey(struct kura_daemon *d, const json_t *a, json_t **resp,
 			KURA_MASTER_PASSPHRASE :
 			KURA_MASTER_FILE,
 		path };
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = kura_key_rekey(d->vault, &to, err);
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	if (r == 0)
 		*resp = json_object();
 	return r;
 }
 
-static int op_key_status(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_key_status(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -390,16 +390,16 @@ static int op_key_status(struct kura_daemon *d, const json_t *a, json_t **resp,
 
 	(void)a;
 	(void)raw;
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	r = kura_key_status(d->vault, &st, err);
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	if (r == 0)
 		*resp = kura_wire_status(&st);
 	kura_key_status_done(&st);
 	return r;
 }
 
-static int op_config(struct kura_daemon *d, const json_t *a, json_t **resp,
+static int op_config(struct kura_admin *d, const json_t *a, json_t **resp,
 	struct kura_secbuf **raw, struct op_note *note,
 	struct kura_err *err)
 {
@@ -407,11 +407,11 @@ static int op_config(struct kura_daemon *d, const json_t *a, json_t **resp,
 	int r = 0;
 
 	(void)raw;
-	pthread_mutex_lock(&d->store_lock);
+	kura_keeper_hold(d->keeper);
 	if (max)
 		r = kura_vault_set_max_value(d->vault, max, err);
 	max = kura_vault_max_value(d->vault);
-	pthread_mutex_unlock(&d->store_lock);
+	kura_keeper_release(d->keeper);
 	if (r == 0)
 		*resp = json_pack("{s:I}", "max_value_size", (json_int_t)max);
 	return r;
@@ -441,7 +441,7 @@ static const struct op {
 };
 
 /* The operation's record, from its arguments, its reply and its note. */
-static int audit_op(struct kura_daemon *d, const struct kura_conn *conn, const struct op *op,
+static int audit_op(struct kura_admin *d, const struct kura_conn *conn, const struct op *op,
 	const json_t *args, const json_t *resp, const struct op_note *note, int r)
 {
 	struct kura_identity who = { .host = true, .pid = conn->peer.pid, .uid = conn->peer.uid,
@@ -457,7 +457,7 @@ static int audit_op(struct kura_daemon *d, const struct kura_conn *conn, const s
 	if (!version)
 		version = arg_u64(args, strcmp(op->name, "secret.rollback") == 0 ? "to" : "version");
 	kura_request_id(rid);
-	return kura_daemon_audit(d, &(struct kura_audit_event){ .event = event,
+	return kura_recorder_append(d->rec, &(struct kura_audit_event){ .event = event,
 		.result = r == 0 ? "ok" : "error", .reason = r == 0 ? NULL : kura_outcome_reason(r),
 		.who = &who, .secret = arg_str(args, "name"), .version = version,
 		.fingerprint = note->fingerprint[0] ? note->fingerprint : NULL, .request_id = rid,
@@ -467,7 +467,7 @@ static int audit_op(struct kura_daemon *d, const struct kura_conn *conn, const s
 		.has_count = json_object_get(resp, "rewrapped") != NULL });
 }
 
-static enum MHD_Result run_op(struct kura_daemon *d, struct MHD_Connection *c,
+static enum MHD_Result run_op(struct kura_admin *d, struct MHD_Connection *c,
 	const struct kura_conn *conn, const char *name, const struct admin_req *req)
 {
 	struct kura_secbuf *raw = NULL;
@@ -495,7 +495,7 @@ static enum MHD_Result run_op(struct kura_daemon *d, struct MHD_Connection *c,
 		return kura_http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such operation");
 	}
 	/* A change made now could not be recorded: refuse it before it is made. */
-	if (op->event && op->changes && !kura_daemon_audit_healthy(d)) {
+	if (op->event && op->changes && !kura_recorder_healthy(d->rec)) {
 		json_decref(args);
 		return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
 			"the audit log cannot be written now; nothing was changed");
@@ -525,7 +525,7 @@ static enum MHD_Result run_op(struct kura_daemon *d, struct MHD_Connection *c,
 
 /* Gather a POST body into guarded memory, up to a limit that fits the store's largest value
  * in base64 with room for the rest of the arguments. */
-static enum MHD_Result gather(struct kura_daemon *d, struct MHD_Connection *c,
+static enum MHD_Result gather(struct kura_admin *d, struct MHD_Connection *c,
 	const char *data, size_t *size, void **req_cls)
 {
 	struct admin_req *req = *req_cls;
@@ -535,9 +535,9 @@ static enum MHD_Result gather(struct kura_daemon *d, struct MHD_Connection *c,
 			MHD_HTTP_HEADER_CONTENT_LENGTH);
 		size_t limit, want = cl ? strtoull(cl, NULL, 10) : 0;
 
-		pthread_mutex_lock(&d->store_lock);
+		kura_keeper_hold(d->keeper);
 		limit = kura_vault_max_value(d->vault) / 3 * 4 + 65536;
-		pthread_mutex_unlock(&d->store_lock);
+		kura_keeper_release(d->keeper);
 		req = calloc(1, sizeof(*req));
 		if (!req)
 			return MHD_NO;
@@ -581,7 +581,7 @@ enum MHD_Result kura_admin_handler(void *cls, struct MHD_Connection *c, const ch
 	const char *method, const char *version, const char *upload_data,
 	size_t *upload_data_size, void **req_cls)
 {
-	struct kura_daemon *d = cls;
+	struct kura_admin *d = cls;
 	struct kura_conn *conn = kura_http_conn(c);
 	bool body;
 
@@ -616,4 +616,20 @@ enum MHD_Result kura_admin_handler(void *cls, struct MHD_Connection *c, const ch
 	if (strcmp(url, "/v1/status") == 0)
 		return status(d, c);
 	return kura_http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+}
+
+void kura_admin_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+	enum MHD_ConnectionNotificationCode code)
+{
+	(void)cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *info =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		/* NULL: the handler refuses a connection without context. */
+		*socket_context = info ? kura_conn_new(info->connect_fd, false) : NULL;
+		return;
+	}
+	kura_conn_free(*socket_context);
+	*socket_context = NULL;
 }

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "daemon-options.h"
+#include "log.h"
 #include "macro.h"
 #include "number.h"
 

@@ -1,6 +1,6 @@
-/* kurad's life cycle: the run directory and its lock, the two sockets, libmicrohttpd, who each
- * connection answers for and its place in the quota table, the revision watcher for long polls,
- * and logging. No plaintext here. */
+/* kurad's life cycle: the run directory and its lock, the vault, the audit recorder, the
+ * runtimes and the identity resolver, the two sockets and libmicrohttpd; logging. Wires the
+ * workload and admin APIs to what they serve from. No plaintext here. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "clock.h"
 #include "daemon.h"
+#include "log.h"
 #include "http.h"
 #include "cgroup.h"
 #include "runtime.h"
@@ -40,176 +42,6 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 		if ((unsigned char)line[i] < 0x20 || (unsigned char)line[i] >= 0x7f)
 			line[i] = '?';
 	kura_log(LOG_NOTICE, "http: %s", line);
-}
-
-void kura_daemon_request_started(struct kura_daemon *d, struct kura_conn *conn)
-{
-	if (conn && conn->workload)
-		kura_quota_busy(d->quota, &conn->slot, true, 0);
-}
-
-/* Room made, or a header deadline passed: the connection's event loop sees it shut and closes
- * it (under the quota table's lock, so the connection is still there). A parked long poll is
- * answered first (kura_workload_check_hangups sees the shutdown). */
-static void evict(struct kura_slot *s)
-{
-	struct kura_conn *conn = s->owner;
-
-	(void)shutdown(conn->fd, SHUT_RDWR);
-}
-
-/*
- * Whom a connection counts against, from kernel facts only, before any runtime is asked: the
- * container its cgroup names; else the user who answers for it (its uid, or the owner of the user
- * namespace it runs in), as a host user if it lives in kurad's namespaces and as a foreign one if
- * not (so a container of a layout we do not know never shares root's limits); else, when the
- * kernel cannot tell who it is, the one principal of all unidentified peers.
- */
-static void principal_of(struct kura_conn *conn, struct kura_principal *p)
-{
-	bool host = false;
-	uid_t owner;
-
-	*p = (struct kura_principal){ .kind = KURA_PRINCIPAL_UNIDENTIFIED };
-	if (conn->peer_err < 0)
-		return;
-	conn->cg_rc = kura_cgroup_read(conn->peer.proc_fd, &conn->cg);
-	conn->cg_fresh = true;
-	if (conn->cg_rc == 0) {
-		p->kind = KURA_PRINCIPAL_CONTAINER;
-		p->runtime = conn->cg.runtime;
-		memcpy(p->id, conn->cg.id, sizeof(p->id));
-		return;
-	}
-	if (kura_peer_user_owner(&conn->peer, &owner) < 0)
-		return;
-	if (conn->cg_rc == -ENOENT && kura_peer_in_host_namespaces(&conn->peer, &host) < 0)
-		return;
-	p->kind = conn->cg_rc == -ENOENT && host ? KURA_PRINCIPAL_USER : KURA_PRINCIPAL_FOREIGN;
-	p->uid = owner;
-}
-
-/* Follow the store's revision and its changes, so long polls learn of changes made by any
- * writer (another kuractl, or later another host through etcd); resume the polls that are due
- * or whose peer went away; close connections past their header deadline. */
-static void *rev_thread(void *userdata)
-{
-	struct kura_daemon *d = userdata;
-
-	for (;;) {
-		struct timespec ts;
-
-		kura_workload_follow(d);
-		pthread_mutex_lock(&d->rev_lock);
-		if (d->stopping) {
-			pthread_mutex_unlock(&d->rev_lock);
-			return NULL;
-		}
-		kura_workload_wake_watchers(d);
-		kura_workload_check_hangups(d);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 100 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		(void)pthread_cond_timedwait(&d->rev_cond, &d->rev_lock, &ts);
-		pthread_mutex_unlock(&d->rev_lock);
-		kura_quota_reap(d->quota, kura_clock_s(), d->cfg.header_timeout_s);
-	}
-}
-
-static void notify_connection(struct kura_daemon *d, struct MHD_Connection *c,
-	void **socket_context, enum MHD_ConnectionNotificationCode code, bool workload)
-{
-	struct kura_conn *conn;
-
-	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *info =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-		struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
-		socklen_t sl = sizeof(cred);
-
-		conn = calloc(1, sizeof(*conn));
-		if (!conn || !info) {
-			free(conn);
-			return; /* the handler refuses a connection without context */
-		}
-		conn->peer = (struct kura_peer)KURA_PEER_NULL;
-		conn->fd = info->connect_fd;
-		conn->workload = workload;
-		/* The kernel's facts are taken when the connection starts: SO_PEERCRED and the
-		 * pidfd describe the process that connected, whatever is sent afterwards. */
-		conn->peer_err = kura_peer_from_socket(conn->fd, &conn->peer);
-		if (conn->peer_err < 0 && getsockopt(conn->fd, SOL_SOCKET, SO_PEERCRED, &cred, &sl) < 0)
-			cred = (struct ucred){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
-		conn->cred_pid = conn->peer_err < 0 ? cred.pid : conn->peer.pid;
-		conn->cred_uid = conn->peer_err < 0 ? cred.uid : conn->peer.uid;
-		conn->cred_gid = conn->peer_err < 0 ? cred.gid : conn->peer.gid;
-		if (conn->peer_err == 0 && conn->peer.degraded &&
-			!__atomic_exchange_n(&d->warned_degraded, true, __ATOMIC_RELAXED))
-			kura_log(LOG_WARNING, "this kernel has no SO_PEERPIDFD: identity runs degraded "
-					      "(the peer is pinned by pidfd_open or its start time, "
-					      "after SO_PEERCRED)");
-		*socket_context = conn;
-		if (!workload)
-			return;
-		principal_of(conn, &conn->principal);
-		conn->slot.owner = conn;
-		/* One principal cannot take every slot: past its share it is shut out at once;
-		 * past the table's size, the principal with the most connections makes room. */
-		if (kura_quota_admit(d->quota, &conn->slot, &conn->principal, kura_clock_s()) < 0)
-			(void)shutdown(conn->fd, SHUT_RDWR);
-		return;
-	}
-	conn = *socket_context;
-	if (conn) {
-		if (workload)
-			kura_quota_release(d->quota, &conn->slot);
-		kura_peer_done(&conn->peer);
-		free(conn);
-		*socket_context = NULL;
-	}
-}
-
-static void notify_workload(void *cls, struct MHD_Connection *c, void **socket_context,
-	enum MHD_ConnectionNotificationCode code)
-{
-	notify_connection(cls, c, socket_context, code, true);
-}
-
-static void notify_admin(void *cls, struct MHD_Connection *c, void **socket_context,
-	enum MHD_ConnectionNotificationCode code)
-{
-	notify_connection(cls, c, socket_context, code, false);
-}
-
-/* A request is over: the connection waits for the next one's headers from now. */
-static void request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
-	enum MHD_RequestTerminationCode code)
-{
-	struct kura_daemon *d = cls;
-	struct kura_conn *conn = kura_http_conn(c);
-
-	if (conn && conn->workload)
-		kura_quota_busy(d->quota, &conn->slot, false, kura_clock_s());
-}
-
-/* Each socket's handler keeps its own kind of request state. */
-static void admin_completed(void *cls, struct MHD_Connection *c, void **req_cls,
-	enum MHD_RequestTerminationCode code)
-{
-	request_completed(cls, c, req_cls, code);
-	if (req_cls && *req_cls && !kura_http_marker(*req_cls))
-		kura_admin_completed(cls, c, req_cls, code);
-}
-
-static void workload_completed(void *cls, struct MHD_Connection *c, void **req_cls,
-	enum MHD_RequestTerminationCode code)
-{
-	request_completed(cls, c, req_cls, code);
-	if (req_cls && *req_cls && !kura_http_marker(*req_cls))
-		kura_workload_completed(cls, c, req_cls, code);
 }
 
 /* Our own "unescape": none. Names are [A-Za-z0-9._-/] only, so a '%' in a path is a 400, and
@@ -284,8 +116,7 @@ fail:
  * (workload.c). The admin socket keeps a thread per connection: its operations are few, some
  * long (a key rotation), and root's alone.
  */
-static struct MHD_Daemon *start_mhd(struct kura_daemon *d, int fd, MHD_AccessHandlerCallback h,
-	bool event_loop)
+static struct MHD_Daemon *start_mhd(struct kura_daemon *d, int fd, bool event_loop)
 {
 	unsigned flags = event_loop ? MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			MHD_ALLOW_SUSPEND_RESUME :
@@ -306,14 +137,16 @@ static struct MHD_Daemon *start_mhd(struct kura_daemon *d, int fd, MHD_AccessHan
 	 * limit between its loops: it must never be what stops a connection on workload.sock, or
 	 * no room could be made for it (quota.c decides, over all loops). Each loop may hold
 	 * them all, and the ones shut to make room until its loop closes them. */
+	void *cls = event_loop ? (void *)d->workload : (void *)&d->admin;
 	unsigned limit = event_loop ? (d->cfg.max_connections + 64) * d->cfg.loop_threads :
 				      d->cfg.max_connections;
 
 	return MHD_start_daemon(flags | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, h, d, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_CONNECTION,
-		event_loop ? notify_workload : notify_admin, d,
-		MHD_OPTION_NOTIFY_COMPLETED, event_loop ? workload_completed : admin_completed, d,
+		0, NULL, NULL, event_loop ? kura_workload_handler : kura_admin_handler, cls,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_NOTIFY_CONNECTION, event_loop ? kura_workload_notify : kura_admin_notify,
+		cls, MHD_OPTION_NOTIFY_COMPLETED,
+		event_loop ? kura_workload_completed : kura_admin_completed, cls,
 		MHD_OPTION_CONNECTION_LIMIT, limit,
 		MHD_OPTION_CONNECTION_TIMEOUT, d->cfg.connection_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(event_loop ? 16 * 1024 : 64 * 1024),
@@ -373,50 +206,59 @@ static void note_run_dir(struct kura_daemon *d)
 		(void)unlink(tmp);
 }
 
-static struct kura_quota_config quota_config(const struct kura_daemon *d)
+static struct kura_workload_config workload_config(const struct kura_daemon_config *c)
 {
-	return (struct kura_quota_config){ .max_connections = d->cfg.max_connections,
-		.max_per_peer = d->cfg.max_per_peer, .max_watches = d->cfg.max_watches,
-		.watches_per_peer = KURA_MAX_WATCHES_PER_PEER, .rate_per_s = d->cfg.rate_per_s,
-		.rate_burst = d->cfg.rate_burst };
+	return (struct kura_workload_config){
+		.quota = { .max_connections = c->max_connections, .max_per_peer = c->max_per_peer,
+			.max_watches = c->max_watches, .watches_per_peer = KURA_MAX_WATCHES_PER_PEER,
+			.rate_per_s = c->rate_per_s, .rate_burst = c->rate_burst },
+		.header_timeout_s = c->header_timeout_s,
+		.watch_max_s = c->watch_max_s,
+	};
+}
+
+/* The vault, opened with the master key and shared by the two APIs. */
+static int open_vault(struct kura_daemon *d)
+{
+	struct kura_vault *v = NULL;
+	struct kura_err err = { 0 };
+	int r;
+
+	r = kura_vault_open(d->cfg.state_dir, &d->cfg.master, 0, &v, &err);
+	if (r == 0)
+		r = kura_keeper_new(v, &d->keeper, &err);
+	if (r < 0)
+		kura_log(LOG_ERR, "%s", err.msg[0] ? err.msg : strerror(-r));
+	return r;
+}
+
+static int start_recorder(struct kura_daemon *d)
+{
+	struct kura_recorder_config rc = {
+		.state_dir = d->cfg.state_dir,
+		.audit = &d->cfg.audit,
+		.syslog = d->cfg.audit_syslog,
+		.http = d->cfg.audit_http,
+		.checkpoint_s = d->cfg.audit_checkpoint_s,
+		.queue_max = d->cfg.audit_queue_max,
+	};
+
+	return kura_recorder_start(&rc, &d->rec);
 }
 
 int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cfg)
 {
+	struct kura_workload_config wc;
 	char path[4096];
-	struct kura_err err = { 0 };
 	int wfd = -1, afd = -1, r;
 
 	d->cfg = *cfg;
 	d->lock_fd = -1;
-	pthread_mutex_init(&d->store_lock, NULL);
-	pthread_mutex_init(&d->grants_lock, NULL);
-	pthread_mutex_init(&d->rev_lock, NULL);
-	pthread_mutex_init(&d->jobs_lock, NULL);
-	pthread_cond_init(&d->jobs_cond, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&d->rev_cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
-
 	if (!d->cfg.max_watches)
 		d->cfg.max_watches = d->cfg.max_connections / 2 ? d->cfg.max_connections / 2 : 1;
-	{
-		struct kura_quota_config lc = quota_config(d);
-
-		r = kura_quota_new(&lc, evict, &d->quota);
-		if (r < 0)
-			return r;
-	}
-	r = kura_vault_open(cfg->state_dir, &cfg->master, 0, &d->vault, &err);
-	if (r < 0) {
-		kura_log(LOG_ERR, "%s", err.msg[0] ? err.msg : strerror(-r));
+	r = open_vault(d);
+	if (r < 0)
 		return r;
-	}
 	if (mkdir(cfg->run_dir, 0755) < 0 && errno != EEXIST) {
 		r = -errno;
 		kura_log(LOG_ERR, "cannot create run directory %s: %s", cfg->run_dir, strerror(-r));
@@ -438,22 +280,21 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 			cfg->run_dir, strerror(-r));
 		return r == -EWOULDBLOCK ? -EADDRINUSE : r;
 	}
-	r = kura_daemon_audit_start(d);
+	r = start_recorder(d);
 	if (r < 0)
 		return r;
 	r = open_runtimes(d);
 	if (r < 0)
 		return r;
-	if (kura_store_revision(kura_vault_store(d->vault), &d->revision) < 0)
-		d->revision = 0;
-	/* Exact from now on: a long poll from an older revision is told to list again. */
-	r = kura_changes_new(KURA_CHANGES_KEPT, d->revision, &d->changes);
+	wc = workload_config(&d->cfg);
+	r = kura_workload_start(&wc, d->keeper, d->resolver, d->rec, &d->workload);
 	if (r < 0)
 		return r;
-	r = pthread_create(&d->rev_thread, NULL, rev_thread, d);
-	if (r != 0)
-		return -r;
-	d->rev_thread_started = true;
+	d->admin = (struct kura_admin){ .state_dir = d->cfg.state_dir,
+		.n_runtimes = d->n_runtimes, .keeper = d->keeper,
+		.vault = kura_keeper_hold(d->keeper), .resolver = d->resolver, .rec = d->rec,
+		.workload = d->workload };
+	kura_keeper_release(d->keeper);
 
 	wfd = bind_socket(cfg->run_dir, "workload.sock", 0666);
 	afd = wfd < 0 ? -1 : bind_socket(cfg->run_dir, "admin.sock", 0600);
@@ -464,81 +305,66 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 			close(wfd);
 		return r;
 	}
-	r = kura_workload_start(d);
-	if (r < 0) {
-		close(wfd);
-		close(afd);
-		return r;
-	}
-	d->workload = start_mhd(d, wfd, kura_workload_handler, true);
-	d->admin = start_mhd(d, afd, kura_admin_handler, false);
-	if (!d->workload || !d->admin) {
+	d->workload_mhd = start_mhd(d, wfd, true);
+	d->admin_mhd = start_mhd(d, afd, false);
+	if (!d->workload_mhd || !d->admin_mhd) {
 		kura_log(LOG_ERR, "cannot start the HTTP server");
-		if (!d->workload)
+		if (!d->workload_mhd)
 			close(wfd);
-		if (!d->admin)
+		if (!d->admin_mhd)
 			close(afd);
 		return -EIO;
 	}
 	kura_log(LOG_INFO, "serving %s/workload.sock and %s/admin.sock (%zu runtimes)",
 		cfg->run_dir, cfg->run_dir, d->n_runtimes);
 	note_run_dir(d);
-	kura_daemon_audit_self(d, "start", KURA_VERSION);
+	kura_recorder_self(d->rec, "start", KURA_VERSION);
 	return 0;
 }
 
 void kura_daemon_reconfigure(struct kura_daemon *d)
 {
-	struct kura_quota_config lc = quota_config(d);
+	struct kura_workload_config wc = workload_config(&d->cfg);
 
-	kura_quota_configure(d->quota, &lc);
+	kura_workload_reconfigure(d->workload, &wc);
 }
 
 void kura_daemon_stop(struct kura_daemon *d)
 {
 	char path[4096];
 
-	pthread_mutex_lock(&d->rev_lock);
-	d->stopping = true;
-	pthread_cond_broadcast(&d->rev_cond);
-	pthread_mutex_unlock(&d->rev_lock);
 	/* Answer what is suspended (long polls see `stopping`), stop accepting, join. */
-	if (d->workload) {
+	if (d->workload_mhd) {
 		int fd;
 
-		kura_workload_drain(d);
+		kura_workload_drain(d->workload);
 		/* The answers just queued must get out before the connections are closed: stop
 		 * accepting, then give the open ones up to a second to finish. */
-		fd = MHD_quiesce_daemon(d->workload);
+		fd = MHD_quiesce_daemon(d->workload_mhd);
 		for (int i = 0; i < 100; i++) {
-			const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->workload,
+			const union MHD_DaemonInfo *info = MHD_get_daemon_info(d->workload_mhd,
 				MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 
 			if (!info || info->num_connections == 0)
 				break;
 			kura_sleep_ms(10);
 		}
-		MHD_stop_daemon(d->workload);
+		MHD_stop_daemon(d->workload_mhd);
 		if (fd >= 0)
 			close(fd);
 	}
-	if (d->admin)
-		MHD_stop_daemon(d->admin);
-	if (d->rev_thread_started)
-		pthread_join(d->rev_thread, NULL);
-	if (d->audit) {
-		kura_daemon_audit_flush(d, true);
-		kura_daemon_audit_self(d, "stop", NULL);
-	}
-	kura_daemon_audit_stop(d);
+	if (d->admin_mhd)
+		MHD_stop_daemon(d->admin_mhd);
+	/* The refusals still counted are recorded as it stops, before our own "stop". */
+	kura_workload_stop(d->workload);
+	if (d->rec)
+		kura_recorder_self(d->rec, "stop", NULL);
+	kura_recorder_stop(d->rec);
 	kura_resolver_free(d->resolver);
 	for (size_t i = 0; i < d->n_runtimes; i++)
 		kura_runtime_free(d->runtimes[i]);
 	free(d->runtimes);
-	kura_workload_done(d);
-	kura_changes_free(d->changes);
-	kura_quota_free(d->quota);
-	kura_vault_close(d->vault);
+	kura_keeper_free(d->keeper);
 	if (d->lock_fd >= 0) {
 		snprintf(path, sizeof(path), "%s/workload.sock", d->cfg.run_dir);
 		(void)unlink(path);

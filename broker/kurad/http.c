@@ -16,20 +16,26 @@
 #include "http.h"
 #include "json.h"
 
-static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r,
-	bool close)
+static enum MHD_Result queue_typed(struct MHD_Connection *c, unsigned status,
+	struct MHD_Response *r, bool close, const char *type)
 {
 	enum MHD_Result ret;
 
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	if (close)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r,
+	bool close)
+{
+	return queue_typed(c, status, r, close, "application/json");
 }
 
 static void free_secbuf(void *cls)
@@ -201,3 +207,39 @@ int kura_http_secret_body(const char *name, const struct kura_version_info *info
 	return 0;
 }
 
+enum MHD_Result kura_http_secret_json(struct MHD_Connection *c, const char *name,
+	struct kura_fetched *f)
+{
+	struct kura_secbuf *body = NULL;
+	int r;
+
+	r = kura_http_secret_body(name, &f->info, f->value, &body);
+	kura_fetched_done(f);
+	if (r < 0)
+		return MHD_NO;
+	return kura_http_secret(c, body);
+}
+
+enum MHD_Result kura_http_secret_raw(struct MHD_Connection *c, struct kura_fetched *f)
+{
+	char version[24], created[KURA_RFC3339_LEN];
+	struct kura_secbuf *value = f->value;
+	struct MHD_Response *r;
+
+	f->value = NULL;
+	snprintf(version, sizeof(version), "%" PRIu64, f->info.version);
+	r = MHD_create_response_from_buffer_with_free_callback_cls(value->len, value->data,
+		free_secbuf, value);
+	if (!r) {
+		kura_secbuf_free(value);
+		return MHD_NO;
+	}
+	if (MHD_add_response_header(r, KURA_HTTP_VERSION_HEADER, version) != MHD_YES ||
+		MHD_add_response_header(r, KURA_HTTP_FINGERPRINT_HEADER, f->fingerprint) != MHD_YES ||
+		MHD_add_response_header(r, KURA_HTTP_CREATED_HEADER,
+			kura_rfc3339(f->info.created, created)) != MHD_YES) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	return queue_typed(c, MHD_HTTP_OK, r, false, KURA_HTTP_RAW_TYPE);
+}

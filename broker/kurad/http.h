@@ -8,33 +8,11 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
-#include "cgroup.h"
 #include "number.h"
-#include "identity.h"
-#include "quota.h"
-#include "peer.h"
+#include "conn.h"
 #include "secbuf.h"
+#include "keeper.h"
 #include "vault.h"
-
-/* Everything kurad knows about one connection: the kernel's facts, fixed when it was
- * accepted (identity itself is resolved again for every request, so a process that died or a
- * container that stopped loses it even on an open connection), and what the reaper needs. */
-struct kura_conn {
-	struct kura_peer peer;
-	int peer_err;       /* <0: the kernel could not tell us who this is */
-	pid_t cred_pid;     /* SO_PEERCRED, also when peer_err < 0 (for records only) */
-	uid_t cred_uid;
-	gid_t cred_gid;
-	int fd;
-	struct kura_principal principal; /* whom its requests count against (quota.h) */
-	struct kura_slot slot;           /* its place in the quota table (workload.sock only) */
-	/* Its /proc/<pid>/cgroup as read when it connected, for its first request only (every
-	 * later request reads it again): one read fewer for the usual one-request connection. */
-	struct kura_cgroup_id cg;
-	int cg_rc;
-	bool cg_fresh;
-	bool workload; /* on workload.sock (else admin.sock) */
-};
 
 /* The connection's context, made when it was accepted; NULL if that failed. */
 struct kura_conn *kura_http_conn(struct MHD_Connection *c);
@@ -78,8 +56,18 @@ enum MHD_Result kura_http_secret(struct MHD_Connection *c, struct kura_secbuf *b
 int kura_http_secret_body(const char *name, const struct kura_version_info *info,
 	const struct kura_secbuf *value, struct kura_secbuf **ret);
 
-/* An identity as the API shows it (whoami, whois). */
-json_t *kura_identity_json(const struct kura_identity *id);
+/*
+ * A fetch's reply. As JSON: {"name","version","created","size","value":base64}. Raw (asked for
+ * with `Accept: application/octet-stream`): the value is the body, sent from its own guarded
+ * buffer, with its version, fingerprint and creation time in headers. Both take f's value.
+ */
+#define KURA_HTTP_RAW_TYPE "application/octet-stream"
+#define KURA_HTTP_VERSION_HEADER "Kura-Version"
+#define KURA_HTTP_FINGERPRINT_HEADER "Kura-Fingerprint"
+#define KURA_HTTP_CREATED_HEADER "Kura-Created"
+enum MHD_Result kura_http_secret_json(struct MHD_Connection *c, const char *name,
+	struct kura_fetched *f);
+enum MHD_Result kura_http_secret_raw(struct MHD_Connection *c, struct kura_fetched *f);
 
 /* The URL's query argument as an unsigned number within [min, max]; def if absent. false if
  * present and malformed. */

@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "daemon-options.h"
 #include "outcome.h"
 #include "json.h"
+#include "log.h"
 #include "runtime.h"
 
 static const char usage_text[] =
@@ -215,7 +217,7 @@ int main(int argc, char **argv)
 				kura_log_to_syslog(n.syslog);
 			o = n;
 			kura_log(LOG_INFO, "reloaded %s", o.config_file);
-			kura_daemon_audit_self(&d, "reload", o.config_file);
+			kura_recorder_self(d.rec, "reload", o.config_file);
 		}
 	}
 	kura_log(LOG_INFO, "%s: draining and stopping", strsignal(sig));

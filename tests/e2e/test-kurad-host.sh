@@ -115,6 +115,29 @@ want "the value does not decode to what was put" \
 	test "$(jq_ '__import__("base64").b64decode(j["value"]).decode()')" = "$(cat "$T/v1")"
 want "version is not 1" test "$(jq_ 'j["version"]')" = 1
 t_end "a --host --uid 0 grant lets root on the host read the secret"
+# The raw form, as kura asks for it: the value is the body, its facts in headers.
+CODE=$(curl -s -D "$T/hdr" -o "$T/body" -w '%{http_code}' --max-time 10 \
+	-H 'Accept: application/octet-stream' --unix-socket "$W" http://kura/v1/secrets/app/x) ||
+	CODE=000
+want "raw: status $CODE" test "$CODE" = 200
+want "raw: the body is not the value: $(od -c "$T/body" | head -3)" cmp -s "$T/body" "$T/v1"
+want "raw: no octet-stream type: $(cat "$T/hdr")" \
+	grep -qi '^content-type: application/octet-stream' "$T/hdr"
+want "raw: no Kura-Version: 1: $(cat "$T/hdr")" grep -qi '^kura-version: 1\s*$' "$T/hdr"
+want "raw: no fingerprint: $(cat "$T/hdr")" grep -qiE '^kura-fingerprint: b2:[0-9a-f]{32}\s*$' "$T/hdr"
+want "raw: no creation time: $(cat "$T/hdr")" \
+	grep -qiE '^kura-created: [0-9]{4}-[0-9]{2}-[0-9]{2}T' "$T/hdr"
+want "raw: no Content-Length 17: $(cat "$T/hdr")" grep -qi '^content-length: 17\s*$' "$T/hdr"
+FP=$(sed -n 's/^[Kk]ura-[Ff]ingerprint: \(b2:[0-9a-f]*\).*/\1/p' "$T/hdr")
+want "raw: the fetch's audit record has another fingerprint than $FP" \
+	grep -q "\"fingerprint\":\"$FP\"" "$S"/audit/audit-*.jsonl
+CODE=$(curl -s -D "$T/hdr" -o "$T/body" -w '%{http_code}' --max-time 10 \
+	-H 'Accept: application/octet-stream' --unix-socket "$W" http://kura/v1/secrets/app/none) ||
+	CODE=000
+want "raw: a missing secret is $CODE, not 404" test "$CODE" = 404
+want "raw: an error is not JSON: $(cat "$T/hdr")" grep -qi '^content-type: application/json' "$T/hdr"
+t_end "Accept: application/octet-stream: the value as the raw body, version and fingerprint in headers"
+
 get "$W" /v1/secrets
 want "list: $(cat "$T/body")" test "$(jq_ '[s["name"] for s in j["secrets"]]')" = "['app/x']"
 t_end "the list names the readable secret"

@@ -1,8 +1,9 @@
-/* kurad's side of the audit log: opening it at start, one record per event, failing closed
- * when it cannot be written, and a timer that evolves the key of an idle log. No plaintext
- * here: records carry a value's keyed fingerprint at most. */
+/* kurad's audit recorder: opening the log at start, one record per event, failing closed
+ * when it cannot be written, a timer that evolves the key of an idle log, and the sinks. No
+ * plaintext here: records carry a value's keyed fingerprint at most. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
@@ -11,22 +12,36 @@
 
 #include "audit-internal.h"
 #include "audit-sink.h"
-#include "cgroup.h"
-#include "daemon.h"
+#include "clock.h"
+#include "log.h"
+#include "recorder.h"
+
+struct kura_recorder {
+	struct kura_recorder_config cfg;
+	struct kura_audit *audit;
+	struct kura_sinks *sinks;
+	char dir[4096];
+	pthread_mutex_t lock; /* failing, stopping */
+	pthread_cond_t cond;  /* the timer waits on it (CLOCK_MONOTONIC) */
+	bool failing;
+	bool stopping;
+	pthread_t timer;
+	bool timer_started;
+};
 
 /* The first failure of a spell is logged, then its end: not one line per refused fetch. */
-static void note_result(struct kura_daemon *d, int r)
+static void note_result(struct kura_recorder *rec, int r)
 {
 	bool was;
 
-	pthread_mutex_lock(&d->audit_lock);
-	was = d->audit_failing;
-	d->audit_failing = r < 0;
-	pthread_mutex_unlock(&d->audit_lock);
+	pthread_mutex_lock(&rec->lock);
+	was = rec->failing;
+	rec->failing = r < 0;
+	pthread_mutex_unlock(&rec->lock);
 	if (r < 0 && !was)
 		kura_log(LOG_ERR, "cannot write the audit log in %s (%s): secrets are refused "
 				  "(503) until it can be written",
-			d->audit_dir,
+			rec->dir,
 			r == -ESTALE    ? "its file was replaced or removed" :
 			r == -ETIMEDOUT ? "a write is stuck" :
 					  strerror(-r));
@@ -34,7 +49,7 @@ static void note_result(struct kura_daemon *d, int r)
 		kura_log(LOG_NOTICE, "the audit log can be written again; serving secrets");
 }
 
-int kura_daemon_audit(struct kura_daemon *d, const struct kura_audit_event *e)
+int kura_recorder_append(struct kura_recorder *rec, const struct kura_audit_event *e)
 {
 	json_t *f = kura_audit_event_fields(e);
 	int r;
@@ -42,97 +57,67 @@ int kura_daemon_audit(struct kura_daemon *d, const struct kura_audit_event *e)
 	if (!f)
 		r = -ENOMEM;
 	else
-		r = kura_audit_append(d->audit, f, NULL);
+		r = kura_audit_append(rec->audit, f, NULL);
 	json_decref(f);
-	note_result(d, r);
+	note_result(rec, r);
 	return r;
 }
 
-bool kura_daemon_audit_healthy(struct kura_daemon *d)
+bool kura_recorder_healthy(struct kura_recorder *rec)
 {
 	struct kura_identity self = kura_identity_self();
 	bool ok;
 
-	pthread_mutex_lock(&d->audit_lock);
-	ok = !d->audit_failing;
-	pthread_mutex_unlock(&d->audit_lock);
+	pthread_mutex_lock(&rec->lock);
+	ok = !rec->failing;
+	pthread_mutex_unlock(&rec->lock);
 	if (ok)
 		return true;
 	/* Only a write shows that the log works again, and only a fetch used to make one: an
 	 * operator's retry, refused up front, stayed refused for as long as no container came.
 	 * The record that ends the spell is evidence of it too. */
-	return kura_daemon_audit(d, &(struct kura_audit_event){ .event = "audit-recovered",
+	return kura_recorder_append(rec, &(struct kura_audit_event){ .event = "audit-recovered",
 		.result = "ok", .who = &self }) == 0;
 }
 
-void kura_daemon_audit_self(struct kura_daemon *d, const char *event, const char *detail)
+void kura_recorder_self(struct kura_recorder *rec, const char *event, const char *detail)
 {
 	struct kura_identity self = kura_identity_self();
 
-	(void)kura_daemon_audit(d, &(struct kura_audit_event){ .event = event, .result = "ok",
+	(void)kura_recorder_append(rec, &(struct kura_audit_event){ .event = event, .result = "ok",
 		.who = &self, .detail = detail });
 }
 
-int kura_daemon_audit_suppressed(struct kura_daemon *d, const struct kura_refusal_note *n)
-{
-	struct kura_identity who = { .pid = n->pid, .uid = n->uid, .gid = n->gid };
-	char principal[KURA_PRINCIPAL_TEXT];
-
-	/* The principal, not a verified identity: these peers were refused, most of them before
-	 * anyone asked a runtime who they are. */
-	if (n->principal.kind == KURA_PRINCIPAL_CONTAINER) {
-		who.runtime = kura_cgroup_runtime_name(n->principal.runtime);
-		who.container_id = n->principal.id;
-	}
-	return kura_daemon_audit(d, &(struct kura_audit_event){ .event = "suppressed",
-		.result = "denied", .reason = n->reason[0] ? n->reason : NULL, .who = &who,
-		.detail = kura_principal_text(&n->principal, principal), .count = (int64_t)n->count,
-		.has_count = true });
-}
-
-static void write_suppressed(const struct kura_refusal_note *n, void *userdata)
-{
-	(void)kura_daemon_audit_suppressed(userdata, n);
-}
-
-void kura_daemon_audit_flush(struct kura_daemon *d, bool all)
-{
-	if (d->quota && d->audit)
-		kura_quota_flush(d->quota, kura_clock_s(), all, write_suppressed, d);
-}
-
-/* Evolves the key of a quiet log on time, so no key outlives seconds_per_epoch; writes the
- * refusals counted in the last second. */
+/* Evolves the key of a quiet log on time, so no key outlives seconds_per_epoch. */
 static void *tick_thread(void *userdata)
 {
-	struct kura_daemon *d = userdata;
+	struct kura_recorder *rec = userdata;
 
 	for (;;) {
 		struct timespec ts;
 		int r;
 
-		pthread_mutex_lock(&d->rev_lock);
+		pthread_mutex_lock(&rec->lock);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec++;
-		while (!d->stopping &&
-			pthread_cond_timedwait(&d->rev_cond, &d->rev_lock, &ts) != ETIMEDOUT)
+		while (!rec->stopping &&
+			pthread_cond_timedwait(&rec->cond, &rec->lock, &ts) != ETIMEDOUT)
 			;
-		if (d->stopping) {
-			pthread_mutex_unlock(&d->rev_lock);
+		if (rec->stopping) {
+			pthread_mutex_unlock(&rec->lock);
 			return NULL;
 		}
-		pthread_mutex_unlock(&d->rev_lock);
-		kura_daemon_audit_flush(d, false);
-		r = kura_audit_tick(d->audit);
+		pthread_mutex_unlock(&rec->lock);
+		r = kura_audit_tick(rec->audit);
 		if (r < 0)
-			note_result(d, r);
+			note_result(rec, r);
 	}
 }
 
 /* A sink's trouble is evidence too: it goes into the log (and so to the other sink). */
 static void sink_event(const struct kura_sink_event *e, void *userdata)
 {
-	struct kura_daemon *d = userdata;
+	struct kura_recorder *rec = userdata;
 	struct kura_identity self = kura_identity_self();
 	struct kura_audit_event ev = { .who = &self, .sink = e->sink };
 
@@ -159,7 +144,7 @@ static void sink_event(const struct kura_sink_event *e, void *userdata)
 		ev.has_count = true;
 		break;
 	}
-	(void)kura_daemon_audit(d, &ev);
+	(void)kura_recorder_append(rec, &ev);
 }
 
 static void tap(const char *line, size_t len, uint64_t seq, const uint8_t mac[KURA_AUDIT_MAC_BYTES],
@@ -181,14 +166,14 @@ static bool lifecycle(const uint8_t *l, size_t n)
  * if need be). After a crash this resends what that kurad shipped after its start: receivers
  * see a seq twice, which they can tell; losing records would be worse.
  */
-static void ship_backlog(struct kura_daemon *d)
+static void ship_backlog(struct kura_recorder *rec)
 {
 	_cleanup_free_ uint64_t *files = NULL;
 	_cleanup_close_ int dirfd = -1;
 	size_t n = 0, first;
 	uint64_t shipped = 0;
 
-	dirfd = open(d->audit_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dirfd = open(rec->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0 || kura_audit_list_files(dirfd, &files, &n) < 0 || n == 0)
 		return;
 	first = n >= 2 ? n - 2 : 0;
@@ -218,7 +203,7 @@ static void ship_backlog(struct kura_daemon *d)
 					seen = true;
 				}
 				if (pass == 1 && rc.seq > shipped) {
-					kura_sinks_submit(d->sinks, (const char *)l, ll, rc.seq, rc.mac,
+					kura_sinks_submit(rec->sinks, (const char *)l, ll, rc.seq, rc.mac,
 						memmem(l, ll, "\"result\":\"denied\"", 17) ||
 							memmem(l, ll, "\"result\":\"error\"", 16));
 				}
@@ -230,19 +215,19 @@ static void ship_backlog(struct kura_daemon *d)
 	}
 }
 
-static int start_sinks(struct kura_daemon *d)
+static int start_sinks(struct kura_recorder *rec)
 {
 	struct kura_sink_config sc = {
-		.syslog = d->cfg.audit_syslog,
-		.http_url = d->cfg.audit_http,
-		.checkpoint_s = d->cfg.audit_checkpoint_s,
-		.queue_max = d->cfg.audit_queue_max,
+		.syslog = rec->cfg.syslog,
+		.http_url = rec->cfg.http,
+		.checkpoint_s = rec->cfg.checkpoint_s,
+		.queue_max = rec->cfg.queue_max,
 	};
 	int r;
 
 	if (!sc.syslog && !sc.http_url)
 		return 0;
-	r = kura_sinks_start(&sc, sink_event, d, &d->sinks);
+	r = kura_sinks_start(&sc, sink_event, rec, &rec->sinks);
 	if (r < 0) {
 		/* The settings are not echoed: a mistyped URL may hold a credential. */
 		kura_log(LOG_ERR, "cannot start the audit sinks: %s",
@@ -252,48 +237,67 @@ static int start_sinks(struct kura_daemon *d)
 				       strerror(-r));
 		return r;
 	}
-	ship_backlog(d);
-	kura_audit_set_tap(d->audit, tap, d->sinks);
+	ship_backlog(rec);
+	kura_audit_set_tap(rec->audit, tap, rec->sinks);
 	return 0;
 }
 
-int kura_daemon_audit_start(struct kura_daemon *d)
+int kura_recorder_start(const struct kura_recorder_config *c, struct kura_recorder **ret)
 {
+	struct kura_recorder *rec = calloc(1, sizeof(*rec));
+	pthread_condattr_t ca;
 	int r;
 
-	pthread_mutex_init(&d->audit_lock, NULL);
-	r = kura_audit_dir(d->cfg.state_dir, d->audit_dir, sizeof(d->audit_dir));
+	if (!rec)
+		return -ENOMEM;
+	rec->cfg = *c;
+	pthread_mutex_init(&rec->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rec->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	r = kura_audit_dir(c->state_dir, rec->dir, sizeof(rec->dir));
 	if (r == 0)
-		r = kura_audit_open(d->audit_dir, &d->cfg.audit, &d->audit);
+		r = kura_audit_open(rec->dir, c->audit, &rec->audit);
 	if (r < 0) {
-		kura_log(LOG_ERR, "cannot open the audit log %s: %s", d->audit_dir,
+		kura_log(LOG_ERR, "cannot open the audit log %s: %s", rec->dir,
 			r == -ENOENT  ? "it does not exist (kuractl init creates it)" :
 			r == -EBUSY   ? "another process holds it" :
 			r == -EBADMSG ? "its last records do not verify; refusing to extend a "
 					"broken chain (kuractl audit verify)" :
 					strerror(-r));
+		kura_recorder_stop(rec);
 		return r;
 	}
-	r = start_sinks(d);
-	if (r < 0)
+	r = start_sinks(rec);
+	if (r == 0) {
+		r = -pthread_create(&rec->timer, NULL, tick_thread, rec);
+		rec->timer_started = r == 0;
+	}
+	if (r < 0) {
+		kura_recorder_stop(rec);
 		return r;
-	r = pthread_create(&d->audit_thread, NULL, tick_thread, d);
-	if (r != 0)
-		return -r;
-	d->audit_thread_started = true;
+	}
+	*ret = rec;
 	return 0;
 }
 
-void kura_daemon_audit_stop(struct kura_daemon *d)
+void kura_recorder_stop(struct kura_recorder *rec)
 {
-	/* The caller has set `stopping` and woken rev_cond. */
-	if (d->audit_thread_started)
-		pthread_join(d->audit_thread, NULL);
+	if (!rec)
+		return;
+	pthread_mutex_lock(&rec->lock);
+	rec->stopping = true;
+	pthread_cond_broadcast(&rec->cond);
+	pthread_mutex_unlock(&rec->lock);
+	if (rec->timer_started)
+		pthread_join(rec->timer, NULL);
 	/* The last records (stop among them) and a final checkpoint leave before we go. */
-	if (d->audit && d->sinks)
-		kura_audit_set_tap(d->audit, NULL, NULL);
-	kura_sinks_stop(d->sinks, 2000);
-	d->sinks = NULL;
-	kura_audit_close(d->audit);
-	d->audit = NULL;
+	if (rec->audit && rec->sinks)
+		kura_audit_set_tap(rec->audit, NULL, NULL);
+	kura_sinks_stop(rec->sinks, 2000);
+	kura_audit_close(rec->audit);
+	pthread_mutex_destroy(&rec->lock);
+	pthread_cond_destroy(&rec->cond);
+	free(rec);
 }

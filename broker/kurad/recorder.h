@@ -1,0 +1,37 @@
+/* kurad's audit recorder: the log opened at start, one record per event, failing closed when
+ * it cannot be written, a timer that evolves the key of an idle log, and the sinks that ship
+ * records off the host. No plaintext: records carry a value's keyed fingerprint at most. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "audit.h"
+#include "audit-event.h"
+
+struct kura_recorder_config {
+	const char *state_dir;
+	const struct kura_audit_opts *audit; /* rotation, key epochs, fsync, lock wait */
+	const char *syslog;    /* ship records to syslog: unix:PATH or tcp:HOST:PORT (or NULL) */
+	const char *http;      /* ... and to an HTTP collector (URL, or NULL) */
+	unsigned checkpoint_s; /* between checkpoints sent to the sinks */
+	unsigned queue_max;    /* records a sink holds before dropping */
+};
+
+struct kura_recorder;
+
+/* Open the log (STATE/audit), start the sinks and the key timer; logs why it cannot. */
+int kura_recorder_start(const struct kura_recorder_config *c, struct kura_recorder **ret);
+/* Join the timer, ship the last records, close the log. NULL-safe. */
+void kura_recorder_stop(struct kura_recorder *rec);
+
+/*
+ * Append one record. On failure (disk full, I/O error, the file replaced, a writer stuck for
+ * longer than audit.lock_ms) it logs once per spell of failures and returns -errno: the caller
+ * then fails closed (503), and never lets a secret out unrecorded.
+ */
+int kura_recorder_append(struct kura_recorder *rec, const struct kura_audit_event *e);
+/* Whether the last append worked (else one record to see whether it works again): operations
+ * check it before they change anything. */
+bool kura_recorder_healthy(struct kura_recorder *rec);
+/* A record of kurad's own (start, stop, reload). */
+void kura_recorder_self(struct kura_recorder *rec, const char *event, const char *detail);
