@@ -1,6 +1,6 @@
 /* Bulk load for the scale benchmarks: secrets bench/NNNNNNN numbered FROM..TO-1, each a random
  * value of SIZE bytes, put straight into a state directory (created if it has no store) without
- * fsync per commit, as tests/test-rotate.c does. Touches plaintext: random values in guarded
+ * fsync per commit, as tests/vault/test-rotate.c does. Touches plaintext: random values in guarded
  * buffers, wiped on free. */
 #include <errno.h>
 #include <stdio.h>

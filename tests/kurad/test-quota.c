@@ -1,6 +1,7 @@
-/* Unit tests for the per-principal quota table (broker/quota.c) and the recent-changes index
- * for long polls (broker/changes.c): exact principals (no two share a bucket, whatever their
- * uids or IDs), admission and room made under a flood, rates, long polls, refusal counts. */
+/* Unit tests for the per-principal quota table (broker/kurad/quota.c) and the recent-changes
+ * index for long polls (broker/kurad/changes.c): exact principals (no two share a bucket,
+ * whatever their uids or IDs), admission and room made under a flood, rates, long polls,
+ * refusal counts. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
