@@ -67,9 +67,9 @@ static const char usage_text[] =
 	"runtime, directory and audit changes need a restart).\n"
 	"Every request and operation is recorded in STATE_DIR/audit before it is answered; when\n"
 	"the record cannot be written, the request is refused with 503 (kuractl audit --help).\n"
-	"Exit status: 0 stopped by a signal, 1 refused (another kurad on RUN_DIR, wrong master\n"
-	"key, a RUN_DIR others could replace, no state), 2 usage, 3 system error, 4 integrity\n"
-	"failure (a corrupt store or audit log): the same table as every kura program.\n";
+	"kurad exits 0 when stopped by a signal, 1 when refused (another kurad on RUN_DIR, a\n"
+	"wrong master key, a RUN_DIR others could replace, no state).\n"
+	"\n" KURA_EXIT_HELP;
 
 /* Each connection holds three descriptors (its socket, the peer's pidfd and /proc directory),
  * and under a flood up to loop_threads * (max-connections + 64) are open before room is made:

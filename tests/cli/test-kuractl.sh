@@ -194,9 +194,10 @@ for args in "--help" "-h" "help" "init --help" "init -h" "secret --help" "secret
 done
 
 kc --help
-want "--help does not document the exit codes 0-4" out_has \
-	'0 ok, 1 refused or not found.*2 usage'
-want "--help does not document exit code 4" out_has '4 integrity failure'
+for code in '0    ok' '1    refused or not found' '2    usage error' '3    system error' \
+	'4    integrity failure' '10   broker unreachable' '16   a malformed'; do
+	want "--help does not document exit status '$code'" out_has "^  $code"
+done
 t_end "--help documents the exit codes"
 
 kc --version

@@ -53,6 +53,7 @@ start_kurad() {
 "$KURAD" --help >"$T/out" 2>&1
 want "--help exits $?" test $? -eq 0
 want "--help does not describe --runtime" grep -q -- '--runtime NAME=unix:PATH' "$T/out"
+want "--help lacks the exit status table" grep -q '^  4    integrity failure' "$T/out"
 t_end "kurad --help"
 "$KURAD" --bogus=x >"$T/out" 2>&1
 want "exit $?, expected 2" test $? -eq 2
