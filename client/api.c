@@ -1,29 +1,34 @@
-/* Talking JSON to the broker's workload API. Touches plaintext: a secret's base64 value is
- * decoded from the guarded answer straight into a guarded buffer; jansson sees it emptied. */
+/* Talking to the broker's workload API. Touches plaintext: a secret's value is the raw body,
+ * kept in the guarded buffer it was read into; from an older kurad's JSON its base64 is decoded
+ * from the guarded answer straight into a guarded buffer, and jansson sees it emptied. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api.h"
 #include "base64.h"
 #include "http.h"
 #include "name.h"
+#include "number.h"
 
 /* What jansson is given of a refusal, or of a secret's answer besides its value: kurad's are a
  * few hundred bytes, and a tree costs many times the text (a hostile 4 MiB of "0," is 100 MiB). */
 #define MAX_PARSED_BODY (64u * 1024u)
 
-/* GET path: a 2xx answer's body, or a failure from the broker's status and message. */
-static int get(const struct kura_broker *b, const char *path, size_t max_body,
-	struct kura_secbuf **ret, struct kura_fail *f)
+/* GET path: a 2xx answer's body (and the headers in want), or a failure from the broker's
+ * status and message. */
+static int get(const struct kura_broker *b, const char *path, const char *accept, size_t max_body,
+	struct kura_http_header *want, struct kura_secbuf **ret, struct kura_fail *f)
 {
 	_cleanup_secbuf_ struct kura_secbuf *body = NULL;
 	_cleanup_(json_decrefp) json_t *j = NULL;
 	const char *msg;
 	int r, status, ex;
 
-	r = kura_http_get(b->socket_path, path, b->timeout_ms, max_body, &status, &body, f);
+	r = kura_http_get(b->socket_path, path, accept, b->timeout_ms, max_body, want, &status, &body,
+		f);
 	if (r < 0)
 		return r;
 	if (status >= 200 && status < 300) {
@@ -64,7 +69,7 @@ int kura_api_get_json(const struct kura_broker *b, const char *path, json_t **re
 	json_t *j;
 	int r;
 
-	r = get(b, path, KURA_API_MAX_BODY, &body, f);
+	r = get(b, path, NULL, KURA_API_MAX_BODY, NULL, &body, f);
 	if (r < 0)
 		return r;
 	j = json_loadb((const char *)body->data, body->len, JSON_REJECT_DUPLICATES, NULL);
@@ -120,18 +125,14 @@ void kura_secret_set_done(struct kura_secret_set *set)
 	*set = (struct kura_secret_set){ 0 };
 }
 
-int kura_api_list(const struct kura_broker *b, struct kura_secret_set *ret, struct kura_fail *f)
+int kura_api_parse_list(const json_t *j, struct kura_secret_set *ret, struct kura_fail *f)
 {
-	_cleanup_(json_decrefp) json_t *j = NULL;
 	struct kura_secret_set set = { 0 };
 	const json_t *arr;
 	size_t i;
 	json_t *e;
 	int r;
 
-	r = kura_api_get_json(b, "/v1/secrets", &j, f);
-	if (r < 0)
-		return r;
 	arr = json_object_get(j, "secrets");
 	if (!json_is_array(arr))
 		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
@@ -158,6 +159,17 @@ int kura_api_list(const struct kura_broker *b, struct kura_secret_set *ret, stru
 	}
 	*ret = set;
 	return 0;
+}
+
+int kura_api_list(const struct kura_broker *b, struct kura_secret_set *ret, struct kura_fail *f)
+{
+	_cleanup_(json_decrefp) json_t *j = NULL;
+	int r;
+
+	r = kura_api_get_json(b, "/v1/secrets", &j, f);
+	if (r < 0)
+		return r;
+	return kura_api_parse_list(j, ret, f);
 }
 
 /* The string that starts at p[*i] (its opening quote), skipped; escapes are left to jansson. */
@@ -309,25 +321,135 @@ int kura_api_parse_secret(struct kura_secbuf *body, const char *name,
 	return 0;
 }
 
+void kura_api_secret_headers(struct kura_http_header want[KURA_SECRET_HEADERS + 1])
+{
+	static const char *const names[KURA_SECRET_HEADERS + 1] = {
+		[KURA_SECRET_TYPE] = "Content-Type",
+		[KURA_SECRET_VERSION] = "Kura-Version",
+		[KURA_SECRET_FINGERPRINT] = "Kura-Fingerprint",
+		[KURA_SECRET_CREATED] = "Kura-Created",
+	};
+
+	for (size_t i = 0; i <= KURA_SECRET_HEADERS; i++)
+		want[i] = (struct kura_http_header){ .name = names[i] };
+}
+
+/* Whether the media type in a Content-Type value is type (case-insensitive), parameters after
+ * a ';' aside. */
+static bool media_type_is(const char *value, const char *type)
+{
+	size_t n = strlen(type);
+
+	if (strncasecmp(value, type, n) != 0)
+		return false;
+	value += n;
+	value += strspn(value, " \t");
+	return *value == '\0' || *value == ';';
+}
+
+/* Whether s matches the pattern, where 'd' is any digit and 'x' a lowercase hex digit. */
+static bool shaped(const char *s, const char *pattern)
+{
+	for (; *pattern; s++, pattern++) {
+		bool ok = *pattern == 'd' ? (*s >= '0' && *s <= '9') :
+			*pattern == 'x' ? ((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')) :
+			*s == *pattern;
+
+		if (!ok)
+			return false;
+	}
+	return *s == '\0';
+}
+
+/* RFC 3339 date-time: "2026-01-01T00:00:00", optional fraction, then Z or a numeric offset. */
+static bool rfc3339(const char *s)
+{
+	char date[20];
+
+	if (strlen(s) < sizeof(date) - 1)
+		return false;
+	memcpy(date, s, sizeof(date) - 1);
+	date[sizeof(date) - 1] = '\0';
+	if (!shaped(date, "dddd-dd-ddTdd:dd:dd"))
+		return false;
+	s += sizeof(date) - 1;
+	if (*s == '.') {
+		size_t digits = strspn(++s, "0123456789");
+
+		if (digits == 0)
+			return false;
+		s += digits;
+	}
+	return strcmp(s, "Z") == 0 || ((*s == '+' || *s == '-') && shaped(s + 1, "dd:dd"));
+}
+
+/* The raw form's headers: the version, and a fingerprint and time that are well-formed. */
+static int raw_headers(const struct kura_http_header *want, uint64_t *ret_version,
+	const char **ret_why)
+{
+	const struct kura_http_header *v = &want[KURA_SECRET_VERSION];
+	const struct kura_http_header *fp = &want[KURA_SECRET_FINGERPRINT];
+	const struct kura_http_header *c = &want[KURA_SECRET_CREATED];
+
+	if (!v->found || !kura_parse_u64(v->value, 1, UINT64_MAX, ret_version))
+		*ret_why = v->name;
+	else if (!fp->found || !shaped(fp->value, "b2:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"))
+		*ret_why = fp->name;
+	else if (!c->found || !rfc3339(c->value))
+		*ret_why = c->name;
+	return *ret_why ? -EBADMSG : 0;
+}
+
+int kura_api_take_secret(const struct kura_http_header *want, struct kura_secbuf **body,
+	const char *name, struct kura_secbuf **ret_value, uint64_t *ret_version,
+	const char **ret_why)
+{
+	const struct kura_http_header *type = &want[KURA_SECRET_TYPE];
+	uint64_t version;
+	int r;
+
+	*ret_why = NULL;
+	if (type->found && media_type_is(type->value, "application/octet-stream")) {
+		r = raw_headers(want, &version, ret_why);
+		if (r < 0)
+			return r;
+		*ret_value = TAKE_PTR(*body);
+		*ret_version = version;
+		return 0;
+	}
+	if (type->found && media_type_is(type->value, "application/json"))
+		return kura_api_parse_secret(*body, name, ret_value, ret_version);
+	return -EMEDIUMTYPE;
+}
+
 int kura_api_fetch(const struct kura_broker *b, struct kura_secret *s, struct kura_fail *f)
 {
 	_cleanup_secbuf_ struct kura_secbuf *body = NULL;
 	char path[sizeof("/v1/secrets/") + KURA_NAME_MAX];
+	struct kura_http_header want[KURA_SECRET_HEADERS + 1];
 	struct kura_secbuf *v = NULL;
-	uint64_t version;
 	const char *why;
+	uint64_t version;
 	int r;
 
 	why = kura_name_invalid(s->name, strlen(s->name));
 	if (why)
 		return kura_fail_set(f, -EINVAL, KURA_EXIT_USAGE, "'%s': %s", s->name, why);
 	snprintf(path, sizeof(path), "/v1/secrets/%s", s->name);
-	r = get(b, path, KURA_API_MAX_SECRET_BODY, &body, f);
+	kura_api_secret_headers(want);
+	r = get(b, path, "application/octet-stream", KURA_API_MAX_SECRET_BODY, want, &body, f);
 	if (r < 0)
 		return r;
-	r = kura_api_parse_secret(body, s->name, &v, &version);
+	r = kura_api_take_secret(want, &body, s->name, &v, &version, &why);
 	if (r == -ENOMEM)
 		return kura_fail_set(f, r, KURA_EXIT_SYSTEM, "out of (locked) memory");
+	if (r == -EMEDIUMTYPE)
+		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL, "%s: the broker's answer is "
+			"of type '%s', neither application/octet-stream nor application/json", path,
+			want[KURA_SECRET_TYPE].found ? want[KURA_SECRET_TYPE].value : "(none)");
+	if (r < 0 && why)
+		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL, "%s: the broker's raw answer lacks a "
+			"valid %s header", path, why);
 	if (r == -EBADMSG)
 		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL,
 			"%s: the broker's answer is not a JSON object with one base64 \"value\"", path);

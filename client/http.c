@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "fdio.h"
 #include "http.h"
+#include "number.h"
 
 /*
  * Connects with the time left. A Unix stream connect only blocks while the listener's backlog
@@ -95,65 +96,125 @@ static const uint8_t *find_crlfcrlf(const uint8_t *p, size_t len)
 	return NULL;
 }
 
-int kura_http_parse_head(char *hdr, size_t max_body, int *ret_status, size_t *ret_len)
+/* A byte an HTTP header name may hold (RFC 9110 token). */
+static bool tchar(char c)
 {
-	char *line, *save = NULL;
-	bool have_len = false;
-	size_t clen = 0;
-	int status;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		(c && strchr("!#$%&'*+-.^_`|~", c));
+}
 
-	line = strtok_r(hdr, "\r\n", &save);
-	if (!line || (strncmp(line, "HTTP/1.1 ", 9) != 0 && strncmp(line, "HTTP/1.0 ", 9) != 0))
+static void unfind(struct kura_http_header *want)
+{
+	for (; want && want->name; want++) {
+		want->found = false;
+		want->value[0] = '\0';
+	}
+}
+
+/* One "Name: value" line (no CR or LF in it): Content-Length and the wanted ones taken. */
+static int header(char *line, size_t max_body, struct kura_http_header *want, bool *have_len,
+	size_t *ret_len)
+{
+	char *colon = strchr(line, ':'), *v, *e;
+	uint64_t n;
+
+	if (!colon || colon == line)
+		return -EBADMSG;
+	*colon = '\0';
+	for (const char *p = line; *p; p++)
+		if (!tchar(*p))
+			return -EBADMSG; /* "Name :" or a folded line: never from kurad */
+	v = colon + 1 + strspn(colon + 1, " \t");
+	e = v + strlen(v);
+	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	*e = '\0';
+	if (strcasecmp(line, "Transfer-Encoding") == 0)
+		return -EBADMSG;
+	if (strcasecmp(line, "Content-Length") == 0) {
+		if (*have_len || !kura_parse_u64(v, 0, UINT64_MAX, &n))
+			return -EBADMSG;
+		if (n > max_body)
+			return -EFBIG;
+		*ret_len = (size_t)n;
+		*have_len = true;
+	}
+	for (; want && want->name; want++) {
+		if (strcasecmp(line, want->name) != 0)
+			continue;
+		if (want->found || (size_t)(e - v) >= sizeof(want->value))
+			return -EBADMSG;
+		memcpy(want->value, v, (size_t)(e - v) + 1);
+		want->found = true;
+	}
+	return 0;
+}
+
+/* Cuts the line at *at off at its CRLF; *at moves past it, or to NULL on the last line. */
+static char *next_line(char **at)
+{
+	char *line = *at, *crlf = strstr(line, "\r\n");
+
+	*at = crlf ? crlf + 2 : NULL;
+	if (crlf)
+		*crlf = '\0';
+	return line;
+}
+
+int kura_http_parse_head(char *hdr, size_t max_body, struct kura_http_header *want,
+	int *ret_status, size_t *ret_len)
+{
+	bool have_len = false;
+	char *at = hdr, *line;
+	size_t clen = 0;
+	int status, r = 0;
+
+	unfind(want);
+	/* No control byte but the tab anywhere, and CR and LF only as a pair ending a line. */
+	for (const unsigned char *p = (const unsigned char *)hdr; *p; p++)
+		if ((*p < 0x20 && *p != '\t' && *p != '\r' && *p != '\n') || *p == 0x7f)
+			return -EBADMSG;
+	line = next_line(&at);
+	if ((strncmp(line, "HTTP/1.1 ", 9) != 0 && strncmp(line, "HTTP/1.0 ", 9) != 0) ||
+		strpbrk(line, "\r\n"))
 		return -EBADMSG;
 	if (line[9] < '1' || line[9] > '5' || line[10] < '0' || line[10] > '9' || line[11] < '0' ||
 		line[11] > '9' || (line[12] != ' ' && line[12] != '\0'))
 		return -EBADMSG;
 	status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-	while ((line = strtok_r(NULL, "\r\n", &save))) {
-		char *colon = strchr(line, ':'), *v, *end;
-		unsigned long long n;
-
-		if (!colon)
-			return -EBADMSG;
-		*colon = '\0';
-		v = colon + 1;
-		while (*v == ' ' || *v == '\t')
-			v++;
-		if (strcasecmp(line, "Transfer-Encoding") == 0)
-			return -EBADMSG;
-		if (strcasecmp(line, "Content-Length") != 0)
-			continue;
-		if (have_len || *v < '0' || *v > '9')
-			return -EBADMSG;
-		errno = 0;
-		n = strtoull(v, &end, 10);
-		while (*end == ' ' || *end == '\t')
-			end++;
-		if (errno || *end)
-			return -EBADMSG;
-		if (n > max_body)
-			return -EFBIG;
-		clen = (size_t)n;
-		have_len = true;
+	while (r == 0 && at) {
+		line = next_line(&at);
+		if (!*line || strpbrk(line, "\r\n"))
+			r = -EBADMSG;
+		else
+			r = header(line, max_body, want, &have_len, &clen);
 	}
-	if (!have_len)
-		return -EBADMSG;
+	if (r == 0 && !have_len)
+		r = -EBADMSG;
+	if (r < 0) {
+		unfind(want);
+		return r;
+	}
 	*ret_status = status;
 	*ret_len = clen;
 	return 0;
 }
 
-static int exchange(int fd, const char *path, int64_t deadline, size_t max_body,
-	int *ret_status, struct kura_secbuf **ret_body)
+static int exchange(int fd, const char *path, const char *accept, int64_t deadline,
+	size_t max_body, struct kura_http_header *want, int *ret_status,
+	struct kura_secbuf **ret_body)
 {
 	_cleanup_secbuf_ struct kura_secbuf *head = NULL, *body = NULL;
 	const uint8_t *end = NULL;
 	char req[1024];
 	size_t clen, got;
 	int n, r, status;
+	uint8_t extra;
+	ssize_t k;
 
-	n = snprintf(req, sizeof(req),
-		"GET %s HTTP/1.1\r\nHost: kura\r\nUser-Agent: kura\r\nConnection: close\r\n\r\n", path);
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: kura\r\nUser-Agent: kura\r\n"
+		"%s%s%sConnection: close\r\n\r\n", path, accept ? "Accept: " : "",
+		accept ? accept : "", accept ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(req))
 		return -ENAMETOOLONG;
 	r = send_all(fd, req, (size_t)n, deadline);
@@ -164,8 +225,6 @@ static int exchange(int fd, const char *path, int64_t deadline, size_t max_body,
 	if (r < 0)
 		return r;
 	while (!end) {
-		ssize_t k;
-
 		if (head->len >= KURA_HTTP_MAX_HEADER)
 			return -EBADMSG;
 		k = recv_some(fd, head->data + head->len, KURA_HTTP_MAX_HEADER - head->len, deadline);
@@ -179,7 +238,7 @@ static int exchange(int fd, const char *path, int64_t deadline, size_t max_body,
 		end = find_crlfcrlf(head->data + got, head->len - got);
 	}
 	head->data[end - head->data] = '\0';
-	r = kura_http_parse_head((char *)head->data, max_body, &status, &clen);
+	r = kura_http_parse_head((char *)head->data, max_body, want, &status, &clen);
 	if (r < 0)
 		return r;
 
@@ -192,21 +251,29 @@ static int exchange(int fd, const char *path, int64_t deadline, size_t max_body,
 	memcpy(body->data, end + 4, got);
 	body->len = got;
 	while (body->len < clen) {
-		ssize_t k = recv_some(fd, body->data + body->len, clen - body->len, deadline);
-
+		k = recv_some(fd, body->data + body->len, clen - body->len, deadline);
 		if (k < 0)
 			return (int)k;
 		if (k == 0)
 			return -EBADMSG; /* short body */
 		body->len += (size_t)k;
 	}
+	/* We asked the broker to close after the body: a byte more means it framed the answer
+	 * otherwise than it said, and the body may not be what it meant to send. */
+	k = recv_some(fd, &extra, 1, deadline);
+	explicit_bzero(&extra, sizeof(extra));
+	if (k < 0)
+		return (int)k;
+	if (k > 0)
+		return -EBADMSG;
 	*ret_status = status;
 	*ret_body = TAKE_PTR(body);
 	return 0;
 }
 
-int kura_http_get(const char *socket_path, const char *path, int timeout_ms, size_t max_body,
-	int *ret_status, struct kura_secbuf **ret_body, struct kura_fail *f)
+int kura_http_get(const char *socket_path, const char *path, const char *accept, int timeout_ms,
+	size_t max_body, struct kura_http_header *want, int *ret_status,
+	struct kura_secbuf **ret_body, struct kura_fail *f)
 {
 	int64_t deadline = kura_clock_ms() + timeout_ms;
 	_cleanup_close_ int fd = -1;
@@ -216,7 +283,9 @@ int kura_http_get(const char *socket_path, const char *path, int timeout_ms, siz
 	if (fd < 0)
 		return kura_fail_set(f, fd, KURA_EXIT_UNREACHABLE, "cannot reach the broker at %s: %s",
 			socket_path, strerror(-fd));
-	r = exchange(fd, path, deadline, max_body, ret_status, ret_body);
+	r = exchange(fd, path, accept, deadline, max_body, want, ret_status, ret_body);
+	if (r < 0)
+		unfind(want);
 	if (r == -EFBIG)
 		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL, "%s: the broker's answer is over "
 			"kura's limit of %zu KiB for it", path, max_body / 1024);

@@ -1,4 +1,4 @@
-/* Unit tests of the client's writer (client/writer.c, built here as a plain dynamic binary):
+/* Unit tests of the client's writer (client/writer.c, linked dynamically from its library):
  * begin/add/commit/abort on real tmpfs mounts in a private mount namespace, entries planted by
  * another uid, directories others can write, a full tmpfs, name clashes and the cap on names. */
 #include <dirent.h>
@@ -16,6 +16,7 @@
 #include "api.h"
 #include "macro.h"
 #include "secbuf.h"
+#include "serve.h"
 #include "tap.h"
 #include "writer.h"
 
@@ -43,20 +44,9 @@ static bool fresh_tmpfs(const char *name, const char *options)
 	return mount("kura-test-writer", p, "tmpfs", MS_NOSUID | MS_NODEV, options) == 0;
 }
 
-static struct kura_secbuf *value_of(const void *s, size_t len)
-{
-	struct kura_secbuf *b = NULL;
-
-	if (kura_secbuf_new(len, &b) < 0)
-		abort();
-	memcpy(b->data, s, len);
-	b->len = len;
-	return b;
-}
-
 static struct kura_secbuf *value(const char *s)
 {
-	return value_of(s, strlen(s));
+	return kura_test_value(s, strlen(s));
 }
 
 /* Writes the names with values "v:<name>" as one set into dir: 0, or the first failure. */
@@ -183,7 +173,7 @@ static void test_abort_and_full(void)
 	t = NULL;
 
 	memset(big, 'x', sizeof(big));
-	b = value_of(big, sizeof(big));
+	b = kura_test_value(big, sizeof(big));
 	tap_is(kura_write_begin(fd, d, &opts, &t, &f), 0, "begin again");
 	for (i = 0; i < 100 && r == 0; i++) {
 		char name[32];

@@ -3,7 +3,10 @@
 # whatever answers on the socket a container mounts): peak memory stays bounded whatever the set
 # (300 values of 3 MB), a set over the cap on names is refused before any value is fetched, a full
 # tmpfs leaves the old set in place, and no string from the broker, the runtime or an image
-# author reaches the terminal raw (C0, DEL, C1, invalid UTF-8, bidi controls).
+# author reaches the terminal raw (C0, DEL, C1, invalid UTF-8, bidi controls); a value comes in
+# the raw form (application/octet-stream) when the broker offers it, from an older broker's JSON
+# otherwise, and a raw answer with a wrong type, a missing, bad or repeated Kura- header, or a
+# body short of, past or over its Content-Length is refused (16) with nothing written.
 # Usage: test-kura-hostile.sh KURA FAKE_BROKER
 set -u
 [ $# -eq 2 ] || { echo "usage: $0 KURA FAKE_BROKER" >&2; exit 2; }
@@ -38,6 +41,7 @@ LOG=$T/requests
 start_broker() {
 	stop_broker
 	: >"$LOG"
+	: >"$LOG.accept"
 	python3 "$FB" "$B" "$LOG" "$@" 2>"$T/broker.err" &
 	BPID=$!
 	for _i in $(seq 1 100); do [ -S "$B" ] && return 0; sleep 0.05; done
@@ -186,5 +190,39 @@ measured --timeout "$(printf '1\033[2J\302\205')" ls
 want "a bad --timeout: exit $rc, not 2: $(cat -v "$T/err")" test "$rc" -eq 2
 want "the bad option value reached stderr raw: $(od -c "$T/err" | head -5)" clean "$T/err"
 t_end "a CMD or option value with controls and invalid UTF-8 is escaped in kura's messages"
+
+# --- the raw value path -------------------------------------------------------------------------
+DATA=$(readlink "$D2/..data")
+start_broker raw ok
+measured fetch --dir "$D2" --only tok
+want "a raw value: exit $rc: $(cat -v "$T/err")" test "$rc" -eq 0
+want "kura did not ask for the raw form: $(cat "$LOG.accept")" \
+	test "$(cat "$LOG.accept")" = application/octet-stream
+want "the raw value was not written byte for byte: $(od -c "$D2/tok" | head -2)" \
+	sh -c 'printf "v\000\377" | cmp -s - "$1"' sh "$D2/tok"
+start_broker raw empty
+measured fetch --dir "$D2" --only tok
+want "an empty raw value: exit $rc: $(cat -v "$T/err")" test "$rc" -eq 0
+want "an empty raw value: $(stat -L -c %s "$D2/tok") bytes written" test "$(stat -L -c %s "$D2/tok")" -eq 0
+start_broker json:names 3
+measured fetch --dir "$D2"
+want "a JSON-only broker: exit $rc: $(cat -v "$T/err")" test "$rc" -eq 0
+want "a JSON-only broker: n/00002 is not x" test "$(cat "$D2/n/00002" 2>/dev/null)" = x
+t_end "a value in the raw form is written byte for byte (NUL, 0xff; and empty); an older broker's JSON still works"
+
+DATA=$(readlink "$D2/..data")
+for v in ctype noctype noversion "badversion 0" "badversion -1" "badversion 1x" \
+	"badversion 18446744073709551616" "badversion +1" dupversion nofingerprint badcreated \
+	short long late oversized; do
+	# shellcheck disable=SC2086
+	start_broker raw $v
+	measured fetch --dir "$D2" --only tok
+	want "raw $v: exit $rc, not 16: $(cat -v "$T/err")" test "$rc" -eq 16
+	want "raw $v: no clear line: $(cat -v "$T/err")" grep -q '^kura: /v1/secrets/tok: ' "$T/err"
+	want "raw $v: ..data moved: $(readlink "$D2/..data")" test "$(readlink "$D2/..data")" = "$DATA"
+	want "raw $v: $(sets "$D2") set directories left" test "$(sets "$D2")" -eq 1
+	tap_diag "raw $v: $(cat "$T/err")"
+done
+t_end "raw answers with a wrong or no type, a missing, bad or repeated Kura- header, a body short of, past or over its Content-Length: exit 16, nothing written"
 
 tap_done

@@ -1,13 +1,18 @@
 /* Runs a libFuzzer target without libFuzzer: every file named on the command line or found in
  * a directory named there (the seed corpus, read when the test runs, so a seed added needs no
  * reconfigure), then a fixed number of deterministic mutations of each, so the target runs as a
- * regression test in every build and under the sanitizers. Prints TAP. */
+ * regression test in every build and under the sanitizers. Each seed runs in a child, so a
+ * crash or a failed check (check.h aborts) is that seed's "not ok" and the others still run.
+ * Prints TAP. */
 #include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../tap.h"
 
@@ -23,19 +28,12 @@ static uint64_t next(void)
 	return rng;
 }
 
-static void run(const char *path)
+/* The seed and its mutations: how many calls returned other than 0 (libFuzzer's "keep it"). */
+static int mutate(const uint8_t *buf, size_t n)
 {
-	static uint8_t buf[65536], mut[65536];
-	FILE *f = fopen(path, "rb");
-	size_t n;
+	static uint8_t mut[65536];
+	int bad = LLVMFuzzerTestOneInput(buf, n) != 0;
 
-	if (!f) {
-		tap_ok(false, "open %s", path);
-		return;
-	}
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, n);
 	for (int m = 0; m < 2000; m++) {
 		size_t len = n;
 
@@ -61,9 +59,45 @@ static void run(const char *path)
 				}
 			}
 		}
-		LLVMFuzzerTestOneInput(mut, len);
+		bad += LLVMFuzzerTestOneInput(mut, len) != 0;
 	}
-	tap_ok(true, "%s and 2000 mutations of it parse or are refused cleanly", path);
+	return bad;
+}
+
+static void run(const char *path)
+{
+	static uint8_t buf[65536];
+	FILE *f = fopen(path, "rb");
+	int status = -1;
+	pid_t pid;
+	size_t n;
+
+	if (!f) {
+		tap_ok(false, "open %s", path);
+		return;
+	}
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		/* Mutations of its own per seed (FNV-1a of its name), the same in every run. */
+		for (const char *p = path; *p; p++)
+			rng = (rng ^ (uint8_t)*p) * 0x100000001b3ull;
+		rng |= 1;
+		_exit(mutate(buf, n) > 0 ? 1 : 0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+		tap_ok(false, "%s: cannot run the target in a child: %m", path);
+		return;
+	}
+	if (WIFSIGNALED(status))
+		tap_ok(false, "%s or a mutation of it crashed the target (signal %d%s)", path,
+			WTERMSIG(status), WTERMSIG(status) == SIGABRT ? ": a failed check, see stderr" : "");
+	else
+		tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			"%s and 2000 mutations of it parse or are refused cleanly (exit %d)", path,
+			WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
 static int regular(const struct dirent *e)

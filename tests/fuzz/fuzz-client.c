@@ -1,7 +1,8 @@
 /* libFuzzer target for what the in-container client takes from whatever answers on the broker's
  * socket: an HTTP response's head (client/http.c) and a secret's answer (client/api.c), the
  * input being the whole response. The head gives a status and a Content-Length within the cap
- * or is refused; a secret's answer is taken only if jansson reads the same document the same
+ * or is refused, and the headers a secret's answer is read by come back trimmed and bounded,
+ * the raw form taken as the value only with a valid Kura-Version; a JSON answer is taken only if jansson reads the same document the same
  * way: the name asked, its version, and a "value" that is the canonical base64 of the bytes
  * kura decoded. Touches plaintext: values are decoded into guarded buffers. */
 #include <errno.h>
@@ -22,30 +23,60 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void head(const uint8_t *data, size_t len)
 {
+	struct kura_http_header want[KURA_SECRET_HEADERS + 1];
 	char *h = strndup((const char *)data, len), *again;
 	size_t n, clen = 0, clen2;
-	int status = 0, status2, r;
+	int status = 0, status2, r, rw;
 	const char *line;
 
 	check(h);
 	n = strlen(h);
 	again = strdup(h);
 	check(again);
-	r = kura_http_parse_head(h, KURA_API_MAX_SECRET_BODY, &status, &clen);
+	r = kura_http_parse_head(h, KURA_API_MAX_SECRET_BODY, NULL, &status, &clen);
 	check(r == 0 || r == -EBADMSG || r == -EFBIG);
 	if (r == 0) {
-		/* The status line is the first after any empty ones. */
-		line = again + strspn(again, "\r\n");
+		line = again;
 		check(status >= 100 && status <= 599 && clen <= KURA_API_MAX_SECRET_BODY);
 		check(status == (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0'));
 		/* The cap is exact: the length itself is allowed, one byte less is not. */
 		if (clen > 0) {
 			memcpy(h, again, n + 1);
-			check(kura_http_parse_head(h, clen - 1, &status2, &clen2) == -EFBIG);
+			check(kura_http_parse_head(h, clen - 1, NULL, &status2, &clen2) == -EFBIG);
 		}
 		memcpy(h, again, n + 1);
-		check(kura_http_parse_head(h, clen, &status2, &clen2) == 0 && status2 == status &&
-			clen2 == clen);
+		check(kura_http_parse_head(h, clen, NULL, &status2, &clen2) == 0 &&
+			status2 == status && clen2 == clen);
+	}
+	/* Wanting headers only adds refusals (a wanted one twice, or too long). */
+	kura_api_secret_headers(want);
+	memcpy(h, again, n + 1);
+	rw = kura_http_parse_head(h, KURA_API_MAX_SECRET_BODY, want, &status2, &clen2);
+	check(rw == 0 || rw == -EBADMSG || rw == -EFBIG);
+	check(rw != 0 || r == 0);
+	for (size_t i = 0; i < KURA_SECRET_HEADERS; i++) {
+		const char *v = want[i].value;
+		size_t vl = strlen(v);
+
+		check(rw == 0 || (!want[i].found && !*v));
+		check(vl < KURA_HTTP_VALUE_MAX);
+		check(!vl || (v[0] != ' ' && v[0] != '\t' && v[vl - 1] != ' ' && v[vl - 1] != '\t'));
+		check(!strpbrk(v, "\r\n"));
+	}
+	if (rw == 0) {
+		struct kura_secbuf *body = NULL, *val = NULL, *was;
+		const char *why = NULL;
+		uint64_t version = 0;
+
+		check(kura_secbuf_new(1, &body) == 0);
+		was = body;
+		r = kura_api_take_secret(want, &body, "db/password", &val, &version, &why);
+		check(r == 0 || r == -EBADMSG || r == -EILSEQ || r == -EFBIG || r == -EPROTO ||
+			r == -EMEDIUMTYPE);
+		check(r != 0 || (val == was && !body && version >= 1 && !why));
+		check(r == 0 || (val == NULL && body == was));
+		kura_secbuf_free(val);
+		kura_secbuf_free(body);
 	}
 	free(again);
 	free(h);
