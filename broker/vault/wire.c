@@ -1,9 +1,12 @@
 /* JSON forms of vault results for the admin API. The only plaintext here is a value being
  * decoded from base64, straight into guarded memory. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base64.h"
+#include "clock.h"
 #include "json.h"
 #include "wire.h"
 
@@ -165,9 +168,8 @@ int kura_wire_grant_parse(const json_t *j, struct kura_grant *ret)
 	return r;
 }
 
-int kura_wire_value_parse(const json_t *obj, const char *key, struct kura_secbuf **ret)
+int kura_wire_value_parse(const json_t *s, struct kura_secbuf **ret)
 {
-	const json_t *s = json_object_get(obj, key);
 	struct kura_secbuf *b;
 	size_t len, bin_len;
 	int r;
@@ -184,6 +186,63 @@ int kura_wire_value_parse(const json_t *obj, const char *key, struct kura_secbuf
 	}
 	b->len = bin_len;
 	*ret = b;
+	return 0;
+}
+
+int kura_wire_secret_body(const char *name, const struct kura_version_info *info,
+	const struct kura_secbuf *value, struct kura_secbuf **ret)
+{
+	size_t b64 = kura_base64_len(value->len);
+	struct kura_secbuf *body;
+	char head[512], created[KURA_RFC3339_LEN];
+	int n, r;
+
+	n = snprintf(head, sizeof(head),
+		"{\"name\":\"%s\",\"version\":%" PRIu64 ",\"created\":\"%s\",\"size\":%" PRIu64
+		",\"value\":\"",
+		name, info->version, kura_rfc3339(info->created, created), info->size);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -ENAMETOOLONG;
+	r = kura_secbuf_new((size_t)n + b64 + 2, &body);
+	if (r < 0)
+		return r;
+	memcpy(body->data, head, (size_t)n);
+	kura_base64_encode(value->data, value->len, (char *)body->data + n);
+	memcpy(body->data + n + b64, "\"}", 2);
+	body->len = (size_t)n + b64 + 2;
+	*ret = body;
+	return 0;
+}
+
+int kura_wire_secret_parse(const json_t *j, struct kura_version_info *ret_info,
+	struct kura_secbuf **ret_value)
+{
+	const char *created = json_string_value(json_object_get(j, "created"));
+	struct kura_version_info info = { 0 };
+	struct tm tm = { 0 };
+	const char *end;
+	int64_t n;
+
+	if (!json_is_string(json_object_get(j, "name")) || !created)
+		return -EPROTO;
+	end = strptime(created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!end || *end)
+		return -EPROTO;
+	info.created = (int64_t)timegm(&tm);
+	if (kura_json_get_int(j, "version", 1, INT64_MAX, &n) < 0)
+		return -EPROTO;
+	info.version = (uint64_t)n;
+	if (kura_json_get_int(j, "size", 0, INT64_MAX, &n) < 0)
+		return -EPROTO;
+	info.size = (uint64_t)n;
+	if (kura_wire_value_parse(json_object_get(j, "value"), ret_value) < 0)
+		return -EPROTO;
+	if ((*ret_value)->len != info.size) {
+		kura_secbuf_free(*ret_value);
+		*ret_value = NULL;
+		return -EPROTO;
+	}
+	*ret_info = info;
 	return 0;
 }
 
