@@ -11,13 +11,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <sodium.h>
 
-#include "base64.h"
 #include "audit-event.h"
 #include "audit.h"
 #include "ctl.h"

@@ -11,6 +11,7 @@
 #include "grant.h"
 #include "http.h"
 #include "json.h"
+#include "number.h"
 #include "ops.h"
 #include "outcome.h"
 #include "wire.h"
@@ -202,7 +203,8 @@ static enum MHD_Result gather(struct kura_daemon *d, struct MHD_Connection *c,
 	if (!req) {
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 			MHD_HTTP_HEADER_CONTENT_LENGTH);
-		size_t limit, want = cl ? strtoull(cl, NULL, 10) : 0;
+		uint64_t want = 0;
+		size_t limit;
 
 		pthread_mutex_lock(&d->store_lock);
 		limit = kura_vault_max_value(d->vault) / 3 * 4 + 65536;
@@ -214,7 +216,8 @@ static enum MHD_Result gather(struct kura_daemon *d, struct MHD_Connection *c,
 		/* No growing and copying of a buffer that holds a value: one allocation, sized
 		 * by Content-Length, which must be given and within the limit; otherwise the
 		 * refusal goes out before any of the body is read. */
-		if (!cl || want == 0 || want > limit || kura_secbuf_new(want, &req->body) < 0)
+		if (!cl || !kura_parse_u64(cl, 1, limit, &want) ||
+			kura_secbuf_new((size_t)want, &req->body) < 0)
 			return kura_http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
 				"an operation's arguments need a Content-Length within the limit");
 		return MHD_YES;

@@ -17,6 +17,9 @@
 	.offset = offsetof(struct kura_op_args, o) }
 #define COUNT(k, req, o) { .key = (k), .type = KURA_OP_U64, .required = (req), .min = 1, \
 	.max = INT64_MAX, .offset = offsetof(struct kura_op_args, o) }
+/* A reply's field, always there: into struct kura_op_result. */
+#define REPLY(k, t, lo, hi, o) { .key = (k), .type = (t), .required = true, .min = (lo), \
+	.max = (hi), .offset = offsetof(struct kura_op_result, o) }
 
 /* --- secret.write --- */
 
@@ -38,24 +41,9 @@ static int write_run(struct kura_vault *v, struct kura_op_args *a, struct kura_o
 	return r;
 }
 
-static int write_reply(const struct kura_op_args *a, const struct kura_op_result *res,
-	json_t **ret, struct kura_secbuf **raw)
-{
-	(void)a;
-	(void)raw;
-	*ret = json_pack("{s:I}", "version", (json_int_t)res->version);
-	return *ret ? 0 : -ENOMEM;
-}
-
-static int write_reply_parse(const json_t *j, struct kura_op_result *res)
-{
-	int64_t n;
-
-	if (kura_json_get_int(j, "version", 1, INT64_MAX, &n) < 0)
-		return -EPROTO;
-	res->version = (uint64_t)n;
-	return 0;
-}
+static const struct kura_op_field write_reply_fields[] = {
+	REPLY("version", KURA_OP_U64, 1, INT64_MAX, version),
+};
 
 static void write_record(const struct kura_op_args *a, const struct kura_op_result *res, int r,
 	struct kura_audit_event *e)
@@ -265,22 +253,6 @@ static void version_record(const struct kura_op_args *a, const struct kura_op_re
 	e->version = a->version;
 }
 
-static int empty_reply(const struct kura_op_args *a, const struct kura_op_result *res,
-	json_t **ret, struct kura_secbuf **raw)
-{
-	(void)a;
-	(void)res;
-	(void)raw;
-	*ret = json_object();
-	return *ret ? 0 : -ENOMEM;
-}
-
-static int empty_reply_parse(const json_t *j, struct kura_op_result *res)
-{
-	(void)res;
-	return json_is_object(j) ? 0 : -EPROTO;
-}
-
 /* --- grants --- */
 
 static const struct kura_op_field grant_add_fields[] = {
@@ -391,27 +363,10 @@ static int key_rotate_run(struct kura_vault *v, struct kura_op_args *a,
 	return kura_key_rotate(v, a->progress, a->progress_data, &res->rewrapped, &res->kek, err);
 }
 
-static int key_rotate_reply(const struct kura_op_args *a, const struct kura_op_result *res,
-	json_t **ret, struct kura_secbuf **raw)
-{
-	(void)a;
-	(void)raw;
-	*ret = json_pack("{s:I, s:I}", "rewrapped", (json_int_t)res->rewrapped, "kek",
-		(json_int_t)res->kek);
-	return *ret ? 0 : -ENOMEM;
-}
-
-static int key_rotate_reply_parse(const json_t *j, struct kura_op_result *res)
-{
-	int64_t n, kek;
-
-	if (kura_json_get_int(j, "rewrapped", 0, INT64_MAX, &n) < 0 ||
-		kura_json_get_int(j, "kek", 1, UINT32_MAX, &kek) < 0)
-		return -EPROTO;
-	res->rewrapped = (uint64_t)n;
-	res->kek = (uint32_t)kek;
-	return 0;
-}
+static const struct kura_op_field key_rotate_reply_fields[] = {
+	REPLY("rewrapped", KURA_OP_U64, 0, INT64_MAX, rewrapped),
+	REPLY("kek", KURA_OP_U32, 1, UINT32_MAX, kek),
+};
 
 static void key_rotate_record(const struct kura_op_args *a, const struct kura_op_result *res,
 	int r, struct kura_audit_event *e)
@@ -474,24 +429,9 @@ static int config_run(struct kura_vault *v, struct kura_op_args *a, struct kura_
 	return r;
 }
 
-static int config_reply(const struct kura_op_args *a, const struct kura_op_result *res,
-	json_t **ret, struct kura_secbuf **raw)
-{
-	(void)a;
-	(void)raw;
-	*ret = json_pack("{s:I}", "max_value_size", (json_int_t)res->max_value_size);
-	return *ret ? 0 : -ENOMEM;
-}
-
-static int config_reply_parse(const json_t *j, struct kura_op_result *res)
-{
-	int64_t n;
-
-	if (kura_json_get_int(j, "max_value_size", 1, INT64_MAX, &n) < 0)
-		return -EPROTO;
-	res->max_value_size = (uint64_t)n;
-	return 0;
-}
+static const struct kura_op_field config_reply_fields[] = {
+	REPLY("max_value_size", KURA_OP_U64, 1, INT64_MAX, max_value_size),
+};
 
 /* Only a change is recorded; showing the limit is not. */
 static bool config_recorded(const struct kura_op_args *a)
@@ -499,36 +439,42 @@ static bool config_recorded(const struct kura_op_args *a)
 	return a->max_value_size != 0;
 }
 
-#define SCHEMA(f) .fields = (f), .n_fields = ELEMENTSOF(f)
+#define ARGS(f) .fields = (f), .n_fields = ELEMENTSOF(f)
+#define REPLIES(f) .reply_fields = (f), .n_reply_fields = ELEMENTSOF(f)
 
+/* An operation without .reply has the reply its .reply_fields say ({} when none). */
 static const struct kura_operation ops[] = {
-	{ "secret.write", KURA_EVENT_SECRET_PUT, true, SCHEMA(write_fields), NULL, write_run,
-		write_reply, write_reply_parse, NULL, write_record },
-	{ "secret.get", KURA_EVENT_SECRET_GET, false, SCHEMA(get_fields), NULL, get_run,
-		get_reply, get_reply_parse, NULL, get_record },
-	{ "secret.show", NULL, false, SCHEMA(name_fields), NULL, show_run, show_reply,
-		show_reply_parse, NULL, NULL },
-	{ "secret.list", NULL, false, SCHEMA(list_fields), NULL, list_run, list_reply,
-		list_reply_parse, NULL, NULL },
-	{ "secret.rollback", KURA_EVENT_SECRET_ROLLBACK, true, SCHEMA(rollback_fields), NULL,
-		rollback_run, empty_reply, empty_reply_parse, NULL, rollback_record },
-	{ "secret.destroy", KURA_EVENT_SECRET_DESTROY, true, SCHEMA(destroy_fields),
-		destroy_check, destroy_run, empty_reply, empty_reply_parse, NULL,
-		version_record },
-	{ "grant.add", KURA_EVENT_GRANT, true, SCHEMA(grant_add_fields), NULL, grant_add_run,
-		grant_add_reply, grant_add_reply_parse, NULL, grant_add_record },
-	{ "grant.remove", KURA_EVENT_REVOKE, true, SCHEMA(grant_remove_fields), NULL,
-		grant_remove_run, empty_reply, empty_reply_parse, NULL, grant_remove_record },
-	{ "grant.list", NULL, false, NULL, 0, NULL, grant_list_run, grant_list_reply,
-		grant_list_reply_parse, NULL, NULL },
-	{ "key.rotate", KURA_EVENT_KEY_ROTATE, true, NULL, 0, NULL, key_rotate_run,
-		key_rotate_reply, key_rotate_reply_parse, NULL, key_rotate_record },
-	{ "key.rekey", KURA_EVENT_KEY_REKEY, true, SCHEMA(key_rekey_fields), NULL,
-		key_rekey_run, empty_reply, empty_reply_parse, NULL, NULL },
-	{ "key.status", NULL, false, NULL, 0, NULL, key_status_run, key_status_reply,
-		key_status_reply_parse, NULL, NULL },
-	{ "config", KURA_EVENT_CONFIG, true, SCHEMA(config_fields), NULL, config_run,
-		config_reply, config_reply_parse, config_recorded, NULL },
+	{ .name = "secret.write", .event = KURA_EVENT_SECRET_PUT, .changes = true,
+		ARGS(write_fields), .run = write_run, REPLIES(write_reply_fields),
+		.record = write_record },
+	{ .name = "secret.get", .event = KURA_EVENT_SECRET_GET, ARGS(get_fields),
+		.run = get_run, .reply = get_reply, .reply_parse = get_reply_parse,
+		.record = get_record },
+	{ .name = "secret.show", ARGS(name_fields), .run = show_run, .reply = show_reply,
+		.reply_parse = show_reply_parse },
+	{ .name = "secret.list", ARGS(list_fields), .run = list_run, .reply = list_reply,
+		.reply_parse = list_reply_parse },
+	{ .name = "secret.rollback", .event = KURA_EVENT_SECRET_ROLLBACK, .changes = true,
+		ARGS(rollback_fields), .run = rollback_run, .record = rollback_record },
+	{ .name = "secret.destroy", .event = KURA_EVENT_SECRET_DESTROY, .changes = true,
+		ARGS(destroy_fields), .check = destroy_check, .run = destroy_run,
+		.record = version_record },
+	{ .name = "grant.add", .event = KURA_EVENT_GRANT, .changes = true,
+		ARGS(grant_add_fields), .run = grant_add_run, .reply = grant_add_reply,
+		.reply_parse = grant_add_reply_parse, .record = grant_add_record },
+	{ .name = "grant.remove", .event = KURA_EVENT_REVOKE, .changes = true,
+		ARGS(grant_remove_fields), .run = grant_remove_run, .record = grant_remove_record },
+	{ .name = "grant.list", .run = grant_list_run, .reply = grant_list_reply,
+		.reply_parse = grant_list_reply_parse },
+	{ .name = "key.rotate", .event = KURA_EVENT_KEY_ROTATE, .changes = true,
+		.run = key_rotate_run, REPLIES(key_rotate_reply_fields),
+		.record = key_rotate_record },
+	{ .name = "key.rekey", .event = KURA_EVENT_KEY_REKEY, .changes = true,
+		ARGS(key_rekey_fields), .run = key_rekey_run },
+	{ .name = "key.status", .run = key_status_run, .reply = key_status_reply,
+		.reply_parse = key_status_reply_parse },
+	{ .name = "config", .event = KURA_EVENT_CONFIG, .changes = true, ARGS(config_fields),
+		.run = config_run, REPLIES(config_reply_fields), .recorded = config_recorded },
 };
 
 const struct kura_operation *kura_op_find(const char *name)
@@ -544,20 +490,22 @@ const struct kura_operation *kura_op_at(size_t i)
 	return i < ELEMENTSOF(ops) ? &ops[i] : NULL;
 }
 
-/* --- the generic part: arguments in and out, the run, the record --- */
+/* --- the generic part: fields in and out, the run, the record --- */
 
-#define AT(a, f, type) ((type *)(void *)((char *)(a) + (f)->offset))
+/* The field f of an arguments or result struct at base. */
+#define AT(base, f, type) ((type *)(void *)((char *)(base) + (f)->offset))
 
-static const struct kura_op_field *field_of(const struct kura_operation *op, const char *key)
+static const struct kura_op_field *field_of(const struct kura_op_field *fields, size_t n,
+	const char *key)
 {
-	for (size_t i = 0; i < op->n_fields; i++)
-		if (strcmp(op->fields[i].key, key) == 0)
-			return &op->fields[i];
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(fields[i].key, key) == 0)
+			return &fields[i];
 	return NULL;
 }
 
-static int parse_field(const struct kura_operation *op, const struct kura_op_field *f, const json_t *v,
-	struct kura_op_args *a, struct kura_err *err)
+static int parse_field(const char *what, const struct kura_op_field *f, const json_t *v,
+	void *base, struct kura_err *err)
 {
 	const char *s;
 	json_int_t n;
@@ -567,35 +515,39 @@ static int parse_field(const struct kura_operation *op, const struct kura_op_fie
 	case KURA_OP_ABS_PATH:
 		s = json_string_value(v);
 		if (!s)
-			return kura_err_set(err, -EINVAL, "%s: field \"%s\" must be a string",
-				op->name, f->key);
+			return kura_err_set(err, -EINVAL, "%s: field \"%s\" must be a string", what,
+				f->key);
 		if (f->type == KURA_OP_ABS_PATH && s[0] != '/')
 			return kura_err_set(err, -EINVAL, "%s: field \"%s\" must be an absolute path",
-				op->name, f->key);
-		*AT(a, f, const char *) = s;
+				what, f->key);
+		*AT(base, f, const char *) = s;
 		return 0;
 	case KURA_OP_BOOL:
 		if (!json_is_boolean(v))
 			return kura_err_set(err, -EINVAL, "%s: field \"%s\" must be true or false",
-				op->name, f->key);
-		*AT(a, f, bool) = json_is_true(v);
+				what, f->key);
+		*AT(base, f, bool) = json_is_true(v);
 		return 0;
 	case KURA_OP_U64:
+	case KURA_OP_U32:
 		n = json_integer_value(v);
 		if (!json_is_integer(v) || n < f->min || n > f->max)
 			return kura_err_set(err, -EINVAL,
 				"%s: field \"%s\" must be an integer from %" PRId64 " to %" PRId64,
-				op->name, f->key, f->min, f->max);
-		*AT(a, f, uint64_t) = (uint64_t)n;
+				what, f->key, f->min, f->max);
+		if (f->type == KURA_OP_U32)
+			*AT(base, f, uint32_t) = (uint32_t)n;
+		else
+			*AT(base, f, uint64_t) = (uint64_t)n;
 		return 0;
 	case KURA_OP_VALUE: {
-		int r = kura_wire_value_parse(v, AT(a, f, struct kura_secbuf *));
+		int r = kura_wire_value_parse(v, AT(base, f, struct kura_secbuf *));
 
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)
-			return kura_err_set(err, -EINVAL, "%s: field \"%s\" must be base64",
-				op->name, f->key);
+			return kura_err_set(err, -EINVAL, "%s: field \"%s\" must be base64", what,
+				f->key);
 		return 0;
 	}
 	case KURA_OP_GRANT: {
@@ -603,56 +555,130 @@ static int parse_field(const struct kura_operation *op, const struct kura_op_fie
 
 		if (!g)
 			return -ENOMEM;
-		*AT(a, f, struct kura_grant *) = g;
+		*AT(base, f, struct kura_grant *) = g;
 		if (!json_is_object(v) || kura_wire_grant_parse(v, g) < 0)
 			return kura_err_set(err, -EINVAL, "%s: field \"%s\" is not a valid grant",
-				op->name, f->key);
+				what, f->key);
 		return 0;
 	}
 	case KURA_OP_MASTER_KIND:
 		s = json_string_value(v);
 		if (s && strcmp(s, "file") == 0)
-			*AT(a, f, enum kura_master_kind) = KURA_MASTER_FILE;
+			*AT(base, f, enum kura_master_kind) = KURA_MASTER_FILE;
 		else if (s && strcmp(s, "passphrase") == 0)
-			*AT(a, f, enum kura_master_kind) = KURA_MASTER_PASSPHRASE;
+			*AT(base, f, enum kura_master_kind) = KURA_MASTER_PASSPHRASE;
 		else
 			return kura_err_set(err, -EINVAL,
-				"%s: field \"%s\" must be \"file\" or \"passphrase\"", op->name,
-				f->key);
+				"%s: field \"%s\" must be \"file\" or \"passphrase\"", what, f->key);
 		return 0;
 	}
 	return -EINVAL;
 }
 
-int kura_op_args_parse(const struct kura_operation *op, const json_t *j, struct kura_op_args *ret,
-	struct kura_err *err)
+/* j's members into base by fields: each known one checked, a required one missing or any
+ * unknown one refused. Known fields go first, in schema order, so that a refusal's record
+ * names what did parse. */
+static int parse_fields(const char *what, const struct kura_op_field *fields, size_t n,
+	const json_t *j, void *base, struct kura_err *err)
 {
 	const char *key;
 	const json_t *v;
 	int r;
 
-	*ret = (struct kura_op_args){ .owned = true };
 	if (!json_is_object(j))
-		return kura_err_set(err, -EINVAL, "%s: the arguments are a JSON object", op->name);
-	/* Known fields first, in schema order, so a refusal's record names what did parse. */
-	for (size_t i = 0; i < op->n_fields; i++) {
-		const struct kura_op_field *f = &op->fields[i];
-
-		v = json_object_get(j, f->key);
+		return kura_err_set(err, -EINVAL, "%s: not a JSON object", what);
+	for (size_t i = 0; i < n; i++) {
+		v = json_object_get(j, fields[i].key);
 		if (!v) {
-			if (f->required)
-				return kura_err_set(err, -EINVAL, "%s: missing field \"%s\"", op->name,
-					f->key);
+			if (fields[i].required)
+				return kura_err_set(err, -EINVAL, "%s: missing field \"%s\"", what,
+					fields[i].key);
 			continue;
 		}
-		r = parse_field(op, f, v, ret, err);
+		r = parse_field(what, &fields[i], v, base, err);
 		if (r < 0)
 			return r;
 	}
 	json_object_foreach((json_t *)j, key, v)
-		if (!field_of(op, key))
-			return kura_err_set(err, -EINVAL, "%s: unknown field \"%s\"", op->name, key);
-	return op->check ? op->check(ret, err) : 0;
+		if (!field_of(fields, n, key))
+			return kura_err_set(err, -EINVAL, "%s: unknown field \"%s\"", what, key);
+	return 0;
+}
+
+/* A field's JSON; NULL when it is absent (zero, and not required) or out of memory. */
+static json_t *field_json(const struct kura_op_field *f, const void *base)
+{
+	const struct kura_secbuf *value;
+	const char *s;
+	uint64_t n;
+	json_t *j;
+
+	switch (f->type) {
+	case KURA_OP_STRING:
+	case KURA_OP_ABS_PATH:
+		s = *AT(base, f, const char *const);
+		return s ? json_string(s) : NULL;
+	case KURA_OP_BOOL:
+		return *AT(base, f, const bool) || f->required ?
+			json_boolean(*AT(base, f, const bool)) : NULL;
+	case KURA_OP_U64:
+	case KURA_OP_U32:
+		n = f->type == KURA_OP_U32 ? *AT(base, f, const uint32_t) :
+					     *AT(base, f, const uint64_t);
+		return n || f->required ? json_integer((json_int_t)n) : NULL;
+	case KURA_OP_VALUE: {
+		struct kura_secbuf *b64 = NULL;
+
+		value = *AT(base, f, struct kura_secbuf *const);
+		/* The base64 text is as secret as the value: kept in guarded memory, then in
+		 * jansson's, which wipes what it frees. */
+		if (!value || kura_base64_secbuf(value, &b64) < 0)
+			return NULL;
+		j = json_stringn((const char *)b64->data, b64->len);
+		kura_secbuf_free(b64);
+		return j;
+	}
+	case KURA_OP_GRANT:
+		return *AT(base, f, struct kura_grant *const) ?
+			kura_wire_grant(*AT(base, f, struct kura_grant *const)) : NULL;
+	case KURA_OP_MASTER_KIND:
+		return json_string(*AT(base, f, const enum kura_master_kind) ==
+					KURA_MASTER_PASSPHRASE ? "passphrase" : "file");
+	}
+	return NULL;
+}
+
+/* The fields of base as one JSON object. -EINVAL when a required one is absent (a request
+ * kurad would refuse is refused here, without a round trip). */
+static int fields_json(const struct kura_op_field *fields, size_t n, const void *base,
+	json_t **ret)
+{
+	_cleanup_json_ json_t *j = json_object();
+
+	if (!j)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = field_json(&fields[i], base);
+
+		if (!v && fields[i].required)
+			return -EINVAL;
+		if (v && json_object_set_new(j, fields[i].key, v) < 0)
+			return -ENOMEM;
+	}
+	*ret = TAKE_PTR(j);
+	return 0;
+}
+
+int kura_op_args_parse(const struct kura_operation *op, const json_t *j, struct kura_op_args *ret,
+	struct kura_err *err)
+{
+	int r;
+
+	*ret = (struct kura_op_args){ .owned = true };
+	r = parse_fields(op->name, op->fields, op->n_fields, j, ret, err);
+	if (r == 0 && op->check)
+		r = op->check(ret, err);
+	return r;
 }
 
 void kura_op_args_done(struct kura_op_args *a)
@@ -668,63 +694,16 @@ void kura_op_args_done(struct kura_op_args *a)
 	}
 }
 
-static json_t *field_json(const struct kura_op_field *f, const struct kura_op_args *a)
-{
-	const struct kura_secbuf *value;
-	const char *s;
-	json_t *j;
-
-	switch (f->type) {
-	case KURA_OP_STRING:
-	case KURA_OP_ABS_PATH:
-		s = *AT(a, f, const char *const);
-		return s ? json_string(s) : NULL;
-	case KURA_OP_BOOL:
-		return *AT(a, f, const bool) ? json_true() : NULL;
-	case KURA_OP_U64:
-		return *AT(a, f, const uint64_t) ?
-			json_integer((json_int_t)*AT(a, f, const uint64_t)) : NULL;
-	case KURA_OP_VALUE: {
-		struct kura_secbuf *b64 = NULL;
-
-		value = *AT(a, f, struct kura_secbuf *const);
-		/* The base64 text is as secret as the value: kept in guarded memory, then in
-		 * jansson's, which wipes what it frees. */
-		if (!value || kura_base64_secbuf(value, &b64) < 0)
-			return NULL;
-		j = json_stringn((const char *)b64->data, b64->len);
-		kura_secbuf_free(b64);
-		return j;
-	}
-	case KURA_OP_GRANT:
-		return *AT(a, f, struct kura_grant *const) ?
-			kura_wire_grant(*AT(a, f, struct kura_grant *const)) : NULL;
-	case KURA_OP_MASTER_KIND:
-		return json_string(*AT(a, f, const enum kura_master_kind) == KURA_MASTER_PASSPHRASE ?
-				"passphrase" : "file");
-	}
-	return NULL;
-}
-
 int kura_op_request(const struct kura_operation *op, const struct kura_op_args *a,
 	struct kura_secbuf **ret)
 {
-	_cleanup_json_ json_t *j = json_object();
+	_cleanup_json_ json_t *j = NULL;
 	char *s;
 	int r;
 
-	if (!j)
-		return -ENOMEM;
-	for (size_t i = 0; i < op->n_fields; i++) {
-		json_t *v = field_json(&op->fields[i], a);
-
-		/* What the schema requires must be there: a request kurad would refuse is
-		 * refused here, without a round trip. */
-		if (!v && op->fields[i].required)
-			return -EINVAL;
-		if (v && json_object_set_new(j, op->fields[i].key, v) < 0)
-			return -ENOMEM;
-	}
+	r = fields_json(op->fields, op->n_fields, a, &j);
+	if (r < 0)
+		return r;
 	s = json_dumps(j, JSON_COMPACT);
 	if (!s)
 		return -ENOMEM;
@@ -750,19 +729,27 @@ int kura_op_reply(const struct kura_operation *op, const struct kura_op_args *a,
 {
 	*ret_json = NULL;
 	*ret_raw = NULL;
-	return op->reply(a, res, ret_json, ret_raw);
+	if (op->reply)
+		return op->reply(a, res, ret_json, ret_raw);
+	return fields_json(op->reply_fields, op->n_reply_fields, res, ret_json);
 }
 
-int kura_op_reply_parse(const struct kura_operation *op, const json_t *j, struct kura_op_result *res)
+int kura_op_reply_parse(const struct kura_operation *op, const json_t *j,
+	struct kura_op_result *res)
 {
 	int r;
 
 	if (!json_is_object(j))
 		return -EPROTO;
-	r = op->reply_parse(j, res);
-	if (r < 0)
+	if (op->reply_parse)
+		r = op->reply_parse(j, res);
+	else
+		r = parse_fields(op->name, op->reply_fields, op->n_reply_fields, j, res, NULL);
+	if (r < 0) {
 		kura_op_result_done(res);
-	return r;
+		return r == -ENOMEM ? r : -EPROTO;
+	}
+	return 0;
 }
 
 void kura_op_result_done(struct kura_op_result *res)

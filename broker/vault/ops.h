@@ -53,6 +53,7 @@ enum kura_op_type {
 	KURA_OP_STRING,
 	KURA_OP_BOOL,
 	KURA_OP_U64,         /* an integer within [min, max] */
+	KURA_OP_U32,         /* the same, into a uint32_t */
 	KURA_OP_VALUE,       /* base64, decoded into guarded memory */
 	KURA_OP_GRANT,       /* a grant object, as records.c stores it */
 	KURA_OP_MASTER_KIND, /* "file" or "passphrase" */
@@ -64,10 +65,8 @@ struct kura_op_field {
 	enum kura_op_type type;
 	bool required;
 	int64_t min, max; /* KURA_OP_U64 */
-	size_t offset;    /* into struct kura_op_args */
+	size_t offset;    /* into struct kura_op_args (a reply's: struct kura_op_result) */
 };
-
-struct kura_op_record;
 
 struct kura_operation {
 	const char *name;  /* as in POST /v1/op/NAME */
@@ -79,6 +78,9 @@ struct kura_operation {
 	int (*check)(const struct kura_op_args *a, struct kura_err *err);
 	int (*run)(struct kura_vault *v, struct kura_op_args *a, struct kura_op_result *res,
 		struct kura_err *err);
+	/* The reply's fields, when it is no more than these; else reply and reply_parse. */
+	const struct kura_op_field *reply_fields;
+	size_t n_reply_fields;
 	/* The reply: JSON, or for a value a body built in guarded memory (*ret_raw). */
 	int (*reply)(const struct kura_op_args *a, const struct kura_op_result *res,
 		json_t **ret_json, struct kura_secbuf **ret_raw);

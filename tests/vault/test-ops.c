@@ -102,6 +102,7 @@ static void wrong_values(const struct kura_operation *op, const char *base,
 		refused(op, base, f->key, json_integer(1), "as a number");
 		break;
 	case KURA_OP_U64:
+	case KURA_OP_U32:
 		refused(op, base, f->key, json_string("1"), "as a string");
 		refused(op, base, f->key, json_string("x"), "malformed");
 		refused(op, base, f->key, json_real(1.5), "as a fraction");
@@ -174,6 +175,42 @@ static void test_schema(void)
 	tap_ok(kura_op_find("secret.nope") == NULL && kura_op_find("") == NULL &&
 			kura_op_find(NULL) == NULL,
 		"no operation by another name");
+}
+
+/* Replies the table reads by their fields: every field there, of its type, and nothing else. */
+static void test_replies(void)
+{
+	const struct kura_operation *op;
+
+	for (size_t i = 0; (op = kura_op_at(i)); i++) {
+		_cleanup_json_ json_t *good = json_object();
+		struct kura_op_result res = { 0 };
+
+		if (op->reply)
+			continue;
+		for (size_t k = 0; k < op->n_reply_fields; k++)
+			json_object_set_new(good, op->reply_fields[k].key,
+				json_integer(op->reply_fields[k].min));
+		tap_is(kura_op_reply_parse(op, good, &res), 0, "%s: its reply parses", op->name);
+		kura_op_result_done(&res);
+		for (size_t k = 0; k < op->n_reply_fields; k++) {
+			const struct kura_op_field *f = &op->reply_fields[k];
+			_cleanup_json_ json_t *miss = json_deep_copy(good), *str = json_deep_copy(good),
+					      *low = json_deep_copy(good);
+
+			json_object_del(miss, f->key);
+			json_object_set_new(str, f->key, json_string("1"));
+			json_object_set_new(low, f->key, json_integer(f->min - 1));
+			tap_ok(kura_op_reply_parse(op, miss, &res) == -EPROTO &&
+					kura_op_reply_parse(op, str, &res) == -EPROTO &&
+					kura_op_reply_parse(op, low, &res) == -EPROTO,
+				"%s: a reply without %s, with it as a string, or below %lld is "
+				"-EPROTO", op->name, f->key, (long long)f->min);
+		}
+		json_object_set_new(good, "bogus", json_true());
+		tap_is(kura_op_reply_parse(op, good, &res), -EPROTO,
+			"%s: a reply with an unknown field is -EPROTO", op->name);
+	}
 }
 
 /* The whole secret only when asked for in so many words; version 0 is no version. */
@@ -435,6 +472,7 @@ int main(void)
 	kura_json_init();
 	test_schema();
 	test_destroy_args();
+	test_replies();
 	test_both_paths();
 	tap_rmtree(root);
 	return tap_done();
