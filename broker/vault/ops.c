@@ -148,7 +148,7 @@ static int array_parse(const json_t *j, const char *key, size_t size,
 	char *items;
 	size_t i, n = 0;
 
-	if (!json_is_array(arr))
+	if (!json_is_array(arr) || json_object_size(j) != 1)
 		return -EPROTO;
 	items = calloc(json_array_size(arr) + 1, size);
 	if (!items)
@@ -279,7 +279,7 @@ static int grant_add_reply_parse(const json_t *j, struct kura_op_result *res)
 {
 	const json_t *existed = json_object_get(j, "existed");
 
-	if (!json_is_boolean(existed) ||
+	if (!json_is_boolean(existed) || json_object_size(j) != 2 ||
 		kura_wire_grant_parse(json_object_get(j, "grant"), &res->grant) < 0)
 		return -EPROTO;
 	res->existed = json_is_true(existed);

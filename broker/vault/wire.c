@@ -31,7 +31,9 @@ int kura_wire_info_parse(const json_t *j, struct kura_secret_info *ret)
 	int64_t n;
 	size_t k;
 
-	if (!json_is_string(json_object_get(j, "name")) || !json_is_array(vers))
+	/* Every field is required, so their count rules out any other. */
+	if (!json_is_string(json_object_get(j, "name")) || !json_is_array(vers) ||
+		json_object_size(j) != 6)
 		return -EPROTO;
 	if (kura_json_get_int(j, "current", 0, INT64_MAX, &n) < 0)
 		return -EPROTO;
@@ -52,7 +54,8 @@ int kura_wire_info_parse(const json_t *j, struct kura_secret_info *ret)
 		struct kura_version_info *vi = &i.versions[i.n_versions];
 		int64_t a, b, c;
 
-		if (kura_json_get_int(v, "version", 1, INT64_MAX, &a) < 0 ||
+		if (json_object_size(v) != 4 ||
+			kura_json_get_int(v, "version", 1, INT64_MAX, &a) < 0 ||
 			kura_json_get_int(v, "size", 0, INT64_MAX, &b) < 0 ||
 			kura_json_get_int(v, "kek", 1, UINT32_MAX, &c) < 0 ||
 			kura_json_get_int(v, "created", 0, INT64_MAX, &vi->created) < 0) {
@@ -92,9 +95,14 @@ int kura_wire_status_parse(const json_t *j, struct kura_key_status *ret)
 	int64_t n;
 	size_t i;
 
-	if (!master || !json_is_array(keks))
+	if (!master || !json_is_array(keks) || json_object_size(j) != 10)
 		return -EPROTO;
-	s.master = strcmp(master, "passphrase") == 0 ? KURA_MASTER_PASSPHRASE : KURA_MASTER_FILE;
+	if (strcmp(master, "passphrase") == 0)
+		s.master = KURA_MASTER_PASSPHRASE;
+	else if (strcmp(master, "file") == 0)
+		s.master = KURA_MASTER_FILE;
+	else
+		return -EPROTO;
 	if (kura_json_get_int(j, "opslimit", 0, INT64_MAX, &n) < 0)
 		return -EPROTO;
 	s.kdf.opslimit = (uint64_t)n;
@@ -128,7 +136,7 @@ int kura_wire_status_parse(const json_t *j, struct kura_key_status *ret)
 	json_array_foreach(keks, i, k) {
 		int64_t id, c;
 
-		if (kura_json_get_int(k, "id", 1, UINT32_MAX, &id) < 0 ||
+		if (json_object_size(k) != 3 || kura_json_get_int(k, "id", 1, UINT32_MAX, &id) < 0 ||
 			kura_json_get_int(k, "created", 0, INT64_MAX, &s.kek_created[i]) < 0 ||
 			kura_json_get_int(k, "versions", 0, INT64_MAX, &c) < 0) {
 			kura_key_status_done(&s);
@@ -223,7 +231,7 @@ int kura_wire_secret_parse(const json_t *j, struct kura_version_info *ret_info,
 	const char *end;
 	int64_t n;
 
-	if (!json_is_string(json_object_get(j, "name")) || !created)
+	if (!json_is_string(json_object_get(j, "name")) || !created || json_object_size(j) != 5)
 		return -EPROTO;
 	end = strptime(created, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (!end || *end)

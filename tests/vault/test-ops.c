@@ -366,6 +366,12 @@ static struct outcome remote(struct kura_vault *v, const struct kura_operation *
 			op->name);
 		json_decref(again);
 		kura_op_result_done(&back);
+		/* ... and nothing else. */
+		again = json_deep_copy(o.reply);
+		json_object_set_new(again, "bogus", json_true());
+		tap_is(kura_op_reply_parse(op, again, &back), -EPROTO,
+			"%s: kuractl refuses the reply with an unknown field", op->name);
+		json_decref(again);
 	}
 	mask(o.reply);
 	kura_op_result_done(&res);

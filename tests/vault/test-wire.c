@@ -34,6 +34,10 @@ static void test_info(void)
 		"\"versions\":[{\"version\":0,\"size\":1,\"kek\":1,\"created\":1}]}",
 		"{\"name\":\"a\",\"current\":1,\"latest\":1,\"created\":1,\"updated\":1,"
 		"\"versions\":[{\"version\":1,\"size\":1,\"kek\":0,\"created\":1}]}",
+		"{\"name\":\"a\",\"current\":1,\"latest\":1,\"created\":1,\"updated\":1,"
+		"\"versions\":[],\"value\":\"djE=\"}",
+		"{\"name\":\"a\",\"current\":1,\"latest\":1,\"created\":1,\"updated\":1,"
+		"\"versions\":[{\"version\":1,\"size\":1,\"kek\":1,\"created\":1,\"x\":1}]}",
 	};
 
 	tap_is(kura_wire_info_parse(j, &back), 0, "secret info: read back");
@@ -76,6 +80,15 @@ static void test_status(void)
 	tap_is(kura_wire_status_parse(bad, &back), -EPROTO, "key status: a string number is refused");
 	json_object_del(bad, "revision");
 	tap_is(kura_wire_status_parse(bad, &back), -EPROTO, "key status: a missing field is refused");
+	json_object_set_new(bad, "revision", json_integer(9));
+	json_object_set_new(bad, "master", json_string("tpm"));
+	tap_is(kura_wire_status_parse(bad, &back), -EPROTO, "key status: an unknown master kind is "
+		"refused, not read as a key file");
+	json_object_set_new(bad, "master", json_string("file"));
+	tap_is(kura_wire_status_parse(bad, &back), 0, "key status: (the same with a key file parses)");
+	kura_key_status_done(&back);
+	json_object_set_new(bad, "extra", json_true());
+	tap_is(kura_wire_status_parse(bad, &back), -EPROTO, "key status: an unknown field is refused");
 }
 
 static void test_grant(void)
@@ -128,6 +141,8 @@ static void test_secret_body(void)
 		"{\"version\":3,\"created\":\"2026-12-01T20:53:05Z\",\"size\":6,"
 		"\"value\":\"czNjcmV0\"}",
 		"{\"name\":\"a\",\"version\":3,\"created\":\"2026-12-01T20:53:05Z\",\"size\":6}",
+		"{\"name\":\"a\",\"version\":3,\"created\":\"2026-12-01T20:53:05Z\",\"size\":6,"
+		"\"value\":\"czNjcmV0\",\"kek\":1}",
 	};
 
 	if (kura_secbuf_from("s3cret", 6, &value) < 0)
