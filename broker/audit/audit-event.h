@@ -11,6 +11,18 @@
 
 #define KURA_REQUEST_ID_LEN 16u
 
+/* The events of the admin operations (broker/vault/ops.c), by the names records carry. */
+#define KURA_EVENT_SECRET_PUT "secret-put"
+#define KURA_EVENT_SECRET_ROTATE "secret-rotate"
+#define KURA_EVENT_SECRET_GET "secret-get"
+#define KURA_EVENT_SECRET_ROLLBACK "secret-rollback"
+#define KURA_EVENT_SECRET_DESTROY "secret-destroy"
+#define KURA_EVENT_GRANT "grant"
+#define KURA_EVENT_REVOKE "revoke"
+#define KURA_EVENT_KEY_ROTATE "key-rotate"
+#define KURA_EVENT_KEY_REKEY "key-rekey"
+#define KURA_EVENT_CONFIG "config"
+
 struct kura_audit_event {
 	const char *event;  /* fetch, list, whoami, watch, whois, secret-put, ..., start, stop */
 	const char *result; /* "ok", "denied" or "error" */

@@ -1,6 +1,6 @@
 /* Where kuractl's operations run: on kurad over admin.sock when a kurad serves this state
  * directory (so its watchers see a change at once and it holds the keys), or on the vault
- * here when none does. One function per operation, each with both paths. Touches plaintext:
+ * here when none does; either way through the operations table (ops.h). Touches plaintext:
  * values cross the socket in base64 inside guarded buffers. */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,17 +11,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <sodium.h>
 
-#include "base64.h"
 #include "audit-event.h"
 #include "audit.h"
 #include "ctl.h"
 #include "json.h"
+#include "ops.h"
 #include "safepath.h"
 #include "wire.h"
 
@@ -184,30 +182,24 @@ static json_t *parse_reply(const struct reply *r)
 	return r->buf ? json_loadb((const char *)r->buf->data, r->buf->len, 0, NULL) : NULL;
 }
 
-/* POST /v1/op/NAME with args (stolen). On success *ret_resp is the reply object (and, when
- * ret_raw is given, the raw reply too). A refusal carries kurad's errno and message. */
-static int rpc(struct ctl *c, const char *op, json_t *args, json_t **ret_resp,
-	struct kura_secbuf **ret_raw, struct kura_err *err)
+/* POST /v1/op/NAME with a's fields, as the table writes them, and kurad's reply read into res
+ * as the table reads it. A refusal carries kurad's errno and message. */
+static int rpc(struct ctl *c, const struct kura_operation *op, const struct kura_op_args *a,
+	struct kura_op_result *res, struct kura_err *err)
 {
 	_cleanup_secbuf_ struct kura_secbuf *body = NULL;
 	struct reply rep = { 0 };
 	char path[64];
 	long status = 0;
 	json_t *resp = NULL;
-	char *s;
 	int r;
 
-	if (!args)
-		return -ENOMEM;
-	s = json_dumps(args, JSON_COMPACT);
-	json_decref(args);
-	if (!s)
-		return -ENOMEM;
-	r = kura_secbuf_from(s, strlen(s), &body);
-	kura_json_free(s);
+	r = kura_op_request(op, a, &body);
+	if (r == -EINVAL)
+		return kura_err_set(err, r, "%s: an argument is missing", op->name);
 	if (r < 0)
 		return r;
-	snprintf(path, sizeof(path), "/v1/op/%s", op);
+	snprintf(path, sizeof(path), "/v1/op/%s", op->name);
 	r = exchange(c->run_dir, path, body, &status, &rep, err);
 	if (r == -EPERM) {
 		kura_secbuf_free(rep.buf);
@@ -220,15 +212,13 @@ static int rpc(struct ctl *c, const char *op, json_t *args, json_t **ret_resp,
 	}
 	r = kura_wire_reply_parse(rep.buf ? rep.buf->data : NULL, rep.buf ? rep.buf->len : 0,
 		status, &resp, err);
-	if (r < 0) {
-		kura_secbuf_free(rep.buf);
+	kura_secbuf_free(rep.buf);
+	if (r < 0)
 		return r;
-	}
-	*ret_resp = resp;
-	if (ret_raw)
-		*ret_raw = rep.buf;
-	else
-		kura_secbuf_free(rep.buf);
+	r = kura_op_reply_parse(op, resp, res);
+	json_decref(resp);
+	if (r < 0)
+		return kura_err_set(err, -EPROTO, "kurad's answer to %s is malformed", op->name);
 	return 0;
 }
 
@@ -370,368 +360,207 @@ static int audit_ready(struct ctl *c, bool reads, struct kura_err *err)
 	return 0;
 }
 
-struct op_record {
-	const char *event;
-	const char *secret;
-	uint64_t version;
-	const struct kura_secbuf *value; /* its fingerprint goes into the record */
-	const char *grant_id;
-	int64_t kek, count;
-	bool has_count;
-};
-
-/* Records an offline operation that returned r; returns r, or the audit failure if the
- * operation worked but its record could not be written. */
-static int audit_op(struct ctl *c, int r, const struct op_record *o, struct kura_err *err)
+/*
+ * Run op with a wherever this state is served: through kurad, or here, recorded as kurad would
+ * record it (the same record, built by the table, with "offline" as its detail). On failure res
+ * is empty: a value not recorded is not shown.
+ */
+static int run(struct ctl *c, const char *name, struct kura_op_args *a,
+	struct kura_op_result *res, struct kura_err *err)
 {
+	const struct kura_operation *op = kura_op_find(name);
 	struct kura_identity self = kura_identity_self();
-	char fp[KURA_FINGERPRINT_TEXT] = "", rid[KURA_REQUEST_ID_LEN + 1];
+	struct kura_op_record rec;
 	json_t *f;
-	int ar;
+	int r, ar;
 
-	if (!c->audit)
+	if (!op)
+		return -ENOSYS;
+	if (c->remote)
+		return rpc(c, op, a, res, err);
+	if (kura_op_recorded(op, a)) {
+		r = audit_ready(c, !op->changes, err);
+		if (r < 0)
+			return r;
+	}
+	r = kura_op_run(op, c->vault, a, res, err);
+	if (!c->audit || !kura_op_record(op, a, res, r, &self, "offline", &rec))
 		return r;
-	if (r == 0 && o->value && kura_vault_fingerprint(c->vault, o->value, fp) < 0)
-		fp[0] = 0;
-	kura_request_id(rid);
-	f = kura_audit_event_fields(&(struct kura_audit_event){ .event = o->event,
-		.result = r == 0 ? "ok" : "error", .reason = r == 0 ? NULL : kura_outcome_reason(r),
-		.who = &self, .secret = o->secret, .version = o->version,
-		.fingerprint = fp[0] ? fp : NULL, .request_id = rid, .grant_id = o->grant_id,
-		.kek = o->kek, .count = o->count, .has_count = o->has_count, .detail = "offline" });
+	f = kura_audit_event_fields(&rec.event);
 	ar = f ? kura_audit_append(c->audit, f, NULL) : -ENOMEM;
 	json_decref(f);
-	if (ar < 0 && r == 0)
+	if (ar < 0 && r == 0) {
+		kura_op_result_done(res);
 		return kura_err_set(err, ar, "%s: done, but its audit record could not be written: "
-			"%s", o->event, strerror(-ar));
+			"%s", rec.event.event, strerror(-ar));
+	}
 	return r;
 }
 
 int be_max_value(struct ctl *c, uint64_t set, uint64_t *ret, struct kura_err *err)
 {
-	json_t *resp = NULL;
-	int r = 0;
+	struct kura_op_args a = { .max_value_size = set };
+	struct kura_op_result res = { 0 };
+	int r = run(c, "config", &a, &res, err);
 
-	if (!c->remote) {
-		if (set) {
-			r = audit_ready(c, false, err);
-			if (r < 0)
-				return r;
-			r = audit_op(c, kura_vault_set_max_value(c->vault, set, err),
-				&(struct op_record){ .event = "config" }, err);
-		}
-		*ret = kura_vault_max_value(c->vault);
-		return r;
-	}
-	r = rpc(c, "config", set ? json_pack("{s:I}", "max_value_size", (json_int_t)set) :
-				   json_object(),
-		&resp, NULL, err);
-	if (r == 0) {
-		*ret = (uint64_t)json_integer_value(json_object_get(resp, "max_value_size"));
-		json_decref(resp);
-	}
+	/* Offline, a refused change still shows the limit in force, as it always did. */
+	if (r == 0 || !c->remote)
+		*ret = c->remote ? res.max_value_size : kura_vault_max_value(c->vault);
 	return r;
 }
 
 int be_secret_write(struct ctl *c, const char *name, const struct kura_secbuf *value,
 	bool create, uint64_t *ret_version, struct kura_err *err)
 {
-	_cleanup_secbuf_ struct kura_secbuf *b64 = NULL;
-	json_t *resp = NULL;
-	int r;
+	struct kura_op_args a = { .name = name, .value = (struct kura_secbuf *)value,
+		.create = create };
+	struct kura_op_result res = { 0 };
+	int r = run(c, "secret.write", &a, &res, err);
 
-	if (!c->remote) {
-		r = audit_ready(c, false, err);
-		if (r < 0)
-			return r;
-		r = create ? kura_secret_put(c->vault, name, value, ret_version, err) :
-			     kura_secret_rotate(c->vault, name, value, ret_version, err);
-		return audit_op(c, r, &(struct op_record){ .event = create ? "secret-put" :
-									      "secret-rotate",
-			.secret = name, .version = r == 0 ? *ret_version : 0, .value = value }, err);
-	}
-	r = kura_base64_secbuf(value, &b64);
-	if (r < 0)
-		return r;
-	r = rpc(c, "secret.write",
-		json_pack("{s:s, s:s%, s:b}", "name", name, "value", (const char *)b64->data,
-			b64->len, "create", create),
-		&resp, NULL, err);
-	if (r == 0) {
-		*ret_version = (uint64_t)json_integer_value(json_object_get(resp, "version"));
-		json_decref(resp);
-	}
+	if (r == 0)
+		*ret_version = res.version;
 	return r;
 }
 
 int be_secret_get(struct ctl *c, const char *name, uint64_t version,
 	struct kura_secbuf **ret_value, struct kura_version_info *ret_info, struct kura_err *err)
 {
-	struct kura_secbuf *raw = NULL;
-	const char *created;
-	json_t *resp = NULL;
-	struct tm tm = { 0 };
-	int r;
+	struct kura_op_args a = { .name = name, .version = version };
+	struct kura_op_result res = { 0 };
+	int r = run(c, "secret.get", &a, &res, err);
 
-	if (!c->remote) {
-		r = audit_ready(c, true, err);
-		if (r < 0)
-			return r;
-		r = kura_secret_get(c->vault, name, version, ret_value, ret_info, err);
-		r = audit_op(c, r, &(struct op_record){ .event = "secret-get", .secret = name,
-			.version = r == 0 ? ret_info->version : version,
-			.value = r == 0 ? *ret_value : NULL }, err);
-		/* Not recorded, not shown. */
-		if (r < 0 && *ret_value) {
-			kura_secbuf_free(*ret_value);
-			*ret_value = NULL;
-		}
-		return r;
-	}
-	r = rpc(c, "secret.get", json_pack("{s:s, s:I}", "name", name, "version",
-					 (json_int_t)version),
-		&resp, &raw, err);
-	kura_secbuf_free(raw);
 	if (r < 0)
 		return r;
-	created = json_string_value(json_object_get(resp, "created"));
-	if (!created || !strptime(created, "%Y-%m-%dT%H:%M:%SZ", &tm) ||
-		kura_wire_value_parse(resp, "value", ret_value) < 0) {
-		json_decref(resp);
-		return kura_err_set(err, -EPROTO, "kurad's answer is malformed");
-	}
-	*ret_info = (struct kura_version_info){
-		.version = (uint64_t)json_integer_value(json_object_get(resp, "version")),
-		.created = (int64_t)timegm(&tm),
-		.size = (uint64_t)json_integer_value(json_object_get(resp, "size")),
-	};
-	json_decref(resp);
+	*ret_value = TAKE_PTR(res.value);
+	*ret_info = res.info;
 	return 0;
 }
 
 int be_secret_show(struct ctl *c, const char *name, struct kura_secret_info *ret,
 	struct kura_err *err)
 {
-	json_t *resp = NULL;
-	int r;
+	struct kura_op_args a = { .name = name };
+	struct kura_op_result res = { 0 };
+	int r = run(c, "secret.show", &a, &res, err);
 
-	if (!c->remote)
-		return kura_secret_show(c->vault, name, ret, err);
-	r = rpc(c, "secret.show", json_pack("{s:s}", "name", name), &resp, NULL, err);
-	if (r == 0 && kura_wire_info_parse(resp, ret) < 0)
-		r = kura_err_set(err, -EPROTO, "kurad's answer is malformed");
-	json_decref(resp);
+	if (r == 0) {
+		*ret = res.secret;
+		res.secret = (struct kura_secret_info){ 0 };
+	}
 	return r;
 }
 
 int be_secret_list(struct ctl *c, const char *prefix, struct kura_secret_list *ret,
 	struct kura_err *err)
 {
-	struct kura_secret_list l = { 0 };
-	const json_t *arr, *e;
-	json_t *resp = NULL;
-	size_t i;
-	int r;
+	struct kura_op_args a = { .prefix = prefix };
+	struct kura_op_result res = { 0 };
+	int r = run(c, "secret.list", &a, &res, err);
 
-	if (!c->remote)
-		return kura_secret_list(c->vault, prefix, ret, err);
-	r = rpc(c, "secret.list", json_pack("{s:s}", "prefix", prefix), &resp, NULL, err);
-	if (r < 0)
-		return r;
-	arr = json_object_get(resp, "secrets");
-	l.items = calloc(json_array_size(arr) + 1, sizeof(*l.items));
-	if (!l.items) {
-		json_decref(resp);
-		return -ENOMEM;
-	}
-	json_array_foreach(arr, i, e) {
-		if (kura_wire_info_parse(e, &l.items[l.n]) < 0) {
-			kura_secret_list_done(&l);
-			json_decref(resp);
-			return kura_err_set(err, -EPROTO, "kurad's answer is malformed");
-		}
-		l.n++;
-	}
-	json_decref(resp);
-	*ret = l;
-	return 0;
-}
-
-static int simple(struct ctl *c, const char *op, json_t *args, struct kura_err *err)
-{
-	json_t *resp = NULL;
-	int r = rpc(c, op, args, &resp, NULL, err);
-
-	json_decref(resp);
+	if (r == 0)
+		*ret = res.secrets;
 	return r;
 }
 
 int be_secret_rollback(struct ctl *c, const char *name, uint64_t to, struct kura_err *err)
 {
-	if (!c->remote) {
-		int r = audit_ready(c, false, err);
+	struct kura_op_args a = { .name = name, .to = to };
+	struct kura_op_result res = { 0 };
 
-		if (r < 0)
-			return r;
-		return audit_op(c, kura_secret_rollback(c->vault, name, to, err),
-			&(struct op_record){ .event = "secret-rollback", .secret = name,
-				.version = to }, err);
-	}
-	return simple(c, "secret.rollback", json_pack("{s:s, s:I}", "name", name, "to",
-						     (json_int_t)to), err);
+	return run(c, "secret.rollback", &a, &res, err);
 }
 
 int be_secret_destroy(struct ctl *c, const char *name, uint64_t version, struct kura_err *err)
 {
-	if (!c->remote) {
-		int r = audit_ready(c, false, err);
+	struct kura_op_args a = { .name = name, .version = version, .all = version == 0 };
+	struct kura_op_result res = { 0 };
 
-		if (r < 0)
-			return r;
-		return audit_op(c, kura_secret_destroy(c->vault, name, version, err),
-			&(struct op_record){ .event = "secret-destroy", .secret = name,
-				.version = version }, err);
-	}
-	return simple(c, "secret.destroy", json_pack("{s:s, s:I}", "name", name, "version",
-						    (json_int_t)version), err);
+	return run(c, "secret.destroy", &a, &res, err);
 }
 
 int be_grant_add(struct ctl *c, struct kura_grant *g, bool *ret_existed, struct kura_err *err)
 {
-	json_t *resp = NULL;
-	int r;
+	struct kura_op_args a = { .grant = g };
+	struct kura_op_result res = { 0 };
+	int r = run(c, "grant.add", &a, &res, err);
 
-	if (!c->remote) {
-		r = audit_ready(c, false, err);
-		if (r < 0)
-			return r;
-		return audit_op(c, kura_grant_add(c->vault, g, ret_existed, err),
-			&(struct op_record){ .event = "grant", .grant_id = g->id }, err);
+	if (r < 0)
+		return r;
+	*ret_existed = res.existed;
+	/* Through kurad, the grant as it was stored comes back in the reply. */
+	if (c->remote) {
+		memcpy(g->id, res.grant.id, sizeof(g->id));
+		g->created = res.grant.created;
 	}
-	r = rpc(c, "grant.add", json_pack("{s:o}", "grant", kura_wire_grant(g)), &resp, NULL, err);
-	if (r == 0) {
-		struct kura_grant back = { 0 };
-
-		*ret_existed = json_is_true(json_object_get(resp, "existed"));
-		if (kura_wire_grant_parse(json_object_get(resp, "grant"), &back) == 0) {
-			memcpy(g->id, back.id, sizeof(g->id));
-			g->created = back.created;
-			kura_grant_done(&back);
-		}
-	}
-	json_decref(resp);
-	return r;
+	kura_op_result_done(&res);
+	return 0;
 }
 
 int be_grant_remove(struct ctl *c, const char *id, struct kura_err *err)
 {
-	if (!c->remote) {
-		int r = audit_ready(c, false, err);
+	struct kura_op_args a = { .id = id };
+	struct kura_op_result res = { 0 };
 
-		if (r < 0)
-			return r;
-		return audit_op(c, kura_grant_remove(c->vault, id, err),
-			&(struct op_record){ .event = "revoke", .grant_id = id }, err);
-	}
-	return simple(c, "grant.remove", json_pack("{s:s}", "id", id), err);
+	return run(c, "grant.remove", &a, &res, err);
 }
 
 int be_grant_list(struct ctl *c, struct kura_grant_list *ret, struct kura_err *err)
 {
-	struct kura_grant_list l = { 0 };
-	const json_t *arr, *e;
-	json_t *resp = NULL;
-	size_t i;
-	int r;
+	struct kura_op_args a = { 0 };
+	struct kura_op_result res = { 0 };
+	int r = run(c, "grant.list", &a, &res, err);
 
-	if (!c->remote)
-		return kura_grant_list(c->vault, ret, err);
-	r = rpc(c, "grant.list", json_object(), &resp, NULL, err);
-	if (r < 0)
-		return r;
-	arr = json_object_get(resp, "grants");
-	l.items = calloc(json_array_size(arr) + 1, sizeof(*l.items));
-	if (!l.items) {
-		json_decref(resp);
-		return -ENOMEM;
-	}
-	json_array_foreach(arr, i, e) {
-		if (kura_wire_grant_parse(e, &l.items[l.n]) < 0) {
-			kura_grant_list_done(&l);
-			json_decref(resp);
-			return kura_err_set(err, -EPROTO, "kurad's answer is malformed");
-		}
-		l.n++;
-	}
-	json_decref(resp);
-	*ret = l;
-	return 0;
+	if (r == 0)
+		*ret = res.grants;
+	return r;
 }
 
 int be_key_rotate(struct ctl *c, kura_progress_fn progress, uint64_t *ret_count,
 	uint32_t *ret_kek, struct kura_err *err)
 {
-	json_t *resp = NULL;
-	int r;
+	struct kura_op_args a = { .progress = progress };
+	struct kura_op_result res = { 0 };
+	int r = run(c, "key.rotate", &a, &res, err);
 
-	if (!c->remote) {
-		r = audit_ready(c, false, err);
-		if (r < 0)
-			return r;
-		r = kura_key_rotate(c->vault, progress, NULL, ret_count, ret_kek, err);
-		return audit_op(c, r, &(struct op_record){ .event = "key-rotate",
-			.kek = r == 0 ? *ret_kek : 0, .count = r == 0 ? (int64_t)*ret_count : 0,
-			.has_count = r == 0 }, err);
-	}
-	r = rpc(c, "key.rotate", json_object(), &resp, NULL, err);
 	if (r == 0) {
-		*ret_count = (uint64_t)json_integer_value(json_object_get(resp, "rewrapped"));
-		*ret_kek = (uint32_t)json_integer_value(json_object_get(resp, "kek"));
+		*ret_count = res.rewrapped;
+		*ret_kek = res.kek;
 	}
-	json_decref(resp);
 	return r;
 }
 
 int be_key_rekey(struct ctl *c, const struct kura_master_source *to, struct kura_err *err)
 {
+	struct kura_op_args a = { .master = *to };
+	struct kura_op_result res = { 0 };
 	char abs[PATH_MAX];
 
-	if (!c->remote) {
-		int r = audit_ready(c, false, err);
-
-		if (r < 0)
-			return r;
-		return audit_op(c, kura_key_rekey(c->vault, to, err),
-			&(struct op_record){ .event = "key-rekey" }, err);
+	if (c->remote) {
+		/* kurad reads the file itself: give it an absolute path, and never standard
+		 * input. */
+		if (!to->path || strcmp(to->path, "-") == 0)
+			return kura_err_set(err, -EINVAL,
+				"kurad runs this store: give the new passphrase in a file, not on "
+				"standard input");
+		if (to->path[0] == '/')
+			snprintf(abs, sizeof(abs), "%s", to->path);
+		else if (!getcwd(abs, sizeof(abs)) ||
+			strlen(abs) + 1 + strlen(to->path) >= sizeof(abs))
+			return kura_err_set(err, -ENAMETOOLONG, "path too long");
+		else
+			snprintf(abs + strlen(abs), sizeof(abs) - strlen(abs), "/%s", to->path);
+		a.master.path = abs;
 	}
-	/* kurad reads the file itself: give it an absolute path, and never standard input. */
-	if (strcmp(to->path, "-") == 0)
-		return kura_err_set(err, -EINVAL,
-			"kurad runs this store: give the new passphrase in a file, not on standard "
-			"input");
-	if (to->path[0] == '/')
-		snprintf(abs, sizeof(abs), "%s", to->path);
-	else if (!getcwd(abs, sizeof(abs)) ||
-		strlen(abs) + 1 + strlen(to->path) >= sizeof(abs))
-		return kura_err_set(err, -ENAMETOOLONG, "path too long");
-	else
-		snprintf(abs + strlen(abs), sizeof(abs) - strlen(abs), "/%s", to->path);
-	return simple(c, "key.rekey", json_pack("{s:s, s:s}", "kind",
-					      to->kind == KURA_MASTER_FILE ? "file" : "passphrase",
-					      "path", abs),
-		err);
+	return run(c, "key.rekey", &a, &res, err);
 }
 
 int be_key_status(struct ctl *c, struct kura_key_status *ret, struct kura_err *err)
 {
-	json_t *resp = NULL;
-	int r;
+	struct kura_op_args a = { 0 };
+	struct kura_op_result res = { 0 };
+	int r = run(c, "key.status", &a, &res, err);
 
-	if (!c->remote)
-		return kura_key_status(c->vault, ret, err);
-	r = rpc(c, "key.status", json_object(), &resp, NULL, err);
-	if (r == 0 && kura_wire_status_parse(resp, ret) < 0)
-		r = kura_err_set(err, -EPROTO, "kurad's answer is malformed");
-	json_decref(resp);
+	if (r == 0)
+		*ret = res.status;
 	return r;
 }

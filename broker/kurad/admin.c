@@ -1,5 +1,5 @@
 /* The admin API on admin.sock (root only): whois, status, and every operation kuractl offers
- * (POST /v1/op/NAME with JSON arguments), run on kurad's open vault. Touches plaintext: values
+ * (POST /v1/op/NAME with JSON arguments, run through the operations table on kurad's vault). Touches plaintext: values
  * arrive and leave in base64 inside guarded buffers. */
 #include <errno.h>
 #include <string.h>
@@ -12,6 +12,8 @@
 #include "grant.h"
 #include "http.h"
 #include "json.h"
+#include "number.h"
+#include "ops.h"
 #include "outcome.h"
 #include "wire.h"
 
@@ -124,362 +126,28 @@ void kura_admin_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	*req_cls = NULL;
 }
 
-/* What an operation tells its audit record beyond its arguments and reply. */
-struct op_note {
-	char fingerprint[KURA_FINGERPRINT_TEXT]; /* of the value written or read; "" if none */
-	uint64_t version;
-	char grant_id[KURA_GRANT_ID_LEN + 1];
-};
-
-typedef int (*op_fn)(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **resp_raw, struct op_note *note, struct kura_err *err);
-
-static const char *arg_str(const json_t *a, const char *key)
-{
-	return json_string_value(json_object_get(a, key));
-}
-
-static uint64_t arg_u64(const json_t *a, const char *key)
-{
-	const json_t *v = json_object_get(a, key);
-
-	return json_is_integer(v) && json_integer_value(v) > 0 ? (uint64_t)json_integer_value(v) : 0;
-}
-
-static int op_secret_write(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	struct kura_secbuf *value = NULL;
-	const char *name = arg_str(a, "name");
-	uint64_t version = 0;
-	int r;
-
-	(void)raw;
-	if (!name || kura_wire_value_parse(a, "value", &value) < 0)
-		return kura_err_set(err, -EINVAL, "secret.write takes name and value (base64)");
-	kura_keeper_hold(d->keeper);
-	r = json_is_true(json_object_get(a, "create")) ?
-		kura_secret_put(d->vault, name, value, &version, err) :
-		kura_secret_rotate(d->vault, name, value, &version, err);
-	if (r == 0 && kura_vault_fingerprint(d->vault, value, note->fingerprint) < 0)
-		note->fingerprint[0] = 0;
-	note->version = version;
-	kura_keeper_release(d->keeper);
-	kura_secbuf_free(value);
-	if (r == 0)
-		*resp = json_pack("{s:I}", "version", (json_int_t)version);
-	return r;
-}
-
-static int op_secret_get(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	struct kura_secbuf *value = NULL;
-	struct kura_version_info info;
-	const char *name = arg_str(a, "name");
-	int r;
-
-	(void)resp;
-	if (!name)
-		return kura_err_set(err, -EINVAL, "secret.get takes name");
-	kura_keeper_hold(d->keeper);
-	r = kura_secret_get(d->vault, name, arg_u64(a, "version"), &value, &info, err);
-	if (r == 0) {
-		note->version = info.version;
-		r = kura_vault_fingerprint(d->vault, value, note->fingerprint);
-	}
-	kura_keeper_release(d->keeper);
-	if (r == 0)
-		r = kura_http_secret_body(name, &info, value, raw);
-	kura_secbuf_free(value);
-	return r;
-}
-
-static int op_secret_show(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	struct kura_secret_info info = { 0 };
-	const char *name = arg_str(a, "name");
-	int r;
-
-	(void)raw;
-	if (!name)
-		return kura_err_set(err, -EINVAL, "secret.show takes name");
-	kura_keeper_hold(d->keeper);
-	r = kura_secret_show(d->vault, name, &info, err);
-	kura_keeper_release(d->keeper);
-	if (r == 0)
-		*resp = kura_wire_info(&info);
-	kura_secret_info_done(&info);
-	return r;
-}
-
-static int op_secret_list(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	struct kura_secret_list l = { 0 };
-	json_t *arr;
-	int r;
-
-	(void)raw;
-	kura_keeper_hold(d->keeper);
-	r = kura_secret_list(d->vault, arg_str(a, "prefix") ?: "", &l, err);
-	kura_keeper_release(d->keeper);
-	if (r < 0)
-		return r;
-	arr = json_array();
-	for (size_t i = 0; arr && i < l.n; i++)
-		json_array_append_new(arr, kura_wire_info(&l.items[i]));
-	kura_secret_list_done(&l);
-	*resp = json_pack("{s:o}", "secrets", arr);
-	return 0;
-}
-
-static int op_secret_rollback(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	const char *name = arg_str(a, "name");
-	int r;
-
-	(void)raw;
-	if (!name || !arg_u64(a, "to"))
-		return kura_err_set(err, -EINVAL, "secret.rollback takes name and to");
-	kura_keeper_hold(d->keeper);
-	r = kura_secret_rollback(d->vault, name, arg_u64(a, "to"), err);
-	kura_keeper_release(d->keeper);
-	if (r == 0)
-		*resp = json_object();
-	return r;
-}
-
-static int op_secret_destroy(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	const char *name = arg_str(a, "name");
-	int r;
-
-	(void)raw;
-	if (!name)
-		return kura_err_set(err, -EINVAL, "secret.destroy takes name");
-	kura_keeper_hold(d->keeper);
-	r = kura_secret_destroy(d->vault, name, arg_u64(a, "version"), err);
-	kura_keeper_release(d->keeper);
-	if (r == 0)
-		*resp = json_object();
-	return r;
-}
-
-static int op_grant_add(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	struct kura_grant g = { 0 };
-	bool existed = false;
-	int r;
-
-	(void)raw;
-	if (kura_wire_grant_parse(json_object_get(a, "grant"), &g) < 0)
-		return kura_err_set(err, -EINVAL, "grant.add takes a valid grant");
-	kura_keeper_hold(d->keeper);
-	r = kura_grant_add(d->vault, &g, &existed, err);
-	kura_keeper_release(d->keeper);
-	memcpy(note->grant_id, g.id, sizeof(note->grant_id));
-	if (r == 0)
-		*resp = json_pack("{s:o, s:b}", "grant", kura_wire_grant(&g), "existed", existed);
-	kura_grant_done(&g);
-	return r;
-}
-
-static int op_grant_remove(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	const char *id = arg_str(a, "id");
-	int r;
-
-	(void)raw;
-	if (!id)
-		return kura_err_set(err, -EINVAL, "grant.remove takes id");
-	kura_keeper_hold(d->keeper);
-	r = kura_grant_remove(d->vault, id, err);
-	kura_keeper_release(d->keeper);
-	if (r == 0)
-		*resp = json_object();
-	return r;
-}
-
-static int op_grant_list(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	struct kura_grant_list l = { 0 };
-	json_t *arr;
-	int r;
-
-	(void)a;
-	(void)raw;
-	kura_keeper_hold(d->keeper);
-	r = kura_grant_list(d->vault, &l, err);
-	kura_keeper_release(d->keeper);
-	if (r < 0)
-		return r;
-	arr = json_array();
-	for (size_t i = 0; arr && i < l.n; i++)
-		json_array_append_new(arr, kura_wire_grant(&l.items[i]));
-	kura_grant_list_done(&l);
-	*resp = json_pack("{s:o}", "grants", arr);
-	return 0;
-}
-
-static int op_key_rotate(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	uint64_t count = 0;
-	uint32_t kek = 0;
-	int r;
-
-	(void)a;
-	(void)raw;
-	kura_keeper_hold(d->keeper);
-	r = kura_key_rotate(d->vault, NULL, NULL, &count, &kek, err);
-	kura_keeper_release(d->keeper);
-	if (r == 0)
-		*resp = json_pack("{s:I, s:I}", "rewrapped", (json_int_t)count, "kek",
-			(json_int_t)kek);
-	return r;
-}
-
-static int op_key_rekey(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	const char *kind = arg_str(a, "kind"), *path = arg_str(a, "path");
-	struct kura_master_source to;
-	int r;
-
-	(void)raw;
-	/* kurad reads the new key or passphrase itself, from a file on this host: never from
-	 * the request, and never standard input. */
-	if (!kind || !path || path[0] != '/')
-		return kura_err_set(err, -EINVAL, "key.rekey takes kind and an absolute path");
-	to = (struct kura_master_source){ strcmp(kind, "passphrase") == 0 ?
-			KURA_MASTER_PASSPHRASE :
-			KURA_MASTER_FILE,
-		path };
-	kura_keeper_hold(d->keeper);
-	r = kura_key_rekey(d->vault, &to, err);
-	kura_keeper_release(d->keeper);
-	if (r == 0)
-		*resp = json_object();
-	return r;
-}
-
-static int op_key_status(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	struct kura_key_status st = { 0 };
-	int r;
-
-	(void)a;
-	(void)raw;
-	kura_keeper_hold(d->keeper);
-	r = kura_key_status(d->vault, &st, err);
-	kura_keeper_release(d->keeper);
-	if (r == 0)
-		*resp = kura_wire_status(&st);
-	kura_key_status_done(&st);
-	return r;
-}
-
-static int op_config(struct kura_admin *d, const json_t *a, json_t **resp,
-	struct kura_secbuf **raw, struct op_note *note,
-	struct kura_err *err)
-{
-	uint64_t max = arg_u64(a, "max_value_size");
-	int r = 0;
-
-	(void)raw;
-	kura_keeper_hold(d->keeper);
-	if (max)
-		r = kura_vault_set_max_value(d->vault, max, err);
-	max = kura_vault_max_value(d->vault);
-	kura_keeper_release(d->keeper);
-	if (r == 0)
-		*resp = json_pack("{s:I}", "max_value_size", (json_int_t)max);
-	return r;
-}
-
-/* event: what the audit log calls it; NULL for reads of metadata only (names, grants, key
- * status), which are not recorded. A value read (secret.get) is. */
-static const struct op {
-	const char *name;
-	op_fn fn;
-	const char *event;
-	bool changes; /* refused up front while the audit log is failing */
-} ops[] = {
-	{ "secret.write", op_secret_write, "secret-put", true },
-	{ "secret.get", op_secret_get, "secret-get", false },
-	{ "secret.show", op_secret_show, NULL, false },
-	{ "secret.list", op_secret_list, NULL, false },
-	{ "secret.rollback", op_secret_rollback, "secret-rollback", true },
-	{ "secret.destroy", op_secret_destroy, "secret-destroy", true },
-	{ "grant.add", op_grant_add, "grant", true },
-	{ "grant.remove", op_grant_remove, "revoke", true },
-	{ "grant.list", op_grant_list, NULL, false },
-	{ "key.rotate", op_key_rotate, "key-rotate", true },
-	{ "key.rekey", op_key_rekey, "key-rekey", true },
-	{ "key.status", op_key_status, NULL, false },
-	{ "config", op_config, "config", true },
-};
-
-/* The operation's record, from its arguments, its reply and its note. */
-static int audit_op(struct kura_admin *d, const struct kura_conn *conn, const struct op *op,
-	const json_t *args, const json_t *resp, const struct op_note *note, int r)
-{
-	struct kura_identity who = { .host = true, .pid = conn->peer.pid, .uid = conn->peer.uid,
-		.gid = conn->peer.gid };
-	const char *event = op->event;
-	char rid[KURA_REQUEST_ID_LEN + 1];
-	uint64_t version = note->version;
-
-	if (strcmp(op->name, "secret.write") == 0 && !json_is_true(json_object_get(args, "create")))
-		event = "secret-rotate";
-	if (strcmp(op->name, "config") == 0 && !arg_u64(args, "max_value_size"))
-		return 0; /* only shown, not changed */
-	if (!version)
-		version = arg_u64(args, strcmp(op->name, "secret.rollback") == 0 ? "to" : "version");
-	kura_request_id(rid);
-	return kura_recorder_append(d->rec, &(struct kura_audit_event){ .event = event,
-		.result = r == 0 ? "ok" : "error", .reason = r == 0 ? NULL : kura_outcome_reason(r),
-		.who = &who, .secret = arg_str(args, "name"), .version = version,
-		.fingerprint = note->fingerprint[0] ? note->fingerprint : NULL, .request_id = rid,
-		.grant_id = note->grant_id[0] ? note->grant_id : arg_str(args, "id"),
-		.kek = json_integer_value(json_object_get(resp, "kek")),
-		.count = json_integer_value(json_object_get(resp, "rewrapped")),
-		.has_count = json_object_get(resp, "rewrapped") != NULL });
-}
-
+/* Run an operation of the table (ops.h) on kurad's vault: its arguments parsed strictly, the
+ * vault call under the store lock, its record written before its reply leaves. */
 static enum MHD_Result run_op(struct kura_admin *d, struct MHD_Connection *c,
 	const struct kura_conn *conn, const char *name, const struct admin_req *req)
 {
+	struct kura_identity who = { .host = true, .pid = conn->peer.pid, .uid = conn->peer.uid,
+		.gid = conn->peer.gid };
+	const struct kura_operation *op = kura_op_find(name);
+	struct kura_op_result res = { 0 };
+	struct kura_op_args a = { 0 };
+	struct kura_op_record rec;
 	struct kura_secbuf *raw = NULL;
 	struct kura_err err = { 0 };
-	struct op_note note = { 0 };
-	const struct op *op = NULL;
 	json_t *args, *resp = NULL;
+	const char *unrecorded = NULL;
 	int r;
 
 	if (!req || !req->body || req->too_big)
 		return kura_http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
 			"an operation's arguments are a JSON object within the size limit");
+	if (!op)
+		return kura_http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such operation");
 	args = json_loadb((const char *)req->body->data, req->body->len, JSON_REJECT_DUPLICATES,
 		NULL);
 	if (!json_is_object(args)) {
@@ -487,37 +155,39 @@ static enum MHD_Result run_op(struct kura_admin *d, struct MHD_Connection *c,
 		return kura_http_error(c, MHD_HTTP_BAD_REQUEST, "bad_request",
 			"an operation's arguments are a JSON object");
 	}
-	for (size_t i = 0; i < ELEMENTSOF(ops); i++)
-		if (strcmp(ops[i].name, name) == 0)
-			op = &ops[i];
-	if (!op) {
-		json_decref(args);
-		return kura_http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such operation");
-	}
 	/* A change made now could not be recorded: refuse it before it is made. */
-	if (op->event && op->changes && !kura_recorder_healthy(d->rec)) {
+	if (op->changes && kura_op_recorded(op, &a) && !kura_recorder_healthy(d->rec)) {
 		json_decref(args);
 		return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
 			"the audit log cannot be written now; nothing was changed");
 	}
-	r = op->fn(d, args, &resp, &raw, &note, &err);
+	r = kura_op_args_parse(op, args, &a, &err);
+	if (r == 0) {
+		kura_keeper_hold(d->keeper);
+		r = kura_op_run(op, d->vault, &a, &res, &err);
+		kura_keeper_release(d->keeper);
+	}
+	if (r == 0)
+		r = kura_op_reply(op, &a, &res, &resp, &raw);
 	/* A value leaves only once its record is written. A change is already made: if its
 	 * record fails, say so rather than report plain success. */
-	if (op->event && audit_op(d, conn, op, args, resp, &note, r) < 0) {
-		json_decref(args);
+	if (kura_op_record(op, &a, &res, r, &who, NULL, &rec) &&
+		kura_recorder_append(d->rec, &rec.event) < 0) {
+		unrecorded = r == 0 && op->changes ?
+			"the operation was done, but its audit record could not be written" :
+			"the audit log cannot be written now";
+	}
+	kura_op_result_done(&res);
+	kura_op_args_done(&a);
+	json_decref(args);
+	if (unrecorded) {
 		json_decref(resp);
 		kura_secbuf_free(raw);
 		return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
-			r == 0 && op->changes ?
-				"the operation was done, but its audit record could not be written" :
-				"the audit log cannot be written now");
+			unrecorded);
 	}
-	json_decref(args);
-	if (r < 0) {
-		json_decref(resp);
-		kura_secbuf_free(raw);
+	if (r < 0)
 		return kura_http_json(c, kura_outcome_http(r), kura_wire_error(r, &err));
-	}
 	if (raw)
 		return kura_http_secret(c, raw);
 	return kura_http_json(c, MHD_HTTP_OK, resp ? resp : json_object());
@@ -533,7 +203,8 @@ static enum MHD_Result gather(struct kura_admin *d, struct MHD_Connection *c,
 	if (!req) {
 		const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 			MHD_HTTP_HEADER_CONTENT_LENGTH);
-		size_t limit, want = cl ? strtoull(cl, NULL, 10) : 0;
+		uint64_t want = 0;
+		size_t limit;
 
 		kura_keeper_hold(d->keeper);
 		limit = kura_vault_max_value(d->vault) / 3 * 4 + 65536;
@@ -545,7 +216,8 @@ static enum MHD_Result gather(struct kura_admin *d, struct MHD_Connection *c,
 		/* No growing and copying of a buffer that holds a value: one allocation, sized
 		 * by Content-Length, which must be given and within the limit; otherwise the
 		 * refusal goes out before any of the body is read. */
-		if (!cl || want == 0 || want > limit || kura_secbuf_new(want, &req->body) < 0)
+		if (!cl || !kura_parse_u64(cl, 1, limit, &want) ||
+			kura_secbuf_new((size_t)want, &req->body) < 0)
 			return kura_http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
 				"an operation's arguments need a Content-Length within the limit");
 		return MHD_YES;

@@ -15,6 +15,7 @@
 #include "number.h"
 #include "http.h"
 #include "json.h"
+#include "wire.h"
 
 static enum MHD_Result queue_typed(struct MHD_Connection *c, unsigned status,
 	struct MHD_Response *r, bool close, const char *type)
@@ -180,40 +181,13 @@ bool kura_http_query_u64(struct MHD_Connection *c, const char *key, uint64_t min
 	return kura_parse_u64(v, min, max, ret);
 }
 
-/* {"name":…,"version":…,"created":…,"size":…,"value":"<base64>"} built straight into guarded
- * memory: the value is never in a plain buffer or a jansson string. */
-int kura_http_secret_body(const char *name, const struct kura_version_info *info,
-	const struct kura_secbuf *value, struct kura_secbuf **ret)
-{
-	size_t b64 = kura_base64_len(value->len);
-	struct kura_secbuf *body;
-	char head[512], created[KURA_RFC3339_LEN];
-	int n, r;
-
-	n = snprintf(head, sizeof(head),
-		"{\"name\":\"%s\",\"version\":%" PRIu64 ",\"created\":\"%s\",\"size\":%" PRIu64
-		",\"value\":\"",
-		name, info->version, kura_rfc3339(info->created, created), info->size);
-	if (n < 0 || (size_t)n >= sizeof(head))
-		return -ENAMETOOLONG;
-	r = kura_secbuf_new((size_t)n + b64 + 2, &body);
-	if (r < 0)
-		return r;
-	memcpy(body->data, head, (size_t)n);
-	kura_base64_encode(value->data, value->len, (char *)body->data + n);
-	memcpy(body->data + n + b64, "\"}", 2);
-	body->len = (size_t)n + b64 + 2;
-	*ret = body;
-	return 0;
-}
-
 enum MHD_Result kura_http_secret_json(struct MHD_Connection *c, const char *name,
 	struct kura_fetched *f)
 {
 	struct kura_secbuf *body = NULL;
 	int r;
 
-	r = kura_http_secret_body(name, &f->info, f->value, &body);
+	r = kura_wire_secret_body(name, &f->info, f->value, &body);
 	kura_fetched_done(f);
 	if (r < 0)
 		return MHD_NO;

@@ -51,11 +51,6 @@ bool kura_http_framing_ok(struct MHD_Connection *c);
  * done with it; it is never copied. */
 enum MHD_Result kura_http_secret(struct MHD_Connection *c, struct kura_secbuf *body);
 
-/* {"name","version","created","size","value":base64} built straight into guarded memory: the
- * value never sits in a plain buffer or a jansson string. */
-int kura_http_secret_body(const char *name, const struct kura_version_info *info,
-	const struct kura_secbuf *value, struct kura_secbuf **ret);
-
 /*
  * A fetch's reply. As JSON: {"name","version","created","size","value":base64}. Raw (asked for
  * with `Accept: application/octet-stream`): the value is the body, sent from its own guarded

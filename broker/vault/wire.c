@@ -1,9 +1,12 @@
 /* JSON forms of vault results for the admin API. The only plaintext here is a value being
  * decoded from base64, straight into guarded memory. */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base64.h"
+#include "clock.h"
 #include "json.h"
 #include "wire.h"
 
@@ -28,7 +31,9 @@ int kura_wire_info_parse(const json_t *j, struct kura_secret_info *ret)
 	int64_t n;
 	size_t k;
 
-	if (!json_is_string(json_object_get(j, "name")) || !json_is_array(vers))
+	/* Every field is required, so their count rules out any other. */
+	if (!json_is_string(json_object_get(j, "name")) || !json_is_array(vers) ||
+		json_object_size(j) != 6)
 		return -EPROTO;
 	if (kura_json_get_int(j, "current", 0, INT64_MAX, &n) < 0)
 		return -EPROTO;
@@ -49,7 +54,8 @@ int kura_wire_info_parse(const json_t *j, struct kura_secret_info *ret)
 		struct kura_version_info *vi = &i.versions[i.n_versions];
 		int64_t a, b, c;
 
-		if (kura_json_get_int(v, "version", 1, INT64_MAX, &a) < 0 ||
+		if (json_object_size(v) != 4 ||
+			kura_json_get_int(v, "version", 1, INT64_MAX, &a) < 0 ||
 			kura_json_get_int(v, "size", 0, INT64_MAX, &b) < 0 ||
 			kura_json_get_int(v, "kek", 1, UINT32_MAX, &c) < 0 ||
 			kura_json_get_int(v, "created", 0, INT64_MAX, &vi->created) < 0) {
@@ -89,9 +95,14 @@ int kura_wire_status_parse(const json_t *j, struct kura_key_status *ret)
 	int64_t n;
 	size_t i;
 
-	if (!master || !json_is_array(keks))
+	if (!master || !json_is_array(keks) || json_object_size(j) != 10)
 		return -EPROTO;
-	s.master = strcmp(master, "passphrase") == 0 ? KURA_MASTER_PASSPHRASE : KURA_MASTER_FILE;
+	if (strcmp(master, "passphrase") == 0)
+		s.master = KURA_MASTER_PASSPHRASE;
+	else if (strcmp(master, "file") == 0)
+		s.master = KURA_MASTER_FILE;
+	else
+		return -EPROTO;
 	if (kura_json_get_int(j, "opslimit", 0, INT64_MAX, &n) < 0)
 		return -EPROTO;
 	s.kdf.opslimit = (uint64_t)n;
@@ -125,7 +136,7 @@ int kura_wire_status_parse(const json_t *j, struct kura_key_status *ret)
 	json_array_foreach(keks, i, k) {
 		int64_t id, c;
 
-		if (kura_json_get_int(k, "id", 1, UINT32_MAX, &id) < 0 ||
+		if (json_object_size(k) != 3 || kura_json_get_int(k, "id", 1, UINT32_MAX, &id) < 0 ||
 			kura_json_get_int(k, "created", 0, INT64_MAX, &s.kek_created[i]) < 0 ||
 			kura_json_get_int(k, "versions", 0, INT64_MAX, &c) < 0) {
 			kura_key_status_done(&s);
@@ -165,9 +176,8 @@ int kura_wire_grant_parse(const json_t *j, struct kura_grant *ret)
 	return r;
 }
 
-int kura_wire_value_parse(const json_t *obj, const char *key, struct kura_secbuf **ret)
+int kura_wire_value_parse(const json_t *s, struct kura_secbuf **ret)
 {
-	const json_t *s = json_object_get(obj, key);
 	struct kura_secbuf *b;
 	size_t len, bin_len;
 	int r;
@@ -184,6 +194,63 @@ int kura_wire_value_parse(const json_t *obj, const char *key, struct kura_secbuf
 	}
 	b->len = bin_len;
 	*ret = b;
+	return 0;
+}
+
+int kura_wire_secret_body(const char *name, const struct kura_version_info *info,
+	const struct kura_secbuf *value, struct kura_secbuf **ret)
+{
+	size_t b64 = kura_base64_len(value->len);
+	struct kura_secbuf *body;
+	char head[512], created[KURA_RFC3339_LEN];
+	int n, r;
+
+	n = snprintf(head, sizeof(head),
+		"{\"name\":\"%s\",\"version\":%" PRIu64 ",\"created\":\"%s\",\"size\":%" PRIu64
+		",\"value\":\"",
+		name, info->version, kura_rfc3339(info->created, created), info->size);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -ENAMETOOLONG;
+	r = kura_secbuf_new((size_t)n + b64 + 2, &body);
+	if (r < 0)
+		return r;
+	memcpy(body->data, head, (size_t)n);
+	kura_base64_encode(value->data, value->len, (char *)body->data + n);
+	memcpy(body->data + n + b64, "\"}", 2);
+	body->len = (size_t)n + b64 + 2;
+	*ret = body;
+	return 0;
+}
+
+int kura_wire_secret_parse(const json_t *j, struct kura_version_info *ret_info,
+	struct kura_secbuf **ret_value)
+{
+	const char *created = json_string_value(json_object_get(j, "created"));
+	struct kura_version_info info = { 0 };
+	struct tm tm = { 0 };
+	const char *end;
+	int64_t n;
+
+	if (!json_is_string(json_object_get(j, "name")) || !created || json_object_size(j) != 5)
+		return -EPROTO;
+	end = strptime(created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!end || *end)
+		return -EPROTO;
+	info.created = (int64_t)timegm(&tm);
+	if (kura_json_get_int(j, "version", 1, INT64_MAX, &n) < 0)
+		return -EPROTO;
+	info.version = (uint64_t)n;
+	if (kura_json_get_int(j, "size", 0, INT64_MAX, &n) < 0)
+		return -EPROTO;
+	info.size = (uint64_t)n;
+	if (kura_wire_value_parse(json_object_get(j, "value"), ret_value) < 0)
+		return -EPROTO;
+	if ((*ret_value)->len != info.size) {
+		kura_secbuf_free(*ret_value);
+		*ret_value = NULL;
+		return -EPROTO;
+	}
+	*ret_info = info;
 	return 0;
 }
 

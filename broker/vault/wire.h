@@ -17,8 +17,16 @@ int kura_wire_status_parse(const json_t *j, struct kura_key_status *ret);
 json_t *kura_wire_grant(const struct kura_grant *g);
 int kura_wire_grant_parse(const json_t *j, struct kura_grant *ret);
 
-/* obj[key], base64, decoded into guarded memory. -EPROTO if missing or malformed. */
-int kura_wire_value_parse(const json_t *obj, const char *key, struct kura_secbuf **ret);
+/* A base64 string (s), decoded into guarded memory. -EPROTO if not a string or malformed. */
+int kura_wire_value_parse(const json_t *s, struct kura_secbuf **ret);
+
+/* secret.get's reply {name, version, created, size, value}, built in guarded memory without
+ * jansson (the value never sits in its heap on kurad's side), and kuractl's strict reading of
+ * it: -EPROTO unless every field is there, well formed, and size is the value's length. */
+int kura_wire_secret_body(const char *name, const struct kura_version_info *info,
+	const struct kura_secbuf *value, struct kura_secbuf **ret);
+int kura_wire_secret_parse(const json_t *j, struct kura_version_info *ret_info,
+	struct kura_secbuf **ret_value);
 
 /* An error reply's errno: the negative errno kurad's vault call returned. */
 json_t *kura_wire_error(int r, const struct kura_err *err);

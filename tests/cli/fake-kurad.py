@@ -71,8 +71,11 @@ while True:
             reply(conn, 200, json.dumps({"state_dir": a.state_dir, "version": "0.1.0"}).encode())
         elif path.startswith(b"/v1/whois"):
             reply(conn, 200, whois)
+        elif path.startswith(b"/v1/op/config"):
+            # kuractl reads a reply strictly by the operation's fields: kurad's own forms.
+            reply(conn, 200, b'{"max_value_size":1048576}')
         elif head.startswith(b"POST"):
-            reply(conn, 200, b'{"version":1,"max_value_size":1048576}')
+            reply(conn, 200, b'{"version":1}')
         else:
             reply(conn, 404, b'{"error":"no_endpoint","message":"no such endpoint"}')
     except (OSError, ValueError) as e:

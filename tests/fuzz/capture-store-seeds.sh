@@ -55,12 +55,12 @@ op() {
 		--data-binary "$2" "http://k/v1/op/$1" >"$wire/real-$3-reply.json"
 }
 op secret.write '{"name":"app/token","value":"dG9rZW4=","create":true}' secret-write
-op secret.get '{"name":"db/password","version":0}' secret-get
+op secret.get '{"name":"db/password"}' secret-get
 op secret.show '{"name":"db/password"}' secret-show
 op secret.list '{"prefix":""}' secret-list
 op grant.list '{}' grant-list
 op key.status '{}' key-status
-op secret.get '{"name":"no/such","version":0}' error
+op secret.get '{"name":"no/such"}' error
 g=$(ctl grants --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 op grant.remove "{\"id\":\"$g\"}" grant-remove
 op grant.add "$(python3 -c 'import json,sys; g=json.load(open(sys.argv[1]))["grants"][0]; print(json.dumps({"grant": g}, separators=(",",":")))' "$wire/real-grant-list-reply.json")" grant-add

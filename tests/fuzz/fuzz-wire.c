@@ -1,6 +1,7 @@
 /* libFuzzer target for the admin API's JSON: a request body as kurad's run_op loads it
- * (duplicate keys refused) and a reply as kuractl loads it, then every wire.h decoder on every
- * place an operation or a reply carries one. Parsed or refused, never a crash; what parses is
+ * (duplicate keys refused), read as every operation's arguments (ops.h), and a reply as kuractl
+ * loads it, read as every operation's reply; then every wire.h decoder on every place an
+ * operation or a reply carries one. Parsed or refused, never a crash; what parses is
  * encoded back to the same JSON. Touches plaintext: a "value" is decoded into guarded memory. */
 #include <errno.h>
 #include <stdbool.h>
@@ -12,6 +13,7 @@
 
 #include "check.h"
 #include "json.h"
+#include "ops.h"
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -75,7 +77,7 @@ static void value(const json_t *j)
 	char *b64;
 	size_t n;
 
-	if (kura_wire_value_parse(j, "value", &v) != 0)
+	if (kura_wire_value_parse(s, &v) != 0)
 		return;
 	check(json_is_string(s) && v->len <= v->cap);
 	n = sodium_base64_ENCODED_LEN(v->len, sodium_base64_VARIANT_ORIGINAL);
@@ -101,6 +103,46 @@ static void every_place(const json_t *j)
 		info(e);
 	json_array_foreach(json_object_get(j, "grants"), i, e)
 		grant(e);
+}
+
+/* Arguments that parse are a request the table writes back, which parses to the same JSON;
+ * arguments that do not are -EINVAL with the field named, never a crash or a default. */
+static void op_args(const json_t *j)
+{
+	for (size_t i = 0; kura_op_at(i); i++) {
+		const struct kura_operation *op = kura_op_at(i);
+		struct kura_op_args a = { 0 }, a2 = { 0 };
+		struct kura_secbuf *req = NULL, *req2 = NULL;
+		struct kura_err err = { 0 };
+		json_t *back;
+		int r = kura_op_args_parse(op, j, &a, &err);
+
+		check(r == 0 || (r == -EINVAL && err.msg[0]) || r == -ENOMEM);
+		if (r == 0) {
+			check(kura_op_request(op, &a, &req) == 0);
+			back = json_loadb((const char *)req->data, req->len, 0, NULL);
+			check(back && kura_op_args_parse(op, back, &a2, &err) == 0);
+			check(kura_op_request(op, &a2, &req2) == 0 && req->len == req2->len &&
+				memcmp(req->data, req2->data, req->len) == 0);
+			json_decref(back);
+			kura_secbuf_free(req);
+			kura_secbuf_free(req2);
+			kura_op_args_done(&a2);
+		}
+		kura_op_args_done(&a);
+	}
+}
+
+/* A reply that parses as an operation's is empty again when freed; what does not is -EPROTO. */
+static void op_replies(const json_t *j)
+{
+	for (size_t i = 0; kura_op_at(i); i++) {
+		struct kura_op_result res = { 0 };
+		int r = kura_op_reply_parse(kura_op_at(i), j, &res);
+
+		check(r == 0 || r == -EPROTO || r == -ENOMEM);
+		kura_op_result_done(&res);
+	}
 }
 
 /* kuractl's reading of a reply (ctl-backend.c, rpc): an object with 200, else exactly the errno
@@ -139,15 +181,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* kurad: an operation's arguments (admin.c, run_op). */
 	j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
-	if (json_is_object(j))
+	if (json_is_object(j)) {
 		every_place(j);
+		op_args(j);
+	}
 	json_decref(j);
 	/* kuractl: kurad's reply, and what is in it. */
 	reply(data, size, 200);
 	reply(data, size, 409);
 	j = json_loadb((const char *)data, size, 0, NULL);
-	if (json_is_object(j))
+	if (json_is_object(j)) {
 		every_place(j);
+		op_replies(j);
+	}
 	json_decref(j);
 	return 0;
 }
