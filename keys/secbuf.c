@@ -93,20 +93,21 @@ static size_t region_for(size_t cap)
 
 static uint8_t *region_map(size_t region)
 {
-	uint8_t *base = mmap(NULL, region + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t all = region + 2 * page;
+	uint8_t *base = mmap(NULL, all, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (base == MAP_FAILED)
 		return NULL;
 	if (mprotect(base + page, region, PROT_READ | PROT_WRITE) < 0) {
-		munmap(base, region + 2 * page);
+		munmap(base, all);
 		return NULL;
 	}
 	/* mlock is best effort, as with sodium_malloc: a low RLIMIT_MEMLOCK in a container must
 	 * not stop us; the dump and fork exclusions are not. */
 	(void)mlock(base + page, region);
 	if (madvise(base + page, region, MADV_DONTDUMP) < 0 ||
-		madvise(base, region + 2 * page, MADV_DONTFORK) < 0) {
-		munmap(base, region + 2 * page);
+		madvise(base, all, MADV_DONTFORK) < 0) {
+		munmap(base, all);
 		return NULL;
 	}
 	return base + page;

@@ -124,7 +124,8 @@ static void vm_flags(const void *p, char *out, size_t size)
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long lo, hi;
 
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+			strchr(line, '-') < strchr(line, ' '))
 			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
 		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
 			snprintf(out, size, "%.*s", (int)(size - 1), line + 8);
