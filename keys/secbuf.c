@@ -40,9 +40,9 @@ static struct {
 	size_t n;
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
 static uint8_t canary[CANARY];
 static size_t page;
+static bool ready; /* canary and page set, fork handler installed; read with acquire */
 
 static void pool_lock(void)
 {
@@ -61,21 +61,48 @@ static void pool_forget(void)
 	pool_unlock();
 }
 
-static void setup(void)
+/* n bytes from the kernel's generator (getrandom waits until it is seeded). -errno. */
+static int random_fill(uint8_t *p, size_t n)
 {
-	long ps = sysconf(_SC_PAGESIZE);
-	size_t got = 0;
+	while (n > 0) {
+		ssize_t got = getrandom(p, n, 0);
 
-	page = ps > 0 ? (size_t)ps : 4096;
-	while (got < sizeof(canary)) {
-		ssize_t n = getrandom(canary + got, sizeof(canary) - got, 0);
-
-		if (n < 0 && errno != EINTR)
-			abort(); /* no kernel randomness: nothing here could be trusted */
-		if (n > 0)
-			got += (size_t)n;
+		if (got < 0 && errno != EINTR)
+			return -errno;
+		if (got > 0) {
+			p += got;
+			n -= (size_t)got;
+		}
 	}
-	(void)pthread_atfork(pool_lock, pool_unlock, pool_forget);
+	return 0;
+}
+
+/* Once per process, and again after a failure (no randomness yet is an error, not a crash). Run
+ * at start already, so that a buffer made later needs no system call but for its mapping. */
+static int setup(void)
+{
+	long ps;
+	int r = 0;
+
+	if (__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
+		return 0;
+	pool_lock();
+	if (!ready) {
+		ps = sysconf(_SC_PAGESIZE);
+		page = ps > 0 ? (size_t)ps : 4096;
+		r = random_fill(canary, sizeof(canary));
+		if (r == 0)
+			r = -pthread_atfork(pool_lock, pool_unlock, pool_forget);
+		if (r == 0)
+			__atomic_store_n(&ready, true, __ATOMIC_RELEASE);
+	}
+	pool_unlock();
+	return r;
+}
+
+__attribute__((constructor)) static void setup_at_start(void)
+{
+	(void)setup(); /* a failure here is returned by the first kura_secbuf_new */
 }
 
 static size_t round_up(size_t n, size_t to)
@@ -135,10 +162,13 @@ int kura_secbuf_new(size_t cap, struct kura_secbuf **ret)
 {
 	struct kura_secbuf *b;
 	uint8_t *start = NULL;
+	int r;
 
 	if (cap > SIZE_MAX / 2)
 		return -ENOMEM;
-	pthread_once(&once, setup);
+	r = setup();
+	if (r < 0)
+		return r;
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
@@ -198,22 +228,6 @@ void kura_secbuf_free(struct kura_secbuf *b)
 	free(b);
 }
 
-/* n bytes from the kernel's generator; getrandom waits for it to be seeded, then never fails
- * for these sizes but on a signal. */
-static void random_fill(uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t got = getrandom(p, n, 0);
-
-		if (got < 0 && errno != EINTR)
-			abort(); /* a key that might not be random is worse than none */
-		if (got > 0) {
-			p += got;
-			n -= (size_t)got;
-		}
-	}
-}
-
 int kura_secbuf_from(const void *src, size_t len, struct kura_secbuf **ret)
 {
 	struct kura_secbuf *b;
@@ -237,7 +251,11 @@ int kura_secbuf_random(size_t len, struct kura_secbuf **ret)
 	r = kura_secbuf_new(len, &b);
 	if (r < 0)
 		return r;
-	random_fill(b->data, len);
+	r = random_fill(b->data, len);
+	if (r < 0) {
+		kura_secbuf_free(b);
+		return r;
+	}
 	b->len = len;
 	*ret = b;
 	return 0;
@@ -254,7 +272,11 @@ int kura_secbuf_printable(size_t len, struct kura_secbuf **ret)
 		return r;
 	/* Fill with random bytes, then map each in place: 64 divides 256, so the low six bits
 	 * are uniform and no byte ever sits outside guarded memory. */
-	random_fill(b->data, len);
+	r = random_fill(b->data, len);
+	if (r < 0) {
+		kura_secbuf_free(b);
+		return r;
+	}
 	for (size_t i = 0; i < len; i++)
 		b->data[i] = (uint8_t)alphabet[b->data[i] & 63];
 	b->len = len;
