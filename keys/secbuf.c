@@ -41,7 +41,7 @@ static struct {
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static uint8_t canary[CANARY];
-static size_t page;
+static size_t page, pool_region; /* pool_region: POOL_REGION rounded up to the page size */
 static bool ready; /* canary and page set, fork handler installed; read with acquire */
 
 static void pool_lock(void)
@@ -90,6 +90,7 @@ static int setup(void)
 	if (!ready) {
 		ps = sysconf(_SC_PAGESIZE);
 		page = ps > 0 ? (size_t)ps : 4096;
+		pool_region = (POOL_REGION + page - 1) / page * page;
 		r = random_fill(canary, sizeof(canary));
 		if (r == 0)
 			r = -pthread_atfork(pool_lock, pool_unlock, pool_forget);
@@ -115,7 +116,7 @@ static size_t region_for(size_t cap)
 {
 	size_t need = round_up(cap, ALIGN) + CANARY;
 
-	return need <= POOL_REGION ? POOL_REGION : round_up(need, page);
+	return need <= pool_region ? pool_region : round_up(need, page);
 }
 
 static uint8_t *region_map(size_t region)
@@ -173,7 +174,7 @@ int kura_secbuf_new(size_t cap, struct kura_secbuf **ret)
 	if (!b)
 		return -ENOMEM;
 	b->region = region_for(cap);
-	if (b->region == POOL_REGION) {
+	if (b->region == pool_region) {
 		pool_lock();
 		if (pool.n > 0)
 			start = pool.free[--pool.n];
@@ -213,7 +214,7 @@ void kura_secbuf_free(struct kura_secbuf *b)
 	if (!same(b->data - CANARY, canary, CANARY))
 		abort();
 	start = start_of(b);
-	if (b->region == POOL_REGION) {
+	if (b->region == pool_region) {
 		explicit_bzero(start, b->region);
 		pool_lock();
 		if (pool.n < POOL_MAX) {
