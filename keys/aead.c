@@ -13,6 +13,11 @@
 _Static_assert(KURA_AEAD_OVERHEAD == 1 + NONCE_BYTES + TAG_BYTES, "overhead");
 _Static_assert(KURA_AEAD_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "key size");
 
+int kura_keys_init(void)
+{
+	return sodium_init() < 0 ? -EIO : 0;
+}
+
 int kura_aead_seal(const uint8_t key[KURA_AEAD_KEY_BYTES], const uint8_t *ad, size_t ad_len,
 	const uint8_t *plain, size_t plain_len, uint8_t **ret_box, size_t *ret_len)
 {

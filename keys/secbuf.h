@@ -9,8 +9,10 @@
 #include "macro.h"
 
 /*
- * data comes from sodium_malloc: guard pages on both sides, mlock()ed, MADV_DONTDUMP, and
- * zeroed by sodium_free. cap never changes; growing means a new buffer and a wiped old one.
+ * data lies in its own mapping between PROT_NONE guard pages, its end against the upper one (a
+ * write past it faults) and a canary below it (checked on free, which aborts if it was
+ * written); mlock()ed, MADV_DONTDUMP and MADV_DONTFORK (a forked child has none of it), and
+ * zeroed on free. cap never changes; growing means a new buffer and a wiped old one.
  */
 struct kura_secbuf {
 	uint8_t *data;
@@ -54,7 +56,8 @@ static inline void kura_secbuf_freep(struct kura_secbuf **b)
 
 #define _cleanup_secbuf_ _cleanup_(kura_secbuf_freep)
 
-/* Initialise libsodium once per process, before any other call here. -EIO if it cannot. */
+/* Initialise libsodium once per process, before any key math (defined in aead.c: guarded
+ * buffers themselves need only libc). -EIO if it cannot. */
 int kura_keys_init(void);
 
 /* What every kura process that holds keys does first: not dumpable (no ptrace by other users,

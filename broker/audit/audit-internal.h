@@ -1,5 +1,5 @@
 /* What audit.c (append, recovery) and audit-verify.c (offline checks) share: the line format
- * and the key schedule. Internal to the audit log. */
+ * and the chain's checks (the key math itself is keys/chain.c). Internal to the audit log. */
 #pragma once
 
 #include <stdbool.h>
@@ -25,14 +25,9 @@ void kura_audit_rec_done(struct rec *r);
 /* dir's file number n: audit-NNNNNN.jsonl */
 void kura_audit_file_name(uint64_t n, char buf[32]);
 
-/* BLAKE2b-256 keyed with key over "kura/audit/1\0" || prev || body. */
-void kura_audit_compute_mac(const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES],
-	const uint8_t *body, size_t len, uint8_t out[KURA_AUDIT_MAC_BYTES]);
+/* Whether r's MAC is its body's under key, chained onto prev (keys/chain.h). */
 bool kura_audit_mac_ok(const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES],
 	const struct rec *r);
-
-/* Replaces *key by the next epoch's key; the old one is wiped. */
-int kura_audit_evolve(struct kura_secbuf **key);
 
 /* A whole regular file into malloc'd memory (NUL-terminated). */
 int kura_audit_read_all(int fd, uint8_t **ret, size_t *ret_len);

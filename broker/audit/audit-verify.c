@@ -180,7 +180,7 @@ static int verify_file(struct walk *w, const uint8_t *buf, size_t len, bool last
 		v->last_seq = rc.seq;
 		v->last_epoch = w->epoch;
 		if (rc.closes) {
-			r = w->key ? kura_audit_evolve(&w->key) : 0;
+			r = w->key ? kura_chain_evolve(&w->key) : 0;
 			w->epoch++;
 		}
 		kura_audit_rec_done(&rc);
@@ -210,13 +210,9 @@ int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
 		return r;
 	if (initial_key) {
 		/* The operator's starting key is never on the host: epoch 0's key is derived. */
-		r = kura_secbuf_from(initial_key->data, initial_key->len, &w.key);
-		if (r == 0)
-			r = kura_audit_evolve(&w.key);
-		if (r < 0) {
-			kura_secbuf_free(w.key);
+		r = kura_chain_first(initial_key, &w.key);
+		if (r < 0)
 			return r;
-		}
 	}
 
 	for (size_t i = 0; i < n; i++) {

@@ -21,9 +21,6 @@
 
 #define STATE_MAX 4096u
 
-static const uint8_t mac_label[] = "kura/audit/1"; /* the NUL goes into the MAC too */
-static const char evolve_label[] = "kura/audit/evolve/1";
-
 struct kura_audit {
 	pthread_mutex_t lock;
 	int dirfd;
@@ -50,46 +47,10 @@ void kura_audit_file_name(uint64_t n, char buf[32])
 	snprintf(buf, 32, "audit-%06" PRIu64 ".jsonl", n);
 }
 
-void kura_audit_compute_mac(const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES],
-	const uint8_t *body, size_t len, uint8_t out[KURA_AUDIT_MAC_BYTES])
-{
-	crypto_generichash_state h;
-
-	crypto_generichash_init(&h, key->data, key->len, KURA_AUDIT_MAC_BYTES);
-	crypto_generichash_update(&h, mac_label, sizeof(mac_label));
-	crypto_generichash_update(&h, prev, KURA_AUDIT_MAC_BYTES);
-	crypto_generichash_update(&h, body, len);
-	crypto_generichash_final(&h, out, KURA_AUDIT_MAC_BYTES);
-	sodium_memzero(&h, sizeof(h));
-}
-
 bool kura_audit_mac_ok(const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES],
 	const struct rec *r)
 {
-	uint8_t want[KURA_AUDIT_MAC_BYTES];
-	bool ok;
-
-	kura_audit_compute_mac(key, prev, r->body, r->body_len, want);
-	ok = sodium_memcmp(want, r->mac, sizeof(want)) == 0;
-	sodium_memzero(want, sizeof(want));
-	return ok;
-}
-
-/* Replaces *key by the next epoch's key; the old one is wiped by kura_secbuf_free. */
-int kura_audit_evolve(struct kura_secbuf **key)
-{
-	struct kura_secbuf *next = NULL;
-	int r;
-
-	r = kura_secbuf_new(KURA_AUDIT_KEY_BYTES, &next);
-	if (r < 0)
-		return r;
-	crypto_generichash(next->data, KURA_AUDIT_KEY_BYTES, (const uint8_t *)evolve_label,
-		strlen(evolve_label), (*key)->data, (*key)->len);
-	next->len = KURA_AUDIT_KEY_BYTES;
-	kura_secbuf_free(*key);
-	*key = next;
-	return 0;
+	return kura_chain_mac_ok(key, prev, r->body, r->body_len, r->mac);
 }
 
 /* A whole regular file into malloc'd memory (NUL-terminated for convenience). */
@@ -216,28 +177,31 @@ static int state_save(int dirfd, uint64_t epoch, const struct kura_secbuf *key, 
 	const uint8_t mac[KURA_AUDIT_MAC_BYTES], uint64_t file, uint64_t epoch_started,
 	uint64_t epoch_records)
 {
-	_cleanup_secbuf_ struct kura_secbuf *text = NULL;
-	char key64[sodium_base64_ENCODED_LEN(KURA_AUDIT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
-	char mac64[sodium_base64_ENCODED_LEN(KURA_AUDIT_MAC_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+	_cleanup_secbuf_ struct kura_secbuf *text = NULL, *key64 = NULL;
+	char mac64[KURA_BASE64_LEN(KURA_AUDIT_MAC_BYTES) + 1];
 	_cleanup_close_ int fd = -1;
 	int n, r;
 
 	r = kura_secbuf_new(STATE_MAX, &text);
+	if (r == 0)
+		r = kura_base64_secbuf(key, &key64);
 	if (r < 0)
 		return r;
-	sodium_bin2base64(key64, sizeof(key64), key->data, key->len,
-		sodium_base64_VARIANT_ORIGINAL);
-	sodium_bin2base64(mac64, sizeof(mac64), mac, KURA_AUDIT_MAC_BYTES,
-		sodium_base64_VARIANT_ORIGINAL);
+	mac64[kura_base64_encode(mac, KURA_AUDIT_MAC_BYTES, mac64)] = '\0';
+	/* The key's text is copied in by hand, never through stdio's buffers. */
 	n = snprintf((char *)text->data, text->cap,
-		"{\"version\":1,\"epoch\":%" PRIu64 ",\"key\":\"%s\",\"seq\":%" PRIu64
-		",\"mac\":\"%s\",\"file\":%" PRIu64 ",\"epoch_started\":%" PRIu64
-		",\"epoch_records\":%" PRIu64 "}\n",
-		epoch, key64, seq, mac64, file, epoch_started, epoch_records);
-	sodium_memzero(key64, sizeof(key64));
-	if (n < 0 || (size_t)n >= text->cap)
+		"{\"version\":1,\"epoch\":%" PRIu64 ",\"key\":\"", epoch);
+	if (n < 0 || (size_t)n + key64->len >= text->cap)
 		return -EOVERFLOW;
-	text->len = (size_t)n;
+	memcpy(text->data + n, key64->data, key64->len);
+	text->len = (size_t)n + key64->len;
+	n = snprintf((char *)text->data + text->len, text->cap - text->len,
+		"\",\"seq\":%" PRIu64 ",\"mac\":\"%s\",\"file\":%" PRIu64
+		",\"epoch_started\":%" PRIu64 ",\"epoch_records\":%" PRIu64 "}\n",
+		seq, mac64, file, epoch_started, epoch_records);
+	if (n < 0 || (size_t)n >= text->cap - text->len)
+		return -EOVERFLOW;
+	text->len += (size_t)n;
 
 	fd = openat(dirfd, "state.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
@@ -283,6 +247,7 @@ static int state_load(struct kura_audit *a)
 	uint8_t *bin = NULL;
 	size_t bin_len = 0;
 	uint64_t version;
+	const char *key;
 	int r;
 
 	fd = openat(a->dirfd, "state", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -310,21 +275,17 @@ static int state_load(struct kura_audit *a)
 	memcpy(a->mac, bin, KURA_AUDIT_MAC_BYTES);
 	free(bin);
 
-	r = kura_json_get_b64(j, "key", &bin, &bin_len);
-	if (r < 0)
-		return r;
-	if (bin_len == KURA_AUDIT_KEY_BYTES)
-		r = kura_secbuf_from(bin, bin_len, &a->key);
-	else
-		r = -EPROTO;
-	sodium_memzero(bin, bin_len);
-	free(bin);
-	return r;
+	/* Straight from jansson's string (its allocator wipes) into guarded memory. */
+	key = json_string_value(json_object_get(j, "key"));
+	if (!key)
+		return -EPROTO;
+	r = kura_audit_key_parse((const uint8_t *)key, strlen(key), &a->key);
+	return r == -EINVAL ? -EPROTO : r;
 }
 
 int kura_audit_create(const char *dir, struct kura_secbuf **ret_initial_key)
 {
-	_cleanup_secbuf_ struct kura_secbuf *k0 = NULL, *key = NULL;
+	_cleanup_secbuf_ struct kura_secbuf *start = NULL, *key = NULL;
 	_cleanup_close_ int dirfd = -1;
 	uint8_t zero[KURA_AUDIT_MAC_BYTES] = {};
 	struct stat st;
@@ -343,20 +304,35 @@ int kura_audit_create(const char *dir, struct kura_secbuf **ret_initial_key)
 		return -EPERM;
 	if (faccessat(dirfd, "state", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return -EEXIST;
-	r = kura_secbuf_random(KURA_AUDIT_KEY_BYTES, &k0);
+	r = kura_chain_start(&start);
 	if (r < 0)
 		return r;
 	/* The host keeps epoch 0's key, derived one way from the starting key; the starting key
 	 * itself goes to the operator only, so whoever takes the host later cannot re-derive the
 	 * keys of epochs already closed (nor epoch 0's, once it is). */
-	r = kura_secbuf_from(k0->data, k0->len, &key);
-	if (r == 0)
-		r = kura_audit_evolve(&key);
+	r = kura_chain_first(start, &key);
 	if (r == 0)
 		r = state_save(dirfd, 0, key, 0, zero, 1, (uint64_t)kura_wall_s(), 0);
 	if (r < 0)
 		return r;
-	*ret_initial_key = TAKE_PTR(k0);
+	*ret_initial_key = TAKE_PTR(start);
+	return 0;
+}
+
+int kura_audit_key_parse(const uint8_t *text, size_t len, struct kura_secbuf **ret)
+{
+	_cleanup_secbuf_ struct kura_secbuf *key = NULL;
+	int r;
+
+	if (len != KURA_BASE64_LEN(KURA_AUDIT_KEY_BYTES))
+		return -EINVAL;
+	r = kura_secbuf_new(KURA_AUDIT_KEY_BYTES, &key);
+	if (r < 0)
+		return r;
+	r = kura_base64_decode((const char *)text, len, key->data, key->cap, &key->len);
+	if (r < 0 || key->len != KURA_AUDIT_KEY_BYTES)
+		return r == -ENOMEM ? r : -EINVAL;
+	*ret = TAKE_PTR(key);
 	return 0;
 }
 
@@ -438,7 +414,7 @@ static int recover_file(struct kura_audit *a, bool last)
 				if (rc.next_epoch != a->epoch + 1)
 					r = -EBADMSG;
 				else
-					r = kura_audit_evolve(&a->key);
+					r = kura_chain_evolve(&a->key);
 				a->epoch++;
 				a->epoch_records = 0;
 				a->epoch_started = (uint64_t)kura_wall_s();
@@ -641,7 +617,7 @@ static int write_record(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 	r = kura_json_dump_ascii(j, &body, &body_len);
 	if (r < 0)
 		return r;
-	kura_audit_compute_mac(a->key, a->mac, body, body_len, mac);
+	kura_chain_mac(a->key, a->mac, body, body_len, mac);
 	mac64[kura_base64_encode(mac, sizeof(mac), mac64)] = '\0';
 
 	line_len = body_len - 1 + MAC_SUFFIX_LEN + 1;
@@ -699,7 +675,7 @@ static int close_epoch(struct kura_audit *a)
 		return r;
 	/* The closing record is on disk: from here memory must follow it whatever happens, or
 	 * the next record would be MAC'd under a key the log says is retired. */
-	r = kura_audit_evolve(&a->key);
+	r = kura_chain_evolve(&a->key);
 	a->epoch++;
 	a->epoch_records = 0;
 	a->epoch_started = (uint64_t)kura_wall_s();

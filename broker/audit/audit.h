@@ -7,11 +7,12 @@
 
 #include <jansson.h>
 
+#include "chain.h"
 #include "macro.h"
 #include "secbuf.h"
 
-#define KURA_AUDIT_KEY_BYTES 32u
-#define KURA_AUDIT_MAC_BYTES 32u
+#define KURA_AUDIT_KEY_BYTES KURA_CHAIN_KEY_BYTES
+#define KURA_AUDIT_MAC_BYTES KURA_CHAIN_MAC_BYTES
 
 /*
  * Zero numeric fields mean the default. A NULL opts means all defaults, including fsync; a
@@ -172,6 +173,13 @@ int kura_audit_checkpoint_parse(const char *line, size_t len, struct kura_audit_
  */
 int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
 	const struct kura_audit_checkpoint *cp, struct kura_audit_verdict *ret);
+
+/*
+ * An audit key from its text form, base64 of KURA_AUDIT_KEY_BYTES (as kura_base64_secbuf
+ * writes it, with nothing around it), decoded straight into a new guarded buffer: what the
+ * operator was given, or the state file's key. -EINVAL if it is anything else.
+ */
+int kura_audit_key_parse(const uint8_t *text, size_t len, struct kura_secbuf **ret);
 
 static inline void kura_audit_closep(struct kura_audit **a)
 {

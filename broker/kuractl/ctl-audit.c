@@ -11,8 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "base64.h"
 #include "audit-event.h"
 #include "number.h"
@@ -942,7 +940,7 @@ static int read_key(const char *path, struct kura_secbuf **ret)
 {
 	_cleanup_secbuf_ struct kura_secbuf *raw = NULL, *key = NULL;
 	_cleanup_close_ int fd = -1;
-	size_t a = 0, b, bin_len = 0;
+	size_t a = 0, b;
 	int r;
 
 	fd = strcmp(path, "-") == 0 ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC);
@@ -956,25 +954,19 @@ static int read_key(const char *path, struct kura_secbuf **ret)
 		fprintf(stderr, "kuractl: cannot read the key %s: %s\n", path, strerror(-r));
 		return kura_outcome_exit(r);
 	}
-	r = kura_secbuf_new(KURA_AUDIT_KEY_BYTES, &key);
-	if (r < 0)
-		return ctl_fail(r, NULL);
 	if (raw) {
 		b = raw->len;
 		while (a < b && strchr(" \t\r\n", raw->data[a]))
 			a++;
 		while (b > a && strchr(" \t\r\n", raw->data[b - 1]))
 			b--;
-		if (sodium_base642bin(key->data, key->cap, (const char *)raw->data + a, b - a, NULL,
-			    &bin_len, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
-			bin_len == KURA_AUDIT_KEY_BYTES) {
-			key->len = bin_len;
-		} else if (raw->len == KURA_AUDIT_KEY_BYTES) {
-			memcpy(key->data, raw->data, KURA_AUDIT_KEY_BYTES);
-			key->len = KURA_AUDIT_KEY_BYTES;
-		}
+		r = kura_audit_key_parse(raw->data + a, b - a, &key);
+		if (r == -EINVAL && raw->len == KURA_AUDIT_KEY_BYTES)
+			r = kura_secbuf_from(raw->data, raw->len, &key);
+		if (r == -ENOMEM)
+			return ctl_fail(r, NULL);
 	}
-	if (key->len != KURA_AUDIT_KEY_BYTES) {
+	if (!key) {
 		fprintf(stderr,
 			"kuractl: the key %s is neither base64 of 32 bytes nor 32 raw "
 			"bytes\n",
@@ -1325,8 +1317,7 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 		{ "audit-key-out", required_argument, NULL, 'o' },
 		CTL_COMMON_OPTIONS,
 	};
-	char b64[sodium_base64_ENCODED_LEN(KURA_AUDIT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
-	_cleanup_secbuf_ struct kura_secbuf *key = NULL;
+	_cleanup_secbuf_ struct kura_secbuf *key = NULL, *b64 = NULL;
 	struct kura_identity self = kura_identity_self();
 	struct kura_audit *a = NULL;
 	const char *key_out = NULL;
@@ -1381,23 +1372,30 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 				       strerror(-r));
 		return kura_outcome_exit(r);
 	}
-	sodium_bin2base64(b64, sizeof(b64), key->data, key->len, sodium_base64_VARIANT_ORIGINAL);
-	r = key_out ? ctl_audit_key_write(&kf, b64) : 0;
+	r = key_out ? ctl_audit_key_write(&kf, key) : 0;
+	if (r < 0 || !key_out) {
+		int e = kura_base64_secbuf(key, &b64);
+
+		if (e < 0) {
+			fprintf(stderr, "kuractl: the audit log %s is made, but its starting key "
+				"cannot be shown: %s\n", dir, strerror(-e));
+			return kura_outcome_exit(e);
+		}
+	}
 	if (r < 0)
 		/* The log is made; its key must not be lost with the error. */
 		fprintf(stderr, "kuractl: cannot write %s (%s); the audit key is: %s\n", key_out,
-			strerror(-r), b64);
+			strerror(-r), (const char *)b64->data);
 	if (r == 0 && c->json)
-		r = ctl_print_json(json_pack("{s:s?, s:s?}", "audit_key", key_out ? NULL : b64,
-			"audit_key_file", key_out));
+		r = ctl_print_json(json_pack("{s:s?, s:s?}", "audit_key",
+			key_out ? NULL : (const char *)b64->data, "audit_key_file", key_out));
 	else if (r == 0 && key_out)
 		printf("audit log started in %s; its starting key is in %s: move it off this host\n",
 			dir, key_out);
 	else if (r == 0)
 		printf("audit log started in %s; its starting key (keep it off this host, it is not "
 		       "stored here):\n%s\n",
-			dir, b64);
-	sodium_memzero(b64, sizeof(b64));
+			dir, (const char *)b64->data);
 	return r < 0 ? kura_outcome_exit(r) : r;
 }
 

@@ -5,9 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "audit.h"
+#include "base64.h"
 #include "clock.h"
 #include "number.h"
 #include "config.h"
@@ -144,21 +143,17 @@ int ctl_audit_key_create(const char *path, struct kura_keyfile *ret)
 	return r;
 }
 
-int ctl_audit_key_write(struct kura_keyfile *f, const char *b64)
+int ctl_audit_key_write(struct kura_keyfile *f, const struct kura_secbuf *key)
 {
-	char line[sodium_base64_ENCODED_LEN(KURA_AUDIT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL) + 1];
-	size_t len = strlen(b64);
-	int r;
+	_cleanup_secbuf_ struct kura_secbuf *line = NULL;
+	int r = kura_base64_secbuf(key, &line);
 
-	if (len + 1 >= sizeof(line)) {
+	if (r < 0) {
 		kura_keyfile_abort(f);
-		return -EINVAL;
+		return r;
 	}
-	memcpy(line, b64, len);
-	line[len] = '\n';
-	r = kura_keyfile_commit(f, line, len + 1);
-	sodium_memzero(line, sizeof(line));
-	return r;
+	line->data[line->len++] = '\n'; /* over the NUL: one line, as the operator reads it */
+	return kura_keyfile_commit(f, line->data, line->len);
 }
 
 struct key_out {
@@ -169,13 +164,9 @@ struct key_out {
 /* Inside init, once the log is made: a key that cannot be kept undoes the init. */
 static int keep_audit_key(const struct kura_secbuf *key, void *userdata, struct kura_err *err)
 {
-	char b64[sodium_base64_ENCODED_LEN(KURA_AUDIT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
 	struct key_out *out = userdata;
-	int r;
+	int r = ctl_audit_key_write(&out->file, key);
 
-	sodium_bin2base64(b64, sizeof(b64), key->data, key->len, sodium_base64_VARIANT_ORIGINAL);
-	r = ctl_audit_key_write(&out->file, b64);
-	sodium_memzero(b64, sizeof(b64));
 	if (r < 0)
 		return kura_err_set(err, r, "cannot write the audit key to %s (%s); nothing was "
 			"initialised", out->path, strerror(-r));
@@ -184,8 +175,7 @@ static int keep_audit_key(const struct kura_secbuf *key, void *userdata, struct 
 
 int ctl_init(struct ctl *c, int argc, char **argv)
 {
-	char b64[sodium_base64_ENCODED_LEN(KURA_AUDIT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
-	_cleanup_secbuf_ struct kura_secbuf *audit_key = NULL;
+	_cleanup_secbuf_ struct kura_secbuf *audit_key = NULL, *b64 = NULL;
 	struct key_args a = { 0 };
 	struct kura_err err = { 0 };
 	struct key_out out = { .file = { .fd = -1, .dirfd = -1 } };
@@ -223,15 +213,15 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	kura_keyfile_abort(&out.file); /* committed by keep_audit_key, unless init failed first */
 	if (r < 0)
 		return ctl_fail(r, &err);
-	sodium_bin2base64(b64, sizeof(b64), audit_key->data, audit_key->len,
-		sodium_base64_VARIANT_ORIGINAL);
+	r = kura_base64_secbuf(audit_key, &b64);
+	if (r < 0)
+		return ctl_fail(r, &(struct kura_err){ .msg = "cannot show the audit key" });
 	if (c->json) {
 		r = ctl_print_json(json_pack("{s:s?, s:s, s:i, s:s?, s:s?}", "state_dir",
 			utf8_or_null(c->state_dir), "master",
 			c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase" : "file", "kek", 1,
-			"audit_key", a.audit_key_out ? NULL : b64, "audit_key_file",
-			a.audit_key_out ? utf8_or_null(a.audit_key_out) : NULL));
-		sodium_memzero(b64, sizeof(b64));
+			"audit_key", a.audit_key_out ? NULL : (const char *)b64->data,
+			"audit_key_file", a.audit_key_out ? utf8_or_null(a.audit_key_out) : NULL));
 		return r;
 	}
 	printf("initialised %s (master key: %s%s, KEK 1)\n", c->state_dir,
@@ -245,8 +235,7 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	else
 		printf("audit log started; its starting key (keep it off this host, it is not "
 		       "stored here):\n%s\n",
-			b64);
-	sodium_memzero(b64, sizeof(b64));
+			(const char *)b64->data);
 	return KURA_EXIT_OK;
 }
 

@@ -99,7 +99,7 @@ int be_key_status(struct ctl *c, struct kura_key_status *ret, struct kura_err *e
  * before anything else is made, so a path that cannot take it is refused up front (saying
  * why); then written whole or not at all (kura_keyfile), one line of base64. */
 int ctl_audit_key_create(const char *path, struct kura_keyfile *ret);
-int ctl_audit_key_write(struct kura_keyfile *f, const char *b64);
+int ctl_audit_key_write(struct kura_keyfile *f, const struct kura_secbuf *key);
 
 int ctl_init(struct ctl *c, int argc, char **argv);
 int ctl_secret(struct ctl *c, int argc, char **argv);

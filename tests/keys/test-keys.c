@@ -1,18 +1,25 @@
-/* Unit tests for keys/: guarded buffers, the master key sources, the keyring and sealing. */
+/* Unit tests for keys/: guarded buffers, the master key sources, the keyring, sealing and the
+ * audit chain's keys. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
+#include "chain.h"
 #include "keyring.h"
 #include "master.h"
 #include "seal.h"
 #include "secbuf.h"
 #include "tap.h"
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
 
 static char dir[] = "/tmp/kura-test-keys-XXXXXX";
 static const uint8_t sid[KURA_SECRET_ID_BYTES] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
@@ -85,6 +92,209 @@ static void test_secbuf(void)
 		tap_ok(none == NULL, "nothing returned on -EFBIG");
 		close(pipefd[0]);
 	}
+}
+
+/* Whether n bytes at p can no longer be read as anything but zeros: unmapped, or wiped. Read
+ * through /proc/self/mem, which does not fault. */
+static bool gone(const uint8_t *p, size_t n)
+{
+	uint8_t buf[64];
+	int fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+	ssize_t got;
+	bool zero = true;
+
+	if (fd < 0 || n > sizeof(buf))
+		abort();
+	got = pread(fd, buf, n, (off_t)(uintptr_t)p);
+	close(fd);
+	if (got < 0)
+		return true;
+	for (ssize_t i = 0; i < got; i++)
+		zero = zero && buf[i] == 0;
+	explicit_bzero(buf, sizeof(buf));
+	return zero;
+}
+
+/* The VmFlags of the mapping that holds p, from /proc/self/smaps ("" if none). */
+static void vm_flags(const void *p, char *out, size_t size)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[512];
+	bool in = false;
+
+	*out = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+			strchr(line, '-') < strchr(line, ' '))
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			snprintf(out, size, "%.*s", (int)(size - 1), line + 8);
+			out[strcspn(out, "\n")] = 0;
+			break;
+		}
+	}
+	fclose(f);
+}
+
+enum child_act { FILL_AND_FREE, TOUCH_PAST_END, TOUCH_BEFORE_AND_FREE, READ, ALLOCATE };
+
+/*
+ * Runs act in a child: true if the child finished it and exited 0 (it did not fault). READ
+ * reads b, made by the parent; the others work on a buffer of 32 bytes the child makes (the
+ * parent's buffers are not in the child at all).
+ */
+static bool child_survives(struct kura_secbuf *b, enum child_act act)
+{
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		abort();
+	if (pid == 0) {
+		struct kura_secbuf *n = NULL;
+		volatile uint8_t *d;
+
+		if (act != READ && kura_secbuf_random(32, &b) < 0)
+			_exit(1);
+		d = b->data;
+		switch (act) {
+		case FILL_AND_FREE:
+			for (size_t i = 0; i < b->cap; i++)
+				d[i] = 0xff;
+			kura_secbuf_free(b);
+			break;
+		case TOUCH_PAST_END:
+			d[(b->cap + 15) / 16 * 16] = 1;
+			break;
+		case TOUCH_BEFORE_AND_FREE:
+			d[-1] ^= 0x5a;
+			kura_secbuf_free(b);
+			break;
+		case READ:
+			if (d[0] == 0)
+				_exit(1);
+			break;
+		case ALLOCATE:
+			if (kura_secbuf_new(32, &n) < 0)
+				_exit(1);
+			memset(n->data, 7, 32);
+			kura_secbuf_free(n);
+			break;
+		}
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* What the guarded buffer promises beyond holding bytes: guard pages, locked, not dumped, not
+ * in a child, wiped, and its small regions reused. */
+static void test_secbuf_guarded(void)
+{
+	_cleanup_secbuf_ struct kura_secbuf *k = NULL, *big = NULL, *again = NULL;
+	const uint8_t *was;
+	char flags[256];
+
+	tap_is(kura_secbuf_random(32, &k), 0, "a 32-byte key");
+	vm_flags(k->data, flags, sizeof(flags));
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+	tap_skip("ASan turns mlock into a no-op: the lock cannot be seen here");
+#else
+	tap_ok(strstr(flags, " lo") != NULL, "its pages are locked (VmFlags:%.60s)", flags);
+#endif
+	tap_ok(strstr(flags, " dd") != NULL, "they are left out of core dumps");
+	tap_ok(strstr(flags, " dc") != NULL, "and out of a forked child");
+	tap_ok(!child_survives(k, READ), "a forked child cannot read the key");
+	tap_ok(child_survives(NULL, FILL_AND_FREE), "a child fills a 32-byte key of its own and frees it");
+	tap_ok(!child_survives(NULL, TOUCH_PAST_END), "a write just past such a key hits a guard page");
+	tap_ok(!child_survives(NULL, TOUCH_BEFORE_AND_FREE),
+		"a write just before the key is caught when it is freed");
+
+	was = k->data;
+	kura_secbuf_free(TAKE_PTR(k));
+	tap_ok(gone(was, 32), "a freed key reads as nothing but zeros");
+	tap_is(kura_secbuf_new(32, &again), 0, "a new buffer of the same size");
+	tap_ok(again->data == was, "reuses the small region (no mmap per buffer)");
+	kura_secbuf_free(TAKE_PTR(again));
+	tap_ok(child_survives(NULL, ALLOCATE), "a forked child allocates despite the pool");
+
+	tap_is(kura_secbuf_random(1u << 20, &big), 0, "a 1 MiB buffer");
+	was = big->data;
+	kura_secbuf_free(TAKE_PTR(big));
+	tap_ok(gone(was, 64), "freed, it reads as nothing but zeros");
+}
+
+static int hex_is(const uint8_t *p, const char *hex)
+{
+	char got[2 * 64 + 1];
+	size_t n = strlen(hex) / 2;
+
+	for (size_t i = 0; i < n; i++)
+		snprintf(got + 2 * i, 3, "%02x", p[i]);
+	return strcmp(got, hex) == 0;
+}
+
+/*
+ * Known answers computed apart from this code, with Python's hashlib:
+ *   H = lambda k, m: hashlib.blake2b(m, key=k, digest_size=32).digest()
+ *   S = bytes(range(32)); K0 = H(S, b"kura/audit/evolve/1"); K1 = H(K0, b"kura/audit/evolve/1")
+ *   M1 = H(K0, b"kura/audit/1\0" + bytes(32) + R1); M2 = H(K1, b"kura/audit/1\0" + M1 + R2)
+ */
+static void test_chain(void)
+{
+	static const char r1[] = "{\"epoch\":0,\"event\":\"start\",\"seq\":1}";
+	static const char r2[] = "{\"epoch\":1,\"event\":\"stop\",\"seq\":2}";
+	_cleanup_secbuf_ struct kura_secbuf *s = NULL, *k = NULL, *short_key = NULL, *bad = NULL;
+	uint8_t seed[32], zero[32] = { 0 }, m1[32], m2[32];
+	const uint8_t *was;
+
+	for (size_t i = 0; i < sizeof(seed); i++)
+		seed[i] = (uint8_t)i;
+	if (kura_secbuf_from(seed, sizeof(seed), &s) < 0)
+		abort();
+	tap_is(kura_chain_first(s, &k), 0, "K(0) from the starting key");
+	tap_ok(k->len == 32 && hex_is(k->data,
+		"77d5d1bb4c5557385de5f765b56943e0ccc23a9a78aaa771942a593b4f70a825"),
+		"K(0) = BLAKE2b(key = S, \"kura/audit/evolve/1\") (known answer)");
+	tap_ok(hex_is(s->data, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
+		"the starting key is left as it was");
+	kura_chain_mac(k, zero, (const uint8_t *)r1, strlen(r1), m1);
+	tap_ok(hex_is(m1, "6b1cfbbf64f035514a19319132fcf86bdf2c5ba81bb45e29162202d558eaa35a"),
+		"the first record's MAC (known answer)");
+	tap_ok(kura_chain_mac_ok(k, zero, (const uint8_t *)r1, strlen(r1), m1), "mac_ok takes it");
+	m1[31] ^= 1;
+	tap_ok(!kura_chain_mac_ok(k, zero, (const uint8_t *)r1, strlen(r1), m1),
+		"one flipped bit of the MAC is refused");
+	m1[31] ^= 1;
+	tap_ok(!kura_chain_mac_ok(k, zero, (const uint8_t *)r1, strlen(r1) - 1, m1),
+		"and so is a record one byte short");
+
+	was = k->data;
+	tap_is(kura_chain_evolve(&k), 0, "evolve");
+	tap_ok(k->data != was && gone(was, 32), "the old epoch's key is wiped");
+	tap_ok(k->len == 32 && hex_is(k->data,
+		"3c0b041b5491c8a306fa79e11494e13e57fc89b5ea600726d91bebe60d2aa776"),
+		"K(1) = BLAKE2b(key = K(0), \"kura/audit/evolve/1\") (known answer)");
+	kura_chain_mac(k, m1, (const uint8_t *)r2, strlen(r2), m2);
+	tap_ok(hex_is(m2, "921d72edee1dd9f23f6d640716e0c53129f90a4bfd8fd072072679a64748ddb2"),
+		"the next record's MAC chains onto the first's (known answer)");
+
+	if (kura_secbuf_from(seed, 31, &short_key) < 0)
+		abort();
+	tap_is(kura_chain_first(short_key, &bad), -EINVAL, "a starting key of 31 bytes is refused");
+	tap_ok(bad == NULL, "and nothing is handed back");
+	was = short_key->data;
+	tap_is(kura_chain_evolve(&short_key), -EINVAL, "evolving a 31-byte key is refused");
+	tap_ok(short_key->data == was, "and leaves it in place");
+
+	tap_is(kura_chain_start(&bad), 0, "a random starting key");
+	tap_ok(bad->len == KURA_CHAIN_KEY_BYTES && !kura_secbuf_equal(bad, s),
+		"of 32 bytes, not a fixed one");
 }
 
 static void test_master_file(void)
@@ -363,6 +573,8 @@ int main(void)
 	if (kura_keys_init() < 0 || !mkdtemp(dir))
 		return 99;
 	test_secbuf();
+	test_secbuf_guarded();
+	test_chain();
 	test_master_file();
 	test_passphrase();
 	test_keyring();
