@@ -497,8 +497,7 @@ int harness_image_import(const struct harness_runtime *h, const char *tar, const
 	if (harness_inspect(h, tag, "{{.Id}}", out, sizeof(out)) != 0 || strlen(out) > 71)
 		return -1;
 	normalise_image(out, sizeof(out));
-	snprintf(image_id, 80, "%s", out);
-	return 0;
+	return snprintf(image_id, 80, "%s", out) < 80 ? 0 : -1;
 }
 
 static bool is_id(const char *s)
@@ -605,8 +604,7 @@ int harness_container_image(const struct harness_runtime *h, const char *contain
 	if (harness_inspect(h, container, "{{.Image}}", out, sizeof(out)) != 0 || strlen(out) > 71)
 		return -1;
 	normalise_image(out, sizeof(out));
-	snprintf(image_id, 80, "%s", out);
-	return 0;
+	return snprintf(image_id, 80, "%s", out) < 80 ? 0 : -1;
 }
 
 pid_t harness_container_pid(const struct harness_runtime *h, const char *container)

@@ -668,7 +668,8 @@ static void fake_start(struct fake *f, enum fake_mode mode)
 	f->image[7] = 'f'; /* an image ID unlike the container's */
 	snprintf(f->sock, sizeof(f->sock), "%s", sub(""));
 	snprintf(f->sock + strlen(f->sock), sizeof(f->sock) - strlen(f->sock), "fake%d.sock", seq++);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->sock);
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->sock) >= (int)sizeof(sa.sun_path))
+		abort();
 	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (f->lfd < 0 || bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 		listen(f->lfd, 64) < 0)
