@@ -15,22 +15,21 @@
 
 void kura_daemon_options_init(struct kura_daemon_options *o)
 {
-	*o = (struct kura_daemon_options){ .cfg = {
-		.state_dir = KURA_STATE_DIR,
-		.run_dir = "/run/kura",
-		.master = { .kind = KURA_MASTER_FILE },
-		.lookup_timeout_ms = 2000,
-		.connection_timeout_s = 10,
-		.max_connections = 256,
-		.max_per_peer = 16,
-		.header_timeout_s = 5,
-		.rate_per_s = 100,
-		.rate_burst = 200,
-		.watch_max_s = 300,
-		.audit = { .max_file_bytes = 64u << 20, .records_per_epoch = 1000,
-			.seconds_per_epoch = 3600, .fsync = false, .lock_ms = 2000,
-			.open_wait_ms = 10000 },
-	} };
+	*o = (struct kura_daemon_options){ 0 };
+	o->cfg.state_dir = KURA_STATE_DIR;
+	o->cfg.run_dir = "/run/kura";
+	o->cfg.master.kind = KURA_MASTER_FILE;
+	o->cfg.lookup_timeout_ms = 2000;
+	o->cfg.connection_timeout_s = 10;
+	o->cfg.max_connections = 256;
+	o->cfg.max_per_peer = 16;
+	o->cfg.header_timeout_s = 5;
+	o->cfg.rate_per_s = 100;
+	o->cfg.rate_burst = 200;
+	o->cfg.watch_max_s = 300;
+	o->cfg.audit = (struct kura_audit_opts){ .max_file_bytes = 64u << 20,
+		.records_per_epoch = 1000, .seconds_per_epoch = 3600, .fsync = false,
+		.lock_ms = 2000, .open_wait_ms = 10000 };
 }
 
 static bool replace(char **owned, const char **field, const char *value)
