@@ -27,8 +27,8 @@ static int get(const struct kura_broker *b, const char *path, const char *accept
 	const char *msg;
 	int r, status, ex;
 
-	r = kura_http_get(b->socket_path, path, accept, b->timeout_ms, max_body, want, &status, &body,
-		f);
+	r = kura_http_get(b->socket_path, path, accept, b->timeout_ms, max_body, want, &status,
+		&body, f);
 	if (r < 0)
 		return r;
 	if (status >= 200 && status < 300) {
@@ -138,15 +138,18 @@ int kura_api_parse_list(const json_t *j, struct kura_secret_set *ret, struct kur
 		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
 			"/v1/secrets: no \"secrets\" array in the broker's answer");
 	if (json_array_size(arr) > KURA_SET_MAX)
-		return kura_fail_set(f, -E2BIG, KURA_EXIT_PROTOCOL, "/v1/secrets: the broker lists "
+		return kura_fail_set(f, -E2BIG, KURA_EXIT_PROTOCOL,
+			"/v1/secrets: the broker lists "
 			"%zu secrets for this workload, over kura's limit of %d a set; nothing fetched "
-			"(name the ones this app needs with --only)", json_array_size(arr), KURA_SET_MAX);
+			"(name the ones this app needs with --only)",
+			json_array_size(arr), KURA_SET_MAX);
 	json_array_foreach(arr, i, e) {
 		const char *name = json_string_value(json_object_get(e, "name"));
 		uint64_t version;
 
 		/* The broker's names become paths here: hold them to the naming rules. */
-		if (!name || kura_name_invalid(name, strlen(name)) || get_version(e, &version) < 0) {
+		if (!name || kura_name_invalid(name, strlen(name)) ||
+			get_version(e, &version) < 0) {
 			kura_secret_set_done(&set);
 			return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
 				"/v1/secrets: entry %zu is not a valid name and version", i);
@@ -212,7 +215,8 @@ static int skip_value(const uint8_t *p, size_t len, size_t *i)
 		} else {
 			(*i)++;
 		}
-		if (depth == 0 && (c == '"' || c == '}' || c == ']')) /* a string or a container ended */
+		if (depth == 0 &&
+			(c == '"' || c == '}' || c == ']')) /* a string or a container ended */
 			return 0;
 	}
 	return depth == 0 ? 0 : -EBADMSG;
@@ -302,7 +306,8 @@ int kura_api_parse_secret(struct kura_secbuf *body, const char *name,
 	r = kura_secbuf_new(b64_len / 4 * 3, &v);
 	if (r < 0)
 		return r;
-	if (kura_base64_decode((const char *)body->data + off, b64_len, v->data, v->cap, &v->len) < 0)
+	if (kura_base64_decode((const char *)body->data + off, b64_len, v->data, v->cap, &v->len) <
+		0)
 		return -EILSEQ;
 	/* The rest of the document, with "value" emptied, goes to jansson for a full check. */
 	memmove(body->data + off, body->data + off + b64_len, body->len - off - b64_len);
@@ -352,8 +357,8 @@ static bool shaped(const char *s, const char *pattern)
 {
 	for (; *pattern; s++, pattern++) {
 		bool ok = *pattern == 'd' ? (*s >= '0' && *s <= '9') :
-			*pattern == 'x' ? ((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')) :
-			*s == *pattern;
+			*pattern == 'x'   ? ((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')) :
+					    *s == *pattern;
 
 		if (!ok)
 			return false;
@@ -444,21 +449,28 @@ int kura_api_fetch(const struct kura_broker *b, struct kura_secret *s, struct ku
 	if (r == -ENOMEM)
 		return kura_fail_set(f, r, KURA_EXIT_SYSTEM, "out of (locked) memory");
 	if (r == -EMEDIUMTYPE)
-		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL, "%s: the broker's answer is "
-			"of type '%s', neither application/octet-stream nor application/json", path,
+		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
+			"%s: the broker's answer is "
+			"of type '%s', neither application/octet-stream nor application/json",
+			path,
 			want[KURA_SECRET_TYPE].found ? want[KURA_SECRET_TYPE].value : "(none)");
 	if (r < 0 && why)
-		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL, "%s: the broker's raw answer lacks a "
-			"valid %s header", path, why);
+		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL,
+			"%s: the broker's raw answer lacks a "
+			"valid %s header",
+			path, why);
 	if (r == -EBADMSG)
 		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL,
-			"%s: the broker's answer is not a JSON object with one base64 \"value\"", path);
+			"%s: the broker's answer is not a JSON object with one base64 \"value\"",
+			path);
 	if (r == -EILSEQ)
 		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
 			"%s: the value is not valid base64", path);
 	if (r == -EFBIG)
-		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL, "%s: the broker's answer holds "
-			"over %u KiB besides the value", path, MAX_PARSED_BODY / 1024);
+		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL,
+			"%s: the broker's answer holds "
+			"over %u KiB besides the value",
+			path, MAX_PARSED_BODY / 1024);
 	if (r < 0)
 		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
 			"%s: the broker's answer lacks the name, version or value", path);

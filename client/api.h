@@ -14,8 +14,9 @@
 /* Kura's own bounds on what a broker may send (anything answering the socket could be hostile),
  * which keep its peak memory near 8 MiB whatever it is sent: a set of at most KURA_SET_MAX
  * names; a secret's answer of at most 4 MiB (the raw value, or 3 MiB of it in base64 from an
- * older kurad); every other answer at most 512 KiB (a listing of 1024 names of 255 bytes is under 300 KiB, and jansson's tree of
- * the worst 512 KiB is about 13 MiB). Past them: KURA_EXIT_PROTOCOL, nothing written. */
+ * older kurad); every other answer at most 512 KiB (a listing of 1024 names of 255 bytes is under
+ * 300 KiB, and jansson's tree of the worst 512 KiB is about 13 MiB). Past them: KURA_EXIT_PROTOCOL,
+ * nothing written. */
 #define KURA_SET_MAX 1024
 #define KURA_API_MAX_SECRET_BODY (4u * 1024u * 1024u)
 #define KURA_API_MAX_BODY (512u * 1024u)

@@ -8,7 +8,7 @@
 #include "outcome.h"
 
 struct kura_fail {
-	int exit; /* one of KURA_EXIT_*, 0 while nothing failed */
+	int exit;       /* one of KURA_EXIT_*, 0 while nothing failed */
 	char msg[1024]; /* escaped (escape.h): safe to print as it is */
 };
 

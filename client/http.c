@@ -161,8 +161,8 @@ static char *next_line(char **at)
 	return line;
 }
 
-int kura_http_parse_head(char *hdr, size_t max_body, struct kura_http_header *want,
-	int *ret_status, size_t *ret_len)
+int kura_http_parse_head(char *hdr, size_t max_body, struct kura_http_header *want, int *ret_status,
+	size_t *ret_len)
 {
 	bool have_len = false;
 	char *at = hdr, *line;
@@ -200,9 +200,8 @@ int kura_http_parse_head(char *hdr, size_t max_body, struct kura_http_header *wa
 	return 0;
 }
 
-static int exchange(int fd, const char *path, const char *accept, int64_t deadline,
-	size_t max_body, struct kura_http_header *want, int *ret_status,
-	struct kura_secbuf **ret_body)
+static int exchange(int fd, const char *path, const char *accept, int64_t deadline, size_t max_body,
+	struct kura_http_header *want, int *ret_status, struct kura_secbuf **ret_body)
 {
 	_cleanup_secbuf_ struct kura_secbuf *head = NULL, *body = NULL;
 	const uint8_t *end = NULL;
@@ -212,9 +211,10 @@ static int exchange(int fd, const char *path, const char *accept, int64_t deadli
 	uint8_t extra;
 	ssize_t k;
 
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: kura\r\nUser-Agent: kura\r\n"
-		"%s%s%sConnection: close\r\n\r\n", path, accept ? "Accept: " : "",
-		accept ? accept : "", accept ? "\r\n" : "");
+	n = snprintf(req, sizeof(req),
+		"GET %s HTTP/1.1\r\nHost: kura\r\nUser-Agent: kura\r\n"
+		"%s%s%sConnection: close\r\n\r\n",
+		path, accept ? "Accept: " : "", accept ? accept : "", accept ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(req))
 		return -ENAMETOOLONG;
 	r = send_all(fd, req, (size_t)n, deadline);
@@ -227,7 +227,8 @@ static int exchange(int fd, const char *path, const char *accept, int64_t deadli
 	while (!end) {
 		if (head->len >= KURA_HTTP_MAX_HEADER)
 			return -EBADMSG;
-		k = recv_some(fd, head->data + head->len, KURA_HTTP_MAX_HEADER - head->len, deadline);
+		k = recv_some(fd, head->data + head->len, KURA_HTTP_MAX_HEADER - head->len,
+			deadline);
 		if (k < 0)
 			return (int)k;
 		if (k == 0)
@@ -281,17 +282,21 @@ int kura_http_get(const char *socket_path, const char *path, const char *accept,
 
 	fd = dial(socket_path, deadline);
 	if (fd < 0)
-		return kura_fail_set(f, fd, KURA_EXIT_UNREACHABLE, "cannot reach the broker at %s: %s",
-			socket_path, strerror(-fd));
+		return kura_fail_set(f, fd, KURA_EXIT_UNREACHABLE,
+			"cannot reach the broker at %s: %s", socket_path, strerror(-fd));
 	r = exchange(fd, path, accept, deadline, max_body, want, ret_status, ret_body);
 	if (r < 0)
 		unfind(want);
 	if (r == -EFBIG)
-		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL, "%s: the broker's answer is over "
-			"kura's limit of %zu KiB for it", path, max_body / 1024);
+		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL,
+			"%s: the broker's answer is over "
+			"kura's limit of %zu KiB for it",
+			path, max_body / 1024);
 	if (r == -EBADMSG)
-		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL, "%s: a malformed HTTP response from "
-			"the broker", path);
+		return kura_fail_set(f, r, KURA_EXIT_PROTOCOL,
+			"%s: a malformed HTTP response from "
+			"the broker",
+			path);
 	if (r == -ENOMEM)
 		return kura_fail_set(f, r, KURA_EXIT_SYSTEM, "%s: out of (locked) memory", path);
 	if (r < 0)

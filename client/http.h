@@ -44,5 +44,5 @@ int kura_http_get(const char *socket_path, const char *path, const char *accept,
  * coding is refused (kurad never sends it to us, and parsing less is safer). -EBADMSG for
  * anything else, and then nothing in want is found. Exposed for the unit and fuzz tests.
  */
-int kura_http_parse_head(char *hdr, size_t max_body, struct kura_http_header *want,
-	int *ret_status, size_t *ret_len);
+int kura_http_parse_head(char *hdr, size_t max_body, struct kura_http_header *want, int *ret_status,
+	size_t *ret_len);

@@ -134,7 +134,8 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	va_start(ap, fmt);
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "kura: %s (see kura --help)\n", kura_escape(raw, strlen(raw), KURA_ESCAPE_TEXT, safe, sizeof(safe)));
+	fprintf(stderr, "kura: %s (see kura --help)\n",
+		kura_escape(raw, strlen(raw), KURA_ESCAPE_TEXT, safe, sizeof(safe)));
 	return KURA_EXIT_USAGE;
 }
 
@@ -176,7 +177,8 @@ static int parse(int argc, char **argv, struct args *a)
 			break;
 		case OPT_TIMEOUT:
 			if (!parse_ulong(optarg, 10, 3600, &v) || v == 0)
-				return usage_error("--timeout takes 1 to 3600 seconds, not '%s'", optarg);
+				return usage_error("--timeout takes 1 to 3600 seconds, not '%s'",
+					optarg);
 			a->broker.timeout_ms = (int)v * 1000;
 			break;
 		case OPT_DIR:
@@ -197,8 +199,8 @@ static int parse(int argc, char **argv, struct args *a)
 			break;
 		case OPT_MODE:
 			if (!parse_ulong(optarg, 8, 0777, &v))
-				return usage_error("--mode takes an octal mode up to 0777, not '%s'",
-					optarg);
+				return usage_error(
+					"--mode takes an octal mode up to 0777, not '%s'", optarg);
 			a->wo.mode = (mode_t)v;
 			a->write_opts = true;
 			break;
@@ -227,8 +229,10 @@ static int parse(int argc, char **argv, struct args *a)
 			if (v == ENOMEM)
 				return KURA_EXIT_SYSTEM;
 			if (v)
-				return usage_error("--on-change takes signal:SIG, restart or exec:CMD, "
-					"not '%s'", optarg);
+				return usage_error(
+					"--on-change takes signal:SIG, restart or exec:CMD, "
+					"not '%s'",
+					optarg);
 			a->on_change = true;
 			a->write_opts = true;
 			break;
@@ -289,7 +293,8 @@ static int cmd_ls(const struct args *a)
 
 		const char *n = set.items[i].name;
 
-		printf("%s\t%llu\n", kura_escape(n, strlen(n), KURA_ESCAPE_TEXT, safe, sizeof(safe)),
+		printf("%s\t%llu\n",
+			kura_escape(n, strlen(n), KURA_ESCAPE_TEXT, safe, sizeof(safe)),
 			(unsigned long long)set.items[i].version);
 	}
 	kura_secret_set_done(&set);
@@ -346,7 +351,8 @@ static int fetch_and_write(struct args *a, struct kura_fail *f)
 	}
 	kura_secret_set_done(&set);
 	if (r == 0 && written == 0 && !a->allow_partial)
-		r = kura_fail_set(f, -ENOENT, KURA_EXIT_REFUSED, "the broker grants this workload "
+		r = kura_fail_set(f, -ENOENT, KURA_EXIT_REFUSED,
+			"the broker grants this workload "
 			"no secret%s; nothing written (is the grant for this image ID?)",
 			only ? " of those named" : " at all");
 	if (r < 0) {
@@ -354,8 +360,10 @@ static int fetch_and_write(struct args *a, struct kura_fail *f)
 		return f->exit;
 	}
 	if (!a->warned_swap && kura_write_swap_risk(dirfd))
-		fprintf(stderr, "kura: warning: %s is a tmpfs that can be swapped to disk (swap is "
-				"on; mount it with noswap)\n", a->dir);
+		fprintf(stderr,
+			"kura: warning: %s is a tmpfs that can be swapped to disk (swap is "
+			"on; mount it with noswap)\n",
+			a->dir);
 	a->warned_swap = true;
 	return kura_write_commit(t, f) < 0 ? f->exit : KURA_EXIT_OK;
 }
@@ -375,8 +383,10 @@ static int start_revision(struct args *a, struct kura_fail *f)
 		return f->exit;
 	rev = json_object_get(j, "revision");
 	if (!json_is_integer(rev) || json_integer_value(rev) < 0)
-		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL, "/v1/secrets: no revision in "
-			"the broker's answer"), KURA_EXIT_PROTOCOL;
+		return kura_fail_set(f, -EBADMSG, KURA_EXIT_PROTOCOL,
+			       "/v1/secrets: no revision in "
+			       "the broker's answer"),
+		       KURA_EXIT_PROTOCOL;
 	a->w.revision = (uint64_t)json_integer_value(rev);
 	return 0;
 }
@@ -446,7 +456,7 @@ int main(int argc, char **argv)
 	/* Every fd of ours is closed or O_CLOEXEC, every value wiped; environ goes on untouched. */
 	execvp(cmd_argv[0], cmd_argv);
 	r = errno;
-	kura_fail_set(&f, -r, r == ENOENT ? KURA_EXIT_NOT_FOUND : KURA_EXIT_CANNOT_EXEC, "cannot execute %s: %s", cmd_argv[0],
-		strerror(r));
+	kura_fail_set(&f, -r, r == ENOENT ? KURA_EXIT_NOT_FOUND : KURA_EXIT_CANNOT_EXEC,
+		"cannot execute %s: %s", cmd_argv[0], strerror(r));
 	return report(&f);
 }

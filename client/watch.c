@@ -26,9 +26,16 @@ static const struct {
 	const char *name;
 	int sig;
 } signames[] = {
-	{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "USR1", SIGUSR1 },
-	{ "USR2", SIGUSR2 }, { "TERM", SIGTERM }, { "ALRM", SIGALRM }, { "WINCH", SIGWINCH },
-	{ "CONT", SIGCONT }, { "KILL", SIGKILL },
+	{ "HUP", SIGHUP },
+	{ "INT", SIGINT },
+	{ "QUIT", SIGQUIT },
+	{ "USR1", SIGUSR1 },
+	{ "USR2", SIGUSR2 },
+	{ "TERM", SIGTERM },
+	{ "ALRM", SIGALRM },
+	{ "WINCH", SIGWINCH },
+	{ "CONT", SIGCONT },
+	{ "KILL", SIGKILL },
 };
 
 static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT };
@@ -200,15 +207,17 @@ static void *watcher(void *arg)
 
 		if (watch_once(w, &f) == 0) {
 			if (failing)
-				fprintf(stderr, "kura: watch: the broker answers again; following "
-						"changes\n");
+				fprintf(stderr,
+					"kura: watch: the broker answers again; following "
+					"changes\n");
 			failing = false;
 			backoff = 0;
 			continue;
 		}
 		backoff = backoff ? (backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : backoff * 2) : 1;
 		if (!failing)
-			fprintf(stderr, "kura: watch: %s; the app keeps running, retrying\n", f.msg);
+			fprintf(stderr, "kura: watch: %s; the app keeps running, retrying\n",
+				f.msg);
 		failing = true;
 		sleep_s(backoff);
 	}
@@ -286,8 +295,8 @@ static bool stop_app(struct children *c, int sfd)
 	return again;
 }
 
-static void apply_change(struct kura_watch *w, struct children *c, int sfd,
-	const sigset_t *mask, char **cmd_argv)
+static void apply_change(struct kura_watch *w, struct children *c, int sfd, const sigset_t *mask,
+	char **cmd_argv)
 {
 	switch (w->on_change) {
 	case KURA_ON_CHANGE_SIGNAL:
@@ -305,8 +314,9 @@ static void apply_change(struct kura_watch *w, struct children *c, int sfd,
 		break;
 	case KURA_ON_CHANGE_EXEC:
 		if (c->hook > 0) {
-			fprintf(stderr, "kura: watch: the --on-change command still runs; not "
-					"starting another\n");
+			fprintf(stderr,
+				"kura: watch: the --on-change command still runs; not "
+				"starting another\n");
 			break;
 		}
 		c->hook = spawn(w->exec_argv, mask);
@@ -343,8 +353,10 @@ int kura_watch_run(struct kura_watch *w, char **cmd_argv)
 	}
 	r = pthread_create(&th, NULL, watcher, w);
 	if (r != 0)
-		fprintf(stderr, "kura: watch: cannot start the watcher (%s); the app runs without "
-				"it\n", strerror(r));
+		fprintf(stderr,
+			"kura: watch: cannot start the watcher (%s); the app runs without "
+			"it\n",
+			strerror(r));
 	while (!c.app_gone) {
 		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
 			{ .fd = notify_pipe[0], .events = POLLIN } };
@@ -359,7 +371,8 @@ int kura_watch_run(struct kura_watch *w, char **cmd_argv)
 			else if (sig > 0)
 				kill(c.app, sig);
 		}
-		if (!c.app_gone && (p[1].revents & POLLIN) && read(notify_pipe[0], buf, sizeof(buf)) > 0)
+		if (!c.app_gone && (p[1].revents & POLLIN) &&
+			read(notify_pipe[0], buf, sizeof(buf)) > 0)
 			apply_change(w, &c, sfd, &old, cmd_argv);
 	}
 	pthread_mutex_lock(&write_lock); /* never end halfway through a swap */

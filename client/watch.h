@@ -1,5 +1,6 @@
 /* kura run --watch: kura stays as a small parent of the app, follows the broker's revisions and
- * rewrites the set on a change. No plaintext here: values pass only through the refresh callback. */
+ * rewrites the set on a change. No plaintext here: values pass only through the refresh callback.
+ */
 #pragma once
 
 #include <stdbool.h>
@@ -9,9 +10,9 @@
 #include "fail.h"
 
 enum kura_on_change {
-	KURA_ON_CHANGE_SIGNAL, /* send sig to the app */
+	KURA_ON_CHANGE_SIGNAL,  /* send sig to the app */
 	KURA_ON_CHANGE_RESTART, /* SIGTERM, up to 10 s, SIGKILL, start it again */
-	KURA_ON_CHANGE_EXEC, /* run exec_argv as a separate child, waited for */
+	KURA_ON_CHANGE_EXEC,    /* run exec_argv as a separate child, waited for */
 };
 
 struct kura_watch {

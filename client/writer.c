@@ -38,18 +38,20 @@ static int openat2_dir(int dirfd, const char *path, uint64_t resolve)
 /* A sub-directory of dirfd, never through a symlink and never outside dirfd. */
 static int open_beneath(int dirfd, const char *path)
 {
-	return openat2_dir(dirfd, path, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	return openat2_dir(dirfd, path,
+		RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 }
 
 static int fail_errno(struct kura_fail *f, int r, const char *dir, const char *what,
 	const char *name)
 {
 	if (r == -ENOSPC || r == -EDQUOT)
-		return kura_fail_set(f, r, KURA_EXIT_FULL, "%s is full: cannot %s %s", dir, what, name);
+		return kura_fail_set(f, r, KURA_EXIT_FULL, "%s is full: cannot %s %s", dir, what,
+			name);
 	if (r == -ELOOP || r == -EXDEV || r == -ENOTDIR || r == -EEXIST)
 		return kura_fail_set(f, r, KURA_EXIT_WRITE_REFUSED,
-			"refusing to %s %s/%s: a symlink or another file is in the way (%s)", what, dir,
-			name, strerror(-r));
+			"refusing to %s %s/%s: a symlink or another file is in the way (%s)", what,
+			dir, name, strerror(-r));
 	return kura_fail_set(f, r, KURA_EXIT_SYSTEM, "cannot %s %s/%s: %s", what, dir, name,
 		strerror(-r));
 }
@@ -64,15 +66,17 @@ int kura_write_open_dir(const char *path, struct kura_fail *f)
 		return kura_fail_set(f, fd, KURA_EXIT_WRITE_REFUSED,
 			"refusing %s: the path holds a symlink", path);
 	if (fd < 0)
-		return kura_fail_set(f, fd, fd == -ENOENT || fd == -ENOTDIR ? KURA_EXIT_NOT_TMPFS :
-			KURA_EXIT_SYSTEM, "cannot open the target directory %s: %s", path, strerror(-fd));
+		return kura_fail_set(f, fd,
+			fd == -ENOENT || fd == -ENOTDIR ? KURA_EXIT_NOT_TMPFS : KURA_EXIT_SYSTEM,
+			"cannot open the target directory %s: %s", path, strerror(-fd));
 	if (fstatfs(fd, &sfs) < 0)
 		return kura_fail_set(f, -errno, KURA_EXIT_SYSTEM, "cannot statfs %s: %s", path,
 			strerror(errno));
 	if (sfs.f_type != TMPFS_MAGIC && sfs.f_type != RAMFS_MAGIC)
 		return kura_fail_set(f, -EXDEV, KURA_EXIT_NOT_TMPFS,
 			"%s is not a tmpfs or ramfs: refusing to write secrets to a disk (mount one, "
-			"e.g. --tmpfs %s:mode=0700)", path, path);
+			"e.g. --tmpfs %s:mode=0700)",
+			path, path);
 	return TAKE_FD(fd);
 }
 
@@ -173,12 +177,12 @@ static int random_u32(uint32_t *ret)
 }
 
 struct kura_write_txn {
-	int dir_fd; /* borrowed from the caller */
+	int dir_fd;      /* borrowed from the caller */
 	const char *dir; /* for messages */
 	struct kura_write_opts o;
 	uid_t euid;
 	int set_fd; /* the new set's directory */
-	size_t n; /* values written into it */
+	size_t n;   /* values written into it */
 	char set_name[64];
 };
 
@@ -239,8 +243,8 @@ static void ancestor_name(const char *dir, int level, char *buf, size_t size)
 	size_t len = strlen(dir);
 
 	if (!plain_path(dir)) {
-		snprintf(buf, size, "the directory %d level%s above %s", level, level == 1 ? "" : "s",
-			dir);
+		snprintf(buf, size, "the directory %d level%s above %s", level,
+			level == 1 ? "" : "s", dir);
 		return;
 	}
 	while (len > 1 && dir[len - 1] == '/')
@@ -270,15 +274,17 @@ static int check_dir(int dir_fd, const char *dir, uid_t euid, struct kura_fail *
 		return kura_fail_set(f, -errno, KURA_EXIT_SYSTEM, "cannot stat %s: %s", dir,
 			strerror(errno));
 	if (st.st_uid != euid && st.st_uid != 0)
-		return kura_fail_set(f, -EPERM, KURA_EXIT_WRITE_REFUSED, "refusing %s: it belongs to uid "
+		return kura_fail_set(f, -EPERM, KURA_EXIT_WRITE_REFUSED,
+			"refusing %s: it belongs to uid "
 			"%u, who could plant or repoint the links the app follows; kura (uid %u) writes "
-			"only into a directory of its own or root's; nothing written", dir,
-			(unsigned)st.st_uid, (unsigned)euid);
+			"only into a directory of its own or root's; nothing written",
+			dir, (unsigned)st.st_uid, (unsigned)euid);
 	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return kura_fail_set(f, -EPERM, KURA_EXIT_WRITE_REFUSED, "refusing %s: others can write it "
+		return kura_fail_set(f, -EPERM, KURA_EXIT_WRITE_REFUSED,
+			"refusing %s: others can write it "
 			"(mode %04o), so they could plant or repoint the links the app follows; nothing "
-			"written (mount a tmpfs of kura's own there, e.g. --tmpfs %s:mode=0700)", dir,
-			(unsigned)(st.st_mode & 07777), dir);
+			"written (mount a tmpfs of kura's own there, e.g. --tmpfs %s:mode=0700)",
+			dir, (unsigned)(st.st_mode & 07777), dir);
 	cur = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
 	if (cur < 0)
 		return kura_fail_set(f, -errno, KURA_EXIT_SYSTEM, "cannot inspect %s: %s", dir,
@@ -292,8 +298,10 @@ static int check_dir(int dir_fd, const char *dir, uid_t euid, struct kura_fail *
 
 			if (parent >= 0)
 				close(parent);
-			return kura_fail_set(f, -e, KURA_EXIT_SYSTEM, "cannot inspect the directories "
-				"above %s: %s", dir, strerror(e));
+			return kura_fail_set(f, -e, KURA_EXIT_SYSTEM,
+				"cannot inspect the directories "
+				"above %s: %s",
+				dir, strerror(e));
 		}
 		close(cur);
 		cur = parent;
@@ -301,13 +309,16 @@ static int check_dir(int dir_fd, const char *dir, uid_t euid, struct kura_fail *
 			return 0;
 		ancestor_name(dir, level, where, sizeof(where));
 		if (up.st_uid != euid && up.st_uid != 0)
-			return kura_fail_set(f, -EPERM, KURA_EXIT_WRITE_REFUSED, "refusing %s: %s above it "
-				"belongs to uid %u, who could replace it; nothing written", dir, where,
-				(unsigned)up.st_uid);
+			return kura_fail_set(f, -EPERM, KURA_EXIT_WRITE_REFUSED,
+				"refusing %s: %s above it "
+				"belongs to uid %u, who could replace it; nothing written",
+				dir, where, (unsigned)up.st_uid);
 		if ((up.st_mode & (S_IWGRP | S_IWOTH)) && !(up.st_mode & S_ISVTX))
-			return kura_fail_set(f, -EPERM, KURA_EXIT_WRITE_REFUSED, "refusing %s: others can "
+			return kura_fail_set(f, -EPERM, KURA_EXIT_WRITE_REFUSED,
+				"refusing %s: others can "
 				"write %s above it (mode %04o, not sticky), so they could replace it; "
-				"nothing written", dir, where, (unsigned)(up.st_mode & 07777));
+				"nothing written",
+				dir, where, (unsigned)(up.st_mode & 07777));
 		st = up;
 	}
 	return 0;
@@ -341,17 +352,20 @@ static int read_own_link(int dirfd, const char *name, uid_t euid, char *buf, siz
 }
 
 /* A refusal for entry in DIR, in the way of what (a secret's name, or the set). */
-static int refuse_entry(struct kura_fail *f, int r, const char *dir, const char *entry,
-	uid_t owner, const char *what)
+static int refuse_entry(struct kura_fail *f, int r, const char *dir, const char *entry, uid_t owner,
+	const char *what)
 {
 	if (r == -EPERM)
-		return kura_fail_set(f, r, KURA_EXIT_WRITE_REFUSED, "refusing to write %s: %s/%s is a "
-			"link of uid %u, not kura's own (planted?); nothing written", what, dir, entry,
-			(unsigned)owner);
+		return kura_fail_set(f, r, KURA_EXIT_WRITE_REFUSED,
+			"refusing to write %s: %s/%s is a "
+			"link of uid %u, not kura's own (planted?); nothing written",
+			what, dir, entry, (unsigned)owner);
 	if (r == -EEXIST || r == -ELOOP)
-		return kura_fail_set(f, r, KURA_EXIT_WRITE_REFUSED, "refusing to write %s: %s/%s is "
+		return kura_fail_set(f, r, KURA_EXIT_WRITE_REFUSED,
+			"refusing to write %s: %s/%s is "
 			"already there and is not kura's link (a planted symlink or file?); nothing "
-			"written", what, dir, entry);
+			"written",
+			what, dir, entry);
 	return fail_errno(f, r, dir, "inspect", entry);
 }
 
@@ -363,8 +377,8 @@ static int check_data(int dir_fd, const char *dir, uid_t euid, struct kura_fail 
 	int r;
 
 	r = read_own_link(dir_fd, KURA_DATA_LINK, euid, have, sizeof(have), &owner);
-	if (r == 1 && (strncmp(have, KURA_SET_PREFIX, strlen(KURA_SET_PREFIX)) != 0 ||
-			      strchr(have, '/')))
+	if (r == 1 &&
+		(strncmp(have, KURA_SET_PREFIX, strlen(KURA_SET_PREFIX)) != 0 || strchr(have, '/')))
 		r = -ELOOP;
 	return r < 0 ? refuse_entry(f, r, dir, KURA_DATA_LINK, owner, "the set") : 0;
 }
@@ -416,12 +430,17 @@ int kura_write_begin(int dir_fd, const char *dir, const struct kura_write_opts *
 		return r;
 	r = random_u32(&rnd);
 	if (r < 0)
-		return kura_fail_set(f, r, KURA_EXIT_SYSTEM, "cannot name a new set in %s: no "
-			"random bytes: %s", dir, strerror(-r));
+		return kura_fail_set(f, r, KURA_EXIT_SYSTEM,
+			"cannot name a new set in %s: no "
+			"random bytes: %s",
+			dir, strerror(-r));
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return kura_fail_set(f, -ENOMEM, KURA_EXIT_SYSTEM, "out of memory");
-	*t = (struct kura_write_txn){ .dir_fd = dir_fd, .dir = dir, .o = *o, .euid = euid,
+	*t = (struct kura_write_txn){ .dir_fd = dir_fd,
+		.dir = dir,
+		.o = *o,
+		.euid = euid,
 		.set_fd = -1 };
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -456,8 +475,8 @@ int kura_write_check(struct kura_write_txn *t, const char *name, struct kura_fai
 	int r;
 
 	if (why)
-		return kura_fail_set(f, -EINVAL, KURA_EXIT_WRITE_REFUSED, "refusing to write '%s': %s",
-			name, why);
+		return kura_fail_set(f, -EINVAL, KURA_EXIT_WRITE_REFUSED,
+			"refusing to write '%s': %s", name, why);
 	top_of(name, top);
 	r = check_top(t, top, name, f);
 	return r < 0 ? r : 0;
@@ -465,8 +484,10 @@ int kura_write_check(struct kura_write_txn *t, const char *name, struct kura_fai
 
 static int clash(struct kura_fail *f, const char *name)
 {
-	return kura_fail_set(f, -EEXIST, KURA_EXIT_PROTOCOL, "refusing to write %s: the set "
-		"holds it twice, or as both a secret and a prefix of another; nothing written", name);
+	return kura_fail_set(f, -EEXIST, KURA_EXIT_PROTOCOL,
+		"refusing to write %s: the set "
+		"holds it twice, or as both a secret and a prefix of another; nothing written",
+		name);
 }
 
 static int write_one(struct kura_write_txn *t, const char *name, const struct kura_secbuf *value,
@@ -541,8 +562,10 @@ int kura_write_add(struct kura_write_txn *t, const char *name, const struct kura
 	int r;
 
 	if (t->n >= KURA_SET_MAX)
-		return kura_fail_set(f, -E2BIG, KURA_EXIT_PROTOCOL, "refusing to write %s: a set "
-			"holds at most %d secrets; nothing written", name, KURA_SET_MAX);
+		return kura_fail_set(f, -E2BIG, KURA_EXIT_PROTOCOL,
+			"refusing to write %s: a set "
+			"holds at most %d secrets; nothing written",
+			name, KURA_SET_MAX);
 	r = kura_write_check(t, name, f);
 	if (r < 0)
 		return r;
@@ -653,7 +676,8 @@ static void prune(int dirfd, const char *keep, char **tops, size_t n_tops, uid_t
 		if (strcmp(de->d_name, KURA_DATA_LINK) == 0 ||
 			read_own_link(dirfd, de->d_name, euid, link, sizeof(link), &owner) != 1)
 			continue;
-		if (strncmp(de->d_name, KURA_DATA_LINK "_tmp_", strlen(KURA_DATA_LINK "_tmp_")) == 0) {
+		if (strncmp(de->d_name, KURA_DATA_LINK "_tmp_", strlen(KURA_DATA_LINK "_tmp_")) ==
+			0) {
 			unlinkat(dirfd, de->d_name, 0);
 			continue;
 		}
@@ -709,8 +733,10 @@ int kura_write_commit(struct kura_write_txn *t, struct kura_fail *f)
 		goto fail;
 	}
 	if (r < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
-		r = kura_fail_set(f, -ESTALE, KURA_EXIT_WRITE_REFUSED, "refusing to swap in %s/%s: it is "
-			"no longer the set kura wrote; nothing written", t->dir, t->set_name);
+		r = kura_fail_set(f, -ESTALE, KURA_EXIT_WRITE_REFUSED,
+			"refusing to swap in %s/%s: it is "
+			"no longer the set kura wrote; nothing written",
+			t->dir, t->set_name);
 		goto fail;
 	}
 	/* The links first, while "..data" still names the old set: a new name's link dangles
@@ -734,7 +760,8 @@ int kura_write_commit(struct kura_write_txn *t, struct kura_fail *f)
 		fail_errno(f, r, t->dir, "link", tops[i]);
 		goto fail;
 	}
-	snprintf(tmplink, sizeof(tmplink), KURA_DATA_LINK "_tmp_%s", t->set_name + strlen(KURA_SET_PREFIX));
+	snprintf(tmplink, sizeof(tmplink), KURA_DATA_LINK "_tmp_%s",
+		t->set_name + strlen(KURA_SET_PREFIX));
 	if (symlinkat(t->set_name, t->dir_fd, tmplink) < 0) {
 		r = fail_errno(f, -errno, t->dir, "create", tmplink);
 		goto fail;

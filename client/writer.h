@@ -21,7 +21,8 @@
  * or a bind of /dev/shm, is refused), and so must every directory above it, unless it has the
  * sticky bit (which keeps others from renaming what is not theirs). "..data" and every
  * top-level link kura keeps from an earlier set must be symlinks owned by kura's euid with the
- * text kura gives them. Anything else is refused with KURA_EXIT_WRITE_REFUSED and nothing is written.
+ * text kura gives them. Anything else is refused with KURA_EXIT_WRITE_REFUSED and nothing is
+ * written.
  */
 #define KURA_DATA_LINK "..data"
 #define KURA_SET_PREFIX "..kura_"

@@ -11,7 +11,7 @@ _Static_assert(KURA_CHAIN_KEY_BYTES >= crypto_generichash_KEYBYTES_MIN &&
 		KURA_CHAIN_KEY_BYTES <= crypto_generichash_KEYBYTES_MAX,
 	"a chain key is a BLAKE2b key");
 
-static const uint8_t mac_label[] = "kura/audit/1"; /* the NUL goes into the MAC too */
+static const uint8_t mac_label[] = "kura/audit/1";        /* the NUL goes into the MAC too */
 static const char evolve_label[] = "kura/audit/evolve/1"; /* without its NUL */
 
 int kura_chain_start(struct kura_secbuf **ret)

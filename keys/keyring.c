@@ -137,8 +137,8 @@ int kura_keyring_unwrap(struct kura_keyring *kr, const struct kura_secbuf *maste
 	return 0;
 }
 
-int kura_keyring_wrap(const struct kura_keyring *kr, const struct kura_secbuf *master,
-	uint32_t id, uint8_t **ret_box, size_t *ret_len)
+int kura_keyring_wrap(const struct kura_keyring *kr, const struct kura_secbuf *master, uint32_t id,
+	uint8_t **ret_box, size_t *ret_len)
 {
 	const struct kek *k = find(kr, id);
 	uint8_t ad[16];
@@ -148,7 +148,8 @@ int kura_keyring_wrap(const struct kura_keyring *kr, const struct kura_secbuf *m
 		return -ENOKEY;
 	if (master->len != KURA_MASTER_KEY_BYTES)
 		return -EINVAL;
-	return kura_aead_seal(master->data, ad, ad_len, k->key->data, k->key->len, ret_box, ret_len);
+	return kura_aead_seal(master->data, ad, ad_len, k->key->data, k->key->len, ret_box,
+		ret_len);
 }
 
 int kura_keyring_drop(struct kura_keyring *kr, uint32_t id)
@@ -215,8 +216,8 @@ int kura_keyring_wrap_record_key(const struct kura_keyring *kr, const struct kur
 		return -ENOKEY;
 	if (master->len != KURA_MASTER_KEY_BYTES)
 		return -EINVAL;
-	return kura_aead_seal(master->data, record_key_ad, sizeof(record_key_ad), kr->record_key->data,
-		kr->record_key->len, ret_box, ret_len);
+	return kura_aead_seal(master->data, record_key_ad, sizeof(record_key_ad),
+		kr->record_key->data, kr->record_key->len, ret_box, ret_len);
 }
 
 int kura_keyring_unwrap_record_key(struct kura_keyring *kr, const struct kura_secbuf *master,

@@ -26,8 +26,8 @@ int kura_keyring_unwrap(struct kura_keyring *kr, const struct kura_secbuf *maste
 	const uint8_t *box, size_t len);
 
 /* The KEK id wrapped by master, for storing. -ENOKEY if the keyring has no such KEK. */
-int kura_keyring_wrap(const struct kura_keyring *kr, const struct kura_secbuf *master,
-	uint32_t id, uint8_t **ret_box, size_t *ret_len);
+int kura_keyring_wrap(const struct kura_keyring *kr, const struct kura_secbuf *master, uint32_t id,
+	uint8_t **ret_box, size_t *ret_len);
 
 /* Wipes and forgets KEK id. -ENOKEY if absent. */
 int kura_keyring_drop(struct kura_keyring *kr, uint32_t id);

@@ -22,8 +22,7 @@ void kura_kdf_init(struct kura_kdf *kdf)
 
 int kura_kdf_check(const struct kura_kdf *kdf)
 {
-	if (kdf->opslimit < crypto_pwhash_argon2id_OPSLIMIT_MIN ||
-		kdf->opslimit > 64)
+	if (kdf->opslimit < crypto_pwhash_argon2id_OPSLIMIT_MIN || kdf->opslimit > 64)
 		return -EINVAL;
 	if (kdf->memlimit < 8192 || kdf->memlimit > (4ull << 30))
 		return -EINVAL;
@@ -102,7 +101,8 @@ int kura_keyfile_open(const char *path, struct kura_keyfile *ret)
 		for (int tries = 0; tries < 8 && f.fd < 0; tries++) {
 			snprintf(f.tmp, sizeof(f.tmp), ".kura-key-%08x", randombytes_random());
 			f.fd = openat(f.dirfd, f.tmp,
-				O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0400);
+				O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+				0400);
 			if (f.fd < 0 && errno != EEXIST)
 				break;
 		}

@@ -18,8 +18,8 @@
  * NUL), and everything after it is fixed width. The value box does not bind the KEK id: `key
  * rotate` rewraps DEKs but never re-encrypts values.
  */
-static int make_ad(const char *label, const char *name, const uint8_t *secret_id,
-	uint64_t version, const uint32_t *kek_id, uint8_t ad[static AD_MAX], size_t *ret_len)
+static int make_ad(const char *label, const char *name, const uint8_t *secret_id, uint64_t version,
+	const uint32_t *kek_id, uint8_t ad[static AD_MAX], size_t *ret_len)
 {
 	size_t label_len = strlen(label) + 1, name_len = strlen(name) + 1, n = 0;
 	uint64_t ver = htobe64(version);

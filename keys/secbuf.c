@@ -264,7 +264,8 @@ int kura_secbuf_random(size_t len, struct kura_secbuf **ret)
 
 int kura_secbuf_printable(size_t len, struct kura_secbuf **ret)
 {
-	static const char alphabet[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+	static const char alphabet[64] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
 	struct kura_secbuf *b;
 	int r;
 

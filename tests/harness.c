@@ -287,7 +287,8 @@ int harness_umount_leftovers(const char *dir)
 		if (!end)
 			continue;
 		*end = '\0';
-		if (strncmp(sp + 1, dir, dlen) == 0 && (sp[1 + dlen] == '/' || sp[1 + dlen] == '\0'))
+		if (strncmp(sp + 1, dir, dlen) == 0 &&
+			(sp[1 + dlen] == '/' || sp[1 + dlen] == '\0'))
 			mnts[n++] = strdup(sp + 1);
 	}
 	fclose(f);
@@ -397,9 +398,10 @@ int harness_runtime_start(struct harness_runtime *h, enum harness_kind kind, con
 		h->cli[3] = h->arg[3];
 	}
 	if (access(h->kind == HARNESS_DOCKER ? "/usr/sbin/dockerd" : "/usr/bin/podman", X_OK) < 0 &&
-		access(h->kind == HARNESS_DOCKER ? "/usr/bin/dockerd" : "/usr/sbin/podman", X_OK) < 0) {
-		snprintf(h->skip, sizeof(h->skip), "%s: not installed (apt-get install %s)", h->name,
-			h->kind == HARNESS_DOCKER ? "docker.io" : "podman runc");
+		access(h->kind == HARNESS_DOCKER ? "/usr/bin/dockerd" : "/usr/sbin/podman", X_OK) <
+			0) {
+		snprintf(h->skip, sizeof(h->skip), "%s: not installed (apt-get install %s)",
+			h->name, h->kind == HARNESS_DOCKER ? "docker.io" : "podman runc");
 		return -1;
 	}
 	return harness_daemon_start(h);
@@ -464,7 +466,8 @@ int harness_rootfs_tar(const char *tar, const struct harness_file *files, size_t
 
 		snprintf(path, sizeof(path), "%s/%s", root, files[i].dst);
 		/* Parent directories, one level at a time. */
-		for (slash = strchr(path + strlen(root) + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		for (slash = strchr(path + strlen(root) + 1, '/'); slash;
+			slash = strchr(slash + 1, '/')) {
 			*slash = '\0';
 			mkdir(path, 0755);
 			*slash = '/';
@@ -472,8 +475,10 @@ int harness_rootfs_tar(const char *tar, const struct harness_file *files, size_t
 		if (copy(files[i].src, path) != 0)
 			goto out;
 	}
-	r = harness_run(out, sizeof(out), (const char *const[]){ "tar", "-C", root, "-cf", tar,
-						  ".", NULL }) == 0 ? 0 : -1;
+	r = harness_run(out, sizeof(out),
+		    (const char *const[]){ "tar", "-C", root, "-cf", tar, ".", NULL }) == 0 ?
+		0 :
+		-1;
 out:
 	rmtree(root);
 	return r;
@@ -533,10 +538,12 @@ int harness_container_run(const struct harness_runtime *h, const struct harness_
 	const char *const name[] = { c->name, NULL };
 	const char *const image[] = { c->image, NULL };
 
-	if (push(argv, &n, NULL, run_d) < 0 || push(argv, &n, "--name", c->name ? name : NULL) < 0 ||
+	if (push(argv, &n, NULL, run_d) < 0 ||
+		push(argv, &n, "--name", c->name ? name : NULL) < 0 ||
 		push(argv, &n, "--label", c->labels) < 0 || push(argv, &n, "-v", c->volumes) < 0 ||
 		push(argv, &n, "--tmpfs", c->tmpfs) < 0 || push(argv, &n, NULL, c->args) < 0 ||
-		push(argv, &n, NULL, image) < 0 || push(argv, &n, NULL, c->cmd ? c->cmd : sleeper) < 0)
+		push(argv, &n, NULL, image) < 0 ||
+		push(argv, &n, NULL, c->cmd ? c->cmd : sleeper) < 0)
 		return -1;
 	argv[n] = NULL;
 	r = harness_cli(h, out, sizeof(out), argv);
@@ -593,7 +600,8 @@ int harness_container_rm(const struct harness_runtime *h, const char *container)
 int harness_inspect(const struct harness_runtime *h, const char *what, const char *fmt, char *out,
 	size_t outsz)
 {
-	return harness_cli(h, out, outsz, (const char *const[]){ "inspect", "-f", fmt, what, NULL });
+	return harness_cli(h, out, outsz,
+		(const char *const[]){ "inspect", "-f", fmt, what, NULL });
 }
 
 int harness_container_image(const struct harness_runtime *h, const char *container,

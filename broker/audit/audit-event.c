@@ -60,7 +60,9 @@ void kura_request_id(char out[KURA_REQUEST_ID_LEN + 1])
 
 struct kura_identity kura_identity_self(void)
 {
-	return (struct kura_identity){ .host = true, .pid = getpid(), .uid = getuid(),
+	return (struct kura_identity){ .host = true,
+		.pid = getpid(),
+		.uid = getuid(),
 		.gid = getgid() };
 }
 

@@ -52,7 +52,10 @@ static unsigned hex4(const char *p)
 	for (int k = 0; k < 4; k++) {
 		char h = p[k];
 
-		v = v * 16 + (unsigned)(h >= 'a' ? h - 'a' + 10 : h >= 'A' ? h - 'A' + 10 : h - '0');
+		v = v * 16 +
+			(unsigned)(h >= 'a'      ? h - 'a' + 10 :
+					h >= 'A' ? h - 'A' + 10 :
+						   h - '0');
 	}
 	return v;
 }
@@ -104,7 +107,8 @@ static size_t decode(const char *p, size_t n, char *out, size_t cap)
 		}
 		cp = hex4(p + i + 1);
 		i += 4;
-		if (cp >= 0xd800 && cp < 0xdc00 && i + 6 < n && p[i + 1] == '\\' && p[i + 2] == 'u') {
+		if (cp >= 0xd800 && cp < 0xdc00 && i + 6 < n && p[i + 1] == '\\' &&
+			p[i + 2] == 'u') {
 			unsigned lo = hex4(p + i + 3);
 
 			if (lo >= 0xdc00 && lo < 0xe000) {
@@ -169,7 +173,7 @@ static void format_time(int64_t sec, long usec, char out[KURA_AUDIT_TIME_LEN + 1
 	size_t n;
 
 	if (!gmtime_r(&t, &tm) || tm.tm_year < 1000 - 1900 || tm.tm_year > 9999 - 1900)
-		tm = (struct tm){.tm_year = 70, .tm_mday = 1};
+		tm = (struct tm){ .tm_year = 70, .tm_mday = 1 };
 	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf + n, sizeof(buf) - n, ".%06dZ", (int)(usec % 1000000));
 	memcpy(out, buf, KURA_AUDIT_TIME_LEN);
@@ -188,11 +192,11 @@ bool kura_audit_time_parse(const char *s, char out[KURA_AUDIT_TIME_LEN + 1])
 	size_t n = strspn(s, "0123456789");
 
 	if (n > 0 && n < 10 && s[n] && !s[n + 1] && strchr("smhdw", s[n])) {
-		static const int64_t unit[] = {['s' - 'a'] = 1,
+		static const int64_t unit[] = { ['s' - 'a'] = 1,
 			['m' - 'a'] = 60,
 			['h' - 'a'] = 3600,
 			['d' - 'a'] = 86400,
-			['w' - 'a'] = 604800};
+			['w' - 'a'] = 604800 };
 		struct timespec now;
 
 		clock_gettime(CLOCK_REALTIME, &now);
@@ -231,12 +235,12 @@ bool kura_audit_time_parse(const char *s, char out[KURA_AUDIT_TIME_LEN + 1])
 	}
 	if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
 		return false;
-	tm = (struct tm){.tm_year = Y - 1900,
+	tm = (struct tm){ .tm_year = Y - 1900,
 		.tm_mon = M - 1,
 		.tm_mday = D,
 		.tm_hour = h,
 		.tm_min = m,
-		.tm_sec = sec == 60 ? 59 : sec};
+		.tm_sec = sec == 60 ? 59 : sec };
 	t = timegm(&tm);
 	if (t == (time_t)-1 || tm.tm_mday != D)
 		return false; /* 2026-02-30 */

@@ -235,10 +235,10 @@ static int64_t op_deadline(struct sink *k)
 	return s && s < d ? s : d;
 }
 
-static void emit(
-	struct sink *k, enum kura_sink_event_kind kind, const char *detail, uint64_t dropped)
+static void emit(struct sink *k, enum kura_sink_event_kind kind, const char *detail,
+	uint64_t dropped)
 {
-	struct kura_sink_event e = {kind, k->name, detail ? detail : "", dropped};
+	struct kura_sink_event e = { kind, k->name, detail ? detail : "", dropped };
 
 	if (k->top->fn && !stop_at(k))
 		k->top->fn(&e, k->top->userdata);
@@ -348,12 +348,12 @@ static int fail(char *detail, size_t n, int err, const char *what, const char *w
 
 static int syslog_connect(struct sink *k, char *detail, size_t dn)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *ai = NULL;
 	int r = 0, fd;
 
 	if (k->kind == SYSLOG_UNIX) {
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
 		memcpy(sa.sun_path, k->addr, strlen(k->addr));
 		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -402,7 +402,7 @@ static int syslog_connect(struct sink *k, char *detail, size_t dn)
  * sending into a dead connection, which the kernel would accept once and then lose. */
 static bool tcp_peer_gone(int fd)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
+	struct pollfd p = { .fd = fd, .events = POLLIN };
 	char junk[256];
 
 	if (poll(&p, 1, 0) <= 0)
@@ -478,8 +478,8 @@ static int syslog_send_one(struct sink *k, const struct rec *r, char *detail, si
 }
 
 /* Sends records in order; *ret_done is how many went out before any failure. */
-static int syslog_deliver(
-	struct sink *k, struct rec **batch, unsigned n, unsigned *ret_done, char *detail, size_t dn)
+static int syslog_deliver(struct sink *k, struct rec **batch, unsigned n, unsigned *ret_done,
+	char *detail, size_t dn)
 {
 	unsigned i;
 	int r = 0;
@@ -575,8 +575,8 @@ static CURLcode perform(struct sink *k)
 }
 
 /* One POST of the whole batch: all acknowledged (2xx) or none. */
-static int http_deliver(
-	struct sink *k, struct rec **batch, unsigned n, unsigned *ret_done, char *detail, size_t dn)
+static int http_deliver(struct sink *k, struct rec **batch, unsigned n, unsigned *ret_done,
+	char *detail, size_t dn)
 {
 	int64_t left = op_deadline(k) - kura_clock_ms();
 	size_t len = 0;
@@ -693,8 +693,8 @@ static unsigned deliver(struct sink *k, struct rec **batch, unsigned n)
 		int r;
 
 		detail[0] = '\0';
-		r = (k->kind == HTTP ? http_deliver : syslog_deliver)(
-			k, batch + done, n - done, &now_done, detail, sizeof(detail));
+		r = (k->kind == HTTP ? http_deliver : syslog_deliver)(k, batch + done, n - done,
+			&now_done, detail, sizeof(detail));
 		pthread_mutex_lock(&k->lock);
 		k->sent += count_records(batch + done, now_done);
 		done += now_done;

@@ -25,27 +25,27 @@
 struct kura_sink_config {
 	const char *syslog;
 	const char *http_url;
-	unsigned queue_max; /* records queued per sink before dropping the oldest (a batch
-	                     * being delivered is held besides); 10000 */
-	unsigned batch_max; /* records per HTTP POST (and per syslog wake-up); 500 */
-	unsigned flush_ms; /* how long a partial HTTP batch may wait; 200 */
+	unsigned queue_max;    /* records queued per sink before dropping the oldest (a batch
+				* being delivered is held besides); 10000 */
+	unsigned batch_max;    /* records per HTTP POST (and per syslog wake-up); 500 */
+	unsigned flush_ms;     /* how long a partial HTTP batch may wait; 200 */
 	unsigned checkpoint_s; /* seconds between checkpoints; 10 */
-	unsigned timeout_ms; /* per connect, send or HTTP request; 2000 */
-	const char *hostname; /* syslog HOSTNAME and checkpoint "host": 1-255 printable ASCII
-	                       * without space, '"' or '\\'; gethostname() */
+	unsigned timeout_ms;   /* per connect, send or HTTP request; 2000 */
+	const char *hostname;  /* syslog HOSTNAME and checkpoint "host": 1-255 printable ASCII
+				* without space, '"' or '\\'; gethostname() */
 };
 
 enum kura_sink_event_kind {
-	KURA_SINK_FAILED, /* a delivery failed while the sink was up (or before its first one) */
+	KURA_SINK_FAILED,    /* a delivery failed while the sink was up (or before its first one) */
 	KURA_SINK_RECOVERED, /* the first delivery that worked after KURA_SINK_FAILED */
-	KURA_SINK_DROPPED, /* records were lost: dropped counts those since the last report */
+	KURA_SINK_DROPPED,   /* records were lost: dropped counts those since the last report */
 };
 
 struct kura_sink_event {
 	enum kura_sink_event_kind kind;
 	const char *sink; /* "syslog" or "http" */
 	const char *
-	        detail; /* for FAILED: what went wrong ("HTTP 500", "connect(...): ..."); else "" */
+		detail; /* for FAILED: what went wrong ("HTTP 500", "connect(...): ..."); else "" */
 	uint64_t dropped; /* for DROPPED */
 };
 
@@ -68,7 +68,7 @@ struct kura_sinks;
  * fn may be NULL.
  */
 int kura_sinks_start(const struct kura_sink_config *c, kura_sink_event_fn fn, void *userdata,
-        struct kura_sinks **ret);
+	struct kura_sinks **ret);
 
 /*
  * Queues a copy of one record (line without its '\n') for every sink, and remembers (seq, mac)
@@ -81,7 +81,7 @@ int kura_sinks_start(const struct kura_sink_config *c, kura_sink_event_fn fn, vo
  * info to warning. NULL s is a no-op.
  */
 void kura_sinks_submit(struct kura_sinks *s, const char *line, size_t len, uint64_t seq,
-        const uint8_t mac[KURA_SINK_MAC_BYTES], bool notable);
+	const uint8_t mac[KURA_SINK_MAC_BYTES], bool notable);
 
 /*
  * Delivers what is queued, and a final checkpoint of the last submitted (seq, mac) if any record
@@ -93,12 +93,12 @@ void kura_sinks_submit(struct kura_sinks *s, const char *line, size_t len, uint6
 void kura_sinks_stop(struct kura_sinks *s, unsigned flush_ms);
 
 struct kura_sink_stats {
-	uint64_t sent; /* records (not checkpoints) acknowledged: accepted by the kernel for
-	                * syslog, answered 2xx for HTTP */
-	uint64_t dropped; /* records dropped from a full queue (or for want of memory) */
+	uint64_t sent;     /* records (not checkpoints) acknowledged: accepted by the kernel for
+			    * syslog, answered 2xx for HTTP */
+	uint64_t dropped;  /* records dropped from a full queue (or for want of memory) */
 	uint64_t failures; /* delivery attempts that failed */
-	uint64_t queued; /* records waiting, including those in a batch being tried */
-	bool up; /* the last attempt worked (true before the first one) */
+	uint64_t queued;   /* records waiting, including those in a batch being tried */
+	bool up;           /* the last attempt worked (true before the first one) */
 };
 
 /* A snapshot of sink "syslog" or "http"; all zero (and up false) for one not configured. */

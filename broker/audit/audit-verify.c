@@ -103,8 +103,8 @@ static bool seq_later(const uint8_t *buf, size_t len, size_t pos, uint64_t seq)
 }
 
 /* Whether the line at pos is the record seq, chaining from prev under key. */
-static bool next_verifies(const uint8_t *buf, size_t len, size_t pos,
-	const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES], uint64_t seq)
+static bool next_verifies(const uint8_t *buf, size_t len, size_t pos, const struct kura_secbuf *key,
+	const uint8_t prev[KURA_AUDIT_MAC_BYTES], uint64_t seq)
 {
 	const uint8_t *l;
 	size_t ll;
@@ -154,18 +154,20 @@ static int verify_file(struct walk *w, const uint8_t *buf, size_t len, bool last
 		if (rc.seq == expected) {
 			if ((w->key && !kura_audit_mac_ok(w->key, w->prev, &rc)) ||
 				rc.epoch != w->epoch)
-				f = w->key && next_verifies(buf, len, pos, w->key, w->prev, expected)
-					? KURA_AUDIT_INSERTED
-					: KURA_AUDIT_EDITED;
+				f = w->key &&
+						next_verifies(buf, len, pos, w->key, w->prev,
+							expected) ?
+					KURA_AUDIT_INSERTED :
+					KURA_AUDIT_EDITED;
 			else if (rc.closes && rc.next_epoch != w->epoch + 1)
 				f = KURA_AUDIT_MALFORMED;
 			else if (w->cp && rc.seq == w->cp->seq)
-				f = sodium_memcmp(rc.mac, w->cp->mac, sizeof(rc.mac)) == 0
-					? KURA_AUDIT_OK
-					: KURA_AUDIT_CHECKPOINT;
+				f = sodium_memcmp(rc.mac, w->cp->mac, sizeof(rc.mac)) == 0 ?
+					KURA_AUDIT_OK :
+					KURA_AUDIT_CHECKPOINT;
 		} else if (rc.seq > expected) {
-			f = seq_later(buf, len, pos, expected) ? KURA_AUDIT_REORDERED
-							       : KURA_AUDIT_DELETED;
+			f = seq_later(buf, len, pos, expected) ? KURA_AUDIT_REORDERED :
+								 KURA_AUDIT_DELETED;
 		} else {
 			f = rc.seq == w->seq ? KURA_AUDIT_DUPLICATED : KURA_AUDIT_REORDERED;
 		}

@@ -24,7 +24,7 @@
 struct kura_audit {
 	pthread_mutex_t lock;
 	int dirfd;
-	int fd; /* the current file, O_APPEND; -1 until first needed */
+	int fd;    /* the current file, O_APPEND; -1 until first needed */
 	off_t end; /* where the current file's last whole record ends */
 	struct kura_audit_opts o;
 	struct kura_secbuf *key;
@@ -203,7 +203,8 @@ static int state_save(int dirfd, uint64_t epoch, const struct kura_secbuf *key, 
 		return -EOVERFLOW;
 	text->len += (size_t)n;
 
-	fd = openat(dirfd, "state.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = openat(dirfd, "state.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		0600);
 	if (fd < 0)
 		return -errno;
 	r = kura_secbuf_write_fd(text, fd);
@@ -259,8 +260,9 @@ static int state_load(struct kura_audit *a)
 	r = kura_json_load(text->data, text->len, &j);
 	if (r < 0)
 		return r;
-	if (get_u64(j, "version", &version) < 0 || version != 1 || get_u64(j, "epoch", &a->epoch) < 0 ||
-		get_u64(j, "seq", &a->seq) < 0 || get_u64(j, "file", &a->file) < 0 || a->file < 1 ||
+	if (get_u64(j, "version", &version) < 0 || version != 1 ||
+		get_u64(j, "epoch", &a->epoch) < 0 || get_u64(j, "seq", &a->seq) < 0 ||
+		get_u64(j, "file", &a->file) < 0 || a->file < 1 ||
 		get_u64(j, "epoch_started", &a->epoch_started) < 0 ||
 		get_u64(j, "epoch_records", &a->epoch_records) < 0)
 		return -EPROTO;
@@ -396,14 +398,14 @@ static int recover_file(struct kura_audit *a, bool last)
 			/* Already ours: the current epoch's records must still verify under the
 			 * current key (an edit there is caught before we chain onto it), and the
 			 * last one must be the one the state remembers. */
-			r = rc.seq == a->seq && sodium_memcmp(rc.mac, a->mac, sizeof(a->mac)) != 0
-				? -EBADMSG
-				: 0;
+			r = rc.seq == a->seq && sodium_memcmp(rc.mac, a->mac, sizeof(a->mac)) != 0 ?
+				-EBADMSG :
+				0;
 			if (r == 0 && have_prev && rc.epoch == a->epoch &&
 				!kura_audit_mac_ok(a->key, prev, &rc))
 				r = -EBADMSG;
 		} else if (rc.seq != a->seq + 1 || rc.epoch != a->epoch ||
-			   !kura_audit_mac_ok(a->key, a->mac, &rc)) {
+			!kura_audit_mac_ok(a->key, a->mac, &rc)) {
 			r = -EBADMSG;
 		} else {
 			a->seq = rc.seq;
@@ -648,8 +650,8 @@ static int write_record(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 	if (a->tap) {
 		const char *res = json_string_value(json_object_get(fields, "result"));
 
-		a->tap((const char *)line, line_len - 1, a->seq, mac,
-			res && strcmp(res, "ok") != 0, a->tap_data);
+		a->tap((const char *)line, line_len - 1, a->seq, mac, res && strcmp(res, "ok") != 0,
+			a->tap_data);
 	}
 	return 0;
 }
@@ -774,4 +776,3 @@ int kura_audit_tick(struct kura_audit *a)
 	pthread_mutex_unlock(&a->lock);
 	return r;
 }
-

@@ -24,13 +24,13 @@ struct kura_audit_opts {
 	uint64_t seconds_per_epoch; /* ... or after this long, whichever first; 3600 */
 	bool fsync;                 /* fsync each record before append returns */
 	unsigned lock_ms;           /* append and tick give up with -ETIMEDOUT after waiting this
-	                             * long for another writer stuck in I/O; 0: wait */
+				     * long for another writer stuck in I/O; 0: wait */
 	unsigned open_wait_ms;      /* open waits this long for another process to let go of
-	                             * the log before -EBUSY; 0: not at all */
+				     * the log before -EBUSY; 0: not at all */
 };
 
 #define KURA_AUDIT_OPTS_DEFAULT                                                                    \
-	((struct kura_audit_opts){ .max_file_bytes = 64u << 20,                                   \
+	((struct kura_audit_opts){ .max_file_bytes = 64u << 20,                                    \
 		.records_per_epoch = 1000,                                                         \
 		.seconds_per_epoch = 3600,                                                         \
 		.fsync = true })
@@ -41,11 +41,11 @@ struct kura_audit;
  * A new log in dir (created 0700; -EEXIST if it already holds a state file) with a random
  * starting key S, which is handed back for the operator to keep off this host: with it,
  * kura_audit_verify can re-derive every key, K(0) = evolve(S) and K(e+1) = evolve(K(e)). Only
- * K(0) is stored, never S: the host cannot rewrite epoch 0 once it is closed. The state file dir/state (0600) holds the
- * current epoch and key, the last seq and MAC, and the current file number; it is only ever
- * replaced whole (temp file, fsync, rename, fsync of dir). dir may exist already if it is ours
- * and closed to group and others (-EPERM otherwise). Like everything here, it expects
- * kura_keys_init and kura_json_init (the wiping allocator: the key passes through jansson
+ * K(0) is stored, never S: the host cannot rewrite epoch 0 once it is closed. The state file
+ * dir/state (0600) holds the current epoch and key, the last seq and MAC, and the current file
+ * number; it is only ever replaced whole (temp file, fsync, rename, fsync of dir). dir may exist
+ * already if it is ours and closed to group and others (-EPERM otherwise). Like everything here, it
+ * expects kura_keys_init and kura_json_init (the wiping allocator: the key passes through jansson
  * when the state is read) to have run.
  */
 int kura_audit_create(const char *dir, struct kura_secbuf **ret_initial_key);
@@ -100,7 +100,8 @@ typedef void (*kura_audit_tap_fn)(const char *line, size_t len, uint64_t seq,
 void kura_audit_set_tap(struct kura_audit *a, kura_audit_tap_fn fn, void *userdata);
 
 /* The last record's seq and MAC: what a checkpoint sent off the host pins. */
-void kura_audit_last(struct kura_audit *a, uint64_t *ret_seq, uint8_t ret_mac[KURA_AUDIT_MAC_BYTES]);
+void kura_audit_last(struct kura_audit *a, uint64_t *ret_seq,
+	uint8_t ret_mac[KURA_AUDIT_MAC_BYTES]);
 
 /* Writes the epoch's closing record and evolves the key if the epoch is due by time: for a
  * timer in the daemon, so an idle log does not keep an old key past seconds_per_epoch. */
@@ -115,9 +116,9 @@ enum kura_audit_fault {
 	KURA_AUDIT_INSERTED,   /* a line that fails, followed by one that verifies in its place */
 	KURA_AUDIT_MALFORMED,  /* not a JSON object ending in a "mac" of the right shape */
 	KURA_AUDIT_TRUNCATED,  /* the last line of the last file has no newline, or (with a
-	                        * checkpoint) the log ends before the checkpoint's seq */
+				* checkpoint) the log ends before the checkpoint's seq */
 	KURA_AUDIT_CHECKPOINT, /* the checkpoint's record verifies in the chain, but its MAC is
-	                        * not the checkpoint's: rewritten with the current epoch's key */
+				* not the checkpoint's: rewritten with the current epoch's key */
 };
 
 const char *kura_audit_fault_name(enum kura_audit_fault f);

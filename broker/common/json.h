@@ -22,8 +22,7 @@ json_t *kura_json_b64(const uint8_t *data, size_t len);
 int kura_json_get_b64(const json_t *obj, const char *key, uint8_t **ret, size_t *ret_len);
 
 /* obj[key] as an integer within [min, max]. -EPROTO if missing, not an integer or outside. */
-int kura_json_get_int(const json_t *obj, const char *key, int64_t min, int64_t max,
-	int64_t *ret);
+int kura_json_get_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *ret);
 
 /* Compact serialisation into malloc'd bytes (no NUL). */
 int kura_json_dump(const json_t *j, uint8_t **ret, size_t *ret_len);

@@ -21,10 +21,12 @@ void kura_log(int level, const char *fmt, ...)
 	if (use_syslog) {
 		vsyslog(level, fmt, ap);
 	} else {
-		static const char *names[] = { [LOG_ERR] = "error", [LOG_WARNING] = "warning",
-			[LOG_NOTICE] = "notice", [LOG_INFO] = "info" };
+		static const char *names[] = { [LOG_ERR] = "error",
+			[LOG_WARNING] = "warning",
+			[LOG_NOTICE] = "notice",
+			[LOG_INFO] = "info" };
 		const char *n = level >= 0 && level <= LOG_INFO && names[level] ? names[level] :
-										     "notice";
+										  "notice";
 
 		fprintf(stderr, "kurad: %s: ", n);
 		vfprintf(stderr, fmt, ap);
@@ -32,4 +34,3 @@ void kura_log(int level, const char *fmt, ...)
 	}
 	va_end(ap);
 }
-

@@ -17,29 +17,29 @@ enum kura_exit {
 	KURA_EXIT_NOT_TMPFS = 13,     /* the target directory is not a tmpfs or ramfs */
 	KURA_EXIT_FULL = 14,          /* ENOSPC or EDQUOT while writing */
 	KURA_EXIT_WRITE_REFUSED = 15, /* a symlink or a foreign file in the way: nothing written */
-	KURA_EXIT_PROTOCOL = 16,      /* a malformed or unexpected answer, or one past kura's limits */
-	KURA_EXIT_CANNOT_EXEC = 126,  /* CMD exists but cannot be executed */
-	KURA_EXIT_NOT_FOUND = 127,    /* CMD not found */
+	KURA_EXIT_PROTOCOL = 16, /* a malformed or unexpected answer, or one past kura's limits */
+	KURA_EXIT_CANNOT_EXEC = 126, /* CMD exists but cannot be executed */
+	KURA_EXIT_NOT_FOUND = 127,   /* CMD not found */
 };
 
 /* The table as every program's --help prints it (README, "Exit status", says the same). */
-#define KURA_EXIT_HELP                                                                           \
-	"Exit status (one table for every kura program):\n"                                       \
-	"  0    ok (kura run: the app's own status, 128+N if signal N ended it)\n"                \
-	"  1    refused or not found: no grant, a wrong master key, a name in use, a socket or\n" \
-	"       directory others could replace\n"                                                 \
-	"  2    usage error or invalid input\n"                                                   \
-	"  3    system error: I/O, a full disk, memory, a peer that does not answer\n"            \
-	"  4    integrity failure: a corrupt store, an altered ciphertext, an audit log that\n"   \
-	"       does not verify\n"                                                                \
-	"  kura only, telling its caller why the app did not start:\n"                            \
-	"  10   broker unreachable (no socket, connection refused, timed out)\n"                  \
-	"  12   broker unavailable: its runtime or store is down (503), or rate limited (429)\n"  \
-	"  13   the target directory is not a tmpfs or ramfs (or does not exist)\n"               \
-	"  14   the target tmpfs is full\n"                                                       \
-	"  15   write refused: a symlink or an entry kura does not own is in the way, or others\n"\
-	"       can write the directory; nothing was written\n"                                   \
-	"  16   a malformed or unexpected answer, or one past kura's limits; nothing written\n"   \
+#define KURA_EXIT_HELP                                                                             \
+	"Exit status (one table for every kura program):\n"                                        \
+	"  0    ok (kura run: the app's own status, 128+N if signal N ended it)\n"                 \
+	"  1    refused or not found: no grant, a wrong master key, a name in use, a socket or\n"  \
+	"       directory others could replace\n"                                                  \
+	"  2    usage error or invalid input\n"                                                    \
+	"  3    system error: I/O, a full disk, memory, a peer that does not answer\n"             \
+	"  4    integrity failure: a corrupt store, an altered ciphertext, an audit log that\n"    \
+	"       does not verify\n"                                                                 \
+	"  kura only, telling its caller why the app did not start:\n"                             \
+	"  10   broker unreachable (no socket, connection refused, timed out)\n"                   \
+	"  12   broker unavailable: its runtime or store is down (503), or rate limited (429)\n"   \
+	"  13   the target directory is not a tmpfs or ramfs (or does not exist)\n"                \
+	"  14   the target tmpfs is full\n"                                                        \
+	"  15   write refused: a symlink or an entry kura does not own is in the way, or others\n" \
+	"       can write the directory; nothing was written\n"                                    \
+	"  16   a malformed or unexpected answer, or one past kura's limits; nothing written\n"    \
 	"  126  CMD cannot be executed;  127  CMD not found\n"
 
 /* The exit status for r (0 or -errno): 0, 1, 2, 3 or 4. */

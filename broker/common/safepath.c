@@ -28,8 +28,7 @@ __attribute__((format(printf, 4, 5))) static int say(char *why, size_t n, int r,
 }
 
 /* One component, named `what`: its owner, and who else may write it. */
-static int check(const char *what, const struct stat *st, uid_t uid, bool last, char *why,
-	size_t n)
+static int check(const char *what, const struct stat *st, uid_t uid, bool last, char *why, size_t n)
 {
 	if (st->st_uid != 0 && st->st_uid != uid) {
 		if (uid == 0)

@@ -15,7 +15,7 @@ struct kura_identity {
 	const char *runtime; /* "docker", "podman", ...; NULL for host */
 	const char *container_id;
 	const char *name;
-	const char *image_id; /* sha256:<64 hex> */
+	const char *image_id;       /* sha256:<64 hex> */
 	const char *const *digests; /* repo@sha256:<64 hex> */
 	size_t n_digests;
 	/* Labels set when the container was created, without those its image also has (key and

@@ -37,12 +37,12 @@
  *
  * A name holding a newline would split a line, and the rest of the path would read as a line of
  * its own ("/docker/<A>/x\n1:name=y:/docker/<B>"). Linux refuses such names since 4.14 (cgroup
- * mkdir and rename: -EINVAL); for older kernels, and in case that changes: the kernel prints the hierarchies newest first with
- * IDs handed out in increasing order (idr_alloc_cyclic), the v2 hierarchy (0) last, so the IDs
- * must strictly descend: a forged line after "0::" or between two consecutive IDs is refused.
- * What is left needs a gap in the IDs (a v1 hierarchy unmounted) right after a v1 line in
- * whose tree the process may create directories, and then the rule below still makes the line
- * before it name the real container, if there is one.
+ * mkdir and rename: -EINVAL); for older kernels, and in case that changes: the kernel prints the
+ * hierarchies newest first with IDs handed out in increasing order (idr_alloc_cyclic), the v2
+ * hierarchy (0) last, so the IDs must strictly descend: a forged line after "0::" or between two
+ * consecutive IDs is refused. What is left needs a gap in the IDs (a v1 hierarchy unmounted) right
+ * after a v1 line in whose tree the process may create directories, and then the rule below still
+ * makes the line before it name the real container, if there is one.
  *
  * Across lines (hybrid hosts have a v1 line per controller hierarchy and the v2 "0::" line):
  * every line that names a container must name the same runtime and ID, else -EBADMSG; if at
@@ -69,14 +69,14 @@
 
 enum state {
 	ST_ROOT,
-	ST_SLICES,    /* every segment so far is a *.slice */
-	ST_DOCKER,    /* /docker */
-	ST_LIBPOD,    /* /libpod_parent */
+	ST_SLICES,     /* every segment so far is a *.slice */
+	ST_DOCKER,     /* /docker */
+	ST_LIBPOD,     /* /libpod_parent */
 	ST_LIBPOD_POD, /* /libpod_parent/<pod> */
-	ST_KUBE,      /* /kubepods */
-	ST_KUBE_QOS,  /* /kubepods/<qos> */
-	ST_KUBE_POD,  /* /kubepods/[<qos>/]pod<uid> */
-	ST_NONE,      /* no pattern can match any more */
+	ST_KUBE,       /* /kubepods */
+	ST_KUBE_QOS,   /* /kubepods/<qos> */
+	ST_KUBE_POD,   /* /kubepods/[<qos>/]pod<uid> */
+	ST_NONE,       /* no pattern can match any more */
 	ST_MATCHED,
 };
 

@@ -46,8 +46,9 @@ int kura_cgroup_parse(const char *text, size_t len, struct kura_cgroup_id *ret);
 /*
  * Read "cgroup" relative to an open /proc/<pid> directory and parse it as above. Besides the
  * parser's results: -EFBIG if the file is larger than KURA_CGROUP_FILE_MAX, -ESRCH if the
- * process is gone or the directory has no "cgroup" (never -ENOENT, which means "host"), other -errno from openat()/read() (-ENAMETOOLONG: a path the kernel could not
- * print, which a container can cause by nesting deeply below itself).
+ * process is gone or the directory has no "cgroup" (never -ENOENT, which means "host"), other
+ * -errno from openat()/read() (-ENAMETOOLONG: a path the kernel could not print, which a container
+ * can cause by nesting deeply below itself).
  */
 int kura_cgroup_read(int proc_pid_dirfd, struct kura_cgroup_id *ret);
 

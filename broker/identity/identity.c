@@ -21,7 +21,8 @@
 #define BACKOFF_RESET_MS 1000
 /* How long a stream must have been running before answers are cached: kura_runtime_watch() gives
  * no signal when the runtime has registered the subscription, and an answer cached before that
- * could miss the event that makes it stale. A local connect and request take about a millisecond. */
+ * could miss the event that makes it stale. A local connect and request take about a millisecond.
+ */
 #define WATCH_SETTLE_MS 200
 
 /* A container as its runtime described it: immutable once made, shared by the cache and every
@@ -256,8 +257,7 @@ static void on_event(const char *id, const char *action, void *userdata)
 	 * the per-request checks (pid namespace, liveness) still run. Best effort: a full queue
 	 * just means a cold first request. */
 	if (__atomic_load_n(&r->prefetch, __ATOMIC_RELAXED) && strcmp(action, "start") == 0 &&
-		strlen(id) == KURA_CGROUP_ID_LEN &&
-		r->n_pre < PREFETCH_MAX) {
+		strlen(id) == KURA_CGROUP_ID_LEN && r->n_pre < PREFETCH_MAX) {
 		r->pre[r->n_pre].w = w;
 		memcpy(r->pre[r->n_pre].id, id, KURA_CGROUP_ID_LEN + 1);
 		r->n_pre++;
@@ -485,11 +485,12 @@ static int fetch(struct kura_resolver *r, struct watch *w, const char *id, int64
 		break;
 	case -ENOMEM:
 		return rc;
-	case -EPROTO:   /* an answer we refuse to build an identity from */
+	case -EPROTO: /* an answer we refuse to build an identity from */
 	case -EMSGSIZE:
 	case -EINVAL:
 		return -EACCES;
-	default: /* -ETIMEDOUT, -EHOSTDOWN, -ECONNREFUSED, -ECONNRESET, -EIO: the runtime's trouble */
+	default: /* -ETIMEDOUT, -EHOSTDOWN, -ECONNREFUSED, -ECONNRESET, -EIO: the runtime's trouble
+		  */
 		return -EAGAIN;
 	}
 	rec = calloc(1, sizeof(*rec));
@@ -660,8 +661,8 @@ static int identify(struct kura_resolver *r, const struct kura_peer *peer, bool 
 			record_unref(rec);
 			return -EACCES;
 		}
-		/* The cgroup is the runtime's word, the pid namespace the kernel's: a process moved into
-		 * a container's cgroup from outside is not that container. */
+		/* The cgroup is the runtime's word, the pid namespace the kernel's: a process moved
+		 * into a container's cgroup from outside is not that container. */
 		rc = kura_peer_ns_equal(peer, rec->c->pid, &same);
 		if (rc < 0 || !same) {
 			record_unref(rec);

@@ -14,10 +14,10 @@
 #include "who.h"
 #include "runtime.h"
 
-#define KURA_RESOLVER_TIMEOUT_MS 2000u   /* one whole identify, runtime calls included */
-#define KURA_RESOLVER_TTL_MS 60000u      /* cache backstop, should an event be lost */
-#define KURA_RESOLVER_RETRIES 3u         /* re-asks when a runtime does not know an ID yet */
-#define KURA_RESOLVER_RETRY_MS 100u      /* between those */
+#define KURA_RESOLVER_TIMEOUT_MS 2000u /* one whole identify, runtime calls included */
+#define KURA_RESOLVER_TTL_MS 60000u    /* cache backstop, should an event be lost */
+#define KURA_RESOLVER_RETRIES 3u       /* re-asks when a runtime does not know an ID yet */
+#define KURA_RESOLVER_RETRY_MS 100u    /* between those */
 
 struct kura_resolver_config {
 	/* The runtimes the operator configured, borrowed: they must outlive the resolver. Each is
@@ -60,13 +60,13 @@ static inline void kura_ident_unrefp(struct kura_ident **i)
 struct kura_resolver;
 
 struct kura_resolver_stats {
-	uint64_t hits;          /* container lookups answered from the cache */
-	uint64_t misses;        /* ... that were not (expired, invalidated, never seen) */
-	uint64_t inspects;      /* kura_runtime_inspect() calls made, retries included */
-	uint64_t shared;        /* misses that waited for another caller's inspect */
-	uint64_t events;        /* container events received from all runtimes */
-	uint64_t invalidations; /* cache entries dropped by an event or a stream failure */
-	uint64_t expirations;   /* cache entries dropped by the TTL */
+	uint64_t hits;           /* container lookups answered from the cache */
+	uint64_t misses;         /* ... that were not (expired, invalidated, never seen) */
+	uint64_t inspects;       /* kura_runtime_inspect() calls made, retries included */
+	uint64_t shared;         /* misses that waited for another caller's inspect */
+	uint64_t events;         /* container events received from all runtimes */
+	uint64_t invalidations;  /* cache entries dropped by an event or a stream failure */
+	uint64_t expirations;    /* cache entries dropped by the TTL */
 	uint64_t watch_failures; /* event streams that failed (each drops its runtime's cache) */
 	uint64_t prefetches;     /* lookups made when a container started, before it asked */
 };
@@ -114,9 +114,10 @@ int kura_resolver_identify(struct kura_resolver *r, const struct kura_peer *peer
 	struct kura_ident **ret);
 
 /* The same, but never waits for a runtime (and, when cg_rc is not NULL, takes the result of a
- * kura_cgroup_read of this very peer made just before, instead of reading it again): -EWOULDBLOCK when the answer is not in the cache
- * (the caller then asks kura_resolver_identify from a thread that may wait). For an event
- * loop: a cached container or a host process is answered with /proc reads only. */
+ * kura_cgroup_read of this very peer made just before, instead of reading it again): -EWOULDBLOCK
+ * when the answer is not in the cache (the caller then asks kura_resolver_identify from a thread
+ * that may wait). For an event loop: a cached container or a host process is answered with /proc
+ * reads only. */
 /* Whether a container's "start" event makes the resolver look it up at once, so that its first
  * request finds it cached (default on). */
 void kura_resolver_set_prefetch(struct kura_resolver *r, bool on);

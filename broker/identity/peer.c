@@ -321,7 +321,8 @@ static int self_view(struct self_view *ret)
 		if (stat("/proc/self/ns/user", &v.user) < 0 ||
 			stat("/proc/self/ns/pid", &v.pid_ns) < 0 ||
 			stat("/proc/self/ns/mnt", &v.mnt) < 0 ||
-			stat("/proc/self/ns/cgroup", &v.cgroup) < 0 || stat("/proc/self/root", &v.root) < 0)
+			stat("/proc/self/ns/cgroup", &v.cgroup) < 0 ||
+			stat("/proc/self/root", &v.root) < 0)
 			v.err = -errno;
 		self_cached = v;
 	}

@@ -17,7 +17,10 @@ struct kura_peer {
 };
 
 /* A peer that owns nothing: kura_peer_done() on it is a no-op. */
-#define KURA_PEER_NULL { .pid = 0, .pidfd = -1, .proc_fd = -1 }
+#define KURA_PEER_NULL                                                                             \
+	{                                                                                          \
+		.pid = 0, .pidfd = -1, .proc_fd = -1                                               \
+	}
 
 /*
  * The peer of the connected Unix socket fd. The credentials are the ones the kernel recorded at

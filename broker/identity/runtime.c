@@ -22,7 +22,7 @@
  * sends "die" only when asked for "died", and calls destroy "remove". Docker ignores verbs it
  * does not know. */
 #define EVENT_FILTER                                                                               \
-	"{\"type\":[\"container\"],\"event\":[\"die\",\"died\",\"destroy\",\"remove\","                \
+	"{\"type\":[\"container\"],\"event\":[\"die\",\"died\",\"destroy\",\"remove\","            \
 	"\"rename\",\"stop\",\"kill\",\"start\"]}"
 
 #define WATCH_CONNECT_MS 2000L
@@ -287,8 +287,9 @@ static int handle_new(const struct kura_runtime *rt, const char *path, CURL **re
 	return 0;
 }
 
-/* GET path, finished by `deadline` (kura_clock_ms() clock). The status into *ret_status and the body
- * (malloc'd, NUL-terminated for convenience, length without it) into *ret_body and *ret_len. */
+/* GET path, finished by `deadline` (kura_clock_ms() clock). The status into *ret_status and the
+ * body (malloc'd, NUL-terminated for convenience, length without it) into *ret_body and *ret_len.
+ */
 static int http_get(const struct kura_runtime *rt, const char *path, int64_t deadline,
 	long *ret_status, char **ret_body, size_t *ret_len)
 {
@@ -306,8 +307,8 @@ static int http_get(const struct kura_runtime *rt, const char *path, int64_t dea
 		return r;
 	if (curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left) != CURLE_OK ||
 		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)left) != CURLE_OK ||
-		curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE,
-			(curl_off_t)KURA_RUNTIME_MAX_BODY) != CURLE_OK ||
+		curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)KURA_RUNTIME_MAX_BODY) !=
+			CURLE_OK ||
 		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write) != CURLE_OK ||
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b) != CURLE_OK) {
 		curl_easy_cleanup(h);

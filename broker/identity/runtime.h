@@ -1,5 +1,6 @@
 /* A client of the container runtime's API (Docker Engine API over a Unix socket, which Podman
- * serves too): what a container is, and the event stream that says when that changes. No secrets. */
+ * serves too): what a container is, and the event stream that says when that changes. No secrets.
+ */
 #pragma once
 
 #include <stdbool.h>

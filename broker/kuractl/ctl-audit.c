@@ -228,8 +228,8 @@ static bool matches(const struct filter *f, const char *l, size_t len)
 	if (f->secret) {
 		if (!kura_audit_field(l, len, "secret", &v, &n))
 			return false;
-		if (f->secret_prefix ? !has_prefix(v, n, f->secret, f->secret_len)
-				     : n != f->secret_len || memcmp(v, f->secret, n) != 0)
+		if (f->secret_prefix ? !has_prefix(v, n, f->secret, f->secret_len) :
+				       n != f->secret_len || memcmp(v, f->secret, n) != 0)
 			return false;
 	}
 	if (f->n_events) {
@@ -677,7 +677,7 @@ static int count(struct counter *c, const char *k, size_t kn)
 	size_t i;
 
 	if ((c->n + 1) * 10 > c->cap * 7) {
-		struct counter g = {.cap = c->cap ? c->cap * 2 : 64};
+		struct counter g = { .cap = c->cap ? c->cap * 2 : 64 };
 
 		g.keys = calloc(g.cap, sizeof(*g.keys));
 		g.counts = calloc(g.cap, sizeof(*g.counts));
@@ -813,7 +813,7 @@ static struct entry *sorted(const struct counter *c)
 		return NULL;
 	for (size_t i = 0; i < c->cap; i++)
 		if (c->keys[i])
-			e[k++] = (struct entry){c->keys[i], c->counts[i]};
+			e[k++] = (struct entry){ c->keys[i], c->counts[i] };
 	qsort(e, k, sizeof(*e), cmp_entry);
 	return e;
 }
@@ -1046,10 +1046,10 @@ static const char *log_dir(const struct ctl *c, const char *dir, char buf[static
 static int cmd_verify(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"key", required_argument, NULL, 'k'},
-		{"checkpoint", required_argument, NULL, 'c'},
-		{"checkpoints", required_argument, NULL, 'C'},
-		{"dir", required_argument, NULL, 'd'},
+		{ "key", required_argument, NULL, 'k' },
+		{ "checkpoint", required_argument, NULL, 'c' },
+		{ "checkpoints", required_argument, NULL, 'C' },
+		{ "dir", required_argument, NULL, 'd' },
 		CTL_COMMON_OPTIONS,
 	};
 	_cleanup_secbuf_ struct kura_secbuf *key = NULL;
@@ -1173,15 +1173,15 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 static int cmd_list(struct ctl *c, bool stats, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"since", required_argument, NULL, 's'},
-		{"until", required_argument, NULL, 'u'},
-		{"secret", required_argument, NULL, 'n'},
-		{"container", required_argument, NULL, 'c'},
-		{"image", required_argument, NULL, 'i'},
-		{"event", required_argument, NULL, 'e'},
-		{"denied", no_argument, NULL, 'D'},
-		{"follow", no_argument, NULL, 'f'},
-		{"dir", required_argument, NULL, 'd'},
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "secret", required_argument, NULL, 'n' },
+		{ "container", required_argument, NULL, 'c' },
+		{ "image", required_argument, NULL, 'i' },
+		{ "event", required_argument, NULL, 'e' },
+		{ "denied", no_argument, NULL, 'D' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "dir", required_argument, NULL, 'd' },
 		CTL_COMMON_OPTIONS,
 	};
 	struct filter f = {};
@@ -1197,7 +1197,7 @@ static int cmd_list(struct ctl *c, bool stats, int argc, char **argv)
 				[BY_DENIAL] = {.title = "top denials", .json_name = "top_denials"},
 			},
 	};
-	struct reader rd = {.f = &f, .userdata = &s};
+	struct reader rd = { .f = &f, .userdata = &s };
 	const char *dir = NULL;
 	char dir_buf[4096];
 	bool follow = false;
@@ -1266,7 +1266,7 @@ static int cmd_list(struct ctl *c, bool stats, int argc, char **argv)
 		rd.escape_lines = isatty(STDOUT_FILENO);
 	}
 	if (follow) {
-		struct sigaction sa = {.sa_handler = on_signal};
+		struct sigaction sa = { .sa_handler = on_signal };
 
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);
@@ -1346,9 +1346,10 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 		return ctl_usage("state directory path too long");
 	snprintf(db, sizeof(db), "%s/" KURA_STORE_FILE_NAME, c->state_dir);
 	if (access(db, F_OK) < 0)
-		return ctl_fail(-ENOENT, &(struct kura_err){ .msg = "no kura state there "
-								  "(kuractl init makes one, with its "
-								  "audit log)" });
+		return ctl_fail(-ENOENT,
+			&(struct kura_err){ .msg = "no kura state there "
+						   "(kuractl init makes one, with its "
+						   "audit log)" });
 	if (key_out) {
 		r = ctl_audit_key_create(key_out, &kf);
 		if (r < 0)
@@ -1359,7 +1360,9 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 		r = kura_audit_open(dir, NULL, &a);
 	if (r == 0) {
 		f = kura_audit_event_fields(&(struct kura_audit_event){ .event = "audit-init",
-			.result = "ok", .who = &self, .detail = "a new chain begins here" });
+			.result = "ok",
+			.who = &self,
+			.detail = "a new chain begins here" });
 		r = f ? kura_audit_append(a, f, NULL) : -ENOMEM;
 		json_decref(f);
 	}
@@ -1367,9 +1370,9 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 	if (r < 0) {
 		kura_keyfile_abort(&kf);
 		fprintf(stderr, "kuractl: cannot start the audit log %s: %s\n", dir,
-			r == -EEXIST ? "one is already there" :
-			r == -EPERM  ? "the directory is not root's alone" :
-				       strerror(-r));
+			r == -EEXIST        ? "one is already there" :
+				r == -EPERM ? "the directory is not root's alone" :
+					      strerror(-r));
 		return kura_outcome_exit(r);
 	}
 	r = key_out ? ctl_audit_key_write(&kf, key) : 0;
@@ -1377,8 +1380,10 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 		int e = kura_base64_secbuf(key, &b64);
 
 		if (e < 0) {
-			fprintf(stderr, "kuractl: the audit log %s is made, but its starting key "
-				"cannot be shown: %s\n", dir, strerror(-e));
+			fprintf(stderr,
+				"kuractl: the audit log %s is made, but its starting key "
+				"cannot be shown: %s\n",
+				dir, strerror(-e));
 			return kura_outcome_exit(e);
 		}
 	}

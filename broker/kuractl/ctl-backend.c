@@ -88,14 +88,14 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 	return a->fd;
 }
 
-static int prereq(void *clientp, char *primary_ip, char *local_ip, int primary_port,
-	int local_port)
+static int prereq(void *clientp, char *primary_ip, char *local_ip, int primary_port, int local_port)
 {
 	struct admin_conn *a = clientp;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 
-	if (a->fd == CURL_SOCKET_BAD || getsockopt(a->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+	if (a->fd == CURL_SOCKET_BAD ||
+		getsockopt(a->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 		a->err = kura_err_set(a->why, -EIO, "cannot tell who serves %s; nothing was sent",
 			a->shown);
 		return CURL_PREREQFUNC_ABORT;
@@ -103,7 +103,8 @@ static int prereq(void *clientp, char *primary_ip, char *local_ip, int primary_p
 	if (cred.uid != 0 && cred.uid != geteuid()) {
 		a->err = kura_err_set(a->why, -EPERM,
 			"refusing to talk to %s: it is served by uid %u (pid %d), not by root%s; "
-			"nothing was sent", a->shown, (unsigned)cred.uid, (int)cred.pid,
+			"nothing was sent",
+			a->shown, (unsigned)cred.uid, (int)cred.pid,
 			geteuid() ? " or this user" : "");
 		return CURL_PREREQFUNC_ABORT;
 	}
@@ -261,7 +262,8 @@ int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **re
 	if (r == 0) {
 		*ret = parse_reply(&rep);
 		if (!*ret)
-			r = kura_err_set(err, -EPROTO, "the answer on %s is not JSON", c->admin_sock);
+			r = kura_err_set(err, -EPROTO, "the answer on %s is not JSON",
+				c->admin_sock);
 	} else if (r != -EPERM) {
 		kura_err_set(err, r, "cannot reach kurad at %s: %s (is kurad running?)",
 			c->admin_sock, strerror(r == -ENOENT ? ECONNREFUSED : -r));
@@ -343,16 +345,22 @@ static int audit_ready(struct ctl *c, bool reads, struct kura_err *err)
 	/* A state on a read-only file system (a mounted backup) can be read, not changed, and
 	 * there is nowhere to write a record: say so rather than refuse. */
 	if (r == -EROFS && reads) {
-		fprintf(stderr, "kuractl: warning: %s is on a read-only file system; this read is "
-				"not recorded there\n", dir);
+		fprintf(stderr,
+			"kuractl: warning: %s is on a read-only file system; this read is "
+			"not recorded there\n",
+			dir);
 		return 0;
 	}
 	if (r == -ENOENT)
-		return kura_err_set(err, -ENOENT, "%s does not exist: this state has no audit "
-			"log, and nothing is done unrecorded (kuractl audit init creates one)", dir);
+		return kura_err_set(err, -ENOENT,
+			"%s does not exist: this state has no audit "
+			"log, and nothing is done unrecorded (kuractl audit init creates one)",
+			dir);
 	if (r == -EBUSY)
-		return kura_err_set(err, -EBUSY, "the audit log %s is held by another process "
-			"(a kurad? then go through it: without --offline, with its --run-dir)", dir);
+		return kura_err_set(err, -EBUSY,
+			"the audit log %s is held by another process "
+			"(a kurad? then go through it: without --offline, with its --run-dir)",
+			dir);
 	if (r < 0)
 		return kura_err_set(err, r, "cannot open the audit log %s: %s", dir,
 			r == -EBADMSG ? "its last records do not verify (kuractl audit verify)" :
@@ -365,8 +373,8 @@ static int audit_ready(struct ctl *c, bool reads, struct kura_err *err)
  * record it (the same record, built by the table, with "offline" as its detail). On failure res
  * is empty: a value not recorded is not shown.
  */
-static int run(struct ctl *c, const char *name, struct kura_op_args *a,
-	struct kura_op_result *res, struct kura_err *err)
+static int run(struct ctl *c, const char *name, struct kura_op_args *a, struct kura_op_result *res,
+	struct kura_err *err)
 {
 	const struct kura_operation *op = kura_op_find(name);
 	struct kura_identity self = kura_identity_self();
@@ -391,8 +399,10 @@ static int run(struct ctl *c, const char *name, struct kura_op_args *a,
 	json_decref(f);
 	if (ar < 0 && r == 0) {
 		kura_op_result_done(res);
-		return kura_err_set(err, ar, "%s: done, but its audit record could not be written: "
-			"%s", rec.event.event, strerror(-ar));
+		return kura_err_set(err, ar,
+			"%s: done, but its audit record could not be written: "
+			"%s",
+			rec.event.event, strerror(-ar));
 	}
 	return r;
 }
@@ -409,10 +419,11 @@ int be_max_value(struct ctl *c, uint64_t set, uint64_t *ret, struct kura_err *er
 	return r;
 }
 
-int be_secret_write(struct ctl *c, const char *name, const struct kura_secbuf *value,
-	bool create, uint64_t *ret_version, struct kura_err *err)
+int be_secret_write(struct ctl *c, const char *name, const struct kura_secbuf *value, bool create,
+	uint64_t *ret_version, struct kura_err *err)
 {
-	struct kura_op_args a = { .name = name, .value = (struct kura_secbuf *)value,
+	struct kura_op_args a = { .name = name,
+		.value = (struct kura_secbuf *)value,
 		.create = create };
 	struct kura_op_result res = { 0 };
 	int r = run(c, "secret.write", &a, &res, err);
@@ -422,8 +433,8 @@ int be_secret_write(struct ctl *c, const char *name, const struct kura_secbuf *v
 	return r;
 }
 
-int be_secret_get(struct ctl *c, const char *name, uint64_t version,
-	struct kura_secbuf **ret_value, struct kura_version_info *ret_info, struct kura_err *err)
+int be_secret_get(struct ctl *c, const char *name, uint64_t version, struct kura_secbuf **ret_value,
+	struct kura_version_info *ret_info, struct kura_err *err)
 {
 	struct kura_op_args a = { .name = name, .version = version };
 	struct kura_op_result res = { 0 };
@@ -515,8 +526,8 @@ int be_grant_list(struct ctl *c, struct kura_grant_list *ret, struct kura_err *e
 	return r;
 }
 
-int be_key_rotate(struct ctl *c, kura_progress_fn progress, uint64_t *ret_count,
-	uint32_t *ret_kek, struct kura_err *err)
+int be_key_rotate(struct ctl *c, kura_progress_fn progress, uint64_t *ret_count, uint32_t *ret_kek,
+	struct kura_err *err)
 {
 	struct kura_op_args a = { .progress = progress };
 	struct kura_op_result res = { 0 };

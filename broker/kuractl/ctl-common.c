@@ -64,8 +64,8 @@ int ctl_fail(int r, const struct kura_err *err)
 	char line[4 * sizeof(err->msg)];
 	const char *m = err && err->msg[0] ? err->msg : strerror(-r);
 
-	fprintf(stderr, "kuractl: %s\n", kura_escape(m, strlen(m), KURA_ESCAPE_TEXT, line,
-						    sizeof(line)));
+	fprintf(stderr, "kuractl: %s\n",
+		kura_escape(m, strlen(m), KURA_ESCAPE_TEXT, line, sizeof(line)));
 	return kura_outcome_exit(r);
 }
 

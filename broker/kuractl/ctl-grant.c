@@ -189,10 +189,12 @@ static void print_selector(const char *opt, const char *key, const char *value)
 	char k[1024], v[1024];
 
 	if (key)
-		printf(" %s %s=%s", opt, kura_escape(key, strlen(key), KURA_ESCAPE_TEXT, k, sizeof(k)),
+		printf(" %s %s=%s", opt,
+			kura_escape(key, strlen(key), KURA_ESCAPE_TEXT, k, sizeof(k)),
 			kura_escape(value, strlen(value), KURA_ESCAPE_TEXT, v, sizeof(v)));
 	else
-		printf(" %s %s", opt, kura_escape(value, strlen(value), KURA_ESCAPE_TEXT, v, sizeof(v)));
+		printf(" %s %s", opt,
+			kura_escape(value, strlen(value), KURA_ESCAPE_TEXT, v, sizeof(v)));
 }
 
 /* The selectors of g as the command-line arguments that make it. */

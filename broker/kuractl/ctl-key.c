@@ -168,8 +168,10 @@ static int keep_audit_key(const struct kura_secbuf *key, void *userdata, struct 
 	int r = ctl_audit_key_write(&out->file, key);
 
 	if (r < 0)
-		return kura_err_set(err, r, "cannot write the audit key to %s (%s); nothing was "
-			"initialised", out->path, strerror(-r));
+		return kura_err_set(err, r,
+			"cannot write the audit key to %s (%s); nothing was "
+			"initialised",
+			out->path, strerror(-r));
 	return 0;
 }
 
@@ -227,8 +229,8 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	printf("initialised %s (master key: %s%s, KEK 1)\n", c->state_dir,
 		c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase from " : "",
 		c->master.kind == KURA_MASTER_PASSPHRASE ? c->master.path :
-		c->master.path				   ? c->master.path :
-							     "STATE_DIR/" KURA_MASTER_FILE_NAME);
+			c->master.path                   ? c->master.path :
+							   "STATE_DIR/" KURA_MASTER_FILE_NAME);
 	if (a.audit_key_out)
 		printf("audit log started; its starting key is in %s: move it off this host\n",
 			a.audit_key_out);
@@ -329,10 +331,11 @@ static int cmd_status(struct ctl *c)
 		json_t *keks = json_array(), *master;
 
 		for (size_t i = 0; i < s.n_keks; i++)
-			json_array_append_new(keks, json_pack("{s:I, s:s, s:I, s:b}", "id",
-				(json_int_t)s.kek_ids[i], "created", kura_rfc3339(s.kek_created[i], t),
-				"versions", (json_int_t)s.per_kek[i], "current",
-				s.kek_ids[i] == s.current));
+			json_array_append_new(keks,
+				json_pack("{s:I, s:s, s:I, s:b}", "id", (json_int_t)s.kek_ids[i],
+					"created", kura_rfc3339(s.kek_created[i], t), "versions",
+					(json_int_t)s.per_kek[i], "current",
+					s.kek_ids[i] == s.current));
 		master = s.master == KURA_MASTER_PASSPHRASE ?
 			json_pack("{s:s, s:s, s:I, s:I}", "source", "passphrase", "kdf",
 				"argon2id13", "opslimit", (json_int_t)s.kdf.opslimit, "memlimit",

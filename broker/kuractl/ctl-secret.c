@@ -111,8 +111,9 @@ static int parse(struct ctl *c, int argc, char **argv, struct secret_args *a, bo
 		a->name = argv[optind++];
 	/* Not echoed: a stray argument here is all too often a value typed in the wrong place. */
 	if (optind < argc)
-		return ctl_usage("unexpected extra argument (a value never goes on the command line: "
-				 "use standard input, --file or --generate)");
+		return ctl_usage(
+			"unexpected extra argument (a value never goes on the command line: "
+			"use standard input, --file or --generate)");
 	return 0;
 }
 
@@ -154,8 +155,9 @@ static int read_value(const struct ctl *c, const struct secret_args *a, size_t m
 
 	if (a->generate) {
 		if (a->generate > max) {
-			fprintf(stderr, "kuractl: --generate %llu is over this store's value limit "
-					"of %zu bytes\n",
+			fprintf(stderr,
+				"kuractl: --generate %llu is over this store's value limit "
+				"of %zu bytes\n",
 				(unsigned long long)a->generate, max);
 			return KURA_EXIT_REFUSED;
 		}
@@ -176,8 +178,9 @@ static int read_value(const struct ctl *c, const struct secret_args *a, size_t m
 		r = kura_secbuf_read_fd(STDIN_FILENO, max, &v);
 	}
 	if (r == -EFBIG) {
-		fprintf(stderr, "kuractl: the value is larger than this store's limit of %zu bytes "
-				"(kuractl config --max-value-size)\n",
+		fprintf(stderr,
+			"kuractl: the value is larger than this store's limit of %zu bytes "
+			"(kuractl config --max-value-size)\n",
 			max);
 		return KURA_EXIT_REFUSED;
 	}
@@ -226,8 +229,8 @@ static int cmd_write(struct ctl *c, const struct secret_args *a, bool create)
 	if (r != 0)
 		return r;
 	if (c->json)
-		return ctl_print_json(json_pack("{s:s, s:I}", "name", a->name, "version",
-			(json_int_t)version));
+		return ctl_print_json(
+			json_pack("{s:s, s:I}", "name", a->name, "version", (json_int_t)version));
 	printf("%s: version %llu\n", a->name, (unsigned long long)version);
 	return KURA_EXIT_OK;
 }
@@ -299,9 +302,10 @@ static int cmd_list(struct ctl *c, const struct secret_args *a)
 
 		kura_rfc3339(s->updated, t);
 		if (arr)
-			json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:s}", "name", s->name,
-				"current", (json_int_t)s->current, "latest", (json_int_t)s->latest,
-				"updated", t));
+			json_array_append_new(arr,
+				json_pack("{s:s, s:I, s:I, s:s}", "name", s->name, "current",
+					(json_int_t)s->current, "latest", (json_int_t)s->latest,
+					"updated", t));
 		else
 			printf("%-40s %7llu %7llu  %s\n", s->name, (unsigned long long)s->current,
 				(unsigned long long)s->latest, t);
@@ -330,15 +334,17 @@ static int cmd_show(struct ctl *c, const struct secret_args *a)
 		json_t *vers = json_array();
 
 		for (size_t i = 0; i < s.n_versions; i++)
-			json_array_append_new(vers, json_pack("{s:I, s:s, s:I, s:I, s:b}",
-				"version", (json_int_t)s.versions[i].version, "created",
-				kura_rfc3339(s.versions[i].created, t1), "size",
-				(json_int_t)s.versions[i].size, "kek", (json_int_t)s.versions[i].kek_id,
-				"current", s.versions[i].version == s.current));
+			json_array_append_new(vers,
+				json_pack("{s:I, s:s, s:I, s:I, s:b}", "version",
+					(json_int_t)s.versions[i].version, "created",
+					kura_rfc3339(s.versions[i].created, t1), "size",
+					(json_int_t)s.versions[i].size, "kek",
+					(json_int_t)s.versions[i].kek_id, "current",
+					s.versions[i].version == s.current));
 		r = ctl_print_json(json_pack("{s:s, s:I, s:I, s:s, s:s, s:o}", "name", s.name,
 			"current", (json_int_t)s.current, "latest", (json_int_t)s.latest, "created",
-			kura_rfc3339(s.created, t1), "updated", kura_rfc3339(s.updated, t2), "versions",
-			vers));
+			kura_rfc3339(s.created, t1), "updated", kura_rfc3339(s.updated, t2),
+			"versions", vers));
 		kura_secret_info_done(&s);
 		return r;
 	}
@@ -347,8 +353,10 @@ static int cmd_show(struct ctl *c, const struct secret_args *a)
 		kura_rfc3339(s.created, t1), kura_rfc3339(s.updated, t2));
 	printf("  %-8s %-20s %10s %5s\n", "VERSION", "CREATED", "SIZE", "KEK");
 	for (size_t i = 0; i < s.n_versions; i++)
-		printf("%c %-8llu %-20s %10llu %5u\n", s.versions[i].version == s.current ? '*' : ' ',
-			(unsigned long long)s.versions[i].version, kura_rfc3339(s.versions[i].created, t1),
+		printf("%c %-8llu %-20s %10llu %5u\n",
+			s.versions[i].version == s.current ? '*' : ' ',
+			(unsigned long long)s.versions[i].version,
+			kura_rfc3339(s.versions[i].created, t1),
 			(unsigned long long)s.versions[i].size, s.versions[i].kek_id);
 	kura_secret_info_done(&s);
 	return KURA_EXIT_OK;
@@ -369,8 +377,8 @@ static int cmd_rollback(struct ctl *c, const struct secret_args *a)
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)
-		return ctl_print_json(json_pack("{s:s, s:I}", "name", a->name, "current",
-			(json_int_t)a->to));
+		return ctl_print_json(
+			json_pack("{s:s, s:I}", "name", a->name, "current", (json_int_t)a->to));
 	printf("%s: version %llu is current\n", a->name, (unsigned long long)a->to);
 	return KURA_EXIT_OK;
 }

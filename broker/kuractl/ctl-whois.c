@@ -43,20 +43,19 @@ static void print_identity(const json_t *id)
 	}
 	printf("runtime:      %s\ncontainer:    %s\nname:         %s\nimage:        %s\n"
 	       "uid:          %lld\n",
-		esc(json_object_get(id, "runtime"), b1), esc(json_object_get(id, "container_id"), b2),
-		esc(json_object_get(id, "name"), b3), esc(json_object_get(id, "image_id"), b4),
+		esc(json_object_get(id, "runtime"), b1),
+		esc(json_object_get(id, "container_id"), b2), esc(json_object_get(id, "name"), b3),
+		esc(json_object_get(id, "image_id"), b4),
 		(long long)json_integer_value(json_object_get(id, "uid")));
 	json_array_foreach(json_object_get(id, "repo_digests"), i, v)
 		printf("digest:       %s\n", esc(v, b1));
 	json_object_foreach((json_t *)labels, k, v)
-		printf("label:        %s=%s\n", kura_escape(k, strlen(k), KURA_ESCAPE_TEXT, b1,
-							  sizeof(b1)),
-			esc(v, b2));
+		printf("label:        %s=%s\n",
+			kura_escape(k, strlen(k), KURA_ESCAPE_TEXT, b1, sizeof(b1)), esc(v, b2));
 	/* Chosen by whoever built the image: shown apart, as --image-label matches them. */
 	json_object_foreach(json_object_get(id, "image_labels"), k, v)
-		printf("image-label:  %s=%s\n", kura_escape(k, strlen(k), KURA_ESCAPE_TEXT, b1,
-							  sizeof(b1)),
-			esc(v, b2));
+		printf("image-label:  %s=%s\n",
+			kura_escape(k, strlen(k), KURA_ESCAPE_TEXT, b1, sizeof(b1)), esc(v, b2));
 }
 
 /* The names of a list, after a label, or " (none)". */
@@ -103,7 +102,8 @@ int ctl_whois(struct ctl *c, int argc, char **argv)
 		/* Container IDs and names are [A-Za-z0-9_.-]: nothing to escape, nothing else
 		 * accepted. */
 		if (strlen(target) > 256 ||
-			strspn(target, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+			strspn(target,
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
 				strlen(target))
 			return ctl_usage("a container is named by its ID or name ([A-Za-z0-9_.-])");
 		snprintf(url, sizeof(url), "/v1/whois?container=%s", target);
@@ -118,7 +118,9 @@ int ctl_whois(struct ctl *c, int argc, char **argv)
 		char b[1024];
 
 		fprintf(stderr, "kuractl: %s\n", json_is_string(m) ? esc(m, b) : "kurad refused");
-		rc = status == 503 ? KURA_EXIT_SYSTEM : status == 400 ? KURA_EXIT_USAGE : KURA_EXIT_REFUSED;
+		rc = status == 503    ? KURA_EXIT_SYSTEM :
+			status == 400 ? KURA_EXIT_USAGE :
+					KURA_EXIT_REFUSED;
 		json_decref(j);
 		return rc;
 	}

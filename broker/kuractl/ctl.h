@@ -49,7 +49,6 @@ int ctl_open(struct ctl *c, struct kura_vault **ret);
 /* True (after saying why) when a passphrase would be read from a terminal with echo. */
 bool ctl_passphrase_tty(const char *path);
 
-
 /* Print "kuractl: <msg>" (err's message if set, else strerror) and return the exit code. */
 int ctl_fail(int r, const struct kura_err *err);
 
@@ -75,10 +74,10 @@ int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **re
 
 /* The operations, wherever they run (ctl-backend.c); the same contracts as the vault's. */
 int be_max_value(struct ctl *c, uint64_t set, uint64_t *ret, struct kura_err *err);
-int be_secret_write(struct ctl *c, const char *name, const struct kura_secbuf *value,
-	bool create, uint64_t *ret_version, struct kura_err *err);
-int be_secret_get(struct ctl *c, const char *name, uint64_t version,
-	struct kura_secbuf **ret_value, struct kura_version_info *ret_info, struct kura_err *err);
+int be_secret_write(struct ctl *c, const char *name, const struct kura_secbuf *value, bool create,
+	uint64_t *ret_version, struct kura_err *err);
+int be_secret_get(struct ctl *c, const char *name, uint64_t version, struct kura_secbuf **ret_value,
+	struct kura_version_info *ret_info, struct kura_err *err);
 int be_secret_show(struct ctl *c, const char *name, struct kura_secret_info *ret,
 	struct kura_err *err);
 int be_secret_list(struct ctl *c, const char *prefix, struct kura_secret_list *ret,
@@ -90,8 +89,8 @@ struct kura_grant_list;
 int be_grant_add(struct ctl *c, struct kura_grant *g, bool *ret_existed, struct kura_err *err);
 int be_grant_remove(struct ctl *c, const char *id, struct kura_err *err);
 int be_grant_list(struct ctl *c, struct kura_grant_list *ret, struct kura_err *err);
-int be_key_rotate(struct ctl *c, kura_progress_fn progress, uint64_t *ret_count,
-	uint32_t *ret_kek, struct kura_err *err);
+int be_key_rotate(struct ctl *c, kura_progress_fn progress, uint64_t *ret_count, uint32_t *ret_kek,
+	struct kura_err *err);
 int be_key_rekey(struct ctl *c, const struct kura_master_source *to, struct kura_err *err);
 int be_key_status(struct ctl *c, struct kura_key_status *ret, struct kura_err *err);
 

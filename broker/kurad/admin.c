@@ -1,6 +1,6 @@
 /* The admin API on admin.sock (root only): whois, status, and every operation kuractl offers
- * (POST /v1/op/NAME with JSON arguments, run through the operations table on kurad's vault). Touches plaintext: values
- * arrive and leave in base64 inside guarded buffers. */
+ * (POST /v1/op/NAME with JSON arguments, run through the operations table on kurad's vault).
+ * Touches plaintext: values arrive and leave in base64 inside guarded buffers. */
 #include <errno.h>
 #include <string.h>
 #include <syslog.h>
@@ -99,8 +99,8 @@ static enum MHD_Result status(struct kura_admin *d, struct MHD_Connection *c)
 			(json_int_t)st.prefetches, "events", (json_int_t)st.events, "workload",
 			"connections", (json_int_t)ls.connections, "watches",
 			(json_int_t)ls.watches, "principals", (json_int_t)ls.principals,
-			"evictions", (json_int_t)ls.evictions, "refused",
-			(json_int_t)ls.refused, "suppressed", (json_int_t)ls.suppressed));
+			"evictions", (json_int_t)ls.evictions, "refused", (json_int_t)ls.refused,
+			"suppressed", (json_int_t)ls.suppressed));
 }
 
 /* A POST's body, gathered in guarded memory (it may carry a value). */
@@ -131,7 +131,9 @@ void kura_admin_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 static enum MHD_Result run_op(struct kura_admin *d, struct MHD_Connection *c,
 	const struct kura_conn *conn, const char *name, const struct admin_req *req)
 {
-	struct kura_identity who = { .host = true, .pid = conn->peer.pid, .uid = conn->peer.uid,
+	struct kura_identity who = { .host = true,
+		.pid = conn->peer.pid,
+		.uid = conn->peer.uid,
 		.gid = conn->peer.gid };
 	const struct kura_operation *op = kura_op_find(name);
 	struct kura_op_result res = { 0 };
@@ -195,8 +197,8 @@ static enum MHD_Result run_op(struct kura_admin *d, struct MHD_Connection *c,
 
 /* Gather a POST body into guarded memory, up to a limit that fits the store's largest value
  * in base64 with room for the rest of the arguments. */
-static enum MHD_Result gather(struct kura_admin *d, struct MHD_Connection *c,
-	const char *data, size_t *size, void **req_cls)
+static enum MHD_Result gather(struct kura_admin *d, struct MHD_Connection *c, const char *data,
+	size_t *size, void **req_cls)
 {
 	struct admin_req *req = *req_cls;
 
@@ -250,8 +252,8 @@ static bool admin_peer(const struct kura_conn *conn)
 }
 
 enum MHD_Result kura_admin_handler(void *cls, struct MHD_Connection *c, const char *url,
-	const char *method, const char *version, const char *upload_data,
-	size_t *upload_data_size, void **req_cls)
+	const char *method, const char *version, const char *upload_data, size_t *upload_data_size,
+	void **req_cls)
 {
 	struct kura_admin *d = cls;
 	struct kura_conn *conn = kura_http_conn(c);
@@ -295,8 +297,8 @@ void kura_admin_notify(void *cls, struct MHD_Connection *c, void **socket_contex
 {
 	(void)cls;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *info =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *info = MHD_get_connection_info(c,
+			MHD_CONNECTION_INFO_CONNECTION_FD);
 
 		/* NULL: the handler refuses a connection without context. */
 		*socket_context = info ? kura_conn_new(info->connect_fd, false) : NULL;

@@ -24,8 +24,8 @@ struct kura_admin {
 
 /* libmicrohttpd's callbacks for admin.sock (cls: the struct kura_admin). */
 enum MHD_Result kura_admin_handler(void *cls, struct MHD_Connection *c, const char *url,
-	const char *method, const char *version, const char *upload_data,
-	size_t *upload_data_size, void **req_cls);
+	const char *method, const char *version, const char *upload_data, size_t *upload_data_size,
+	void **req_cls);
 void kura_admin_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 	enum MHD_ConnectionNotificationCode code);
 /* Frees what the handler kept for a request (its body, wiped). */

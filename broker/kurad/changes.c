@@ -137,8 +137,8 @@ int kura_changes_add(struct kura_changes *c, int64_t rev, const char *name)
 	while (c->n > c->cap) {
 		struct entry *old = c->oldest;
 
-		/* Whatever changed at or before the forgotten entry's revision can no longer be told
-		 * apart from what did not. */
+		/* Whatever changed at or before the forgotten entry's revision can no longer be
+		 * told apart from what did not. */
 		c->floor = old->rev;
 		unlink_list(c, old);
 		unlink_chain(c, old);

@@ -30,9 +30,10 @@ struct kura_conn *kura_conn_new(int fd, bool workload)
 	conn->cred_gid = conn->peer_err < 0 ? cred.gid : conn->peer.gid;
 	if (conn->peer_err == 0 && conn->peer.degraded &&
 		!__atomic_exchange_n(&warned_degraded, true, __ATOMIC_RELAXED))
-		kura_log(LOG_WARNING, "this kernel has no SO_PEERPIDFD: identity runs degraded "
-				      "(the peer is pinned by pidfd_open or its start time, "
-				      "after SO_PEERCRED)");
+		kura_log(LOG_WARNING,
+			"this kernel has no SO_PEERPIDFD: identity runs degraded "
+			"(the peer is pinned by pidfd_open or its start time, "
+			"after SO_PEERCRED)");
 	return conn;
 }
 

@@ -14,8 +14,8 @@
  * container that stopped loses it even on an open connection), and what the reaper needs. */
 struct kura_conn {
 	struct kura_peer peer;
-	int peer_err;       /* <0: the kernel could not tell us who this is */
-	pid_t cred_pid;     /* SO_PEERCRED, also when peer_err < 0 (for records only) */
+	int peer_err;   /* <0: the kernel could not tell us who this is */
+	pid_t cred_pid; /* SO_PEERCRED, also when peer_err < 0 (for records only) */
 	uid_t cred_uid;
 	gid_t cred_gid;
 	int fd;

@@ -28,8 +28,11 @@ void kura_daemon_options_init(struct kura_daemon_options *o)
 	o->cfg.rate_burst = 200;
 	o->cfg.watch_max_s = 300;
 	o->cfg.audit = (struct kura_audit_opts){ .max_file_bytes = 64u << 20,
-		.records_per_epoch = 1000, .seconds_per_epoch = 3600, .fsync = false,
-		.lock_ms = 2000, .open_wait_ms = 10000 };
+		.records_per_epoch = 1000,
+		.seconds_per_epoch = 3600,
+		.fsync = false,
+		.lock_ms = 2000,
+		.open_wait_ms = 10000 };
 }
 
 static bool replace(char **owned, const char **field, const char *value)
@@ -97,12 +100,12 @@ bool kura_daemon_option_set(struct kura_daemon_options *o, const char *key, cons
 	else if (reload)
 		return strcmp(key, "state-dir") == 0 || strcmp(key, "run-dir") == 0 ||
 			strcmp(key, "runtime") == 0 || strcmp(key, "key-file") == 0 ||
-			strcmp(key, "passphrase-file") == 0 || strcmp(key, "lookup-timeout-ms") == 0 ||
+			strcmp(key, "passphrase-file") == 0 ||
+			strcmp(key, "lookup-timeout-ms") == 0 ||
 			strcmp(key, "connection-timeout") == 0 ||
 			strcmp(key, "max-connections") == 0 || strcmp(key, "max-per-peer") == 0 ||
-			strcmp(key, "max-watches") == 0 ||
-			strcmp(key, "header-timeout") == 0 || strncmp(key, "audit-", 6) == 0 ||
-			strcmp(key, "loop-threads") == 0;
+			strcmp(key, "max-watches") == 0 || strcmp(key, "header-timeout") == 0 ||
+			strncmp(key, "audit-", 6) == 0 || strcmp(key, "loop-threads") == 0;
 	else if (strcmp(key, "state-dir") == 0)
 		return replace(&o->state_dir, &o->cfg.state_dir, value);
 	else if (strcmp(key, "run-dir") == 0)
@@ -112,8 +115,7 @@ bool kura_daemon_option_set(struct kura_daemon_options *o, const char *key, cons
 	else if (strcmp(key, "key-file") == 0 || strcmp(key, "passphrase-file") == 0) {
 		o->cfg.master.kind = key[0] == 'k' ? KURA_MASTER_FILE : KURA_MASTER_PASSPHRASE;
 		return replace(&o->master_path, &o->cfg.master.path, value);
-	}
-	else if (strcmp(key, "lookup-timeout-ms") == 0 && kura_parse_u64(value, 10, 60000, &n))
+	} else if (strcmp(key, "lookup-timeout-ms") == 0 && kura_parse_u64(value, 10, 60000, &n))
 		o->cfg.lookup_timeout_ms = (unsigned)n;
 	else if (strcmp(key, "connection-timeout") == 0 && kura_parse_u64(value, 1, 3600, &n))
 		o->cfg.connection_timeout_s = (unsigned)n;

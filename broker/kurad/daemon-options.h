@@ -19,17 +19,17 @@ struct kura_daemon_config {
 	struct kura_master_source master;
 	struct kura_runtime_config *runtimes;
 	size_t n_runtimes;
-	unsigned lookup_timeout_ms; /* runtime lookups, per request (default 2000) */
+	unsigned lookup_timeout_ms;    /* runtime lookups, per request (default 2000) */
 	unsigned connection_timeout_s; /* idle or slow connections are closed (default 10) */
-	unsigned max_connections; /* on workload.sock (default 256); room is made past it */
-	unsigned max_per_peer;    /* connections of one principal (default 16) */
-	unsigned max_watches;     /* long polls in all (default: half of max_connections) */
+	unsigned max_connections;      /* on workload.sock (default 256); room is made past it */
+	unsigned max_per_peer;         /* connections of one principal (default 16) */
+	unsigned max_watches;          /* long polls in all (default: half of max_connections) */
 	unsigned header_timeout_s; /* a request's headers must be complete by then (default 5) */
-	double rate_per_s;        /* requests per second per peer (default 100) */
-	double rate_burst;        /* (default 200) */
-	unsigned watch_max_s;     /* the longest a long poll waits (default 300) */
-	unsigned loop_threads;    /* event loops serving workload.sock (default: one per core) */
-	bool no_prefetch;         /* do not look containers up when they start */
+	double rate_per_s;         /* requests per second per peer (default 100) */
+	double rate_burst;         /* (default 200) */
+	unsigned watch_max_s;      /* the longest a long poll waits (default 300) */
+	unsigned loop_threads;     /* event loops serving workload.sock (default: one per core) */
+	bool no_prefetch;          /* do not look containers up when they start */
 	struct kura_audit_opts audit; /* the audit log: rotation, key epochs, fsync, lock wait */
 	const char *audit_syslog;     /* ship records to syslog: unix:PATH or tcp:HOST:PORT */
 	const char *audit_http;       /* ... and to an HTTP collector (URL) */

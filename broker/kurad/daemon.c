@@ -26,8 +26,7 @@
 
 /* libmicrohttpd's own complaints (malformed requests and the like) go through our log, as
  * notices: they describe a client's mistake, never a value. */
-__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt,
-	va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
 	size_t n;
@@ -118,10 +117,9 @@ fail:
  */
 static struct MHD_Daemon *start_mhd(struct kura_daemon *d, int fd, bool event_loop)
 {
-	unsigned flags = event_loop ? MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			MHD_ALLOW_SUSPEND_RESUME :
-				      MHD_USE_THREAD_PER_CONNECTION |
-			MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+	unsigned flags = event_loop ?
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME :
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
 
 	/* One event loop per core: the loops share nothing but short locks (store, audit). A
 	 * workload request is a line and a few headers: 16 KiB of connection memory holds it
@@ -141,17 +139,17 @@ static struct MHD_Daemon *start_mhd(struct kura_daemon *d, int fd, bool event_lo
 	unsigned limit = event_loop ? (d->cfg.max_connections + 64) * d->cfg.loop_threads :
 				      d->cfg.max_connections;
 
-	return MHD_start_daemon(flags | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-		0, NULL, NULL, event_loop ? kura_workload_handler : kura_admin_handler, cls,
+	return MHD_start_daemon(flags | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		event_loop ? kura_workload_handler : kura_admin_handler, cls,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_NOTIFY_CONNECTION, event_loop ? kura_workload_notify : kura_admin_notify,
 		cls, MHD_OPTION_NOTIFY_COMPLETED,
 		event_loop ? kura_workload_completed : kura_admin_completed, cls,
-		MHD_OPTION_CONNECTION_LIMIT, limit,
-		MHD_OPTION_CONNECTION_TIMEOUT, d->cfg.connection_timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(event_loop ? 16 * 1024 : 64 * 1024),
-		MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_STRICT_FOR_CLIENT, 1,
-		MHD_OPTION_ARRAY, extra, MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
+		d->cfg.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)(event_loop ? 16 * 1024 : 64 * 1024), MHD_OPTION_UNESCAPE_CALLBACK,
+		no_unescape, NULL, MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_ARRAY, extra,
+		MHD_OPTION_END);
 }
 
 static int open_runtimes(struct kura_daemon *d)
@@ -209,9 +207,12 @@ static void note_run_dir(struct kura_daemon *d)
 static struct kura_workload_config workload_config(const struct kura_daemon_config *c)
 {
 	return (struct kura_workload_config){
-		.quota = { .max_connections = c->max_connections, .max_per_peer = c->max_per_peer,
-			.max_watches = c->max_watches, .watches_per_peer = KURA_MAX_WATCHES_PER_PEER,
-			.rate_per_s = c->rate_per_s, .rate_burst = c->rate_burst },
+		.quota = { .max_connections = c->max_connections,
+			.max_per_peer = c->max_per_peer,
+			.max_watches = c->max_watches,
+			.watches_per_peer = KURA_MAX_WATCHES_PER_PEER,
+			.rate_per_s = c->rate_per_s,
+			.rate_burst = c->rate_burst },
 		.header_timeout_s = c->header_timeout_s,
 		.watch_max_s = c->watch_max_s,
 	};
@@ -275,8 +276,8 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 		if (d->lock_fd >= 0)
 			close(d->lock_fd);
 		d->lock_fd = -1;
-		kura_log(LOG_ERR, r == -EWOULDBLOCK ? "another kurad is running on %s" :
-						      "cannot lock %s: %s",
+		kura_log(LOG_ERR,
+			r == -EWOULDBLOCK ? "another kurad is running on %s" : "cannot lock %s: %s",
 			cfg->run_dir, strerror(-r));
 		return r == -EWOULDBLOCK ? -EADDRINUSE : r;
 	}
@@ -291,8 +292,11 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 	if (r < 0)
 		return r;
 	d->admin = (struct kura_admin){ .state_dir = d->cfg.state_dir,
-		.n_runtimes = d->n_runtimes, .keeper = d->keeper,
-		.vault = kura_keeper_hold(d->keeper), .resolver = d->resolver, .rec = d->rec,
+		.n_runtimes = d->n_runtimes,
+		.keeper = d->keeper,
+		.vault = kura_keeper_hold(d->keeper),
+		.resolver = d->resolver,
+		.rec = d->rec,
 		.workload = d->workload };
 	kura_keeper_release(d->keeper);
 

@@ -103,8 +103,8 @@ static char seen_marker, body_marker;
 
 struct kura_conn *kura_http_conn(struct MHD_Connection *c)
 {
-	const union MHD_ConnectionInfo *info =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(c,
+		MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
 	return info ? info->socket_context : NULL;
 }
@@ -132,7 +132,8 @@ bool kura_http_marker(const void *req_cls)
 enum MHD_Result kura_http_error(struct MHD_Connection *c, unsigned status, const char *code,
 	const char *message)
 {
-	return kura_http_json(c, status, json_pack("{s:s, s:s}", "error", code, "message", message));
+	return kura_http_json(c, status,
+		json_pack("{s:s, s:s}", "error", code, "message", message));
 }
 
 enum MHD_Result kura_http_error_close(struct MHD_Connection *c, unsigned status, const char *code,
@@ -209,7 +210,8 @@ enum MHD_Result kura_http_secret_raw(struct MHD_Connection *c, struct kura_fetch
 		return MHD_NO;
 	}
 	if (MHD_add_response_header(r, KURA_HTTP_VERSION_HEADER, version) != MHD_YES ||
-		MHD_add_response_header(r, KURA_HTTP_FINGERPRINT_HEADER, f->fingerprint) != MHD_YES ||
+		MHD_add_response_header(r, KURA_HTTP_FINGERPRINT_HEADER, f->fingerprint) !=
+			MHD_YES ||
 		MHD_add_response_header(r, KURA_HTTP_CREATED_HEADER,
 			kura_rfc3339(f->info.created, created)) != MHD_YES) {
 		MHD_destroy_response(r);

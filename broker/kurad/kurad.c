@@ -83,8 +83,9 @@ static void raise_fd_limit(const struct kura_daemon_config *cfg)
 		return;
 	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
-		kura_log(LOG_WARNING, "only %llu file descriptors: a flood of connections may be "
-				      "refused before room is made for them",
+		kura_log(LOG_WARNING,
+			"only %llu file descriptors: a flood of connections may be "
+			"refused before room is made for them",
 			(unsigned long long)rl.rlim_cur);
 }
 
@@ -175,8 +176,9 @@ int main(int argc, char **argv)
 	}
 	kura_json_init();
 	if (o.cfg.n_runtimes == 0)
-		kura_log(LOG_WARNING, "no --runtime configured: only host processes can be "
-				      "identified");
+		kura_log(LOG_WARNING,
+			"no --runtime configured: only host processes can be "
+			"identified");
 
 	/* Every thread inherits this mask; the signals are taken here with sigwait. */
 	sigemptyset(&sigs);

@@ -21,8 +21,8 @@ struct kura_principal_entry {
 	struct kura_principal key;
 	struct kura_principal_entry *next; /* in its hash chain */
 	struct kura_slot *first, *last;    /* its connections, in the order they came */
-	unsigned live;    /* admitted, not evicted */
-	unsigned watches; /* long polls begun and not ended */
+	unsigned live;                     /* admitted, not evicted */
+	unsigned watches;                  /* long polls begun and not ended */
 	double tokens, stamp;
 	/* Refusals: tokens for records of their own (a bucket of REFUSAL_BURST, one a second),
 	 * and what was counted instead since `window`. */
@@ -45,7 +45,8 @@ struct kura_quota {
 	uint64_t evictions, refused, suppressed;
 };
 
-const char *kura_principal_text(const struct kura_principal *p, char buf[static KURA_PRINCIPAL_TEXT])
+const char *kura_principal_text(const struct kura_principal *p,
+	char buf[static KURA_PRINCIPAL_TEXT])
 {
 	switch (p->kind) {
 	case KURA_PRINCIPAL_CONTAINER:
@@ -175,7 +176,8 @@ static struct kura_slot *oldest_evictable(const struct kura_principal_entry *e, 
 	struct kura_slot *best = NULL;
 
 	for (struct kura_slot *s = e->first; s; s = s->next)
-		if (evictable(s) && (!watching_only || s->watching) && (!best || s->since < best->since))
+		if (evictable(s) && (!watching_only || s->watching) &&
+			(!best || s->since < best->since))
 			best = s;
 	return best;
 }
@@ -295,7 +297,8 @@ void kura_quota_busy(struct kura_quota *l, struct kura_slot *s, bool busy, doubl
 static void refill(const struct kura_quota *l, struct kura_principal_entry *e, double now)
 {
 	if (now > e->stamp)
-		e->tokens = fmin(l->cfg.rate_burst, e->tokens + (now - e->stamp) * l->cfg.rate_per_s);
+		e->tokens = fmin(l->cfg.rate_burst,
+			e->tokens + (now - e->stamp) * l->cfg.rate_per_s);
 	e->stamp = now;
 }
 
@@ -337,7 +340,8 @@ int kura_quota_watch_begin(struct kura_quota *l, struct kura_slot *s)
 			for (struct kura_principal_entry *o = l->buckets[b]; o; o = o->next) {
 				struct kura_slot *v;
 
-				if (o->watches <= e->watches + 1 || (top && o->watches <= top->watches))
+				if (o->watches <= e->watches + 1 ||
+					(top && o->watches <= top->watches))
 					continue;
 				v = oldest_evictable(o, true);
 				if (v) {
@@ -390,7 +394,8 @@ bool kura_quota_refusal(struct kura_quota *l, struct kura_slot *s, double now, c
 		return true;
 	pthread_mutex_lock(&l->lock);
 	if (now > e->refusal_stamp)
-		e->refusal_tokens = fmin(REFUSAL_BURST, e->refusal_tokens + (now - e->refusal_stamp));
+		e->refusal_tokens = fmin(REFUSAL_BURST,
+			e->refusal_tokens + (now - e->refusal_stamp));
 	e->refusal_stamp = now;
 	record = e->refusal_tokens >= 1.0;
 	if (record) {
@@ -435,7 +440,8 @@ size_t kura_quota_flush(struct kura_quota *l, double now, bool all,
 			if (e->suppressed && (all || now - e->window >= 1.0)) {
 				if (n == cap) {
 					size_t ncap = cap ? cap * 2 : 16;
-					struct kura_refusal_note *nn = realloc(notes, ncap * sizeof(*nn));
+					struct kura_refusal_note *nn = realloc(notes,
+						ncap * sizeof(*nn));
 
 					if (!nn)
 						goto out; /* the rest waits for the next flush */
@@ -468,7 +474,8 @@ unsigned kura_quota_reap(struct kura_quota *l, double now, double seconds)
 	for (unsigned b = 0; b < BUCKETS; b++)
 		for (struct kura_principal_entry *e = l->buckets[b]; e; e = e->next)
 			for (struct kura_slot *s = e->first; s; s = s->next)
-				if (!s->evicted && !s->busy && !s->watching && now - s->since > seconds) {
+				if (!s->evicted && !s->busy && !s->watching &&
+					now - s->since > seconds) {
 					evict(l, s);
 					l->evictions--; /* a deadline, not room made */
 					n++;
@@ -480,8 +487,11 @@ unsigned kura_quota_reap(struct kura_quota *l, double now, double seconds)
 void kura_quota_get_stats(struct kura_quota *l, struct kura_quota_stats *ret)
 {
 	pthread_mutex_lock(&l->lock);
-	*ret = (struct kura_quota_stats){ .connections = l->live, .watches = l->watches,
-		.principals = l->principals, .evictions = l->evictions, .refused = l->refused,
+	*ret = (struct kura_quota_stats){ .connections = l->live,
+		.watches = l->watches,
+		.principals = l->principals,
+		.evictions = l->evictions,
+		.refused = l->refused,
 		.suppressed = l->suppressed };
 	pthread_mutex_unlock(&l->lock);
 }

@@ -30,21 +30,23 @@ enum kura_principal_kind {
 
 struct kura_principal {
 	enum kura_principal_kind kind;
-	uid_t uid;                      /* USER, FOREIGN */
-	enum kura_runtime_kind runtime; /* CONTAINER */
-	char id[KURA_CGROUP_ID_LEN + 1];  /* CONTAINER */
+	uid_t uid;                       /* USER, FOREIGN */
+	enum kura_runtime_kind runtime;  /* CONTAINER */
+	char id[KURA_CGROUP_ID_LEN + 1]; /* CONTAINER */
 };
 
 /* "container:docker:<id>", "user:<uid>", "foreign:<uid>", "unidentified": for records and logs. */
 #define KURA_PRINCIPAL_TEXT 96
-const char *kura_principal_text(const struct kura_principal *p, char buf[static KURA_PRINCIPAL_TEXT]);
+const char *kura_principal_text(const struct kura_principal *p,
+	char buf[static KURA_PRINCIPAL_TEXT]);
 
 struct kura_quota_config {
-	unsigned max_connections; /* open connections in all (admitted ones; room is made past it) */
-	unsigned max_per_peer;    /* open connections of one principal */
-	unsigned max_watches;     /* long polls in all */
+	unsigned
+		max_connections; /* open connections in all (admitted ones; room is made past it) */
+	unsigned max_per_peer;   /* open connections of one principal */
+	unsigned max_watches;    /* long polls in all */
 	unsigned watches_per_peer; /* long polls of one principal */
-	double rate_per_s;        /* requests per second of one principal */
+	double rate_per_s;         /* requests per second of one principal */
 	double rate_burst;
 };
 
@@ -126,9 +128,9 @@ struct kura_quota_stats {
 	unsigned connections; /* admitted and not evicted */
 	unsigned watches;
 	unsigned principals;
-	uint64_t evictions;   /* connections displaced to make room */
-	uint64_t refused;     /* connections refused (a principal's cap, or no room) */
-	uint64_t suppressed;  /* refusals counted instead of recorded one by one */
+	uint64_t evictions;  /* connections displaced to make room */
+	uint64_t refused;    /* connections refused (a principal's cap, or no room) */
+	uint64_t suppressed; /* refusals counted instead of recorded one by one */
 };
 void kura_quota_get_stats(struct kura_quota *l, struct kura_quota_stats *ret);
 

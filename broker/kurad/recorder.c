@@ -39,12 +39,13 @@ static void note_result(struct kura_recorder *rec, int r)
 	rec->failing = r < 0;
 	pthread_mutex_unlock(&rec->lock);
 	if (r < 0 && !was)
-		kura_log(LOG_ERR, "cannot write the audit log in %s (%s): secrets are refused "
-				  "(503) until it can be written",
+		kura_log(LOG_ERR,
+			"cannot write the audit log in %s (%s): secrets are refused "
+			"(503) until it can be written",
 			rec->dir,
-			r == -ESTALE    ? "its file was replaced or removed" :
-			r == -ETIMEDOUT ? "a write is stuck" :
-					  strerror(-r));
+			r == -ESTALE            ? "its file was replaced or removed" :
+				r == -ETIMEDOUT ? "a write is stuck" :
+						  strerror(-r));
 	else if (r >= 0 && was)
 		kura_log(LOG_NOTICE, "the audit log can be written again; serving secrets");
 }
@@ -76,16 +77,21 @@ bool kura_recorder_healthy(struct kura_recorder *rec)
 	/* Only a write shows that the log works again, and only a fetch used to make one: an
 	 * operator's retry, refused up front, stayed refused for as long as no container came.
 	 * The record that ends the spell is evidence of it too. */
-	return kura_recorder_append(rec, &(struct kura_audit_event){ .event = "audit-recovered",
-		.result = "ok", .who = &self }) == 0;
+	return kura_recorder_append(rec,
+		       &(struct kura_audit_event){ .event = "audit-recovered",
+			       .result = "ok",
+			       .who = &self }) == 0;
 }
 
 void kura_recorder_self(struct kura_recorder *rec, const char *event, const char *detail)
 {
 	struct kura_identity self = kura_identity_self();
 
-	(void)kura_recorder_append(rec, &(struct kura_audit_event){ .event = event, .result = "ok",
-		.who = &self, .detail = detail });
+	(void)kura_recorder_append(rec,
+		&(struct kura_audit_event){ .event = event,
+			.result = "ok",
+			.who = &self,
+			.detail = detail });
 }
 
 /* Evolves the key of a quiet log on time, so no key outlives seconds_per_epoch. */
@@ -156,7 +162,8 @@ static void tap(const char *line, size_t len, uint64_t seq, const uint8_t mac[KU
 /* Whether line is one of kurad's own start or stop records. */
 static bool lifecycle(const uint8_t *l, size_t n)
 {
-	return (memmem(l, n, "\"event\":\"start\"", 15) || memmem(l, n, "\"event\":\"stop\"", 14)) &&
+	return (memmem(l, n, "\"event\":\"start\"", 15) ||
+		       memmem(l, n, "\"event\":\"stop\"", 14)) &&
 		memmem(l, n, "\"host\":true", 11);
 }
 
@@ -193,7 +200,8 @@ static void ship_backlog(struct kura_recorder *rec)
 			fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (fd < 0 || kura_audit_read_all(fd, &buf, &len) < 0)
 				continue;
-			while (kura_audit_next_line(buf, len, &pos, &l, &ll, &complete) && complete) {
+			while (kura_audit_next_line(buf, len, &pos, &l, &ll, &complete) &&
+				complete) {
 				struct rec rc;
 
 				if (kura_audit_rec_parse(l, ll, &rc) < 0)
@@ -203,7 +211,8 @@ static void ship_backlog(struct kura_recorder *rec)
 					seen = true;
 				}
 				if (pass == 1 && rc.seq > shipped) {
-					kura_sinks_submit(rec->sinks, (const char *)l, ll, rc.seq, rc.mac,
+					kura_sinks_submit(rec->sinks, (const char *)l, ll, rc.seq,
+						rc.mac,
 						memmem(l, ll, "\"result\":\"denied\"", 17) ||
 							memmem(l, ll, "\"result\":\"error\"", 16));
 				}
@@ -261,11 +270,13 @@ int kura_recorder_start(const struct kura_recorder_config *c, struct kura_record
 		r = kura_audit_open(rec->dir, c->audit, &rec->audit);
 	if (r < 0) {
 		kura_log(LOG_ERR, "cannot open the audit log %s: %s", rec->dir,
-			r == -ENOENT  ? "it does not exist (kuractl init creates it)" :
-			r == -EBUSY   ? "another process holds it" :
-			r == -EBADMSG ? "its last records do not verify; refusing to extend a "
-					"broken chain (kuractl audit verify)" :
-					strerror(-r));
+			r == -ENOENT ? "it does not exist (kuractl init creates it)" :
+				r == -EBUSY ?
+				       "another process holds it" :
+				r == -EBADMSG ?
+				       "its last records do not verify; refusing to extend a "
+				       "broken chain (kuractl audit verify)" :
+				       strerror(-r));
 		kura_recorder_stop(rec);
 		return r;
 	}

@@ -81,12 +81,18 @@ struct wreq {
 	struct wreq *next;
 };
 
-static int audit(const struct wreq *w, const char *event, const char *result,
-	const char *reason, const char *secret, uint64_t version, const char *fingerprint)
+static int audit(const struct wreq *w, const char *event, const char *result, const char *reason,
+	const char *secret, uint64_t version, const char *fingerprint)
 {
-	return kura_recorder_append(w->wl->rec, &(struct kura_audit_event){ .event = event,
-		.result = result, .reason = reason, .who = w->id, .secret = secret,
-		.version = version, .fingerprint = fingerprint, .request_id = w->rid });
+	return kura_recorder_append(w->wl->rec,
+		&(struct kura_audit_event){ .event = event,
+			.result = result,
+			.reason = reason,
+			.who = w->id,
+			.secret = secret,
+			.version = version,
+			.fingerprint = fingerprint,
+			.request_id = w->rid });
 }
 
 /* The record of refusals counted rather than recorded one by one ("suppressed"). */
@@ -102,10 +108,14 @@ static void write_suppressed(const struct kura_refusal_note *n, void *userdata)
 		who.runtime = kura_cgroup_runtime_name(n->principal.runtime);
 		who.container_id = n->principal.id;
 	}
-	(void)kura_recorder_append(wl->rec, &(struct kura_audit_event){ .event = "suppressed",
-		.result = "denied", .reason = n->reason[0] ? n->reason : NULL, .who = &who,
-		.detail = kura_principal_text(&n->principal, principal), .count = (int64_t)n->count,
-		.has_count = true });
+	(void)kura_recorder_append(wl->rec,
+		&(struct kura_audit_event){ .event = "suppressed",
+			.result = "denied",
+			.reason = n->reason[0] ? n->reason : NULL,
+			.who = &who,
+			.detail = kura_principal_text(&n->principal, principal),
+			.count = (int64_t)n->count,
+			.has_count = true });
 }
 
 static enum MHD_Result audit_unavailable(struct MHD_Connection *c)
@@ -127,8 +137,8 @@ static enum MHD_Result refuse(const struct wreq *w, const char *event, const cha
 	struct kura_refusal_note due;
 	bool record;
 
-	record = kura_quota_refusal(w->wl->quota, w->conn ? &w->conn->slot : NULL,
-		kura_clock_s(), code, w->id->pid, w->id->uid, w->id->gid, &due);
+	record = kura_quota_refusal(w->wl->quota, w->conn ? &w->conn->slot : NULL, kura_clock_s(),
+		code, w->id->pid, w->id->uid, w->id->gid, &due);
 	if (due.count)
 		write_suppressed(&due, w->wl);
 	if (record && audit(w, event, result, code, secret, 0, NULL) < 0)
@@ -164,8 +174,9 @@ static enum MHD_Result list_secrets(const struct wreq *w)
 
 	r = kura_keeper_readable(w->wl->keeper, w->id, "", &l, &rev, &err);
 	for (size_t i = 0; r == 0 && i < l.n; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:I}", "name", l.items[i].name,
-			"version", (json_int_t)l.items[i].current));
+		json_array_append_new(arr,
+			json_pack("{s:s, s:I}", "name", l.items[i].name, "version",
+				(json_int_t)l.items[i].current));
 	kura_secret_list_done(&l);
 	if (r < 0) {
 		kura_log(LOG_ERR, "listing secrets: %s", err.msg[0] ? err.msg : strerror(-r));
@@ -296,7 +307,8 @@ static bool park(struct wreq *w)
 
 static enum MHD_Result watch_answer(struct wreq *w, bool resync)
 {
-	json_t *j = json_pack("{s:I, s:O}", "revision", (json_int_t)w->since, "changed", w->changed);
+	json_t *j = json_pack("{s:I, s:O}", "revision", (json_int_t)w->since, "changed",
+		w->changed);
 
 	if (j && resync)
 		json_object_set_new(j, "resync", json_true());
@@ -325,7 +337,8 @@ static enum MHD_Result watch(struct wreq *w)
 		if (!kura_http_query_u64(c, "since", 0, INT64_MAX, UINT64_MAX, &w->since) ||
 			w->since == UINT64_MAX ||
 			!kura_http_query_u64(c, "timeout", 1,
-				__atomic_load_n(&wl->cfg.watch_max_s, __ATOMIC_RELAXED), 30, &timeout))
+				__atomic_load_n(&wl->cfg.watch_max_s, __ATOMIC_RELAXED), 30,
+				&timeout))
 			return refuse(w, "watch", "denied", NULL, MHD_HTTP_BAD_REQUEST,
 				"bad_request",
 				"watch needs since=REVISION (and optionally timeout=SECONDS)");
@@ -347,8 +360,8 @@ static enum MHD_Result watch(struct wreq *w)
 	if (rev > (int64_t)w->since) {
 		struct readable rd = { g, w->id, w->changed };
 
-		resync = kura_changes_since(wl->changes, (int64_t)w->since, collect_readable, &rd) ==
-			-ERANGE;
+		resync = kura_changes_since(wl->changes, (int64_t)w->since, collect_readable,
+				 &rd) == -ERANGE;
 		w->since = (uint64_t)rev;
 	}
 	pthread_mutex_unlock(&wl->rev_lock);
@@ -440,8 +453,9 @@ static enum MHD_Result dispatch(struct wreq *w, const char *url)
 			if (r < 0)
 				return refuse(w, "watch", "denied", NULL,
 					MHD_HTTP_TOO_MANY_REQUESTS, "too_many_watches",
-					r == -EUSERS ? "this peer already has the most long polls open" :
-						       "the host has the most long polls open; try later");
+					r == -EUSERS ?
+						"this peer already has the most long polls open" :
+						"the host has the most long polls open; try later");
 			w->watching = true; /* given back when the request completes */
 		}
 		return watch(w);
@@ -694,8 +708,8 @@ void kura_workload_notify(void *cls, struct MHD_Connection *c, void **socket_con
 	struct kura_conn *conn;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-		const union MHD_ConnectionInfo *info =
-			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *info = MHD_get_connection_info(c,
+			MHD_CONNECTION_INFO_CONNECTION_FD);
 
 		conn = info ? kura_conn_new(info->connect_fd, true) : NULL;
 		if (!conn)
@@ -783,15 +797,15 @@ static enum MHD_Result resumed(struct wreq *w, const char *url)
 			"runtime_unavailable",
 			"the container runtime did not answer in time; try again");
 	if (w->ident_r < 0)
-		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN,
-			"unidentified", "this process is not a verified container or host process");
+		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN, "unidentified",
+			"this process is not a verified container or host process");
 	w->id = kura_ident_view(w->ident);
 	return dispatch(w, url);
 }
 
 enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const char *url,
-	const char *method, const char *version, const char *upload_data,
-	size_t *upload_data_size, void **req_cls)
+	const char *method, const char *version, const char *upload_data, size_t *upload_data_size,
+	void **req_cls)
 {
 	struct kura_workload *wl = cls;
 	struct kura_conn *conn = kura_http_conn(c);
@@ -805,7 +819,8 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	if (*req_cls && !kura_http_marker(*req_cls)) {
 		/* Resumed: the peer's kernel facts for records refused from here on. */
 		w = *req_cls;
-		anon = (struct kura_identity){ .pid = conn->cred_pid, .uid = conn->cred_uid,
+		anon = (struct kura_identity){ .pid = conn->cred_pid,
+			.uid = conn->cred_uid,
 			.gid = conn->cred_gid };
 		w->id = &anon;
 		return resumed(w, url);
@@ -834,8 +849,9 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 		return MHD_NO;
 	/* Until it is verified, a peer is only what the kernel says: pid, uid, gid (for one that
 	 * could not be identified, what SO_PEERCRED recorded at connect, for the record only). */
-	anon = conn ? (struct kura_identity){ .pid = conn->cred_pid, .uid = conn->cred_uid,
-			      .gid = conn->cred_gid } :
+	anon = conn ? (struct kura_identity){ .pid = conn->cred_pid,
+		.uid = conn->cred_uid,
+		.gid = conn->cred_gid } :
 		      (struct kura_identity){ .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 	w->id = &anon;
 	/* First of all, for every principal (the unidentified ones share one): no peer can make
@@ -844,8 +860,8 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_TOO_MANY_REQUESTS,
 			"rate_limited", "too many requests from this peer; slow down");
 	if (conn->peer_err < 0)
-		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN,
-			"unidentified", "the peer process cannot be identified");
+		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN, "unidentified",
+			"the peer process cannot be identified");
 	/* For every request, not once per connection: a process that died (its connection
 	 * inherited or passed on) or a container that stopped has no identity any more. From
 	 * the cache here; a container the cache does not know is looked up off the loop. */
@@ -862,8 +878,8 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 			"runtime_unavailable",
 			"the container runtime did not answer in time; try again");
 	if (r < 0)
-		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN,
-			"unidentified", "this process is not a verified container or host process");
+		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN, "unidentified",
+			"this process is not a verified container or host process");
 	w->id = kura_ident_view(w->ident);
 	return dispatch(w, url);
 }

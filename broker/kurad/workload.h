@@ -48,8 +48,8 @@ void kura_workload_stats(struct kura_workload *w, int64_t *ret_rev, struct kura_
 
 /* libmicrohttpd's callbacks for workload.sock (cls: the struct kura_workload). */
 enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const char *url,
-	const char *method, const char *version, const char *upload_data,
-	size_t *upload_data_size, void **req_cls);
+	const char *method, const char *version, const char *upload_data, size_t *upload_data_size,
+	void **req_cls);
 void kura_workload_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 	enum MHD_ConnectionNotificationCode code);
 void kura_workload_completed(void *cls, struct MHD_Connection *c, void **req_cls,

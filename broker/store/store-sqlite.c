@@ -39,24 +39,24 @@ enum {
  * revision) and 'compacted' (history up to and including this revision has been dropped).
  */
 static const char *const migrations[] = {
-        "CREATE TABLE kv ("
-        " key TEXT PRIMARY KEY,"
-        " value BLOB NOT NULL,"
-        " create_rev INTEGER NOT NULL,"
-        " mod_rev INTEGER NOT NULL"
-        ") WITHOUT ROWID;"
-        "CREATE TABLE changes ("
-        " rev INTEGER NOT NULL,"
-        " seq INTEGER NOT NULL,"
-        " kind INTEGER NOT NULL CHECK (kind IN (0, 1)),"
-        " key TEXT NOT NULL,"
-        " PRIMARY KEY (rev, seq)"
-        ") WITHOUT ROWID;"
-        "CREATE TABLE meta ("
-        " name TEXT PRIMARY KEY,"
-        " value INTEGER NOT NULL"
-        ") WITHOUT ROWID;"
-        "INSERT INTO meta (name, value) VALUES ('revision', 0), ('compacted', 0);",
+	"CREATE TABLE kv ("
+	" key TEXT PRIMARY KEY,"
+	" value BLOB NOT NULL,"
+	" create_rev INTEGER NOT NULL,"
+	" mod_rev INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE TABLE changes ("
+	" rev INTEGER NOT NULL,"
+	" seq INTEGER NOT NULL,"
+	" kind INTEGER NOT NULL CHECK (kind IN (0, 1)),"
+	" key TEXT NOT NULL,"
+	" PRIMARY KEY (rev, seq)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE meta ("
+	" name TEXT PRIMARY KEY,"
+	" value INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"INSERT INTO meta (name, value) VALUES ('revision', 0), ('compacted', 0);",
 };
 
 #define SCHEMA_VERSION ((int)ELEMENTSOF(migrations))
@@ -85,24 +85,24 @@ enum stmt {
 
 /* Prefix ranges are bounds on the primary key, never LIKE: no escaping, and an index search. */
 static const char *const stmt_sql[ST_COUNT] = {
-        [ST_BEGIN_READ] = "BEGIN DEFERRED",
-        [ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
-        [ST_COMMIT] = "COMMIT",
-        [ST_ROLLBACK] = "ROLLBACK",
-        [ST_GET] = KV_SELECT "WHERE key = ?1",
-        [ST_MOD_REV] = "SELECT mod_rev FROM kv WHERE key = ?1",
-        [ST_PUT] = "INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?1, ?2, ?3, ?3)"
-                   " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
-                   " mod_rev = excluded.mod_rev",
-        [ST_DELETE] = "DELETE FROM kv WHERE key = ?1",
-        [ST_LOG] = "INSERT INTO changes (rev, seq, kind, key) VALUES (?1, ?2, ?3, ?4)",
-        [ST_META_GET] = "SELECT value FROM meta WHERE name = ?1",
-        [ST_META_SET] = "UPDATE meta SET value = ?2 WHERE name = ?1",
-        [ST_CHANGES] = "SELECT rev, kind, key FROM changes WHERE rev > ?1 ORDER BY rev, seq",
-        [ST_RANGE_GE] = KV_SELECT "WHERE key >= ?1 ORDER BY key LIMIT ?3",
-        [ST_RANGE_GE_LT] = KV_SELECT "WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3",
-        [ST_RANGE_GT] = KV_SELECT "WHERE key > ?1 ORDER BY key LIMIT ?3",
-        [ST_RANGE_GT_LT] = KV_SELECT "WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3",
+	[ST_BEGIN_READ] = "BEGIN DEFERRED",
+	[ST_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_GET] = KV_SELECT "WHERE key = ?1",
+	[ST_MOD_REV] = "SELECT mod_rev FROM kv WHERE key = ?1",
+	[ST_PUT] = "INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?1, ?2, ?3, ?3)"
+		   " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+		   " mod_rev = excluded.mod_rev",
+	[ST_DELETE] = "DELETE FROM kv WHERE key = ?1",
+	[ST_LOG] = "INSERT INTO changes (rev, seq, kind, key) VALUES (?1, ?2, ?3, ?4)",
+	[ST_META_GET] = "SELECT value FROM meta WHERE name = ?1",
+	[ST_META_SET] = "UPDATE meta SET value = ?2 WHERE name = ?1",
+	[ST_CHANGES] = "SELECT rev, kind, key FROM changes WHERE rev > ?1 ORDER BY rev, seq",
+	[ST_RANGE_GE] = KV_SELECT "WHERE key >= ?1 ORDER BY key LIMIT ?3",
+	[ST_RANGE_GE_LT] = KV_SELECT "WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3",
+	[ST_RANGE_GT] = KV_SELECT "WHERE key > ?1 ORDER BY key LIMIT ?3",
+	[ST_RANGE_GT_LT] = KV_SELECT "WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3",
 };
 
 struct sqlite_store {
@@ -132,8 +132,8 @@ static void stmt_finalizep(sqlite3_stmt **st)
 	sqlite3_finalize(*st);
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(
-        struct sqlite_store *s, int r, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct sqlite_store *s, int r,
+	const char *fmt, ...)
 {
 	va_list ap;
 
@@ -195,7 +195,8 @@ static int last_io_errno(struct sqlite_store *s)
 	if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &journal) ==
 			SQLITE_OK &&
 		journal && journal->pMethods && journal->pMethods->xFileControl &&
-		journal->pMethods->xFileControl(journal, SQLITE_FCNTL_LAST_ERRNO, &e) == SQLITE_OK &&
+		journal->pMethods->xFileControl(journal, SQLITE_FCNTL_LAST_ERRNO, &e) ==
+			SQLITE_OK &&
 		(e == EIO || e == ENXIO))
 		return e;
 	return 0;
@@ -302,11 +303,11 @@ static int row_to_kv(sqlite3_stmt *st, struct kura_kv *ret)
 		memcpy(value, blob, len);
 
 	*ret = (struct kura_kv){
-	        .key = TAKE_PTR(key),
-	        .value = TAKE_PTR(value),
-	        .len = len,
-	        .create_rev = sqlite3_column_int64(st, 2),
-	        .mod_rev = sqlite3_column_int64(st, 3),
+		.key = TAKE_PTR(key),
+		.value = TAKE_PTR(value),
+		.len = len,
+		.create_rev = sqlite3_column_int64(st, 2),
+		.mod_rev = sqlite3_column_int64(st, 3),
 	};
 	return 0;
 }
@@ -389,10 +390,10 @@ static int prefix_end(const char *prefix, char **ret)
 }
 
 static int sqlite_range(struct kura_store *base, const char *prefix, const char *after,
-        size_t limit, struct kura_kv_list *ret)
+	size_t limit, struct kura_kv_list *ret)
 {
 	struct sqlite_store *s = to_sqlite(base);
-	_cleanup_(kura_kv_list_done) struct kura_kv_list l = {0};
+	_cleanup_(kura_kv_list_done) struct kura_kv_list l = { 0 };
 	_cleanup_free_ char *end = NULL;
 	_cleanup_(stmt_resetp) sqlite3_stmt *st = NULL; /* reset before end is freed */
 	size_t cap = 0;
@@ -433,7 +434,7 @@ static int sqlite_range(struct kura_store *base, const char *prefix, const char 
 		return sqlfail(s, rc, "listing keys");
 
 	*ret = l;
-	l = (struct kura_kv_list){0};
+	l = (struct kura_kv_list){ 0 };
 	return 0;
 }
 
@@ -446,8 +447,8 @@ static int check_op(struct sqlite_store *s, const struct kura_op *op, size_t i)
 	if (op->kind == KURA_OP_CHECK && op->expect_rev == KURA_REV_ANY)
 		return fail(s, -EINVAL, "op %zu: a check without a compare", i);
 	if (op->expect_rev < KURA_REV_ANY)
-		return fail(
-		        s, -EINVAL, "op %zu: bad expected revision %" PRId64, i, op->expect_rev);
+		return fail(s, -EINVAL, "op %zu: bad expected revision %" PRId64, i,
+			op->expect_rev);
 	if (op->kind == KURA_OP_PUT && !op->value && op->len > 0)
 		return fail(s, -EINVAL, "op %zu: no value", i);
 	return 0;
@@ -473,19 +474,19 @@ static int check_compare(struct sqlite_store *s, const struct kura_op *op)
 		return 0;
 	if (op->expect_rev == KURA_REV_ABSENT)
 		return fail(s, -ESTALE, "compare failed: %.200s exists (mod_rev %" PRId64 ")",
-		        op->key, mod_rev);
+			op->key, mod_rev);
 	if (mod_rev == KURA_REV_ABSENT)
 		return fail(s, -ESTALE,
-		        "compare failed: %.200s does not exist (expected mod_rev %" PRId64 ")",
-		        op->key, op->expect_rev);
+			"compare failed: %.200s does not exist (expected mod_rev %" PRId64 ")",
+			op->key, op->expect_rev);
 	return fail(s, -ESTALE, "compare failed: %.200s has mod_rev %" PRId64 ", expected %" PRId64,
-	        op->key, mod_rev, op->expect_rev);
+		op->key, mod_rev, op->expect_rev);
 }
 
 /* Apply op i of the transaction at revision rev and log it; *ret_changed says whether it did
  * anything (a delete of an absent key does not). */
-static int apply_op(
-        struct sqlite_store *s, const struct kura_op *op, size_t i, int64_t rev, bool *ret_changed)
+static int apply_op(struct sqlite_store *s, const struct kura_op *op, size_t i, int64_t rev,
+	bool *ret_changed)
 {
 	sqlite3_stmt *st, *log = s->st[ST_LOG];
 	int kind, rc, r;
@@ -497,8 +498,8 @@ static int apply_op(
 		if (r < 0)
 			return r;
 		/* A NULL pointer would bind SQL NULL, not an empty blob. */
-		rc = sqlite3_bind_blob64(
-		        st, 2, op->value ? (const void *)op->value : "", op->len, SQLITE_STATIC);
+		rc = sqlite3_bind_blob64(st, 2, op->value ? (const void *)op->value : "", op->len,
+			SQLITE_STATIC);
 		if (rc != SQLITE_OK) {
 			r = sqlfail(s, rc, "binding a value");
 			sqlite3_clear_bindings(st);
@@ -633,8 +634,8 @@ static enum kura_change_kind change_kind(int row)
  * limit is left for the next page, unless it is the first one, which is then returned whole
  * even if that exceeds the limit.
  */
-static int read_changes(
-        struct sqlite_store *s, int64_t since, size_t limit, struct kura_change_list *l)
+static int read_changes(struct sqlite_store *s, int64_t since, size_t limit,
+	struct kura_change_list *l)
 {
 	_cleanup_(stmt_resetp) sqlite3_stmt *st = s->st[ST_CHANGES];
 	int64_t compacted;
@@ -646,8 +647,8 @@ static int read_changes(
 		return r;
 	if (since < compacted)
 		return fail(s, -ERANGE,
-		        "history up to revision %" PRId64 " was compacted; asked from %" PRId64,
-		        compacted, since);
+			"history up to revision %" PRId64 " was compacted; asked from %" PRId64,
+			compacted, since);
 
 	sqlite3_bind_int64(st, 1, since);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -655,7 +656,7 @@ static int read_changes(
 		int kind = sqlite3_column_int(st, 1);
 
 		if (limit && l->n >= limit && rev == l->items[l->n - 1].rev &&
-		        rev != l->items[0].rev) {
+			rev != l->items[0].rev) {
 			while (l->n > 0 && l->items[l->n - 1].rev == rev)
 				free(l->items[--l->n].key);
 			break;
@@ -669,9 +670,9 @@ static int read_changes(
 		if (r < 0)
 			return fail(s, r, "changes: out of memory");
 		l->items[l->n] = (struct kura_change){
-		        .rev = rev,
-		        .kind = change_kind(kind),
-		        .key = column_strdup(st, 2),
+			.rev = rev,
+			.kind = change_kind(kind),
+			.key = column_strdup(st, 2),
 		};
 		if (!l->items[l->n].key)
 			return fail(s, -ENOMEM, "changes: out of memory");
@@ -708,11 +709,11 @@ static void sqlite_read_end(struct kura_store *base)
 		rollback(s);
 }
 
-static int sqlite_changes(
-        struct kura_store *base, int64_t since, size_t limit, struct kura_change_list *ret)
+static int sqlite_changes(struct kura_store *base, int64_t since, size_t limit,
+	struct kura_change_list *ret)
 {
 	struct sqlite_store *s = to_sqlite(base);
-	_cleanup_(kura_change_list_done) struct kura_change_list l = {0};
+	_cleanup_(kura_change_list_done) struct kura_change_list l = { 0 };
 	bool own;
 	int r;
 
@@ -734,7 +735,7 @@ static int sqlite_changes(
 		return r;
 
 	*ret = l;
-	l = (struct kura_change_list){0};
+	l = (struct kura_change_list){ 0 };
 	return 0;
 }
 
@@ -797,17 +798,17 @@ static void sqlite_closep(struct sqlite_store **s)
 }
 
 static const struct kura_store_ops sqlite_ops = {
-        .name = "sqlite",
-        .get = sqlite_get,
-        .range = sqlite_range,
-        .commit = sqlite_commit,
-        .changes = sqlite_changes,
-        .revision = sqlite_revision,
-        .read_begin = sqlite_read_begin,
-        .read_end = sqlite_read_end,
-        .purge = sqlite_purge,
-        .errmsg = sqlite_errmsg,
-        .close = sqlite_close,
+	.name = "sqlite",
+	.get = sqlite_get,
+	.range = sqlite_range,
+	.commit = sqlite_commit,
+	.changes = sqlite_changes,
+	.revision = sqlite_revision,
+	.read_begin = sqlite_read_begin,
+	.read_end = sqlite_read_end,
+	.purge = sqlite_purge,
+	.errmsg = sqlite_errmsg,
+	.close = sqlite_close,
 };
 
 static int exec(struct sqlite_store *s, const char *sql, const char *what)
@@ -829,8 +830,8 @@ static int query_text(struct sqlite_store *s, const char *sql, char *buf, size_t
 		return sqlfail(s, rc, sql);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW)
-		return rc == SQLITE_DONE ? fail(s, -EIO, "%s: no result", sql)
-		                         : sqlfail(s, rc, sql);
+		return rc == SQLITE_DONE ? fail(s, -EIO, "%s: no result", sql) :
+					   sqlfail(s, rc, sql);
 	text = sqlite3_column_text(st, 0);
 	snprintf(buf, size, "%s", text ? (const char *)text : "");
 	return 0;
@@ -875,8 +876,8 @@ static int check_identity(struct sqlite_store *s, bool create)
 		if (r < 0)
 			return r;
 		if (objects > 0 || (app != 0 && app != KURA_APPLICATION_ID))
-			return fail(
-			        s, -EUCLEAN, "not a kura store: another application's database");
+			return fail(s, -EUCLEAN,
+				"not a kura store: another application's database");
 		if (!create)
 			return fail(s, -EUCLEAN, "not a kura store: an empty database");
 		return 0;
@@ -885,8 +886,8 @@ static int check_identity(struct sqlite_store *s, bool create)
 		return fail(s, -EUCLEAN, "not a kura store: application_id %#" PRIx64, app);
 	if (version < 0 || version > SCHEMA_VERSION)
 		return fail(s, -EPROTONOSUPPORT,
-		        "store schema version %" PRId64 " is newer than this build's %d", version,
-		        SCHEMA_VERSION);
+			"store schema version %" PRId64 " is newer than this build's %d", version,
+			SCHEMA_VERSION);
 	return 0;
 }
 
@@ -916,16 +917,16 @@ static int configure(struct sqlite_store *s, unsigned flags)
 		return fail(s, -EIO, "cannot use WAL journal (journal mode is %s)", mode);
 
 	r = exec(s,
-	        flags & KURA_STORE_NOSYNC ? "PRAGMA synchronous = OFF"
-	                                  : "PRAGMA synchronous = FULL",
-	        "setting synchronous");
+		flags & KURA_STORE_NOSYNC ? "PRAGMA synchronous = OFF" :
+					    "PRAGMA synchronous = FULL",
+		"setting synchronous");
 	if (r < 0)
 		return r;
 	r = exec(s,
-	        "PRAGMA foreign_keys = ON;"
-	        "PRAGMA secure_delete = ON;"
-	        "PRAGMA cell_size_check = ON;",
-	        "setting pragmas");
+		"PRAGMA foreign_keys = ON;"
+		"PRAGMA secure_delete = ON;"
+		"PRAGMA cell_size_check = ON;",
+		"setting pragmas");
 	if (r < 0)
 		return r;
 	/* Destroyed ciphertext must not linger in free pages: insist on it. */
@@ -949,8 +950,9 @@ static int migrate(struct sqlite_store *s)
 	if (query_int(s, "PRAGMA user_version", &current) == 0 && current == SCHEMA_VERSION)
 		return 0;
 	if (s->readonly)
-		return fail(s, -EROFS, "the store needs a schema upgrade but is on a read-only file "
-				       "system");
+		return fail(s, -EROFS,
+			"the store needs a schema upgrade but is on a read-only file "
+			"system");
 	for (;;) {
 		char sql[64];
 		int64_t version;
@@ -962,13 +964,13 @@ static int migrate(struct sqlite_store *s)
 		r = query_int(s, "PRAGMA user_version", &version);
 		if (r >= 0 && version > SCHEMA_VERSION)
 			r = fail(s, -EPROTONOSUPPORT,
-			        "store schema version %" PRId64 " is newer than this build's %d",
-			        version, SCHEMA_VERSION);
+				"store schema version %" PRId64 " is newer than this build's %d",
+				version, SCHEMA_VERSION);
 		if (r >= 0 && version == SCHEMA_VERSION)
 			return exec(s, "COMMIT", "ending a migration");
 		if (r >= 0 && version == 0) {
 			snprintf(sql, sizeof(sql), "PRAGMA application_id = %d",
-			        KURA_APPLICATION_ID);
+				KURA_APPLICATION_ID);
 			r = exec(s, sql, "setting the application id");
 		}
 		if (r >= 0)
@@ -989,8 +991,8 @@ static int migrate(struct sqlite_store *s)
 static int prepare_statements(struct sqlite_store *s)
 {
 	for (size_t i = 0; i < ST_COUNT; i++) {
-		int rc = sqlite3_prepare_v3(
-		        s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+		int rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+			&s->st[i], NULL);
 
 		/* A plain SQL error here is a missing table or column: not our schema. */
 		if (rc == SQLITE_ERROR)
@@ -1094,8 +1096,8 @@ static int readonly_uri(const char *path, unsigned flags, char **ret)
 	memcpy(uri, "file:", 5);
 	p = uri + 5;
 	for (const char *c = path; *c; c++) {
-		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
-			strchr("/._-~", *c)) {
+		if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+			(*c >= '0' && *c <= '9') || strchr("/._-~", *c)) {
 			*p++ = *c;
 		} else {
 			static const char hex[] = "0123456789ABCDEF";

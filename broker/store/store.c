@@ -20,7 +20,7 @@ void kura_store_close(struct kura_store *s)
  * value (value may then be NULL). On failure the transaction is unchanged.
  */
 static int txn_add(struct kura_txn *t, enum kura_op_kind kind, const char *key, const void *value,
-        size_t len, int64_t expect_rev)
+	size_t len, int64_t expect_rev)
 {
 	_cleanup_free_ char *k = NULL;
 	_cleanup_free_ uint8_t *v = NULL;
@@ -54,17 +54,17 @@ static int txn_add(struct kura_txn *t, enum kura_op_kind kind, const char *key, 
 	}
 
 	t->ops[t->n++] = (struct kura_op){
-	        .kind = kind,
-	        .key = TAKE_PTR(k),
-	        .value = TAKE_PTR(v),
-	        .len = kind == KURA_OP_PUT ? len : 0,
-	        .expect_rev = expect_rev,
+		.kind = kind,
+		.key = TAKE_PTR(k),
+		.value = TAKE_PTR(v),
+		.len = kind == KURA_OP_PUT ? len : 0,
+		.expect_rev = expect_rev,
 	};
 	return 0;
 }
 
-int kura_txn_put(
-        struct kura_txn *t, const char *key, const void *value, size_t len, int64_t expect_rev)
+int kura_txn_put(struct kura_txn *t, const char *key, const void *value, size_t len,
+	int64_t expect_rev)
 {
 	return txn_add(t, KURA_OP_PUT, key, value, len, expect_rev);
 }
@@ -90,7 +90,7 @@ void kura_txn_done(struct kura_txn *t)
 		free(t->ops[i].value);
 	}
 	free(t->ops);
-	*t = (struct kura_txn){0};
+	*t = (struct kura_txn){ 0 };
 }
 
 void kura_kv_done(struct kura_kv *kv)
@@ -99,7 +99,7 @@ void kura_kv_done(struct kura_kv *kv)
 		return;
 	free(kv->key);
 	free(kv->value);
-	*kv = (struct kura_kv){0};
+	*kv = (struct kura_kv){ 0 };
 }
 
 void kura_kv_list_done(struct kura_kv_list *l)
@@ -109,7 +109,7 @@ void kura_kv_list_done(struct kura_kv_list *l)
 	for (size_t i = 0; i < l->n; i++)
 		kura_kv_done(&l->items[i]);
 	free(l->items);
-	*l = (struct kura_kv_list){0};
+	*l = (struct kura_kv_list){ 0 };
 }
 
 void kura_change_list_done(struct kura_change_list *l)
@@ -119,5 +119,5 @@ void kura_change_list_done(struct kura_change_list *l)
 	for (size_t i = 0; i < l->n; i++)
 		free(l->items[i].key);
 	free(l->items);
-	*l = (struct kura_change_list){0};
+	*l = (struct kura_change_list){ 0 };
 }

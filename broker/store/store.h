@@ -13,8 +13,8 @@
  * together or not at all.
  */
 
-#define KURA_REV_ANY (-1)   /* no compare */
-#define KURA_REV_ABSENT 0   /* the key must not exist */
+#define KURA_REV_ANY (-1) /* no compare */
+#define KURA_REV_ABSENT 0 /* the key must not exist */
 
 struct kura_kv {
 	char *key;
@@ -153,7 +153,8 @@ static inline int kura_store_range(struct kura_store *s, const char *prefix, con
 	return s->ops->range(s, prefix, after, limit, ret);
 }
 
-static inline int kura_store_commit(struct kura_store *s, const struct kura_txn *t, int64_t *ret_rev)
+static inline int kura_store_commit(struct kura_store *s, const struct kura_txn *t,
+	int64_t *ret_rev)
 {
 	return s->ops->commit(s, t, ret_rev);
 }

@@ -20,8 +20,7 @@ static int set_opt(json_t *j, const char *key, const char *value)
 	return value ? json_object_set_new(j, key, json_string(value)) : 0;
 }
 
-static int set_labels(json_t *j, const char *key, char *const *keys, char *const *values,
-	size_t n)
+static int set_labels(json_t *j, const char *key, char *const *keys, char *const *values, size_t n)
 {
 	json_t *labels = json_object();
 
@@ -48,8 +47,9 @@ int kura_grant_encode(const struct kura_grant *g, uint8_t **ret, size_t *ret_len
 	if (set_labels(j, "labels", g->label_keys, g->label_values, g->n_labels) < 0)
 		return -ENOMEM;
 	/* Written only when there are some: every other grant's record stays as it was. */
-	if (g->n_image_labels > 0 && set_labels(j, "image_labels", g->image_label_keys,
-					     g->image_label_values, g->n_image_labels) < 0)
+	if (g->n_image_labels > 0 &&
+		set_labels(j, "image_labels", g->image_label_keys, g->image_label_values,
+			g->n_image_labels) < 0)
 		return -ENOMEM;
 	return kura_json_dump(j, ret, ret_len);
 }
@@ -112,9 +112,10 @@ int kura_grant_decode(const uint8_t *data, size_t len, struct kura_grant *ret)
 		g.has_uid = true;
 		g.uid = (uid_t)n;
 	}
-	if ((r = get_opt(j, "pattern", &g.pattern)) < 0 || (r = get_opt(j, "runtime", &g.runtime)) < 0 ||
-		(r = get_opt(j, "image", &g.image)) < 0 || (r = get_opt(j, "digest", &g.digest)) < 0 ||
-		(r = get_opt(j, "name", &g.name)) < 0)
+	if ((r = get_opt(j, "pattern", &g.pattern)) < 0 ||
+		(r = get_opt(j, "runtime", &g.runtime)) < 0 ||
+		(r = get_opt(j, "image", &g.image)) < 0 ||
+		(r = get_opt(j, "digest", &g.digest)) < 0 || (r = get_opt(j, "name", &g.name)) < 0)
 		goto fail;
 	r = get_labels(json_object_get(j, "labels"), &g.label_keys, &g.label_values, &g.n_labels);
 	if (r < 0)
@@ -188,8 +189,9 @@ int kura_grant_remove(struct kura_vault *v, const char *id, struct kura_err *err
 	int r;
 
 	if (strlen(id) != KURA_GRANT_ID_LEN || strspn(id, "0123456789abcdef") != KURA_GRANT_ID_LEN)
-		return kura_err_set(err, -EINVAL, "a grant id is %u lowercase hex characters (see "
-						  "kuractl grants)",
+		return kura_err_set(err, -EINVAL,
+			"a grant id is %u lowercase hex characters (see "
+			"kuractl grants)",
 			KURA_GRANT_ID_LEN);
 	key = grant_key(id);
 	if (!key)
@@ -228,14 +230,16 @@ int kura_grant_list(struct kura_vault *v, struct kura_grant_list *ret, struct ku
 	for (size_t i = 0; i < l.n; i++) {
 		r = kura_grant_decode(l.items[i].value, l.items[i].len, &out.items[out.n]);
 		if (r == 0 &&
-			strcmp(out.items[out.n].id, l.items[i].key + strlen(KURA_PREFIX_GRANT)) != 0) {
+			strcmp(out.items[out.n].id, l.items[i].key + strlen(KURA_PREFIX_GRANT)) !=
+				0) {
 			/* The content does not hash to its key: altered. */
 			kura_grant_done(&out.items[out.n]);
 			r = -EPROTO;
 		}
 		if (r < 0) {
 			if (r == -EPROTO)
-				kura_err_set(err, -EUCLEAN, "the grant record %s is corrupt or altered",
+				kura_err_set(err, -EUCLEAN,
+					"the grant record %s is corrupt or altered",
 					l.items[i].key);
 			kura_kv_list_done(&l);
 			kura_grant_list_done(&out);

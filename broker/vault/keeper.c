@@ -17,9 +17,9 @@ struct kura_grants {
 };
 
 struct kura_keeper {
-	struct kura_vault *vault;        /* under lock */
+	struct kura_vault *vault; /* under lock */
 	pthread_mutex_t lock;
-	struct kura_grants *grants;      /* the latest read, under grants_lock */
+	struct kura_grants *grants; /* the latest read, under grants_lock */
 	pthread_mutex_t grants_lock;
 };
 
@@ -218,8 +218,8 @@ static bool readable(const char *name, void *userdata)
 	return kura_grants_allow(a[0], a[1], name);
 }
 
-int kura_keeper_readable(struct kura_keeper *k, const struct kura_identity *id,
-	const char *prefix, struct kura_secret_list *ret, int64_t *ret_rev, struct kura_err *err)
+int kura_keeper_readable(struct kura_keeper *k, const struct kura_identity *id, const char *prefix,
+	struct kura_secret_list *ret, int64_t *ret_rev, struct kura_err *err)
 {
 	struct kura_grants *g;
 	int r;
@@ -241,8 +241,7 @@ int kura_keeper_readable(struct kura_keeper *k, const struct kura_identity *id,
 	return r;
 }
 
-int kura_keeper_grant_list(struct kura_keeper *k, struct kura_grant_list *ret,
-	struct kura_err *err)
+int kura_keeper_grant_list(struct kura_keeper *k, struct kura_grant_list *ret, struct kura_err *err)
 {
 	int r;
 

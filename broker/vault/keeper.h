@@ -42,8 +42,8 @@ void kura_fetched_done(struct kura_fetched *f);
 
 /* The names (and current versions) id may read, below prefix ("" for all), sorted, and the
  * store revision they are as of. */
-int kura_keeper_readable(struct kura_keeper *k, const struct kura_identity *id,
-	const char *prefix, struct kura_secret_list *ret, int64_t *ret_rev, struct kura_err *err);
+int kura_keeper_readable(struct kura_keeper *k, const struct kura_identity *id, const char *prefix,
+	struct kura_secret_list *ret, int64_t *ret_rev, struct kura_err *err);
 
 /* Every grant now (a copy: the caller frees it with kura_grant_list_done). */
 int kura_keeper_grant_list(struct kura_keeper *k, struct kura_grant_list *ret,

@@ -13,13 +13,22 @@
 #include "ops.h"
 #include "wire.h"
 
-#define FIELD(k, t, req, o) { .key = (k), .type = (t), .required = (req), \
-	.offset = offsetof(struct kura_op_args, o) }
-#define COUNT(k, req, o) { .key = (k), .type = KURA_OP_U64, .required = (req), .min = 1, \
-	.max = INT64_MAX, .offset = offsetof(struct kura_op_args, o) }
+#define FIELD(k, t, req, o)                                                                        \
+	{                                                                                          \
+		.key = (k), .type = (t), .required = (req),                                        \
+		.offset = offsetof(struct kura_op_args, o)                                         \
+	}
+#define COUNT(k, req, o)                                                                           \
+	{                                                                                          \
+		.key = (k), .type = KURA_OP_U64, .required = (req), .min = 1, .max = INT64_MAX,    \
+		.offset = offsetof(struct kura_op_args, o)                                         \
+	}
 /* A reply's field, always there: into struct kura_op_result. */
-#define REPLY(k, t, lo, hi, o) { .key = (k), .type = (t), .required = true, .min = (lo), \
-	.max = (hi), .offset = offsetof(struct kura_op_result, o) }
+#define REPLY(k, t, lo, hi, o)                                                                     \
+	{                                                                                          \
+		.key = (k), .type = (t), .required = true, .min = (lo), .max = (hi),               \
+		.offset = offsetof(struct kura_op_result, o)                                       \
+	}
 
 /* --- secret.write --- */
 
@@ -70,8 +79,8 @@ static int get_run(struct kura_vault *v, struct kura_op_args *a, struct kura_op_
 	return r;
 }
 
-static int get_reply(const struct kura_op_args *a, const struct kura_op_result *res,
-	json_t **ret, struct kura_secbuf **raw)
+static int get_reply(const struct kura_op_args *a, const struct kura_op_result *res, json_t **ret,
+	struct kura_secbuf **raw)
 {
 	(void)ret;
 	return kura_wire_secret_body(a->name, &res->info, res->value, raw);
@@ -100,8 +109,8 @@ static int show_run(struct kura_vault *v, struct kura_op_args *a, struct kura_op
 	return kura_secret_show(v, a->name, &res->secret, err);
 }
 
-static int show_reply(const struct kura_op_args *a, const struct kura_op_result *res,
-	json_t **ret, struct kura_secbuf **raw)
+static int show_reply(const struct kura_op_args *a, const struct kura_op_result *res, json_t **ret,
+	struct kura_secbuf **raw)
 {
 	(void)a;
 	(void)raw;
@@ -182,8 +191,8 @@ static void info_done(void *item)
 	kura_secret_info_done(item);
 }
 
-static int list_reply(const struct kura_op_args *a, const struct kura_op_result *res,
-	json_t **ret, struct kura_secbuf **raw)
+static int list_reply(const struct kura_op_args *a, const struct kura_op_result *res, json_t **ret,
+	struct kura_secbuf **raw)
 {
 	(void)a;
 	(void)raw;
@@ -215,8 +224,8 @@ static int rollback_run(struct kura_vault *v, struct kura_op_args *a, struct kur
 	return kura_secret_rollback(v, a->name, a->to, err);
 }
 
-static void rollback_record(const struct kura_op_args *a, const struct kura_op_result *res,
-	int r, struct kura_audit_event *e)
+static void rollback_record(const struct kura_op_args *a, const struct kura_op_result *res, int r,
+	struct kura_audit_event *e)
 {
 	(void)res;
 	(void)r;
@@ -245,8 +254,8 @@ static int destroy_run(struct kura_vault *v, struct kura_op_args *a, struct kura
 	return kura_secret_destroy(v, a->name, a->all ? 0 : a->version, err);
 }
 
-static void version_record(const struct kura_op_args *a, const struct kura_op_result *res,
-	int r, struct kura_audit_event *e)
+static void version_record(const struct kura_op_args *a, const struct kura_op_result *res, int r,
+	struct kura_audit_event *e)
 {
 	(void)res;
 	(void)r;
@@ -286,8 +295,8 @@ static int grant_add_reply_parse(const json_t *j, struct kura_op_result *res)
 	return 0;
 }
 
-static void grant_add_record(const struct kura_op_args *a, const struct kura_op_result *res,
-	int r, struct kura_audit_event *e)
+static void grant_add_record(const struct kura_op_args *a, const struct kura_op_result *res, int r,
+	struct kura_audit_event *e)
 {
 	(void)res;
 	(void)r;
@@ -314,8 +323,8 @@ static void grant_remove_record(const struct kura_op_args *a, const struct kura_
 	e->grant_id = a->id;
 }
 
-static int grant_list_run(struct kura_vault *v, struct kura_op_args *a,
-	struct kura_op_result *res, struct kura_err *err)
+static int grant_list_run(struct kura_vault *v, struct kura_op_args *a, struct kura_op_result *res,
+	struct kura_err *err)
 {
 	(void)a;
 	return kura_grant_list(v, &res->grants, err);
@@ -357,8 +366,8 @@ static int grant_list_reply_parse(const json_t *j, struct kura_op_result *res)
 
 /* --- keys --- */
 
-static int key_rotate_run(struct kura_vault *v, struct kura_op_args *a,
-	struct kura_op_result *res, struct kura_err *err)
+static int key_rotate_run(struct kura_vault *v, struct kura_op_args *a, struct kura_op_result *res,
+	struct kura_err *err)
 {
 	return kura_key_rotate(v, a->progress, a->progress_data, &res->rewrapped, &res->kek, err);
 }
@@ -368,8 +377,8 @@ static const struct kura_op_field key_rotate_reply_fields[] = {
 	REPLY("kek", KURA_OP_U32, 1, UINT32_MAX, kek),
 };
 
-static void key_rotate_record(const struct kura_op_args *a, const struct kura_op_result *res,
-	int r, struct kura_audit_event *e)
+static void key_rotate_record(const struct kura_op_args *a, const struct kura_op_result *res, int r,
+	struct kura_audit_event *e)
 {
 	(void)a;
 	if (r < 0)
@@ -393,8 +402,8 @@ static int key_rekey_run(struct kura_vault *v, struct kura_op_args *a, struct ku
 	return kura_key_rekey(v, &a->master, err);
 }
 
-static int key_status_run(struct kura_vault *v, struct kura_op_args *a,
-	struct kura_op_result *res, struct kura_err *err)
+static int key_status_run(struct kura_vault *v, struct kura_op_args *a, struct kura_op_result *res,
+	struct kura_err *err)
 {
 	(void)a;
 	return kura_key_status(v, &res->status, err);
@@ -444,37 +453,83 @@ static bool config_recorded(const struct kura_op_args *a)
 
 /* An operation without .reply has the reply its .reply_fields say ({} when none). */
 static const struct kura_operation ops[] = {
-	{ .name = "secret.write", .event = KURA_EVENT_SECRET_PUT, .changes = true,
-		ARGS(write_fields), .run = write_run, REPLIES(write_reply_fields),
+	{ .name = "secret.write",
+		.event = KURA_EVENT_SECRET_PUT,
+		.changes = true,
+		ARGS(write_fields),
+		.run = write_run,
+		REPLIES(write_reply_fields),
 		.record = write_record },
-	{ .name = "secret.get", .event = KURA_EVENT_SECRET_GET, ARGS(get_fields),
-		.run = get_run, .reply = get_reply, .reply_parse = get_reply_parse,
+	{ .name = "secret.get",
+		.event = KURA_EVENT_SECRET_GET,
+		ARGS(get_fields),
+		.run = get_run,
+		.reply = get_reply,
+		.reply_parse = get_reply_parse,
 		.record = get_record },
-	{ .name = "secret.show", ARGS(name_fields), .run = show_run, .reply = show_reply,
+	{ .name = "secret.show",
+		ARGS(name_fields),
+		.run = show_run,
+		.reply = show_reply,
 		.reply_parse = show_reply_parse },
-	{ .name = "secret.list", ARGS(list_fields), .run = list_run, .reply = list_reply,
+	{ .name = "secret.list",
+		ARGS(list_fields),
+		.run = list_run,
+		.reply = list_reply,
 		.reply_parse = list_reply_parse },
-	{ .name = "secret.rollback", .event = KURA_EVENT_SECRET_ROLLBACK, .changes = true,
-		ARGS(rollback_fields), .run = rollback_run, .record = rollback_record },
-	{ .name = "secret.destroy", .event = KURA_EVENT_SECRET_DESTROY, .changes = true,
-		ARGS(destroy_fields), .check = destroy_check, .run = destroy_run,
+	{ .name = "secret.rollback",
+		.event = KURA_EVENT_SECRET_ROLLBACK,
+		.changes = true,
+		ARGS(rollback_fields),
+		.run = rollback_run,
+		.record = rollback_record },
+	{ .name = "secret.destroy",
+		.event = KURA_EVENT_SECRET_DESTROY,
+		.changes = true,
+		ARGS(destroy_fields),
+		.check = destroy_check,
+		.run = destroy_run,
 		.record = version_record },
-	{ .name = "grant.add", .event = KURA_EVENT_GRANT, .changes = true,
-		ARGS(grant_add_fields), .run = grant_add_run, .reply = grant_add_reply,
-		.reply_parse = grant_add_reply_parse, .record = grant_add_record },
-	{ .name = "grant.remove", .event = KURA_EVENT_REVOKE, .changes = true,
-		ARGS(grant_remove_fields), .run = grant_remove_run, .record = grant_remove_record },
-	{ .name = "grant.list", .run = grant_list_run, .reply = grant_list_reply,
+	{ .name = "grant.add",
+		.event = KURA_EVENT_GRANT,
+		.changes = true,
+		ARGS(grant_add_fields),
+		.run = grant_add_run,
+		.reply = grant_add_reply,
+		.reply_parse = grant_add_reply_parse,
+		.record = grant_add_record },
+	{ .name = "grant.remove",
+		.event = KURA_EVENT_REVOKE,
+		.changes = true,
+		ARGS(grant_remove_fields),
+		.run = grant_remove_run,
+		.record = grant_remove_record },
+	{ .name = "grant.list",
+		.run = grant_list_run,
+		.reply = grant_list_reply,
 		.reply_parse = grant_list_reply_parse },
-	{ .name = "key.rotate", .event = KURA_EVENT_KEY_ROTATE, .changes = true,
-		.run = key_rotate_run, REPLIES(key_rotate_reply_fields),
+	{ .name = "key.rotate",
+		.event = KURA_EVENT_KEY_ROTATE,
+		.changes = true,
+		.run = key_rotate_run,
+		REPLIES(key_rotate_reply_fields),
 		.record = key_rotate_record },
-	{ .name = "key.rekey", .event = KURA_EVENT_KEY_REKEY, .changes = true,
-		ARGS(key_rekey_fields), .run = key_rekey_run },
-	{ .name = "key.status", .run = key_status_run, .reply = key_status_reply,
+	{ .name = "key.rekey",
+		.event = KURA_EVENT_KEY_REKEY,
+		.changes = true,
+		ARGS(key_rekey_fields),
+		.run = key_rekey_run },
+	{ .name = "key.status",
+		.run = key_status_run,
+		.reply = key_status_reply,
 		.reply_parse = key_status_reply_parse },
-	{ .name = "config", .event = KURA_EVENT_CONFIG, .changes = true, ARGS(config_fields),
-		.run = config_run, REPLIES(config_reply_fields), .recorded = config_recorded },
+	{ .name = "config",
+		.event = KURA_EVENT_CONFIG,
+		.changes = true,
+		ARGS(config_fields),
+		.run = config_run,
+		REPLIES(config_reply_fields),
+		.recorded = config_recorded },
 };
 
 const struct kura_operation *kura_op_find(const char *name)
@@ -504,8 +559,8 @@ static const struct kura_op_field *field_of(const struct kura_op_field *fields, 
 	return NULL;
 }
 
-static int parse_field(const char *what, const struct kura_op_field *f, const json_t *v,
-	void *base, struct kura_err *err)
+static int parse_field(const char *what, const struct kura_op_field *f, const json_t *v, void *base,
+	struct kura_err *err)
 {
 	const char *s;
 	json_int_t n;
@@ -518,8 +573,8 @@ static int parse_field(const char *what, const struct kura_op_field *f, const js
 			return kura_err_set(err, -EINVAL, "%s: field \"%s\" must be a string", what,
 				f->key);
 		if (f->type == KURA_OP_ABS_PATH && s[0] != '/')
-			return kura_err_set(err, -EINVAL, "%s: field \"%s\" must be an absolute path",
-				what, f->key);
+			return kura_err_set(err, -EINVAL,
+				"%s: field \"%s\" must be an absolute path", what, f->key);
 		*AT(base, f, const char *) = s;
 		return 0;
 	case KURA_OP_BOOL:
@@ -569,7 +624,8 @@ static int parse_field(const char *what, const struct kura_op_field *f, const js
 			*AT(base, f, enum kura_master_kind) = KURA_MASTER_PASSPHRASE;
 		else
 			return kura_err_set(err, -EINVAL,
-				"%s: field \"%s\" must be \"file\" or \"passphrase\"", what, f->key);
+				"%s: field \"%s\" must be \"file\" or \"passphrase\"", what,
+				f->key);
 		return 0;
 	}
 	return -EINVAL;
@@ -620,7 +676,8 @@ static json_t *field_json(const struct kura_op_field *f, const void *base)
 		return s ? json_string(s) : NULL;
 	case KURA_OP_BOOL:
 		return *AT(base, f, const bool) || f->required ?
-			json_boolean(*AT(base, f, const bool)) : NULL;
+			json_boolean(*AT(base, f, const bool)) :
+			NULL;
 	case KURA_OP_U64:
 	case KURA_OP_U32:
 		n = f->type == KURA_OP_U32 ? *AT(base, f, const uint32_t) :
@@ -640,18 +697,20 @@ static json_t *field_json(const struct kura_op_field *f, const void *base)
 	}
 	case KURA_OP_GRANT:
 		return *AT(base, f, struct kura_grant *const) ?
-			kura_wire_grant(*AT(base, f, struct kura_grant *const)) : NULL;
+			kura_wire_grant(*AT(base, f, struct kura_grant *const)) :
+			NULL;
 	case KURA_OP_MASTER_KIND:
-		return json_string(*AT(base, f, const enum kura_master_kind) ==
-					KURA_MASTER_PASSPHRASE ? "passphrase" : "file");
+		return json_string(
+			*AT(base, f, const enum kura_master_kind) == KURA_MASTER_PASSPHRASE ?
+				"passphrase" :
+				"file");
 	}
 	return NULL;
 }
 
 /* The fields of base as one JSON object. -EINVAL when a required one is absent (a request
  * kurad would refuse is refused here, without a round trip). */
-static int fields_json(const struct kura_op_field *fields, size_t n, const void *base,
-	json_t **ret)
+static int fields_json(const struct kura_op_field *fields, size_t n, const void *base, json_t **ret)
 {
 	_cleanup_json_ json_t *j = json_object();
 
@@ -778,8 +837,12 @@ bool kura_op_record(const struct kura_operation *op, const struct kura_op_args *
 		return false;
 	kura_request_id(rec->request_id);
 	rec->event = (struct kura_audit_event){ .event = op->event,
-		.result = r == 0 ? "ok" : "error", .reason = r == 0 ? NULL : kura_outcome_reason(r),
-		.who = who, .secret = a->name, .request_id = rec->request_id, .detail = detail,
+		.result = r == 0 ? "ok" : "error",
+		.reason = r == 0 ? NULL : kura_outcome_reason(r),
+		.who = who,
+		.secret = a->name,
+		.request_id = rec->request_id,
+		.detail = detail,
 		.fingerprint = r == 0 && res->fingerprint[0] ? res->fingerprint : NULL };
 	if (op->record)
 		op->record(a, res, r, &rec->event);

@@ -19,10 +19,10 @@ struct kura_op_args {
 	const char *prefix; /* secret.list; NULL: "" */
 	const char *id;     /* a grant's id */
 	struct kura_secbuf *value;
-	bool create;        /* secret.write: a new secret, not a new version */
-	bool all;           /* secret.destroy: the whole secret */
-	uint64_t version;   /* secret.get (0: the current one), secret.destroy */
-	uint64_t to;        /* secret.rollback */
+	bool create;             /* secret.write: a new secret, not a new version */
+	bool all;                /* secret.destroy: the whole secret */
+	uint64_t version;        /* secret.get (0: the current one), secret.destroy */
+	uint64_t to;             /* secret.rollback */
 	uint64_t max_value_size; /* config: 0 only shows it */
 	struct kura_grant *grant;
 	struct kura_master_source master; /* key.rekey */
@@ -34,19 +34,19 @@ struct kura_op_args {
 
 /* What an operation gives back; kura_op_result_done frees it (a zeroed one too). */
 struct kura_op_result {
-	uint64_t version;                  /* secret.write */
-	struct kura_version_info info;     /* secret.get */
-	struct kura_secbuf *value;         /* secret.get */
+	uint64_t version;                        /* secret.write */
+	struct kura_version_info info;           /* secret.get */
+	struct kura_secbuf *value;               /* secret.get */
 	char fingerprint[KURA_FINGERPRINT_TEXT]; /* of the value written or read; "" if none */
-	struct kura_secret_info secret;    /* secret.show */
-	struct kura_secret_list secrets;   /* secret.list */
-	struct kura_grant grant;           /* grant.add, as kurad stored it (remote) */
-	bool existed;                      /* grant.add */
-	struct kura_grant_list grants;     /* grant.list */
-	uint64_t rewrapped;                /* key.rotate */
-	uint32_t kek;                      /* key.rotate */
-	struct kura_key_status status;     /* key.status */
-	uint64_t max_value_size;           /* config */
+	struct kura_secret_info secret;          /* secret.show */
+	struct kura_secret_list secrets;         /* secret.list */
+	struct kura_grant grant;                 /* grant.add, as kurad stored it (remote) */
+	bool existed;                            /* grant.add */
+	struct kura_grant_list grants;           /* grant.list */
+	uint64_t rewrapped;                      /* key.rotate */
+	uint32_t kek;                            /* key.rotate */
+	struct kura_key_status status;           /* key.status */
+	uint64_t max_value_size;                 /* config */
 };
 
 enum kura_op_type {
@@ -117,7 +117,8 @@ int kura_op_run(const struct kura_operation *op, struct kura_vault *v, struct ku
 /* The reply kurad sends for a successful run, and kuractl's strict reading of it (-EPROTO). */
 int kura_op_reply(const struct kura_operation *op, const struct kura_op_args *a,
 	const struct kura_op_result *res, json_t **ret_json, struct kura_secbuf **ret_raw);
-int kura_op_reply_parse(const struct kura_operation *op, const json_t *j, struct kura_op_result *res);
+int kura_op_reply_parse(const struct kura_operation *op, const json_t *j,
+	struct kura_op_result *res);
 
 void kura_op_result_done(struct kura_op_result *res);
 

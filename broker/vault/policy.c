@@ -71,8 +71,9 @@ static const char *labels_invalid(char *const *keys, size_t n, bool image)
 				       "--label takes KEY=VALUE with a non-empty KEY";
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(keys[i], keys[j]) == 0)
-				return image ? "a grant cannot name the same image label key twice" :
-					       "a grant cannot name the same label key twice";
+				return image ?
+					"a grant cannot name the same image label key twice" :
+					"a grant cannot name the same label key twice";
 	}
 	return NULL;
 }
@@ -120,7 +121,8 @@ static void hash_field(crypto_generichash_state *h, const char *tag, const char 
 {
 	/* Tag, NUL, value, NUL: no two different grants hash the same byte string. */
 	crypto_generichash_update(h, (const uint8_t *)tag, strlen(tag) + 1);
-	crypto_generichash_update(h, (const uint8_t *)(value ? value : ""), value ? strlen(value) + 1 : 0);
+	crypto_generichash_update(h, (const uint8_t *)(value ? value : ""),
+		value ? strlen(value) + 1 : 0);
 }
 
 /* Labels in key order, so --label a=1 --label b=2 is the same grant as the reverse. */

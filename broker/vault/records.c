@@ -94,9 +94,9 @@ int keyring_record_encode(const struct keyring_record *k, uint8_t **ret, size_t 
 
 	if (k->master == KURA_MASTER_PASSPHRASE)
 		master = json_pack("{s:s, s:{s:s, s:o, s:I, s:I}}", "source", "passphrase", "kdf",
-			"alg", "argon2id13", "salt", kura_json_b64(k->kdf.salt, sizeof(k->kdf.salt)),
-			"opslimit", (json_int_t)k->kdf.opslimit, "memlimit",
-			(json_int_t)k->kdf.memlimit);
+			"alg", "argon2id13", "salt",
+			kura_json_b64(k->kdf.salt, sizeof(k->kdf.salt)), "opslimit",
+			(json_int_t)k->kdf.opslimit, "memlimit", (json_int_t)k->kdf.memlimit);
 	else
 		master = json_pack("{s:s}", "source", "file");
 	keks = json_array();
@@ -305,14 +305,16 @@ int secret_record_decode(const struct kura_keyring *kr, const char *name, const 
  */
 int version_record_encode(const struct version_record *v, uint8_t **ret, size_t *ret_len)
 {
-	size_t id_len = kura_base64_len(sizeof(v->sealed.secret_id)), dek_len = kura_base64_len(v->sealed.dek_len),
+	size_t id_len = kura_base64_len(sizeof(v->sealed.secret_id)),
+	       dek_len = kura_base64_len(v->sealed.dek_len),
 	       value_len = kura_base64_len(v->sealed.value_len), cap;
 	char *out, *p;
 	int k;
 
 	/* The fixed text, three integers of at most 20 characters each, and the base64 fields. */
 	cap = sizeof("{\"created\":,\"dek\":\"\",\"kek\":,\"secret_id\":\"\",\"size\":,"
-		     "\"value\":\"\"}") + 3 * 21 + id_len + dek_len + value_len;
+		     "\"value\":\"\"}") +
+		3 * 21 + id_len + dek_len + value_len;
 	if (dek_len < v->sealed.dek_len || value_len < v->sealed.value_len)
 		return -ENOMEM; /* a length so large that its base64 length wrapped */
 	out = malloc(cap);
@@ -323,12 +325,13 @@ int version_record_encode(const struct version_record *v, uint8_t **ret, size_t 
 		(json_int_t)v->created);
 	p += k;
 	p += kura_base64_encode(v->sealed.dek, v->sealed.dek_len, p);
-	k = snprintf(p, cap - (size_t)(p - out), "\",\"kek\":%" JSON_INTEGER_FORMAT
-		",\"secret_id\":\"", (json_int_t)v->sealed.kek_id);
+	k = snprintf(p, cap - (size_t)(p - out),
+		"\",\"kek\":%" JSON_INTEGER_FORMAT ",\"secret_id\":\"",
+		(json_int_t)v->sealed.kek_id);
 	p += k;
 	p += kura_base64_encode(v->sealed.secret_id, sizeof(v->sealed.secret_id), p);
-	k = snprintf(p, cap - (size_t)(p - out), "\",\"size\":%" JSON_INTEGER_FORMAT
-		",\"value\":\"", (json_int_t)v->size);
+	k = snprintf(p, cap - (size_t)(p - out),
+		"\",\"size\":%" JSON_INTEGER_FORMAT ",\"value\":\"", (json_int_t)v->size);
 	p += k;
 	p += kura_base64_encode(v->sealed.value, v->sealed.value_len, p);
 	memcpy(p, "\"}", 2);
@@ -396,8 +399,7 @@ static bool take_b64(struct cursor *c, uint8_t **ret, size_t *ret_len)
 }
 
 /* The exact form version_record_encode writes, or false (then jansson decides). */
-static bool version_record_decode_fast(const uint8_t *data, size_t len,
-	struct version_record *ret)
+static bool version_record_decode_fast(const uint8_t *data, size_t len, struct version_record *ret)
 {
 	struct cursor c = { data, data + len };
 	struct version_record v = { 0 };

@@ -109,7 +109,6 @@ uint64_t version_from_key(const char *key);
 /* Split a version key into the secret's name (malloc'd) and version. -EUCLEAN if malformed. */
 int version_key_parse(const char *key, char **ret_name, uint64_t *ret_version);
 
-
 /* Re-read the keyring record if it changed since we read it, unlocking new KEKs. */
 int vault_refresh_keyring(struct kura_vault *v, struct kura_err *err);
 

@@ -38,7 +38,8 @@ static int record_error(struct kura_err *err, int r, const char *name)
 {
 	if (r == -EBADMSG)
 		return kura_err_set(err, r,
-			"the record of secret %s does not authenticate: it was altered or moved", name);
+			"the record of secret %s does not authenticate: it was altered or moved",
+			name);
 	if (r == -EPROTO)
 		return kura_err_set(err, -EUCLEAN, "the record of secret %s is corrupt", name);
 	return r < 0 ? kura_err_set(err, r, "cannot read secret %s: %s", name, strerror(-r)) : 0;
@@ -77,8 +78,9 @@ static int read_version(struct kura_vault *v, const char *name, uint64_t version
 		return -ENOMEM;
 	r = kura_store_get(v->store, key, &kv);
 	if (r == -ENOENT)
-		return kura_err_set(err, r, "secret %s has no version %llu (never made, or destroyed)",
-			name, (unsigned long long)version);
+		return kura_err_set(err, r,
+			"secret %s has no version %llu (never made, or destroyed)", name,
+			(unsigned long long)version);
 	if (r < 0)
 		return store_err(v, err, r, "cannot read the secret");
 	r = version_record_decode(kv.value, kv.len, ret);
@@ -170,8 +172,9 @@ static int other_below(struct kura_vault *v, const char *name, size_t len, const
 	return r;
 }
 
-#define NOT_BOTH "a name cannot be both a secret and a folder of other secrets (in a container " \
-		 "one is a file, the other a directory of the same name)"
+#define NOT_BOTH                                                                                   \
+	"a name cannot be both a secret and a folder of other secrets (in a container "            \
+	"one is a file, the other a directory of the same name)"
 
 /*
  * A new secret must not be a folder of others, nor lie below another. txn gets, for each
@@ -206,8 +209,8 @@ static int add_folder_checks(struct kura_vault *v, const char *name, struct kura
 		if (r < 0)
 			return r;
 		if (rev != KURA_REV_ABSENT)
-			return kura_err_set(err, -EEXIST, "cannot make %s: %s is a secret, and "
-				NOT_BOTH, name, folder);
+			return kura_err_set(err, -EEXIST,
+				"cannot make %s: %s is a secret, and " NOT_BOTH, name, folder);
 		r = key_rev(v, up, &rev);
 		if (r < 0)
 			return r;
@@ -260,8 +263,7 @@ static int drop_folders(struct kura_vault *v, const char *name, struct kura_txn 
 	return 0;
 }
 
-static int check_value(struct kura_vault *v, const struct kura_secbuf *value,
-	struct kura_err *err)
+static int check_value(struct kura_vault *v, const struct kura_secbuf *value, struct kura_err *err)
 {
 	if (value->len > v->max_value)
 		return kura_err_set(err, -EFBIG,
@@ -390,9 +392,10 @@ int kura_secret_get(struct kura_vault *v, const char *name, uint64_t version,
 			"moved",
 			name, (unsigned long long)version);
 	if (r == -ENOKEY)
-		return kura_err_set(err, -EUCLEAN, "secret %s version %llu is wrapped by KEK %u, "
-						   "which the keyring does not hold", name,
-			(unsigned long long)version, kek_id);
+		return kura_err_set(err, -EUCLEAN,
+			"secret %s version %llu is wrapped by KEK %u, "
+			"which the keyring does not hold",
+			name, (unsigned long long)version, kek_id);
 	return r;
 }
 
@@ -511,7 +514,9 @@ int kura_secret_list_filtered(struct kura_vault *v, const char *prefix,
 			}
 			info = &out.items[out.n];
 			*info = (struct kura_secret_info){ .name = strdup(name),
-				.current = sec.current, .latest = sec.latest, .created = sec.created,
+				.current = sec.current,
+				.latest = sec.latest,
+				.created = sec.created,
 				.updated = sec.updated };
 			if (!info->name) {
 				r = -ENOMEM;
@@ -649,7 +654,8 @@ int kura_secret_destroy(struct kura_vault *v, const char *name, uint64_t version
 		 * write-ahead log go too. */
 		r = kura_store_purge(v->store);
 		if (r < 0)
-			return store_err(v, err, r, "destroyed, but could not purge the write-ahead log");
+			return store_err(v, err, r,
+				"destroyed, but could not purge the write-ahead log");
 		return 0;
 	}
 	return kura_err_set(err, -EBUSY, "secret %s kept changing under us; try again", name);

@@ -38,7 +38,8 @@ int store_err(struct kura_vault *v, struct kura_err *err, int r, const char *wha
 
 	switch (r) {
 	case -ENOSPC:
-		return kura_err_set(err, r, "%s: no space left on device; nothing was changed", what);
+		return kura_err_set(err, r, "%s: no space left on device; nothing was changed",
+			what);
 	case -EUCLEAN:
 	case -EPROTO:
 		return kura_err_set(err, r, "%s: the store is corrupt%s%s", what,
@@ -125,7 +126,8 @@ static int load_master(const char *dir, const struct kura_master_source *m,
 			goto file_error;
 		r = kura_master_derive(pass, kdf, ret);
 		if (r < 0)
-			return kura_err_set(err, r, "cannot derive the master key: %s", strerror(-r));
+			return kura_err_set(err, r, "cannot derive the master key: %s",
+				strerror(-r));
 		return 0;
 	}
 	if (m->kind == KURA_MASTER_PASSPHRASE)
@@ -146,8 +148,8 @@ static int load_master(const char *dir, const struct kura_master_source *m,
 file_error:
 	switch (r) {
 	case -ELOOP:
-		return kura_err_set(err, r, "%s is a symbolic link; refusing to read a key through one",
-			m->path);
+		return kura_err_set(err, r,
+			"%s is a symbolic link; refusing to read a key through one", m->path);
 	case -EMEDIUMTYPE:
 		return kura_err_set(err, r, "%s is not a regular file", m->path);
 	case -EPERM:
@@ -160,7 +162,8 @@ file_error:
 	case -ENODATA:
 		return kura_err_set(err, r, "passphrase file %s is empty", m->path);
 	case -EFBIG:
-		return kura_err_set(err, r, "passphrase file %s is longer than 4096 bytes", m->path);
+		return kura_err_set(err, r, "passphrase file %s is longer than 4096 bytes",
+			m->path);
 	default:
 		return kura_err_set(err, r, "cannot read %s: %s", m->path, strerror(-r));
 	}
@@ -190,8 +193,10 @@ static int unlock_keyring(const struct keyring_record *rec, const struct kura_se
 	}
 	r = kura_keyring_set_current(kr, rec->current);
 	if (r < 0)
-		return kura_err_set(err, -EUCLEAN, "the keyring names KEK %u as current but has no "
-						   "such KEK", rec->current);
+		return kura_err_set(err, -EUCLEAN,
+			"the keyring names KEK %u as current but has no "
+			"such KEK",
+			rec->current);
 	r = kura_keyring_unwrap_record_key(kr, master, rec->record_box, rec->record_len);
 	if (r == -EKEYREJECTED)
 		return kura_err_set(err, r,
@@ -304,7 +309,8 @@ int kura_vault_open(const char *dir, const struct kura_master_source *m, unsigne
 	int r;
 
 	if (stat(dir, &st) < 0 && errno == ENOENT)
-		return kura_err_set(err, -ENOENT, "no kura state at %s (run kuractl init first)", dir);
+		return kura_err_set(err, -ENOENT, "no kura state at %s (run kuractl init first)",
+			dir);
 	if (stat(dir, &st) < 0)
 		return kura_err_set(err, -errno, "state directory %s: %s", dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
@@ -356,13 +362,15 @@ static int prepare_dir(const char *dir, bool *ret_created, struct kura_err *err)
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (st.st_uid != geteuid())
-		return kura_err_set(err, -EPERM, "state directory %s is owned by another user", dir);
+		return kura_err_set(err, -EPERM, "state directory %s is owned by another user",
+			dir);
 	if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0)
 		return kura_err_set(err, -errno, "cannot make %s mode 0700: %s", dir,
 			strerror(errno));
 	while (flock(fd, LOCK_EX) < 0)
 		if (errno != EINTR)
-			return kura_err_set(err, -errno, "cannot lock %s: %s", dir, strerror(errno));
+			return kura_err_set(err, -errno, "cannot lock %s: %s", dir,
+				strerror(errno));
 	return TAKE_FD(fd);
 }
 
@@ -415,7 +423,8 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 		if (r == 0) {
 			made_key = true;
 		} else if (r == -EEXIST) {
-			/* An operator-provided key (escrowed, or from an HSM export) is used as is. */
+			/* An operator-provided key (escrowed, or from an HSM export) is used as is.
+			 */
 			r = load_master(dir, &(struct kura_master_source){ .path = keyfile },
 				KURA_MASTER_FILE, NULL, &master, err);
 			if (r < 0)
@@ -574,9 +583,10 @@ static int verify_dek(const struct kura_kv *kv, void *userdata)
 		return kura_err_set(c->err, r, "malformed version key %s", kv->key);
 	r = version_record_decode(kv->value, kv->len, &ver);
 	if (r < 0)
-		return kura_err_set(c->err, -EUCLEAN, "the record of %s version %llu is corrupt; "
-						      "nothing was changed", name,
-			(unsigned long long)version);
+		return kura_err_set(c->err, -EUCLEAN,
+			"the record of %s version %llu is corrupt; "
+			"nothing was changed",
+			name, (unsigned long long)version);
 	r = kura_dek_check(c->v->keyring, name, version, &ver.sealed);
 	kura_sealed_done(&ver.sealed);
 	if (r == -EBADMSG || r == -EPROTO || r == -ENOKEY)
@@ -587,7 +597,6 @@ static int verify_dek(const struct kura_kv *kv, void *userdata)
 			r == -ENOKEY ? "its KEK is missing" : "altered");
 	return r;
 }
-
 
 /* Commit v->kr modified by `edit` under a compare on the keyring's revision. */
 static int commit_keyring(struct kura_vault *v, const struct keyring_record *rec,

@@ -16,8 +16,8 @@ struct kura_err {
 	char msg[512];
 };
 
-__attribute__((format(printf, 3, 4))) int kura_err_set(struct kura_err *err, int r,
-	const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) int kura_err_set(struct kura_err *err, int r, const char *fmt,
+	...);
 
 enum kura_master_kind {
 	KURA_MASTER_FILE,
@@ -62,8 +62,8 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 /*
  * Open an existing state and unlock its keyring with the master key. -ENOENT (no state there),
  * -EKEYREJECTED (the master key does not open the keyring), -ENOKEY (the store wants a
- * passphrase and none was given, or wants its key file and was given a passphrase), -EUCLEAN/-EPROTO (corrupt), and key file errors as
- * kura_master_load_file.
+ * passphrase and none was given, or wants its key file and was given a passphrase),
+ * -EUCLEAN/-EPROTO (corrupt), and key file errors as kura_master_load_file.
  */
 int kura_vault_open(const char *dir, const struct kura_master_source *m, unsigned store_flags,
 	struct kura_vault **ret, struct kura_err *err);

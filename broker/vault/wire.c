@@ -15,10 +15,12 @@ json_t *kura_wire_info(const struct kura_secret_info *i)
 	json_t *vers = json_array();
 
 	for (size_t k = 0; vers && k < i->n_versions; k++)
-		json_array_append_new(vers, json_pack("{s:I, s:I, s:I, s:I}", "version",
-			(json_int_t)i->versions[k].version, "created",
-			(json_int_t)i->versions[k].created, "size", (json_int_t)i->versions[k].size,
-			"kek", (json_int_t)i->versions[k].kek_id));
+		json_array_append_new(vers,
+			json_pack("{s:I, s:I, s:I, s:I}", "version",
+				(json_int_t)i->versions[k].version, "created",
+				(json_int_t)i->versions[k].created, "size",
+				(json_int_t)i->versions[k].size, "kek",
+				(json_int_t)i->versions[k].kek_id));
 	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:o}", "name", i->name, "current",
 		(json_int_t)i->current, "latest", (json_int_t)i->latest, "created",
 		(json_int_t)i->created, "updated", (json_int_t)i->updated, "versions", vers);
@@ -76,15 +78,16 @@ json_t *kura_wire_status(const struct kura_key_status *s)
 	json_t *keks = json_array();
 
 	for (size_t i = 0; keks && i < s->n_keks; i++)
-		json_array_append_new(keks, json_pack("{s:I, s:I, s:I}", "id",
-			(json_int_t)s->kek_ids[i], "created", (json_int_t)s->kek_created[i], "versions",
-			(json_int_t)s->per_kek[i]));
+		json_array_append_new(keks,
+			json_pack("{s:I, s:I, s:I}", "id", (json_int_t)s->kek_ids[i], "created",
+				(json_int_t)s->kek_created[i], "versions",
+				(json_int_t)s->per_kek[i]));
 	return json_pack("{s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:i, s:I}", "master",
 		s->master == KURA_MASTER_PASSPHRASE ? "passphrase" : "file", "opslimit",
 		(json_int_t)s->kdf.opslimit, "memlimit", (json_int_t)s->kdf.memlimit, "current",
-		(json_int_t)s->current, "keks", keks, "secrets", (json_int_t)s->n_secrets, "versions",
-		(json_int_t)s->n_versions, "revision", (json_int_t)s->revision, "schema", s->schema,
-		"max_value_size", (json_int_t)s->max_value_size);
+		(json_int_t)s->current, "keks", keks, "secrets", (json_int_t)s->n_secrets,
+		"versions", (json_int_t)s->n_versions, "revision", (json_int_t)s->revision,
+		"schema", s->schema, "max_value_size", (json_int_t)s->max_value_size);
 }
 
 int kura_wire_status_parse(const json_t *j, struct kura_key_status *ret)
@@ -136,7 +139,8 @@ int kura_wire_status_parse(const json_t *j, struct kura_key_status *ret)
 	json_array_foreach(keks, i, k) {
 		int64_t id, c;
 
-		if (json_object_size(k) != 3 || kura_json_get_int(k, "id", 1, UINT32_MAX, &id) < 0 ||
+		if (json_object_size(k) != 3 ||
+			kura_json_get_int(k, "id", 1, UINT32_MAX, &id) < 0 ||
 			kura_json_get_int(k, "created", 0, INT64_MAX, &s.kek_created[i]) < 0 ||
 			kura_json_get_int(k, "versions", 0, INT64_MAX, &c) < 0) {
 			kura_key_status_done(&s);

@@ -76,8 +76,8 @@ static const char *const names[] = {
 	"mailer",
 };
 
-static const char *const reasons[] = {
-	"no_grant", "no_grant", "no_grant", "unidentified", "rate_limited", "not_found"};
+static const char *const reasons[] = { "no_grant", "no_grant", "no_grant", "unidentified",
+	"rate_limited", "not_found" };
 
 /* Events by weight: mostly container fetches, some operator work. */
 static const struct {
@@ -86,22 +86,22 @@ static const struct {
 	bool host;
 	bool secret;
 } events[] = {
-	{"fetch", 700, false, true},
-	{"list", 80, false, false},
-	{"whoami", 40, false, false},
-	{"watch", 40, false, false},
-	{"secret-get", 20, true, true},
-	{"secret-put", 20, true, true},
-	{"secret-rotate", 20, true, true},
-	{"secret-show", 10, true, true},
-	{"secret-list", 10, true, false},
-	{"grant", 10, true, true},
-	{"revoke", 5, true, true},
-	{"grants", 5, true, false},
-	{"key-rotate", 2, true, false},
-	{"key-status", 3, true, false},
-	{"whois", 5, true, false},
-	{"status", 5, true, false},
+	{ "fetch", 700, false, true },
+	{ "list", 80, false, false },
+	{ "whoami", 40, false, false },
+	{ "watch", 40, false, false },
+	{ "secret-get", 20, true, true },
+	{ "secret-put", 20, true, true },
+	{ "secret-rotate", 20, true, true },
+	{ "secret-show", 10, true, true },
+	{ "secret-list", 10, true, false },
+	{ "grant", 10, true, true },
+	{ "revoke", 5, true, true },
+	{ "grants", 5, true, false },
+	{ "key-rotate", 2, true, false },
+	{ "key-status", 3, true, false },
+	{ "whois", 5, true, false },
+	{ "status", 5, true, false },
 };
 
 static json_t *record(const struct container *cs, char images[][72])
@@ -178,11 +178,11 @@ static int write_key(const char *path, const struct kura_secbuf *k)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"seed", required_argument, NULL, 's'},
-		{"key-out", required_argument, NULL, 'k'},
-		{"file-bytes", required_argument, NULL, 'f'},
-		{"epoch-records", required_argument, NULL, 'e'},
-		{"help", no_argument, NULL, 'h'},
+		{ "seed", required_argument, NULL, 's' },
+		{ "key-out", required_argument, NULL, 'k' },
+		{ "file-bytes", required_argument, NULL, 'f' },
+		{ "epoch-records", required_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	struct kura_audit_opts o = KURA_AUDIT_OPTS_DEFAULT;

@@ -165,12 +165,14 @@ int main(void)
 		r = kura_chain_evolve(&k);
 	kura_secbuf_free(wrong);
 	wrong = NULL;
-	r = r == 0 && j ? kura_audit_key_parse(
-		(const uint8_t *)json_string_value(json_object_get(j, "key")), 44, &wrong) : -1;
+	r = r == 0 && j ?
+		kura_audit_key_parse((const uint8_t *)json_string_value(json_object_get(j, "key")),
+			44, &wrong) :
+		-1;
 	tap_ok(epoch == 5 && r == 0 && kura_secbuf_equal(k, wrong),
 		"the state's key is K(%llu), in base64 as before", (unsigned long long)epoch);
 	tap_ok(text && strncmp(text, "{\"version\":1,\"epoch\":5,\"key\":\"", 30) == 0 &&
-		text[30 + 44] == '"' && text[len - 1] == '\n',
+			text[30 + 44] == '"' && text[len - 1] == '\n',
 		"the state file keeps its format");
 	json_decref(j);
 	free(text);

@@ -53,7 +53,7 @@ static int64_t now_us(void)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
 }
@@ -97,12 +97,13 @@ static int count_lines(const char *s)
 
 static int free_port(void)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
 
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	        getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+		getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
 		abort();
 	port = ntohs(sa.sin_port);
 	close(fd);
@@ -111,9 +112,9 @@ static int free_port(void)
 
 static bool tcp_connects(int port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	        .sin_port = htons((uint16_t)port),
-	        .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 
@@ -166,31 +167,31 @@ static void cleanup(void)
 static bool start_rsyslog(void)
 {
 	char conf[4096], conf_path[512], pid_path[512];
-	const char *argv[] = {"/usr/sbin/rsyslogd", "-n", "-f", conf_path, "-i", pid_path, NULL};
+	const char *argv[] = { "/usr/sbin/rsyslogd", "-n", "-f", conf_path, "-i", pid_path, NULL };
 
 	tcp_port = free_port();
 	snprintf(conf, sizeof(conf),
-	        "global(workDirectory=\"%s\" maxMessageSize=\"64k\")\n"
-	        "module(load=\"imuxsock\" SysSock.Use=\"off\")\n"
-	        "module(load=\"imtcp\")\n"
-	        "template(name=\"fields\" type=\"string\" string=\"%%pri%%|%%app-name%%|%%msgid%%|"
-	        "%%hostname%%|%%procid%%|%%structured-data%%|%%msg%%\\n\")\n"
-	        "ruleset(name=\"ux\") {\n"
-	        "  action(type=\"omfile\" file=\"%s\" "
-	        "template=\"RSYSLOG_SyslogProtocol23Format\")\n"
-	        "  action(type=\"omfile\" file=\"%s\" template=\"fields\")\n"
-	        "}\n"
-	        "ruleset(name=\"tcp\") {\n"
-	        "  action(type=\"omfile\" file=\"%s\" "
-	        "template=\"RSYSLOG_SyslogProtocol23Format\")\n"
-	        "  action(type=\"omfile\" file=\"%s\" template=\"fields\")\n"
-	        "}\n"
-	        "input(type=\"imuxsock\" Socket=\"%s\" UseSpecialParser=\"off\" "
-	        "ParseHostname=\"on\" "
-	        "IgnoreTimestamp=\"off\" RateLimit.Interval=\"0\" Ruleset=\"ux\")\n"
-	        "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"tcp\")\n",
-	        dir, sub("unix.full"), sub("unix.fields"), sub("tcp.full"), sub("tcp.fields"),
-	        sub("log.sock"), tcp_port);
+		"global(workDirectory=\"%s\" maxMessageSize=\"64k\")\n"
+		"module(load=\"imuxsock\" SysSock.Use=\"off\")\n"
+		"module(load=\"imtcp\")\n"
+		"template(name=\"fields\" type=\"string\" string=\"%%pri%%|%%app-name%%|%%msgid%%|"
+		"%%hostname%%|%%procid%%|%%structured-data%%|%%msg%%\\n\")\n"
+		"ruleset(name=\"ux\") {\n"
+		"  action(type=\"omfile\" file=\"%s\" "
+		"template=\"RSYSLOG_SyslogProtocol23Format\")\n"
+		"  action(type=\"omfile\" file=\"%s\" template=\"fields\")\n"
+		"}\n"
+		"ruleset(name=\"tcp\") {\n"
+		"  action(type=\"omfile\" file=\"%s\" "
+		"template=\"RSYSLOG_SyslogProtocol23Format\")\n"
+		"  action(type=\"omfile\" file=\"%s\" template=\"fields\")\n"
+		"}\n"
+		"input(type=\"imuxsock\" Socket=\"%s\" UseSpecialParser=\"off\" "
+		"ParseHostname=\"on\" "
+		"IgnoreTimestamp=\"off\" RateLimit.Interval=\"0\" Ruleset=\"ux\")\n"
+		"input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\" ruleset=\"tcp\")\n",
+		dir, sub("unix.full"), sub("unix.fields"), sub("tcp.full"), sub("tcp.fields"),
+		sub("log.sock"), tcp_port);
 	snprintf(conf_path, sizeof(conf_path), "%s", sub("rsyslog.conf"));
 	snprintf(pid_path, sizeof(pid_path), "%s", sub("rsyslog.pid"));
 	spit(conf_path, conf);
@@ -211,7 +212,7 @@ static bool start_rsyslog(void)
 static bool start_http(int port)
 {
 	char script[512], portarg[16];
-	const char *argv[] = {PYTHON, script, dir, portarg, NULL};
+	const char *argv[] = { PYTHON, script, dir, portarg, NULL };
 
 	snprintf(script, sizeof(script), "%s/audit/http-receiver.py", SOURCE_DIR);
 	snprintf(portarg, sizeof(portarg), "%d", port);
@@ -256,7 +257,7 @@ static struct {
 	int n_ev;
 	uint64_t dropped_reported;
 	int64_t max_submit_us;
-} w = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} w = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void mac_of(uint64_t seq, uint8_t mac[32])
 {
@@ -296,7 +297,7 @@ static void submit(const char *body, bool notable)
 
 static void on_event(const struct kura_sink_event *e, void *userdata)
 {
-	static const char *names[] = {"sink-failure", "sink-recovered", "sink-drop"};
+	static const char *names[] = { "sink-failure", "sink-recovered", "sink-drop" };
 	char body[600];
 	json_t *d;
 	char *dq;
@@ -314,7 +315,7 @@ static void on_event(const struct kura_sink_event *e, void *userdata)
 		d = json_string(e->detail);
 		dq = json_dumps(d, JSON_ENCODE_ANY);
 		snprintf(body, sizeof(body), "\"event\":\"%s\",\"sink\":\"%s\",\"detail\":%s",
-		        names[e->kind], e->sink, dq);
+			names[e->kind], e->sink, dq);
 		submit_locked(body, true);
 		free(dq);
 		json_decref(d);
@@ -422,12 +423,12 @@ static bool checkpoint_ok(const char *line, uint64_t seq)
 	sodium_bin2base64(b64, sizeof(b64), mac, 32, sodium_base64_VARIANT_ORIGINAL);
 	t = json_string_value(json_object_get(j, "time"));
 	ok = j && json_object_size(j) == 5 &&
-	        strcmp(json_string_value(json_object_get(j, "type")), "kura-audit-checkpoint") ==
-	                0 &&
-	        json_integer_value(json_object_get(j, "seq")) == (json_int_t)seq &&
-	        strcmp(json_string_value(json_object_get(j, "mac")) ?: "", b64) == 0 &&
-	        strcmp(json_string_value(json_object_get(j, "host")) ?: "", HOST) == 0 && t &&
-	        strlen(t) == 27 && t[4] == '-' && t[10] == 'T' && t[19] == '.' && t[26] == 'Z';
+		strcmp(json_string_value(json_object_get(j, "type")), "kura-audit-checkpoint") ==
+			0 &&
+		json_integer_value(json_object_get(j, "seq")) == (json_int_t)seq &&
+		strcmp(json_string_value(json_object_get(j, "mac")) ?: "", b64) == 0 &&
+		strcmp(json_string_value(json_object_get(j, "host")) ?: "", HOST) == 0 && t &&
+		strlen(t) == 27 && t[4] == '-' && t[10] == 'T' && t[19] == '.' && t[26] == 'Z';
 	json_decref(j);
 	return ok;
 }
@@ -452,26 +453,26 @@ static const char *last_line(const char *text, char *buf, size_t n)
 static void test_bad_specs(void)
 {
 	static const struct kura_sink_config bad[] = {
-	        {.syslog = "udp:127.0.0.1:514"},
-	        {.syslog = "unix:"},
-	        {.syslog = "tcp:127.0.0.1"},
-	        {.syslog = "tcp::514"},
-	        {.syslog = "tcp:127.0.0.1:0"},
-	        {.syslog = "tcp:127.0.0.1:65536"},
-	        {.syslog = "tcp:127.0.0.1:51x"},
-	        {.syslog = "tcp:::1:514"},
-	        {.syslog = "tcp:[]:514"},
-	        {.http_url = "ftp://collector/x"},
-	        {.http_url = "http://"},
-	        {.http_url = "http://a b/"},
-	        {.http_url = "http://user:secret@collector:8080/ingest"},
-	        {.http_url = "https://token@collector/x"},
-	        {.http_url = "unix:/run/x.sock"},
-	        {.http_url = "unix::/ingest"},
-	        {.syslog = "unix:/dev/log", .http_url = "gopher://x"},
-	        {.syslog = "unix:/dev/log", .hostname = "has space"},
-	        {.syslog = "unix:/dev/log", .hostname = ""},
-	        {.syslog = "unix:/dev/log", .hostname = "quo\"te"},
+		{ .syslog = "udp:127.0.0.1:514" },
+		{ .syslog = "unix:" },
+		{ .syslog = "tcp:127.0.0.1" },
+		{ .syslog = "tcp::514" },
+		{ .syslog = "tcp:127.0.0.1:0" },
+		{ .syslog = "tcp:127.0.0.1:65536" },
+		{ .syslog = "tcp:127.0.0.1:51x" },
+		{ .syslog = "tcp:::1:514" },
+		{ .syslog = "tcp:[]:514" },
+		{ .http_url = "ftp://collector/x" },
+		{ .http_url = "http://" },
+		{ .http_url = "http://a b/" },
+		{ .http_url = "http://user:secret@collector:8080/ingest" },
+		{ .http_url = "https://token@collector/x" },
+		{ .http_url = "unix:/run/x.sock" },
+		{ .http_url = "unix::/ingest" },
+		{ .syslog = "unix:/dev/log", .http_url = "gopher://x" },
+		{ .syslog = "unix:/dev/log", .hostname = "has space" },
+		{ .syslog = "unix:/dev/log", .hostname = "" },
+		{ .syslog = "unix:/dev/log", .hostname = "quo\"te" },
 	};
 	static char sentinel;
 	struct kura_sinks *s = (struct kura_sinks *)&sentinel, *orig = s;
@@ -485,13 +486,13 @@ static void test_bad_specs(void)
 			bad_ok++;
 		else
 			tap_diag("case %zu (%s / %s): %d", i, bad[i].syslog ?: "-",
-			        bad[i].http_url ?: "-", r);
+				bad[i].http_url ?: "-", r);
 	}
 	tap_is(bad_ok, (int)(sizeof(bad) / sizeof(bad[0])),
-	        "every bad spec is -EINVAL and leaves *ret alone");
+		"every bad spec is -EINVAL and leaves *ret alone");
 	{
-		struct kura_sink_config good = {
-		        .syslog = "tcp:[::1]:514", .http_url = "unix:/run/x.sock:/ingest"};
+		struct kura_sink_config good = { .syslog = "tcp:[::1]:514",
+			.http_url = "unix:/run/x.sock:/ingest" };
 		struct stat st;
 		int r;
 
@@ -504,7 +505,7 @@ static void test_bad_specs(void)
 		stat("/proc/self/task", &st);
 		snprintf(after, sizeof(after), "%lu", (unsigned long)st.st_nlink);
 		tap_ok(strcmp(before, after) == 0,
-		        "stop joined its threads (%s tasks before, %s after)", before, after);
+			"stop joined its threads (%s tasks before, %s after)", before, after);
 	}
 }
 
@@ -527,7 +528,7 @@ static bool fields(char *line, char *f[7])
 static void test_syslog(const char *kind)
 {
 	char spec[600], file[64], full[64], pid[16], want_pri[8];
-	struct kura_sink_config c = {.syslog = spec, .hostname = HOST};
+	struct kura_sink_config c = { .syslog = spec, .hostname = HOST };
 	int n = 0, good = 0, n_cp = 0, expect = 60;
 	char *text = NULL, *line, *save, *sent;
 	int64_t t0;
@@ -545,14 +546,14 @@ static void test_syslog(const char *kind)
 		char body[256];
 
 		snprintf(body, sizeof(body),
-		        "\"event\":\"fetch\",\"i\":%d,\"secret\":\"db/pässwörd\",\"q\":\"a "
-		        "\\\"b\\\" "
-		        "| c\\\\d\",\"result\":\"%s\"",
-		        i, i % 5 == 0 ? "denied" : "ok");
+			"\"event\":\"fetch\",\"i\":%d,\"secret\":\"db/pässwörd\",\"q\":\"a "
+			"\\\"b\\\" "
+			"| c\\\\d\",\"result\":\"%s\"",
+			i, i % 5 == 0 ? "denied" : "ok");
 		submit(body, i % 5 == 0);
 	}
 	tap_ok(wait_sent("syslog", (uint64_t)expect, 5000), "syslog %s: %d records sent", kind,
-	        expect);
+		expect);
 	t0 = now_us();
 	stop_sinks(2000);
 	tap_diag("syslog %s: stop took %.1f ms", kind, (double)(now_us() - t0) / 1000);
@@ -588,24 +589,24 @@ static void test_syslog(const char *kind)
 		*nl = '\0';
 		snprintf(want_pri, sizeof(want_pri), "%d", n % 5 == 0 ? 84 : 86);
 		if (strcmp(f[6], line) == 0 && strcmp(f[0], want_pri) == 0 &&
-		        strcmp(f[1], "kurad") == 0 && strcmp(f[2], "audit") == 0 &&
-		        strcmp(f[3], HOST) == 0 && strcmp(f[4], pid) == 0 && strcmp(f[5], "-") == 0)
+			strcmp(f[1], "kurad") == 0 && strcmp(f[2], "audit") == 0 &&
+			strcmp(f[3], HOST) == 0 && strcmp(f[4], pid) == 0 && strcmp(f[5], "-") == 0)
 			good++;
 		else if (good == n)
 			tap_diag("record %d: pri %s app %s msgid %s host %s procid %s sd %s\n#  "
-			         "got  %s\n#  "
-			         "want %s",
-			        n, f[0], f[1], f[2], f[3], f[4], f[5], f[6], line);
+				 "got  %s\n#  "
+				 "want %s",
+				n, f[0], f[1], f[2], f[3], f[4], f[5], f[6], line);
 		line = nl + 1;
 		n++;
 	}
 	tap_is(good, expect,
-	        "syslog %s: rsyslog parsed every record (PRI 86/84 for notable, APP-NAME kurad, "
-	        "MSGID "
-	        "audit, HOSTNAME, PROCID) with the JSON byte for byte, in order",
-	        kind);
+		"syslog %s: rsyslog parsed every record (PRI 86/84 for notable, APP-NAME kurad, "
+		"MSGID "
+		"audit, HOSTNAME, PROCID) with the JSON byte for byte, in order",
+		kind);
 	tap_is(n_cp, 1, "syslog %s: one final checkpoint at stop, MSGID checkpoint, PRI 85, seq %d",
-	        kind, expect);
+		kind, expect);
 	free(text);
 	free(sent);
 	text = slurp(sub(full));
@@ -621,8 +622,10 @@ static void test_syslog(const char *kind)
 static void test_http_batches(void)
 {
 	char url[128], cps[8192], last[1024];
-	struct kura_sink_config c = {
-	        .http_url = url, .hostname = HOST, .batch_max = 100, .flush_ms = 100};
+	struct kura_sink_config c = { .http_url = url,
+		.hostname = HOST,
+		.batch_max = 100,
+		.flush_ms = 100 };
 	char *text, *recs, *req;
 	int posts, expect = 1000;
 
@@ -641,13 +644,13 @@ static void test_http_batches(void)
 	text = slurp(sub("received"));
 	recs = strip_checkpoints(text, cps, sizeof(cps));
 	tap_ok(strlen(recs) == w.len && memcmp(recs, w.sent, w.len) == 0,
-	        "http: the collector got every record once, in order, newline-terminated");
+		"http: the collector got every record once, in order, newline-terminated");
 	req = slurp(sub("requests"));
 	posts = count_lines(req);
 	tap_ok(posts >= expect / 100 && posts < expect / 10,
-	        "http: batched: %d POSTs for %d records (batch_max 100)", posts, expect);
+		"http: batched: %d POSTs for %d records (batch_max 100)", posts, expect);
 	tap_ok(checkpoint_ok(last_line(text, last, sizeof(last)), (uint64_t)expect),
-	        "http: the final checkpoint at stop pins seq %d and its MAC: %s", expect, last);
+		"http: the final checkpoint at stop pins seq %d and its MAC: %s", expect, last);
 	free(text);
 	free(recs);
 	free(req);
@@ -680,11 +683,11 @@ static bool wait_event(enum kura_sink_event_kind kind, int from, int ms)
 static void test_http_down(void)
 {
 	char url[128], cps[8192];
-	struct kura_sink_config c = {.http_url = url,
-	        .hostname = HOST,
-	        .batch_max = 20,
-	        .flush_ms = 50,
-	        .timeout_ms = 500};
+	struct kura_sink_config c = { .http_url = url,
+		.hostname = HOST,
+		.batch_max = 20,
+		.flush_ms = 50,
+		.timeout_ms = 500 };
 	struct kura_sink_stats st;
 	int port = http_port, f, rec;
 	char *text, *recs, *req;
@@ -704,14 +707,14 @@ static void test_http_down(void)
 			sleep_ms(20);
 	}
 	tap_ok(wait_event(KURA_SINK_FAILED, 0, 3000), "http down: a FAILED event: %s",
-	        event_index(KURA_SINK_FAILED, 0) >= 0
-	                ? w.ev_detail[event_index(KURA_SINK_FAILED, 0)]
-	                : "none");
+		event_index(KURA_SINK_FAILED, 0) >= 0 ?
+			w.ev_detail[event_index(KURA_SINK_FAILED, 0)] :
+			"none");
 	sleep_ms(600);
 	st = stats("http");
 	tap_ok(!st.up && st.failures >= 2 && st.sent == 0,
-	        "http down: stats say down, %" PRIu64 " failed attempts, nothing sent",
-	        st.failures);
+		"http down: stats say down, %" PRIu64 " failed attempts, nothing sent",
+		st.failures);
 
 	/* Back, but answering 500: still failing, still nothing lost. */
 	spit(sub("mode"), "500\n");
@@ -726,8 +729,8 @@ static void test_http_down(void)
 	sleep_ms(1500);
 	req = slurp(sub("requests"));
 	tap_ok(strstr(req, "500 ") && stats("http").sent == 0 &&
-	                event_index(KURA_SINK_RECOVERED, 0) < 0,
-	        "http down: 500s are retried, not acknowledged (%d requests)", count_lines(req));
+			event_index(KURA_SINK_RECOVERED, 0) < 0,
+		"http down: 500s are retried, not acknowledged (%d requests)", count_lines(req));
 	free(req);
 
 	unlink(sub("mode"));
@@ -735,11 +738,11 @@ static void test_http_down(void)
 	total = w.seq;
 	pthread_mutex_unlock(&w.lock);
 	tap_ok(wait_event(KURA_SINK_RECOVERED, 0, 8000),
-	        "http down: a RECOVERED event once it answers 200");
+		"http down: a RECOVERED event once it answers 200");
 	f = event_index(KURA_SINK_FAILED, 0);
 	rec = event_index(KURA_SINK_RECOVERED, 0);
 	tap_ok(f >= 0 && rec > f && event_index(KURA_SINK_FAILED, f + 1) < 0,
-	        "http down: exactly one FAILED, then RECOVERED");
+		"http down: exactly one FAILED, then RECOVERED");
 	/* The events themselves became records (re-entrant submit): those must arrive too. */
 	for (int i = 0; i < 250; i++) {
 		pthread_mutex_lock(&w.lock);
@@ -753,10 +756,10 @@ static void test_http_down(void)
 	text = slurp(sub("received"));
 	recs = strip_checkpoints(text, cps, sizeof(cps));
 	tap_ok(strlen(recs) == w.len && memcmp(recs, w.sent, w.len) == 0,
-	        "http down: all %" PRIu64
-	        " records (with the sink-failure and sink-recovered ones) "
-	        "arrived once, in order",
-	        total);
+		"http down: all %" PRIu64
+		" records (with the sink-failure and sink-recovered ones) "
+		"arrived once, in order",
+		total);
 	if (strlen(recs) != w.len)
 		tap_diag("got %zu bytes, want %zu", strlen(recs), w.len);
 	free(text);
@@ -766,11 +769,11 @@ static void test_http_down(void)
 static void test_http_hung(void)
 {
 	char url[128];
-	struct kura_sink_config c = {.http_url = url,
-	        .hostname = HOST,
-	        .batch_max = 50,
-	        .flush_ms = 20,
-	        .timeout_ms = 1000};
+	struct kura_sink_config c = { .http_url = url,
+		.hostname = HOST,
+		.batch_max = 50,
+		.flush_ms = 20,
+		.timeout_ms = 1000 };
 	int64_t t0, stop_us, max_us;
 	int reqs, n = 0;
 	char *req;
@@ -799,10 +802,10 @@ static void test_http_hung(void)
 	/* Never waiting on the hung collector (its requests hang for seconds): a bound far above
 	 * a queue push and far below any network wait, so a loaded machine does not fail it. */
 	tap_ok(max_us < 100000,
-	        "http hung: %" PRIu64 " submits, the slowest took %" PRId64 " µs (< 100 ms)", w.seq,
-	        max_us);
+		"http hung: %" PRIu64 " submits, the slowest took %" PRId64 " µs (< 100 ms)", w.seq,
+		max_us);
 	tap_ok(stats("http").sent == 0 && stats("http").failures >= 1,
-	        "http hung: nothing acknowledged, failures counted");
+		"http hung: nothing acknowledged, failures counted");
 	/* Stop while a request hangs: it is cut at stop's deadline, not left to its timeout. */
 	for (int i = 0; i < 150; i++) {
 		req = slurp(sub("requests"));
@@ -817,21 +820,21 @@ static void test_http_hung(void)
 	stop_sinks(300);
 	stop_us = now_us() - t0;
 	tap_ok(n > reqs && stop_us < (300 + 500) * 1000,
-	        "http hung: stop(300) with a request in flight returned in %.1f ms (documented "
-	        "bound: "
-	        "300 + timeout 1000)",
-	        (double)stop_us / 1000);
+		"http hung: stop(300) with a request in flight returned in %.1f ms (documented "
+		"bound: "
+		"300 + timeout 1000)",
+		(double)stop_us / 1000);
 	unlink(sub("mode"));
 }
 
 static void test_overflow(void)
 {
 	char url[128];
-	struct kura_sink_config c = {.http_url = url,
-	        .hostname = HOST,
-	        .queue_max = 100,
-	        .batch_max = 10,
-	        .timeout_ms = 300};
+	struct kura_sink_config c = { .http_url = url,
+		.hostname = HOST,
+		.queue_max = 100,
+		.batch_max = 10,
+		.timeout_ms = 300 };
 	struct kura_sink_stats st;
 	int port = free_port(), expect = 1000;
 
@@ -846,10 +849,10 @@ static void test_overflow(void)
 	}
 	st = stats("http");
 	tap_ok(st.dropped + st.queued == (uint64_t)expect && st.sent == 0,
-	        "overflow: dropped %" PRIu64 " + queued %" PRIu64 " == %d submitted", st.dropped,
-	        st.queued, expect);
+		"overflow: dropped %" PRIu64 " + queued %" PRIu64 " == %d submitted", st.dropped,
+		st.queued, expect);
 	tap_ok(st.queued <= 100 + 10 && st.dropped >= (uint64_t)expect - 110,
-	        "overflow: the queue held to queue_max (+ one batch in flight)");
+		"overflow: the queue held to queue_max (+ one batch in flight)");
 	for (int i = 0; i < 150; i++) {
 		pthread_mutex_lock(&w.lock);
 		bool done = w.dropped_reported >= st.dropped;
@@ -860,7 +863,7 @@ static void test_overflow(void)
 	}
 	pthread_mutex_lock(&w.lock);
 	tap_is((long long)w.dropped_reported, (long long)st.dropped,
-	        "overflow: KURA_SINK_DROPPED events add up to exactly the drops");
+		"overflow: KURA_SINK_DROPPED events add up to exactly the drops");
 	pthread_mutex_unlock(&w.lock);
 	stop_sinks(100);
 }
@@ -868,11 +871,11 @@ static void test_overflow(void)
 static void test_checkpoints(void)
 {
 	char url[128], spec[600], cps[8192], *text, *recs, *p;
-	struct kura_sink_config c = {.http_url = url,
-	        .syslog = spec,
-	        .hostname = HOST,
-	        .checkpoint_s = 1,
-	        .flush_ms = 20};
+	struct kura_sink_config c = { .http_url = url,
+		.syslog = spec,
+		.hostname = HOST,
+		.checkpoint_s = 1,
+		.flush_ms = 20 };
 	int n_before, n_idle;
 	bool final = false;
 	size_t off;
@@ -892,7 +895,7 @@ static void test_checkpoints(void)
 	recs = strip_checkpoints(text, cps, sizeof(cps));
 	n_before = count_lines(cps);
 	tap_ok(n_before == 1 && checkpoint_ok(cps, 5),
-	        "checkpoints: after checkpoint_s one arrives over HTTP pinning seq 5: %s", cps);
+		"checkpoints: after checkpoint_s one arrives over HTTP pinning seq 5: %s", cps);
 	free(text);
 	free(recs);
 	text = slurp(sub("unix.fields"));
@@ -915,13 +918,13 @@ static void test_checkpoints(void)
 	text = slurp(sub("received"));
 	recs = strip_checkpoints(text, cps, sizeof(cps));
 	tap_ok(strlen(recs) == w.len && memcmp(recs, w.sent, w.len) == 0,
-	        "checkpoints: the records around them all arrived");
+		"checkpoints: the records around them all arrived");
 	{
 		char last[1024];
 
 		tap_ok(count_lines(cps) == n_before + 1 &&
-		                checkpoint_ok(last_line(cps, last, sizeof(last)), 7),
-		        "checkpoints: a final one at stop pins seq 7: %s", last);
+				checkpoint_ok(last_line(cps, last, sizeof(last)), 7),
+			"checkpoints: a final one at stop pins seq 7: %s", last);
 	}
 	free(text);
 	free(recs);
@@ -935,8 +938,8 @@ static void test_checkpoints(void)
 	}
 	text = slurp(sub("unix.fields"));
 	tap_ok(final && count_lines(text + off) == 7 + 2 &&
-	                strstr(text + off, "|checkpoint|" HOST "|"),
-	        "checkpoints: syslog got 7 records, the periodic and the final checkpoint");
+			strstr(text + off, "|checkpoint|" HOST "|"),
+		"checkpoints: syslog got 7 records, the periodic and the final checkpoint");
 	free(text);
 }
 

@@ -411,7 +411,8 @@ int main(void)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	tap_diag("verify of %llu records: %.1f ms", (unsigned long long)total,
 		(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
-	tap_ok(v.fault == KURA_AUDIT_OK, "verify with K(0): ok (%s)", kura_audit_fault_name(v.fault));
+	tap_ok(v.fault == KURA_AUDIT_OK, "verify with K(0): ok (%s)",
+		kura_audit_fault_name(v.fault));
 	tap_is((long long)v.good, (long long)total, "every record verified");
 	tap_is((long long)v.last_seq, (long long)total, "last seq");
 	tap_is((long long)v.last_epoch, 2, "last epoch");
@@ -434,12 +435,13 @@ int main(void)
 
 		state = slurp(sub("log/state"), &len);
 		tap_ok(kura_json_load((uint8_t *)state, len, &j) == 0 &&
-			       kura_json_get_b64(j, "key", &cur, &len) == 0 && len == 32,
+				kura_json_get_b64(j, "key", &cur, &len) == 0 && len == 32,
 			"the state holds a key");
 		uint8_t kz[32];
 
 		/* The starting key S handed out; K(0) = evolve(S) is the first one stored. */
-		crypto_generichash(kz, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k0->data, 32);
+		crypto_generichash(kz, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k0->data,
+			32);
 		crypto_generichash(k1, 32, (const uint8_t *)"kura/audit/evolve/1", 19, kz, 32);
 		crypto_generichash(k2, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k1, 32);
 		tap_ok(cur && memcmp(cur, k2, 32) == 0, "it is K(2) = evolve(evolve(evolve(S)))");
@@ -575,7 +577,8 @@ int main(void)
 		int cut_line;
 
 		v = verify_cp(log, k0, &cp);
-		tap_ok(v.fault == KURA_AUDIT_OK && v.checkpoint_met, "intact log, checkpoint at its end: ok");
+		tap_ok(v.fault == KURA_AUDIT_OK && v.checkpoint_met,
+			"intact log, checkpoint at its end: ok");
 		v = verify_cp(log, NULL, &cp);
 		tap_ok(v.fault == KURA_AUDIT_OK && !v.macs_checked && v.checkpoint_met,
 			"without a key: ok, MACs not checked, the checkpoint's MAC is");
@@ -596,8 +599,8 @@ int main(void)
 		expect("the same with a checkpoint", &v, KURA_AUDIT_TRUNCATED, total - 2, path,
 			cut_line);
 		v = verify_cp(sub("cut"), NULL, &cp);
-		expect("and with a checkpoint but no key", &v, KURA_AUDIT_TRUNCATED, total - 2, path,
-			cut_line);
+		expect("and with a checkpoint but no key", &v, KURA_AUDIT_TRUNCATED, total - 2,
+			path, cut_line);
 
 		/* Whoever holds K(2) rewrites epoch 2 from record total-40 on, re-MACing each
 		 * record onto the forged chain: the chain verifies, the checkpoint does not. */
@@ -640,7 +643,7 @@ int main(void)
 			"\"seq\":%llu,\"mac\":\"%s\",\"host\":\"host1\",\"time\":\"x\"}\n",
 			(unsigned long long)total, b);
 		tap_ok(kura_audit_checkpoint_parse(syslog, strlen(syslog), &got) == 0 &&
-			       got.seq == total && memcmp(got.mac, cp.mac, 32) == 0,
+				got.seq == total && memcmp(got.mac, cp.mac, 32) == 0,
 			"a checkpoint after a syslog header parses");
 		tap_is(kura_audit_checkpoint_parse("{\"type\":\"other\",\"seq\":1}", 24, &got),
 			-EPROTO, "another object is not a checkpoint");
@@ -706,7 +709,8 @@ int main(void)
 
 		uint8_t kz[32];
 
-		crypto_generichash(kz, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k0->data, 32);
+		crypto_generichash(kz, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k0->data,
+			32);
 		crypto_generichash(k1, 32, (const uint8_t *)"kura/audit/evolve/1", 19, kz, 32);
 		crypto_generichash(k2, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k1, 32);
 		crypto_generichash(k3, 32, (const uint8_t *)"kura/audit/evolve/1", 19, k2, 32);

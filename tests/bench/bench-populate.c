@@ -19,8 +19,7 @@ int main(int argc, char **argv)
 	struct kura_secbuf *audit_key = NULL;
 	/* With its audit log, as kuractl init makes it: kuractl and kurad refuse to work
 	 * unrecorded. */
-	struct kura_init_opts o = { .store_flags = KURA_STORE_NOSYNC,
-		.ret_audit_key = &audit_key };
+	struct kura_init_opts o = { .store_flags = KURA_STORE_NOSYNC, .ret_audit_key = &audit_key };
 	struct kura_err err = { 0 };
 	struct kura_vault *v = NULL;
 	char db[4096];

@@ -74,11 +74,13 @@ int main(int argc, char **argv)
 	/* Headers first, then a body that brings the reply to exactly REPLY_BYTES. */
 	hdr = snprintf(reply, sizeof(reply),
 		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n"
-		"Content-Length: %04ld\r\n\r\n", 0L);
+		"Content-Length: %04ld\r\n\r\n",
+		0L);
 	reply_len = (size_t)bytes;
 	snprintf(reply, sizeof(reply),
 		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n"
-		"Content-Length: %04ld\r\n\r\n", bytes - hdr);
+		"Content-Length: %04ld\r\n\r\n",
+		bytes - hdr);
 	memset(reply + hdr, 'x', (size_t)(bytes - hdr));
 	signal(SIGPIPE, SIG_IGN);
 	strncpy(sa.sun_path, argv[1], sizeof(sa.sun_path) - 1);

@@ -74,7 +74,7 @@ static void answer(int fd, const char *reply, size_t len, const char *late, bool
 
 pid_t kura_test_serve(const char *reply, size_t len, const char *late, bool hold)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	pid_t pid;
 

@@ -131,7 +131,8 @@ static void test_basic(void)
 	tap_ok(holds(d, "a", "v:a") && holds(d, "b/c", "v:b/c") && holds(d, "b/d/e", "v:b/d/e"),
 		"each name holds its value through the top-level links");
 	read_link(d, KURA_DATA_LINK, data1, sizeof(data1));
-	tap_ok(strncmp(data1, KURA_SET_PREFIX, strlen(KURA_SET_PREFIX)) == 0, "..data -> %s", data1);
+	tap_ok(strncmp(data1, KURA_SET_PREFIX, strlen(KURA_SET_PREFIX)) == 0, "..data -> %s",
+		data1);
 	snprintf(p, sizeof(p), "%s/b/d/e", d);
 	tap_ok(stat(p, &st) == 0 && (st.st_mode & 07777) == 0400, "files are 0400");
 	snprintf(p, sizeof(p), "%s/b", d);
@@ -144,7 +145,8 @@ static void test_basic(void)
 	tap_ok(strcmp(data1, data2) != 0 && holds(d, "f", "v:f") && holds(d, "b/c", "v:b/c"),
 		"..data moved to the new set");
 	snprintf(p, sizeof(p), "%s/a", d);
-	tap_ok(lstat(p, &st) < 0 && errno == ENOENT, "the link of a name that left the set is gone");
+	tap_ok(lstat(p, &st) < 0 && errno == ENOENT,
+		"the link of a name that left the set is gone");
 	tap_is(count(d, KURA_SET_PREFIX), 1, "the old set is removed");
 }
 
@@ -181,10 +183,12 @@ static void test_abort_and_full(void)
 		snprintf(name, sizeof(name), "n/%d", i);
 		r = kura_write_add(t, name, b, &f);
 	}
-	tap_ok(r < 0 && f.exit == KURA_EXIT_FULL, "a full tmpfs: add fails with exit 14 (%s)", f.msg);
+	tap_ok(r < 0 && f.exit == KURA_EXIT_FULL, "a full tmpfs: add fails with exit 14 (%s)",
+		f.msg);
 	kura_write_abort(t);
 	read_link(d, KURA_DATA_LINK, after, sizeof(after));
-	tap_ok(strcmp(data, after) == 0 && holds(d, "keep", "v:keep") && count(d, KURA_SET_PREFIX) == 1,
+	tap_ok(strcmp(data, after) == 0 && holds(d, "keep", "v:keep") &&
+			count(d, KURA_SET_PREFIX) == 1,
 		"after abort the old set is in place, alone");
 	tap_ok(count(d, "n") == 0, "no link of the new set was made");
 }
@@ -206,7 +210,8 @@ static void test_planted(void)
 	if (symlink(KURA_DATA_LINK "/tok", p) < 0 || lchown(p, 65534, 65534) < 0)
 		abort();
 	r = write_set(d, set, &f);
-	tap_ok(r == -EPERM && f.exit == KURA_EXIT_WRITE_REFUSED && strstr(f.msg, "link of uid 65534"),
+	tap_ok(r == -EPERM && f.exit == KURA_EXIT_WRITE_REFUSED &&
+			strstr(f.msg, "link of uid 65534"),
 		"a planted link with kura's text is refused (%s)", f.msg);
 	tap_is(count(d, KURA_SET_PREFIX), 0, "nothing written");
 	unlink(p);
@@ -215,7 +220,8 @@ static void test_planted(void)
 	tap_is(write_set(d, set, &f), 0, "without it, the set is written (%s)", f.msg);
 	read_link(d, KURA_DATA_LINK, data, sizeof(data));
 	f = (struct kura_fail){ 0 };
-	tap_is(write_set(d, set, &f), 0, "and kura's own link is accepted the next time (%s)", f.msg);
+	tap_is(write_set(d, set, &f), 0, "and kura's own link is accepted the next time (%s)",
+		f.msg);
 
 	/* One planted while the set fills: the commit refuses and the old set stays. */
 	fd = kura_write_open_dir(d, &f);
@@ -227,9 +233,12 @@ static void test_planted(void)
 	read_link(d, KURA_DATA_LINK, data, sizeof(data));
 	r = kura_write_commit(t, &f);
 	read_link(d, KURA_DATA_LINK, after, sizeof(after));
-	tap_ok(r == -EPERM && f.exit == KURA_EXIT_WRITE_REFUSED, "a link planted before the commit is "
-		"refused (%s)", f.msg);
-	tap_ok(strcmp(data, after) == 0 && count(d, KURA_SET_PREFIX) == 1 && holds(d, "tok", "v:tok"),
+	tap_ok(r == -EPERM && f.exit == KURA_EXIT_WRITE_REFUSED,
+		"a link planted before the commit is "
+		"refused (%s)",
+		f.msg);
+	tap_ok(strcmp(data, after) == 0 && count(d, KURA_SET_PREFIX) == 1 &&
+			holds(d, "tok", "v:tok"),
 		"the old set stays, alone");
 	unlink(p);
 
@@ -248,8 +257,10 @@ static void test_planted(void)
 		abort();
 	f = (struct kura_fail){ 0 };
 	r = write_set(d, other, &f);
-	tap_ok(r < 0 && f.exit == KURA_EXIT_WRITE_REFUSED, "a ..data that points out of the directory is "
-		"refused (%s)", f.msg);
+	tap_ok(r < 0 && f.exit == KURA_EXIT_WRITE_REFUSED,
+		"a ..data that points out of the directory is "
+		"refused (%s)",
+		f.msg);
 	unlink(p);
 }
 
@@ -271,7 +282,8 @@ static void test_modes(void)
 		chmod(d, modes[i]);
 		f = (struct kura_fail){ 0 };
 		r = write_set(d, set, &f);
-		tap_ok(r == -EPERM && f.exit == KURA_EXIT_WRITE_REFUSED && strstr(f.msg, "others can write"),
+		tap_ok(r == -EPERM && f.exit == KURA_EXIT_WRITE_REFUSED &&
+				strstr(f.msg, "others can write"),
 			"a directory of mode %04o is refused (%s)", modes[i], f.msg);
 	}
 	chmod(d, 0700);
@@ -279,8 +291,10 @@ static void test_modes(void)
 		abort();
 	f = (struct kura_fail){ 0 };
 	r = write_set(d, set, &f);
-	tap_ok(r == -EPERM && strstr(f.msg, "belongs to uid 65534"), "a directory of uid 65534 is "
-		"refused (%s)", f.msg);
+	tap_ok(r == -EPERM && strstr(f.msg, "belongs to uid 65534"),
+		"a directory of uid 65534 is "
+		"refused (%s)",
+		f.msg);
 	if (chown(d, 0, 0) < 0)
 		abort();
 
@@ -289,8 +303,10 @@ static void test_modes(void)
 	chmod(d, 0777);
 	f = (struct kura_fail){ 0 };
 	r = write_set(sub, set, &f);
-	tap_ok(r == -EPERM && strstr(f.msg, "above it"), "under a directory others can write: "
-		"refused (%s)", f.msg);
+	tap_ok(r == -EPERM && strstr(f.msg, "above it"),
+		"under a directory others can write: "
+		"refused (%s)",
+		f.msg);
 	chmod(d, 01777);
 	f = (struct kura_fail){ 0 };
 	tap_is(write_set(sub, set, &f), 0, "under a sticky one: written (%s)", f.msg);
@@ -302,8 +318,10 @@ static void test_modes(void)
 	tap_is(kura_write_add(t, "s", v2, &f), 0, "add");
 	chmod(sub, 01777);
 	r = kura_write_commit(t, &f);
-	tap_ok(r == -EPERM && strstr(f.msg, "others can write"), "a commit into a directory made "
-		"1777 meanwhile is refused (%s)", f.msg);
+	tap_ok(r == -EPERM && strstr(f.msg, "others can write"),
+		"a commit into a directory made "
+		"1777 meanwhile is refused (%s)",
+		f.msg);
 	tap_ok(holds(sub, "s", "v:s") && count(sub, KURA_SET_PREFIX) == 1, "the old set stays");
 	chmod(sub, 0700);
 }
@@ -331,8 +349,8 @@ static void test_names(void)
 	}
 	f = (struct kura_fail){ 0 };
 	r = write_set(d, dots, &f);
-	tap_ok(r < 0 && f.exit == KURA_EXIT_WRITE_REFUSED, "a name starting with '..' is refused (%s)",
-		f.msg);
+	tap_ok(r < 0 && f.exit == KURA_EXIT_WRITE_REFUSED,
+		"a name starting with '..' is refused (%s)", f.msg);
 
 	fd = kura_write_open_dir(d, &f);
 	f = (struct kura_fail){ 0 };

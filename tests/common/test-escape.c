@@ -60,8 +60,11 @@ static bool safe_output(const char *out)
 
 	while (*p) {
 		uint32_t cp;
-		int n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 :
-			(*p & 0xf8) == 0xf0 ? 4 : 0;
+		int n = *p < 0x80           ? 1 :
+			(*p & 0xe0) == 0xc0 ? 2 :
+			(*p & 0xf0) == 0xe0 ? 3 :
+			(*p & 0xf8) == 0xf0 ? 4 :
+					      0;
 
 		if (n == 0)
 			return false;
@@ -89,8 +92,14 @@ int main(void)
 	tap_ok(TEXT("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m"), "ESC as \\x1b");
 	tap_ok(TEXT("a\nb\tc\rd\x07\x7f", "a\\x0ab\\x09c\\x0dd\\x07\\x7f"),
 		"newline, tab, CR, BEL and DEL as \\xNN");
-	tap_ok(TEXT("\xc2\x9b" "31m", "\\u{9b}31m"), "C1 CSI (U+009B) as \\u{9b}");
-	tap_ok(TEXT("a\xc2\x85" "b", "a\\u{85}b"), "C1 NEL (U+0085) as \\u{85}");
+	tap_ok(TEXT("\xc2\x9b"
+		    "31m",
+		       "\\u{9b}31m"),
+		"C1 CSI (U+009B) as \\u{9b}");
+	tap_ok(TEXT("a\xc2\x85"
+		    "b",
+		       "a\\u{85}b"),
+		"C1 NEL (U+0085) as \\u{85}");
 	tap_ok(TEXT("\xc2\x80\xc2\x9f\xc2\x9d", "\\u{80}\\u{9f}\\u{9d}"), "U+0080, U+009F, OSC");
 	tap_ok(TEXT("\xc2\xa0\xc3\xa9\xe6\x97\xa5\xf0\x9f\x94\x91",
 		       "\xc2\xa0\xc3\xa9\xe6\x97\xa5\xf0\x9f\x94\x91"),
@@ -106,11 +115,20 @@ int main(void)
 	tap_ok(TEXT("\xed\xa0\x80", "\\xed\\xa0\\x80"), "a surrogate");
 	tap_ok(TEXT("\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"), "past U+10FFFF");
 	tap_ok(TEXT("a\xe2\x80", "a\\xe2\\x80"), "a sequence cut short at the end");
-	tap_ok(TEXT("\xe2\x80" "A\x80", "\\xe2\\x80A\\x80"), "a sequence cut short by ASCII");
+	tap_ok(TEXT("\xe2\x80"
+		    "A\x80",
+		       "\\xe2\\x80A\\x80"),
+		"a sequence cut short by ASCII");
 	tap_ok(TEXT("\xc2", "\\xc2"), "a lone lead byte");
 
-	tap_ok(JSON("\xc2\x9b" "31m", "\\u009b31m"), "JSON: C1 as \\u009b");
-	tap_ok(JSON("\x1b" "x\x7f", "\\u001bx\\u007f"), "JSON: ESC and DEL as \\u00NN");
+	tap_ok(JSON("\xc2\x9b"
+		    "31m",
+		       "\\u009b31m"),
+		"JSON: C1 as \\u009b");
+	tap_ok(JSON("\x1b"
+		    "x\x7f",
+		       "\\u001bx\\u007f"),
+		"JSON: ESC and DEL as \\u00NN");
 	tap_ok(JSON("x\xe2\x80\xaey", "x\\u202ey"), "JSON: bidi as \\u202e");
 	tap_ok(JSON("{\"a\":\"b\\\\\"}", "{\"a\":\"b\\\\\"}"), "JSON: backslashes left alone");
 	tap_ok(JSON("\xc3\xa9\xff", "\xc3\xa9\\xff"), "JSON: other Unicode kept, a bad byte \\xNN");
@@ -134,8 +152,10 @@ int main(void)
 		else if (!bad_cp(cp) && cp != '\\' && (strlen(out) != n || memcmp(out, in, n) != 0))
 			bad++;
 	}
-	tap_ok(leaked == 0, "no code point from U+0000 to U+10FFFF gets through raw if it is a "
-			    "control (%zu did)", leaked);
+	tap_ok(leaked == 0,
+		"no code point from U+0000 to U+10FFFF gets through raw if it is a "
+		"control (%zu did)",
+		leaked);
 	tap_ok(bad == 0, "and every other one passes unchanged (%zu did not)", bad);
 
 	srand(7);
@@ -151,7 +171,9 @@ int main(void)
 		if (!safe_output(big))
 			leaked++;
 	}
-	tap_ok(leaked == 0, "20000 strings of random bytes: the output is valid UTF-8 with no "
-			    "control in it (%zu were not)", leaked);
+	tap_ok(leaked == 0,
+		"20000 strings of random bytes: the output is valid UTF-8 with no "
+		"control in it (%zu were not)",
+		leaked);
 	return tap_done();
 }

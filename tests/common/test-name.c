@@ -25,15 +25,18 @@ int main(void)
 	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
 		tap_ok(ok(good[i]), "valid name '%s'", good[i]);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
-		tap_ok(!ok(bad[i]), "invalid name #%zu '%s'", i, bad[i][0] == 'a' && bad[i][1] == '\t' ? "a<TAB>b" : bad[i]);
+		tap_ok(!ok(bad[i]), "invalid name #%zu '%s'", i,
+			bad[i][0] == 'a' && bad[i][1] == '\t' ? "a<TAB>b" : bad[i]);
 
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(*reserved); i++) {
 		const char *why = kura_name_invalid(reserved[i], strlen(reserved[i]));
 
-		tap_ok(why && strstr(why, "kura"), "reserved name '%s' is refused as kura's own: %s",
-			reserved[i], why ? why : "(accepted)");
+		tap_ok(why && strstr(why, "kura"),
+			"reserved name '%s' is refused as kura's own: %s", reserved[i],
+			why ? why : "(accepted)");
 	}
-	tap_ok(kura_prefix_invalid("..data/", 7) != NULL, "a reserved segment in a prefix is refused");
+	tap_ok(kura_prefix_invalid("..data/", 7) != NULL,
+		"a reserved segment in a prefix is refused");
 	tap_ok(kura_prefix_invalid("a/.b.kura-tmp-x/", 16) != NULL,
 		"a temp-file segment in a prefix is refused");
 	tap_ok(kura_prefix_invalid("a/..", 4) == NULL, "a prefix may end inside a segment ('..')");

@@ -92,7 +92,8 @@ int main(void)
 	expect("gsticky/run", 0, 0, NULL, NULL, "a group-writable sticky parent of root's");
 
 	dir("open", 0757, 0);
-	expect("open", 0, -EPERM, "open", "writable by others", "the directory itself world-writable");
+	expect("open", 0, -EPERM, "open", "writable by others",
+		"the directory itself world-writable");
 	dir("stickylast", 01777, 0);
 	expect("stickylast", 0, -EPERM, "stickylast", "writable by others",
 		"the directory itself sticky and world-writable (as /tmp)");

@@ -29,10 +29,10 @@
 
 extern char **environ;
 
-#define N_BULK 3000u  /* c/NNNN: rotated now and then; what key rotate rewraps */
-#define N_FETCH 8u    /* f/N: rotated and fetched */
-#define N_WORK 64u    /* w/NN: put and destroyed */
-#define N_GRANT 32u   /* g/NN --host --uid 2000+NN: granted and revoked */
+#define N_BULK 3000u /* c/NNNN: rotated now and then; what key rotate rewraps */
+#define N_FETCH 8u   /* f/N: rotated and fetched */
+#define N_WORK 64u   /* w/NN: put and destroyed */
+#define N_GRANT 32u  /* g/NN --host --uid 2000+NN: granted and revoked */
 #define N_SECRETS (N_BULK + N_FETCH + N_WORK)
 #define HASH 8u
 
@@ -79,12 +79,12 @@ struct grant_state {
 struct job {
 	enum op op;
 	pid_t pid;
-	size_t target;          /* secret or grant index */
-	uint8_t hash[HASH];     /* the value a put or rotate writes */
-	uint64_t from_current;  /* a fetch: the secret's version when it began */
-	uint64_t version;       /* the version a put or rotate made, or a fetch got */
+	size_t target;         /* secret or grant index */
+	uint8_t hash[HASH];    /* the value a put or rotate writes */
+	uint64_t from_current; /* a fetch: the secret's version when it began */
+	uint64_t version;      /* the version a put or rotate made, or a fetch got */
 	char out[128], err[128], body[128], value[128];
-	int status;             /* 0: acknowledged (exit 0, or HTTP 200) */
+	int status; /* 0: acknowledged (exit 0, or HTTP 200) */
 };
 
 static char dir[] = "/dev/shm/kura-crash-XXXXXX";
@@ -507,7 +507,8 @@ static void apply_acked(const struct job *j)
 		break;
 	}
 	if (n_acks < ELEMENTSOF(acks))
-		acks[n_acks++] = (struct acked){ .op = j->op, .target = j->target,
+		acks[n_acks++] = (struct acked){ .op = j->op,
+			.target = j->target,
 			.version = j->version };
 }
 
@@ -548,12 +549,14 @@ static void check_fetch(const struct job *j)
 	if (j->version < j->from_current || j->version > s->n ||
 		memcmp(j->hash, s->hash[j->version - 1], HASH) != 0) {
 		st.fetch_bad++;
-		note(st.first_fetch, "kill %u: a fetch of %s got version %" PRIu64 " with a value "
-			"it never had (current was %" PRIu64 " when it began)", st.kills, s->name,
-			j->version, j->from_current);
+		note(st.first_fetch,
+			"kill %u: a fetch of %s got version %" PRIu64 " with a value "
+			"it never had (current was %" PRIu64 " when it began)",
+			st.kills, s->name, j->version, j->from_current);
 	}
 	if (n_acks < ELEMENTSOF(acks))
-		acks[n_acks++] = (struct acked){ .op = OP_FETCH, .target = j->target,
+		acks[n_acks++] = (struct acked){ .op = OP_FETCH,
+			.target = j->target,
 			.version = j->version };
 }
 
@@ -646,35 +649,43 @@ static void check_store(struct job *const *flight, size_t n_flight, unsigned *re
 
 			if (kura_secret_get(v, s->name, ver, &val, NULL, &err) < 0) {
 				st.store_bad++;
-				note(st.first_store, "kill %u: %s version %" PRIu64 " does not open: %s",
+				note(st.first_store,
+					"kill %u: %s version %" PRIu64 " does not open: %s",
 					st.kills, s->name, ver, err.msg);
 				continue;
 			}
 			hash_of(val->data, val->len, h);
 			if (ver == info->current)
 				memcpy(cur, h, HASH);
-			else if (s->present && ver <= s->n && memcmp(h, s->hash[ver - 1], HASH) != 0) {
+			else if (s->present && ver <= s->n &&
+				memcmp(h, s->hash[ver - 1], HASH) != 0) {
 				st.store_bad++;
-				note(st.first_store, "kill %u: %s version %" PRIu64 " holds another "
-					"value", st.kills, s->name, ver);
+				note(st.first_store,
+					"kill %u: %s version %" PRIu64 " holds another "
+					"value",
+					st.kills, s->name, ver);
 			}
 		}
 		same = present == s->present &&
-			(!present || (info->current == s->current &&
-					     memcmp(cur, s->hash[s->current - 1], HASH) == 0));
+			(!present ||
+				(info->current == s->current &&
+					memcmp(cur, s->hash[s->current - 1], HASH) == 0));
 		if (!j) {
 			if (!same) {
 				st.store_bad++;
-				note(st.first_store, "kill %u: %s is not as acknowledged (present %d, "
-					"current %" PRIu64 "; want %d, %" PRIu64 ")", st.kills, s->name,
-					present, present ? info->current : 0, s->present, s->current);
+				note(st.first_store,
+					"kill %u: %s is not as acknowledged (present %d, "
+					"current %" PRIu64 "; want %d, %" PRIu64 ")",
+					st.kills, s->name, present, present ? info->current : 0,
+					s->present, s->current);
 			}
 		} else if (j->op == OP_PUT) {
 			done = present && info->current == 1 && memcmp(cur, j->hash, HASH) == 0;
 			if (!done && !same) {
 				st.store_bad++;
-				note(st.first_store, "kill %u: %s after an unfinished put: present %d",
-					st.kills, s->name, present);
+				note(st.first_store,
+					"kill %u: %s after an unfinished put: present %d", st.kills,
+					s->name, present);
 			} else if (done) {
 				model_clear(s);
 				model_set(s, 1, j->hash);
@@ -684,18 +695,20 @@ static void check_store(struct job *const *flight, size_t n_flight, unsigned *re
 				memcmp(cur, j->hash, HASH) == 0;
 			if (!done && !same) {
 				st.store_bad++;
-				note(st.first_store, "kill %u: %s after an unfinished rotate: current "
-					"%" PRIu64 " (was %" PRIu64 ")", st.kills, s->name,
-					present ? info->current : 0, s->current);
+				note(st.first_store,
+					"kill %u: %s after an unfinished rotate: current "
+					"%" PRIu64 " (was %" PRIu64 ")",
+					st.kills, s->name, present ? info->current : 0, s->current);
 			} else if (done) {
 				model_set(s, s->current + 1, j->hash);
 			}
 		} else if (j->op == OP_DESTROY) {
 			if (present && !same) {
 				st.store_bad++;
-				note(st.first_store, "kill %u: %s after an unfinished destroy: current "
-					"%" PRIu64 " (was %" PRIu64 ")", st.kills, s->name, info->current,
-					s->current);
+				note(st.first_store,
+					"kill %u: %s after an unfinished destroy: current "
+					"%" PRIu64 " (was %" PRIu64 ")",
+					st.kills, s->name, info->current, s->current);
 			} else if (!present) {
 				model_clear(s);
 			}
@@ -730,7 +743,8 @@ static void check_store(struct job *const *flight, size_t n_flight, unsigned *re
 		for (size_t g = 0; g < N_GRANT; g++) {
 			if (!gpending[g] && there[g] != grants[g].present) {
 				st.grant_bad++;
-				note(st.first_grant, "kill %u: g/%02zu is %sgranted, not as acknowledged",
+				note(st.first_grant,
+					"kill %u: g/%02zu is %sgranted, not as acknowledged",
 					st.kills, g, there[g] ? "" : "not ");
 			}
 			grants[g].present = there[g];
@@ -773,7 +787,8 @@ static bool records(const json_t *r, const struct acked *a)
 		return true;
 	if (!sec || strcmp(sec, secrets[a->target].name) != 0)
 		return false;
-	return !a->version || (json_is_integer(ver) && (uint64_t)json_integer_value(ver) == a->version);
+	return !a->version ||
+		(json_is_integer(ver) && (uint64_t)json_integer_value(ver) == a->version);
 }
 
 /* The records written since the last look: each acknowledged job has one (fail closed: kurad
@@ -810,11 +825,12 @@ static void check_records(void)
 					st.records++;
 					res = json_string_value(json_object_get(r, "result"));
 					if (json_object_get(r, "detail") &&
-						strcmp(json_string_value(json_object_get(r, "detail")) ?: "",
+						strcmp(json_string_value(json_object_get(r, "detail")) ?:
+								"",
 							"offline") == 0)
 						st.offline++;
-					for (size_t k = 0; res && strcmp(res, "ok") == 0 && k < n_acks;
-						k++)
+					for (size_t k = 0;
+						res && strcmp(res, "ok") == 0 && k < n_acks; k++)
 						if (!found[k] && records(r, &acks[k])) {
 							found[k] = true;
 							break;
@@ -869,8 +885,8 @@ static void verify_audit(void)
 		r = r >= 0 && WIFEXITED(r) ? WEXITSTATUS(r) : 128;
 		read_file(out, msg, sizeof(msg));
 		if (r != 0)
-			note(st.first_audit, "kill %u: kuractl audit verify exited %d: %s", st.kills,
-				r, msg);
+			note(st.first_audit, "kill %u: kuractl audit verify exited %d: %s",
+				st.kills, r, msg);
 	}
 	if (r != 0) {
 		st.audit_bad++;
@@ -1036,7 +1052,8 @@ static bool round_once(unsigned *keks, unsigned *unfinished_key_rotates)
 					/* A rotation refused midway may have made its KEK. */
 					if (jobs[s].op == OP_KEY_ROTATE)
 						*unfinished_key_rotates = jobs[s].status == 0 ?
-							0 : *unfinished_key_rotates + 1;
+							0 :
+							*unfinished_key_rotates + 1;
 					if (jobs[s].op == OP_FETCH && jobs[s].status == 0 &&
 						n_done < ELEMENTSOF(done))
 						done[n_done++] = jobs[s];
@@ -1110,8 +1127,9 @@ int main(int argc, char **argv)
 	FILE *f;
 
 	if (argc != 3 || kura_keys_init() < 0) {
-		fprintf(stderr, "usage: test-crash KURAD KURACTL (env: KURA_CRASH_KILLS, "
-				"KURA_CRASH_SEED)\n");
+		fprintf(stderr,
+			"usage: test-crash KURAD KURACTL (env: KURA_CRASH_KILLS, "
+			"KURA_CRASH_SEED)\n");
 		return 2;
 	}
 	kura_json_init();
@@ -1153,8 +1171,11 @@ int main(int argc, char **argv)
 	f = fopen(path, "we");
 	/* Key epochs of 50 records and 1 MiB files: kills land in key evolution and file
 	 * rotation too. */
-	if (!f || fputs("rate = 1000000\nburst = 1000000\naudit-epoch-records = 50\n"
-			"audit-max-file-mb = 1\n", f) < 0 || fclose(f) != 0)
+	if (!f ||
+		fputs("rate = 1000000\nburst = 1000000\naudit-epoch-records = 50\n"
+		      "audit-max-file-mb = 1\n",
+			f) < 0 ||
+		fclose(f) != 0)
 		return 99;
 
 	t0 = now();
@@ -1177,29 +1198,37 @@ int main(int argc, char **argv)
 		st.kills = kills;
 	t_total = now() - t_total;
 
-	tap_ok(st.restarts_failed == 0, "kurad started again after each of %u SIGKILLs, cutting "
-					"the torn audit record a power cut would leave (%u of them)",
+	tap_ok(st.restarts_failed == 0,
+		"kurad started again after each of %u SIGKILLs, cutting "
+		"the torn audit record a power cut would leave (%u of them)",
 		st.kills, st.torn_tails + st.torn_planted);
 	if (st.first_restart[0])
 		tap_diag("%s", st.first_restart);
-	tap_ok(st.store_bad == 0, "after each kill every acknowledged write is in the store and "
-				  "every version of the %u secrets opens with a value it may hold",
+	tap_ok(st.store_bad == 0,
+		"after each kill every acknowledged write is in the store and "
+		"every version of the %u secrets opens with a value it may hold",
 		N_SECRETS);
 	if (st.first_store[0])
 		tap_diag("%u bad: %s", st.store_bad, st.first_store);
 	tap_ok(st.grant_bad == 0, "after each kill the grants are as acknowledged");
 	if (st.first_grant[0])
 		tap_diag("%u bad: %s", st.grant_bad, st.first_grant);
-	tap_ok(st.kek_bad == 0, "at most one extra KEK per unfinished key rotate (%u kills left one "
-				"half done; the next rotate finished it)", st.keks_extra);
+	tap_ok(st.kek_bad == 0,
+		"at most one extra KEK per unfinished key rotate (%u kills left one "
+		"half done; the next rotate finished it)",
+		st.keks_extra);
 	if (st.first_kek[0])
 		tap_diag("%s", st.first_kek);
-	tap_ok(st.fetch_bad == 0, "every acknowledged fetch (%u) got the value of a version the "
-				  "secret held once the fetch began", st.acked[OP_FETCH]);
+	tap_ok(st.fetch_bad == 0,
+		"every acknowledged fetch (%u) got the value of a version the "
+		"secret held once the fetch began",
+		st.acked[OP_FETCH]);
 	if (st.first_fetch[0])
 		tap_diag("%u bad: %s", st.fetch_bad, st.first_fetch);
-	tap_ok(st.record_bad == 0, "every acknowledged operation and fetch has its audit record "
-				   "(%u records read)", st.records);
+	tap_ok(st.record_bad == 0,
+		"every acknowledged operation and fetch has its audit record "
+		"(%u records read)",
+		st.records);
 	if (st.first_record[0])
 		tap_diag("%u missing: %s", st.record_bad, st.first_record);
 	tap_ok(st.audit_bad == 0, "kuractl audit verify --key passes after every restart");
@@ -1241,7 +1270,8 @@ int main(int argc, char **argv)
 		 "would); operations a kuractl did offline, having found kurad just killed: %u",
 		st.mid_txn, st.keks_extra, st.torn_tails, st.torn_planted, st.offline);
 	for (int o = OP_PUT; o < OP_KINDS; o++)
-		tap_diag("%-15s acknowledged %5u, not %4u", op_names[o], st.acked[o], st.unacked[o]);
+		tap_diag("%-15s acknowledged %5u, not %4u", op_names[o], st.acked[o],
+			st.unacked[o]);
 	tap_diag("fetches refused with 503: %u", st.fetch_503);
 out:
 	kill_kurad();

@@ -260,10 +260,10 @@ static void print_tally(const struct tally *t)
 	       "\"timeouts\": %llu, \"errors\": %llu, \"eof\": %llu, \"connections\": %llu, "
 	       "\"connect_failed\": %llu, \"status\": {",
 		(unsigned long long)t->requests, (unsigned long long)t->answers,
-		(unsigned long long)refusals,
-		(unsigned long long)(t->answers - t->status[429]), (unsigned long long)t->timeouts,
-		(unsigned long long)t->errors, (unsigned long long)t->eof,
-		(unsigned long long)t->connections, (unsigned long long)t->connect_failed);
+		(unsigned long long)refusals, (unsigned long long)(t->answers - t->status[429]),
+		(unsigned long long)t->timeouts, (unsigned long long)t->errors,
+		(unsigned long long)t->eof, (unsigned long long)t->connections,
+		(unsigned long long)t->connect_failed);
 	for (int s = 0; s < STATUS_MAX; s++)
 		if (t->status[s]) {
 			printf("%s\"%d\": %llu", first ? "" : ", ", s,
@@ -272,7 +272,8 @@ static void print_tally(const struct tally *t)
 		}
 	printf("}, \"codes\": {");
 	for (int i = 0; i < CODES_MAX && t->code[i][0]; i++)
-		printf("%s\"%s\": %llu", i ? ", " : "", t->code[i], (unsigned long long)t->code_n[i]);
+		printf("%s\"%s\": %llu", i ? ", " : "", t->code[i],
+			(unsigned long long)t->code_n[i]);
 	printf("}");
 }
 
@@ -305,8 +306,9 @@ static int mode_unident(int argc, char **argv)
 	if (argc < 2)
 		die_usage();
 	req_len = request(req, sizeof(req), argv[1], false);
-	options(argc, argv, 2, (const struct opt[]){ { 't', 0, 3600, &seconds },
-		{ 'k', 0, 1000000, &per_conn }, { 0 } });
+	options(argc, argv, 2,
+		(const struct opt[]){ { 't', 0, 3600, &seconds }, { 'k', 0, 1000000, &per_conn },
+			{ 0 } });
 	end = t0 + (uint64_t)seconds * 1000000000u;
 	while (now_ns() < end) {
 		struct timeval tv = { .tv_sec = 2 };
@@ -338,7 +340,8 @@ static int mode_unident(int argc, char **argv)
 			struct answer a = { 0 };
 			int r;
 
-			/* A write into a connection kurad closed fails (EPIPE): that is its end too. */
+			/* A write into a connection kurad closed fails (EPIPE): that is its end
+			 * too. */
 			bool sent = send_all(fd, req, req_len) == 0;
 
 			r = sent ? read_answer(fd, buf, sizeof(buf), &have, &a) : 0;
@@ -425,8 +428,9 @@ static int mode_flood(int argc, char **argv)
 	if (argc < 2)
 		die_usage();
 	req_len = request(req, sizeof(req), argv[1], false);
-	options(argc, argv, 2, (const struct opt[]){ { 't', 0, 3600, &seconds },
-		{ 'c', 1, 1024, &conns }, { 0 } });
+	options(argc, argv, 2,
+		(const struct opt[]){ { 't', 0, 3600, &seconds }, { 'c', 1, 1024, &conns },
+			{ 0 } });
 	f = calloc((size_t)conns, sizeof(*f));
 	if (!f)
 		return 3;
@@ -466,8 +470,9 @@ static int mode_watch(int argc, char **argv)
 	if (argc < 2)
 		die_usage();
 	req_len = request(req, sizeof(req), argv[1], false);
-	options(argc, argv, 2, (const struct opt[]){ { 'n', 1, 4096, &n },
-		{ 's', 0, 600000, &settle_ms }, { 't', 0, 86400, &hold_s }, { 0 } });
+	options(argc, argv, 2,
+		(const struct opt[]){ { 'n', 1, 4096, &n }, { 's', 0, 600000, &settle_ms },
+			{ 't', 0, 86400, &hold_s }, { 0 } });
 	p = calloc((size_t)n, sizeof(*p));
 	done = calloc((size_t)n, sizeof(*done));
 	if (!p || !done)
@@ -548,8 +553,9 @@ static int mode_dribble(int argc, char **argv)
 	struct pollfd *p;
 	size_t *pos;
 
-	options(argc, argv, 1, (const struct opt[]){ { 'n', 1, 4096, &n },
-		{ 'i', 1, 60000, &interval_ms }, { 't', 1, 86400, &seconds }, { 0 } });
+	options(argc, argv, 1,
+		(const struct opt[]){ { 'n', 1, 4096, &n }, { 'i', 1, 60000, &interval_ms },
+			{ 't', 1, 86400, &seconds }, { 0 } });
 	p = calloc((size_t)n, sizeof(*p));
 	pos = calloc((size_t)n, sizeof(*pos));
 	if (!p || !pos)
@@ -574,8 +580,8 @@ static int mode_dribble(int argc, char **argv)
 				opened++;
 			}
 			c = pos[i] < sizeof(line) - 1 ?
-				    line[pos[i]] :
-				    more[(pos[i] - (sizeof(line) - 1)) % (sizeof(more) - 1)];
+				line[pos[i]] :
+				more[(pos[i] - (sizeof(line) - 1)) % (sizeof(more) - 1)];
 			if (write(p[i].fd, &c, 1) != 1) {
 				close(p[i].fd);
 				p[i].fd = -1;
@@ -716,9 +722,9 @@ static int mode_latency(int argc, char **argv)
 	if (argc < 2)
 		die_usage();
 	req_len = request(req, sizeof(req), argv[1], true);
-	options(argc, argv, 2, (const struct opt[]){ { 'n', 1, 10000000, &n },
-		{ 'd', 1, 86400, &seconds }, { 'i', 0, 60000, &interval_ms },
-		{ 'T', 1, 600000, &timeout_ms }, { 0 } });
+	options(argc, argv, 2,
+		(const struct opt[]){ { 'n', 1, 10000000, &n }, { 'd', 1, 86400, &seconds },
+			{ 'i', 0, 60000, &interval_ms }, { 'T', 1, 600000, &timeout_ms }, { 0 } });
 	if (seconds)
 		end = t0 + (uint64_t)seconds * 1000000000u;
 	cap = seconds ? 4096 : (size_t)n;
@@ -735,8 +741,9 @@ static int mode_latency(int argc, char **argv)
 		t.requests++;
 		if (fd >= 0) {
 			t.connections++;
-			r = send_all(fd, req, req_len) < 0 ? -1 :
-							     read_answer(fd, buf, sizeof(buf), &have, &a);
+			r = send_all(fd, req, req_len) < 0 ?
+				-1 :
+				read_answer(fd, buf, sizeof(buf), &have, &a);
 			close(fd);
 		} else if (fd != -EAGAIN && fd != -ETIMEDOUT) {
 			t.connect_failed++;
@@ -796,7 +803,8 @@ static int mode_collide(int argc, char **argv)
 	n = num(argv[2], 1, 1L << 24);
 	for (int i = 3; i < argc && n_want < 64; i++) {
 		if (strncmp(argv[i], "uid:", 4) == 0) {
-			want[n_want++] = old_slot(((uint64_t)num(argv[i] + 4, 0, 4294967294L) << 2) | 1);
+			want[n_want++] = old_slot(
+				((uint64_t)num(argv[i] + 4, 0, 4294967294L) << 2) | 1);
 		} else if (strncmp(argv[i], "container:", 10) == 0) {
 			uint64_t h = 1469598103934665603ull;
 

@@ -64,8 +64,8 @@ static const struct kura_write_opts wopts = { .uid = 1234, .gid = 1234, .mode = 
 /* The mode seal_dir gives directories for files of mode 0440. */
 #define DIR_MODE 0750
 
-static char base[PATH_MAX]; /* the test's own directory, on the disk */
-static char mnt[PATH_MAX + 8]; /* a fresh tmpfs for each case */
+static char base[PATH_MAX];     /* the test's own directory, on the disk */
+static char mnt[PATH_MAX + 8];  /* a fresh tmpfs for each case */
 static char dir[PATH_MAX + 16]; /* kura's target directory in it */
 static char trace_path[PATH_MAX + 8];
 static char exe[PATH_MAX];
@@ -268,7 +268,8 @@ static size_t read_trace(struct call *out)
 		memset(c, 0, sizeof(*c));
 		line[strcspn(line, "\n")] = '\0';
 		last = strrchr(line, ' ');
-		if (!last || sscanf(line, "%*d %lu %15s %23s %n", &c->n, c->op, c->res, &path_at) != 3 ||
+		if (!last ||
+			sscanf(line, "%*d %lu %15s %23s %n", &c->n, c->op, c->res, &path_at) != 3 ||
 			!path_at || line + path_at > last)
 			continue;
 		snprintf(c->caller, sizeof(c->caller), "%s", last + 1);
@@ -431,8 +432,8 @@ static bool walk(const char *path, const char *rel,
 			break;
 		}
 		got = lstat(p, &st) == 0;
-		ok = fn(p, r, got ? &st : NULL, ctx) && (!got || !S_ISDIR(st.st_mode) ||
-							 walk(p, r, fn, ctx));
+		ok = fn(p, r, got ? &st : NULL, ctx) &&
+			(!got || !S_ISDIR(st.st_mode) || walk(p, r, fn, ctx));
 	}
 	for (int i = 0; i < n; i++)
 		free(list[i]);
@@ -513,7 +514,8 @@ static bool tree_entry(const char *p, const char *r, const struct stat *st, void
 			st->st_gid == wopts.gid)
 			return true;
 		snprintf(c->why, c->size, "directory %.200s is %04o %u:%u", r,
-			(unsigned)(st->st_mode & 07777), (unsigned)st->st_uid, (unsigned)st->st_gid);
+			(unsigned)(st->st_mode & 07777), (unsigned)st->st_uid,
+			(unsigned)st->st_gid);
 		return false;
 	}
 	if (!S_ISREG(st->st_mode) || !(it = find(c->s, r))) {
@@ -527,9 +529,11 @@ static bool tree_entry(const char *p, const char *r, const struct stat *st, void
 		(st->st_mode & 07777) == wopts.mode && st->st_uid == wopts.uid &&
 		st->st_gid == wopts.gid)
 		return true;
-	snprintf(c->why, c->size, "%.200s holds %zd bytes, mode %04o, %u:%u (want %zu bytes of "
-		"%s, 0440, 1234:1234)", r, len, (unsigned)(st->st_mode & 07777),
-		(unsigned)st->st_uid, (unsigned)st->st_gid, it->len, c->s->label);
+	snprintf(c->why, c->size,
+		"%.200s holds %zd bytes, mode %04o, %u:%u (want %zu bytes of "
+		"%s, 0440, 1234:1234)",
+		r, len, (unsigned)(st->st_mode & 07777), (unsigned)st->st_uid, (unsigned)st->st_gid,
+		it->len, c->s->label);
 	return false;
 }
 
@@ -571,7 +575,7 @@ static enum seen reader_sees(const char *old_data, const struct set *before,
 		k = SEEN_OLD;
 		want = before;
 	} else if (strncmp(data, KURA_SET_PREFIX, strlen(KURA_SET_PREFIX)) == 0 &&
-		   !strchr(data, '/')) {
+		!strchr(data, '/')) {
 		k = SEEN_NEW;
 		want = target;
 	} else {
@@ -592,8 +596,10 @@ static enum seen reader_sees(const char *old_data, const struct set *before,
 			len = slurp(p, buf, sizeof(buf), &st);
 			/* Absent: nothing there, or a directory of the other set on the way. */
 			if (!w && len != -ENOENT && len != -ENOTDIR && len != -EISDIR) {
-				snprintf(why, size, "a reader of %s gets %s, not ENOENT (%s is in "
-					"place)", it->name, len < 0 ? strerror((int)-len) : "a file",
+				snprintf(why, size,
+					"a reader of %s gets %s, not ENOENT (%s is in "
+					"place)",
+					it->name, len < 0 ? strerror((int)-len) : "a file",
 					want->label);
 				return SEEN_BROKEN;
 			}
@@ -629,13 +635,14 @@ static bool clean(const struct set *s, char *why, size_t size)
 			continue;
 		for (size_t j = 0; j < s->n && !top; j++)
 			top = strncmp(s->it[j].name, name, strlen(name)) == 0 &&
-			      (s->it[j].name[strlen(name)] == '/' || !s->it[j].name[strlen(name)]);
+				(s->it[j].name[strlen(name)] == '/' ||
+					!s->it[j].name[strlen(name)]);
 		snprintf(want, sizeof(want), KURA_DATA_LINK "/%s", name);
 		link_of(name, have, sizeof(have));
 		ok = top && strcmp(have, want) == 0;
 		if (!ok)
-			snprintf(why, size, "%.200s/%.200s is left behind%s%.200s", dir, name, have[0] ? " -> " : "",
-				have);
+			snprintf(why, size, "%.200s/%.200s is left behind%s%.200s", dir, name,
+				have[0] ? " -> " : "", have);
 	}
 	for (int i = 0; i < n; i++)
 		free(list[i]);
@@ -689,13 +696,15 @@ static bool fresh(const struct set *before, bool crashed, char *why, size_t size
 	struct kura_fail f = { 0 };
 
 	umount2(mnt, MNT_DETACH);
-	if (mount("kura-fault-writer", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") < 0 ||
+	if (mount("kura-fault-writer", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") <
+			0 ||
 		mkdir(dir, 0700) < 0) {
 		snprintf(why, size, "cannot make a fresh tmpfs: %s", strerror(errno));
 		return false;
 	}
 	if (before->n && write_set(before, &f) < 0) {
-		snprintf(why, size, "cannot write %s without a fault: %.900s", before->label, f.msg);
+		snprintf(why, size, "cannot write %s without a fault: %.900s", before->label,
+			f.msg);
 		return false;
 	}
 	if (crashed && !plant_crash()) {
@@ -727,8 +736,8 @@ static size_t faults_for(const char *op, struct fault out[3])
 	} else if (strcmp(op, "mkdir") == 0 || strcmp(op, "symlink") == 0) {
 		out[n++] = (struct fault){ "errno=ENOSPC mode=persist", ENOSPC, true };
 	} else if (strcmp(op, "stat") == 0 || strcmp(op, "readlink") == 0 ||
-		   strcmp(op, "readdir") == 0 || strcmp(op, "random") == 0 ||
-		   strcmp(op, "read") == 0 || strcmp(op, "close") == 0) {
+		strcmp(op, "readdir") == 0 || strcmp(op, "random") == 0 ||
+		strcmp(op, "read") == 0 || strcmp(op, "close") == 0) {
 		out[n++] = (struct fault){ "errno=EIO mode=persist", EIO, true };
 	} else {
 		out[n++] = (struct fault){ "errno=EROFS mode=persist", EROFS, true };
@@ -808,7 +817,8 @@ static bool one_case(struct sweep *sw, struct site *site, const struct call *c,
 	if (!hit || strncmp(hit->res, "FAIL", 4) != 0 || strcmp(hit->op, c->op) != 0 ||
 		strcmp(hit->caller, c->caller) != 0)
 		return finding(sw, "%s: the calls drifted: call %lu was %s %s from %s", what, c->n,
-			       hit ? hit->op : "never made", hit ? hit->res : "", hit ? hit->caller : ""),
+			       hit ? hit->op : "never made", hit ? hit->res : "",
+			       hit ? hit->caller : ""),
 		       false;
 	k = reader_sees(old_data, sw->before, sw->target, why, sizeof(why));
 	if (k == SEEN_BROKEN)
@@ -833,8 +843,10 @@ static bool one_case(struct sweep *sw, struct site *site, const struct call *c,
 		       false;
 	after = snapshot_of_dir();
 	if (o.r < 0 && !ft->lasting && strcmp(before, after) != 0)
-		return finding(sw, "%s: exit %d (%s), but not everything was undone: before\n%s"
-			       "after\n%s", what, o.exit, o.msg, before, after),
+		return finding(sw,
+			       "%s: exit %d (%s), but not everything was undone: before\n%s"
+			       "after\n%s",
+			       what, o.exit, o.msg, before, after),
 		       false;
 	if (o.r == 0) {
 		sw->absorbed++;
@@ -846,9 +858,10 @@ static bool one_case(struct sweep *sw, struct site *site, const struct call *c,
 	if (!run_child("off", sw->target, &o, why, sizeof(why)))
 		return finding(sw, "%s; the next write: %s", what, why), false;
 	if (o.r < 0 || o.fds_after != o.fds_before)
-		return finding(sw, "%s; the next write, with no fault, fails: exit %d: %s (%d "
-			       "descriptors leaked); the directory:\n%s", what, o.exit, o.msg,
-			       o.fds_after - o.fds_before, after),
+		return finding(sw,
+			       "%s; the next write, with no fault, fails: exit %d: %s (%d "
+			       "descriptors leaked); the directory:\n%s",
+			       what, o.exit, o.msg, o.fds_after - o.fds_before, after),
 		       false;
 	if (!clean(sw->target, why, sizeof(why)))
 		return finding(sw, "%s; after the next write: %s", what, why), false;
@@ -902,7 +915,10 @@ static void report(struct sweep *sw, const char *fmt, ...)
 static void sweep(const char *label, const struct set *before, bool crashed,
 	const struct set *target)
 {
-	struct sweep sw = { .label = label, .before = before, .target = target, .crashed = crashed };
+	struct sweep sw = { .label = label,
+		.before = before,
+		.target = target,
+		.crashed = crashed };
 	size_t first_site = n_sites, n;
 	struct timespec t0, t1;
 
@@ -922,11 +938,13 @@ static void sweep(const char *label, const struct set *before, bool crashed,
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	report(&sw, "%s: a fault at each of its %zu calls, %u cases: one whole set seen, the right "
-		    "exit, nothing left behind, the next write clean", label, n, sw.cases);
+	report(&sw,
+		"%s: a fault at each of its %zu calls, %u cases: one whole set seen, the right "
+		"exit, nothing left behind, the next write clean",
+		label, n, sw.cases);
 	tap_diag("%s: %.1f s; %zu calls counted and failed in turn (%zu new sites); %u cases: %u "
-		 "refused with the old set whole, %u absorbed (exit 0 with the new set)", label,
-		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, n,
+		 "refused with the old set whole, %u absorbed (exit 0 with the new set)",
+		label, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, n,
 		n_sites - first_site, sw.cases, sw.refused, sw.absorbed);
 }
 
@@ -947,7 +965,9 @@ static size_t find_call(size_t from, size_t to, int step, const char *op, const 
 
 		if (strcmp(counted[i].op, op) != 0)
 			continue;
-		if (!path || (below ? strncmp(p, path, len) == 0 && p[len] == '/' : strcmp(p, path) == 0))
+		if (!path ||
+			(below ? strncmp(p, path, len) == 0 && p[len] == '/' :
+				 strcmp(p, path) == 0))
 			return i;
 	}
 	return NONE;
@@ -1018,16 +1038,18 @@ static const struct {
 	size_t (*pick)(size_t n, size_t *idx);
 } regressions[] = {
 	{ "a sub-directory of the new set that cannot be inspected as a value is added is an I/O "
-	  "error (exit 3), not a file in the way (15)", pick_subdir_stat },
+	  "error (exit 3), not a file in the way (15)",
+		pick_subdir_stat },
 	{ "the new set's directory that cannot be inspected before the swap is an I/O error (exit "
-	  "3), not 'no longer the set kura wrote' (15)", pick_swap_stat },
+	  "3), not 'no longer the set kura wrote' (15)",
+		pick_swap_stat },
 	{ "a read error while listing the new set's top-level names fails the commit with the old "
 	  "set in place (it swapped in a set whose links were missing: its names unreadable)",
-	  pick_tops_readdir },
+		pick_tops_readdir },
 	{ "the new set that cannot be opened to list its names says why (it said 'out of memory')",
-	  pick_tops_open },
+		pick_tops_open },
 	{ "random bytes for the new set's name that cannot be had: exit 3 saying why",
-	  pick_random },
+		pick_random },
 };
 
 /* Each case the sweeps found, kept on its own over the rewrite (--watch's case). */
@@ -1074,7 +1096,8 @@ static bool setup(const char *lib, char **argv, char *why, size_t size)
 		char tmpl[] = "/tmp/kura-fault-writer-XXXXXX", tr[PATH_MAX];
 
 		if (b)
-			return snprintf(why, size, "the fault library %s does not load", lib), false;
+			return snprintf(why, size, "the fault library %s does not load", lib),
+			       false;
 		if (!mkdtemp(tmpl))
 			return snprintf(why, size, "mkdtemp: %s", strerror(errno)), false;
 		snprintf(tr, sizeof(tr), "%s/trace", tmpl);
@@ -1124,8 +1147,9 @@ int main(int argc, char **argv)
 		run_regressions();
 		size_t only_after = 0;
 
-		tap_diag("call sites (operation, function and line): calls failed in turn, cases, "
-			 "cases absorbed (exit 0), cases where a lasting fault failed it later on:");
+		tap_diag(
+			"call sites (operation, function and line): calls failed in turn, cases, "
+			"cases absorbed (exit 0), cases where a lasting fault failed it later on:");
 		for (size_t i = 0; i < n_sites; i++) {
 			tap_diag("  %-8s %s: %u, %u, %u, %u", sites[i].op, sites[i].where,
 				sites[i].calls, sites[i].cases, sites[i].absorbed, sites[i].after);

@@ -169,7 +169,8 @@ static void parse(const char *text, struct spec *s)
 			char *save2 = NULL;
 
 			s->ops = 0;
-			for (char *o = strtok_r(w + 4, ",", &save2); o; o = strtok_r(NULL, ",", &save2))
+			for (char *o = strtok_r(w + 4, ",", &save2); o;
+				o = strtok_r(NULL, ",", &save2))
 				for (size_t i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
 					if (strcmp(o, op_names[i].name) == 0)
 						s->ops |= op_names[i].op;
@@ -330,8 +331,8 @@ static void trace(unsigned long n, unsigned op, int fail, const char *path, cons
 		len = snprintf(line, sizeof(line), "%d %lu %s ok %s %s+%#lx\n", (int)getpid(), n,
 			op_name(op), path[0] ? path : "-", obj, (unsigned long)off);
 	if (len > 0)
-		syscall(SYS_write, trace_fd, line, (size_t)(len < (int)sizeof(line) ? len :
-										      (int)sizeof(line) - 1));
+		syscall(SYS_write, trace_fd, line,
+			(size_t)(len < (int)sizeof(line) ? len : (int)sizeof(line) - 1));
 }
 
 /*
@@ -379,7 +380,7 @@ static int decide(unsigned op, int fd, int dirfd, const char *path, const char *
 #define REAL(name)                                                                                 \
 	static __typeof__(&name) real;                                                             \
 	if (!real)                                                                                 \
-		real = (__typeof__(&name))dlsym(RTLD_NEXT, #name)
+	real = (__typeof__(&name))dlsym(RTLD_NEXT, #name)
 
 #define FAIL_WITH(e)                                                                               \
 	do {                                                                                       \
@@ -532,7 +533,7 @@ int renameat2(int olddir, const char *from, int newdir, const char *to, unsigned
 	ret name params                                                                            \
 	{                                                                                          \
 		bool partial;                                                                      \
-		int e = decide(op, -1, dirfd, path, NULL, __builtin_return_address(0), &partial); \
+		int e = decide(op, -1, dirfd, path, NULL, __builtin_return_address(0), &partial);  \
                                                                                                    \
 		if (e)                                                                             \
 			FAIL_WITH(e);                                                              \
@@ -557,8 +558,7 @@ WRAP_PATH(mkdir, OP_MKDIR, (const char *path, mode_t mode), AT_FDCWD, path,
 	(SYS_mkdirat, AT_FDCWD, path, mode))
 WRAP_PATH(mkdirat, OP_MKDIR, (int dirfd, const char *path, mode_t mode), dirfd, path,
 	(SYS_mkdirat, dirfd, path, mode))
-WRAP_PATH(unlink, OP_UNLINK, (const char *path), AT_FDCWD, path,
-	(SYS_unlinkat, AT_FDCWD, path, 0))
+WRAP_PATH(unlink, OP_UNLINK, (const char *path), AT_FDCWD, path, (SYS_unlinkat, AT_FDCWD, path, 0))
 WRAP_PATH(unlinkat, OP_UNLINK, (int dirfd, const char *path, int flags), dirfd, path,
 	(SYS_unlinkat, dirfd, path, flags))
 WRAP_PATH(rmdir, OP_UNLINK, (const char *path), AT_FDCWD, path,
@@ -592,12 +592,13 @@ WRAP_PATH(lstat, OP_STAT, (const char *path, struct stat *st), AT_FDCWD, path,
 	(SYS_newfstatat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW))
 WRAP_PATH(lstat64, OP_STAT, (const char *path, struct stat64 *st), AT_FDCWD, path,
 	(SYS_newfstatat, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW))
-WRAP_PATH(statx, OP_STAT, (int dirfd, const char *path, int flags, unsigned mask,
-	struct statx *st), dirfd, path, (SYS_statx, dirfd, path, flags, mask, st))
+WRAP_PATH(statx, OP_STAT, (int dirfd, const char *path, int flags, unsigned mask, struct statx *st),
+	dirfd, path, (SYS_statx, dirfd, path, flags, mask, st))
 WRAP_PATH_RET(ssize_t, readlink, OP_READLINK, (const char *path, char *buf, size_t len), AT_FDCWD,
 	path, (SYS_readlinkat, AT_FDCWD, path, buf, len))
-WRAP_PATH_RET(ssize_t, readlinkat, OP_READLINK, (int dirfd, const char *path, char *buf,
-	size_t len), dirfd, path, (SYS_readlinkat, dirfd, path, buf, len))
+WRAP_PATH_RET(ssize_t, readlinkat, OP_READLINK,
+	(int dirfd, const char *path, char *buf, size_t len), dirfd, path,
+	(SYS_readlinkat, dirfd, path, buf, len))
 WRAP_FD_SYS(fchown, OP_CHOWN, (int fd, uid_t uid, gid_t gid), (SYS_fchown, fd, uid, gid))
 WRAP_PATH(chown, OP_CHOWN, (const char *path, uid_t uid, gid_t gid), AT_FDCWD, path,
 	(SYS_fchownat, AT_FDCWD, path, uid, gid, 0))
@@ -634,7 +635,7 @@ int close(int fd)
 	{                                                                                          \
 		REAL(name);                                                                        \
 		bool partial;                                                                      \
-		int e = decide(OP_READDIR, dirfd(d), 0, NULL, NULL, __builtin_return_address(0),  \
+		int e = decide(OP_READDIR, dirfd(d), 0, NULL, NULL, __builtin_return_address(0),   \
 			&partial);                                                                 \
                                                                                                    \
 		if (e) {                                                                           \

@@ -93,7 +93,8 @@ static void run(const char *path)
 	}
 	if (WIFSIGNALED(status))
 		tap_ok(false, "%s or a mutation of it crashed the target (signal %d%s)", path,
-			WTERMSIG(status), WTERMSIG(status) == SIGABRT ? ": a failed check, see stderr" : "");
+			WTERMSIG(status),
+			WTERMSIG(status) == SIGABRT ? ": a failed check, see stderr" : "");
 	else
 		tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			"%s and 2000 mutations of it parse or are refused cleanly (exit %d)", path,

@@ -29,9 +29,8 @@ static json_t *as_appended(const char *line, size_t len)
 	bool ok = json_is_object(j);
 
 	json_object_foreach(j, k, v)
-		ok = ok && (json_is_string(v) || json_is_integer(v) || json_is_boolean(v)) &&
-			*k && strlen(k) < 30 &&
-			strspn(k, "abcdefghijklmnopqrstuvwxyz_") == strlen(k);
+		ok = ok && (json_is_string(v) || json_is_integer(v) || json_is_boolean(v)) && *k &&
+			strlen(k) < 30 && strspn(k, "abcdefghijklmnopqrstuvwxyz_") == strlen(k);
 	again = ok ? json_dumps(j, JSON_COMPACT) : NULL;
 	ok = again && strlen(again) == len && memcmp(again, line, len) == 0;
 	free(again);

@@ -2,9 +2,10 @@
  * socket: an HTTP response's head (client/http.c) and a secret's answer (client/api.c), the
  * input being the whole response. The head gives a status and a Content-Length within the cap
  * or is refused, and the headers a secret's answer is read by come back trimmed and bounded,
- * the raw form taken as the value only with a valid Kura-Version; a JSON answer is taken only if jansson reads the same document the same
- * way: the name asked, its version, and a "value" that is the canonical base64 of the bytes
- * kura decoded. Touches plaintext: values are decoded into guarded buffers. */
+ * the raw form taken as the value only with a valid Kura-Version; a JSON answer is taken only if
+ * jansson reads the same document the same way: the name asked, its version, and a "value" that is
+ * the canonical base64 of the bytes kura decoded. Touches plaintext: values are decoded into
+ * guarded buffers. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,7 +61,8 @@ static void head(const uint8_t *data, size_t len)
 
 		check(rw == 0 || (!want[i].found && !*v));
 		check(vl < KURA_HTTP_VALUE_MAX);
-		check(!vl || (v[0] != ' ' && v[0] != '\t' && v[vl - 1] != ' ' && v[vl - 1] != '\t'));
+		check(!vl ||
+			(v[0] != ' ' && v[0] != '\t' && v[vl - 1] != ' ' && v[vl - 1] != '\t'));
 		check(!strpbrk(v, "\r\n"));
 	}
 	if (rw == 0) {

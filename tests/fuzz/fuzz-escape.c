@@ -16,8 +16,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The valid UTF-8 sequence at s: its length and code point, or 0 (a strict reference). */
 static size_t utf8(const uint8_t *s, size_t n, uint32_t *cp)
 {
-	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3 :
-		(s[0] & 0xf8) == 0xf0 ? 4 : 0;
+	size_t len = s[0] < 0x80      ? 1 :
+		(s[0] & 0xe0) == 0xc0 ? 2 :
+		(s[0] & 0xf0) == 0xe0 ? 3 :
+		(s[0] & 0xf8) == 0xf0 ? 4 :
+					0;
 	static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
 
 	if (len == 0 || len > n)

@@ -86,8 +86,8 @@ static void container_again(const struct kura_container *c)
 	char *s;
 
 	j = json_pack("{s:s, s:s+, s:s, s:{s:b, s:i}, s:{s:o, s:s}}", "Id", c->id, "Name", "/",
-		c->name, "Image", c->image_id, "State", "Running", c->running, "Pid",
-		(int)c->pid, "Config", "Labels", labels_json(&c->labels), "Image", "tag:moves");
+		c->name, "Image", c->image_id, "State", "Running", c->running, "Pid", (int)c->pid,
+		"Config", "Labels", labels_json(&c->labels), "Image", "tag:moves");
 	s = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	check(s);
 	check(kura_runtime_parse_container(s, strlen(s), &d) == 0);

@@ -24,7 +24,7 @@
 	"9:name=systemd:/\n8:pids:/\n7:blkio:/\n6:freezer:/\n5:devices:/\n"                        \
 	"4:memory:/process_api/879594b6750d64e2b61fb40e1a5e0ad0\n3:cpuset:/\n2:cpuacct:/\n1:cpu:/\n"
 #define V1_ALL(p)                                                                                  \
-	"9:name=systemd:" p "\n8:pids:" p "\n7:blkio:" p "\n6:freezer:" p "\n5:devices:" p           \
+	"9:name=systemd:" p "\n8:pids:" p "\n7:blkio:" p "\n6:freezer:" p "\n5:devices:" p         \
 	"\n4:memory:" p "\n3:cpuset:" p "\n2:cpuacct:" p "\n1:cpu:" p "\n"
 
 static const struct kura_cgroup_id sentinel = { .runtime = (enum kura_runtime_kind)99,
@@ -40,7 +40,8 @@ static bool expect_len(const char *text, size_t len, int want, enum kura_runtime
 	if (want == 0)
 		ok = r == 0 && got.runtime == rt && strcmp(got.id, id) == 0;
 	else
-		ok = r == want && got.runtime == sentinel.runtime && strcmp(got.id, sentinel.id) == 0;
+		ok = r == want && got.runtime == sentinel.runtime &&
+			strcmp(got.id, sentinel.id) == 0;
 	tap_ok(ok, "%s", what);
 	if (!ok)
 		tap_diag("got %d %s %.65s, want %d %s %s", r, kura_cgroup_runtime_name(got.runtime),
@@ -82,7 +83,8 @@ static void documented_lines(void)
 		enum kura_runtime_kind rt;
 		const char *what;
 	} cases[] = {
-		{ "12:memory:/docker/" A "\n", KURA_RUNTIME_DOCKER, "docker cgroupfs v1, one line" },
+		{ "12:memory:/docker/" A "\n", KURA_RUNTIME_DOCKER,
+			"docker cgroupfs v1, one line" },
 		{ "0::/docker/" A "\n", KURA_RUNTIME_DOCKER, "docker cgroupfs v2" },
 		{ "0::/system.slice/docker-" A ".scope\n", KURA_RUNTIME_DOCKER,
 			"docker systemd v2" },
@@ -104,7 +106,8 @@ static void documented_lines(void)
 		{ "0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" POD_UID_SD
 		  ".slice/cri-containerd-" A ".scope\n",
 			KURA_RUNTIME_CONTAINERD, "k8s containerd systemd v2 burstable" },
-		{ "0::/kubepods.slice/kubepods-pod" POD_UID_SD ".slice/cri-containerd-" A ".scope\n",
+		{ "0::/kubepods.slice/kubepods-pod" POD_UID_SD ".slice/cri-containerd-" A
+		  ".scope\n",
 			KURA_RUNTIME_CONTAINERD, "k8s containerd systemd v2 guaranteed" },
 		{ "0::/kubepods/besteffort/pod" POD_UID "/" A "\n", KURA_RUNTIME_CONTAINERD,
 			"k8s cgroupfs besteffort" },
@@ -212,11 +215,12 @@ static void nested(void)
 				struct kura_cgroup_id got;
 				int r;
 
-				snprintf(text, sizeof(text), "0::%s/%s%s\n", outer[o].path, between[b],
-					forged[f]);
+				snprintf(text, sizeof(text), "0::%s/%s%s\n", outer[o].path,
+					between[b], forged[f]);
 				r = kura_cgroup_parse(text, strlen(text), &got);
 				n++;
-				if (r != 0 || got.runtime != outer[o].rt || strcmp(got.id, A) != 0) {
+				if (r != 0 || got.runtime != outer[o].rt ||
+					strcmp(got.id, A) != 0) {
 					bad++;
 					tap_diag("forged nesting won: %s -> %d %s", text, r,
 						r == 0 ? got.id : "");
@@ -236,9 +240,11 @@ static void nested(void)
 	 * is never the victim), and an ID-shaped name makes it no host process either. */
 	for (size_t f = 0; f < ELEMENTSOF(forged); f++) {
 		snprintf(text, sizeof(text),
-			"0::/user.slice/user-1000.slice/user@1000.service/app.slice/%s\n", forged[f]);
+			"0::/user.slice/user-1000.slice/user@1000.service/app.slice/%s\n",
+			forged[f]);
 		snprintf(what, sizeof(what),
-			"delegated user subtree: .../user@1000.service/%s is no known container", forged[f]);
+			"delegated user subtree: .../user@1000.service/%s is no known container",
+			forged[f]);
 		UNKNOWN(text, what);
 	}
 	UNKNOWN("0::/system.slice/foo.service/docker-" B ".scope\n",
@@ -249,7 +255,7 @@ static void nested(void)
 static void ids(void)
 {
 	static const char *const not_ids[] = {
-		A "0",                                                             /* 65 */
+		A "0",                                                              /* 65 */
 		"79fa229f390f952fc56ef209679fb260baab172cb6ee7c3c9c180c2e64531d1",  /* 63 */
 		"79FA229F390F952FC56EF209679FB260BAAB172CB6EE7C3C9C180C2E64531D13", /* upper */
 		"79fa229f390f952fc56ef209679fb260baab172cb6ee7c3c9c180c2e6453zd13", /* not hex */
@@ -383,12 +389,14 @@ static void names(void)
 	bool ok = true;
 
 	for (size_t i = 0; i < ELEMENTSOF(all); i++)
-		ok = ok && kura_cgroup_runtime_from_name(kura_cgroup_runtime_name(all[i]), &k) == 0 &&
+		ok = ok &&
+			kura_cgroup_runtime_from_name(kura_cgroup_runtime_name(all[i]), &k) == 0 &&
 			k == all[i];
 	tap_ok(ok, "runtime names round-trip");
 	tap_ok(strcmp(kura_cgroup_runtime_name(KURA_RUNTIME_DOCKER), "docker") == 0 &&
 			strcmp(kura_cgroup_runtime_name(KURA_RUNTIME_PODMAN), "podman") == 0 &&
-			strcmp(kura_cgroup_runtime_name(KURA_RUNTIME_CONTAINERD), "containerd") == 0 &&
+			strcmp(kura_cgroup_runtime_name(KURA_RUNTIME_CONTAINERD), "containerd") ==
+				0 &&
 			strcmp(kura_cgroup_runtime_name(KURA_RUNTIME_CRIO), "crio") == 0,
 		"runtime names");
 	tap_ok(kura_cgroup_runtime_name((enum kura_runtime_kind)42) == NULL, "out of range: NULL");
@@ -401,7 +409,8 @@ static void names(void)
 
 static int write_file(int dirfd, const char *name, const char *data, size_t len)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	_cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		0600);
 
 	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
 		return -1;
@@ -560,7 +569,8 @@ static void kernel(void)
 
 			tap_ok(newline_err == EINVAL && err == ENOENT,
 				"kernel: refuses to create a cgroup named with a newline (EINVAL, "
-				"nothing made: %s)", err ? strerror(err) : "it exists");
+				"nothing made: %s)",
+				err ? strerror(err) : "it exists");
 		}
 	}
 	for (size_t i = ELEMENTSOF(dirs); i-- > 0;) {

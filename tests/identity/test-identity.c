@@ -38,8 +38,8 @@ struct target {
 	char id2[65];
 	char image[80];
 	char digests[2048]; /* the image's RepoDigests as the CLI prints them, comma-separated */
-	pid_t pid;  /* the first container's init */
-	pid_t pid2; /* the second's */
+	pid_t pid;          /* the first container's init */
+	pid_t pid2;         /* the second's */
 	pid_t exec_pid;
 	struct kura_runtime *rt;
 };
@@ -152,8 +152,8 @@ static void setup(struct target *t, enum harness_kind kind)
 		out, sizeof(out));
 	for (int64_t t0 = now_ms(); !t->exec_pid && now_ms() - t0 < 3000; sleep_ms(20))
 		t->exec_pid = find_proc(sleeper);
-	tap_ok(t->pid > 0 && t->pid2 > 0 && t->exec_pid > 0, "%s: pids: init %d, second %d, exec %d",
-		t->h.name, t->pid, t->pid2, t->exec_pid);
+	tap_ok(t->pid > 0 && t->pid2 > 0 && t->exec_pid > 0,
+		"%s: pids: init %d, second %d, exec %d", t->h.name, t->pid, t->pid2, t->exec_pid);
 	if (kura_runtime_new(t->h.name, t->h.endpoint, &t->rt) < 0)
 		abort();
 	t->up = t->pid > 0 && t->pid2 > 0 && t->exec_pid > 0;
@@ -233,7 +233,8 @@ static void test_host(void)
 	waitpid(child, &st, 0);
 	tap_is(kura_resolver_identify_pid(r, child, &i), -ESRCH, "a pid that exited: ESRCH");
 	tap_is(kura_resolver_identify_pid(r, 0, &i), -EINVAL, "pid 0: EINVAL");
-	tap_is(kura_resolver_identify_container(r, "no/such", &i), -EINVAL, "a malformed name: EINVAL");
+	tap_is(kura_resolver_identify_container(r, "no/such", &i), -EINVAL,
+		"a malformed name: EINVAL");
 	tap_is(kura_resolver_identify_container(r, "whatever", &i), -EAGAIN,
 		"a name, the only runtime down: EAGAIN");
 	tap_ok(i == untouched, "ret never written on failure");
@@ -256,8 +257,8 @@ static void check_ident(const struct target *t, const struct kura_ident *i, pid_
 	tap_ok(id->container_id && !strcmp(id->container_id, t->id), "%s %s: its container ID",
 		t->h.name, what);
 	tap_ok(id->name && !strcmp(id->name, name), "%s %s: name %s", t->h.name, what, id->name);
-	tap_ok(id->image_id && !strcmp(id->image_id, t->image), "%s %s: image ID equal to the CLI's",
-		t->h.name, what);
+	tap_ok(id->image_id && !strcmp(id->image_id, t->image),
+		"%s %s: image ID equal to the CLI's", t->h.name, what);
 	tap_ok(label(id, "app") && !strcmp(label(id, "app"), "web") && label(id, "tier") &&
 			!strcmp(label(id, "tier"), "front end"),
 		"%s %s: labels (%zu)", t->h.name, what, id->n_labels);
@@ -285,13 +286,14 @@ static void test_identify(struct kura_resolver *r, struct target *t)
 		"%s: a miss and one inspect", t->h.name);
 	t0 = now_ms();
 	if (tap_is(kura_resolver_identify_pid(r, t->exec_pid, &j), 0,
-		    "%s: identify an exec'd sleep (%lld ms)", t->h.name, (long long)(now_ms() - t0)))
+		    "%s: identify an exec'd sleep (%lld ms)", t->h.name,
+		    (long long)(now_ms() - t0)))
 		check_ident(t, j, t->exec_pid, "exec");
 	s0 = stats(r);
-	tap_ok(s0.hits == s1.hits + 1 && s0.inspects == s1.inspects, "%s: the second is a cache hit",
+	tap_ok(s0.hits == s1.hits + 1 && s0.inspects == s1.inspects,
+		"%s: the second is a cache hit", t->h.name);
+	tap_ok(i && j && i->id.image_id == j->id.image_id, "%s: both share one container record",
 		t->h.name);
-	tap_ok(i && j && i->id.image_id == j->id.image_id,
-		"%s: both share one container record", t->h.name);
 	kura_ident_unref(i);
 	kura_ident_unref(j);
 	i = NULL;
@@ -357,7 +359,8 @@ static int race(struct kura_resolver *r, pid_t pid, int want, int n, int64_t *re
 			*ret_ms = x[k].ms;
 	}
 	for (int k = 0; k < n; k++) {
-		if (x[k].i && ret_first && x[0].i && x[k].i->id.container_id != x[0].i->id.container_id)
+		if (x[k].i && ret_first && x[0].i &&
+			x[k].i->id.container_id != x[0].i->id.container_id)
 			ok = -1000; /* not the same record */
 		if (k > 0 || !ret_first)
 			kura_ident_unref(x[k].i);
@@ -426,11 +429,12 @@ static void test_moved_into_cgroup(struct kura_resolver *r, struct target *t)
 		struct kura_ident *i = NULL;
 
 		tap_is(kura_resolver_identify_pid(r, child, &i), -EACCES,
-			"%s: a host process moved into the container's cgroups (%d): EACCES", t->h.name,
-			moved);
+			"%s: a host process moved into the container's cgroups (%d): EACCES",
+			t->h.name, moved);
 		kura_ident_unref(i);
 	} else {
-		tap_skip("%s: could not move a process into the container's cgroups here", t->h.name);
+		tap_skip("%s: could not move a process into the container's cgroups here",
+			t->h.name);
 	}
 	kill(child, SIGKILL);
 	waitpid(child, &st, 0);
@@ -530,17 +534,20 @@ static void test_slow_runtime(void)
 	ms = now_ms() - t0;
 	tap_ok(ms >= 1900 && ms < 3500, "... within the bound: %lld ms", (long long)ms);
 	ok = race(r, podman.pid, -EAGAIN, 8, &ms, NULL);
-	tap_is(ok, 8, "slow podman: 8 threads all EAGAIN, the slowest after %lld ms", (long long)ms);
+	tap_is(ok, 8, "slow podman: 8 threads all EAGAIN, the slowest after %lld ms",
+		(long long)ms);
 	tap_ok(ms < 3500, "... within the bound");
 	p.stop = true;
 	pthread_join(th, NULL);
 	tap_ok(p.failures == 0 && p.n > 20 && p.worst < 1000,
 		"meanwhile %d docker lookups, %d failed, the slowest %lld ms", p.n, p.failures,
 		(long long)p.worst);
-	tap_is(stats(r).inspects, 1 + 1 + 1, "one inspect each for docker and the two podman waits");
+	tap_is(stats(r).inspects, 1 + 1 + 1,
+		"one inspect each for docker and the two podman waits");
 	t0 = now_ms();
 	kura_resolver_free(r);
-	tap_ok(now_ms() - t0 < 1000, "free with a hung stream: %lld ms", (long long)(now_ms() - t0));
+	tap_ok(now_ms() - t0 < 1000, "free with a hung stream: %lld ms",
+		(long long)(now_ms() - t0));
 	kura_runtime_free(rts[1]);
 	close(fd);
 	unlink(sa.sun_path);
@@ -584,7 +591,8 @@ static void test_runtime_down(struct kura_resolver *r)
 	s0 = stats(r);
 	v.base = s0.invalidations;
 	harness_daemon_stop(&podman.h);
-	tap_ok(wait_for(more_invalidations, &v, 2000) && stats(r).watch_failures > s0.watch_failures,
+	tap_ok(wait_for(more_invalidations, &v, 2000) &&
+			stats(r).watch_failures > s0.watch_failures,
 		"podman down: its stream failed and its cache was dropped");
 	t0 = now_ms();
 	tap_is(kura_resolver_identify_pid(r, podman.pid, &i), -EAGAIN, "podman down: EAGAIN");
@@ -604,14 +612,16 @@ static void test_runtime_down(struct kura_resolver *r)
 	tap_is(kura_resolver_identify_pid(r, podman.pid, &i), 0, "podman back: identify succeeds");
 	kura_ident_unref(i);
 	i = NULL;
-	tap_ok(wait_for(hit_now, &v, 8000), "podman back: the watcher reconnected, answers cached "
-					    "again after %lld ms",
+	tap_ok(wait_for(hit_now, &v, 8000),
+		"podman back: the watcher reconnected, answers cached "
+		"again after %lld ms",
 		(long long)(now_ms() - t0));
 	v.base = stats(r).invalidations;
 	t0 = now_ms();
 	harness_container_stop(&podman.h, podman.id);
 	tap_ok(wait_for(more_invalidations, &v, 2000),
-		"podman back: stop is seen by the new stream (%lld ms)", (long long)(now_ms() - t0));
+		"podman back: stop is seen by the new stream (%lld ms)",
+		(long long)(now_ms() - t0));
 	tap_is(kura_resolver_identify_container(r, podman.id, &i), -EACCES,
 		"podman: whois of the stopped container: EACCES");
 }
@@ -627,7 +637,8 @@ static void test_stop(struct kura_resolver *r)
 	tap_is(kura_resolver_identify_pid(r, docker.pid, &i), 0, "docker: cached before stop");
 	kura_ident_unref(i);
 	i = NULL;
-	tap_is(kura_peer_from_pid(docker.exec_pid, &held), 0, "docker: a peer held across the stop");
+	tap_is(kura_peer_from_pid(docker.exec_pid, &held), 0,
+		"docker: a peer held across the stop");
 	v.base = stats(r).invalidations;
 	t0 = now_ms();
 	tap_is(harness_container_stop(&docker.h, docker.id), 0, "docker stop");

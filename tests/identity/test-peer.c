@@ -38,9 +38,11 @@ static uint64_t stat_start_time(pid_t pid)
 	fclose(f);
 	buf[n] = '\0';
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
-				"%*d %*d %llu",
-			  &t) != 1)
+	if (!p ||
+		sscanf(p + 2,
+			"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+			"%*d %*d %llu",
+			&t) != 1)
 		return 0;
 	return t;
 }
@@ -173,7 +175,8 @@ static void self_socketpair(void)
 	tap_is(kura_peer_from_socket(sv[0], &p), 0, "socketpair: peer");
 	tap_ok(p.pid == getpid() && p.uid == getuid() && p.gid == getgid(),
 		"socketpair: the peer is the creator (us)");
-	tap_ok(p.pidfd >= 0 && p.proc_fd >= 0 && !p.degraded, "socketpair: a pidfd from the kernel");
+	tap_ok(p.pidfd >= 0 && p.proc_fd >= 0 && !p.degraded,
+		"socketpair: a pidfd from the kernel");
 	tap_is((long long)p.start_time, (long long)stat_start_time(getpid()),
 		"socketpair: our start time");
 	tap_ok(kura_peer_alive(&p), "socketpair: alive");
@@ -204,7 +207,8 @@ static void child_peer(unsigned flags, const char *mode)
 		"%s: pid %d uid %u gid %u are the child's (%d, nobody)", mode, (int)p.pid,
 		(unsigned)p.uid, (unsigned)p.gid, (int)c.pid);
 	tap_ok(p.degraded == (flags != 0), "%s: degraded is %s", mode, flags ? "set" : "clear");
-	tap_ok((p.pidfd >= 0) == (flags == 0 || (!(flags & KURA_PEER_NO_PIDFD) && have_pidfd_open())),
+	tap_ok((p.pidfd >= 0) ==
+			(flags == 0 || (!(flags & KURA_PEER_NO_PIDFD) && have_pidfd_open())),
 		"%s: pidfd %s", mode, p.pidfd >= 0 ? "present" : "absent");
 	tap_is((long long)p.start_time, (long long)stat_start_time(c.pid),
 		"%s: start time matches /proc/<child>/stat (comm \"a) b (c\")", mode);
@@ -321,7 +325,8 @@ static void other_pid_ns(void)
 	conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	tap_is(kura_peer_from_socket(conn, &p), 0, "pid ns: peer in another pid namespace");
 	tap_is(p.pid, grandchild, "pid ns: its pid as our namespace sees it");
-	tap_is((long long)p.start_time, (long long)stat_start_time(grandchild), "pid ns: start time");
+	tap_is((long long)p.start_time, (long long)stat_start_time(grandchild),
+		"pid ns: start time");
 	tap_ok(kura_peer_ns_equal(&p, getpid(), &same) == 0 && !same,
 		"pid ns: not the same pid namespace as ours");
 	same = false;
@@ -496,7 +501,8 @@ static void host_namespaces(void)
 		if (!ns_child(cases[i].how, &c, &p, cases[i].what))
 			continue;
 		tap_ok(kura_peer_in_host_namespaces(&p, &host) == 0 && host == cases[i].host,
-			"%s: %s", cases[i].what, cases[i].host ? "host namespaces" : "not the host's");
+			"%s: %s", cases[i].what,
+			cases[i].host ? "host namespaces" : "not the host's");
 		kura_peer_done(&p);
 		child_reap(&c);
 	}

@@ -1,5 +1,6 @@
 /* Integration tests for the runtime API client: a private dockerd and a Podman API service that
- * this test starts and stops (through tests/harness.c), and fake servers on Unix sockets for timeouts and hostile answers. */
+ * this test starts and stops (through tests/harness.c), and fake servers on Unix sockets for
+ * timeouts and hostile answers. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -160,7 +161,8 @@ static void label_checks(const char *rtname, struct kura_runtime *rt)
 		"--change", "LABEL same=1", sub("rootfs.tar"), "kura-lab:1");
 	tap_is(r, 0, "%s: import an image with LABELs", rtname);
 	r = CLI(id, "run", "-d", "--network", "none", "--label", "tier=db", "--label", "same=1",
-		"--label", "own=x", "--name", "kura-lab", "kura-lab:1", "/bin/sh", "-c", "sleep 300");
+		"--label", "own=x", "--name", "kura-lab", "kura-lab:1", "/bin/sh", "-c",
+		"sleep 300");
 	if (!tap_ok(r == 0 && kura_runtime_id_valid(id), "%s: run it with labels: %s", rtname, id))
 		return;
 	CLI(merged, "inspect", "-f", "{{json .Config.Labels}}", id);
@@ -386,7 +388,8 @@ static void respond(int fd, int status, const char *body, size_t len, bool sized
 	if (sized)
 		n = snprintf(head, sizeof(head),
 			"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-			"Connection: close\r\n\r\n", status, len);
+			"Connection: close\r\n\r\n",
+			status, len);
 	else
 		n = snprintf(head, sizeof(head),
 			"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
@@ -667,7 +670,8 @@ static void fake_start(struct fake *f, enum fake_mode mode)
 	snprintf(f->image, sizeof(f->image), "sha256:%s", f->id);
 	f->image[7] = 'f'; /* an image ID unlike the container's */
 	snprintf(f->sock, sizeof(f->sock), "%s", sub(""));
-	snprintf(f->sock + strlen(f->sock), sizeof(f->sock) - strlen(f->sock), "fake%d.sock", seq++);
+	snprintf(f->sock + strlen(f->sock), sizeof(f->sock) - strlen(f->sock), "fake%d.sock",
+		seq++);
 	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->sock) >= (int)sizeof(sa.sun_path))
 		abort();
 	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -762,15 +766,16 @@ static void test_fake_inspect(void)
 	r = fake_inspect(FAKE_GOOD, 2000, &ms, &c);
 	if (tap_is(r, 0, "fake: a well-formed answer (%lld ms)", (long long)ms)) {
 		tap_ok(!strcmp(c->name, "fake") && c->running && c->pid == 4242, "fake: fields");
-		tap_ok(c->labels.n == 2 && is(label_get(c, "tier"), "db") && is(label_get(c, "x"), ""),
+		tap_ok(c->labels.n == 2 && is(label_get(c, "tier"), "db") &&
+				is(label_get(c, "x"), ""),
 			"fake: own labels: Config.Labels without the image's app=web (%zu)",
 			c->labels.n);
 		tap_ok(c->image_labels.n == 2 && is(image_label_get(c, "app"), "web") &&
 				is(image_label_get(c, "tier"), "back"),
 			"fake: image labels: the image's Config.Labels (%zu)", c->image_labels.n);
 		tap_ok(c->n_digests == 1 &&
-				!strncmp(c->repo_digests[0], "registry.example:5000/kura/app@sha256:",
-					38),
+				!strncmp(c->repo_digests[0],
+					"registry.example:5000/kura/app@sha256:", 38),
 			"fake: repo digest");
 	}
 	kura_container_free(c);
@@ -801,8 +806,8 @@ static void test_fake_inspect(void)
 
 	/* Closed before curl has looked at the new connection reads as refused: either will do. */
 	r = fake_inspect(FAKE_CLOSE, 2000, NULL, &c);
-	tap_ok(r == -ECONNRESET || r == -ECONNREFUSED, "closed at once: ECONNRESET/ECONNREFUSED (%d)",
-		r);
+	tap_ok(r == -ECONNRESET || r == -ECONNREFUSED,
+		"closed at once: ECONNRESET/ECONNREFUSED (%d)", r);
 	tap_is(fake_inspect(FAKE_NOT_HTTP, 2000, NULL, &c), -EPROTO, "not HTTP: EPROTO");
 	tap_is(fake_inspect(FAKE_GARBAGE, 2000, NULL, &c), -EPROTO, "garbage JSON: EPROTO");
 	tap_is(fake_inspect(FAKE_BIG, 2000, NULL, &c), -EMSGSIZE, "2 MiB body: EMSGSIZE");
@@ -818,7 +823,8 @@ static void test_fake_inspect(void)
 	tap_is(fake_inspect(FAKE_RUNNING_STRING, 2000, NULL, &c), -EPROTO,
 		"Running a string: EPROTO");
 	tap_is(fake_inspect(FAKE_NO_STATE, 2000, NULL, &c), -EPROTO, "State null: EPROTO");
-	tap_is(fake_inspect(FAKE_BAD_DIGEST, 2000, NULL, &c), -EPROTO, "a tag in RepoDigests: EPROTO");
+	tap_is(fake_inspect(FAKE_BAD_DIGEST, 2000, NULL, &c), -EPROTO,
+		"a tag in RepoDigests: EPROTO");
 	{
 		/* The image answer fails the whole inspect as the container's would. */
 		static const struct {
@@ -855,8 +861,8 @@ static void test_fake_inspect(void)
 	tap_is(kura_runtime_inspect(rt, "ABCDEF", 2000, &c), -EINVAL, "short id: EINVAL");
 	id[10] = 'A';
 	tap_is(kura_runtime_inspect(rt, id, 2000, &c), -EINVAL, "uppercase id: EINVAL");
-	tap_is(kura_runtime_inspect(rt, "../../../../info?x=0000000000000000000000000000000000000000000",
-		       2000, &c),
+	tap_is(kura_runtime_inspect(rt,
+		       "../../../../info?x=0000000000000000000000000000000000000000000", 2000, &c),
 		-EINVAL, "path in id: EINVAL");
 	id[10] = 'a';
 	tap_is(kura_runtime_inspect(rt, id, 0, &c), -EINVAL, "timeout 0: EINVAL");
@@ -986,7 +992,8 @@ int main(int argc, char **argv)
 	} else if (getuid() != 0) {
 		tap_skip("real runtimes: need root for a private dockerd and podman storage");
 	} else if (harness_rootfs_tar(sub("rootfs.tar"), NULL, 0) < 0) {
-		/* The image both runtimes import: busybox-static and a /bin/sh link, nothing else. */
+		/* The image both runtimes import: busybox-static and a /bin/sh link, nothing else.
+		 */
 		tap_skip("real runtimes: no /bin/busybox (busybox-static) for the image");
 	} else {
 		test_real(HARNESS_DOCKER);

@@ -60,7 +60,8 @@ static void test_secbuf(void)
 	tap_is(kura_secbuf_printable(4096, &p), 0, "printable generator");
 	for (size_t i = 0; i < p->len; i++)
 		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-",
-			    p->data[i]) || p->data[i] == 0)
+			    p->data[i]) ||
+			p->data[i] == 0)
 			all_ok = false;
 	tap_ok(all_ok && p->len == 4096, "printable output stays in [A-Za-z0-9_-]");
 
@@ -210,8 +211,10 @@ static void test_secbuf_guarded(void)
 	tap_ok(strstr(flags, " dd") != NULL, "they are left out of core dumps");
 	tap_ok(strstr(flags, " dc") != NULL, "and out of a forked child");
 	tap_ok(!child_survives(k, READ), "a forked child cannot read the key");
-	tap_ok(child_survives(NULL, FILL_AND_FREE), "a child fills a 32-byte key of its own and frees it");
-	tap_ok(!child_survives(NULL, TOUCH_PAST_END), "a write just past such a key hits a guard page");
+	tap_ok(child_survives(NULL, FILL_AND_FREE),
+		"a child fills a 32-byte key of its own and frees it");
+	tap_ok(!child_survives(NULL, TOUCH_PAST_END),
+		"a write just past such a key hits a guard page");
 	tap_ok(!child_survives(NULL, TOUCH_BEFORE_AND_FREE),
 		"a write just before the key is caught when it is freed");
 
@@ -258,8 +261,9 @@ static void test_chain(void)
 	if (kura_secbuf_from(seed, sizeof(seed), &s) < 0)
 		abort();
 	tap_is(kura_chain_first(s, &k), 0, "K(0) from the starting key");
-	tap_ok(k->len == 32 && hex_is(k->data,
-		"77d5d1bb4c5557385de5f765b56943e0ccc23a9a78aaa771942a593b4f70a825"),
+	tap_ok(k->len == 32 &&
+			hex_is(k->data,
+				"77d5d1bb4c5557385de5f765b56943e0ccc23a9a78aaa771942a593b4f70a825"),
 		"K(0) = BLAKE2b(key = S, \"kura/audit/evolve/1\") (known answer)");
 	tap_ok(hex_is(s->data, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
 		"the starting key is left as it was");
@@ -277,8 +281,9 @@ static void test_chain(void)
 	was = k->data;
 	tap_is(kura_chain_evolve(&k), 0, "evolve");
 	tap_ok(k->data != was && gone(was, 32), "the old epoch's key is wiped");
-	tap_ok(k->len == 32 && hex_is(k->data,
-		"3c0b041b5491c8a306fa79e11494e13e57fc89b5ea600726d91bebe60d2aa776"),
+	tap_ok(k->len == 32 &&
+			hex_is(k->data,
+				"3c0b041b5491c8a306fa79e11494e13e57fc89b5ea600726d91bebe60d2aa776"),
 		"K(1) = BLAKE2b(key = K(0), \"kura/audit/evolve/1\") (known answer)");
 	kura_chain_mac(k, m1, (const uint8_t *)r2, strlen(r2), m2);
 	tap_ok(hex_is(m2, "921d72edee1dd9f23f6d640716e0c53129f90a4bfd8fd072072679a64748ddb2"),
@@ -354,7 +359,8 @@ static void test_passphrase(void)
 	tap_is(kura_master_read_passphrase(path("pass"), &p1), 0, "read a passphrase file");
 	tap_is(kura_master_read_passphrase(path("pass2"), &p2), 0, "read the same without newline");
 	tap_ok(p1 && p2 && kura_secbuf_equal(p1, p2), "one trailing newline is dropped");
-	tap_is(kura_master_read_passphrase(path("empty"), &p), -ENODATA, "empty passphrase refused");
+	tap_is(kura_master_read_passphrase(path("empty"), &p), -ENODATA,
+		"empty passphrase refused");
 	tap_is(kura_master_read_passphrase(path("loose"), &p), -EPERM,
 		"world-readable passphrase file refused");
 
@@ -529,7 +535,8 @@ static void test_seal(void)
 
 		memset(name, 'a', sizeof(name) - 1);
 		name[sizeof(name) - 1] = 0;
-		tap_is(kura_seal(kr, name, sid, 1, plain, &t), -EINVAL, "a name over 255 bytes is refused");
+		tap_is(kura_seal(kr, name, sid, 1, plain, &t), -EINVAL,
+			"a name over 255 bytes is refused");
 	}
 	kura_sealed_done(&s);
 	kura_sealed_done(&t);

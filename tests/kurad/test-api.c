@@ -88,8 +88,9 @@ static int request(const char *sock, const char *raw, size_t len, struct resp *r
 static int get(const char *sock, const char *path, const char *extra, struct resp *ret)
 {
 	char raw[4096];
-	int n = snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: kura\r\n%sConnection: close\r\n\r\n",
-		path, extra ? extra : "");
+	int n = snprintf(raw, sizeof(raw),
+		"GET %s HTTP/1.1\r\nHost: kura\r\n%sConnection: close\r\n\r\n", path,
+		extra ? extra : "");
 
 	return request(sock, raw, (size_t)n, ret);
 }
@@ -209,8 +210,7 @@ static void test_workload(void)
 	struct resp r;
 	json_t *j;
 
-	tap_ok(get("workload.sock", "/v1/whoami", NULL, &r) == 0 && r.status == 200,
-		"whoami: 200");
+	tap_ok(get("workload.sock", "/v1/whoami", NULL, &r) == 0 && r.status == 200, "whoami: 200");
 	j = body_json(&r);
 	tap_ok(json_is_true(json_object_get(j, "host")) &&
 			json_integer_value(json_object_get(j, "uid")) == 0 &&
@@ -221,8 +221,9 @@ static void test_workload(void)
 	tap_ok(get("workload.sock", "/v1/secrets", NULL, &r) == 0 && r.status == 200, "list: 200");
 	j = body_json(&r);
 	tap_ok(json_array_size(json_object_get(j, "secrets")) == 1 &&
-			strcmp(json_string_value(json_object_get(json_array_get(json_object_get(j,
-				"secrets"), 0), "name")) ?: "", "app/db") == 0 &&
+			strcmp(json_string_value(json_object_get(json_array_get(json_object_get(j, "secrets"), 0), "name")) ?:
+					"",
+				"app/db") == 0 &&
 			json_integer_value(json_object_get(j, "revision")) > 0,
 		"list: only the granted app/db, with the revision");
 	json_decref(j);
@@ -245,11 +246,14 @@ static void test_workload(void)
 	json_decref(j);
 
 	tap_ok(get("workload.sock", "/v1/secrets/app/db", "Accept: application/octet-stream\r\n",
-		       &r) == 0 && r.status == 200, "fetch (raw): 200");
+		       &r) == 0 &&
+			r.status == 200,
+		"fetch (raw): 200");
 	tap_ok(r.body_len == 10 && memcmp(r.body, "s3cr3t\0bin", 10) == 0,
 		"fetch (raw): the body is the value, NUL and all");
 	tap_ok(header_is(&r, "Content-Type", "application/octet-stream") &&
-			header_is(&r, "Kura-Version", "1") && strcasestr(r.head, "\r\nKura-Fingerprint: b2:") &&
+			header_is(&r, "Kura-Version", "1") &&
+			strcasestr(r.head, "\r\nKura-Fingerprint: b2:") &&
 			strcasestr(r.head, "\r\nKura-Created: 20"),
 		"fetch (raw): type, version, fingerprint and creation time in headers");
 	tap_ok(get("workload.sock", "/v1/secrets/app/db", "Accept: text/html\r\n", &r) == 0 &&
@@ -257,49 +261,60 @@ static void test_workload(void)
 		"fetch with another Accept: the JSON form");
 
 	tap_ok(get("workload.sock", "/v1/secrets/other/x", NULL, &r) == 0 &&
-			error_is(&r, 403, "no_grant"), "an ungranted secret: 403 no_grant");
+			error_is(&r, 403, "no_grant"),
+		"an ungranted secret: 403 no_grant");
 	tap_ok(get("workload.sock", "/v1/secrets/app/none", NULL, &r) == 0 &&
-			error_is(&r, 404, "not_found"), "a granted but missing secret: 404 not_found");
+			error_is(&r, 404, "not_found"),
+		"a granted but missing secret: 404 not_found");
 	tap_ok(get("workload.sock", "/v1/secrets/app/none", "Accept: application/octet-stream\r\n",
-		       &r) == 0 && error_is(&r, 404, "not_found") &&
+		       &r) == 0 &&
+			error_is(&r, 404, "not_found") &&
 			header_is(&r, "Content-Type", "application/json"),
 		"... also when raw was asked for: the error is JSON");
 	tap_ok(get("workload.sock", "/v1/secrets/app//db", NULL, &r) == 0 &&
-			error_is(&r, 400, "bad_name"), "an empty segment: 400 bad_name");
+			error_is(&r, 400, "bad_name"),
+		"an empty segment: 400 bad_name");
 	tap_ok(get("workload.sock", "/v1/secrets/app/%2e%2e", NULL, &r) == 0 &&
-			error_is(&r, 400, "bad_name"), "an escape: 400 bad_name (no unescaping)");
+			error_is(&r, 400, "bad_name"),
+		"an escape: 400 bad_name (no unescaping)");
 	tap_ok(get("workload.sock", "/v1/nothing", NULL, &r) == 0 &&
-			error_is(&r, 404, "no_endpoint"), "an unknown endpoint: 404");
+			error_is(&r, 404, "no_endpoint"),
+		"an unknown endpoint: 404");
 	{
 		static const char req[] = "POST /v1/whoami HTTP/1.1\r\nHost: kura\r\n"
 					  "Content-Length: 0\r\nConnection: close\r\n\r\n";
 
 		tap_ok(request("workload.sock", req, sizeof(req) - 1, &r) == 0 &&
-				error_is(&r, 405, "method_not_allowed"), "POST: 405");
+				error_is(&r, 405, "method_not_allowed"),
+			"POST: 405");
 	}
 	{
 		static const char req[] = "GET /v1/whoami HTTP/1.1\r\nHost: kura\r\n"
 					  "Content-Length: 3\r\nConnection: close\r\n\r\nabc";
 
 		tap_ok(request("workload.sock", req, sizeof(req) - 1, &r) == 0 &&
-				error_is(&r, 400, "bad_request"), "a body: 400");
+				error_is(&r, 400, "bad_request"),
+			"a body: 400");
 	}
 	{
 		static const char req[] = "GET /v1/whoami HTTP/1.1\r\nHost: kura\r\n"
 					  "Content-Length: 0\r\nContent-Length: 0\r\n\r\n";
 
-		tap_ok(request("workload.sock", req, sizeof(req) - 1, &r) == 0 &&
-				r.status == 400 && header_is(&r, "Connection", "close"),
+		tap_ok(request("workload.sock", req, sizeof(req) - 1, &r) == 0 && r.status == 400 &&
+				header_is(&r, "Connection", "close"),
 			"two Content-Lengths: 400 and the connection closed");
 	}
 
 	tap_ok(get("workload.sock", "/v1/watch", NULL, &r) == 0 && error_is(&r, 400, "bad_request"),
 		"watch without since: 400");
 	tap_ok(get("workload.sock", "/v1/watch?since=x", NULL, &r) == 0 &&
-			error_is(&r, 400, "bad_request"), "watch since=x: 400");
+			error_is(&r, 400, "bad_request"),
+		"watch since=x: 400");
 	tap_ok(get("workload.sock", "/v1/watch?since=0&timeout=0", NULL, &r) == 0 &&
-			error_is(&r, 400, "bad_request"), "watch timeout=0: 400");
-	tap_ok(get("workload.sock", "/v1/watch?since=1&timeout=1", NULL, &r) == 0 && r.status == 200,
+			error_is(&r, 400, "bad_request"),
+		"watch timeout=0: 400");
+	tap_ok(get("workload.sock", "/v1/watch?since=1&timeout=1", NULL, &r) == 0 &&
+			r.status == 200,
 		"watch from before kurad started: 200 at once");
 	j = body_json(&r);
 	tap_ok(json_is_true(json_object_get(j, "resync")) &&
@@ -327,7 +342,9 @@ static void test_workload(void)
 		j = body_json(&r);
 		tap_ok(json_array_size(json_object_get(j, "changed")) == 1 &&
 				strcmp(json_string_value(json_array_get(json_object_get(j, "changed"), 0)) ?:
-					"", "app/new") == 0 && ms < 4000,
+						"",
+					"app/new") == 0 &&
+				ms < 4000,
 			"... told app/new only (the readable one), in %lld ms: %s", (long long)ms,
 			r.body);
 	}
@@ -359,11 +376,14 @@ static void test_admin(void)
 	tap_ok(get("admin.sock", "/v1/whois", NULL, &r) == 0 && error_is(&r, 400, "bad_request"),
 		"whois without pid or container: 400");
 	tap_ok(get("admin.sock", "/v1/whois?pid=1&container=x", NULL, &r) == 0 &&
-			error_is(&r, 400, "bad_request"), "whois with both: 400");
+			error_is(&r, 400, "bad_request"),
+		"whois with both: 400");
 	tap_ok(get("admin.sock", "/v1/whois?pid=abc", NULL, &r) == 0 &&
-			error_is(&r, 400, "bad_request"), "whois pid=abc: 400");
+			error_is(&r, 400, "bad_request"),
+		"whois pid=abc: 400");
 	tap_ok(get("admin.sock", "/v1/whois?pid=4194304", NULL, &r) == 0 &&
-			error_is(&r, 404, "not_found"), "whois of a pid no process has: 404");
+			error_is(&r, 404, "not_found"),
+		"whois of a pid no process has: 404");
 	tap_ok(post("/v1/op/no.such", "{}", &r) == 0 && error_is(&r, 404, "not_found"),
 		"an unknown operation: 404");
 	tap_ok(post("/v1/op/secret.list", "[1]", &r) == 0 && error_is(&r, 400, "bad_request"),
@@ -409,7 +429,8 @@ static void test_records(void)
 		not_found = not_found || strstr(line, "\"reason\":\"not_found\"");
 		json_decref(rec);
 	}
-	tap_is(fetches, 3, "the audit log holds the three fetches of a value, version and fingerprint");
+	tap_is(fetches, 3,
+		"the audit log holds the three fetches of a value, version and fingerprint");
 	tap_ok(no_grant && not_found, "and the refusals, with their reasons");
 	free(buf);
 }

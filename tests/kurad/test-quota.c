@@ -80,7 +80,8 @@ static void test_no_collisions(void)
 		root_ok += kura_quota_rate_ok(q, &c0, 0.0);
 	tap_is(root_ok, 10u, "so has the container");
 	tap_ok(!kura_quota_rate_ok(q, &victim, 0.0), "and root's 11th request at once is refused");
-	tap_ok(kura_quota_rate_ok(q, &victim, 0.1), "a tenth of a second later at rate 10 it has one");
+	tap_ok(kura_quota_rate_ok(q, &victim, 0.1),
+		"a tenth of a second later at rate 10 it has one");
 	for (unsigned u = 1; u <= 65536; u++)
 		kura_quota_release(q, &slots[u]);
 	kura_quota_release(q, &victim);
@@ -130,7 +131,8 @@ static void test_admission(void)
 		struct kura_slot e = { 0 };
 		struct kura_principal pe = user(4);
 
-		tap_is(kura_quota_admit(q, &e, &pe, 8.0), 0, "a 9th comer is admitted into a full table");
+		tap_is(kura_quota_admit(q, &e, &pe, 8.0), 0,
+			"a 9th comer is admitted into a full table");
 		tap_ok(n_evicted == 1 && evicted[0] == &a[0],
 			"by evicting the oldest idle connection of the principal with the most");
 		kura_quota_get_stats(q, &st);
@@ -147,7 +149,8 @@ static void test_admission(void)
 
 			tap_is(kura_quota_admit(q, &f, &pf, 10.0), 0, "room made again");
 			tap_ok(n_evicted == 1 && evicted[0] != &a[1] && evicted[0] != &a[2] &&
-					evicted[0] != &b[0] && evicted[0] != &b[1] && evicted[0] != &b[2],
+					evicted[0] != &b[0] && evicted[0] != &b[1] &&
+					evicted[0] != &b[2],
 				"and never from a connection inside a request");
 			kura_quota_release(q, &f);
 		}
@@ -253,7 +256,8 @@ static void test_watches(void)
 	kura_quota_watch_begin(q, &a[1]);
 	kura_quota_watch_begin(q, &b[0]);
 	n_evicted = 0;
-	tap_is(kura_quota_watch_begin(q, &c), 0, "past the host's long polls, a newcomer still gets one");
+	tap_is(kura_quota_watch_begin(q, &c), 0,
+		"past the host's long polls, a newcomer still gets one");
 	tap_ok(n_evicted == 1 && (evicted[0] == &a[0] || evicted[0] == &a[1]),
 		"from the principal holding the most");
 	kura_quota_watch_end(q, evicted[0]);
@@ -349,7 +353,8 @@ static void test_reap(void)
 	kura_quota_busy(q, &b, true, 1.0);
 	n_evicted = 0;
 	tap_is(kura_quota_reap(q, 5.5, 5.0), 1u, "one connection past its header deadline");
-	tap_ok(n_evicted == 1 && evicted[0] == &a, "the idle one, not the busy one nor the young one");
+	tap_ok(n_evicted == 1 && evicted[0] == &a,
+		"the idle one, not the busy one nor the young one");
 	kura_quota_release(q, &a);
 	kura_quota_release(q, &b);
 	kura_quota_release(q, &c);

@@ -81,10 +81,10 @@ static struct kura_store *open_store(const char *name, unsigned flags)
 	return s;
 }
 
-static int put1(
-        struct kura_store *s, const char *key, const char *value, int64_t expect, int64_t *ret_rev)
+static int put1(struct kura_store *s, const char *key, const char *value, int64_t expect,
+	int64_t *ret_rev)
 {
-	struct kura_txn t = {0};
+	struct kura_txn t = { 0 };
 	int r = kura_txn_put(&t, key, value, strlen(value), expect);
 
 	if (r == 0)
@@ -95,7 +95,7 @@ static int put1(
 
 static int del1(struct kura_store *s, const char *key, int64_t expect, int64_t *ret_rev)
 {
-	struct kura_txn t = {0};
+	struct kura_txn t = { 0 };
 	int r = kura_txn_delete(&t, key, expect);
 
 	if (r == 0)
@@ -106,7 +106,7 @@ static int del1(struct kura_store *s, const char *key, int64_t expect, int64_t *
 
 static bool value_is(struct kura_store *s, const char *key, const void *value, size_t len)
 {
-	struct kura_kv kv = {0};
+	struct kura_kv kv = { 0 };
 	bool ok;
 
 	if (kura_store_get(s, key, &kv) < 0)
@@ -161,8 +161,8 @@ static int raw_text(const char *name, const char *sql, char *buf, size_t size)
 static int write_file(const char *name, const void *data, size_t len)
 {
 	char p[PATH_MAX];
-	_cleanup_close_ int fd =
-	        open(tpath(p, name), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	_cleanup_close_ int fd = open(tpath(p, name), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		0600);
 
 	if (fd < 0 || write(fd, data, len) != (ssize_t)len)
 		return -errno;
@@ -171,7 +171,7 @@ static int write_file(const char *name, const void *data, size_t len)
 
 static void test_txn_builder(void)
 {
-	struct kura_txn t = {0};
+	struct kura_txn t = { 0 };
 	char buf[8] = "abcdefg";
 	int status = -1;
 	bool ok = true;
@@ -188,17 +188,17 @@ static void test_txn_builder(void)
 		char key[16];
 
 		snprintf(key, sizeof(key), "k%d", i);
-		ok = (i % 2 ? kura_txn_delete(&t, key, i)
-		            : kura_txn_put(&t, key, buf, sizeof(buf), KURA_REV_ABSENT)) == 0;
+		ok = (i % 2 ? kura_txn_delete(&t, key, i) :
+			      kura_txn_put(&t, key, buf, sizeof(buf), KURA_REV_ABSENT)) == 0;
 	}
 	tap_ok(ok && t.n == 20 && t.cap >= 20, "txn: 20 ops appended (cap %zu)", t.cap);
 	buf[0] = 'X';
 	tap_ok(t.ops[0].kind == KURA_OP_PUT && memcmp(t.ops[0].value, "abcdefg", 8) == 0 &&
-	                t.ops[0].expect_rev == KURA_REV_ABSENT,
-	        "txn: put copied its value");
+			t.ops[0].expect_rev == KURA_REV_ABSENT,
+		"txn: put copied its value");
 	tap_ok(t.ops[19].kind == KURA_OP_DELETE && !strcmp(t.ops[19].key, "k19") &&
-	                !t.ops[19].value && t.ops[19].len == 0 && t.ops[19].expect_rev == 19,
-	        "txn: delete recorded");
+			!t.ops[19].value && t.ops[19].len == 0 && t.ops[19].expect_rev == 19,
+		"txn: delete recorded");
 	tap_is(kura_txn_put(&t, "empty", NULL, 0, KURA_REV_ANY), 0, "txn: empty value accepted");
 	tap_ok(t.ops[20].value && t.ops[20].len == 0, "txn: empty value is not NULL");
 
@@ -219,7 +219,8 @@ static void test_txn_builder(void)
 		status = -1;
 	tap_ok(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		"done and close accept NULL and repeated calls (a child making them exits 0, "
-		"status %#x)", (unsigned)status);
+		"status %#x)",
+		(unsigned)status);
 }
 
 static void test_open(void)
@@ -245,18 +246,18 @@ static void test_open(void)
 		return;
 	tap_ok(!strcmp(s->ops->name, "sqlite"), "open: backend is sqlite");
 	tap_ok(kura_store_sqlite_schema_version() >= 1, "schema version %d",
-	        kura_store_sqlite_schema_version());
+		kura_store_sqlite_schema_version());
 	tap_is(revision(s), 0, "open: new store at revision 0");
 	tap_is(put1(s, "a", "1", KURA_REV_ABSENT, NULL), 0, "open: put");
 	r = stat(p, &st);
 	tap_ok(r == 0 && (st.st_mode & 07777) == 0600,
-	        "open: store file is mode 0600 even with umask 0 (%o)", st.st_mode & 07777);
+		"open: store file is mode 0600 even with umask 0 (%o)", st.st_mode & 07777);
 	r = stat(tpath(q, "open.db-wal"), &st);
 	tap_ok(r == 0 && (st.st_mode & 07777) == 0600, "open: WAL file is mode 0600 (%o)",
-	        st.st_mode & 07777);
+		st.st_mode & 07777);
 	tap_ok(raw_text("open.db", "PRAGMA journal_mode", mode, sizeof(mode)) == SQLITE_OK &&
-	                !strcmp(mode, "wal"),
-	        "open: journal mode is WAL (%s)", mode);
+			!strcmp(mode, "wal"),
+		"open: journal mode is WAL (%s)", mode);
 	kura_store_close(s);
 	s = NULL;
 
@@ -274,7 +275,7 @@ static void test_open(void)
 	if (symlink("open.db", tpath(q, "link.db")) == 0) {
 		tap_is(kura_store_open_sqlite(q, 0, &s), -ELOOP, "open: symlink refused");
 		tap_is(kura_store_open_sqlite(q, KURA_STORE_CREATE, &s), -ELOOP,
-		        "open: symlink refused with CREATE");
+			"open: symlink refused with CREATE");
 	} else {
 		tap_skip("symlink: %s", strerror(errno));
 		tap_skip("symlink: %s", strerror(errno));
@@ -282,7 +283,7 @@ static void test_open(void)
 	if (symlink("target.db", tpath(q, "dangling.db")) == 0) {
 		r = kura_store_open_sqlite(q, KURA_STORE_CREATE, &s);
 		tap_ok(r == -ELOOP && access(tpath(p, "target.db"), F_OK) < 0,
-		        "open: dangling symlink refused, target not created (%d)", r);
+			"open: dangling symlink refused, target not created (%d)", r);
 	} else {
 		tap_skip("symlink: %s", strerror(errno));
 	}
@@ -294,8 +295,8 @@ static void test_open(void)
 static void test_get_put(void)
 {
 	struct kura_store *s = open_store("getput.db", KURA_STORE_CREATE | KURA_STORE_NOSYNC);
-	struct kura_txn t = {0};
-	struct kura_kv kv = {0};
+	struct kura_txn t = { 0 };
+	struct kura_kv kv = { 0 };
 	uint8_t bin[256];
 	_cleanup_free_ uint8_t *big = NULL;
 	size_t big_len = 4u << 20;
@@ -317,8 +318,8 @@ static void test_get_put(void)
 	tap_ok(r == 0 && rev == 1, "put: first commit is revision 1 (%d, %" PRId64 ")", r, rev);
 	r = kura_store_get(s, "bin", &kv);
 	tap_ok(r == 0 && kv.len == sizeof(bin) && !memcmp(kv.value, bin, sizeof(bin)) &&
-	                !strcmp(kv.key, "bin"),
-	        "get: binary value with NUL bytes round-trips");
+			!strcmp(kv.key, "bin"),
+		"get: binary value with NUL bytes round-trips");
 	tap_ok(kv.create_rev == 1 && kv.mod_rev == 1, "get: create_rev = mod_rev = 1");
 	kura_kv_done(&kv);
 	tap_ok(!kv.key && !kv.value && kv.len == 0, "kv_done zeroes");
@@ -327,7 +328,7 @@ static void test_get_put(void)
 	tap_is(rev, 2, "put: revision advanced by exactly 1");
 	kura_store_get(s, "bin", &kv);
 	tap_ok(kv.create_rev == 1 && kv.mod_rev == 2 && kv.len == 3,
-	        "put: update keeps create_rev 1, sets mod_rev 2");
+		"put: update keeps create_rev 1, sets mod_rev 2");
 	kura_kv_done(&kv);
 
 	tap_is(put1(s, "other", "x", KURA_REV_ANY, &rev), 0, "put: another key");
@@ -344,7 +345,7 @@ static void test_get_put(void)
 	tap_ok(r == 0 && rev == 4, "put: a 3-op transaction is one revision (%" PRId64 ")", rev);
 	r = kura_store_get(s, "empty", &kv);
 	tap_ok(r == 0 && kv.len == 0 && kv.value && kv.mod_rev == 4 && kv.create_rev == 4,
-	        "get: empty value round-trips");
+		"get: empty value round-trips");
 	kura_kv_done(&kv);
 
 	r = kura_store_commit(s, &t, &rev);
@@ -369,8 +370,8 @@ static void test_get_put(void)
 static void test_cas(void)
 {
 	struct kura_store *s = open_store("cas.db", KURA_STORE_CREATE | KURA_STORE_NOSYNC);
-	struct kura_txn t = {0};
-	struct kura_kv kv = {0};
+	struct kura_txn t = { 0 };
+	struct kura_kv kv = { 0 };
 	int64_t rev = -1, r1 = -1;
 	int r;
 
@@ -385,7 +386,7 @@ static void test_cas(void)
 	kura_txn_done(&t);
 	tap_is(r, -ESTALE, "cas: ABSENT on an existing key is -ESTALE");
 	tap_ok(strstr(kura_store_errmsg(s), "k") != NULL, "cas: errmsg names the key: %s",
-	        kura_store_errmsg(s));
+		kura_store_errmsg(s));
 	tap_ok(rev == -1, "cas: ret_rev untouched on failure");
 	tap_is(kura_store_get(s, "fresh", &kv), -ENOENT, "cas: other ops were not applied");
 	tap_ok(value_is(s, "k", "v1", 2) && revision(s) == r1, "cas: key and revision unchanged");
@@ -425,8 +426,8 @@ static void list_diag(const struct kura_kv_list *l)
 
 #define RANGE_IS(s, prefix, after, limit, ...)                                                     \
 	({                                                                                         \
-		static const char *const _want[] = {__VA_ARGS__};                                  \
-		struct kura_kv_list _l = {0};                                                      \
+		static const char *const _want[] = { __VA_ARGS__ };                                \
+		struct kura_kv_list _l = { 0 };                                                    \
 		int _r = kura_store_range(s, prefix, after, limit, &_l);                           \
 		bool _ok = _r == 0 && list_is(&_l, _want, ELEMENTSOF(_want));                      \
 		if (!tap_ok(_ok, "range %s after %s limit %d", #prefix, #after, limit))            \
@@ -436,11 +437,11 @@ static void list_diag(const struct kura_kv_list *l)
 
 static void test_range(void)
 {
-	static const char *const keys[] = {"a", "a%", "a%b", "aXb", "a_b", "ab", "a\xff",
-	        "a\xff\xff", "b", "db/", "db/x", "db/y", "db2", "\xff", "\xff\xff"};
+	static const char *const keys[] = { "a", "a%", "a%b", "aXb", "a_b", "ab", "a\xff",
+		"a\xff\xff", "b", "db/", "db/x", "db/y", "db2", "\xff", "\xff\xff" };
 	struct kura_store *s = open_store("range.db", KURA_STORE_CREATE | KURA_STORE_NOSYNC);
-	struct kura_txn t = {0};
-	struct kura_kv_list l = {0};
+	struct kura_txn t = { 0 };
+	struct kura_kv_list l = { 0 };
 	bool ok = true;
 	int r;
 
@@ -487,8 +488,8 @@ static void test_range(void)
 	kura_kv_list_done(&l);
 	r = kura_store_range(s, "a%", NULL, 0, &l);
 	tap_ok(r == 0 && l.n == 2 && l.items[1].len == 3 && !memcmp(l.items[1].value, "a%b", 3) &&
-	                l.items[1].mod_rev == 1 && l.items[1].create_rev == 1,
-	        "range: values and revisions returned");
+			l.items[1].mod_rev == 1 && l.items[1].create_rev == 1,
+		"range: values and revisions returned");
 	kura_kv_list_done(&l);
 
 	{
@@ -513,7 +514,7 @@ static void test_range(void)
 		}
 		kura_kv_list_done(&l);
 		tap_ok(r == 0 && ok && total == 25 && pages == 3,
-		        "range: paging by 10 with after: %zu keys in %zu pages", total, pages);
+			"range: paging by 10 with after: %zu keys in %zu pages", total, pages);
 	}
 	kura_store_close(s);
 }
@@ -530,29 +531,29 @@ static bool changes_are(const struct kura_change_list *l, const struct want_chan
 
 	for (size_t i = 0; ok && i < n; i++)
 		ok = l->items[i].rev == w[i].rev && l->items[i].kind == w[i].kind &&
-		        !strcmp(l->items[i].key, w[i].key);
+			!strcmp(l->items[i].key, w[i].key);
 	if (!ok)
 		for (size_t i = 0; i < l->n; i++)
 			tap_diag("  rev %" PRId64 " %s %s", l->items[i].rev,
-			        l->items[i].kind == KURA_CHANGE_PUT ? "put" : "delete",
-			        l->items[i].key);
+				l->items[i].kind == KURA_CHANGE_PUT ? "put" : "delete",
+				l->items[i].key);
 	return ok;
 }
 
 static void test_changes(void)
 {
 	static const struct want_change all[] = {
-	        {1, KURA_CHANGE_PUT, "a"},
-	        {1, KURA_CHANGE_PUT, "b"},
-	        {2, KURA_CHANGE_PUT, "z"},
-	        {2, KURA_CHANGE_DELETE, "a"},
-	        {2, KURA_CHANGE_PUT, "y"},
-	        {2, KURA_CHANGE_PUT, "x"},
-	        {3, KURA_CHANGE_DELETE, "b"},
+		{ 1, KURA_CHANGE_PUT, "a" },
+		{ 1, KURA_CHANGE_PUT, "b" },
+		{ 2, KURA_CHANGE_PUT, "z" },
+		{ 2, KURA_CHANGE_DELETE, "a" },
+		{ 2, KURA_CHANGE_PUT, "y" },
+		{ 2, KURA_CHANGE_PUT, "x" },
+		{ 3, KURA_CHANGE_DELETE, "b" },
 	};
 	struct kura_store *s = open_store("changes.db", KURA_STORE_CREATE | KURA_STORE_NOSYNC);
-	struct kura_change_list l = {0};
-	struct kura_txn t = {0};
+	struct kura_change_list l = { 0 };
+	struct kura_txn t = { 0 };
 	int r;
 
 	if (!tap_ok(s, "changes: open"))
@@ -578,7 +579,7 @@ static void test_changes(void)
 
 	r = kura_store_changes(s, 0, 0, &l);
 	tap_ok(r == 0 && changes_are(&l, all, 7),
-	        "changes: from 0, in revision then op order, deletes included");
+		"changes: from 0, in revision then op order, deletes included");
 	kura_change_list_done(&l);
 	r = kura_store_changes(s, 1, 0, &l);
 	tap_ok(r == 0 && changes_are(&l, all + 2, 5), "changes: since 1");
@@ -591,11 +592,11 @@ static void test_changes(void)
 	kura_change_list_done(&l);
 	r = kura_store_changes(s, 0, 4, &l);
 	tap_ok(r == 0 && changes_are(&l, all, 2),
-	        "changes: limit 4 does not split revision 2 (paging would lose its tail)");
+		"changes: limit 4 does not split revision 2 (paging would lose its tail)");
 	kura_change_list_done(&l);
 	r = kura_store_changes(s, 1, 2, &l);
 	tap_ok(r == 0 && changes_are(&l, all + 2, 4),
-	        "changes: a first revision larger than the limit comes whole");
+		"changes: a first revision larger than the limit comes whole");
 	kura_change_list_done(&l);
 	r = kura_store_changes(s, 0, 1, &l);
 	tap_ok(r == 0 && changes_are(&l, all, 2), "changes: limit 1 gives revision 1 whole");
@@ -603,7 +604,7 @@ static void test_changes(void)
 	tap_is(kura_store_changes(s, -1, 0, &l), -EINVAL, "changes: negative since is -EINVAL");
 
 	tap_is(raw_sql("changes.db", "UPDATE meta SET value = 2 WHERE name = 'compacted'"),
-	        SQLITE_OK, "changes: mark history up to 2 compacted");
+		SQLITE_OK, "changes: mark history up to 2 compacted");
 	tap_is(kura_store_changes(s, 1, 0, &l), -ERANGE, "changes: since before compaction");
 	tap_ok(l.n == 0 && !l.items, "changes: result untouched on failure");
 	r = kura_store_changes(s, 2, 0, &l);
@@ -624,37 +625,37 @@ static void test_bad_files(void)
 		buf[i] = (char)(i * 31 + 7);
 	write_file("garbage.db", buf, sizeof(buf));
 	tap_is(kura_store_open_sqlite(tpath(p, "garbage.db"), 0, &s), -EUCLEAN,
-	        "bad: a file that is not a database is -EUCLEAN");
+		"bad: a file that is not a database is -EUCLEAN");
 	tap_is(kura_store_open_sqlite(p, KURA_STORE_CREATE, &s), -EUCLEAN,
-	        "bad: ... also with CREATE");
+		"bad: ... also with CREATE");
 	tap_ok(stat(p, &st) == 0 && st.st_size == (off_t)sizeof(buf),
-	        "bad: garbage left untouched");
+		"bad: garbage left untouched");
 	write_file("short.db", "hello", 5);
 	tap_is(kura_store_open_sqlite(tpath(p, "short.db"), 0, &s), -EUCLEAN,
-	        "bad: a short non-database file is -EUCLEAN");
+		"bad: a short non-database file is -EUCLEAN");
 
 	raw_sql("foreign.db",
-	        "PRAGMA application_id = 42; PRAGMA user_version = 1;"
-	        "CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB);");
+		"PRAGMA application_id = 42; PRAGMA user_version = 1;"
+		"CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB);");
 	tap_is(kura_store_open_sqlite(tpath(p, "foreign.db"), KURA_STORE_CREATE, &s), -EUCLEAN,
-	        "bad: a foreign application_id is -EUCLEAN");
+		"bad: a foreign application_id is -EUCLEAN");
 	raw_sql("tables.db", "CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT);");
 	tap_is(kura_store_open_sqlite(tpath(p, "tables.db"), KURA_STORE_CREATE, &s), -EUCLEAN,
-	        "bad: unknown tables at user_version 0 are -EUCLEAN");
+		"bad: unknown tables at user_version 0 are -EUCLEAN");
 	tap_ok(raw_text("tables.db", "PRAGMA journal_mode", mode, sizeof(mode)) == SQLITE_OK &&
-	                !strcmp(mode, "delete"),
-	        "bad: the foreign database was not switched to WAL (%s)", mode);
+			!strcmp(mode, "delete"),
+		"bad: the foreign database was not switched to WAL (%s)", mode);
 	snprintf(sql, sizeof(sql), "PRAGMA application_id = %d; PRAGMA user_version = 1;",
-	        0x6b757261);
+		0x6b757261);
 	raw_sql("hollow.db", sql);
 	tap_is(kura_store_open_sqlite(tpath(p, "hollow.db"), 0, &s), -EUCLEAN,
-	        "bad: kura's id but no tables is -EUCLEAN");
+		"bad: kura's id but no tables is -EUCLEAN");
 
 	write_file("empty.db", "", 0);
 	tap_is(kura_store_open_sqlite(tpath(p, "empty.db"), 0, &s), -EUCLEAN,
-	        "bad: an empty file is not initialised without CREATE");
+		"bad: an empty file is not initialised without CREATE");
 	tap_is(kura_store_open_sqlite(p, KURA_STORE_CREATE, &s), 0,
-	        "bad: an empty file is initialised with CREATE");
+		"bad: an empty file is initialised with CREATE");
 	kura_store_close(s);
 	s = NULL;
 
@@ -662,10 +663,10 @@ static void test_bad_files(void)
 	kura_store_close(s);
 	s = NULL;
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
-	        kura_store_sqlite_schema_version() + 1);
+		kura_store_sqlite_schema_version() + 1);
 	raw_sql("newer.db", sql);
 	tap_is(kura_store_open_sqlite(tpath(p, "newer.db"), 0, &s), -EPROTONOSUPPORT,
-	        "bad: a newer schema version is -EPROTONOSUPPORT");
+		"bad: a newer schema version is -EPROTONOSUPPORT");
 
 	/* Corrupt the first page of the kv table (page 2) of a checkpointed store. */
 	s = open_store("corrupt.db", KURA_STORE_CREATE);
@@ -690,7 +691,7 @@ static void test_bad_files(void)
 	}
 	r = kura_store_open_sqlite(p, 0, &s);
 	if (r == 0) {
-		struct kura_kv_list l = {0};
+		struct kura_kv_list l = { 0 };
 
 		r = kura_store_range(s, "", NULL, 0, &l);
 		tap_diag("corrupt: range said: %s", kura_store_errmsg(s));
@@ -738,25 +739,25 @@ static void test_secure_delete(void)
 	put1(s, "small", "DOOMED-SMALL-VALUE", KURA_REV_ANY, NULL);
 	kura_store_close(s);
 	tap_ok(file_contains("wipe.db", marker) == 1 &&
-	                file_contains("wipe.db", "DOOMED-SMALL-VALUE") == 1,
-	        "wipe: the values reached the database file");
+			file_contains("wipe.db", "DOOMED-SMALL-VALUE") == 1,
+		"wipe: the values reached the database file");
 
 	s = open_store("wipe.db", 0);
 	tap_is(del1(s, "doomed", KURA_REV_ANY, NULL) || del1(s, "small", KURA_REV_ANY, NULL), 0,
-	        "wipe: deleted both");
+		"wipe: deleted both");
 	kura_store_close(s);
 	tap_ok(file_contains("wipe.db", marker) == 0 && file_contains("wipe.db-wal", marker) == 0,
-	        "wipe: no trace of the deleted large value on disk (secure_delete)");
+		"wipe: no trace of the deleted large value on disk (secure_delete)");
 	tap_ok(file_contains("wipe.db", "DOOMED-SMALL-VALUE") == 0,
-	        "wipe: no trace of the deleted small value on disk");
+		"wipe: no trace of the deleted small value on disk");
 }
 
 static void test_check_purge(void)
 {
 	static const char marker[] = "PURGED-CIPHERTEXT";
 	struct kura_store *s = open_store("check.db", KURA_STORE_CREATE);
-	struct kura_change_list ch = {0};
-	struct kura_txn t = {0};
+	struct kura_change_list ch = { 0 };
+	struct kura_txn t = { 0 };
 	struct stat st;
 	int64_t rev = 0, r1 = 0;
 	char p[PATH_MAX];
@@ -788,7 +789,7 @@ static void test_check_purge(void)
 	tap_is(kura_store_purge(s), 0, "purge");
 	tap_ok(stat(tpath(p, "check.db-wal"), &st) < 0 || st.st_size == 0, "purge: log truncated");
 	tap_ok(file_contains("check.db-wal", marker) == 0 && file_contains("check.db", marker) == 0,
-	        "purge: no trace of the deleted value");
+		"purge: no trace of the deleted value");
 	tap_ok(value_is(s, "k", "v", 1) && value_is(s, "x", "1", 1), "purge: live data intact");
 	kura_store_close(s);
 }
@@ -814,7 +815,8 @@ static void test_read_snapshot(void)
 	tap_is(put1(a, "x", "y", KURA_REV_ABSENT, NULL), -EINVAL, "snapshot: no commit inside");
 	tap_is(kura_store_read_begin(a), -EINVAL, "snapshot: no nesting");
 	kura_store_read_end(a);
-	tap_ok(value_is(a, "k", "new", 3) && revision(a) == 2, "snapshot: after read_end, the new value");
+	tap_ok(value_is(a, "k", "new", 3) && revision(a) == 2,
+		"snapshot: after read_end, the new value");
 	tap_is(put1(a, "x", "y", KURA_REV_ABSENT, NULL), 0, "snapshot: commits work again");
 	kura_store_close(a);
 	kura_store_close(b);
@@ -824,7 +826,7 @@ static void test_two_handles(void)
 {
 	struct kura_store *a = open_store("two.db", KURA_STORE_CREATE);
 	struct kura_store *b = open_store("two.db", 0);
-	struct kura_kv ka = {0}, kb = {0};
+	struct kura_kv ka = { 0 }, kb = { 0 };
 	int64_t rev = 0;
 
 	if (!tap_ok(a && b, "two handles: both open")) {
@@ -838,12 +840,12 @@ static void test_two_handles(void)
 	tap_ok(ka.mod_rev == 1 && kb.mod_rev == 1, "two handles: both read mod_rev 1");
 	tap_is(put1(b, "shared", "from-b", kb.mod_rev, &rev), 0, "two handles: b writes first");
 	tap_is(put1(a, "shared", "from-a2", ka.mod_rev, NULL), -ESTALE,
-	        "two handles: a's write on the same read is -ESTALE");
+		"two handles: a's write on the same read is -ESTALE");
 	tap_is(put1(a, "new", "a", KURA_REV_ABSENT, NULL), 0, "two handles: a creates a key");
 	tap_is(put1(b, "new", "b", KURA_REV_ABSENT, NULL), -ESTALE,
-	        "two handles: b's create of the same key is -ESTALE");
+		"two handles: b's create of the same key is -ESTALE");
 	tap_ok(value_is(a, "shared", "from-b", 6) && value_is(b, "new", "a", 1),
-	        "two handles: each sees the other's writes");
+		"two handles: each sees the other's writes");
 	tap_ok(revision(a) == 3 && revision(b) == 3, "two handles: agree on revision 3");
 	kura_kv_done(&ka);
 	kura_kv_done(&kb);
@@ -861,8 +863,8 @@ static int contend(struct kura_store *s, const char *who)
 	int retries = 0, r = 0;
 
 	for (int i = 0; i < 500 && r >= 0; i++) {
-		struct kura_kv kv = {0};
-		struct kura_txn t = {0};
+		struct kura_kv kv = { 0 };
+		struct kura_txn t = { 0 };
 		char key[32], count[32];
 		int64_t expect = KURA_REV_ABSENT;
 		long n = 0;
@@ -901,8 +903,8 @@ static int contend(struct kura_store *s, const char *who)
 static void test_fork(void)
 {
 	struct kura_store *s = open_store("fork.db", KURA_STORE_CREATE);
-	struct kura_change_list ch = {0};
-	struct kura_kv_list l = {0};
+	struct kura_change_list ch = { 0 };
+	struct kura_kv_list l = { 0 };
 	int ready[2], status = -1, retries;
 	size_t switches = 0;
 	double t0;
@@ -931,14 +933,14 @@ static void test_fork(void)
 		return;
 	}
 	s = open_store("fork.db", 0);
-	r = read(ready[0], &(char){0}, 1) == 1 ? 0 : -EPIPE;
+	r = read(ready[0], &(char){ 0 }, 1) == 1 ? 0 : -EPIPE;
 	close(ready[0]);
 	t0 = now();
 	retries = s && r == 0 ? contend(s, "parent") : -EIO;
 	tap_ok(retries >= 0, "fork: parent committed 500 transactions (%d retries)", retries);
 	waitpid(pid, &status, 0);
 	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	        "fork: child committed 500 transactions (status %#x)", status);
+		"fork: child committed 500 transactions (status %#x)", status);
 	tap_diag("two processes, 1000 synchronous transactions: %.2f s", now() - t0);
 	if (!s)
 		return;
@@ -955,8 +957,8 @@ static void test_fork(void)
 	ok = r == 0 && ch.n == 2000;
 	for (size_t i = 0; ok && i < ch.n; i++)
 		ok = ch.items[i].rev == (int64_t)(i / 2 + 1) &&
-		        ch.items[i].kind == KURA_CHANGE_PUT &&
-		        (strcmp(ch.items[i].key, "counter") == 0) == (i % 2 == 1);
+			ch.items[i].kind == KURA_CHANGE_PUT &&
+			(strcmp(ch.items[i].key, "counter") == 0) == (i % 2 == 1);
 	tap_ok(ok, "fork: the change feed has 2 changes for each of revisions 1..1000");
 	for (size_t i = 2; ok && i < ch.n; i += 2)
 		switches += ch.items[i].key[0] != ch.items[i - 2].key[0];
@@ -979,9 +981,9 @@ static void test_bulk(void)
 {
 	enum { N = 100000, VLEN = 300 };
 	struct kura_store *s = open_store("bulk.db", KURA_STORE_CREATE);
-	struct kura_change_list ch = {0};
-	struct kura_kv_list l = {0};
-	struct kura_txn t = {0};
+	struct kura_change_list ch = { 0 };
+	struct kura_kv_list l = { 0 };
+	struct kura_txn t = { 0 };
 	char key[32], value[VLEN];
 	double t0, dt;
 	int64_t rev = 0;
@@ -994,8 +996,8 @@ static void test_bulk(void)
 	for (unsigned i = 0; i < N && r == 0; i++) {
 		snprintf(key, sizeof(key), "bulk/%06u", i);
 		bulk_value(value, sizeof(value), i);
-		r = kura_txn_put(
-		        &t, key, value, sizeof(value), i % 2 ? KURA_REV_ABSENT : KURA_REV_ANY);
+		r = kura_txn_put(&t, key, value, sizeof(value),
+			i % 2 ? KURA_REV_ABSENT : KURA_REV_ANY);
 	}
 	tap_is(r, 0, "bulk: built a transaction of %d puts", N);
 
@@ -1017,10 +1019,10 @@ static void test_bulk(void)
 		snprintf(key, sizeof(key), "bulk/%06zu", i);
 		bulk_value(value, sizeof(value), (unsigned)i);
 		ok = !strcmp(l.items[i].key, key) && l.items[i].len == VLEN &&
-		        !memcmp(l.items[i].value, value, VLEN) && l.items[i].mod_rev == 1;
+			!memcmp(l.items[i].value, value, VLEN) && l.items[i].mod_rev == 1;
 	}
 	tap_ok(r == 0 && l.n == N && ok, "bulk: all %d keys listed with their values (%zu)", N,
-	        l.n);
+		l.n);
 	tap_diag("range over %d keys: %.3f s", N, dt);
 	kura_kv_list_done(&l);
 
@@ -1060,7 +1062,7 @@ static void test_bulk(void)
 
 static int fill_txn(struct kura_store *s, unsigned i, int64_t *ret_rev)
 {
-	struct kura_txn t = {0};
+	struct kura_txn t = { 0 };
 	char key[32], value[1000];
 	int r = 0;
 
@@ -1078,7 +1080,7 @@ static int fill_txn(struct kura_store *s, unsigned i, int64_t *ret_rev)
 static bool fill_intact(struct kura_store *s, unsigned committed, int64_t rev)
 {
 	char key[32], value[1000];
-	struct kura_kv kv = {0};
+	struct kura_kv kv = { 0 };
 	bool ok = revision(s) == rev;
 
 	for (unsigned i = 0; ok && i <= committed; i++)
@@ -1108,8 +1110,8 @@ static void test_disk_full(void)
 	tpath(dir, "full");
 	tpath(p, "full/store.db");
 	if (mkdir(dir, 0700) < 0 ||
-	        mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-	                "size=256k,mode=0700") < 0) {
+		mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			"size=256k,mode=0700") < 0) {
 		tap_skip("disk full: cannot mount a tmpfs: %s", strerror(errno));
 		return;
 	}
@@ -1122,19 +1124,19 @@ static void test_disk_full(void)
 				break;
 		}
 		tap_is(r, -ENOSPC, "disk full: commit fails with -ENOSPC after %u transactions",
-		        committed);
+			committed);
 		tap_diag("disk full: %s", kura_store_errmsg(s));
 		tap_ok(committed > 0 && fill_intact(s, committed, rev),
-		        "disk full: same handle still reads every committed key, none of the "
-		        "failed");
+			"disk full: same handle still reads every committed key, none of the "
+			"failed");
 		kura_store_close(s);
 		s = NULL;
 
 		r = kura_store_open_sqlite(p, 0, &s);
 		tap_is(r, 0, "disk full: the store reopens");
 		tap_ok(s && fill_intact(s, committed, rev),
-		        "disk full: after reopen, revision %" PRId64 " and all %u keys intact", rev,
-		        committed * 3);
+			"disk full: after reopen, revision %" PRId64 " and all %u keys intact", rev,
+			committed * 3);
 		kura_store_close(s);
 	}
 	if (umount2(dir, MNT_DETACH) < 0)

@@ -47,7 +47,9 @@ static int put(struct kura_vault *v, const char *name, const char *value)
 /* A grant of pattern to host uid `uid`; its id in id_out. */
 static int grant(struct kura_vault *v, const char *pattern, uid_t uid, char *id_out)
 {
-	struct kura_grant g = { .pattern = (char *)pattern, .host = true, .has_uid = true,
+	struct kura_grant g = { .pattern = (char *)pattern,
+		.host = true,
+		.has_uid = true,
 		.uid = uid };
 	struct kura_err err = { 0 };
 	bool existed;
@@ -177,7 +179,8 @@ static void test_other_writer(void)
 		tap_ok(false, "keeper: %s", err.msg);
 		return;
 	}
-	tap_is(kura_keeper_fetch(k, &bob, "web/key", &f, &err), -EACCES, "bob may not read web/key");
+	tap_is(kura_keeper_fetch(k, &bob, "web/key", &f, &err), -EACCES,
+		"bob may not read web/key");
 	pid = fork();
 	if (pid == 0) {
 		struct kura_vault *v = open_vault();

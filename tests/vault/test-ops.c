@@ -25,8 +25,9 @@ static const struct sample {
 	{ "secret.list", "{\"prefix\":\"db/\"}" },
 	{ "secret.rollback", "{\"name\":\"db/pw\",\"to\":1}" },
 	{ "secret.destroy", "{\"name\":\"db/pw\",\"version\":1}" },
-	{ "grant.add", "{\"grant\":{\"created\":0,\"host\":true,\"labels\":{},\"pattern\":\"db/*\","
-		       "\"uid\":0}}" },
+	{ "grant.add",
+		"{\"grant\":{\"created\":0,\"host\":true,\"labels\":{},\"pattern\":\"db/*\","
+		"\"uid\":0}}" },
 	{ "grant.remove", "{\"id\":\"0123456789abcdef\"}" },
 	{ "grant.list", "{}" },
 	{ "key.rotate", "{}" },
@@ -144,8 +145,8 @@ static void test_schema(void)
 		if (!tap_ok(base != NULL, "%s: this test has a request of it", op->name))
 			continue;
 		j = load(base);
-		tap_is(kura_op_args_parse(op, j, &a, &err), 0, "%s: %s parses (%s)", op->name,
-			base, err.msg);
+		tap_is(kura_op_args_parse(op, j, &a, &err), 0, "%s: %s parses (%s)", op->name, base,
+			err.msg);
 		tap_is(kura_op_request(op, &a, &req), 0, "%s: written back as a request", op->name);
 		back = req ? json_loadb((const char *)req->data, req->len, 0, NULL) : NULL;
 		tap_ok(back && json_equal(back, j), "%s: the same JSON: %.*s", op->name,
@@ -167,8 +168,8 @@ static void test_schema(void)
 		{
 			_cleanup_json_ json_t *arr = json_array();
 
-			tap_is(parse(op, arr, &err), -EINVAL, "%s: an array is refused (%s)", op->name,
-				err.msg);
+			tap_is(parse(op, arr, &err), -EINVAL, "%s: an array is refused (%s)",
+				op->name, err.msg);
 		}
 	}
 	tap_is(n, sizeof(samples) / sizeof(samples[0]), "every sample is of an operation");
@@ -195,7 +196,8 @@ static void test_replies(void)
 		kura_op_result_done(&res);
 		for (size_t k = 0; k < op->n_reply_fields; k++) {
 			const struct kura_op_field *f = &op->reply_fields[k];
-			_cleanup_json_ json_t *miss = json_deep_copy(good), *str = json_deep_copy(good),
+			_cleanup_json_ json_t *miss = json_deep_copy(good),
+					      *str = json_deep_copy(good),
 					      *low = json_deep_copy(good);
 
 			json_object_del(miss, f->key);
@@ -205,7 +207,8 @@ static void test_replies(void)
 					kura_op_reply_parse(op, str, &res) == -EPROTO &&
 					kura_op_reply_parse(op, low, &res) == -EPROTO,
 				"%s: a reply without %s, with it as a string, or below %lld is "
-				"-EPROTO", op->name, f->key, (long long)f->min);
+				"-EPROTO",
+				op->name, f->key, (long long)f->min);
 		}
 		json_object_set_new(good, "bogus", json_true());
 		tap_is(kura_op_reply_parse(op, good, &res), -EPROTO,
@@ -362,8 +365,8 @@ static struct outcome remote(struct kura_vault *v, const struct kura_operation *
 
 		/* secret.get's reply is built from the name kuractl asked for. */
 		again = pr == 0 ? reply_json(op, &a, &back) : NULL;
-		tap_ok(again && json_equal(again, o.reply), "%s: kuractl reads back what kurad sent",
-			op->name);
+		tap_ok(again && json_equal(again, o.reply),
+			"%s: kuractl reads back what kurad sent", op->name);
 		json_decref(again);
 		kura_op_result_done(&back);
 		/* ... and nothing else. */
@@ -385,8 +388,12 @@ static void same(struct kura_vault *va, struct kura_vault *vb, const char *name,
 {
 	const struct kura_operation *op = kura_op_find(name);
 	struct outcome x = offline(va, op, a), y = remote(vb, op, b);
-	char *rx = x.record ? json_dumps(x.record, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-	char *ry = y.record ? json_dumps(y.record, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	char *rx = x.record ?
+		json_dumps(x.record, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) :
+		NULL;
+	char *ry = y.record ?
+		json_dumps(y.record, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY) :
+		NULL;
 
 	tap_ok(x.r == want && y.r == want, "%s: %d offline, %d through kurad (want %d)", name, x.r,
 		y.r, want);

@@ -108,7 +108,8 @@ static void test_matching(void)
 
 	g.image = IMG_A;
 	tap_ok(kura_grant_matches(&g, &web), "image ID matches");
-	tap_ok(!kura_grant_matches(&g, &root_host), "a container grant never matches a host process");
+	tap_ok(!kura_grant_matches(&g, &root_host),
+		"a container grant never matches a host process");
 	g.image = IMG_B;
 	tap_ok(!kura_grant_matches(&g, &web), "another image ID does not");
 	g.image = IMG_A;
@@ -263,10 +264,12 @@ static void test_ids_and_records(void)
 	free(body);
 	{
 		/* A --label grant as stored before image labels existed: the same record bytes and
-		 * the same id (its key in the store), so existing grants keep working as they were. */
+		 * the same id (its key in the store), so existing grants keep working as they were.
+		 */
 		char *k[] = { "tier", "app" }, *v[] = { "front", "web" };
-		const char *old = "{\"created\":1,\"host\":false,\"image\":\"" IMG_A "\","
-				  "\"labels\":{\"app\":\"web\",\"tier\":\"front\"},\"pattern\":\"db/*\"}";
+		const char *old =
+			"{\"created\":1,\"host\":false,\"image\":\"" IMG_A "\","
+			"\"labels\":{\"app\":\"web\",\"tier\":\"front\"},\"pattern\":\"db/*\"}";
 		struct kura_grant o = grant("db/*");
 
 		o.image = IMG_A;
@@ -275,8 +278,8 @@ static void test_ids_and_records(void)
 		o.n_labels = 2;
 		o.created = 1;
 		kura_grant_set_id(&o);
-		tap_is(strcmp(o.id, "03f9cef6d11b409f"), 0, "an existing --label grant keeps its id: %s",
-			o.id);
+		tap_is(strcmp(o.id, "03f9cef6d11b409f"), 0,
+			"an existing --label grant keeps its id: %s", o.id);
 		tap_is(kura_grant_encode(&o, &body, &len), 0, "encode it");
 		tap_ok(len == strlen(old) && memcmp(body, old, len) == 0,
 			"... into the record it always had: %.*s", (int)len, (const char *)body);
@@ -306,8 +309,8 @@ static void test_ids_and_records(void)
 			/* kuractl to kurad and back over the admin API. */
 			json_t *w = kura_wire_grant(&o);
 
-			tap_ok(w && kura_wire_grant_parse(w, &back) == 0 && strcmp(back.id, o.id) == 0 &&
-					back.n_image_labels == 2,
+			tap_ok(w && kura_wire_grant_parse(w, &back) == 0 &&
+					strcmp(back.id, o.id) == 0 && back.n_image_labels == 2,
 				"the admin API's grant form carries the image labels");
 			kura_grant_done(&back);
 			json_decref(w);

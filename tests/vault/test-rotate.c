@@ -52,8 +52,7 @@ static int populate(size_t n)
 	struct kura_master_source m = { .kind = KURA_MASTER_FILE };
 	_cleanup_secbuf_ struct kura_secbuf *audit_key = NULL;
 	/* With its audit log, as kuractl init makes it: kuractl records the rotation there. */
-	struct kura_init_opts o = { .store_flags = KURA_STORE_NOSYNC,
-		.ret_audit_key = &audit_key };
+	struct kura_init_opts o = { .store_flags = KURA_STORE_NOSYNC, .ret_audit_key = &audit_key };
 	struct kura_err err = { 0 };
 	struct kura_vault *v = NULL;
 	int r;
@@ -161,8 +160,9 @@ static void crash(void)
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 			finished++;
 		bad = verify(n, &keks);
-		tap_ok(bad == 0, "kill %d at %.0f ms (%s): every secret opens with its value "
-				 "(%zu KEKs)",
+		tap_ok(bad == 0,
+			"kill %d at %.0f ms (%s): every secret opens with its value "
+			"(%zu KEKs)",
 			k + 1, at / 1000.0, WIFSIGNALED(st) ? "killed" : "had finished", keks);
 	}
 	tap_diag("%zu of 20 runs had finished before the kill", finished);

@@ -349,8 +349,8 @@ static void test_master_errors(void)
 		kura_vault_close(v);
 		v = NULL;
 	}
-	tap_is(kura_vault_open(dir, &(struct kura_master_source){ 0 }, 0, &v, &err),
-		-EKEYREJECTED, "the original key file is rejected after rekey");
+	tap_is(kura_vault_open(dir, &(struct kura_master_source){ 0 }, 0, &v, &err), -EKEYREJECTED,
+		"the original key file is rejected after rekey");
 	tap_is(kura_vault_open(dir, &other, 0, &v, &err), 0, "the new key file opens it");
 	tap_ok(v && value_is(v, "x", 0, "alpha"), "value intact after two rekeys");
 	kura_vault_close(v);

@@ -19,8 +19,13 @@ static json_t *load(const char *s)
 static void test_info(void)
 {
 	struct kura_version_info vers[] = { { 1, 100, 6, 1 }, { 2, 200, 7, 2 } };
-	struct kura_secret_info i = { .name = "db/pw", .current = 2, .latest = 2, .created = 100,
-		.updated = 200, .versions = vers, .n_versions = 2 };
+	struct kura_secret_info i = { .name = "db/pw",
+		.current = 2,
+		.latest = 2,
+		.created = 100,
+		.updated = 200,
+		.versions = vers,
+		.n_versions = 2 };
 	struct kura_secret_info back = { 0 };
 	_cleanup_json_ json_t *j = kura_wire_info(&i), *again = NULL;
 	static const char *bad[] = {
@@ -61,9 +66,18 @@ static void test_status(void)
 	uint32_t ids[] = { 3 };
 	int64_t created[] = { 1000 };
 	uint64_t per[] = { 5 };
-	struct kura_key_status s = { .master = KURA_MASTER_PASSPHRASE, .kdf = { .opslimit = 3, .memlimit = 1 << 20 },
-		.current = 3, .kek_ids = ids, .kek_created = created, .n_keks = 1, .n_secrets = 4,
-		.n_versions = 5, .per_kek = per, .revision = 9, .schema = 2, .max_value_size = 65536 };
+	struct kura_key_status s = { .master = KURA_MASTER_PASSPHRASE,
+		.kdf = { .opslimit = 3, .memlimit = 1 << 20 },
+		.current = 3,
+		.kek_ids = ids,
+		.kek_created = created,
+		.n_keks = 1,
+		.n_secrets = 4,
+		.n_versions = 5,
+		.per_kek = per,
+		.revision = 9,
+		.schema = 2,
+		.max_value_size = 65536 };
 	struct kura_key_status back = { 0 };
 	_cleanup_json_ json_t *j = kura_wire_status(&s), *again = NULL, *bad = NULL;
 
@@ -77,24 +91,30 @@ static void test_status(void)
 	kura_key_status_done(&back);
 	bad = json_deep_copy(j);
 	json_object_set_new(bad, "revision", json_string("9"));
-	tap_is(kura_wire_status_parse(bad, &back), -EPROTO, "key status: a string number is refused");
+	tap_is(kura_wire_status_parse(bad, &back), -EPROTO,
+		"key status: a string number is refused");
 	json_object_del(bad, "revision");
-	tap_is(kura_wire_status_parse(bad, &back), -EPROTO, "key status: a missing field is refused");
+	tap_is(kura_wire_status_parse(bad, &back), -EPROTO,
+		"key status: a missing field is refused");
 	json_object_set_new(bad, "revision", json_integer(9));
 	json_object_set_new(bad, "master", json_string("tpm"));
-	tap_is(kura_wire_status_parse(bad, &back), -EPROTO, "key status: an unknown master kind is "
+	tap_is(kura_wire_status_parse(bad, &back), -EPROTO,
+		"key status: an unknown master kind is "
 		"refused, not read as a key file");
 	json_object_set_new(bad, "master", json_string("file"));
-	tap_is(kura_wire_status_parse(bad, &back), 0, "key status: (the same with a key file parses)");
+	tap_is(kura_wire_status_parse(bad, &back), 0,
+		"key status: (the same with a key file parses)");
 	kura_key_status_done(&back);
 	json_object_set_new(bad, "extra", json_true());
-	tap_is(kura_wire_status_parse(bad, &back), -EPROTO, "key status: an unknown field is refused");
+	tap_is(kura_wire_status_parse(bad, &back), -EPROTO,
+		"key status: an unknown field is refused");
 }
 
 static void test_grant(void)
 {
 	_cleanup_json_ json_t *j = load("{\"created\":5,\"host\":true,\"labels\":{},"
-					"\"pattern\":\"db/*\",\"uid\":0}"), *again = NULL;
+					"\"pattern\":\"db/*\",\"uid\":0}"),
+			      *again = NULL;
 	_cleanup_json_ json_t *none = load("{\"created\":5,\"labels\":{},\"pattern\":\"db/*\"}");
 	struct kura_grant g = { 0 }, x = { 0 };
 
