@@ -4,9 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "changes.h"
+#include "tablekey.h"
 
 struct entry {
 	struct entry *older, *newer; /* by last change */
@@ -20,22 +19,18 @@ struct kura_changes {
 	struct entry **buckets;
 	size_t n_buckets, n, cap;
 	int64_t floor;
-	uint8_t key[crypto_shorthash_KEYBYTES];
+	struct kura_tablekey *key;
 };
 
 static size_t bucket_of(const struct kura_changes *c, const char *name)
 {
-	uint8_t h[crypto_shorthash_BYTES];
-	uint64_t v;
-
-	crypto_shorthash(h, (const uint8_t *)name, strlen(name), c->key);
-	memcpy(&v, h, sizeof(v));
-	return (size_t)(v % c->n_buckets);
+	return (size_t)(kura_tablekey_hash(c->key, name, strlen(name)) % c->n_buckets);
 }
 
 int kura_changes_new(size_t cap, int64_t floor, struct kura_changes **ret)
 {
 	struct kura_changes *c;
+	int r;
 
 	if (cap == 0)
 		return -EINVAL;
@@ -44,13 +39,14 @@ int kura_changes_new(size_t cap, int64_t floor, struct kura_changes **ret)
 		return -ENOMEM;
 	c->n_buckets = cap * 2;
 	c->buckets = calloc(c->n_buckets, sizeof(*c->buckets));
-	if (!c->buckets) {
+	r = c->buckets ? kura_tablekey_new(&c->key) : -ENOMEM;
+	if (r < 0) {
+		free(c->buckets);
 		free(c);
-		return -ENOMEM;
+		return r;
 	}
 	c->cap = cap;
 	c->floor = floor;
-	randombytes_buf(c->key, sizeof(c->key));
 	*ret = c;
 	return 0;
 }
@@ -75,6 +71,7 @@ void kura_changes_free(struct kura_changes *c)
 		return;
 	kura_changes_reset(c, 0);
 	free(c->buckets);
+	kura_tablekey_free(c->key);
 	free(c);
 }
 

@@ -8,9 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "quota.h"
+#include "tablekey.h"
 
 #define BUCKETS 1024u
 /* A principal's refusals recorded one by one: a few at once, then one a second; the rest are
@@ -39,7 +38,7 @@ struct kura_quota {
 	pthread_mutex_t lock;
 	struct kura_quota_config cfg;
 	void (*evict)(struct kura_slot *s);
-	uint8_t hash_key[crypto_shorthash_KEYBYTES];
+	struct kura_tablekey *hash_key;
 	struct kura_principal_entry *buckets[BUCKETS];
 	unsigned live, watches, principals;
 	uint64_t evictions, refused, suppressed;
@@ -86,8 +85,7 @@ static bool same_principal(const struct kura_principal *a, const struct kura_pri
  * compare above decides. */
 static unsigned bucket_of(const struct kura_quota *l, const struct kura_principal *p)
 {
-	uint8_t in[8 + KURA_CGROUP_ID_LEN] = { (uint8_t)p->kind }, out[crypto_shorthash_BYTES];
-	uint64_t h;
+	uint8_t in[8 + KURA_CGROUP_ID_LEN] = { (uint8_t)p->kind };
 	size_t n = 8;
 
 	if (p->kind == KURA_PRINCIPAL_CONTAINER) {
@@ -97,9 +95,7 @@ static unsigned bucket_of(const struct kura_quota *l, const struct kura_principa
 	} else if (p->kind != KURA_PRINCIPAL_UNIDENTIFIED) {
 		memcpy(in + 4, &p->uid, sizeof(p->uid));
 	}
-	crypto_shorthash(out, in, n, l->hash_key);
-	memcpy(&h, out, sizeof(h));
-	return (unsigned)(h % BUCKETS);
+	return (unsigned)(kura_tablekey_hash(l->hash_key, in, n) % BUCKETS);
 }
 
 static struct kura_principal_entry *find(struct kura_quota *l, const struct kura_principal *p,
@@ -129,16 +125,21 @@ int kura_quota_new(const struct kura_quota_config *cfg, void (*evict)(struct kur
 	struct kura_quota **ret)
 {
 	struct kura_quota *l;
+	int r;
 
 	if (!cfg || !evict)
 		return -EINVAL;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
+	r = kura_tablekey_new(&l->hash_key);
+	if (r < 0) {
+		free(l);
+		return r;
+	}
 	pthread_mutex_init(&l->lock, NULL);
 	l->cfg = *cfg;
 	l->evict = evict;
-	randombytes_buf(l->hash_key, sizeof(l->hash_key));
 	*ret = l;
 	return 0;
 }
@@ -155,6 +156,7 @@ void kura_quota_free(struct kura_quota *l)
 			free(e);
 		}
 	pthread_mutex_destroy(&l->lock);
+	kura_tablekey_free(l->hash_key);
 	free(l);
 }
 

@@ -15,6 +15,7 @@
 #include "master.h"
 #include "seal.h"
 #include "secbuf.h"
+#include "tablekey.h"
 #include "tap.h"
 
 #ifndef __has_feature
@@ -575,6 +576,32 @@ static void test_record_key(void)
 	free(box);
 }
 
+/* Hash-table keys: the keyed hash (SipHash-2-4) is the same
+ * for the same key, and another key scatters the same names elsewhere. */
+static void test_tablekey(void)
+{
+	struct kura_tablekey *a = NULL, *b = NULL;
+	unsigned same = 0;
+
+	tap_ok(kura_tablekey_new(&a) == 0 && kura_tablekey_new(&b) == 0, "two table keys");
+	if (!a || !b)
+		return;
+	tap_ok(kura_tablekey_hash(a, "app/db", 6) == kura_tablekey_hash(a, "app/db", 6),
+		"one key hashes a name the same way each time");
+	for (unsigned i = 0; i < 64; i++) {
+		char name[16];
+		int n = snprintf(name, sizeof(name), "n%u", i);
+
+		same += kura_tablekey_hash(a, name, (size_t)n) % 64 ==
+			kura_tablekey_hash(b, name, (size_t)n) % 64;
+	}
+	tap_ok(same < 16, "another key puts the same 64 names in other chains (%u of 64 alike)",
+		same);
+	kura_tablekey_free(a);
+	kura_tablekey_free(b);
+	kura_tablekey_free(NULL);
+}
+
 int main(void)
 {
 	if (kura_keys_init() < 0 || !mkdtemp(dir))
@@ -587,6 +614,7 @@ int main(void)
 	test_keyring();
 	test_seal();
 	test_record_key();
+	test_tablekey();
 	tap_rmtree(dir);
 	return tap_done();
 }
