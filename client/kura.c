@@ -67,20 +67,7 @@ static const char usage_text[] =
 	"environment variable or argv. Warns once when DIR is a tmpfs that may be swapped out\n"
 	"(swap is on and the mount lacks noswap).\n"
 	"\n"
-	"Exit status:\n"
-	"  0   ok (run: CMD's own status, since CMD replaces kura or kura passes it on)\n"
-	"  1   denied: the broker refused, or grants this workload no secret at all\n"
-	"  2   usage error\n"
-	"  3   system error (memory, an unexpected syscall failure)\n"
-	"  10  broker unreachable (no socket, refused, timed out)\n"
-	"  12  broker unavailable: the container runtime or store is down (503), or rate limited\n"
-	"  13  the target directory is not a tmpfs or ramfs (or does not exist)\n"
-	"  14  the target tmpfs is full\n"
-	"  15  write refused: a symlink or an entry kura does not own is in the way, or others\n"
-	"      can write DIR; nothing was written\n"
-	"  16  a malformed or unexpected answer from the broker, or one past kura's limits (over\n"
-	"      1024 names, a secret's answer over 4 MiB, any other over 512 KiB); nothing written\n"
-	"  126, 127  CMD could not be executed, or was not found\n";
+	KURA_EXIT_HELP;
 
 enum {
 	OPT_SOCKET = 0x100,

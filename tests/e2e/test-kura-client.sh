@@ -34,7 +34,7 @@ W=$R/workload.sock
 
 "$KURA" --help >"$E2E/out" 2>&1
 want "--help exits $?" test $? -eq 0
-for c in 'Exit status' '13  the target' '15  write refused' 'IN_MOVED_TO' '--allow-partial' '--watch' 'exec:CMD2'; do
+for c in 'Exit status' '13   the target' '15   write refused' '10   broker unreachable' '16   a malformed' 'IN_MOVED_TO' '--allow-partial' '--watch' 'exec:CMD2'; do
 	want "--help lacks '$c'" grep -q -- "$c" "$E2E/out"
 done
 "$KURA" run --bogus >"$E2E/out" 2>&1
