@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -204,6 +205,24 @@ static void note_run_dir(struct kura_daemon *d)
 		(void)unlink(tmp);
 }
 
+/* Each connection holds three descriptors (its socket, the peer's pidfd and /proc directory),
+ * and under a flood up to loop_threads * (max-connections + 64) are open before room is made:
+ * raise the soft limit toward the hard one rather than fail accepts with EMFILE. */
+static void raise_fd_limit(const struct kura_daemon_config *cfg)
+{
+	rlim_t want = (rlim_t)(cfg->max_connections + 64) * cfg->loop_threads * 3 + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		kura_log(LOG_WARNING,
+			"only %llu file descriptors: a flood of connections may be "
+			"refused before room is made for them",
+			(unsigned long long)rl.rlim_cur);
+}
+
 static struct kura_workload_config workload_config(const struct kura_daemon_config *c)
 {
 	return (struct kura_workload_config){
@@ -257,6 +276,12 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 	d->lock_fd = -1;
 	if (!d->cfg.max_watches)
 		d->cfg.max_watches = d->cfg.max_connections / 2 ? d->cfg.max_connections / 2 : 1;
+	if (!d->cfg.loop_threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		d->cfg.loop_threads = n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
+	}
+	raise_fd_limit(&d->cfg);
 	r = open_vault(d);
 	if (r < 0)
 		return r;

@@ -71,24 +71,6 @@ static const char usage_text[] =
 	"wrong master key, a RUN_DIR others could replace, no state).\n"
 	"\n" KURA_EXIT_HELP;
 
-/* Each connection holds three descriptors (its socket, the peer's pidfd and /proc directory),
- * and under a flood up to loop_threads * (max-connections + 64) are open before room is made:
- * raise the soft limit toward the hard one rather than fail accepts with EMFILE. */
-static void raise_fd_limit(const struct kura_daemon_config *cfg)
-{
-	rlim_t want = (rlim_t)(cfg->max_connections + 64) * cfg->loop_threads * 3 + 256;
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
-		return;
-	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
-		kura_log(LOG_WARNING,
-			"only %llu file descriptors: a flood of connections may be "
-			"refused before room is made for them",
-			(unsigned long long)rl.rlim_cur);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -117,15 +99,15 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'h':
 			fputs(usage_text, stdout);
-			return 0;
+			return KURA_EXIT_OK;
 		case 'V':
 			puts("kurad " KURA_VERSION);
-			return 0;
+			return KURA_EXIT_OK;
 		case 'c':
 			o.config_file = optarg;
 			/* Read now, so later command-line options win over the file. */
 			if (kura_daemon_options_read(&o, optarg, false) < 0)
-				return 2;
+				return KURA_EXIT_USAGE;
 			continue;
 		case 'l':
 			o.syslog = true;
@@ -148,31 +130,25 @@ int main(int argc, char **argv)
 		case ':':
 			fprintf(stderr, "kurad: option '%s' needs a value (see kurad --help)\n",
 				argv[optind - 1]);
-			return 2;
+			return KURA_EXIT_USAGE;
 		default:
 			fprintf(stderr, "kurad: unknown option '%.*s' (see kurad --help)\n",
 				(int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
-			return 2;
+			return KURA_EXIT_USAGE;
 		}
 		if (!kura_daemon_option_set(&o, key, optarg, false)) {
 			fprintf(stderr, "kurad: invalid --%s (see kurad --help)\n", key);
-			return 2;
+			return KURA_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
 		fputs("kurad: unexpected argument (see kurad --help)\n", stderr);
-		return 2;
-	}
-	if (!o.cfg.loop_threads) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-		o.cfg.loop_threads = n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
+		return KURA_EXIT_USAGE;
 	}
 	kura_log_to_syslog(o.syslog);
-	raise_fd_limit(&o.cfg);
 	if (kura_keys_init() < 0 || kura_runtime_global_init() < 0) {
 		kura_log(LOG_ERR, "cannot initialise libsodium or libcurl");
-		return 3;
+		return KURA_EXIT_SYSTEM;
 	}
 	kura_json_init();
 	if (o.cfg.n_runtimes == 0)
@@ -225,5 +201,5 @@ int main(int argc, char **argv)
 	kura_log(LOG_INFO, "%s: draining and stopping", strsignal(sig));
 	kura_daemon_stop(&d);
 	kura_daemon_options_done(&o);
-	return 0;
+	return KURA_EXIT_OK;
 }
