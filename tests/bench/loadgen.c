@@ -186,7 +186,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: loadgen SOCKET PATH [-c CLIENTS] [-n REQUESTS | -t SECONDS] [-s REQUEST_BYTES]\n"
-		"               [-w WARMUP_REQUESTS] [-e EXPECTED_STATUS]\n"
+		"               [-w WARMUP_REQUESTS] [-e EXPECTED_STATUS] [-H 'NAME: VALUE']\n"
 		"       loadgen SOCKET PATH --startup LOG TIMEOUT_S -- CMD ARGS...\n");
 	exit(2);
 }
@@ -194,6 +194,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	long clients = 1, count = 1000, warmup = 0, size = 0;
+	const char *header = NULL;
 	double seconds = 0;
 	struct worker *w;
 	uint64_t t0, elapsed, ok = 0, errors = 0, non_2xx = 0, bad_length = 0, *all;
@@ -220,13 +221,18 @@ int main(int argc, char **argv)
 			warmup = strtol(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "-e") == 0)
 			expect = (int)strtol(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "-H") == 0)
+			header = argv[++i];
 		else
 			usage();
 	}
 	if (clients < 1 || clients > 4096 || count < 1 || size < 0 || size > 4000)
 		usage();
+	if (header && strlen(header) > 1000)
+		usage();
 	base = (size_t)snprintf(req, sizeof(req),
-		"GET %s HTTP/1.1\r\nHost: kura\r\nConnection: close\r\n", argv[2]);
+		"GET %s HTTP/1.1\r\nHost: kura\r\nConnection: close\r\n%s%s", argv[2],
+		header ? header : "", header ? "\r\n" : "");
 	/* Pad with a header to exactly -s bytes, so the floor and kurad read the same request. */
 	if (size && (size_t)size >= base + sizeof("X-Pad: \r\n\r\n") - 1) {
 		size_t pad = (size_t)size - base - (sizeof("X-Pad: \r\n\r\n") - 1);
