@@ -66,8 +66,7 @@ static const char usage_text[] =
 	"The environment is passed to CMD exactly as kura received it; no value ever enters an\n"
 	"environment variable or argv. Warns once when DIR is a tmpfs that may be swapped out\n"
 	"(swap is on and the mount lacks noswap).\n"
-	"\n"
-	KURA_EXIT_HELP;
+	"\n" KURA_EXIT_HELP;
 
 enum {
 	OPT_SOCKET = 0x100,
