@@ -7,8 +7,8 @@ set -eu
 build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 case $build in /*) ;; *) build=$root/$build ;; esac
-kuractl="$build/broker/kuractl"
-kurad="$build/broker/kurad"
+kuractl="$build/broker/kuractl/kuractl"
+kurad="$build/broker/kurad/kurad"
 kura="$build/client/kura"
 
 E2E=$(mktemp -d /tmp/kura-demo-XXXXXX)

@@ -3,7 +3,7 @@
 # put, rotate, key rotate and get. Safe to run again (it starts from a fresh state each time).
 set -eu
 build=${1:-build}
-kuractl="$build/broker/kuractl"
+kuractl="$build/broker/kuractl/kuractl"
 state="$build/demo-state"
 
 step() { printf '\n$ %s\n' "$*"; "$@"; }
