@@ -530,7 +530,7 @@ static void evict(struct kura_slot *s)
 static void *rev_thread(void *userdata)
 {
 	struct kura_workload *wl = userdata;
-	int64_t flushed = kura_clock_s();
+	int64_t flushed = (int64_t)kura_clock_s();
 
 	for (;;) {
 		struct timespec ts;
@@ -552,8 +552,9 @@ static void *rev_thread(void *userdata)
 		(void)pthread_cond_timedwait(&wl->rev_cond, &wl->rev_lock, &ts);
 		pthread_mutex_unlock(&wl->rev_lock);
 		kura_quota_reap(wl->quota, kura_clock_s(), wl->cfg.header_timeout_s);
-		if (kura_clock_s() != flushed) {
-			flushed = kura_clock_s();
+		/* Once a second: the counts of every principal whose second is over. */
+		if ((int64_t)kura_clock_s() != flushed) {
+			flushed = (int64_t)kura_clock_s();
 			kura_quota_flush(wl->quota, kura_clock_s(), false, write_suppressed, wl);
 		}
 	}
