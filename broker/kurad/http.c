@@ -8,9 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <sodium.h>
-
-#include "base64.h"
 #include "clock.h"
 #include "number.h"
 #include "http.h"

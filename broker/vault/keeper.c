@@ -211,11 +211,17 @@ int kura_keeper_fetch(struct kura_keeper *k, const struct kura_identity *id, con
 	return r;
 }
 
+/* Who asks, under which grants: what kura_secret_list_filtered keeps. */
+struct asker {
+	const struct kura_grants *g;
+	const struct kura_identity *id;
+};
+
 static bool readable(const char *name, void *userdata)
 {
-	const void *const *a = userdata;
+	const struct asker *a = userdata;
 
-	return kura_grants_allow(a[0], a[1], name);
+	return kura_grants_allow(a->g, a->id, name);
 }
 
 int kura_keeper_readable(struct kura_keeper *k, const struct kura_identity *id, const char *prefix,
@@ -228,11 +234,8 @@ int kura_keeper_readable(struct kura_keeper *k, const struct kura_identity *id, 
 	r = read_begin(k, &g, err);
 	if (r < 0)
 		return r;
-	{
-		const void *a[2] = { g, id };
-
-		r = kura_secret_list_filtered(k->vault, prefix, readable, a, ret, err);
-	}
+	r = kura_secret_list_filtered(k->vault, prefix, readable, &(struct asker){ g, id }, ret,
+		err);
 	if (r == 0)
 		r = kura_store_revision(kura_vault_store(k->vault), ret_rev);
 	read_end(k, g);
