@@ -112,8 +112,11 @@ int kura_keeper_new(struct kura_vault *v, struct kura_keeper **ret, struct kura_
 	int64_t rev = 0;
 	int r;
 
-	if (!k)
-		return -ENOMEM;
+	if (!k || !v) {
+		free(k);
+		kura_vault_close(v);
+		return v ? -ENOMEM : -EINVAL;
+	}
 	k->vault = v;
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_mutex_init(&k->grants_lock, NULL);
@@ -123,8 +126,7 @@ int kura_keeper_new(struct kura_vault *v, struct kura_keeper **ret, struct kura_
 	else
 		r = grants_load(k, rev, err);
 	if (r < 0) {
-		k->vault = NULL;
-		kura_keeper_free(k);
+		kura_keeper_free(k); /* and the vault with it: its keys are wiped on every path */
 		return r;
 	}
 	*ret = k;

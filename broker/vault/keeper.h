@@ -14,7 +14,8 @@ struct kura_keeper;
 /* The grants as of a store revision: immutable, shared by reference. */
 struct kura_grants;
 
-/* Takes v (closed by kura_keeper_free) and reads its grants. */
+/* Takes v, whatever happens (closed by kura_keeper_free, or here on failure), and reads its
+ * grants. */
 int kura_keeper_new(struct kura_vault *v, struct kura_keeper **ret, struct kura_err *err);
 void kura_keeper_free(struct kura_keeper *k);
 

@@ -117,6 +117,7 @@ static void test_fetch(void)
 	tap_ok(v && put(v, "db/password", "hunter2") == 0 && put(v, "db/user", "app") == 0 &&
 			put(v, "web/key", "k") == 0 && grant(v, "db/*", 1000, gid) == 0,
 		"a store with three secrets and a grant of db/* to uid 1000");
+	tap_is(kura_keeper_new(NULL, &k, &err), -EINVAL, "no vault: -EINVAL");
 	tap_is(kura_keeper_new(v, &k, &err), 0, "a keeper over it");
 	if (!k)
 		return;
