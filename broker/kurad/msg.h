@@ -1,0 +1,157 @@
+/* The messages kurad's processes exchange over their socketpairs: typed, length-prefixed, every
+ * field checked against one schema table (msg.c) before anyone reads it. A message that breaks
+ * it is fatal to its receiver. Touches plaintext: a value crosses from keeper to front in an
+ * ANSWER flagged secret, sent from and received into guarded memory. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "secbuf.h"
+
+/*
+ * On the wire: a header { u32 body length, u16 type, u16 flags }, then the body, a sequence of
+ * fields { u16 tag, u16 zero, u32 length, bytes }. Numbers are u64 (8 bytes), strings carry
+ * their NUL (and no other). Host byte order: both ends are one binary on one machine.
+ */
+enum kura_msg_type {
+	KURA_MSG_ASK = 1, /* front -> keeper: one workload request, the peer's socket attached */
+	KURA_MSG_PRINCIPAL, /* front -> keeper: whom a peer in no container counts against */
+	KURA_MSG_FILTER,  /* front -> keeper: which of these changed names a long poll's peer may read */
+	KURA_MSG_RECORD,  /* front -> keeper: a refusal the front decided, for the audit log */
+	KURA_MSG_STATS,   /* front -> keeper: the connection table's counters, once a second */
+	KURA_MSG_COMMIT,  /* front -> keeper: whether the refusal just answered is recorded */
+	KURA_MSG_UNWATCH, /* front -> keeper: a long poll is over */
+	KURA_MSG_ANSWER,  /* keeper -> front: the reply to ASK, LOOKUP, FILTER, COMMIT, RECORD */
+	KURA_MSG_READY,   /* keeper -> front: serving from revision N */
+	KURA_MSG_CHANGED, /* keeper -> front: secrets changed, up to a revision */
+	KURA_MSG_TYPES_END,
+};
+
+enum kura_msg_tag {
+	KURA_F_PATH = 1, /* ASK: the request's path (/v1/...) */
+	KURA_F_RAW,      /* ASK: the value wanted as the raw body; ANSWER: it is */
+	KURA_F_RID,      /* request id, for records */
+	KURA_F_RECORD,   /* ANSWER: a refusal, to be recorded or counted (COMMIT says which) */
+	KURA_F_WAIT,     /* ASK: the keeper may wait for the peer's runtime (a lookup worker asks) */
+	KURA_F_CLAIM,      /* ASK: whom the front counts the peer against (kura_principal_text):
+			    * checked against the keeper's own reading, never believed */
+	KURA_F_RUNTIME_KIND, /* RECORD: a refused container's runtime (enum kura_runtime_kind) */
+	KURA_F_CONTAINER,    /* RECORD: ... and its ID, as its cgroup names it */
+	KURA_F_KIND,         /* ANSWER to PRINCIPAL: enum kura_principal_kind, */
+	KURA_F_UID,          /* ... with the uid it is keyed by; RECORD: a refused peer's uid */
+	KURA_F_NAME,       /* FILTER, ANSWER, CHANGED: a secret name (repeated) */
+	KURA_F_REV,        /* CHANGED: the revision of the name before it (repeated, paired) */
+	KURA_F_REVISION,   /* READY, CHANGED: a store revision */
+	KURA_F_RESET,      /* CHANGED: history before REVISION is gone; polls from before resync */
+	KURA_F_STATUS,     /* ANSWER: the HTTP status */
+	KURA_F_CODE,       /* ANSWER, RECORD: the error code (reason) */
+	KURA_F_MESSAGE,    /* ANSWER: the error's text */
+	KURA_F_BODY,       /* ANSWER: the reply's body (JSON, or the raw value) */
+	KURA_F_VERSION,    /* ANSWER: the value's version (raw) */
+	KURA_F_FINGERPRINT, /* ANSWER: its keyed fingerprint (raw) */
+	KURA_F_CREATED,     /* ANSWER: when it was created, Unix seconds (raw) */
+	KURA_F_CLOSE,       /* ANSWER: close the connection after the reply */
+	KURA_F_EVENT,       /* RECORD: what was asked (fetch, list, ...) */
+	KURA_F_RESULT,      /* RECORD: denied or error */
+	KURA_F_SECRET,      /* RECORD: the secret name asked for */
+	KURA_F_PID,         /* RECORD: the kernel's facts of a peer refused */
+	KURA_F_GID,
+	KURA_F_COUNT,       /* RECORD: refusals counted, not recorded one by one ("suppressed") */
+	KURA_F_DETAIL,      /* RECORD: the principal as text */
+	KURA_F_CONNECTIONS, /* STATS: the counters of struct kura_quota_stats */
+	KURA_F_WATCHES,
+	KURA_F_PRINCIPALS,
+	KURA_F_EVICTIONS,
+	KURA_F_REFUSED,
+	KURA_F_SUPPRESSED,
+	KURA_F_WATCH, /* ANSWER, FILTER, UNWATCH: the keeper's handle on a long poll */
+	KURA_F_TAGS_END,
+};
+
+#define KURA_MSG_SECRET 0x1u /* header flag: the body holds plaintext (guarded memory) */
+
+/* The largest body of any message (a listing of every readable name). */
+#define KURA_MSG_MAX_BODY (32u << 20)
+
+struct kura_field {
+	uint16_t tag;
+	uint32_t len;
+	const uint8_t *data;
+};
+
+/* A message received and checked. fd: the descriptor it carried (or -1), owned by the message
+ * until taken. */
+struct kura_msg {
+	enum kura_msg_type type;
+	unsigned flags;
+	int fd;
+	uint8_t *body;
+	uint32_t len;
+	struct kura_secbuf *guarded; /* holds body when the message is flagged secret */
+	struct kura_field *f;
+	size_t nf;
+};
+
+/* A message being built: small fields are copied into buf; at most one secret field, the last,
+ * is sent from where it lies (guarded memory), never copied. */
+struct kura_msgb {
+	enum kura_msg_type type;
+	unsigned flags;
+	uint8_t *buf;
+	size_t len, cap;
+	const void *ext;
+	uint32_t ext_len;
+	size_t n; /* fields so far */
+	int err;
+};
+
+void kura_msgb_init(struct kura_msgb *b, enum kura_msg_type type);
+void kura_msgb_u64(struct kura_msgb *b, enum kura_msg_tag tag, uint64_t v);
+void kura_msgb_str(struct kura_msgb *b, enum kura_msg_tag tag, const char *s);
+void kura_msgb_bytes(struct kura_msgb *b, enum kura_msg_tag tag, const void *p, size_t n);
+/* The last field: n bytes of plaintext at p, sent from there; flags the message secret. */
+void kura_msgb_secret(struct kura_msgb *b, enum kura_msg_tag tag, const void *p, size_t n);
+void kura_msgb_done(struct kura_msgb *b);
+static inline size_t kura_msgb_count(const struct kura_msgb *b)
+{
+	return b->n;
+}
+
+/* Send b (and fd, if >= 0, as SCM_RIGHTS) whole, or -errno (-EPIPE: the peer is gone). A
+ * message its own schema refuses is -EINVAL, before anything is sent. */
+int kura_msg_send(int sock, struct kura_msgb *b, int fd);
+
+/*
+ * Receive one message within timeout_ms (-1: no limit), checked. -ETIMEDOUT if none began in
+ * time, -EPIPE if the peer closed (at a message boundary), -EBADMSG if it breaks the protocol
+ * (why says how), other -errno. A message that began must be whole within the timeout too.
+ */
+int kura_msg_recv(int sock, int timeout_ms, struct kura_msg *m, char why[static 128]);
+
+/* Check a message already read (type, flags, fd present, body): what recv does after reading;
+ * exposed for the fuzz target. 0 or -EBADMSG. Takes nothing. */
+int kura_msg_check(struct kura_msg *m, char why[static 128]);
+
+/* Field accessors. A field the schema requires is always there once checked. */
+bool kura_msg_u64(const struct kura_msg *m, enum kura_msg_tag tag, uint64_t *ret);
+const char *kura_msg_str(const struct kura_msg *m, enum kura_msg_tag tag); /* NULL: absent */
+const void *kura_msg_bytes(const struct kura_msg *m, enum kura_msg_tag tag, size_t *ret_len);
+/* Repeated fields: the i-th occurrence of tag, in order. */
+size_t kura_msg_count(const struct kura_msg *m, enum kura_msg_tag tag);
+const struct kura_field *kura_msg_nth(const struct kura_msg *m, enum kura_msg_tag tag, size_t i);
+
+/* The fd it carried, now the caller's (-1 if none). */
+int kura_msg_take_fd(struct kura_msg *m);
+/* The guarded buffer holding a secret body, now the caller's (the fields still point into it);
+ * NULL if the body is not guarded. */
+struct kura_secbuf *kura_msg_take_guarded(struct kura_msg *m);
+/* Free m: wipes a secret body, closes an fd not taken. */
+void kura_msg_done(struct kura_msg *m);
+
+const char *kura_msg_type_name(enum kura_msg_type t);
+
+/* A peer that broke the protocol: log who and why, and exit(70) at once. The supervisor then
+ * stops kurad, which exits non-zero: nothing runs on with a confused peer. */
+__attribute__((noreturn)) void kura_msg_fatal(const char *from, const char *why);
