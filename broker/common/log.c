@@ -5,12 +5,22 @@
 #include "log.h"
 
 static bool use_syslog;
+static const char *ident = "kurad";
 
 void kura_log_to_syslog(bool on)
 {
 	use_syslog = on;
 	if (on)
-		openlog("kurad", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void kura_log_ident(const char *name)
+{
+	ident = name;
+	if (use_syslog) {
+		closelog();
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	}
 }
 
 void kura_log(int level, const char *fmt, ...)
@@ -28,7 +38,7 @@ void kura_log(int level, const char *fmt, ...)
 		const char *n = level >= 0 && level <= LOG_INFO && names[level] ? names[level] :
 										  "notice";
 
-		fprintf(stderr, "kurad: %s: ", n);
+		fprintf(stderr, "%s: %s: ", ident, n);
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 	}

@@ -9,3 +9,6 @@ __attribute__((format(printf, 2, 3))) void kura_log(int level, const char *fmt, 
 
 /* From now on to syslog (as "kurad", LOG_DAEMON), or back to stderr. */
 void kura_log_to_syslog(bool on);
+
+/* The name lines carry from now on ("kurad", "kurad-keeper", ...): each process says which. */
+void kura_log_ident(const char *name);

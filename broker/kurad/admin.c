@@ -88,7 +88,7 @@ static enum MHD_Result status(struct kura_admin *d, struct MHD_Connection *c)
 	struct kura_quota_stats ls;
 	int64_t rev;
 
-	kura_workload_stats(d->workload, &rev, &ls);
+	kura_custody_stats(d->custody, &rev, &ls);
 	kura_resolver_get_stats(d->resolver, &st);
 	return kura_http_json(c, MHD_HTTP_OK,
 		json_pack("{s:I, s:i, s:s, s:{s:I, s:I, s:I, s:I, s:I}, "

@@ -9,7 +9,7 @@
 #include "identity.h"
 #include "keeper.h"
 #include "recorder.h"
-#include "workload.h"
+#include "custody.h"
 
 /* What the admin API works on (not owned). */
 struct kura_admin {
@@ -19,7 +19,7 @@ struct kura_admin {
 	struct kura_vault *vault; /* the keeper's: only between kura_keeper_hold and _release */
 	struct kura_resolver *resolver;
 	struct kura_recorder *rec;
-	struct kura_workload *workload; /* its counters, for status */
+	struct kura_custody *custody; /* the front's counters, for status */
 };
 
 /* libmicrohttpd's callbacks for admin.sock (cls: the struct kura_admin). */

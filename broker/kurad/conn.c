@@ -45,22 +45,29 @@ void kura_conn_free(struct kura_conn *conn)
 	free(conn);
 }
 
-void kura_conn_principal(struct kura_conn *conn, struct kura_principal *p)
+bool kura_conn_principal_cgroup(struct kura_conn *conn, struct kura_principal *p)
 {
-	bool host = false;
-	uid_t owner;
-
 	*p = (struct kura_principal){ .kind = KURA_PRINCIPAL_UNIDENTIFIED };
 	if (conn->peer_err < 0)
-		return;
+		return true;
 	conn->cg_rc = kura_cgroup_read(conn->peer.proc_fd, &conn->cg);
 	conn->cg_fresh = true;
 	if (conn->cg_rc == 0) {
 		p->kind = KURA_PRINCIPAL_CONTAINER;
 		p->runtime = conn->cg.runtime;
 		memcpy(p->id, conn->cg.id, sizeof(p->id));
-		return;
+		return true;
 	}
+	return false;
+}
+
+void kura_conn_principal(struct kura_conn *conn, struct kura_principal *p)
+{
+	bool host = false;
+	uid_t owner;
+
+	if (kura_conn_principal_cgroup(conn, p))
+		return;
 	if (kura_peer_user_owner(&conn->peer, &owner) < 0)
 		return;
 	if (conn->cg_rc == -ENOENT && kura_peer_in_host_namespaces(&conn->peer, &host) < 0)

@@ -40,3 +40,8 @@ void kura_conn_free(struct kura_conn *conn); /* NULL-safe */
  * peers. Reads the peer's cgroup, kept for its first request.
  */
 void kura_conn_principal(struct kura_conn *conn, struct kura_principal *ret);
+
+/* Its first half, what anyone may read (/proc/<pid>/cgroup): true when that decides (a
+ * container, or a peer the kernel could not describe); false when the user and namespaces must
+ * be looked at, which takes privilege the front has not (it asks the custody process). */
+bool kura_conn_principal_cgroup(struct kura_conn *conn, struct kura_principal *ret);

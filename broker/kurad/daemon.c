@@ -1,6 +1,6 @@
-/* kurad's life cycle: the run directory and its lock, the vault, the audit recorder, the
- * runtimes and the identity resolver, the two sockets and libmicrohttpd; logging. Wires the
- * workload and admin APIs to what they serve from. No plaintext here. */
+/* kurad's life cycle: the run directory and its lock, the two sockets, the channels between the
+ * processes, and each process's parts: the key custody process's vault, audit recorder,
+ * runtimes, identity resolver and admin API; the front's workload API. No plaintext here. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -234,10 +234,12 @@ static struct kura_workload_config workload_config(const struct kura_daemon_conf
 			.rate_burst = c->rate_burst },
 		.header_timeout_s = c->header_timeout_s,
 		.watch_max_s = c->watch_max_s,
+		.lookup_timeout_ms = c->lookup_timeout_ms ? c->lookup_timeout_ms :
+							    KURA_RESOLVER_TIMEOUT_MS,
 	};
 }
 
-/* The vault, opened with the master key and shared by the two APIs. */
+/* The vault, opened with the master key: the custody process's alone. */
 static int open_vault(struct kura_daemon *d)
 {
 	struct kura_vault *v = NULL;
@@ -261,19 +263,17 @@ static int start_recorder(struct kura_daemon *d)
 		.http = d->cfg.audit_http,
 		.checkpoint_s = d->cfg.audit_checkpoint_s,
 		.queue_max = d->cfg.audit_queue_max,
+		.self_pid = d->supervisor_pid,
 	};
 
 	return kura_recorder_start(&rc, &d->rec);
 }
 
-int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cfg)
+static void defaults(struct kura_daemon *d, const struct kura_daemon_config *cfg)
 {
-	struct kura_workload_config wc;
-	char path[4096];
-	int wfd = -1, afd = -1, r;
-
 	d->cfg = *cfg;
-	d->lock_fd = -1;
+	d->supervisor_pid = getpid();
+	d->lock_fd = d->workload_fd = d->admin_fd = d->events[0] = d->events[1] = -1;
 	if (!d->cfg.max_watches)
 		d->cfg.max_watches = d->cfg.max_connections / 2 ? d->cfg.max_connections / 2 : 1;
 	if (!d->cfg.loop_threads) {
@@ -281,10 +281,20 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 
 		d->cfg.loop_threads = n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
 	}
+	/* A caller on each at once: every event loop, every lookup worker, the long polls'
+	 * thread, and one spare. */
+	d->n_chans = d->cfg.loop_threads + KURA_LOOKUP_WORKERS + 2;
+}
+
+/* The run directory, its lock, the two sockets and the channels: what the supervisor makes
+ * before any process of ours reads a key or a byte from a peer. */
+static int prepare(struct kura_daemon *d)
+{
+	const struct kura_daemon_config *cfg = &d->cfg;
+	char path[4096];
+	int r;
+
 	raise_fd_limit(&d->cfg);
-	r = open_vault(d);
-	if (r < 0)
-		return r;
 	if (mkdir(cfg->run_dir, 0755) < 0 && errno != EEXIST) {
 		r = -errno;
 		kura_log(LOG_ERR, "cannot create run directory %s: %s", cfg->run_dir, strerror(-r));
@@ -306,62 +316,166 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 			cfg->run_dir, strerror(-r));
 		return r == -EWOULDBLOCK ? -EADDRINUSE : r;
 	}
+	d->workload_fd = bind_socket(cfg->run_dir, "workload.sock", 0666);
+	d->admin_fd = d->workload_fd < 0 ? -1 : bind_socket(cfg->run_dir, "admin.sock", 0600);
+	if (d->workload_fd < 0 || d->admin_fd < 0) {
+		r = d->workload_fd < 0 ? d->workload_fd : d->admin_fd;
+		kura_log(LOG_ERR, "cannot bind a socket in %s: %s", cfg->run_dir, strerror(-r));
+		return r;
+	}
+	d->keeper_chans = calloc(d->n_chans, sizeof(int));
+	d->front_chans = calloc(d->n_chans, sizeof(int));
+	if (!d->keeper_chans || !d->front_chans)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->n_chans; i++) {
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			return -errno;
+		d->keeper_chans[i] = sv[0];
+		d->front_chans[i] = sv[1];
+		d->n_made++;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, d->events) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The key custody process's parts: vault, recorder, runtimes and resolver, the service to the
+ * front on the channels, the admin API. Logs its own failures. */
+int kura_daemon_keeper_start(struct kura_daemon *d)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
+	struct kura_custody_config cc;
+	int r;
+
+	r = open_vault(d);
+	if (r < 0)
+		return r;
 	r = start_recorder(d);
 	if (r < 0)
 		return r;
 	r = open_runtimes(d);
 	if (r < 0)
 		return r;
-	wc = workload_config(&d->cfg);
-	r = kura_workload_start(&wc, d->keeper, d->resolver, d->rec, &d->workload);
-	if (r < 0)
+	snprintf(path, sizeof(path), "%s/workload.sock", d->cfg.run_dir);
+	cc = (struct kura_custody_config){ .workload_path = path,
+		.watch_max_s = d->cfg.watch_max_s,
+		.chans = d->keeper_chans,
+		.n_chans = d->n_made,
+		.events = d->events[0] };
+	r = kura_custody_start(&cc, d->keeper, d->resolver, d->rec, &d->custody);
+	d->events[0] = -1; /* the custody's now, whatever happened */
+	d->keeper_chans_taken = true;
+	if (r < 0) {
+		kura_log(LOG_ERR, "cannot serve the front: %s", strerror(-r));
 		return r;
+	}
 	d->admin = (struct kura_admin){ .state_dir = d->cfg.state_dir,
 		.n_runtimes = d->n_runtimes,
 		.keeper = d->keeper,
 		.vault = kura_keeper_hold(d->keeper),
 		.resolver = d->resolver,
 		.rec = d->rec,
-		.workload = d->workload };
+		.custody = d->custody };
 	kura_keeper_release(d->keeper);
-
-	wfd = bind_socket(cfg->run_dir, "workload.sock", 0666);
-	afd = wfd < 0 ? -1 : bind_socket(cfg->run_dir, "admin.sock", 0600);
-	if (wfd < 0 || afd < 0) {
-		r = wfd < 0 ? wfd : afd;
-		kura_log(LOG_ERR, "cannot bind a socket in %s: %s", cfg->run_dir, strerror(-r));
-		if (wfd >= 0)
-			close(wfd);
-		return r;
-	}
-	d->workload_mhd = start_mhd(d, wfd, true);
-	d->admin_mhd = start_mhd(d, afd, false);
-	if (!d->workload_mhd || !d->admin_mhd) {
-		kura_log(LOG_ERR, "cannot start the HTTP server");
-		if (!d->workload_mhd)
-			close(wfd);
-		if (!d->admin_mhd)
-			close(afd);
+	d->admin_mhd = start_mhd(d, d->admin_fd, false);
+	if (!d->admin_mhd) {
+		kura_log(LOG_ERR, "cannot start the HTTP server on admin.sock");
 		return -EIO;
 	}
-	kura_log(LOG_INFO, "serving %s/workload.sock and %s/admin.sock (%zu runtimes)",
-		cfg->run_dir, cfg->run_dir, d->n_runtimes);
+	d->admin_fd = -1; /* libmicrohttpd's */
 	note_run_dir(d);
 	kura_recorder_self(d->rec, "start", KURA_VERSION);
 	return 0;
+}
+
+/* Wait for the custody process's READY: the store's revision the front starts from. */
+static int await_ready(int events, int64_t *ret_rev)
+{
+	struct kura_msg m;
+	char why[128];
+	uint64_t rev = 0;
+	int r;
+
+	/* Opening the vault may derive a key from a passphrase (seconds) or unseal it. */
+	r = kura_msg_recv(events, 300 * 1000, &m, why);
+	if (r == -EBADMSG)
+		kura_msg_fatal("keeper", why);
+	if (r < 0)
+		return r;
+	if (m.type != KURA_MSG_READY)
+		kura_msg_fatal("keeper", "a first message other than READY");
+	(void)kura_msg_u64(&m, KURA_F_REVISION, &rev);
+	kura_msg_done(&m);
+	*ret_rev = (int64_t)rev;
+	return 0;
+}
+
+/* The front's parts: the link to the custody process, the workload API on workload.sock. */
+int kura_daemon_front_start(struct kura_daemon *d)
+{
+	struct kura_workload_config wc;
+	int64_t rev = 0;
+	int r;
+
+	r = kura_link_new(d->front_chans, d->n_made, &d->link);
+	if (r < 0)
+		return r;
+	d->front_chans_taken = true;
+	r = await_ready(d->events[1], &rev);
+	if (r < 0) {
+		/* The custody process failed to start, and said why. */
+		kura_log(LOG_DEBUG, "front: no READY from the key custody process: %s",
+			strerror(-r));
+		return r;
+	}
+	wc = workload_config(&d->cfg);
+	r = kura_workload_start(&wc, d->link, d->events[1], rev, &d->workload);
+	if (r < 0)
+		return r;
+	d->workload_mhd = start_mhd(d, d->workload_fd, true);
+	if (!d->workload_mhd) {
+		kura_log(LOG_ERR, "cannot start the HTTP server on workload.sock");
+		return -EIO;
+	}
+	d->workload_fd = -1;
+	return 0;
+}
+
+int kura_daemon_prepare(struct kura_daemon *d, const struct kura_daemon_config *cfg)
+{
+	defaults(d, cfg);
+	return prepare(d);
+}
+
+int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cfg)
+{
+	int r;
+
+	r = kura_daemon_prepare(d, cfg);
+	if (r == 0)
+		r = kura_daemon_keeper_start(d);
+	if (r == 0)
+		r = kura_daemon_front_start(d);
+	if (r == 0)
+		kura_log(LOG_INFO,
+			"serving %s/workload.sock and %s/admin.sock (%zu runtimes, one "
+			"process: no privilege separation)",
+			cfg->run_dir, cfg->run_dir, d->n_runtimes);
+	return r;
 }
 
 void kura_daemon_reconfigure(struct kura_daemon *d)
 {
 	struct kura_workload_config wc = workload_config(&d->cfg);
 
-	kura_workload_reconfigure(d->workload, &wc);
+	if (d->workload)
+		kura_workload_reconfigure(d->workload, &wc);
 }
 
-void kura_daemon_stop(struct kura_daemon *d)
+void kura_daemon_front_stop(struct kura_daemon *d)
 {
-	char path[4096];
-
 	/* Answer what is suspended (long polls see `stopping`), stop accepting, join. */
 	if (d->workload_mhd) {
 		int fd;
@@ -379,28 +493,88 @@ void kura_daemon_stop(struct kura_daemon *d)
 			kura_sleep_ms(10);
 		}
 		MHD_stop_daemon(d->workload_mhd);
+		d->workload_mhd = NULL;
 		if (fd >= 0)
 			close(fd);
 	}
+	/* The refusals still counted are recorded as it stops. */
+	kura_workload_stop(d->workload);
+	d->workload = NULL;
+	kura_link_free(d->link);
+	d->link = NULL;
+	if (d->events[1] >= 0)
+		close(d->events[1]);
+	d->events[1] = -1;
+}
+
+void kura_daemon_keeper_stop(struct kura_daemon *d)
+{
 	if (d->admin_mhd)
 		MHD_stop_daemon(d->admin_mhd);
-	/* The refusals still counted are recorded as it stops, before our own "stop". */
-	kura_workload_stop(d->workload);
+	d->admin_mhd = NULL;
+	kura_custody_stop(d->custody);
+	d->custody = NULL;
 	if (d->rec)
 		kura_recorder_self(d->rec, "stop", NULL);
 	kura_recorder_stop(d->rec);
+	d->rec = NULL;
 	kura_resolver_free(d->resolver);
+	d->resolver = NULL;
 	for (size_t i = 0; i < d->n_runtimes; i++)
 		kura_runtime_free(d->runtimes[i]);
 	free(d->runtimes);
+	d->runtimes = NULL;
+	d->n_runtimes = 0;
 	kura_keeper_free(d->keeper);
-	if (d->lock_fd >= 0) {
-		snprintf(path, sizeof(path), "%s/workload.sock", d->cfg.run_dir);
-		(void)unlink(path);
-		snprintf(path, sizeof(path), "%s/admin.sock", d->cfg.run_dir);
-		(void)unlink(path);
-		snprintf(path, sizeof(path), "%s/" KURA_RUN_DIR_FILE, d->cfg.state_dir);
-		(void)unlink(path);
-		close(d->lock_fd);
+	d->keeper = NULL;
+}
+
+/* What prepare() made and no part took. */
+void kura_daemon_close(struct kura_daemon *d)
+{
+	for (size_t i = 0; i < d->n_made; i++) {
+		if (!d->keeper_chans_taken && d->keeper_chans[i] >= 0)
+			close(d->keeper_chans[i]);
+		if (!d->front_chans_taken && d->front_chans[i] >= 0)
+			close(d->front_chans[i]);
 	}
+	d->keeper_chans_taken = d->front_chans_taken = true;
+	free(d->keeper_chans);
+	free(d->front_chans);
+	d->keeper_chans = d->front_chans = NULL;
+	for (int i = 0; i < 2; i++)
+		if (d->events[i] >= 0) {
+			close(d->events[i]);
+			d->events[i] = -1;
+		}
+	if (d->workload_fd >= 0)
+		close(d->workload_fd);
+	if (d->admin_fd >= 0)
+		close(d->admin_fd);
+	d->workload_fd = d->admin_fd = -1;
+}
+
+/* The supervisor's last act: the sockets and the note of the run directory go with the lock. */
+void kura_daemon_unlink(struct kura_daemon *d)
+{
+	char path[4096];
+
+	if (d->lock_fd < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/workload.sock", d->cfg.run_dir);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/admin.sock", d->cfg.run_dir);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/" KURA_RUN_DIR_FILE, d->cfg.state_dir);
+	(void)unlink(path);
+	close(d->lock_fd);
+	d->lock_fd = -1;
+}
+
+void kura_daemon_stop(struct kura_daemon *d)
+{
+	kura_daemon_front_stop(d);
+	kura_daemon_keeper_stop(d);
+	kura_daemon_close(d);
+	kura_daemon_unlink(d);
 }

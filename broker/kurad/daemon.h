@@ -1,36 +1,68 @@
-/* kurad's life cycle: what it opens at start (the vault, the audit log, the runtimes, the run
- * directory and its two sockets) and how it stops. The parts are wired here; each keeps its
- * own state. Internal to kurad. */
+/* kurad's life cycle: what each of its processes opens at start and how it stops. The
+ * supervisor makes the run directory, its lock, the two sockets and the channels; the key
+ * custody process opens the vault, the audit log, the runtimes and serves admin.sock; the front
+ * serves workload.sock. The parts are wired here; each keeps its own state. Internal to kurad. */
 #pragma once
 
 #include <microhttpd.h>
 
 #include "admin.h"
+#include "custody.h"
 #include "daemon-options.h"
 #include "identity.h"
 #include "keeper.h"
+#include "link.h"
 #include "recorder.h"
 #include "workload.h"
 
 struct kura_daemon {
 	struct kura_daemon_config cfg;
+	/* The supervisor's: made before any process of ours holds a key or reads a peer. */
+	pid_t supervisor_pid; /* kurad's own records carry it */
+	int lock_fd;
+	int workload_fd, admin_fd;       /* listening, until libmicrohttpd takes them */
+	int *keeper_chans, *front_chans; /* the two ends of each request channel */
+	size_t n_chans, n_made;
+	bool keeper_chans_taken, front_chans_taken;
+	int events[2]; /* [0] the custody process's end, [1] the front's */
+	/* The key custody process's. */
 	struct kura_keeper *keeper;
 	struct kura_recorder *rec;
 	struct kura_resolver *resolver;
 	struct kura_runtime **runtimes;
 	size_t n_runtimes;
-	struct kura_workload *workload;
+	struct kura_custody *custody;
 	struct kura_admin admin;
-	struct MHD_Daemon *workload_mhd;
 	struct MHD_Daemon *admin_mhd;
-	int lock_fd;
+	/* The front's. */
+	struct kura_link *link;
+	struct kura_workload *workload;
+	struct MHD_Daemon *workload_mhd;
 };
 
-/* Open the vault, bind the sockets, start serving. Logs its own failures (once). */
+/*
+ * kurad as it runs: a supervisor that makes the sockets and channels, then forks the key
+ * custody process and the front, and stops both (and exits non-zero) the moment either dies.
+ * Signals: TERM and INT stop it (0), HUP reloads o's config file in each process. Returns the
+ * exit status.
+ */
+int kura_daemon_run(struct kura_daemon_options *o);
+
+/* Both parts in this one process, over the same channels (no privilege separation): for the
+ * tests of the handlers, and the benchmark that measures what the separation costs. Logs its
+ * own failures (once). */
 int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cfg);
+void kura_daemon_stop(struct kura_daemon *d);
 
 /* Apply cfg's rate and burst (after a reload) to the limits. */
 void kura_daemon_reconfigure(struct kura_daemon *d);
 
-/* Stop serving: answer long polls, close sockets, join threads, wipe keys. */
-void kura_daemon_stop(struct kura_daemon *d);
+/* Each process's part (used by kura_daemon_run and kura_daemon_start). prepare: the
+ * supervisor's (run directory, lock, sockets, channels). */
+int kura_daemon_prepare(struct kura_daemon *d, const struct kura_daemon_config *cfg);
+int kura_daemon_keeper_start(struct kura_daemon *d);
+void kura_daemon_keeper_stop(struct kura_daemon *d);
+int kura_daemon_front_start(struct kura_daemon *d);
+void kura_daemon_front_stop(struct kura_daemon *d);
+void kura_daemon_close(struct kura_daemon *d);
+void kura_daemon_unlink(struct kura_daemon *d);

@@ -216,3 +216,35 @@ enum MHD_Result kura_http_secret_raw(struct MHD_Connection *c, struct kura_fetch
 	}
 	return queue_typed(c, MHD_HTTP_OK, r, false, KURA_HTTP_RAW_TYPE);
 }
+
+enum MHD_Result kura_http_body(struct MHD_Connection *c, const void *data, size_t len)
+{
+	return queue(c, MHD_HTTP_OK,
+		MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY), false);
+}
+
+enum MHD_Result kura_http_guarded(struct MHD_Connection *c, struct kura_secbuf *owner,
+	const void *data, size_t len, const struct kura_http_raw *raw)
+{
+	char version[24], created[KURA_RFC3339_LEN];
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)data, free_secbuf,
+		owner);
+	if (!r) {
+		kura_secbuf_free(owner);
+		return MHD_NO;
+	}
+	if (!raw)
+		return queue(c, MHD_HTTP_OK, r, false);
+	snprintf(version, sizeof(version), "%" PRIu64, raw->version);
+	if (MHD_add_response_header(r, KURA_HTTP_VERSION_HEADER, version) != MHD_YES ||
+		MHD_add_response_header(r, KURA_HTTP_FINGERPRINT_HEADER, raw->fingerprint) !=
+			MHD_YES ||
+		MHD_add_response_header(r, KURA_HTTP_CREATED_HEADER,
+			kura_rfc3339(raw->created, created)) != MHD_YES) {
+		MHD_destroy_response(r);
+		return MHD_NO;
+	}
+	return queue_typed(c, MHD_HTTP_OK, r, false, KURA_HTTP_RAW_TYPE);
+}

@@ -64,6 +64,19 @@ enum MHD_Result kura_http_secret_json(struct MHD_Connection *c, const char *name
 	struct kura_fetched *f);
 enum MHD_Result kura_http_secret_raw(struct MHD_Connection *c, struct kura_fetched *f);
 
+/* A JSON body the key custody process made (no value in it): copied and sent. */
+enum MHD_Result kura_http_body(struct MHD_Connection *c, const void *data, size_t len);
+
+/* A body that holds a value, lying in owner (a guarded buffer, taken): sent from there and
+ * wiped once sent. With raw, it is the value itself and these are its headers; else JSON. */
+struct kura_http_raw {
+	uint64_t version;
+	const char *fingerprint;
+	int64_t created;
+};
+enum MHD_Result kura_http_guarded(struct MHD_Connection *c, struct kura_secbuf *owner,
+	const void *data, size_t len, const struct kura_http_raw *raw);
+
 /* The URL's query argument as an unsigned number within [min, max]; def if absent. false if
  * present and malformed. */
 bool kura_http_query_u64(struct MHD_Connection *c, const char *key, uint64_t min, uint64_t max,

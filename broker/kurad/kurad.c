@@ -86,9 +86,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kura_daemon_options o;
-	struct kura_daemon d = { 0 };
 	sigset_t sigs;
-	int opt, r, sig;
+	int opt, r;
 
 	kura_keys_protect_process();
 	kura_daemon_options_init(&o);
@@ -163,43 +162,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	r = kura_daemon_start(&d, &o.cfg);
-	if (r < 0) {
-		kura_daemon_stop(&d);
-		kura_daemon_options_done(&o);
-		return kura_outcome_exit(r);
-	}
-	for (;;) {
-		if (sigwait(&sigs, &sig) != 0)
-			continue;
-		if (sig != SIGHUP)
-			break;
-		if (!o.config_file) {
-			kura_log(LOG_INFO, "SIGHUP: no --config file to reload");
-			continue;
-		}
-		{
-			struct kura_daemon_options n = o;
-
-			if (kura_daemon_options_read(&n, o.config_file, true) < 0) {
-				kura_log(LOG_WARNING, "SIGHUP: configuration kept as it was");
-				continue;
-			}
-			d.cfg.rate_per_s = n.cfg.rate_per_s;
-			d.cfg.rate_burst = n.cfg.rate_burst;
-			__atomic_store_n(&d.cfg.watch_max_s, n.cfg.watch_max_s, __ATOMIC_RELAXED);
-			kura_daemon_reconfigure(&d);
-			d.cfg.no_prefetch = n.cfg.no_prefetch;
-			kura_resolver_set_prefetch(d.resolver, !n.cfg.no_prefetch);
-			if (n.syslog != o.syslog)
-				kura_log_to_syslog(n.syslog);
-			o = n;
-			kura_log(LOG_INFO, "reloaded %s", o.config_file);
-			kura_recorder_self(d.rec, "reload", o.config_file);
-		}
-	}
-	kura_log(LOG_INFO, "%s: draining and stopping", strsignal(sig));
-	kura_daemon_stop(&d);
+	r = kura_daemon_run(&o);
 	kura_daemon_options_done(&o);
-	return KURA_EXIT_OK;
+	return r;
 }

@@ -29,6 +29,16 @@ struct kura_recorder {
 	bool timer_started;
 };
 
+/* kurad as its own records name it. */
+static struct kura_identity self_of(const struct kura_recorder *rec)
+{
+	struct kura_identity self = kura_identity_self();
+
+	if (rec->cfg.self_pid > 0)
+		self.pid = rec->cfg.self_pid;
+	return self;
+}
+
 /* The first failure of a spell is logged, then its end: not one line per refused fetch. */
 static void note_result(struct kura_recorder *rec, int r)
 {
@@ -66,7 +76,7 @@ int kura_recorder_append(struct kura_recorder *rec, const struct kura_audit_even
 
 bool kura_recorder_healthy(struct kura_recorder *rec)
 {
-	struct kura_identity self = kura_identity_self();
+	struct kura_identity self = self_of(rec);
 	bool ok;
 
 	pthread_mutex_lock(&rec->lock);
@@ -85,7 +95,7 @@ bool kura_recorder_healthy(struct kura_recorder *rec)
 
 void kura_recorder_self(struct kura_recorder *rec, const char *event, const char *detail)
 {
-	struct kura_identity self = kura_identity_self();
+	struct kura_identity self = self_of(rec);
 
 	(void)kura_recorder_append(rec,
 		&(struct kura_audit_event){ .event = event,
@@ -124,7 +134,7 @@ static void *tick_thread(void *userdata)
 static void sink_event(const struct kura_sink_event *e, void *userdata)
 {
 	struct kura_recorder *rec = userdata;
-	struct kura_identity self = kura_identity_self();
+	struct kura_identity self = self_of(rec);
 	struct kura_audit_event ev = { .who = &self, .sink = e->sink };
 
 	switch (e->kind) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "audit.h"
 #include "audit-event.h"
@@ -15,6 +16,8 @@ struct kura_recorder_config {
 	const char *http;      /* ... and to an HTTP collector (URL, or NULL) */
 	unsigned checkpoint_s; /* between checkpoints sent to the sinks */
 	unsigned queue_max;    /* records a sink holds before dropping */
+	pid_t self_pid;        /* kurad's records of its own carry it: the supervisor's, the pid
+				* the service manager knows (0: this process's) */
 };
 
 struct kura_recorder;

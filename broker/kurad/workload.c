@@ -1,6 +1,7 @@
-/* The workload API on workload.sock: whoami, the secrets this peer may read, one secret's
- * value, and a long poll for changes. Identity comes from the connection, never the request.
- * Touches plaintext: a value goes from the vault into a guarded reply body, wiped once sent. */
+/* The workload API on workload.sock, as the front serves it: HTTP, the connection table and its
+ * limits, the long polls. What a peer may have is decided by the key custody process, asked
+ * over the link with the peer's own socket attached. Touches plaintext: a value arrives from
+ * the custody process in guarded memory and is sent from there, wiped once sent. */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -12,11 +13,13 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "audit-event.h"
 #include "changes.h"
 #include "clock.h"
 #include "conn.h"
 #include "http.h"
 #include "json.h"
+#include "link.h"
 #include "log.h"
 #include "workload.h"
 
@@ -26,9 +29,10 @@ struct wreq;
 
 struct kura_workload {
 	struct kura_workload_config cfg;
-	struct kura_keeper *keeper;
-	struct kura_resolver *resolver;
-	struct kura_recorder *rec;
+	struct kura_link *link; /* to the key custody process */
+	int events;             /* its CHANGED come in here; our STATS go out */
+	pthread_t events_thread;
+	bool events_started;
 
 	/* Connections, rates, long polls and refusal counts, per principal. */
 	struct kura_quota *quota;
@@ -67,32 +71,62 @@ struct wreq {
 	struct kura_workload *wl;
 	struct MHD_Connection *c;
 	struct kura_conn *conn;
-	const struct kura_identity *id;
+	const struct kura_identity *id; /* the kernel's facts, for the front's own refusals */
 	char rid[KURA_REQUEST_ID_LEN + 1];
 	enum wphase phase;
-	struct kura_ident *ident; /* a lookup's result */
-	int ident_r;
-	bool watching; /* counts against the peer's long polls until completed */
-	bool listed;   /* on wl->watchers */
-	bool hangup;   /* its peer hung up or died while it was parked: answer and close */
+	/* A request asked again from a lookup worker (the custody process may then wait for the
+	 * runtime): its answer, and the channel it came on, until the event loop relays it. */
+	char path[sizeof(PREFIX_SECRETS) + 256];
+	int asked_r;
+	struct kura_msg answer;
+	struct kura_chan *answer_chan;
+	uint64_t handle; /* a long poll's, in the custody process */
+	bool watching;   /* counts against the peer's long polls until completed */
+	bool listed;     /* on wl->watchers */
+	bool hangup;     /* its peer hung up or died while it was parked: answer and close */
 	uint64_t since;
 	struct timespec deadline; /* CLOCK_MONOTONIC */
 	json_t *changed;
 	struct wreq *next;
 };
 
-static int audit(const struct wreq *w, const char *event, const char *result, const char *reason,
-	const char *secret, uint64_t version, const char *fingerprint)
+/* Ask the custody process to record a refusal decided here. -EIO: it could not (503). */
+static int record(struct kura_workload *wl, const char *event, const char *result,
+	const char *reason, const char *secret, const struct kura_identity *who, const char *rid,
+	const struct kura_principal *p, const uint64_t *count)
 {
-	return kura_recorder_append(w->wl->rec,
-		&(struct kura_audit_event){ .event = event,
-			.result = result,
-			.reason = reason,
-			.who = w->id,
-			.secret = secret,
-			.version = version,
-			.fingerprint = fingerprint,
-			.request_id = w->rid });
+	char principal[KURA_PRINCIPAL_TEXT];
+	struct kura_msgb b;
+	struct kura_msg m;
+	uint64_t status = 0;
+	int r;
+
+	kura_msgb_init(&b, KURA_MSG_RECORD);
+	kura_msgb_str(&b, KURA_F_EVENT, event);
+	kura_msgb_str(&b, KURA_F_RESULT, result);
+	kura_msgb_str(&b, KURA_F_CODE, reason);
+	if (rid)
+		kura_msgb_str(&b, KURA_F_RID, rid);
+	if (secret)
+		kura_msgb_str(&b, KURA_F_SECRET, secret);
+	kura_msgb_u64(&b, KURA_F_PID, (uint64_t)(uint32_t)who->pid);
+	kura_msgb_u64(&b, KURA_F_UID, (uint64_t)(uint32_t)who->uid);
+	kura_msgb_u64(&b, KURA_F_GID, (uint64_t)(uint32_t)who->gid);
+	if (p && p->kind == KURA_PRINCIPAL_CONTAINER) {
+		kura_msgb_u64(&b, KURA_F_RUNTIME_KIND, (uint64_t)p->runtime);
+		kura_msgb_str(&b, KURA_F_CONTAINER, p->id);
+	}
+	if (p && count)
+		kura_msgb_str(&b, KURA_F_DETAIL, kura_principal_text(p, principal));
+	if (count)
+		kura_msgb_u64(&b, KURA_F_COUNT, *count);
+	r = kura_link_ask(wl->link, &b, -1, KURA_KEEPER_WAIT_MS, &m);
+	kura_msgb_done(&b);
+	if (r < 0)
+		return -EIO;
+	(void)kura_msg_u64(&m, KURA_F_STATUS, &status);
+	kura_msg_done(&m);
+	return status == 200 ? 0 : -EIO;
 }
 
 /* The record of refusals counted rather than recorded one by one ("suppressed"). */
@@ -100,22 +134,12 @@ static void write_suppressed(const struct kura_refusal_note *n, void *userdata)
 {
 	struct kura_workload *wl = userdata;
 	struct kura_identity who = { .pid = n->pid, .uid = n->uid, .gid = n->gid };
-	char principal[KURA_PRINCIPAL_TEXT];
+	uint64_t count = n->count;
 
 	/* The principal, not a verified identity: these peers were refused, most of them before
 	 * anyone asked a runtime who they are. */
-	if (n->principal.kind == KURA_PRINCIPAL_CONTAINER) {
-		who.runtime = kura_cgroup_runtime_name(n->principal.runtime);
-		who.container_id = n->principal.id;
-	}
-	(void)kura_recorder_append(wl->rec,
-		&(struct kura_audit_event){ .event = "suppressed",
-			.result = "denied",
-			.reason = n->reason[0] ? n->reason : NULL,
-			.who = &who,
-			.detail = kura_principal_text(&n->principal, principal),
-			.count = (int64_t)n->count,
-			.has_count = true });
+	(void)record(wl, "suppressed", "denied", n->reason[0] ? n->reason : "refused", NULL, &who,
+		NULL, &n->principal, &count);
 }
 
 static enum MHD_Result audit_unavailable(struct MHD_Connection *c)
@@ -125,71 +149,105 @@ static enum MHD_Result audit_unavailable(struct MHD_Connection *c)
 }
 
 /*
- * Record a refusal or failure, then send it: as the error, or as 503 if even the record could
- * not be written. Refusals reach the log in bounded volume: a principal's first in each second
- * is recorded on its own, the rest are counted into one "suppressed" record (quota.h), so that
- * no peer can fill the disk and so shut everyone out (fail closed). A peer that cannot be
- * identified is also disconnected: it has nothing more to ask.
+ * Record a refusal or failure decided here, then send it: as the error, or as 503 if even the
+ * record could not be written. Refusals reach the log in bounded volume: a principal's first in
+ * each second is recorded on its own, the rest are counted into one "suppressed" record
+ * (quota.h), so that no peer can fill the disk and so shut everyone out (fail closed). A peer
+ * that cannot be identified is also disconnected: it has nothing more to ask.
  */
-static enum MHD_Result refuse(const struct wreq *w, const char *event, const char *result,
-	const char *secret, unsigned status, const char *code, const char *msg)
+static bool budget(const struct wreq *w, const char *code)
 {
 	struct kura_refusal_note due;
-	bool record;
+	bool rec;
 
-	record = kura_quota_refusal(w->wl->quota, w->conn ? &w->conn->slot : NULL, kura_clock_s(),
+	rec = kura_quota_refusal(w->wl->quota, w->conn ? &w->conn->slot : NULL, kura_clock_s(),
 		code, w->id->pid, w->id->uid, w->id->gid, &due);
 	if (due.count)
 		write_suppressed(&due, w->wl);
-	if (record && audit(w, event, result, code, secret, 0, NULL) < 0)
+	return rec;
+}
+
+static enum MHD_Result refuse(const struct wreq *w, const char *event, const char *result,
+	const char *secret, unsigned status, const char *code, const char *msg)
+{
+	if (budget(w, code) &&
+		record(w->wl, event, result, code, secret, w->id, w->rid,
+			w->conn ? &w->conn->principal : NULL, NULL) < 0)
 		return audit_unavailable(w->c);
 	if (strcmp(code, "unidentified") == 0 || !w->conn || w->conn->peer_err < 0)
 		return kura_http_error_close(w->c, status, code, msg);
 	return kura_http_error(w->c, status, code, msg);
 }
 
-/* A long poll's filter: only the changed names its peer may read. */
-struct readable {
-	const struct kura_grants *g;
-	const struct kura_identity *id;
-	json_t *out;
-};
-
-static bool collect_readable(const char *name, void *userdata)
+static enum MHD_Result unavailable(struct MHD_Connection *c)
 {
-	struct readable *rd = userdata;
-
-	if (kura_grants_allow(rd->g, rd->id, name))
-		json_array_append_new(rd->out, json_string(name));
-	return true;
+	return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "broker_unavailable",
+		"the broker cannot answer now; try again");
 }
 
-static enum MHD_Result list_secrets(const struct wreq *w)
+/*
+ * Relay the custody process's answer to the peer. A refusal there waits for our verdict: the
+ * refusal budget of the peer's principal (kept here, over every connection) says whether it is
+ * recorded on its own or counted.
+ */
+static enum MHD_Result relay(const struct wreq *w, struct kura_chan *ch, struct kura_msg *m)
 {
-	struct kura_secret_list l = { 0 };
-	struct kura_err err = { 0 };
-	json_t *arr = json_array();
-	int64_t rev = 0;
-	int r;
+	const char *code = kura_msg_str(m, KURA_F_CODE), *msg = kura_msg_str(m, KURA_F_MESSAGE);
+	uint64_t status = 500, raw = 0, close = 0;
+	struct kura_secbuf *g;
+	const void *body;
+	size_t len;
 
-	r = kura_keeper_readable(w->wl->keeper, w->id, "", &l, &rev, &err);
-	for (size_t i = 0; r == 0 && i < l.n; i++)
-		json_array_append_new(arr,
-			json_pack("{s:s, s:I}", "name", l.items[i].name, "version",
-				(json_int_t)l.items[i].current));
-	kura_secret_list_done(&l);
-	if (r < 0) {
-		kura_log(LOG_ERR, "listing secrets: %s", err.msg[0] ? err.msg : strerror(-r));
-		json_decref(arr);
-		return refuse(w, "list", "error", NULL, MHD_HTTP_SERVICE_UNAVAILABLE,
-			"store_unavailable", "the store cannot be read now");
+	(void)kura_msg_u64(m, KURA_F_STATUS, &status);
+	(void)kura_msg_u64(m, KURA_F_CLOSE, &close);
+	if (kura_msg_count(m, KURA_F_RECORD)) {
+		struct kura_msgb b;
+		struct kura_msg v;
+		uint64_t vs = 0;
+		int r;
+
+		kura_msgb_init(&b, KURA_MSG_COMMIT);
+		kura_msgb_u64(&b, KURA_F_RECORD, budget(w, code ? code : "refused"));
+		r = kura_link_call(w->wl->link, ch, &b, -1, KURA_KEEPER_WAIT_MS, &v);
+		kura_msgb_done(&b);
+		if (r < 0)
+			return unavailable(w->c);
+		(void)kura_msg_u64(&v, KURA_F_STATUS, &vs);
+		kura_msg_done(&v);
+		if (vs != 200)
+			return audit_unavailable(w->c);
 	}
-	if (audit(w, "list", "ok", NULL, NULL, 0, NULL) < 0) {
-		json_decref(arr);
-		return audit_unavailable(w->c);
+	if (status != 200) {
+		if (!code)
+			return unavailable(w->c);
+		if (close)
+			return kura_http_error_close(w->c, (unsigned)status, code,
+				msg ? msg : code);
+		return kura_http_error(w->c, (unsigned)status, code, msg ? msg : code);
 	}
-	return kura_http_json(w->c, MHD_HTTP_OK,
-		json_pack("{s:I, s:o}", "revision", (json_int_t)rev, "secrets", arr));
+	body = kura_msg_bytes(m, KURA_F_BODY, &len);
+	if (!body)
+		return kura_http_error(w->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+			"the broker sent no body");
+	g = kura_msg_take_guarded(m);
+	if (!g)
+		return kura_http_body(w->c, body, len);
+	(void)kura_msg_u64(m, KURA_F_RAW, &raw);
+	if (raw) {
+		struct kura_http_raw h = { .fingerprint = kura_msg_str(m, KURA_F_FINGERPRINT) };
+		uint64_t created = 0;
+
+		(void)kura_msg_u64(m, KURA_F_VERSION, &h.version);
+		(void)kura_msg_u64(m, KURA_F_CREATED, &created);
+		h.created = (int64_t)created;
+		if (!h.fingerprint || !h.version) {
+			kura_secbuf_free(g);
+			return kura_http_error(w->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"the broker sent a value without its version");
+		}
+		return kura_http_guarded(w->c, g, body, len, &h);
+	}
+	return kura_http_guarded(w->c, g, body, len, NULL);
 }
 
 /* Whether the peer asked for the value as the raw body (kura does): no base64, no JSON. */
@@ -201,77 +259,114 @@ static bool wants_raw(struct MHD_Connection *c)
 	return accept && strcmp(accept, KURA_HTTP_RAW_TYPE) == 0;
 }
 
-static enum MHD_Result get_secret(const struct wreq *w, const char *name)
-{
-	struct kura_fetched f;
-	struct kura_err err = { 0 };
-	int r;
+static bool defer_lookup(struct wreq *w);
 
-	r = kura_keeper_fetch(w->wl->keeper, w->id, name, &f, &err);
-	/* An invalid name is not recorded as such: it may not be valid UTF-8 for JSON. */
-	if (r == -EINVAL)
-		return refuse(w, "fetch", "denied", NULL, MHD_HTTP_BAD_REQUEST, "bad_name",
-			"a secret name is segments of [A-Za-z0-9._-] joined by '/', 1-255 bytes");
-	if (r == -EACCES)
-		return refuse(w, "fetch", "denied", name, MHD_HTTP_FORBIDDEN, "no_grant",
-			"no grant lets this peer read that secret");
-	if (r == -ENOENT)
-		return refuse(w, "fetch", "error", name, MHD_HTTP_NOT_FOUND, "not_found",
-			"the granted secret does not exist");
-	if (r < 0) {
-		kura_log(LOG_ERR, "reading %s: %s", name, err.msg[0] ? err.msg : strerror(-r));
-		return refuse(w, "fetch", "error", name, MHD_HTTP_SERVICE_UNAVAILABLE,
-			"store_unavailable", "the secret cannot be read now");
-	}
-	/* Fail closed: the value leaves only once its record is written. */
-	if (audit(w, "fetch", "ok", NULL, name, f.info.version, f.fingerprint) < 0) {
-		kura_fetched_done(&f);
-		return audit_unavailable(w->c);
-	}
+/* The ASK for this request; wait: from a lookup worker, which the custody process may keep
+ * waiting for the peer's runtime (bounded). */
+static void build_ask(struct wreq *w, bool wait, struct kura_msgb *b)
+{
+	char principal[KURA_PRINCIPAL_TEXT];
+
+	kura_msgb_init(b, KURA_MSG_ASK);
+	kura_msgb_str(b, KURA_F_PATH, w->path);
 	if (wants_raw(w->c))
-		return kura_http_secret_raw(w->c, &f);
-	return kura_http_secret_json(w->c, name, &f);
+		kura_msgb_u64(b, KURA_F_RAW, 1);
+	kura_msgb_str(b, KURA_F_RID, w->rid);
+	if (wait)
+		kura_msgb_u64(b, KURA_F_WAIT, 1);
+	kura_msgb_str(b, KURA_F_CLAIM, kura_principal_text(&w->conn->principal, principal));
 }
 
-static void note_change(const char *name, int64_t rev, void *userdata)
+/* The answer on ch, as the peer gets it; for a long poll's start, its handle (0 if refused:
+ * then the refusal has been relayed). Gives ch back. */
+static enum MHD_Result answered(struct wreq *w, struct kura_chan *ch, struct kura_msg *m,
+	uint64_t *ret_handle)
 {
-	struct kura_workload *wl = userdata;
+	enum MHD_Result ret = MHD_YES;
+	uint64_t status = 0;
 
-	pthread_mutex_lock(&wl->rev_lock);
-	(void)kura_changes_add(wl->changes, rev, name);
-	pthread_mutex_unlock(&wl->rev_lock);
+	(void)kura_msg_u64(m, KURA_F_STATUS, &status);
+	if (status == 200 && ret_handle)
+		(void)kura_msg_u64(m, KURA_F_WATCH, ret_handle);
+	else
+		ret = relay(w, ch, m);
+	kura_msg_done(m);
+	kura_link_give(w->wl->link, ch);
+	return ret;
 }
 
 /*
- * The revision thread's part: read what the store changed since wl->revision, a page at a time
- * (the vault's lock is held for one page only), into the index long polls ask, and move
- * wl->revision as far as the index is complete.
+ * Ask the custody process to answer this request (whoami, list, fetch, a long poll's start):
+ * it re-reads who the peer is from the peer's socket, passed along. A peer whose container it
+ * does not know yet is asked again from a lookup worker, off the event loop.
  */
-static void follow(struct kura_workload *wl)
+static enum MHD_Result ask(struct wreq *w, const char *url, uint64_t *ret_handle)
 {
-	int64_t seen, last = 0;
+	struct kura_chan *ch;
+	struct kura_msgb b;
+	struct kura_msg m;
+	uint64_t status = 0;
+	const char *code;
 	int r;
 
-	pthread_mutex_lock(&wl->rev_lock);
-	seen = wl->revision;
-	pthread_mutex_unlock(&wl->rev_lock);
-	for (;;) {
-		r = kura_keeper_changes(wl->keeper, seen, 1024, note_change, wl, &last);
-		pthread_mutex_lock(&wl->rev_lock);
-		if (r == -ERANGE) {
-			/* History before `seen` is gone: start afresh; older polls resync. */
-			kura_changes_reset(wl->changes, last);
-			wl->revision = last;
-			pthread_cond_broadcast(&wl->rev_cond);
-		} else if (r == 0 && last > wl->revision) {
-			wl->revision = last;
-			pthread_cond_broadcast(&wl->rev_cond);
-		}
-		pthread_mutex_unlock(&wl->rev_lock);
-		if (r < 0 || last <= seen)
-			return;
-		seen = last;
+	if (w->phase == W_LOOKED) {
+		/* The worker's answer. */
+		if (w->asked_r < 0)
+			return unavailable(w->c);
+		w->phase = W_NEW;
+		return answered(w, w->answer_chan, &w->answer, ret_handle);
 	}
+	snprintf(w->path, sizeof(w->path), "%s", url);
+	build_ask(w, false, &b);
+	r = kura_link_take(w->wl->link, KURA_KEEPER_WAIT_MS, &ch);
+	if (r == 0) {
+		r = kura_link_call(w->wl->link, ch, &b, w->conn->fd, KURA_KEEPER_WAIT_MS, &m);
+		if (r < 0)
+			kura_link_give(w->wl->link, ch);
+	}
+	kura_msgb_done(&b);
+	if (r < 0)
+		return unavailable(w->c);
+	(void)kura_msg_u64(&m, KURA_F_STATUS, &status);
+	code = kura_msg_str(&m, KURA_F_CODE);
+	if (status == 202 && code && strcmp(code, "lookup") == 0) {
+		kura_msg_done(&m);
+		kura_link_give(w->wl->link, ch);
+		if (defer_lookup(w))
+			return MHD_YES;
+		return refuse(w, "request", "error", NULL, MHD_HTTP_SERVICE_UNAVAILABLE,
+			"runtime_unavailable",
+			"the container runtime did not answer in time; try again");
+	}
+	return answered(w, ch, &m, ret_handle);
+}
+
+/* The changed names since a long poll's revision, before the custody process filters them. */
+static bool collect(const char *name, void *userdata)
+{
+	struct kura_msgb *b = userdata;
+
+	kura_msgb_str(b, KURA_F_NAME, name);
+	return true;
+}
+
+/* Which of the names in b the poll's peer may read, into w->changed; false if the custody
+ * process could not say. */
+static bool filter(struct wreq *w, struct kura_msgb *b)
+{
+	struct kura_msg m;
+	uint64_t status = 0;
+	int r;
+
+	r = kura_link_ask(w->wl->link, b, -1, KURA_KEEPER_WAIT_MS, &m);
+	if (r < 0)
+		return false;
+	(void)kura_msg_u64(&m, KURA_F_STATUS, &status);
+	for (size_t i = 0; status == 200 && i < kura_msg_count(&m, KURA_F_NAME); i++)
+		json_array_append_new(w->changed,
+			json_string((const char *)kura_msg_nth(&m, KURA_F_NAME, i)->data));
+	kura_msg_done(&m);
+	return status == 200;
 }
 
 static bool past(const struct timespec *t)
@@ -328,8 +423,8 @@ static enum MHD_Result watch(struct wreq *w)
 {
 	struct kura_workload *wl = w->wl;
 	struct MHD_Connection *c = w->c;
-	struct kura_grants *g = NULL;
-	bool stopping, resync = false;
+	bool stopping, resync = false, asked = true;
+	struct kura_msgb b;
 	uint64_t timeout;
 	int64_t rev;
 
@@ -342,9 +437,16 @@ static enum MHD_Result watch(struct wreq *w)
 			return refuse(w, "watch", "denied", NULL, MHD_HTTP_BAD_REQUEST,
 				"bad_request",
 				"watch needs since=REVISION (and optionally timeout=SECONDS)");
-		/* Recorded when it starts: which changes it then sees are names, never values. */
-		if (audit(w, "watch", "ok", NULL, NULL, 0, NULL) < 0)
-			return audit_unavailable(c);
+		/* The custody process records its start (which changes it then sees are names,
+		 * never values) and keeps its identity; we keep the handle. */
+		if (!w->handle) {
+			uint64_t h = 0;
+			enum MHD_Result ret = ask(w, "/v1/watch", &h);
+
+			if (!h)
+				return ret;
+			w->handle = h;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &w->deadline);
 		w->deadline.tv_sec += (time_t)timeout;
 		w->changed = json_array();
@@ -353,21 +455,21 @@ static enum MHD_Result watch(struct wreq *w)
 	}
 	if (w->hangup)
 		return watch_answer(w, false);
-	g = kura_keeper_grants(wl->keeper);
+	kura_msgb_init(&b, KURA_MSG_FILTER);
+	kura_msgb_u64(&b, KURA_F_WATCH, w->handle);
 	pthread_mutex_lock(&wl->rev_lock);
 	rev = wl->revision;
 	stopping = wl->stopping;
 	if (rev > (int64_t)w->since) {
-		struct readable rd = { g, w->id, w->changed };
-
-		resync = kura_changes_since(wl->changes, (int64_t)w->since, collect_readable,
-				 &rd) == -ERANGE;
+		resync = kura_changes_since(wl->changes, (int64_t)w->since, collect, &b) == -ERANGE;
 		w->since = (uint64_t)rev;
 	}
 	pthread_mutex_unlock(&wl->rev_lock);
-	kura_grants_unref(g);
-	if (!resync && json_array_size(w->changed) == 0 && !stopping && !past(&w->deadline) &&
-		park(w))
+	if (!resync && kura_msgb_count(&b) > 1)
+		asked = filter(w, &b);
+	kura_msgb_done(&b);
+	if (asked && !resync && json_array_size(w->changed) == 0 && !stopping &&
+		!past(&w->deadline) && park(w))
 		return MHD_YES;
 	return watch_answer(w, resync);
 }
@@ -434,18 +536,16 @@ static void wake_watchers(struct kura_workload *wl)
 	}
 }
 
-/* Answer one request for a resolved identity. */
+/* Answer one request: the custody process decides who the peer is and what it may have. */
 static enum MHD_Result dispatch(struct wreq *w, const char *url)
 {
-	if (strcmp(url, "/v1/whoami") == 0) {
-		if (audit(w, "whoami", "ok", NULL, NULL, 0, NULL) < 0)
-			return audit_unavailable(w->c);
-		return kura_http_json(w->c, MHD_HTTP_OK, kura_identity_json(w->id));
-	}
-	if (strcmp(url, "/v1/secrets") == 0)
-		return list_secrets(w);
+	if (strcmp(url, "/v1/whoami") == 0 || strcmp(url, "/v1/secrets") == 0 ||
+		(strncmp(url, PREFIX_SECRETS, strlen(PREFIX_SECRETS)) == 0 &&
+			strlen(url) <= strlen(PREFIX_SECRETS) + 255))
+		return ask(w, url, NULL);
 	if (strncmp(url, PREFIX_SECRETS, strlen(PREFIX_SECRETS)) == 0)
-		return get_secret(w, url + strlen(PREFIX_SECRETS));
+		return refuse(w, "fetch", "denied", NULL, MHD_HTTP_BAD_REQUEST, "bad_name",
+			"a secret name is segments of [A-Za-z0-9._-] joined by '/', 1-255 bytes");
 	if (strcmp(url, "/v1/watch") == 0) {
 		if (!w->watching) {
 			int r = kura_quota_watch_begin(w->wl->quota, &w->conn->slot);
@@ -488,8 +588,27 @@ static bool announces_body(struct MHD_Connection *c)
 		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
-/* Identity for a container the cache does not know is asked of its runtime here, off the
- * event loop (bounded by lookup_timeout_ms), then the request is resumed. */
+/* The request asked again, allowed to wait for the runtime (bounded by lookup_timeout_ms): its
+ * answer and channel are kept in w for the event loop. */
+static void ask_waiting(struct wreq *w)
+{
+	struct kura_msgb b;
+	int r;
+
+	build_ask(w, true, &b);
+	r = kura_link_take(w->wl->link, KURA_KEEPER_WAIT_MS, &w->answer_chan);
+	if (r == 0) {
+		r = kura_link_call(w->wl->link, w->answer_chan, &b, w->conn->fd,
+			(int)w->wl->cfg.lookup_timeout_ms + KURA_KEEPER_WAIT_MS, &w->answer);
+		if (r < 0)
+			kura_link_give(w->wl->link, w->answer_chan);
+	}
+	kura_msgb_done(&b);
+	w->asked_r = r;
+}
+
+/* Identity for a container the custody process's cache does not know is asked of its runtime
+ * off the event loop (bounded by lookup_timeout_ms), then the request is resumed. */
 static void *lookup_worker(void *userdata)
 {
 	struct kura_workload *wl = userdata;
@@ -507,7 +626,7 @@ static void *lookup_worker(void *userdata)
 		}
 		wl->jobs = w->next;
 		pthread_mutex_unlock(&wl->jobs_lock);
-		w->ident_r = kura_resolver_identify(wl->resolver, &w->conn->peer, &w->ident);
+		ask_waiting(w);
 		w->phase = W_LOOKED;
 		MHD_resume_connection(w->c);
 	}
@@ -523,10 +642,70 @@ static void evict(struct kura_slot *s)
 	(void)shutdown(conn->fd, SHUT_RDWR);
 }
 
-/* Follow the store's revision and its changes, so long polls learn of changes made by any
- * writer (another kuractl, or later another host through etcd); resume the polls that are due
- * or whose peer went away; close connections past their header deadline; record the refusals
- * counted in each second once it is over. */
+/* The custody process follows the store (any writer's changes: another kuractl, later another
+ * host through etcd) and tells us here; long polls wait on rev_cond. */
+static void *read_events(void *userdata)
+{
+	struct kura_workload *wl = userdata;
+
+	for (;;) {
+		struct kura_msg m;
+		char why[128];
+		uint64_t last = 0, reset = 0;
+		int r = kura_msg_recv(wl->events, -1, &m, why);
+
+		if (r == -EBADMSG)
+			kura_msg_fatal("keeper", why);
+		if (r < 0)
+			return NULL; /* gone: the link says so to every request */
+		if (m.type != KURA_MSG_CHANGED)
+			kura_msg_fatal("keeper",
+				"a message the front does not take on its event channel");
+		(void)kura_msg_u64(&m, KURA_F_REVISION, &last);
+		(void)kura_msg_u64(&m, KURA_F_RESET, &reset);
+		pthread_mutex_lock(&wl->rev_lock);
+		if (reset) {
+			/* History before it is gone: start afresh; older polls resync. */
+			kura_changes_reset(wl->changes, (int64_t)last);
+		} else {
+			for (size_t i = 0; i < kura_msg_count(&m, KURA_F_NAME); i++) {
+				const struct kura_field *f = kura_msg_nth(&m, KURA_F_REV, i);
+				uint64_t rev;
+
+				memcpy(&rev, f->data, sizeof(rev));
+				(void)kura_changes_add(wl->changes, (int64_t)rev,
+					(const char *)kura_msg_nth(&m, KURA_F_NAME, i)->data);
+			}
+		}
+		if ((int64_t)last > wl->revision || reset) {
+			wl->revision = (int64_t)last;
+			pthread_cond_broadcast(&wl->rev_cond);
+		}
+		pthread_mutex_unlock(&wl->rev_lock);
+		kura_msg_done(&m);
+	}
+}
+
+/* The connection table's counters, for the custody process's status. */
+static void send_stats(struct kura_workload *wl)
+{
+	struct kura_quota_stats st;
+	struct kura_msgb b;
+
+	kura_quota_get_stats(wl->quota, &st);
+	kura_msgb_init(&b, KURA_MSG_STATS);
+	kura_msgb_u64(&b, KURA_F_CONNECTIONS, st.connections);
+	kura_msgb_u64(&b, KURA_F_WATCHES, st.watches);
+	kura_msgb_u64(&b, KURA_F_PRINCIPALS, st.principals);
+	kura_msgb_u64(&b, KURA_F_EVICTIONS, st.evictions);
+	kura_msgb_u64(&b, KURA_F_REFUSED, st.refused);
+	kura_msgb_u64(&b, KURA_F_SUPPRESSED, st.suppressed);
+	(void)kura_msg_send(wl->events, &b, -1);
+	kura_msgb_done(&b);
+}
+
+/* Resume the polls that are due or whose peer went away; close connections past their header
+ * deadline; record the refusals counted in each second once it is over; send the counters. */
 static void *rev_thread(void *userdata)
 {
 	struct kura_workload *wl = userdata;
@@ -535,7 +714,6 @@ static void *rev_thread(void *userdata)
 	for (;;) {
 		struct timespec ts;
 
-		follow(wl);
 		pthread_mutex_lock(&wl->rev_lock);
 		if (wl->stopping) {
 			pthread_mutex_unlock(&wl->rev_lock);
@@ -556,12 +734,13 @@ static void *rev_thread(void *userdata)
 		if ((int64_t)kura_clock_s() != flushed) {
 			flushed = (int64_t)kura_clock_s();
 			kura_quota_flush(wl->quota, kura_clock_s(), false, write_suppressed, wl);
+			send_stats(wl);
 		}
 	}
 }
 
-int kura_workload_start(const struct kura_workload_config *cfg, struct kura_keeper *keeper,
-	struct kura_resolver *resolver, struct kura_recorder *rec, struct kura_workload **ret)
+int kura_workload_start(const struct kura_workload_config *cfg, struct kura_link *link, int events,
+	int64_t revision, struct kura_workload **ret)
 {
 	struct kura_workload *wl = calloc(1, sizeof(*wl));
 	pthread_condattr_t ca;
@@ -570,9 +749,8 @@ int kura_workload_start(const struct kura_workload_config *cfg, struct kura_keep
 	if (!wl)
 		return -ENOMEM;
 	wl->cfg = *cfg;
-	wl->keeper = keeper;
-	wl->resolver = resolver;
-	wl->rec = rec;
+	wl->link = link;
+	wl->events = events;
 	pthread_mutex_init(&wl->rev_lock, NULL);
 	pthread_mutex_init(&wl->jobs_lock, NULL);
 	pthread_cond_init(&wl->jobs_cond, NULL);
@@ -584,8 +762,7 @@ int kura_workload_start(const struct kura_workload_config *cfg, struct kura_keep
 	r = kura_quota_new(&cfg->quota, evict, &wl->quota);
 	if (r < 0)
 		return r;
-	if (kura_keeper_revision(keeper, &wl->revision) < 0)
-		wl->revision = 0;
+	wl->revision = revision;
 	/* Exact from now on: a long poll from an older revision is told to list again. */
 	r = kura_changes_new(KURA_CHANGES_KEPT, wl->revision, &wl->changes);
 	if (r < 0)
@@ -594,6 +771,10 @@ int kura_workload_start(const struct kura_workload_config *cfg, struct kura_keep
 	if (r != 0)
 		return -r;
 	wl->rev_thread_started = true;
+	r = pthread_create(&wl->events_thread, NULL, read_events, wl);
+	if (r != 0)
+		return -r;
+	wl->events_started = true;
 	for (size_t i = 0; i < KURA_LOOKUP_WORKERS; i++) {
 		r = pthread_create(&wl->workers[i], NULL, lookup_worker, wl);
 		if (r != 0)
@@ -628,6 +809,10 @@ void kura_workload_stop(struct kura_workload *wl)
 	if (wl->rev_thread_started)
 		pthread_join(wl->rev_thread, NULL);
 	kura_workload_drain(wl); /* the workers, if drain was not called */
+	if (wl->events_started) {
+		(void)shutdown(wl->events, SHUT_RD);
+		pthread_join(wl->events_thread, NULL);
+	}
 	if (wl->quota)
 		kura_quota_flush(wl->quota, kura_clock_s(), true, write_suppressed, wl);
 	kura_changes_free(wl->changes);
@@ -696,10 +881,42 @@ void kura_workload_completed(void *cls, struct MHD_Connection *c, void **req_cls
 	}
 	if (w->watching)
 		kura_quota_watch_end(wl->quota, &w->conn->slot);
-	kura_ident_unref(w->ident);
+	if (w->phase == W_LOOKED && w->asked_r == 0)
+		kura_link_abandon(wl->link, w->answer_chan, &w->answer);
+	if (w->handle) {
+		struct kura_msgb b;
+		struct kura_msg m;
+
+		kura_msgb_init(&b, KURA_MSG_UNWATCH);
+		kura_msgb_u64(&b, KURA_F_WATCH, w->handle);
+		if (kura_link_ask(wl->link, &b, -1, KURA_KEEPER_WAIT_MS, &m) == 0)
+			kura_msg_done(&m);
+		kura_msgb_done(&b);
+	}
 	json_decref(w->changed);
 	free(w);
 	*req_cls = NULL;
+}
+
+/* A peer in no container: the custody process reads its user namespace's owner (it takes
+ * privilege). Without an answer it counts as unidentified, the one principal all such share. */
+static void ask_principal(struct kura_workload *wl, struct kura_conn *conn)
+{
+	struct kura_msgb b;
+	struct kura_msg m;
+	uint64_t kind = KURA_PRINCIPAL_UNIDENTIFIED, uid = 0;
+
+	kura_msgb_init(&b, KURA_MSG_PRINCIPAL);
+	if (kura_link_ask(wl->link, &b, conn->fd, KURA_KEEPER_WAIT_MS, &m) == 0) {
+		(void)kura_msg_u64(&m, KURA_F_KIND, &kind);
+		(void)kura_msg_u64(&m, KURA_F_UID, &uid);
+		kura_msg_done(&m);
+	}
+	kura_msgb_done(&b);
+	if (kind == KURA_PRINCIPAL_USER || kind == KURA_PRINCIPAL_FOREIGN) {
+		conn->principal.kind = (enum kura_principal_kind)kind;
+		conn->principal.uid = (uid_t)uid;
+	}
 }
 
 void kura_workload_notify(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -716,7 +933,8 @@ void kura_workload_notify(void *cls, struct MHD_Connection *c, void **socket_con
 		if (!conn)
 			return; /* the handler refuses a connection without context */
 		*socket_context = conn;
-		kura_conn_principal(conn, &conn->principal);
+		if (!kura_conn_principal_cgroup(conn, &conn->principal))
+			ask_principal(wl, conn);
 		conn->slot.owner = conn;
 		/* One principal cannot take every slot: past its share it is shut out at once;
 		 * past the table's size, the principal with the most connections makes room. */
@@ -788,20 +1006,9 @@ static enum MHD_Result resumed(struct wreq *w, const char *url)
 	pthread_mutex_lock(&w->wl->rev_lock);
 	w->wl->suspended--;
 	pthread_mutex_unlock(&w->wl->rev_lock);
-	if (w->phase == W_WATCH) {
-		w->id = kura_ident_view(w->ident);
+	if (w->phase == W_WATCH)
 		return watch(w);
-	}
-	/* W_LOOKED */
-	if (w->ident_r == -EAGAIN)
-		return refuse(w, event_of(url), "error", NULL, MHD_HTTP_SERVICE_UNAVAILABLE,
-			"runtime_unavailable",
-			"the container runtime did not answer in time; try again");
-	if (w->ident_r < 0)
-		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN, "unidentified",
-			"this process is not a verified container or host process");
-	w->id = kura_ident_view(w->ident);
-	return dispatch(w, url);
+	return dispatch(w, url); /* W_LOOKED: ask() relays the worker's answer */
 }
 
 enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -813,7 +1020,6 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	struct kura_identity anon;
 	struct wreq *w;
 	bool body;
-	int r;
 
 	(void)version;
 	(void)upload_data;
@@ -863,24 +1069,7 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	if (conn->peer_err < 0)
 		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN, "unidentified",
 			"the peer process cannot be identified");
-	/* For every request, not once per connection: a process that died (its connection
-	 * inherited or passed on) or a container that stopped has no identity any more. From
-	 * the cache here; a container the cache does not know is looked up off the loop. */
-	r = kura_resolver_identify_cached(wl->resolver, &conn->peer,
-		conn->cg_fresh ? &conn->cg_rc : NULL, &conn->cg, &w->ident);
-	conn->cg_fresh = false;
-	if (r == -EWOULDBLOCK) {
-		if (defer_lookup(w))
-			return MHD_YES;
-		r = -EAGAIN;
-	}
-	if (r == -EAGAIN)
-		return refuse(w, event_of(url), "error", NULL, MHD_HTTP_SERVICE_UNAVAILABLE,
-			"runtime_unavailable",
-			"the container runtime did not answer in time; try again");
-	if (r < 0)
-		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN, "unidentified",
-			"this process is not a verified container or host process");
-	w->id = kura_ident_view(w->ident);
+	/* Who the peer is and what it may have, the custody process decides for every request,
+	 * from the peer's own socket. */
 	return dispatch(w, url);
 }
