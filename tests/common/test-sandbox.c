@@ -1,0 +1,371 @@
+/* Unit tests for kura_sandbox_apply on the real kernel: each case forks a child that locks
+ * itself down, the parent reads its /proc/PID/status, then lets it make one call and sees it
+ * work, fail, or be killed by SIGSYS. Needs root (capabilities, another uid); skips otherwise. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/landlock.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+
+#include "sandbox.h"
+#include "tap.h"
+
+#define NOBODY 65534u
+
+static char root[] = "/tmp/kura-test-sandbox-XXXXXX";
+static char inside[128], outside[128];
+
+/* A child's whole /proc/PID/status, read while it waits, sandbox applied. */
+static char status[8192];
+
+#define OK 0
+#define APPLY_FAILED 100
+#define WRONG 101
+
+/* Forks a child that applies sb, waits to be told to go on, runs act and exits with its return.
+ * Returns the child's wait status; status holds its /proc/PID/status from before act. */
+static int run(const struct kura_sandbox *sb, int (*act)(void))
+{
+	int ready[2], go[2], st = 0, fd;
+	char c = 0;
+	ssize_t n;
+	pid_t pid;
+
+	status[0] = 0;
+	if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0)
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		close(ready[0]);
+		close(go[1]);
+		if (kura_sandbox_apply(sb) < 0)
+			_exit(APPLY_FAILED);
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(WRONG);
+		_exit(act());
+	}
+	close(ready[1]);
+	close(go[0]);
+	if (read(ready[0], &c, 1) == 1) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : read(fd, status, sizeof(status) - 1);
+		status[n > 0 ? n : 0] = 0;
+		if (fd >= 0)
+			close(fd);
+		if (write(go[1], "g", 1) != 1)
+			tap_diag("cannot wake the child: %s", strerror(errno));
+	}
+	close(ready[0]);
+	close(go[1]);
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+/* The value of "Key:" in status, "" when missing. */
+static const char *field(const char *key)
+{
+	static char v[128];
+	char k[40];
+	const char *p, *e;
+
+	snprintf(k, sizeof(k), "\n%s:\t", key);
+	p = strstr(status, k);
+	v[0] = 0;
+	if (!p)
+		return v;
+	p += strlen(k);
+	e = strchr(p, '\n');
+	snprintf(v, sizeof(v), "%.*s", e ? (int)(e - p) : (int)strlen(p), p);
+	return v;
+}
+
+static bool exited(int st, int code)
+{
+	return WIFEXITED(st) && WEXITSTATUS(st) == code;
+}
+
+static bool killed_sigsys(int st)
+{
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS;
+}
+
+static const char *describe(int st)
+{
+	static char d[64];
+
+	if (WIFSIGNALED(st))
+		snprintf(d, sizeof(d), "killed by signal %d", WTERMSIG(st));
+	else
+		snprintf(d, sizeof(d), "exit %d", WEXITSTATUS(st));
+	return d;
+}
+
+static int act_getpid(void)
+{
+	return getpid() > 0 ? OK : WRONG;
+}
+
+static int act_inet_socket(void)
+{
+	return socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) >= 0 ? OK : WRONG;
+}
+
+static int act_unix_socket(void)
+{
+	return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) >= 0 ? OK : WRONG;
+}
+
+static int act_fork(void)
+{
+	pid_t p = fork();
+
+	if (p == 0)
+		_exit(0);
+	return WRONG; /* the filter should have killed us */
+}
+
+static void *thread_main(void *arg)
+{
+	return arg;
+}
+
+static int act_thread(void)
+{
+	static int token;
+	void *ret = NULL;
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, thread_main, &token) != 0 || pthread_join(t, &ret) != 0)
+		return WRONG;
+	return ret == &token ? OK : WRONG;
+}
+
+static int act_clone3(void)
+{
+	long r = syscall(SYS_clone3, NULL, 0);
+
+	return r < 0 && errno == ENOSYS ? OK : WRONG;
+}
+
+static int act_mmap_exec(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p != MAP_FAILED ? OK : WRONG;
+}
+
+static int act_mmap_rw(void)
+{
+	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p != MAP_FAILED && munmap(p, 4096) == 0 ? OK : WRONG;
+}
+
+static int act_uname_eperm(void)
+{
+	struct utsname u;
+
+	return uname(&u) < 0 && errno == EPERM ? OK : WRONG;
+}
+
+/* 0: inside opens and outside is refused with EACCES; 1 + which failed otherwise. */
+static int act_paths(void)
+{
+	int in = open(inside, O_RDONLY | O_CLOEXEC);
+	int out = open(outside, O_RDONLY | O_CLOEXEC);
+
+	if (in < 0)
+		return 1;
+	if (out >= 0 || errno != EACCES)
+		return 2;
+	return OK;
+}
+
+static int act_open_inside(void)
+{
+	return open(inside, O_RDONLY | O_CLOEXEC) < 0 && errno == EACCES ? OK : WRONG;
+}
+
+static int act_write_inside(void)
+{
+	return open(inside, O_WRONLY | O_CLOEXEC) < 0 && errno == EACCES ? OK : WRONG;
+}
+
+static bool landlock_here(void)
+{
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+
+	return abi > 0;
+}
+
+static const struct kura_sandbox_rule open_rules[] = { KURA_SB_ANY("openat") };
+
+int main(void)
+{
+	struct kura_sandbox sb;
+	char want[64];
+	int st;
+
+	if (geteuid() != 0) {
+		tap_skip("needs root: it changes uids and drops capabilities");
+		printf("1..%d\n", tap_n);
+		return 0;
+	}
+	if (!mkdtemp(root))
+		return 1;
+	snprintf(inside, sizeof(inside), "%s/in", root);
+	snprintf(outside, sizeof(outside), "%s/out", root);
+	mkdir(inside, 0755);
+	mkdir(outside, 0755);
+	snprintf(inside, sizeof(inside), "%s/in/f", root);
+	snprintf(outside, sizeof(outside), "%s/out/f", root);
+	close(open(inside, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+	close(open(outside, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
+
+	/* The whole lock-down, as a role would ask for it. */
+	sb = (struct kura_sandbox){ .role = "test",
+		.keep_caps = 1ULL << CAP_NET_BIND_SERVICE,
+		.change_user = true,
+		.uid = NOBODY,
+		.gid = NOBODY };
+	st = run(&sb, act_getpid);
+	tap_ok(exited(st, OK), "an allowed call works under the filter (%s)", describe(st));
+	tap_is(strcmp(field("NoNewPrivs"), "1"), 0, "NoNewPrivs is 1 (%s)", field("NoNewPrivs"));
+	tap_is(strcmp(field("Seccomp"), "2"), 0, "Seccomp is 2, a filter (%s)", field("Seccomp"));
+	snprintf(want, sizeof(want), "%016llx", 1ULL << CAP_NET_BIND_SERVICE);
+	tap_ok(strcmp(field("CapEff"), want) == 0, "CapEff is only the kept cap (%s)",
+		field("CapEff"));
+	tap_ok(strcmp(field("CapPrm"), want) == 0, "CapPrm is only the kept cap (%s)",
+		field("CapPrm"));
+	tap_ok(strcmp(field("CapBnd"), want) == 0, "CapBnd is only the kept cap (%s)",
+		field("CapBnd"));
+	tap_ok(strcmp(field("CapInh"), "0000000000000000") == 0 &&
+			strcmp(field("CapAmb"), "0000000000000000") == 0,
+		"CapInh and CapAmb are empty (%s, %s)", field("CapInh"), field("CapAmb"));
+	tap_ok(strcmp(field("Uid"), "65534\t65534\t65534\t65534") == 0, "every uid is 65534 (%s)",
+		field("Uid"));
+	tap_ok(strcmp(field("Gid"), "65534\t65534\t65534\t65534") == 0, "every gid is 65534 (%s)",
+		field("Gid"));
+	tap_ok(strspn(field("Groups"), " ") == strlen(field("Groups")),
+		"no supplementary groups ('%s')", field("Groups"));
+
+	st = run(&sb, act_inet_socket);
+	tap_ok(killed_sigsys(st), "a call outside the list kills the process with SIGSYS (%s)",
+		describe(st));
+	st = run(&sb, act_fork);
+	tap_ok(killed_sigsys(st), "fork (clone without CLONE_THREAD) is killed (%s)", describe(st));
+	st = run(&sb, act_mmap_exec);
+	tap_ok(killed_sigsys(st), "mmap with PROT_EXEC is killed (%s)", describe(st));
+	st = run(&sb, act_mmap_rw);
+	tap_ok(exited(st, OK), "mmap without PROT_EXEC works (%s)", describe(st));
+	st = run(&sb, act_clone3);
+	tap_ok(exited(st, OK), "clone3 fails with ENOSYS (%s)", describe(st));
+	st = run(&sb, act_thread);
+	tap_ok(killed_sigsys(st), "without threads, pthread_create is killed (%s)", describe(st));
+	sb.threads = true;
+	st = run(&sb, act_thread);
+	tap_ok(exited(st, OK), "with threads, pthread_create and join work (%s)", describe(st));
+	st = run(&sb, act_fork);
+	tap_ok(killed_sigsys(st), "with threads, fork is still killed (%s)", describe(st));
+
+	/* Conditions on arguments, and errno actions. */
+	{
+		static const struct kura_sandbox_rule r[] = {
+			KURA_SB_WHEN("socket", KURA_SB_IF(0, KURA_SB_EQ, AF_UNIX, 0)),
+			KURA_SB_FAIL("uname", EPERM),
+		};
+		struct kura_sandbox s = { .role = "test", .rules = r, .n_rules = 2 };
+
+		st = run(&s, act_unix_socket);
+		tap_ok(exited(st, OK), "socket(AF_UNIX) with arg0 == AF_UNIX allowed (%s)",
+			describe(st));
+		st = run(&s, act_inet_socket);
+		tap_ok(killed_sigsys(st), "socket(AF_INET) is killed (%s)", describe(st));
+		st = run(&s, act_uname_eperm);
+		tap_ok(exited(st, OK), "an ERRNO rule fails the call with its errno (%s)",
+			describe(st));
+	}
+	{
+		static const struct kura_sandbox_rule r[] = { KURA_SB_ANY("no_such_syscall") };
+		struct kura_sandbox s = { .role = "test", .rules = r, .n_rules = 1 };
+
+		st = run(&s, act_getpid);
+		tap_ok(exited(st, APPLY_FAILED), "an unknown syscall name fails closed (%s)",
+			describe(st));
+	}
+	{
+		struct kura_sandbox s = { .role = "test", .keep_caps = 1ULL << CAP_SYS_ADMIN };
+
+		st = run(&s, act_getpid);
+		snprintf(want, sizeof(want), "%016llx", 1ULL << CAP_SYS_ADMIN);
+		tap_ok(exited(st, OK) && strcmp(field("CapEff"), want) == 0 &&
+				strcmp(field("CapBnd"), want) == 0,
+			"without change_user, caps are cut to keep_caps (%s, CapEff %s)",
+			describe(st), field("CapEff"));
+	}
+
+	if (!landlock_here()) {
+		tap_skip("this kernel has no Landlock");
+	} else {
+		static const struct kura_sandbox_path ro[] = { { inside, KURA_LL_READ } };
+		struct kura_sandbox s = { .role = "test",
+			.rules = open_rules,
+			.n_rules = 1,
+			.paths = ro,
+			.n_paths = 1 };
+		char dir[128];
+
+		/* A rule on the directory in/, so beneath it. */
+		snprintf(dir, sizeof(dir), "%s/in", root);
+		s.paths = (struct kura_sandbox_path[]){ { dir, KURA_LL_READ } };
+		st = run(&s, act_paths);
+		tap_ok(exited(st, OK),
+			"Landlock: a file beneath a read rule opens, one outside is EACCES (%s)",
+			describe(st));
+		st = run(&s, act_write_inside);
+		tap_ok(exited(st, OK), "Landlock: a read rule does not allow writing (%s)",
+			describe(st));
+		s.paths = ro; /* a rule on the file itself */
+		st = run(&s, act_paths);
+		tap_ok(exited(st, OK), "Landlock: a rule on one file opens that file only (%s)",
+			describe(st));
+		s.n_paths = 0;
+		s.no_fs = true;
+		st = run(&s, act_open_inside);
+		tap_ok(exited(st, OK), "Landlock: no_fs refuses every open (%s)", describe(st));
+		s.no_fs = false;
+		s.paths = (struct kura_sandbox_path[]){ { "/nonexistent/kura", KURA_LL_READ } };
+		s.n_paths = 1;
+		st = run(&s, act_getpid);
+		tap_ok(exited(st, APPLY_FAILED),
+			"Landlock: a path that is not there fails closed (%s)", describe(st));
+	}
+	{
+		struct kura_sandbox s = { .role = "test", .threads = true };
+
+		tap_diag("base list plus threads: %zu syscalls allowed", kura_sandbox_count(&s));
+		tap_ok(kura_sandbox_count(&s) > 20 && kura_sandbox_count(&s) < 40,
+			"the base list stays small (%zu syscalls)", kura_sandbox_count(&s));
+	}
+	unlink(inside);
+	unlink(outside);
+	snprintf(inside, sizeof(inside), "%s/in", root);
+	snprintf(outside, sizeof(outside), "%s/out", root);
+	rmdir(inside);
+	rmdir(outside);
+	rmdir(root);
+	printf("1..%d\n", tap_n);
+	return tap_failed ? 1 : 0;
+}
