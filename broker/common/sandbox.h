@@ -59,9 +59,10 @@ struct kura_sandbox_rule {
 	}
 
 /* Landlock rights beneath a path (a file gets only the rights that apply to files). */
-#define KURA_LL_READ (1u << 0)  /* read files, list directories */
-#define KURA_LL_WRITE (1u << 1) /* write, truncate, create, remove, rename files and dirs */
-#define KURA_LL_EXEC (1u << 2)  /* execute files */
+#define KURA_LL_READ (1u << 0)     /* read files, list directories */
+#define KURA_LL_WRITE (1u << 1)    /* write, truncate, create, remove, rename files and dirs */
+#define KURA_LL_EXEC (1u << 2)     /* execute files */
+#define KURA_LL_OPTIONAL (1u << 8) /* a path that is not there gets no rule, and no error */
 
 struct kura_sandbox_path {
 	const char *path;
@@ -92,15 +93,26 @@ struct kura_sandbox {
 };
 
 /*
- * Applies sb to the calling process, in this order: the bounding set and ambient caps dropped
- * (while CAP_SETPCAP is still there), the user changed, the other capability sets cut to
- * keep_caps, PR_SET_NO_NEW_PRIVS, Landlock, and seccomp last (default: kill the process).
+ * Applies sb to the calling process, in this order: the filter built (a bad rule fails before
+ * anything changed), the bounding set and ambient caps dropped (while CAP_SETPCAP is still
+ * there), the user changed, the other capability sets cut to keep_caps, PR_SET_NO_NEW_PRIVS,
+ * Landlock, and the seccomp filter loaded last (default: kill the process, on every thread).
  * Fails closed: returns 0 or -errno with one log line (kura_log) naming the step; the process
  * is then partly locked down and must exit. A kernel without Landlock is a warning, logged once.
- * Apply it in the thread that will be the only one, or before any thread starts: the filter
- * covers threads created later, not running ones.
+ * Landlock covers only the calling thread and those it starts later: apply before threads start.
+ * (seccomp.c, with libseccomp.)
  */
 int kura_sandbox_apply(const struct kura_sandbox *sb);
 
-/* The number of syscalls the base list plus sb's rules name (for README and the benchmarks). */
+/* Every step of kura_sandbox_apply but the filter (sandbox.c, no libseccomp): 0 or -errno. */
+int kura_sandbox_prepare(const struct kura_sandbox *sb);
+
+/* Loads a filter exported by kura_sandbox_export_bpf (struct sock_filter insns) on every
+ * thread: 0 or -errno, logged. For the static client, which carries no libseccomp. */
+int kura_sandbox_load_bpf(const struct kura_sandbox *sb, const void *insns, size_t n_insns);
+
+/* Writes sb's filter (base list, threads, rules) to fd as raw BPF: 0 or -errno. At build time. */
+int kura_sandbox_export_bpf(const struct kura_sandbox *sb, int fd);
+
+/* The number of syscalls the base list plus sb's rules allow (for README and the benchmarks). */
 size_t kura_sandbox_count(const struct kura_sandbox *sb);

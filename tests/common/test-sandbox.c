@@ -351,6 +351,13 @@ int main(void)
 		st = run(&s, act_getpid);
 		tap_ok(exited(st, APPLY_FAILED),
 			"Landlock: a path that is not there fails closed (%s)", describe(st));
+		s.paths = (struct kura_sandbox_path[]){ { "/nonexistent/kura",
+			KURA_LL_READ | KURA_LL_OPTIONAL } };
+		st = run(&s, act_open_inside);
+		tap_ok(exited(st, OK),
+			"Landlock: an optional path that is not there is skipped, "
+			"and the rest still refused (%s)",
+			describe(st));
 	}
 	{
 		struct kura_sandbox s = { .role = "test", .threads = true };
