@@ -177,7 +177,9 @@ static int landlock(const struct kura_sandbox *sb, const char **step)
 		if (errno != ENOSYS && errno != EOPNOTSUPP)
 			return -errno;
 		if (!warned)
-			kura_log(LOG_WARNING, "%s: the kernel has no Landlock; going on without it",
+			kura_log(LOG_WARNING,
+				"%s: no Landlock here (the kernel, or a seccomp profile around "
+				"us, lacks it); going on without it",
 				sb->role);
 		warned = true;
 		return 0;
