@@ -87,11 +87,13 @@ int kura_confine_start(const char *dir,
 {
 	struct kura_fail res = { 0 };
 	sigset_t held;
+	pid_t parent;
 	int p[2], r;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return kura_fail_set(f, -errno, KURA_EXIT_SYSTEM, "cannot make a pipe: %m");
 	fflush(NULL);
+	parent = getpid();
 	c->pid = fork();
 	if (c->pid < 0) {
 		r = -errno;
@@ -107,6 +109,8 @@ int kura_confine_start(const char *dir,
 		 * parent alone decides what a signal means (a ^C reaches the whole group): the
 		 * child ends by its SIGTERM or SIGKILL. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (getppid() != parent)
+			_exit(KURA_EXIT_SYSTEM); /* it died before the line above */
 		sigemptyset(&held);
 		sigaddset(&held, SIGINT);
 		sigaddset(&held, SIGQUIT);
