@@ -21,7 +21,9 @@
 #define NOBODY 65534u
 
 static char root[] = "/tmp/kura-test-sandbox-XXXXXX";
-static char inside[128], outside[128];
+static char inside[128], outside[128], errlog[128];
+/* Set: the child becomes this uid (no capabilities left) before it applies the policy. */
+static uid_t unprivileged;
 
 /* A child's whole /proc/PID/status, read while it waits, sandbox applied. */
 static char status[8192];
@@ -45,8 +47,14 @@ static int run(const struct kura_sandbox *sb, int (*act)(void))
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0) {
+		int e = open(errlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
 		close(ready[0]);
 		close(go[1]);
+		if (e >= 0)
+			dup2(e, STDERR_FILENO); /* the log line of a failed step, for the parent */
+		if (unprivileged && setresuid(unprivileged, unprivileged, unprivileged) < 0)
+			_exit(WRONG);
 		if (kura_sandbox_apply(sb) < 0)
 			_exit(APPLY_FAILED);
 		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
@@ -71,6 +79,18 @@ static int run(const struct kura_sandbox *sb, int (*act)(void))
 	close(go[1]);
 	waitpid(pid, &st, 0);
 	return st;
+}
+
+/* Whether the child's stderr holds text. */
+static bool logged(const char *text)
+{
+	char buf[1024] = { 0 };
+	int fd = open(errlog, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	return n > 0 && strstr(buf, text) != NULL;
 }
 
 /* The value of "Key:" in status, "" when missing. */
@@ -227,6 +247,7 @@ int main(void)
 		return 1;
 	snprintf(inside, sizeof(inside), "%s/in", root);
 	snprintf(outside, sizeof(outside), "%s/out", root);
+	snprintf(errlog, sizeof(errlog), "%s/stderr", root);
 	mkdir(inside, 0755);
 	mkdir(outside, 0755);
 	snprintf(inside, sizeof(inside), "%s/in/f", root);
@@ -304,6 +325,34 @@ int main(void)
 		st = run(&s, act_getpid);
 		tap_ok(exited(st, APPLY_FAILED), "an unknown syscall name fails closed (%s)",
 			describe(st));
+		tap_ok(logged("test: cannot lock the process down: no_such_syscall: "),
+			"  with a log line naming the role and the step");
+	}
+	{
+		struct kura_sandbox s = { .role = "test" };
+
+		/* A process that holds no capability and lacks CAP_SETPCAP: its bounding set
+		 * stays, with no_new_privs nothing can be gained through it. */
+		unprivileged = NOBODY;
+		st = run(&s, act_getpid);
+		unprivileged = 0;
+		snprintf(want, sizeof(want), "%s", field("Seccomp"));
+		tap_ok(exited(st, OK) && strcmp(want, "2") == 0 &&
+				strcmp(field("CapEff"), "0000000000000000") == 0,
+			"an unprivileged process locks itself down too (%s, Seccomp %s)",
+			describe(st), want);
+		s.keep_caps = 0;
+		s.change_user = true;
+		s.uid = 0;
+		s.gid = 0;
+		unprivileged = NOBODY;
+		st = run(&s, act_getpid);
+		unprivileged = 0;
+		tap_ok(exited(st, APPLY_FAILED) &&
+				logged("test: cannot lock the process down: setgroups: "),
+			"an unprivileged process that asks to become root fails closed, naming the "
+			"step (%s)",
+			describe(st));
 	}
 	{
 		struct kura_sandbox s = { .role = "test", .keep_caps = 1ULL << CAP_SYS_ADMIN };
@@ -372,6 +421,7 @@ int main(void)
 	snprintf(outside, sizeof(outside), "%s/out", root);
 	rmdir(inside);
 	rmdir(outside);
+	unlink(errlog);
 	rmdir(root);
 	printf("1..%d\n", tap_n);
 	return tap_failed ? 1 : 0;
