@@ -9,7 +9,9 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -24,6 +26,9 @@ static char root[] = "/tmp/kura-test-sandbox-XXXXXX";
 static char inside[128], outside[128], errlog[128];
 /* Set: the child becomes this uid (no capabilities left) before it applies the policy. */
 static uid_t unprivileged;
+
+/* Run by the parent once the child goes on (to connect to it, say), when set. */
+static void (*parent_side)(void);
 
 /* A child's whole /proc/PID/status, read while it waits, sandbox applied. */
 static char status[8192];
@@ -74,6 +79,8 @@ static int run(const struct kura_sandbox *sb, int (*act)(void))
 			close(fd);
 		if (write(go[1], "g", 1) != 1)
 			tap_diag("cannot wake the child: %s", strerror(errno));
+		if (parent_side)
+			parent_side();
 	}
 	close(ready[0]);
 	close(go[1]);
@@ -228,6 +235,187 @@ static bool landlock_here(void)
 	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 
 	return abi > 0;
+}
+
+/*
+ * Two role-shaped policies, as kurad's processes would ask for them (README's sandbox notes
+ * copy these): a front that accepts on an inherited listening socket, reads /proc and passes
+ * connections over an inherited socketpair with SCM_RIGHTS; and a process that connects to Unix
+ * and TCP sockets. Both as uid 65534 with no capability.
+ */
+static const struct kura_sandbox_rule front_rules[] = {
+	KURA_SB_ANY("accept4"),
+	KURA_SB_ANY("accept"),
+	KURA_SB_ANY("getsockopt"), /* SO_PEERCRED */
+	KURA_SB_ANY("sendmsg"),
+	KURA_SB_ANY("recvmsg"),
+	KURA_SB_ANY("poll"),
+	KURA_SB_ANY("openat"),
+	KURA_SB_ANY("newfstatat"), /* glibc's fstat */
+	KURA_SB_ANY("fcntl"),
+};
+static const struct kura_sandbox_rule net_rules[] = {
+	KURA_SB_WHEN("socket", KURA_SB_IF(0, KURA_SB_EQ, AF_UNIX, 0)),
+	KURA_SB_WHEN("socket", KURA_SB_IF(0, KURA_SB_EQ, AF_INET, 0)),
+	KURA_SB_WHEN("socket", KURA_SB_IF(0, KURA_SB_EQ, AF_INET6, 0)),
+	KURA_SB_ANY("connect"),
+	KURA_SB_ANY("getsockopt"), /* SO_ERROR after a non-blocking connect */
+	KURA_SB_ANY("setsockopt"),
+	KURA_SB_ANY("sendto"),
+	KURA_SB_ANY("recvfrom"),
+	KURA_SB_ANY("poll"),
+	KURA_SB_ANY("fcntl"),
+};
+
+static int listener = -1, pair[2] = { -1, -1 };
+static struct sockaddr_un unix_addr;
+static struct sockaddr_in tcp_addr;
+
+static void connect_to_listener(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&unix_addr, sizeof(unix_addr)) < 0)
+		tap_diag("cannot connect to the child's listener: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Accept, read the peer's /proc/PID/cgroup, pass the connection on: OK, or where it failed. */
+static int act_front(void)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char path[64], buf[256], cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = "c", .iov_len = 1 };
+	struct msghdr m = { .msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	int c, fd;
+
+	c = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return 1;
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return 2;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)cred.pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || read(fd, buf, sizeof(buf)) <= 0)
+		return 3;
+	close(fd);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &c, sizeof(int));
+	if (sendmsg(pair[0], &m, 0) != 1)
+		return 4;
+	/* And nothing but /proc: the store is out of reach. */
+	if (open(outside, O_RDONLY | O_CLOEXEC) >= 0 || errno != EACCES)
+		return 5;
+	return OK;
+}
+
+static int act_net(void)
+{
+	int u = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (u < 0 || connect(u, (struct sockaddr *)&unix_addr, sizeof(unix_addr)) < 0)
+		return 1;
+	if (t < 0 || connect(t, (struct sockaddr *)&tcp_addr, sizeof(tcp_addr)) < 0)
+		return 2;
+	return send(t, "x", 1, MSG_NOSIGNAL) == 1 ? OK : 3;
+}
+
+static int act_netlink(void)
+{
+	return socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0) >= 0 ? OK : WRONG;
+}
+
+static int act_exec(void)
+{
+	char *argv[] = { "/bin/true", NULL };
+
+	execve(argv[0], argv, argv + 1);
+	return WRONG;
+}
+
+static void role_policies(void)
+{
+	struct kura_sandbox_path proc[] = { { "/proc", KURA_LL_READ } };
+	struct kura_sandbox front = { .role = "front",
+		.rules = front_rules,
+		.n_rules = sizeof(front_rules) / sizeof(front_rules[0]),
+		.threads = true,
+		.paths = proc,
+		.n_paths = 1,
+		.change_user = true,
+		.uid = NOBODY,
+		.gid = NOBODY };
+	struct kura_sandbox net = { .role = "net",
+		.rules = net_rules,
+		.n_rules = sizeof(net_rules) / sizeof(net_rules[0]),
+		.threads = true,
+		.no_fs = true,
+		.change_user = true,
+		.uid = NOBODY,
+		.gid = NOBODY };
+	socklen_t len = sizeof(tcp_addr);
+	struct msghdr m = { 0 };
+	char c, cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	int tcp, st;
+
+	unix_addr.sun_family = AF_UNIX;
+	snprintf(unix_addr.sun_path, sizeof(unix_addr.sun_path), "%s/l.sock", root);
+	listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	tcp_addr.sin_family = AF_INET;
+	tcp_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (listener < 0 || bind(listener, (struct sockaddr *)&unix_addr, sizeof(unix_addr)) < 0 ||
+		chmod(unix_addr.sun_path, 0666) < 0 || chmod(root, 0755) < 0 ||
+		listen(listener, 8) < 0 || tcp < 0 ||
+		bind(tcp, (struct sockaddr *)&tcp_addr, sizeof(tcp_addr)) < 0 ||
+		listen(tcp, 8) < 0 || getsockname(tcp, (struct sockaddr *)&tcp_addr, &len) < 0 ||
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+		tap_diag("cannot set the role tests up: %s", strerror(errno));
+		return;
+	}
+	parent_side = connect_to_listener;
+	st = run(&front, act_front);
+	parent_side = NULL;
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = cbuf;
+	m.msg_controllen = sizeof(cbuf);
+	tap_ok(exited(st, OK) && recvmsg(pair[1], &m, MSG_DONTWAIT) == 1 && CMSG_FIRSTHDR(&m) &&
+			CMSG_FIRSTHDR(&m)->cmsg_type == SCM_RIGHTS,
+		"front: accepts on an inherited listener, reads /proc, passes the connection with "
+		"SCM_RIGHTS, and nothing outside /proc opens (%s)",
+		describe(st));
+	if (CMSG_FIRSTHDR(&m) && CMSG_FIRSTHDR(&m)->cmsg_type == SCM_RIGHTS) {
+		int fd;
+
+		memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(fd));
+		close(fd);
+	}
+	st = run(&front, act_unix_socket);
+	tap_ok(killed_sigsys(st), "front: creating a socket is killed (%s)", describe(st));
+	st = run(&front, act_exec);
+	tap_ok(killed_sigsys(st), "front: execve is killed (%s)", describe(st));
+	st = run(&net, act_net);
+	tap_ok(exited(st, OK), "net: connects to a Unix and a TCP socket (%s)", describe(st));
+	st = run(&net, act_netlink);
+	tap_ok(killed_sigsys(st), "net: an AF_NETLINK socket is killed (%s)", describe(st));
+	tap_diag("front allows %zu syscalls, net %zu", kura_sandbox_count(&front),
+		kura_sandbox_count(&net));
+	close(listener);
+	close(tcp);
+	close(pair[0]);
+	close(pair[1]);
+	unlink(unix_addr.sun_path);
 }
 
 static const struct kura_sandbox_rule open_rules[] = { KURA_SB_ANY("openat") };
@@ -408,6 +596,10 @@ int main(void)
 			"and the rest still refused (%s)",
 			describe(st));
 	}
+	if (landlock_here())
+		role_policies();
+	else
+		tap_skip("the role policies use Landlock, which this kernel lacks");
 	{
 		struct kura_sandbox s = { .role = "test", .threads = true };
 
