@@ -1,6 +1,7 @@
 /* kura, the in-container client: fetch this workload's secrets from kurad into a tmpfs and exec
  * the application. Touches plaintext through api.c and writer.c; main only routes and reports. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -8,9 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "api.h"
+#include "confine.h"
 #include "escape.h"
 #include "json.h"
 #include "name.h"
@@ -109,6 +112,7 @@ struct args {
 	bool warned_swap;
 	struct kura_watch w;
 	struct kura_secret_set only;
+	const char *cmd;
 };
 
 /* Usage errors quote argv, which the image author or whoever starts the container wrote. */
@@ -244,18 +248,17 @@ static int report(const struct kura_fail *f)
 /* JSON, all ASCII: labels and names come from image authors and the runtime, and jansson
  * escapes C0 and (with JSON_ENSURE_ASCII) everything past U+007F; DEL, which JSON leaves as it
  * is, becomes \u007F here (it can only appear inside a string). */
-static int cmd_whoami(const struct args *a)
+static int cmd_whoami(const struct args *a, struct kura_fail *f)
 {
-	struct kura_fail f = { 0 };
 	json_t *j = NULL;
 	char *s;
 
-	if (kura_api_get_json(&a->broker, "/v1/whoami", &j, &f) < 0)
-		return report(&f);
+	if (kura_api_get_json(&a->broker, "/v1/whoami", &j, f) < 0)
+		return f->exit;
 	s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
 	json_decref(j);
 	if (!s)
-		return KURA_EXIT_SYSTEM;
+		return kura_fail_set(f, -ENOMEM, KURA_EXIT_SYSTEM, "out of memory"), f->exit;
 	for (const char *p = s; *p; p++)
 		if (*p == 0x7f)
 			fputs("\\u007F", stdout);
@@ -266,13 +269,12 @@ static int cmd_whoami(const struct args *a)
 	return KURA_EXIT_OK;
 }
 
-static int cmd_ls(const struct args *a)
+static int cmd_ls(const struct args *a, struct kura_fail *f)
 {
 	struct kura_secret_set set = { 0 };
-	struct kura_fail f = { 0 };
 
-	if (kura_api_list(&a->broker, &set, &f) < 0)
-		return report(&f);
+	if (kura_api_list(&a->broker, &set, f) < 0)
+		return f->exit;
 	/* The names passed the naming rules already; escaped all the same, as all outside text. */
 	for (size_t i = 0; i < set.n; i++) {
 		char safe[KURA_NAME_MAX * 6 + 1];
@@ -354,8 +356,35 @@ static int fetch_and_write(struct args *a, struct kura_fail *f)
 	return kura_write_commit(t, f) < 0 ? f->exit : KURA_EXIT_OK;
 }
 
+#ifdef KURA_TEST_HOOKS
+/* Test builds only (kura-test-hooks, never installed): KURA_TEST_HOOK=WHERE makes the confined
+ * part call ptrace, which its allow-list lacks, at WHERE: "start" or "refresh";
+ * KURA_TEST_ESCAPE=PATH makes it try to create PATH (outside --dir, Landlock refuses it). */
+static void test_hook(const char *where)
+{
+	const char *h = getenv("KURA_TEST_HOOK"), *escape = getenv("KURA_TEST_ESCAPE");
+
+	if (h && strcmp(h, where) == 0)
+		syscall(SYS_ptrace, 0L, 0L, 0L, 0L);
+	if (escape && strcmp(where, "start") == 0) {
+		int fd = open(escape, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+		fprintf(stderr, "kura: test: creating %s: %s\n", escape,
+			fd < 0 ? strerror(errno) : "done");
+		if (fd >= 0)
+			close(fd);
+	}
+}
+#else
+static void test_hook(const char *where)
+{
+	(void)where;
+}
+#endif
+
 static int refresh(void *ctx, struct kura_fail *f)
 {
+	test_hook("refresh");
 	return fetch_and_write(ctx, f);
 }
 
@@ -377,6 +406,32 @@ static int start_revision(struct args *a, struct kura_fail *f)
 	return 0;
 }
 
+/* The confined child's work: the command, or under --watch the first set and then following
+ * (it never returns). 0 or an exit code with f filled; the parent prints it. */
+static int confined(void *ctx, struct kura_confined *c, struct kura_fail *f)
+{
+	struct args *a = ctx;
+	int r;
+
+	test_hook("start");
+	if (strcmp(a->cmd, "whoami") == 0)
+		return cmd_whoami(a, f);
+	if (strcmp(a->cmd, "ls") == 0)
+		return cmd_ls(a, f);
+	if (a->watch && start_revision(a, f) != 0)
+		return f->exit;
+	r = fetch_and_write(a, f);
+	if (r != KURA_EXIT_OK || !a->watch)
+		return r;
+	a->w.broker = a->broker;
+	a->w.broker.timeout_ms = a->broker.timeout_ms + 30000; /* the long poll's 30 s */
+	a->w.only = &a->only;
+	a->w.refresh = refresh;
+	a->w.ctx = a;
+	kura_confine_send(c, f);
+	kura_watch_follow(&a->w, c->fd);
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = {
@@ -385,6 +440,7 @@ int main(int argc, char **argv)
 		.wo = { .uid = (uid_t)-1, .gid = (gid_t)-1, .mode = 0400 },
 		.w = { .on_change = KURA_ON_CHANGE_SIGNAL, .sig = SIGHUP },
 	};
+	struct kura_confined c = { 0 };
 	struct kura_fail f = { 0 };
 	const char *cmd;
 	char **cmd_argv = NULL;
@@ -417,29 +473,22 @@ int main(int argc, char **argv)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	kura_json_init();
 
-	if (strcmp(cmd, "whoami") == 0)
-		return cmd_whoami(&a);
-	if (strcmp(cmd, "ls") == 0)
-		return cmd_ls(&a);
-	if (strcmp(cmd, "fetch") != 0 && strcmp(cmd, "run") != 0)
+	if (strcmp(cmd, "whoami") != 0 && strcmp(cmd, "ls") != 0 && strcmp(cmd, "fetch") != 0 &&
+		strcmp(cmd, "run") != 0)
 		return usage_error("unknown command '%s'", cmd);
-	if (a.watch && start_revision(&a, &f) != 0)
+	a.cmd = cmd;
+	/* Everything that talks to the broker runs confined, in a child (confine.c says why). */
+	if (kura_confine_start(strcmp(cmd, "fetch") == 0 || cmd_argv ? a.dir : NULL, confined, &a,
+		    &c, &f) < 0)
 		return report(&f);
-	r = fetch_and_write(&a, &f);
-	if (r != KURA_EXIT_OK)
+	if (kura_confine_result(&c, !a.watch, &f) != 0)
 		return report(&f);
-	if (a.watch) {
-		a.w.broker = a.broker;
-		a.w.broker.timeout_ms = a.broker.timeout_ms + 30000; /* the long poll's 30 s */
-		a.w.only = &a.only;
-		a.w.refresh = refresh;
-		a.w.ctx = &a;
-		return kura_watch_run(&a.w, cmd_argv);
-	}
-	kura_secret_set_done(&a.only);
+	if (a.watch)
+		return kura_watch_run(&a.w, cmd_argv, &c);
 	if (!cmd_argv)
-		return r;
-	/* Every fd of ours is closed or O_CLOEXEC, every value wiped; environ goes on untouched. */
+		return KURA_EXIT_OK;
+	/* Every fd of ours is closed or O_CLOEXEC, every value wiped (they were the child's);
+	 * environ goes on untouched, and so does this process's freedom: it was never filtered. */
 	execvp(cmd_argv[0], cmd_argv);
 	r = errno;
 	kura_fail_set(&f, -r, r == ENOENT ? KURA_EXIT_NOT_FOUND : KURA_EXIT_CANNOT_EXEC,

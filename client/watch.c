@@ -1,10 +1,9 @@
-/* kura run --watch: the app as a child, signals forwarded through a signalfd, and a watcher
- * thread that long-polls the broker and rewrites the set. No plaintext here: values pass only
- * through the refresh callback (kura.c), under write_lock. */
+/* kura run --watch: the app as a child, signals forwarded through a signalfd, and a confined
+ * watcher process (confine.c) that long-polls the broker and rewrites the set. No plaintext
+ * here: values pass only through the refresh callback (kura.c), in the watcher. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "confine.h"
 #include "escape.h"
 #include "watch.h"
 
@@ -39,11 +39,6 @@ static const struct {
 };
 
 static const int forwarded[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT };
-
-/* The watcher thread holds it while it rewrites the set; main takes it before exiting so the
- * process never ends halfway through a swap. */
-static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
-static int notify_pipe[2] = { -1, -1 };
 
 static int parse_signal(const char *s)
 {
@@ -160,7 +155,7 @@ static bool relevant(const struct kura_watch *w, const json_t *changed)
 }
 
 /* One long poll, and a rewrite if it reports a change to a name of ours: 0 or an exit code. */
-static int watch_once(struct kura_watch *w, struct kura_fail *f)
+static int watch_once(struct kura_watch *w, int notify_fd, struct kura_fail *f)
 {
 	_cleanup_(json_decrefp) json_t *j = NULL;
 	char path[96];
@@ -181,13 +176,19 @@ static int watch_once(struct kura_watch *w, struct kura_fail *f)
 	/* "resync": the broker no longer knows what changed since our revision (it restarted, or
 	 * too much changed at once): anything may have, so the whole set is written again. */
 	if (json_is_true(json_object_get(j, "resync")) || relevant(w, changed)) {
-		pthread_mutex_lock(&write_lock);
+		sigset_t term, old;
+
+		/* The parent ends the watcher with SIGTERM once the app is gone: held off until a
+		 * rewrite is done, so kura never ends halfway through a swap. */
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		sigprocmask(SIG_BLOCK, &term, &old);
 		r = w->refresh(w->ctx, f);
-		pthread_mutex_unlock(&write_lock);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 		if (r != 0)
 			return r; /* the revision stays, so the next poll answers at once */
-		/* A full pipe already holds a wake-up for main. */
-		if (write(notify_pipe[1], "c", 1) < 0 && errno != EAGAIN) {
+		/* A full pipe already holds a wake-up for the parent. */
+		if (write(notify_fd, "c", 1) < 0 && errno != EAGAIN) {
 			kura_fail_set(f, -errno, KURA_EXIT_SYSTEM, "cannot wake the parent: %m");
 			return KURA_EXIT_SYSTEM;
 		}
@@ -196,16 +197,15 @@ static int watch_once(struct kura_watch *w, struct kura_fail *f)
 	return 0;
 }
 
-static void *watcher(void *arg)
+void kura_watch_follow(struct kura_watch *w, int notify_fd)
 {
-	struct kura_watch *w = arg;
 	unsigned backoff = 0;
 	bool failing = false;
 
 	for (;;) {
 		struct kura_fail f = { 0 };
 
-		if (watch_once(w, &f) == 0) {
+		if (watch_once(w, notify_fd, &f) == 0) {
 			if (failing)
 				fprintf(stderr,
 					"kura: watch: the broker answers again; following "
@@ -221,23 +221,32 @@ static void *watcher(void *arg)
 		failing = true;
 		sleep_s(backoff);
 	}
-	return NULL;
 }
 
 struct children {
 	pid_t app;
 	pid_t hook;
+	pid_t watcher;
 	int app_status;
 	bool app_gone;
 };
 
 static void reap(struct children *c)
 {
+	struct kura_fail f = { 0 };
 	pid_t pid;
 	int st;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		if (pid == c->app) {
+		if (pid == c->watcher) {
+			/* Rewrites stop; the app is left alone, as when the broker is away. */
+			c->watcher = 0;
+			kura_confine_why(st, &f);
+			fprintf(stderr,
+				"kura: watch: %s; the app keeps running without following "
+				"changes\n",
+				f.msg);
+		} else if (pid == c->app) {
 			c->app_status = exit_status(st);
 			c->app_gone = true;
 		} else if (pid == c->hook) {
@@ -326,40 +335,49 @@ static void apply_change(struct kura_watch *w, struct children *c, int sfd, cons
 	}
 }
 
-int kura_watch_run(struct kura_watch *w, char **cmd_argv)
+/* SIGTERM, which the watcher holds off while it rewrites the set, then wait for it. */
+static void stop_watcher(struct children *c)
 {
-	struct children c = { 0 };
+	int st;
+
+	if (c->watcher <= 0)
+		return;
+	kill(c->watcher, SIGTERM);
+	while (waitpid(c->watcher, &st, 0) < 0 && errno == EINTR)
+		;
+	c->watcher = 0;
+}
+
+int kura_watch_run(struct kura_watch *w, char **cmd_argv, struct kura_confined *watcher)
+{
+	struct children c = { .watcher = watcher->pid };
+	int notify = watcher->fd;
 	sigset_t set, old;
-	pthread_t th;
-	int sfd, r;
+	int sfd;
 	char buf[64];
 
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
 		sigaddset(&set, forwarded[i]);
 	sigaddset(&set, SIGCHLD);
-	/* Blocked before the thread starts, so both threads leave these to the signalfd. Blocked
-	 * signals also reach kura when it is pid 1 of a container, which ignores default ones. */
+	/* Blocked signals also reach kura when it is pid 1 of a container, which ignores default
+	 * ones. */
 	sigprocmask(SIG_BLOCK, &set, &old);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (sfd < 0 || pipe2(notify_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+	if (sfd < 0) {
 		fprintf(stderr, "kura: watch: %m\n");
+		stop_watcher(&c);
 		return KURA_EXIT_SYSTEM;
 	}
 	c.app = spawn(cmd_argv, &old);
 	if (c.app < 0) {
 		fprintf(stderr, "kura: cannot fork: %m\n");
+		stop_watcher(&c);
 		return KURA_EXIT_SYSTEM;
 	}
-	r = pthread_create(&th, NULL, watcher, w);
-	if (r != 0)
-		fprintf(stderr,
-			"kura: watch: cannot start the watcher (%s); the app runs without "
-			"it\n",
-			strerror(r));
 	while (!c.app_gone) {
 		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
-			{ .fd = notify_pipe[0], .events = POLLIN } };
+			{ .fd = notify, .events = POLLIN } };
 		int sig;
 
 		if (poll(p, 2, -1) < 0)
@@ -371,10 +389,11 @@ int kura_watch_run(struct kura_watch *w, char **cmd_argv)
 			else if (sig > 0)
 				kill(c.app, sig);
 		}
-		if (!c.app_gone && (p[1].revents & POLLIN) &&
-			read(notify_pipe[0], buf, sizeof(buf)) > 0)
+		if (!c.app_gone && (p[1].revents & POLLIN) && read(notify, buf, sizeof(buf)) > 0)
 			apply_change(w, &c, sfd, &old, cmd_argv);
+		else if (p[1].revents & (POLLHUP | POLLERR))
+			notify = -1; /* the watcher is gone; reap says why */
 	}
-	pthread_mutex_lock(&write_lock); /* never end halfway through a swap */
+	stop_watcher(&c);
 	return c.app_status;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "api.h"
+#include "confine.h"
 #include "fail.h"
 
 enum kura_on_change {
@@ -31,11 +32,18 @@ struct kura_watch {
 int kura_watch_parse_on_change(struct kura_watch *w, const char *s);
 
 /*
- * Starts cmd_argv as a child (the environment as received, the signal mask as kura's was),
- * forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 and SIGQUIT to it, reaps every child, and
- * in a second thread long-polls /v1/watch, calling refresh on a change to a name this run writes
- * and then applying on_change. Broker errors never stop the app: the watcher retries with
- * backoff (1 s to 30 s) and prints one line per change of state. Returns the app's exit status
- * (128 + signal when it was killed); it does not return while the app runs.
+ * The parent's side: starts cmd_argv as a child (the environment as received, the signal mask
+ * as kura's was), forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 and SIGQUIT to it, reaps
+ * every child, and applies on_change each time the confined watcher (started with
+ * kura_confine_start, its first set written) says it rewrote the set. A watcher that dies is
+ * reported once and the app keeps running. Returns the app's exit status (128 + signal when it
+ * was killed), after ending the watcher; it does not return while the app runs.
  */
-int kura_watch_run(struct kura_watch *w, char **cmd_argv);
+int kura_watch_run(struct kura_watch *w, char **cmd_argv, struct kura_confined *watcher);
+
+/*
+ * The watcher's side, in the confined child: long-polls /v1/watch, calls refresh on a change to
+ * a name this run writes and then writes one byte to notify_fd. Broker errors never stop it: it
+ * retries with backoff (1 s to 30 s) and prints one line per change of state. Never returns.
+ */
+__attribute__((noreturn)) void kura_watch_follow(struct kura_watch *w, int notify_fd);

@@ -12,6 +12,9 @@
 #   bigdeny MIB  any secret gets a 403 of MIB MiB: a message and an array of zeros
 #   bigpad MIB   /v1/secrets lists "p", whose answer carries such an array beside its value
 #   ctlname      /v1/secrets lists a name holding a CSI
+#   slow DELAY   /v1/secrets lists "tok" (value "v"); whoami answers after DELAY seconds (to
+#                look at kura while it waits); /v1/watch?since=1 says "tok" changed (revision
+#                2) after 0.3 s, a poll from a later revision holds for 30 s
 #   raw VARIANT  /v1/secrets lists "tok" (value "v\0\xff"), answered in the raw form, hostile by
 #                VARIANT: ok, empty (a value of 0 bytes), ctype (text/plain), noctype,
 #                noversion, badversion TEXT, dupversion, nofingerprint, badcreated, short (the
@@ -54,7 +57,7 @@ elif MODE == "names":
 elif MODE == "bigpad":
     NAMES = ["p"]
     VALUE = b"v"
-elif MODE in ("text", "deny", "ctlname"):
+elif MODE in ("text", "deny", "ctlname", "slow"):
     NAMES = ["tok"]
     VALUE = b"v"
 elif MODE == "raw":
@@ -100,7 +103,12 @@ def raw_answer():
 def body_for(path, raw):
     """(status, [bytes...]) for a request path, or with raw a whole raw_answer(): a value of
     megabytes is sent as it is, uncopied."""
+    if path.startswith("/v1/watch") and MODE == "slow":
+        time.sleep(0.3 if "since=1&" in path else 30)
+        return 200, json.dumps({"revision": 2, "changed": ["tok"]}).encode()
     if path == "/v1/whoami":
+        if MODE == "slow":
+            time.sleep(float(ARGS[0]))
         return 200, json.dumps({"host": False, "runtime": "docker", "pid": 1, "uid": 0,
                                 "container_id": "c" * 64, "name": HOSTILE,
                                 "labels": {"evil": HOSTILE, "k\u009b": "v"}}).encode()
