@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "custody.h"
+#include "hooks.h"
 #include "json.h"
 #include "log.h"
 #include "msg.h"
@@ -247,6 +248,17 @@ static void get_secret(const struct ask *q, const char *name, bool raw)
 			"the secret cannot be read now");
 		return;
 	}
+	if (kura_hook_is("evil-keeper") && strcmp(name, "test/malformed") == 0) {
+		/* Test builds only: an ANSWER whose status is 7 bytes, not 8. */
+		static const uint8_t bad_answer[] = { 15, 0, 0, 0, KURA_MSG_ANSWER, 0, 0, 0,
+			KURA_F_STATUS, 0, 0, 0, 7, 0, 0, 0, 200, 0, 0, 0, 0, 0, 0 };
+
+		kura_log(LOG_NOTICE, "test hook: the custody process sends a malformed answer");
+		if (write(q->chan, bad_answer, sizeof(bad_answer)) < 0)
+			kura_log(LOG_ERR, "test hook: cannot write: %m");
+		kura_fetched_done(&f);
+		return;
+	}
 	/* Fail closed: the value leaves only once its record is written. */
 	if (audit(q, "fetch", "ok", NULL, name, f.info.version, f.fingerprint) < 0) {
 		kura_fetched_done(&f);
@@ -360,6 +372,7 @@ static void ask(struct kura_custody *k, int chan, struct kura_msg *m)
 	int fd = kura_msg_take_fd(m);
 	int r;
 
+	kura_hook_forbidden("keeper");
 	(void)kura_msg_u64(m, KURA_F_RAW, &raw);
 	(void)kura_msg_u64(m, KURA_F_WAIT, &wait);
 	if (!is_workload_connection(k, fd)) {
@@ -453,7 +466,8 @@ static void principal(struct kura_custody *k, int chan, struct kura_msg *m)
 
 	if (!is_workload_connection(k, fd)) {
 		close(fd);
-		kura_msg_fatal("front", "a principal asked of a socket not accepted on workload.sock");
+		kura_msg_fatal("front",
+			"a principal asked of a socket not accepted on workload.sock");
 	}
 	conn = kura_conn_new(fd, true);
 	if (conn)
@@ -615,7 +629,8 @@ static void *serve(void *userdata)
 			record(c->k, c->fd, &m);
 			break;
 		default:
-			kura_msg_fatal("front", "a message the keeper does not take on a request channel");
+			kura_msg_fatal("front",
+				"a message the keeper does not take on a request channel");
 		}
 		kura_msg_done(&m);
 	}
@@ -699,7 +714,8 @@ static void *read_events(void *userdata)
 		if (r < 0)
 			return NULL;
 		if (m.type != KURA_MSG_STATS)
-			kura_msg_fatal("front", "a message the keeper does not take on its event channel");
+			kura_msg_fatal("front",
+				"a message the keeper does not take on its event channel");
 		(void)kura_msg_u64(&m, KURA_F_CONNECTIONS, &v[0]);
 		(void)kura_msg_u64(&m, KURA_F_WATCHES, &v[1]);
 		(void)kura_msg_u64(&m, KURA_F_PRINCIPALS, &v[2]);

@@ -54,6 +54,7 @@ void kura_daemon_options_done(struct kura_daemon_options *o)
 	free(o->master_path);
 	free(o->audit_syslog);
 	free(o->audit_http);
+	free(o->front_user);
 	for (size_t i = 0; i < o->cfg.n_runtimes; i++) {
 		free(o->cfg.runtimes[i].name);
 		free(o->cfg.runtimes[i].endpoint);
@@ -105,7 +106,8 @@ bool kura_daemon_option_set(struct kura_daemon_options *o, const char *key, cons
 			strcmp(key, "connection-timeout") == 0 ||
 			strcmp(key, "max-connections") == 0 || strcmp(key, "max-per-peer") == 0 ||
 			strcmp(key, "max-watches") == 0 || strcmp(key, "header-timeout") == 0 ||
-			strncmp(key, "audit-", 6) == 0 || strcmp(key, "loop-threads") == 0;
+			strncmp(key, "audit-", 6) == 0 || strcmp(key, "loop-threads") == 0 ||
+			strcmp(key, "front-user") == 0;
 	else if (strcmp(key, "state-dir") == 0)
 		return replace(&o->state_dir, &o->cfg.state_dir, value);
 	else if (strcmp(key, "run-dir") == 0)
@@ -147,6 +149,8 @@ bool kura_daemon_option_set(struct kura_daemon_options *o, const char *key, cons
 		o->cfg.audit_checkpoint_s = (unsigned)n;
 	else if (strcmp(key, "audit-queue") == 0 && kura_parse_u64(value, 1, 10000000, &n))
 		o->cfg.audit_queue_max = (unsigned)n;
+	else if (strcmp(key, "front-user") == 0 && *value)
+		return replace(&o->front_user, &o->cfg.front_user, value);
 	else
 		return false;
 	return true;

@@ -35,6 +35,9 @@ struct kura_daemon_config {
 	const char *audit_http;       /* ... and to an HTTP collector (URL) */
 	unsigned audit_checkpoint_s;  /* between checkpoints sent to the sinks (default 10) */
 	unsigned audit_queue_max;     /* records a sink holds before dropping (default 10000) */
+	const char *front_user;       /* whom the front runs as (NULL: "kura", else nobody) */
+	const char *config_file;      /* the --config file, which every process may read again */
+	bool no_sandbox;              /* debugging only, and from the command line only */
 };
 
 #define KURA_DAEMON_OPTIONS_MAX (1u << 20) /* the largest config file read */
@@ -49,6 +52,7 @@ struct kura_daemon_options {
 	char *master_path;
 	char *audit_syslog;
 	char *audit_http;
+	char *front_user;
 };
 
 /* The defaults (kurad --help). */

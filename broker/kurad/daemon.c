@@ -343,13 +343,18 @@ static int prepare(struct kura_daemon *d)
 
 /* The key custody process's parts: vault, recorder, runtimes and resolver, the service to the
  * front on the channels, the admin API. Logs its own failures. */
+int kura_daemon_keeper_open(struct kura_daemon *d)
+{
+	return open_vault(d);
+}
+
 int kura_daemon_keeper_start(struct kura_daemon *d)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 16];
 	struct kura_custody_config cc;
 	int r;
 
-	r = open_vault(d);
+	r = d->keeper ? 0 : open_vault(d);
 	if (r < 0)
 		return r;
 	r = start_recorder(d);
@@ -509,6 +514,8 @@ void kura_daemon_front_stop(struct kura_daemon *d)
 
 void kura_daemon_keeper_stop(struct kura_daemon *d)
 {
+	char path[4096];
+
 	if (d->admin_mhd)
 		MHD_stop_daemon(d->admin_mhd);
 	d->admin_mhd = NULL;
@@ -525,6 +532,11 @@ void kura_daemon_keeper_stop(struct kura_daemon *d)
 	free(d->runtimes);
 	d->runtimes = NULL;
 	d->n_runtimes = 0;
+	if (d->keeper) {
+		/* The note of our run directory goes with the one who wrote it. */
+		snprintf(path, sizeof(path), "%s/" KURA_RUN_DIR_FILE, d->cfg.state_dir);
+		(void)unlink(path);
+	}
 	kura_keeper_free(d->keeper);
 	d->keeper = NULL;
 }
@@ -554,7 +566,7 @@ void kura_daemon_close(struct kura_daemon *d)
 	d->workload_fd = d->admin_fd = -1;
 }
 
-/* The supervisor's last act: the sockets and the note of the run directory go with the lock. */
+/* The supervisor's last act: the sockets go with the lock. */
 void kura_daemon_unlink(struct kura_daemon *d)
 {
 	char path[4096];
@@ -564,8 +576,6 @@ void kura_daemon_unlink(struct kura_daemon *d)
 	snprintf(path, sizeof(path), "%s/workload.sock", d->cfg.run_dir);
 	(void)unlink(path);
 	snprintf(path, sizeof(path), "%s/admin.sock", d->cfg.run_dir);
-	(void)unlink(path);
-	snprintf(path, sizeof(path), "%s/" KURA_RUN_DIR_FILE, d->cfg.state_dir);
 	(void)unlink(path);
 	close(d->lock_fd);
 	d->lock_fd = -1;

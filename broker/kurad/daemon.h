@@ -19,6 +19,8 @@ struct kura_daemon {
 	struct kura_daemon_config cfg;
 	/* The supervisor's: made before any process of ours holds a key or reads a peer. */
 	pid_t supervisor_pid; /* kurad's own records carry it */
+	uid_t front_uid;      /* whom the front runs as */
+	gid_t front_gid;
 	int lock_fd;
 	int workload_fd, admin_fd;       /* listening, until libmicrohttpd takes them */
 	int *keeper_chans, *front_chans; /* the two ends of each request channel */
@@ -60,6 +62,10 @@ void kura_daemon_reconfigure(struct kura_daemon *d);
 /* Each process's part (used by kura_daemon_run and kura_daemon_start). prepare: the
  * supervisor's (run directory, lock, sockets, channels). */
 int kura_daemon_prepare(struct kura_daemon *d, const struct kura_daemon_config *cfg);
+/* The vault alone (the master key read, derived or unsealed: it may need files and devices
+ * the locked-down process no longer reaches), then the rest (opening the vault first if that
+ * was not done). */
+int kura_daemon_keeper_open(struct kura_daemon *d);
 int kura_daemon_keeper_start(struct kura_daemon *d);
 void kura_daemon_keeper_stop(struct kura_daemon *d);
 int kura_daemon_front_start(struct kura_daemon *d);

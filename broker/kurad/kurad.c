@@ -58,8 +58,13 @@ static const char usage_text[] =
 	"                           with a checkpoint (seq and MAC of the last record) every\n"
 	"                           audit-checkpoint-s (10) seconds; audit-queue (10000):\n"
 	"                           records held per sink while it is down (then the oldest\n"
-	"                           are dropped, counted and recorded)\n"
+	"                           are dropped, counted and recorded); front-user = NAME:\n"
+	"                           whom the front (the process that parses HTTP from\n"
+	"                           containers) runs as: default kura, else nobody\n"
 	"  --syslog                 log to syslog instead of stderr\n"
+	"  --no-sandbox             for debugging only: no process locks itself down (no\n"
+	"                           seccomp, Landlock, capability drop or user change); each\n"
+	"                           says so in the log. Only on the command line\n"
 	"  -h, --help               this help\n"
 	"  --version                print the version\n"
 	"\n"
@@ -67,8 +72,13 @@ static const char usage_text[] =
 	"runtime, directory and audit changes need a restart).\n"
 	"Every request and operation is recorded in STATE_DIR/audit before it is answered; when\n"
 	"the record cannot be written, the request is refused with 503 (kuractl audit --help).\n"
-	"kurad exits 0 when stopped by a signal, 1 when refused (another kurad on RUN_DIR, a\n"
-	"wrong master key, a RUN_DIR others could replace, no state).\n"
+	"kurad runs as three processes: kurad itself (a supervisor holding nothing),\n"
+	"kurad-keeper (the keys, the store, the audit log, admin.sock) and kurad-front\n"
+	"(workload.sock's HTTP, as front-user, holding no key). Should either child die,\n"
+	"kurad stops the other and exits non-zero (70 for a malformed internal message, 3 for a\n"
+	"process killed, by SIGSYS when it broke its sandbox), so the service manager starts it\n"
+	"afresh. kurad exits 0 when stopped by a signal, 1 when refused (another kurad on\n"
+	"RUN_DIR, a wrong master key, a RUN_DIR others could replace, no state).\n"
 	"\n" KURA_EXIT_HELP;
 
 int main(int argc, char **argv)
@@ -81,6 +91,7 @@ int main(int argc, char **argv)
 		{ "passphrase-file", required_argument, NULL, 'P' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "syslog", no_argument, NULL, 'l' },
+		{ "no-sandbox", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -104,12 +115,16 @@ int main(int argc, char **argv)
 			return KURA_EXIT_OK;
 		case 'c':
 			o.config_file = optarg;
+			o.cfg.config_file = optarg;
 			/* Read now, so later command-line options win over the file. */
 			if (kura_daemon_options_read(&o, optarg, false) < 0)
 				return KURA_EXIT_USAGE;
 			continue;
 		case 'l':
 			o.syslog = true;
+			continue;
+		case 'N':
+			o.cfg.no_sandbox = true;
 			continue;
 		case 'S':
 			key = "state-dir";

@@ -71,6 +71,11 @@ static void mark_dead(struct kura_link *l)
 	pthread_mutex_unlock(&l->lock);
 }
 
+int kura_link_chan_fd(const struct kura_chan *c)
+{
+	return c->fd;
+}
+
 bool kura_link_dead(struct kura_link *l)
 {
 	bool d;

@@ -37,5 +37,8 @@ void kura_link_abandon(struct kura_link *l, struct kura_chan *c, struct kura_msg
 int kura_link_ask(struct kura_link *l, struct kura_msgb *b, int fd, int timeout_ms,
 	struct kura_msg *ret);
 
+/* The channel's socket, for the test hooks that play a compromised front (hooks.h). */
+int kura_link_chan_fd(const struct kura_chan *c);
+
 /* Whether the keeper is known to be gone. */
 bool kura_link_dead(struct kura_link *l);

@@ -42,9 +42,9 @@ struct rule {
 
 struct schema {
 	const char *name;
-	bool fd;        /* carries exactly one descriptor (else none) */
-	bool secret_ok; /* may be flagged secret */
-	uint32_t max;   /* body bytes */
+	bool fd;                 /* carries exactly one descriptor (else none) */
+	bool secret_ok;          /* may be flagged secret */
+	uint32_t max;            /* body bytes */
 	uint16_t pair_a, pair_b; /* repeated fields that must occur as many times each */
 	struct rule rules[24];
 };
@@ -249,11 +249,13 @@ int kura_msg_check(struct kura_msg *m, char why[static 128])
 		struct wire_field f;
 
 		if (m->len - off < sizeof(f))
-			return bad(why, "%s: a field header cut at byte %u", s->name, (unsigned)off);
+			return bad(why, "%s: a field header cut at byte %u", s->name,
+				(unsigned)off);
 		memcpy(&f, m->body + off, sizeof(f));
 		off += sizeof(f);
 		if (f.zero != 0 || f.len > m->len - off)
-			return bad(why, "%s: a field of %u bytes overruns the body", s->name, f.len);
+			return bad(why, "%s: a field of %u bytes overruns the body", s->name,
+				f.len);
 		off += f.len;
 		nf++;
 	}
@@ -284,8 +286,7 @@ int kura_msg_check(struct kura_msg *m, char why[static 128])
 					f.tag);
 			memcpy(&v, d, sizeof(v));
 			if (v < r->min || v > r->max)
-				return bad(why, "%s: number field %u out of range", s->name,
-					f.tag);
+				return bad(why, "%s: number field %u out of range", s->name, f.tag);
 		} else if (r->kind == STR) {
 			if (f.len < 1 || d[f.len - 1] != '\0' || memchr(d, '\0', f.len - 1))
 				return bad(why, "%s: string field %u not one NUL-ended string",
@@ -380,7 +381,8 @@ static int wait_readable(int sock, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = { .fd = sock, .events = POLLIN };
-		int t = deadline < 0 ? -1 : (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0);
+		int t = deadline < 0 ? -1 :
+				       (int)(deadline - now_ms() > 0 ? deadline - now_ms() : 0);
 		int n = poll(&p, 1, t);
 
 		if (n > 0)
@@ -458,6 +460,10 @@ int kura_msg_recv(int sock, int timeout_ms, struct kura_msg *m, char why[static 
 		return errno == ECONNRESET ? -EPIPE : -errno;
 	if (n == 0)
 		return -EPIPE;
+	/* Begun, a message must be whole soon, whatever the caller would wait for the next: a
+	 * peer that sends half of one is broken. */
+	if (deadline < 0 || deadline > now_ms() + KURA_MSG_WHOLE_MS)
+		deadline = now_ms() + KURA_MSG_WHOLE_MS;
 	if (mh.msg_flags & MSG_CTRUNC) {
 		close_fds(&mh);
 		snprintf(why, 128, "more descriptors than a message carries");
@@ -477,6 +483,10 @@ int kura_msg_recv(int sock, int timeout_ms, struct kura_msg *m, char why[static 
 	}
 	if ((size_t)n < sizeof(h)) {
 		r = read_full(sock, (char *)&h + n, sizeof(h) - (size_t)n, deadline);
+		if (r == -ETIMEDOUT) {
+			snprintf(why, 128, "a header cut short");
+			r = -EBADMSG;
+		}
 		if (r < 0)
 			goto fail;
 	}
@@ -502,6 +512,11 @@ int kura_msg_recv(int sock, int timeout_ms, struct kura_msg *m, char why[static 
 		}
 	}
 	r = read_full(sock, m->body, h.len, deadline);
+	if (r == -ETIMEDOUT) {
+		snprintf(why, 128, "%s: cut short (%u bytes announced)", kura_msg_type_name(h.type),
+			h.len);
+		r = -EBADMSG;
+	}
 	if (r == 0)
 		r = kura_msg_check(m, why);
 	if (r == 0)

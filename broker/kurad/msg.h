@@ -16,16 +16,17 @@
  * their NUL (and no other). Host byte order: both ends are one binary on one machine.
  */
 enum kura_msg_type {
-	KURA_MSG_ASK = 1, /* front -> keeper: one workload request, the peer's socket attached */
+	KURA_MSG_ASK = 1,   /* front -> keeper: one workload request, the peer's socket attached */
 	KURA_MSG_PRINCIPAL, /* front -> keeper: whom a peer in no container counts against */
-	KURA_MSG_FILTER,  /* front -> keeper: which of these changed names a long poll's peer may read */
-	KURA_MSG_RECORD,  /* front -> keeper: a refusal the front decided, for the audit log */
-	KURA_MSG_STATS,   /* front -> keeper: the connection table's counters, once a second */
-	KURA_MSG_COMMIT,  /* front -> keeper: whether the refusal just answered is recorded */
-	KURA_MSG_UNWATCH, /* front -> keeper: a long poll is over */
-	KURA_MSG_ANSWER,  /* keeper -> front: the reply to ASK, LOOKUP, FILTER, COMMIT, RECORD */
-	KURA_MSG_READY,   /* keeper -> front: serving from revision N */
-	KURA_MSG_CHANGED, /* keeper -> front: secrets changed, up to a revision */
+	KURA_MSG_FILTER,    /* front -> keeper: which of these changed names a long poll's peer may
+			       read */
+	KURA_MSG_RECORD,    /* front -> keeper: a refusal the front decided, for the audit log */
+	KURA_MSG_STATS,     /* front -> keeper: the connection table's counters, once a second */
+	KURA_MSG_COMMIT,    /* front -> keeper: whether the refusal just answered is recorded */
+	KURA_MSG_UNWATCH,   /* front -> keeper: a long poll is over */
+	KURA_MSG_ANSWER,    /* keeper -> front: the reply to ASK, LOOKUP, FILTER, COMMIT, RECORD */
+	KURA_MSG_READY,     /* keeper -> front: serving from revision N */
+	KURA_MSG_CHANGED,   /* keeper -> front: secrets changed, up to a revision */
 	KURA_MSG_TYPES_END,
 };
 
@@ -34,22 +35,22 @@ enum kura_msg_tag {
 	KURA_F_RAW,      /* ASK: the value wanted as the raw body; ANSWER: it is */
 	KURA_F_RID,      /* request id, for records */
 	KURA_F_RECORD,   /* ANSWER: a refusal, to be recorded or counted (COMMIT says which) */
-	KURA_F_WAIT,     /* ASK: the keeper may wait for the peer's runtime (a lookup worker asks) */
-	KURA_F_CLAIM,      /* ASK: whom the front counts the peer against (kura_principal_text):
-			    * checked against the keeper's own reading, never believed */
+	KURA_F_WAIT,  /* ASK: the keeper may wait for the peer's runtime (a lookup worker asks) */
+	KURA_F_CLAIM, /* ASK: whom the front counts the peer against (kura_principal_text):
+		       * checked against the keeper's own reading, never believed */
 	KURA_F_RUNTIME_KIND, /* RECORD: a refused container's runtime (enum kura_runtime_kind) */
 	KURA_F_CONTAINER,    /* RECORD: ... and its ID, as its cgroup names it */
 	KURA_F_KIND,         /* ANSWER to PRINCIPAL: enum kura_principal_kind, */
 	KURA_F_UID,          /* ... with the uid it is keyed by; RECORD: a refused peer's uid */
-	KURA_F_NAME,       /* FILTER, ANSWER, CHANGED: a secret name (repeated) */
-	KURA_F_REV,        /* CHANGED: the revision of the name before it (repeated, paired) */
-	KURA_F_REVISION,   /* READY, CHANGED: a store revision */
-	KURA_F_RESET,      /* CHANGED: history before REVISION is gone; polls from before resync */
-	KURA_F_STATUS,     /* ANSWER: the HTTP status */
-	KURA_F_CODE,       /* ANSWER, RECORD: the error code (reason) */
-	KURA_F_MESSAGE,    /* ANSWER: the error's text */
-	KURA_F_BODY,       /* ANSWER: the reply's body (JSON, or the raw value) */
-	KURA_F_VERSION,    /* ANSWER: the value's version (raw) */
+	KURA_F_NAME,         /* FILTER, ANSWER, CHANGED: a secret name (repeated) */
+	KURA_F_REV,          /* CHANGED: the revision of the name before it (repeated, paired) */
+	KURA_F_REVISION,     /* READY, CHANGED: a store revision */
+	KURA_F_RESET,       /* CHANGED: history before REVISION is gone; polls from before resync */
+	KURA_F_STATUS,      /* ANSWER: the HTTP status */
+	KURA_F_CODE,        /* ANSWER, RECORD: the error code (reason) */
+	KURA_F_MESSAGE,     /* ANSWER: the error's text */
+	KURA_F_BODY,        /* ANSWER: the reply's body (JSON, or the raw value) */
+	KURA_F_VERSION,     /* ANSWER: the value's version (raw) */
 	KURA_F_FINGERPRINT, /* ANSWER: its keyed fingerprint (raw) */
 	KURA_F_CREATED,     /* ANSWER: when it was created, Unix seconds (raw) */
 	KURA_F_CLOSE,       /* ANSWER: close the connection after the reply */
@@ -71,6 +72,9 @@ enum kura_msg_tag {
 };
 
 #define KURA_MSG_SECRET 0x1u /* header flag: the body holds plaintext (guarded memory) */
+
+/* Once its first byte is in, a message must be whole within this (else it is malformed). */
+#define KURA_MSG_WHOLE_MS 5000
 
 /* The largest body of any message (a listing of every readable name). */
 #define KURA_MSG_MAX_BODY (32u << 20)
@@ -126,7 +130,8 @@ int kura_msg_send(int sock, struct kura_msgb *b, int fd);
 /*
  * Receive one message within timeout_ms (-1: no limit), checked. -ETIMEDOUT if none began in
  * time, -EPIPE if the peer closed (at a message boundary), -EBADMSG if it breaks the protocol
- * (why says how), other -errno. A message that began must be whole within the timeout too.
+ * (why says how: also one not whole within KURA_MSG_WHOLE_MS of its start, or the timeout),
+ * other -errno.
  */
 int kura_msg_recv(int sock, int timeout_ms, struct kura_msg *m, char why[static 128]);
 

@@ -3,6 +3,7 @@
  * and exits non-zero, so that the service manager starts kurad afresh rather than let one run
  * on with a confused peer. It holds no key and reads nothing a peer sends. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "hooks.h"
+#include "lockdown.h"
 #include "log.h"
 #include "outcome.h"
 
@@ -49,8 +52,6 @@ static void keeper_reload(struct kura_daemon *d, struct kura_daemon_options *o)
 	}
 	d->cfg.no_prefetch = n.cfg.no_prefetch;
 	kura_resolver_set_prefetch(d->resolver, !n.cfg.no_prefetch);
-	if (n.syslog != o->syslog)
-		kura_log_to_syslog(n.syslog);
 	*o = n;
 	kura_log(LOG_INFO, "reloaded %s", o->config_file);
 	kura_recorder_self(d->rec, "reload", o->config_file);
@@ -69,16 +70,23 @@ static void front_reload(struct kura_daemon *d, struct kura_daemon_options *o)
 	d->cfg.rate_burst = n.cfg.rate_burst;
 	__atomic_store_n(&d->cfg.watch_max_s, n.cfg.watch_max_s, __ATOMIC_RELAXED);
 	kura_daemon_reconfigure(d);
-	if (n.syslog != o->syslog)
-		kura_log_to_syslog(n.syslog);
 	*o = n;
 }
 
-/* A child's life: start its part, serve until SIGTERM, stop. Returns its exit status. */
-static int child(struct kura_daemon *d, struct kura_daemon_options *o, enum role role)
+/* A child's life: lock itself down, start its part, serve until SIGTERM, stop. Returns its
+ * exit status. Its log lines go to stderr: the supervisor's pipe when kurad logs to syslog
+ * (a sandboxed process makes no socket to reach syslog, and so cannot lose its log). */
+static int child(struct kura_daemon *d, struct kura_daemon_options *o, enum role role, int log_fd)
 {
 	sigset_t sigs = stop_signals();
 	int r, sig;
+
+	if (log_fd >= 0) {
+		if (dup2(log_fd, STDERR_FILENO) < 0)
+			return KURA_EXIT_SYSTEM;
+		close(log_fd);
+		kura_log_to_syslog(false);
+	}
 
 	/* Should the supervisor die, so do we: no process of ours runs unsupervised. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
@@ -96,7 +104,12 @@ static int child(struct kura_daemon *d, struct kura_daemon_options *o, enum role
 		close(d->events[1]);
 		close(d->workload_fd);
 		d->events[1] = d->workload_fd = -1;
-		r = kura_daemon_keeper_start(d);
+		/* The master key first (a TPM, a passphrase's KDF), then nothing new. */
+		r = kura_daemon_keeper_open(d);
+		if (r == 0)
+			r = kura_lockdown(KURA_ROLE_KEEPER, &d->cfg, 0, 0);
+		if (r == 0)
+			r = kura_daemon_keeper_start(d);
 	} else {
 		kura_log_ident("kurad-front");
 		for (size_t i = 0; i < d->n_made; i++)
@@ -105,7 +118,9 @@ static int child(struct kura_daemon *d, struct kura_daemon_options *o, enum role
 		close(d->events[0]);
 		close(d->admin_fd);
 		d->events[0] = d->admin_fd = -1;
-		r = kura_daemon_front_start(d);
+		r = kura_lockdown(KURA_ROLE_FRONT, &d->cfg, d->front_uid, d->front_gid);
+		if (r == 0)
+			r = kura_daemon_front_start(d);
 	}
 	if (r < 0) {
 		if (role == KEEPER)
@@ -133,16 +148,76 @@ static int child(struct kura_daemon *d, struct kura_daemon_options *o, enum role
 	return KURA_EXIT_OK;
 }
 
-static pid_t spawn(struct kura_daemon *d, struct kura_daemon_options *o, enum role role)
+static pid_t spawn(struct kura_daemon *d, struct kura_daemon_options *o, enum role role,
+	const int log_pipe[2])
 {
 	pid_t pid = fork();
 
-	if (pid == 0)
-		_exit(child(d, o, role));
+	if (pid == 0) {
+		if (log_pipe[0] >= 0)
+			close(log_pipe[0]);
+		_exit(child(d, o, role, log_pipe[1]));
+	}
 	if (pid < 0)
 		kura_log(LOG_ERR, "cannot start the %s process: %s", role_names[role],
 			strerror(errno));
 	return pid;
+}
+
+/* The children's log lines, from their stderr, into syslog: text a child wrote, so printable
+ * ASCII only, each line bounded, and its level read from its "NAME: LEVEL: " prefix. */
+struct relay {
+	int fd;
+	char buf[2048];
+	size_t len;
+};
+
+static void relay_one(char *line)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} levels[] = { { ": error: ", LOG_ERR }, { ": warning: ", LOG_WARNING },
+		{ ": notice: ", LOG_NOTICE }, { ": info: ", LOG_INFO } };
+	int level = LOG_NOTICE;
+
+	for (char *c = line; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (strstr(line, levels[i].name)) {
+			level = levels[i].level;
+			break;
+		}
+	kura_log(level, "%s", line);
+}
+
+static void relay_lines(struct relay *r)
+{
+	ssize_t n = read(r->fd, r->buf + r->len, sizeof(r->buf) - 1 - r->len);
+	char *start = r->buf, *nl;
+
+	if (n <= 0) {
+		if (n == 0) {
+			close(r->fd);
+			r->fd = -1;
+		}
+		return;
+	}
+	r->len += (size_t)n;
+	r->buf[r->len] = '\0';
+	while ((nl = memchr(start, '\n', r->len - (size_t)(start - r->buf)))) {
+		*nl = '\0';
+		relay_one(start);
+		start = nl + 1;
+	}
+	r->len -= (size_t)(start - r->buf);
+	memmove(r->buf, start, r->len);
+	if (r->len == sizeof(r->buf) - 1) { /* a line too long: out in pieces */
+		r->buf[r->len] = '\0';
+		relay_one(r->buf);
+		r->len = 0;
+	}
 }
 
 static void describe_exit(enum role role, pid_t pid, int status)
@@ -150,12 +225,11 @@ static void describe_exit(enum role role, pid_t pid, int status)
 	if (WIFSIGNALED(status))
 		kura_log(LOG_ERR, "the %s process (pid %d) was killed by signal %d (%s)%s",
 			role_names[role], (int)pid, WTERMSIG(status), strsignal(WTERMSIG(status)),
-			WTERMSIG(status) == SIGSYS ?
-				": it made a system call its sandbox forbids" :
-				"");
+			WTERMSIG(status) == SIGSYS ? ": it made a system call its sandbox forbids" :
+						     "");
 	else
-		kura_log(LOG_ERR, "the %s process (pid %d) exited with status %d",
-			role_names[role], (int)pid, WEXITSTATUS(status));
+		kura_log(LOG_ERR, "the %s process (pid %d) exited with status %d", role_names[role],
+			(int)pid, WEXITSTATUS(status));
 }
 
 int kura_daemon_run(struct kura_daemon_options *o)
@@ -165,8 +239,11 @@ int kura_daemon_run(struct kura_daemon_options *o)
 	bool done[2] = { false, false }, stopping = false, failed = false;
 	int64_t deadline = 0;
 	sigset_t sigs = stop_signals();
-	int sfd, r, exit_status = KURA_EXIT_OK;
+	int sfd, r, exit_status = KURA_EXIT_OK, log_pipe[2] = { -1, -1 };
+	struct relay relay = { .fd = -1 };
 
+	if (!o->cfg.no_sandbox && kura_lockdown_front_user(&o->cfg, &d.front_uid, &d.front_gid) < 0)
+		return KURA_EXIT_USAGE;
 	r = kura_daemon_prepare(&d, &o->cfg);
 	if (r < 0) {
 		kura_daemon_close(&d);
@@ -182,10 +259,21 @@ int kura_daemon_run(struct kura_daemon_options *o)
 		kura_daemon_unlink(&d);
 		return KURA_EXIT_SYSTEM;
 	}
-	pids[KEEPER] = spawn(&d, o, KEEPER);
-	pids[FRONT] = pids[KEEPER] < 0 ? -1 : spawn(&d, o, FRONT);
+	if (o->syslog && pipe2(log_pipe, O_CLOEXEC) < 0) {
+		kura_log(LOG_ERR, "pipe: %s", strerror(errno));
+		log_pipe[0] = log_pipe[1] = -1;
+	}
+	pids[KEEPER] = spawn(&d, o, KEEPER, log_pipe);
+	pids[FRONT] = pids[KEEPER] < 0 ? -1 : spawn(&d, o, FRONT, log_pipe);
 	/* The children hold their ends; ours go, so that a child's death is seen by the other. */
 	kura_daemon_close(&d);
+	if (log_pipe[1] >= 0)
+		close(log_pipe[1]);
+	if (pids[FRONT] > 0 && kura_lockdown(KURA_ROLE_SUPERVISOR, &d.cfg, 0, 0) < 0) {
+		kill(pids[FRONT], SIGKILL);
+		kill(pids[KEEPER], SIGKILL);
+		pids[FRONT] = -1;
+	}
 	if (pids[FRONT] < 0) {
 		failed = stopping = true;
 		exit_status = KURA_EXIT_SYSTEM;
@@ -202,29 +290,36 @@ int kura_daemon_run(struct kura_daemon_options *o)
 			d.cfg.run_dir, (int)pids[FRONT], d.cfg.run_dir, (int)pids[KEEPER],
 			d.cfg.n_runtimes);
 	}
+	kura_hook_forbidden("supervisor");
+	relay.fd = log_pipe[0];
 	while (!done[KEEPER] || !done[FRONT]) {
-		struct pollfd p = { .fd = sfd, .events = POLLIN };
+		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
+			{ .fd = relay.fd, .events = POLLIN } };
 		struct signalfd_siginfo si;
 
-		if (poll(&p, 1, stopping ? 100 : -1) > 0 &&
-			read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (poll(p, relay.fd >= 0 ? 2 : 1, stopping ? 100 : -1) > 0 && p[1].revents)
+			relay_lines(&relay);
+		if (p[0].revents && read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 			if (si.ssi_signo == SIGHUP && !stopping) {
 				struct kura_daemon_options n = *o;
 
 				/* Each process reads its own part; ours is the logging. */
-				if (o->config_file && kura_daemon_options_read(&n, o->config_file,
-							      true) == 0 &&
+				if (o->config_file &&
+					kura_daemon_options_read(&n, o->config_file, true) == 0 &&
 					n.syslog != o->syslog) {
 					kura_log_to_syslog(n.syslog);
 					o->syslog = n.syslog;
 				}
 				kill(pids[KEEPER], SIGHUP);
 				kill(pids[FRONT], SIGHUP);
-			} else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) && !stopping) {
-				kura_log(LOG_INFO, "%s: draining and stopping", strsignal((int)si.ssi_signo));
+			} else if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) &&
+				!stopping) {
+				kura_log(LOG_INFO, "%s: draining and stopping",
+					strsignal((int)si.ssi_signo));
 				stopping = true;
 				deadline = kura_clock_ms() + STOP_WAIT_MS;
-				/* The front first: its last records go through the custody process. */
+				/* The front first: its last records go through the custody process.
+				 */
 				kill(pids[FRONT], SIGTERM);
 			}
 		}
@@ -240,8 +335,8 @@ int kura_daemon_run(struct kura_daemon_options *o)
 			who = pid == pids[KEEPER] ? KEEPER : FRONT;
 			done[who] = true;
 			if (!stopping || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-				/* Not asked to, or not cleanly: the other must not run on alone. The
-				 * first to fail says why; the other's end follows from it. */
+				/* Not asked to, or not cleanly: the other must not run on alone.
+				 * The first to fail says why; the other's end follows from it. */
 				if (!failed) {
 					describe_exit(who, pid, st);
 					failed = true;
@@ -262,13 +357,18 @@ int kura_daemon_run(struct kura_daemon_options *o)
 		if (stopping && kura_clock_ms() > deadline) {
 			for (int i = 0; i < 2; i++)
 				if (!done[i]) {
-					kura_log(LOG_ERR, "the %s process did not stop in time: killed",
+					kura_log(LOG_ERR,
+						"the %s process did not stop in time: killed",
 						role_names[i]);
 					kill(pids[i], SIGKILL);
 				}
 			deadline = kura_clock_ms() + STOP_WAIT_MS;
 			exit_status = KURA_EXIT_SYSTEM;
 		}
+	}
+	if (relay.fd >= 0) {
+		relay_lines(&relay);
+		close(relay.fd);
 	}
 	close(sfd);
 	kura_daemon_unlink(&d);

@@ -17,6 +17,7 @@
 #include "changes.h"
 #include "clock.h"
 #include "conn.h"
+#include "hooks.h"
 #include "http.h"
 #include "json.h"
 #include "link.h"
@@ -296,6 +297,53 @@ static enum MHD_Result answered(struct wreq *w, struct kura_chan *ch, struct kur
 }
 
 /*
+ * Test builds only (hooks.h): the front an attacker took over, as the peer's Kura-Test-Evil
+ * header says: ask:NAME asks for NAME instead of what the peer asked; claim:TEXT claims the
+ * peer is TEXT; fd:channel passes the front's own channel as the peer's socket; raw:HEX writes
+ * HEX to the channel as a message. Returns the descriptor to pass.
+ */
+static int evil_front(struct wreq *w, struct kura_chan *ch, struct kura_msgb *b)
+{
+	const char *evil = MHD_lookup_connection_value(w->c, MHD_HEADER_KIND, "Kura-Test-Evil");
+	char principal[KURA_PRINCIPAL_TEXT];
+
+	if (!evil)
+		return w->conn->fd;
+	if (strncmp(evil, "ask:", 4) == 0 || strncmp(evil, "claim:", 6) == 0) {
+		if (evil[0] == 'a')
+			snprintf(w->path, sizeof(w->path), "%s%s", PREFIX_SECRETS, evil + 4);
+		kura_msgb_done(b);
+		kura_msgb_init(b, KURA_MSG_ASK);
+		kura_msgb_str(b, KURA_F_PATH, w->path);
+		kura_msgb_str(b, KURA_F_RID, w->rid);
+		kura_msgb_str(b, KURA_F_CLAIM,
+			evil[0] == 'c' ? evil + 6 :
+					 kura_principal_text(&w->conn->principal, principal));
+		kura_log(LOG_NOTICE, "test hook: an evil front asks for %s as %s", w->path,
+			evil[0] == 'c' ? evil + 6 : principal);
+		return w->conn->fd;
+	}
+	if (strcmp(evil, "fd:channel") == 0)
+		return kura_link_chan_fd(ch);
+	if (strncmp(evil, "raw:", 4) == 0) {
+		uint8_t raw[512];
+		size_t n = 0;
+
+		for (const char *p = evil + 4; p[0] && p[1] && n < sizeof(raw); p += 2) {
+			unsigned v;
+
+			if (sscanf(p, "%2x", &v) != 1)
+				break;
+			raw[n++] = (uint8_t)v;
+		}
+		if (write(kura_link_chan_fd(ch), raw, n) < 0)
+			kura_log(LOG_ERR, "test hook: cannot write: %m");
+		kura_sleep_ms(2000); /* the custody process dies of it; so does kurad */
+	}
+	return w->conn->fd;
+}
+
+/*
  * Ask the custody process to answer this request (whoami, list, fetch, a long poll's start):
  * it re-reads who the peer is from the peer's socket, passed along. A peer whose container it
  * does not know yet is asked again from a lookup worker, off the event loop.
@@ -320,7 +368,11 @@ static enum MHD_Result ask(struct wreq *w, const char *url, uint64_t *ret_handle
 	build_ask(w, false, &b);
 	r = kura_link_take(w->wl->link, KURA_KEEPER_WAIT_MS, &ch);
 	if (r == 0) {
-		r = kura_link_call(w->wl->link, ch, &b, w->conn->fd, KURA_KEEPER_WAIT_MS, &m);
+		int fd = w->conn->fd;
+
+		if (kura_hook_is("evil-front"))
+			fd = evil_front(w, ch, &b);
+		r = kura_link_call(w->wl->link, ch, &b, fd, KURA_KEEPER_WAIT_MS, &m);
 		if (r < 0)
 			kura_link_give(w->wl->link, ch);
 	}
@@ -1033,6 +1085,7 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 		return resumed(w, url);
 	}
 	if (!*req_cls) {
+		kura_hook_forbidden("front");
 		if (conn)
 			kura_quota_busy(wl->quota, &conn->slot, true, 0);
 		if (!kura_http_framing_ok(c))
