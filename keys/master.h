@@ -1,5 +1,6 @@
 /* The master key: 32 bytes from a root-only key file, or derived from a passphrase with
- * Argon2id (or sealed to a TPM2: tpm2.h). Touches key material. The master key only ever wraps KEKs. */
+ * Argon2id (or sealed to a TPM2: tpm2.h). Touches key material. The master key only ever wraps
+ * KEKs. */
 #pragma once
 
 #include <stdint.h>

@@ -24,8 +24,9 @@
 static const char magic[8] = { 'K', 'U', 'R', 'A', 'T', 'P', 'M', '2' };
 #define BLOB_VERSION 1
 #define BLOB_SUM 32u
-#define BLOB_MAX (sizeof(magic) + 2 + KURA_TPM2_TCTI_MAX + sizeof(TPM2B_PUBLIC) + \
-	sizeof(TPM2B_PRIVATE) + BLOB_SUM)
+#define BLOB_MAX                                                                                   \
+	(sizeof(magic) + 2 + KURA_TPM2_TCTI_MAX + sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE) +   \
+		BLOB_SUM)
 
 struct tpm {
 	TSS2_TCTI_CONTEXT *tcti;
@@ -118,11 +119,25 @@ static int tpm_open(const char *tcti, struct tpm *t)
 	return 0;
 }
 
+/*
+ * Only the TCTIs that talk to a TPM: tctildr also takes "cmd:..." (which runs a shell command)
+ * and the path of any shared library to load, and a TCTI comes from the blob file and, through
+ * kurad's admin API, from a request.
+ */
 static int check_tcti(const char *tcti)
 {
+	static const char *const allowed[] = { "device", "swtpm", "mssim" };
 	size_t n = strlen(tcti);
 
-	return n == 0 || n > KURA_TPM2_TCTI_MAX ? -EINVAL : 0;
+	if (n == 0 || n > KURA_TPM2_TCTI_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(allowed); i++) {
+		size_t k = strlen(allowed[i]);
+
+		if (strncmp(tcti, allowed[i], k) == 0 && (tcti[k] == '\0' || tcti[k] == ':'))
+			return 0;
+	}
+	return -EINVAL;
 }
 
 /* The blob file's bytes for tcti and the sealed object. */
@@ -290,6 +305,8 @@ int kura_tpm2_unseal(const char *path, struct kura_secbuf **ret, char **ret_tcti
 	r = blob_decode(file->data, file->len, &tcti, &pub, &priv);
 	if (r < 0)
 		return r;
+	if (check_tcti(tcti) < 0)
+		return -EBADMSG;
 	r = tpm_open(tcti, &t);
 	if (r == 0) {
 		rc = Esys_Load(t.esys, t.primary, t.session, ESYS_TR_NONE, ESYS_TR_NONE, &priv,
