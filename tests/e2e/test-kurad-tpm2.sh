@@ -171,6 +171,31 @@ want "swtpm A did not come back on its port" swtpm_start tpm-a "$PORT_A"
 want "A no longer opens its own state: $(cat "$T/out")" cmp -s "$T/got" "$T/v1"
 t_end "TPM A, back, still opens the state"
 
+# A rekey killed between its commit and its rename: the keyring opens only with
+# master.tpm2.new. The next open finishes the rename.
+cp "$S/master.tpm2" "$T/before.tpm2"
+"$K" --state-dir "$S" --offline key rekey --tpm2 --tpm2-device "$TCTI" >"$T/out" 2>&1
+want "rekey --tpm2 offline exited $?: $(cat "$T/out")" test $? -eq 0
+mv "$S/master.tpm2" "$S/master.tpm2.new"
+cp -p "$T/before.tpm2" "$S/master.tpm2"
+"$K" --state-dir "$S" --offline secret get app/x >"$T/got" 2>"$T/out"
+want "the state does not open after the interrupted rekey: $(cat "$T/out")" cmp -s "$T/got" "$T/v1"
+want "master.tpm2.new was not renamed into place" test ! -e "$S/master.tpm2.new"
+want "master.tpm2 is still the old blob" sh -c "! cmp -s '$S/master.tpm2' '$T/before.tpm2'"
+"$K" --state-dir "$S" --offline secret get app/x >"$T/got" 2>"$T/out"
+want "and after that, it does not open again: $(cat "$T/out")" cmp -s "$T/got" "$T/v1"
+t_end "a rekey --tpm2 killed between commit and rename: the next open finishes it"
+
+# One killed before its commit leaves a master.tpm2.new that opens nothing: the next rekey
+# replaces it, and the state opens with the new key.
+cp -p "$T/before.tpm2" "$S/master.tpm2.new"
+"$K" --state-dir "$S" --offline key rekey --tpm2 --tpm2-device "$TCTI" >"$T/out" 2>&1
+want "rekey beside a stale master.tpm2.new exited $?: $(cat "$T/out")" test $? -eq 0
+want "a master.tpm2.new is left" test ! -e "$S/master.tpm2.new"
+"$K" --state-dir "$S" --offline secret get app/x >"$T/got" 2>"$T/out"
+want "the state does not open after it: $(cat "$T/out")" cmp -s "$T/got" "$T/v1"
+t_end "a stale master.tpm2.new (a rekey killed before its commit) is replaced by the next rekey"
+
 # rekey --tpm2 from a key file, and back to a (new) key file.
 F=$T/file-state
 "$K" --state-dir "$F" init --audit-key-out "$T/audit2.key" >/dev/null 2>&1
