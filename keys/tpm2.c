@@ -72,6 +72,15 @@ static const TPM2B_PUBLIC primary_template = {
 	},
 };
 
+/* The format-one error number of a TPM's rc (whatever handle, session or parameter it names),
+ * or 0 for anything else: another layer's, or a warning. */
+static TSS2_RC fmt1(TSS2_RC rc)
+{
+	if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER || !(rc & TPM2_RC_FMT1))
+		return 0;
+	return rc & (TPM2_RC_FMT1 | 0x3f);
+}
+
 /*
  * Reach the TPM, make the primary key, and start a session salted with it whose parameter
  * encryption (AES-128-CFB) covers the key on its way in (Create) and out (Unseal): someone on
@@ -87,6 +96,7 @@ static int tpm_open(const char *tcti, struct tpm *t)
 	TPM2B_SENSITIVE_CREATE none = { 0 };
 	TPM2B_DATA outside = { 0 };
 	TPML_PCR_SELECTION pcrs = { 0 };
+	TSS2_RC rc;
 
 	*t = (struct tpm){ .primary = ESYS_TR_NONE, .session = ESYS_TR_NONE };
 	/* tpm2-tss logs its errors to stderr unless told otherwise; we report them ourselves.
@@ -100,11 +110,14 @@ static int tpm_open(const char *tcti, struct tpm *t)
 		t->esys = NULL;
 		return -ENODEV;
 	}
-	if (Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-		    ESYS_TR_NONE, &none, &primary_template, &outside, &pcrs, &t->primary, NULL,
-		    NULL, NULL, NULL) != TSS2_RC_SUCCESS) {
+	rc = Esys_CreatePrimary(t->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+		ESYS_TR_NONE, &none, &primary_template, &outside, &pcrs, &t->primary, NULL, NULL,
+		NULL, NULL);
+	if (rc != TSS2_RC_SUCCESS) {
 		t->primary = ESYS_TR_NONE;
-		return -EIO;
+		/* The owner hierarchy has a password, which kura does not take. */
+		return fmt1(rc) == TPM2_RC_BAD_AUTH || fmt1(rc) == TPM2_RC_AUTH_FAIL ? -EACCES :
+										       -EIO;
 	}
 	if (Esys_StartAuthSession(t->esys, t->primary, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
 		    ESYS_TR_NONE, NULL, TPM2_SE_HMAC, &sym, TPM2_ALG_SHA256,
@@ -264,12 +277,10 @@ int kura_tpm2_seal_new(const char *path, const char *tcti, struct kura_secbuf **
  * than failing? Those are format-one codes, whatever parameter they name. */
 static bool refused_blob(TSS2_RC rc)
 {
-	TSS2_RC fmt1 = rc & (TPM2_RC_FMT1 | 0x3f);
+	TSS2_RC e = fmt1(rc);
 
-	if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER || !(rc & TPM2_RC_FMT1))
-		return false;
-	return fmt1 == TPM2_RC_INTEGRITY || fmt1 == TPM2_RC_BINDING || fmt1 == TPM2_RC_KEY ||
-		fmt1 == TPM2_RC_SIZE || fmt1 == TPM2_RC_VALUE;
+	return e == TPM2_RC_INTEGRITY || e == TPM2_RC_BINDING || e == TPM2_RC_KEY ||
+		e == TPM2_RC_SIZE || e == TPM2_RC_VALUE;
 }
 
 /* The response parameters of the last command, which ESYS decrypted in place: the unsealed

@@ -18,9 +18,10 @@
  * crosses the bus only inside a salted HMAC session's parameter encryption. No PCR policy:
  * any root process on this host that can reach the TPM can unseal it.
  *
- * -ENODEV no TPM at tcti; -EINVAL a TCTI that is not device, swtpm or mssim (tctildr would
- * also run a command or load any library named), or longer than 255 bytes; -EIO the TPM
- * failed a command; -errno from writing the file. The key goes to *ret when ret is not NULL.
+ * -ENODEV no TPM at tcti; -EACCES the TPM's owner hierarchy has a password; -EINVAL a TCTI that is
+ * not device, swtpm or mssim (tctildr would also run a command or load any library named), or
+ * longer than 255 bytes; -EIO the TPM failed a command; -errno from writing the file. The key goes
+ * to *ret when ret is not NULL.
  */
 int kura_tpm2_seal_new(const char *path, const char *tcti, struct kura_secbuf **ret);
 
@@ -29,6 +30,7 @@ int kura_tpm2_seal_new(const char *path, const char *tcti, struct kura_secbuf **
  * private as a key file is (regular, not a symlink, the caller's, no group or other access).
  *   -EBADMSG       the file is damaged (format, lengths or checksum, or a TCTI not allowed)
  *   -ENODEV        no TPM at the recorded TCTI
+ *   -EACCES        the TPM's owner hierarchy has a password (it has been given one since)
  *   -EKEYREJECTED  the TPM refuses the blob: it was sealed to another TPM (or this TPM's
  *                  owner hierarchy was cleared since)
  *   -EIO           any other TPM failure

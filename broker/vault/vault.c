@@ -156,20 +156,25 @@ static int file_error(struct kura_err *err, int r, const char *path)
 /* A TPM2 failure (sealing or unsealing the blob at path, through tcti) as one sentence. */
 static int tpm2_error(struct kura_err *err, int r, const char *path, const char *tcti)
 {
+	const char *at = tcti ? tcti : KURA_TPM2_TCTI_DEFAULT;
+
 	switch (r) {
 	case -ENODEV:
-		return kura_err_set(err, r, "no TPM reachable at %s (for %s)",
-			tcti ? tcti : KURA_TPM2_TCTI_DEFAULT, path);
+		return kura_err_set(err, r, "no TPM reachable at %s (for %s)", at, path);
 	case -EKEYREJECTED:
 		return kura_err_set(err, r,
 			"the TPM at %s refuses %s: it was sealed to another TPM (a state copied "
 			"from another host, or this TPM was cleared)",
-			tcti ? tcti : "?", path);
+			at, path);
 	case -EBADMSG:
 		return kura_err_set(err, r, "%s is damaged (not a whole kura TPM2 blob)", path);
+	case -EACCES:
+		return kura_err_set(err, r,
+			"the TPM at %s has a password on its owner hierarchy; kura needs it "
+			"empty (for %s)",
+			at, path);
 	case -EIO:
-		return kura_err_set(err, r, "the TPM at %s failed a command (for %s)",
-			tcti ? tcti : KURA_TPM2_TCTI_DEFAULT, path);
+		return kura_err_set(err, r, "the TPM at %s failed a command (for %s)", at, path);
 	case -EINVAL:
 		return kura_err_set(err, r,
 			"a TCTI must be device[:PATH], swtpm[:host=H,port=P] or mssim[:...], "

@@ -180,6 +180,26 @@ static int retcti(const char *from, const char *tcti, const char *to)
 	return r;
 }
 
+/* tpm2_changeauth -c owner PASSWORD on the TPM at tcti: its exit status. */
+static int set_owner_password(const char *tcti, const char *password)
+{
+	pid_t pid = fork();
+	int status = -1;
+
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		setenv("TPM2TOOLS_TCTI", tcti, 1);
+		execlp("tpm2_changeauth", "tpm2_changeauth", "-c", "owner", password, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 static long file_size(const char *p)
 {
 	struct stat st;
@@ -274,6 +294,19 @@ int main(void)
 		abort();
 	tap_is(kura_tpm2_unseal(path("link"), &other, NULL), -ELOOP, "a symlink is refused");
 	tap_is(kura_tpm2_unseal(path("absent"), &other, NULL), -ENOENT, "no blob: -ENOENT");
+
+	/* An owner password set since the seal (tpm2-tools' tpm2_changeauth, on TPM B). */
+	if (access("/usr/bin/tpm2_changeauth", X_OK) == 0) {
+		tap_is(kura_tpm2_seal_new(path("b.tpm2"), b.tcti, NULL), 0, "seal to TPM B");
+		tap_is(set_owner_password(b.tcti, "kura-test"), 0,
+			"give TPM B's owner hierarchy a password");
+		tap_is(kura_tpm2_unseal(path("b.tpm2"), &other, NULL), -EACCES,
+			"unsealing under an owner password: -EACCES");
+		tap_is(kura_tpm2_seal_new(path("b2.tpm2"), b.tcti, NULL), -EACCES,
+			"sealing under one: -EACCES");
+	} else {
+		tap_skip("owner password: tpm2_changeauth (tpm2-tools) is not installed");
+	}
 
 	/* No TPM: A stopped, and a device that does not exist. */
 	swtpm_stop(&a);
