@@ -317,7 +317,7 @@ int kura_tpm2_unseal(const char *path, struct kura_secbuf **ret, char **ret_tcti
 	if (r < 0)
 		return r;
 	if (check_tcti(tcti) < 0)
-		return -EBADMSG;
+		return -EBADMSG; /* and not named: it may be anything */
 	r = tpm_open(tcti, &t);
 	if (r == 0) {
 		rc = Esys_Load(t.esys, t.primary, t.session, ESYS_TR_NONE, ESYS_TR_NONE, &priv,
@@ -344,7 +344,7 @@ int kura_tpm2_unseal(const char *path, struct kura_secbuf **ret, char **ret_tcti
 	if (obj != ESYS_TR_NONE)
 		(void)Esys_FlushContext(t.esys, obj);
 	tpm_close(&t);
-	if (ret_tcti && (r == 0 || r == -EKEYREJECTED || r == -ENODEV))
+	if (ret_tcti)
 		*ret_tcti = TAKE_PTR(tcti);
 	if (r < 0)
 		return r;

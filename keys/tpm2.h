@@ -35,7 +35,7 @@ int kura_tpm2_seal_new(const char *path, const char *tcti, struct kura_secbuf **
  *                  owner hierarchy was cleared since)
  *   -EIO           any other TPM failure
  * and the key file refusals of kura_master_load_file (-ELOOP, -EMEDIUMTYPE, -EPERM, -ENOENT...).
- * When ret_tcti is not NULL it receives the recorded TCTI (malloc'd), also on -EKEYREJECTED
- * and -ENODEV, so a message can name it.
+ * When ret_tcti is not NULL it receives the recorded TCTI (malloc'd) once the blob is read
+ * whole, also when the TPM then fails or refuses, so that a message can name it.
  */
 int kura_tpm2_unseal(const char *path, struct kura_secbuf **ret, char **ret_tcti);

@@ -177,8 +177,8 @@ static int tpm2_error(struct kura_err *err, int r, const char *path, const char 
 		return kura_err_set(err, r, "the TPM at %s failed a command (for %s)", at, path);
 	case -EINVAL:
 		return kura_err_set(err, r,
-			"a TCTI must be device[:PATH], swtpm[:host=H,port=P] or mssim[:...], "
-			"at most %u bytes",
+			"a TCTI (--tpm2-device, \"tcti\") must be device[:PATH], "
+			"swtpm[:host=H,port=P] or mssim[:...], at most %u bytes",
 			KURA_TPM2_TCTI_MAX);
 	case -EEXIST:
 		return kura_err_set(err, r, "%s already exists", path);
@@ -963,7 +963,14 @@ int kura_key_rekey(struct kura_vault *v, const struct kura_master_source *to, st
 	int r;
 
 	if (to->kind != KURA_MASTER_TPM2 && !to->path)
-		return kura_err_set(err, -EINVAL, "key rekey: no file for the new key");
+		return kura_err_set(err, -EINVAL,
+			"key.rekey: field \"path\" is missing: the new key file or passphrase file");
+	if (to->kind != KURA_MASTER_TPM2 && to->tcti)
+		return kura_err_set(err, -EINVAL, "key.rekey: field \"tcti\" is for kind \"tpm2\"");
+	if (to->kind == KURA_MASTER_TPM2 && to->path)
+		return kura_err_set(err, -EINVAL,
+			"key.rekey: field \"path\" is not for kind \"tpm2\" (its key goes to "
+			"STATE/" KURA_MASTER_TPM2_NAME ")");
 	/* The new key once, before any retry: a passphrase on stdin can be read only once. */
 	if (to->kind == KURA_MASTER_PASSPHRASE) {
 		kura_kdf_init(&kdf);
