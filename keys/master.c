@@ -185,9 +185,8 @@ int kura_master_create_file(const char *path, struct kura_secbuf **ret)
 	return 0;
 }
 
-int kura_master_load_file(const char *path, struct kura_secbuf **ret)
+int kura_master_read_private(const char *path, size_t max, struct kura_secbuf **ret)
 {
-	_cleanup_secbuf_ struct kura_secbuf *key = NULL;
 	_cleanup_close_ int fd = -1;
 	struct stat st;
 	int r;
@@ -198,11 +197,17 @@ int kura_master_load_file(const char *path, struct kura_secbuf **ret)
 	r = check_private_file(fd, &st);
 	if (r < 0)
 		return r;
-	if (st.st_size != KURA_MASTER_KEY_BYTES)
-		return -EMSGSIZE;
-	r = kura_secbuf_read_fd(fd, KURA_MASTER_KEY_BYTES, &key);
+	return kura_secbuf_read_fd(fd, max, ret);
+}
+
+int kura_master_load_file(const char *path, struct kura_secbuf **ret)
+{
+	_cleanup_secbuf_ struct kura_secbuf *key = NULL;
+	int r;
+
+	r = kura_master_read_private(path, KURA_MASTER_KEY_BYTES, &key);
 	if (r == -EFBIG || (r == 0 && key->len != KURA_MASTER_KEY_BYTES))
-		return -EMSGSIZE; /* changed under us */
+		return -EMSGSIZE;
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(key);
@@ -212,22 +217,12 @@ int kura_master_load_file(const char *path, struct kura_secbuf **ret)
 int kura_master_read_passphrase(const char *path, struct kura_secbuf **ret)
 {
 	_cleanup_secbuf_ struct kura_secbuf *pass = NULL;
-	_cleanup_close_ int fd = -1;
 	int r;
 
-	if (strcmp(path, "-") == 0) {
+	if (strcmp(path, "-") == 0)
 		r = kura_secbuf_read_fd(STDIN_FILENO, PASSPHRASE_MAX, &pass);
-	} else {
-		struct stat st;
-
-		fd = open_private(path);
-		if (fd < 0)
-			return fd;
-		r = check_private_file(fd, &st);
-		if (r < 0)
-			return r;
-		r = kura_secbuf_read_fd(fd, PASSPHRASE_MAX, &pass);
-	}
+	else
+		r = kura_master_read_private(path, PASSPHRASE_MAX, &pass);
 	if (r < 0)
 		return r;
 	if (pass->len > 0 && pass->data[pass->len - 1] == '\n')

@@ -1,5 +1,6 @@
 /* The master key: 32 bytes from a root-only key file, or derived from a passphrase with
- * Argon2id. Touches key material. The master key only ever wraps KEKs. */
+ * Argon2id (or sealed to a TPM2: tpm2.h). Touches key material. The master key only ever wraps
+ * KEKs. */
 #pragma once
 
 #include <stdint.h>
@@ -70,6 +71,10 @@ int kura_master_create_file(const char *path, struct kura_secbuf **ret);
  * and -errno from open/read (-ENOENT, -EACCES, ...).
  */
 int kura_master_load_file(const char *path, struct kura_secbuf **ret);
+
+/* Everything in a private file, with the same refusals as a key file (symlink, not regular,
+ * mode, owner), and -EFBIG past max bytes. */
+int kura_master_read_private(const char *path, size_t max, struct kura_secbuf **ret);
 
 /*
  * Read a passphrase from a file ("-" is standard input), dropping one trailing newline. Same

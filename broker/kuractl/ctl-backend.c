@@ -546,7 +546,7 @@ int be_key_rekey(struct ctl *c, const struct kura_master_source *to, struct kura
 	struct kura_op_result res = { 0 };
 	char abs[PATH_MAX];
 
-	if (c->remote) {
+	if (c->remote && to->kind != KURA_MASTER_TPM2) {
 		/* kurad reads the file itself: give it an absolute path, and never standard
 		 * input. */
 		if (!to->path || strcmp(to->path, "-") == 0)

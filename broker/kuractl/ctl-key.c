@@ -11,16 +11,23 @@
 #include "number.h"
 #include "config.h"
 #include "ctl.h"
+#include "tpm2.h"
 
 static const char init_usage[] =
-	"Usage: kuractl init [--key-file F | --passphrase-file F] [--max-value-size N]\n"
-	"                    [--audit-key-out FILE]\n"
+	"Usage: kuractl init [--key-file F | --passphrase-file F | --tpm2 [--tpm2-device TCTI]]\n"
+	"                    [--max-value-size N] [--audit-key-out FILE]\n"
 	"\n"
 	"Create a state: the directory (mode 0700), a master key, the store and the first KEK.\n"
 	"The master key is 32 random bytes in STATE_DIR/master.key (mode 0400), or in the\n"
 	"--key-file you name (an existing one is used if it passes the checks: a regular file,\n"
 	"not a symlink, 32 bytes, no group or other access). With --passphrase-file it is\n"
 	"derived with Argon2id (3 passes, 64 MiB) and only the salt and costs are stored.\n"
+	"With --tpm2 it is sealed to this host's TPM2 (as systemd-creds does) into\n"
+	"STATE_DIR/master.tpm2 (mode 0400), with the TPM it was sealed to: --tpm2-device TCTI,\n"
+	"default " KURA_TPM2_TCTI_DEFAULT " (or e.g. swtpm:host=127.0.0.1,port=2321). kuractl\n"
+	"and kurad then unseal it with no key option; a copy of the state on another host does\n"
+	"not open. Nothing else holds that key: if this TPM is cleared or dies, neither does\n"
+	"the state (key rekey --new-key-file moves it out of the TPM2 while it still opens).\n"
 	"Keep a copy of the key (or the passphrase) off the host: without it nothing opens.\n"
 	"--max-value-size N sets the largest value the store takes (default "
 	"1 MiB).\n"
@@ -41,11 +48,13 @@ static const char key_usage[] =
 	"            transaction, then destroy the old KEK. Values are not re-encrypted.\n"
 	"            Safe to interrupt: every secret still opens, and running it again\n"
 	"            finishes. Shows progress on a terminal.\n"
-	"  rekey --new-key-file F | --new-passphrase-file F\n"
+	"  rekey --new-key-file F | --new-passphrase-file F | --tpm2 [--tpm2-device TCTI]\n"
 	"            Rewrap the keyring (only) under a new master key. A --new-key-file that\n"
 	"            does not exist is created (32 random bytes, 0400). Afterwards open the\n"
 	"            store with the new key: --key-file F (or move F to STATE_DIR/master.key),\n"
-	"            or --passphrase-file.\n"
+	"            or --passphrase-file. --tpm2 seals a new key to the TPM2 at TCTI\n"
+	"            (default " KURA_TPM2_TCTI_DEFAULT ") into STATE_DIR/master.tpm2, replacing\n"
+	"            the one there once the keyring is committed; open it with no key option.\n"
 	"  status    The master key's source, the KEKs and how many versions each wraps.\n"
 	"\n"
 	"Options: --json, --state-dir, --key-file, --passphrase-file as for kuractl.\n"
@@ -65,6 +74,8 @@ enum {
 	OPT_NEW_KEY_FILE,
 	OPT_NEW_PASSPHRASE_FILE,
 	OPT_AUDIT_KEY_OUT,
+	OPT_TPM2,
+	OPT_TPM2_DEVICE,
 };
 
 static const struct option key_opts[] = {
@@ -72,6 +83,8 @@ static const struct option key_opts[] = {
 	{ "new-key-file", required_argument, NULL, OPT_NEW_KEY_FILE },
 	{ "new-passphrase-file", required_argument, NULL, OPT_NEW_PASSPHRASE_FILE },
 	{ "audit-key-out", required_argument, NULL, OPT_AUDIT_KEY_OUT },
+	{ "tpm2", no_argument, NULL, OPT_TPM2 },
+	{ "tpm2-device", required_argument, NULL, OPT_TPM2_DEVICE },
 	CTL_COMMON_OPTIONS,
 };
 
@@ -82,6 +95,7 @@ struct key_args {
 	bool help;
 	const char *extra;
 	const char *audit_key_out;
+	const char *tpm2_device;
 };
 
 static int parse(struct ctl *c, int argc, char **argv, struct key_args *a)
@@ -102,16 +116,21 @@ static int parse(struct ctl *c, int argc, char **argv, struct key_args *a)
 		case OPT_AUDIT_KEY_OUT:
 			a->audit_key_out = optarg;
 			break;
+		case OPT_TPM2_DEVICE:
+			a->tpm2_device = optarg;
+			break;
 		case OPT_NEW_KEY_FILE:
 		case OPT_NEW_PASSPHRASE_FILE:
+		case OPT_TPM2:
 			if (a->has_to)
-				return ctl_usage("give one of --new-key-file and "
-						 "--new-passphrase-file");
+				return ctl_usage("give one of --new-key-file, "
+						 "--new-passphrase-file and --tpm2");
 			a->has_to = true;
 			a->to = (struct kura_master_source){
 				.kind = opt == OPT_NEW_KEY_FILE ? KURA_MASTER_FILE :
+					opt == OPT_TPM2         ? KURA_MASTER_TPM2 :
 								  KURA_MASTER_PASSPHRASE,
-				.path = optarg,
+				.path = opt == OPT_TPM2 ? NULL : optarg,
 			};
 			break;
 		default:
@@ -120,6 +139,9 @@ static int parse(struct ctl *c, int argc, char **argv, struct key_args *a)
 	}
 	if (optind < argc)
 		a->extra = argv[optind];
+	if (a->tpm2_device && !(a->has_to && a->to.kind == KURA_MASTER_TPM2))
+		return ctl_usage("--tpm2-device goes with --tpm2");
+	a->to.tcti = a->tpm2_device;
 	return 0;
 }
 
@@ -193,8 +215,12 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 	}
 	if (a.extra)
 		return ctl_usage("unexpected argument");
-	if (a.has_to)
+	if (a.has_to && a.to.kind != KURA_MASTER_TPM2)
 		return ctl_usage("--new-key-file and --new-passphrase-file belong to key rekey");
+	if (a.has_to && c->master.path)
+		return ctl_usage("--tpm2 excludes --key-file and --passphrase-file");
+	if (a.has_to)
+		c->master = a.to;
 	if (c->master.kind == KURA_MASTER_PASSPHRASE && ctl_passphrase_tty(c->master.path))
 		return KURA_EXIT_USAGE;
 	/* Made before anything else: a path that cannot take the key is refused up front. */
@@ -220,17 +246,21 @@ int ctl_init(struct ctl *c, int argc, char **argv)
 		return ctl_fail(r, &(struct kura_err){ .msg = "cannot show the audit key" });
 	if (c->json) {
 		r = ctl_print_json(json_pack("{s:s?, s:s, s:i, s:s?, s:s?}", "state_dir",
-			utf8_or_null(c->state_dir), "master",
-			c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase" : "file", "kek", 1,
-			"audit_key", a.audit_key_out ? NULL : (const char *)b64->data,
+			utf8_or_null(c->state_dir), "master", kura_master_kind_name(c->master.kind),
+			"kek", 1, "audit_key", a.audit_key_out ? NULL : (const char *)b64->data,
 			"audit_key_file", a.audit_key_out ? utf8_or_null(a.audit_key_out) : NULL));
 		return r;
 	}
-	printf("initialised %s (master key: %s%s, KEK 1)\n", c->state_dir,
-		c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase from " : "",
-		c->master.kind == KURA_MASTER_PASSPHRASE ? c->master.path :
-			c->master.path                   ? c->master.path :
-							   "STATE_DIR/" KURA_MASTER_FILE_NAME);
+	if (c->master.kind == KURA_MASTER_TPM2)
+		printf("initialised %s (master key: sealed to the TPM2 at %s, in STATE_DIR/" KURA_MASTER_TPM2_NAME
+		       "; KEK 1)\n",
+			c->state_dir, c->master.tcti ? c->master.tcti : KURA_TPM2_TCTI_DEFAULT);
+	else
+		printf("initialised %s (master key: %s%s, KEK 1)\n", c->state_dir,
+			c->master.kind == KURA_MASTER_PASSPHRASE ? "passphrase from " : "",
+			c->master.kind == KURA_MASTER_PASSPHRASE ? c->master.path :
+				c->master.path                   ? c->master.path :
+						 "STATE_DIR/" KURA_MASTER_FILE_NAME);
 	if (a.audit_key_out)
 		printf("audit log started; its starting key is in %s: move it off this host\n",
 			a.audit_key_out);
@@ -284,7 +314,8 @@ static int cmd_rekey(struct ctl *c, const struct key_args *a)
 	int r;
 
 	if (!a->has_to)
-		return ctl_usage("key rekey needs --new-key-file F or --new-passphrase-file F");
+		return ctl_usage("key rekey needs --new-key-file F, --new-passphrase-file F or "
+				 "--tpm2");
 	if (a->to.kind == KURA_MASTER_PASSPHRASE && strcmp(a->to.path, "-") == 0 &&
 		c->master.kind == KURA_MASTER_PASSPHRASE && c->master.path &&
 		strcmp(c->master.path, "-") == 0)
@@ -299,10 +330,14 @@ static int cmd_rekey(struct ctl *c, const struct key_args *a)
 	if (r < 0)
 		return ctl_fail(r, &err);
 	if (c->json)
-		return ctl_print_json(json_pack("{s:s, s:s?}", "master",
-			a->to.kind == KURA_MASTER_FILE ? "file" : "passphrase", "path",
-			utf8_or_null(a->to.path)));
-	if (a->to.kind == KURA_MASTER_FILE)
+		return ctl_print_json(
+			json_pack("{s:s, s:s?}", "master", kura_master_kind_name(a->to.kind),
+				"path", a->to.path ? utf8_or_null(a->to.path) : NULL));
+	if (a->to.kind == KURA_MASTER_TPM2)
+		printf("the keyring is now wrapped by a new key sealed to the TPM2 at %s, in "
+		       "%s/" KURA_MASTER_TPM2_NAME "; open the store with no key option\n",
+			a->to.tcti ? a->to.tcti : KURA_TPM2_TCTI_DEFAULT, c->state_dir);
+	else if (a->to.kind == KURA_MASTER_FILE)
 		printf("the keyring is now wrapped by the key in %s; open the store with "
 		       "--key-file %s (or move it to %s/" KURA_MASTER_FILE_NAME ")\n",
 			a->to.path, a->to.path, c->state_dir);
@@ -340,7 +375,7 @@ static int cmd_status(struct ctl *c)
 			json_pack("{s:s, s:s, s:I, s:I}", "source", "passphrase", "kdf",
 				"argon2id13", "opslimit", (json_int_t)s.kdf.opslimit, "memlimit",
 				(json_int_t)s.kdf.memlimit) :
-			json_pack("{s:s}", "source", "file");
+			json_pack("{s:s}", "source", kura_master_kind_name(s.master));
 		r = ctl_print_json(json_pack("{s:o, s:I, s:o, s:I, s:I, s:I, s:i, s:I}", "master",
 			master, "current_kek", (json_int_t)s.current, "keks", keks, "secrets",
 			(json_int_t)s.n_secrets, "versions", (json_int_t)s.n_versions, "revision",
@@ -353,6 +388,8 @@ static int cmd_status(struct ctl *c)
 		printf("master key:  derived from a passphrase (Argon2id, %llu passes, %llu MiB)\n",
 			(unsigned long long)s.kdf.opslimit,
 			(unsigned long long)(s.kdf.memlimit >> 20));
+	else if (s.master == KURA_MASTER_TPM2)
+		printf("master key:  sealed to the TPM2 (STATE_DIR/" KURA_MASTER_TPM2_NAME ")\n");
 	else
 		printf("master key:  key file\n");
 	printf("current KEK: %u\nsecrets:     %llu (%llu versions)\nrevision:    %lld\n"
@@ -392,7 +429,8 @@ int ctl_key(struct ctl *c, int argc, char **argv)
 	if (a.max_value)
 		return ctl_usage("--max-value-size belongs to init and config");
 	if (a.has_to && strcmp(sub, "rekey") != 0)
-		return ctl_usage("--new-key-file and --new-passphrase-file belong to key rekey");
+		return ctl_usage("--new-key-file, --new-passphrase-file and --tpm2 belong to key "
+				 "rekey");
 	if (strcmp(sub, "rotate") == 0)
 		return cmd_rotate(c);
 	if (strcmp(sub, "rekey") == 0)

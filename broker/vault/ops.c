@@ -389,10 +389,11 @@ static void key_rotate_record(const struct kura_op_args *a, const struct kura_op
 }
 
 /* kurad reads the new key or passphrase itself, from a file on this host: never from the
- * request, and never standard input. */
+ * request, and never standard input. For the TPM2 there is no file, only the TCTI to seal to. */
 static const struct kura_op_field key_rekey_fields[] = {
 	FIELD("kind", KURA_OP_MASTER_KIND, true, master.kind),
-	FIELD("path", KURA_OP_ABS_PATH, true, master.path),
+	FIELD("path", KURA_OP_ABS_PATH, false, master.path),
+	FIELD("tcti", KURA_OP_STRING, false, master.tcti),
 };
 
 static int key_rekey_run(struct kura_vault *v, struct kura_op_args *a, struct kura_op_result *res,
@@ -617,15 +618,11 @@ static int parse_field(const char *what, const struct kura_op_field *f, const js
 		return 0;
 	}
 	case KURA_OP_MASTER_KIND:
-		s = json_string_value(v);
-		if (s && strcmp(s, "file") == 0)
-			*AT(base, f, enum kura_master_kind) = KURA_MASTER_FILE;
-		else if (s && strcmp(s, "passphrase") == 0)
-			*AT(base, f, enum kura_master_kind) = KURA_MASTER_PASSPHRASE;
-		else
+		if (kura_master_kind_parse(json_string_value(v),
+			    AT(base, f, enum kura_master_kind)) < 0)
 			return kura_err_set(err, -EINVAL,
-				"%s: field \"%s\" must be \"file\" or \"passphrase\"", what,
-				f->key);
+				"%s: field \"%s\" must be \"file\", \"passphrase\" or \"tpm2\"",
+				what, f->key);
 		return 0;
 	}
 	return -EINVAL;
@@ -701,9 +698,7 @@ static json_t *field_json(const struct kura_op_field *f, const void *base)
 			NULL;
 	case KURA_OP_MASTER_KIND:
 		return json_string(
-			*AT(base, f, const enum kura_master_kind) == KURA_MASTER_PASSPHRASE ?
-				"passphrase" :
-				"file");
+			kura_master_kind_name(*AT(base, f, const enum kura_master_kind)));
 	}
 	return NULL;
 }

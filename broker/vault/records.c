@@ -98,7 +98,7 @@ int keyring_record_encode(const struct keyring_record *k, uint8_t **ret, size_t 
 			kura_json_b64(k->kdf.salt, sizeof(k->kdf.salt)), "opslimit",
 			(json_int_t)k->kdf.opslimit, "memlimit", (json_int_t)k->kdf.memlimit);
 	else
-		master = json_pack("{s:s}", "source", "file");
+		master = json_pack("{s:s}", "source", kura_master_kind_name(k->master));
 	keks = json_array();
 	if (!master || !keks)
 		return -ENOMEM;
@@ -134,17 +134,14 @@ int keyring_record_decode(const uint8_t *data, size_t len, struct keyring_record
 		return r;
 	master = json_object_get(j, "master");
 	source = json_string_value(json_object_get(master, "source"));
-	if (!source)
+	if (kura_master_kind_parse(source, &k.master) < 0)
 		return -EPROTO;
-	if (strcmp(source, "file") == 0) {
-		k.master = KURA_MASTER_FILE;
-	} else if (strcmp(source, "passphrase") == 0) {
+	if (k.master == KURA_MASTER_PASSPHRASE) {
 		const json_t *kdf = json_object_get(master, "kdf");
 		const char *alg = json_string_value(json_object_get(kdf, "alg"));
 		_cleanup_free_ uint8_t *salt = NULL;
 		size_t salt_len;
 
-		k.master = KURA_MASTER_PASSPHRASE;
 		if (!alg || strcmp(alg, "argon2id13") != 0)
 			return -EPROTO;
 		r = kura_json_get_b64(kdf, "salt", &salt, &salt_len);
@@ -161,8 +158,6 @@ int keyring_record_decode(const uint8_t *data, size_t len, struct keyring_record
 		k.kdf.memlimit = (uint64_t)v;
 		if (kura_kdf_check(&k.kdf) < 0)
 			return -EPROTO;
-	} else {
-		return -EPROTO;
 	}
 	if (kura_json_get_int(j, "current", 1, UINT32_MAX, &v) < 0)
 		return -EPROTO;

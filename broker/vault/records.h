@@ -12,7 +12,7 @@
 
 /*
  *   config                      {"format":1,"max_value_size":N}
- *   keyring                     {"master":{"source":"file"|"passphrase","kdf":{...}},
+ *   keyring                     {"master":{"source":"file"|"passphrase"|"tpm2","kdf":{...}},
  *                                "current":K,"next":K+1,"keks":[{"id","created","box"}],
  *                                "record_key":b64}
  *   secret/<name>               {"id":b64,"current":V,"latest":V,"created":T,"updated":T,

@@ -16,6 +16,7 @@
 #include "audit.h"
 #include "json.h"
 #include "records.h"
+#include "tpm2.h"
 
 #define CAS_RETRIES 8
 #define PAGE 1024
@@ -30,6 +31,27 @@ int kura_err_set(struct kura_err *err, int r, const char *fmt, ...)
 		va_end(ap);
 	}
 	return r;
+}
+
+static const char *const master_kinds[] = {
+	[KURA_MASTER_FILE] = "file",
+	[KURA_MASTER_PASSPHRASE] = "passphrase",
+	[KURA_MASTER_TPM2] = "tpm2",
+};
+
+const char *kura_master_kind_name(enum kura_master_kind kind)
+{
+	return (size_t)kind < ELEMENTSOF(master_kinds) ? master_kinds[kind] : "file";
+}
+
+int kura_master_kind_parse(const char *name, enum kura_master_kind *ret)
+{
+	for (size_t i = 0; name && i < ELEMENTSOF(master_kinds); i++)
+		if (strcmp(name, master_kinds[i]) == 0) {
+			*ret = (enum kura_master_kind)i;
+			return 0;
+		}
+	return -EINVAL;
 }
 
 int store_err(struct kura_vault *v, struct kura_err *err, int r, const char *what)
@@ -106,6 +128,74 @@ static inline void vault_closep(struct kura_vault **v)
 	kura_vault_close(*v);
 }
 
+/* A key or passphrase file refused, or unreadable, as one sentence. */
+static int file_error(struct kura_err *err, int r, const char *path)
+{
+	switch (r) {
+	case -ELOOP:
+		return kura_err_set(err, r,
+			"%s is a symbolic link; refusing to read a key through one", path);
+	case -EMEDIUMTYPE:
+		return kura_err_set(err, r, "%s is not a regular file", path);
+	case -EPERM:
+		return kura_err_set(err, r,
+			"%s must be owned by this user and not readable or writable by group or "
+			"others (chmod 400)",
+			path);
+	case -EMSGSIZE:
+		return kura_err_set(err, r, "key file %s must hold exactly 32 bytes", path);
+	case -ENODATA:
+		return kura_err_set(err, r, "passphrase file %s is empty", path);
+	case -EFBIG:
+		return kura_err_set(err, r, "passphrase file %s is longer than 4096 bytes", path);
+	default:
+		return kura_err_set(err, r, "cannot read %s: %s", path, strerror(-r));
+	}
+}
+
+/* A TPM2 failure (sealing or unsealing the blob at path, through tcti) as one sentence. */
+static int tpm2_error(struct kura_err *err, int r, const char *path, const char *tcti)
+{
+	const char *at = tcti ? tcti : KURA_TPM2_TCTI_DEFAULT;
+
+	switch (r) {
+	case -ENODEV:
+		return kura_err_set(err, r, "no TPM reachable at %s (for %s)", at, path);
+	case -EKEYREJECTED:
+		return kura_err_set(err, r,
+			"the TPM at %s refuses %s: it was sealed to another TPM (a state copied "
+			"from another host, or this TPM was cleared)",
+			at, path);
+	case -EBADMSG:
+		return kura_err_set(err, r, "%s is damaged (not a whole kura TPM2 blob)", path);
+	case -EACCES:
+		return kura_err_set(err, r,
+			"the TPM at %s has a password on its owner hierarchy; kura needs it "
+			"empty (for %s)",
+			at, path);
+	case -EIO:
+		return kura_err_set(err, r, "the TPM at %s failed a command (for %s)", at, path);
+	case -EINVAL:
+		return kura_err_set(err, r,
+			"a TCTI (--tpm2-device, \"tcti\") must be device[:PATH], "
+			"swtpm[:host=H,port=P] or mssim[:...], at most %u bytes",
+			KURA_TPM2_TCTI_MAX);
+	case -EEXIST:
+		return kura_err_set(err, r, "%s already exists", path);
+	default:
+		return file_error(err, r, path);
+	}
+}
+
+/* The key sealed in the blob at path (STATE/master.tpm2 or a rekey's new one). */
+static int unseal(const char *path, struct kura_secbuf **ret, struct kura_err *err)
+{
+	_cleanup_free_ char *tcti = NULL;
+	int r = kura_tpm2_unseal(path, ret, &tcti);
+
+	return r < 0 ? tpm2_error(err, r, path, tcti) : 0;
+}
+
 /* The master key named by m, for a store whose keyring says `kind` (and kdf). */
 static int load_master(const char *dir, const struct kura_master_source *m,
 	enum kura_master_kind kind, const struct kura_kdf *kdf, struct kura_secbuf **ret,
@@ -116,6 +206,15 @@ static int load_master(const char *dir, const struct kura_master_source *m,
 	const char *path;
 	int r;
 
+	if (kind == KURA_MASTER_TPM2) {
+		if (m->kind != KURA_MASTER_TPM2 && (m->path || m->kind != KURA_MASTER_FILE))
+			return kura_err_set(err, -ENOKEY,
+				"this store's master key is sealed to the TPM2 (%s/%s): drop "
+				"--key-file and --passphrase-file",
+				dir, KURA_MASTER_TPM2_NAME);
+		def = path_join(dir, KURA_MASTER_TPM2_NAME);
+		return def ? unseal(def, ret, err) : -ENOMEM;
+	}
 	if (kind == KURA_MASTER_PASSPHRASE) {
 		if (m->kind != KURA_MASTER_PASSPHRASE || !m->path)
 			return kura_err_set(err, -ENOKEY,
@@ -146,27 +245,7 @@ static int load_master(const char *dir, const struct kura_master_source *m,
 		return 0;
 	m = &(struct kura_master_source){ .kind = KURA_MASTER_FILE, .path = path };
 file_error:
-	switch (r) {
-	case -ELOOP:
-		return kura_err_set(err, r,
-			"%s is a symbolic link; refusing to read a key through one", m->path);
-	case -EMEDIUMTYPE:
-		return kura_err_set(err, r, "%s is not a regular file", m->path);
-	case -EPERM:
-		return kura_err_set(err, r,
-			"%s must be owned by this user and not readable or writable by group or "
-			"others (chmod 400)",
-			m->path);
-	case -EMSGSIZE:
-		return kura_err_set(err, r, "key file %s must hold exactly 32 bytes", m->path);
-	case -ENODATA:
-		return kura_err_set(err, r, "passphrase file %s is empty", m->path);
-	case -EFBIG:
-		return kura_err_set(err, r, "passphrase file %s is longer than 4096 bytes",
-			m->path);
-	default:
-		return kura_err_set(err, r, "cannot read %s: %s", m->path, strerror(-r));
-	}
+	return file_error(err, r, m->path);
 }
 
 /* A keyring object holding every KEK of rec, unwrapped with master. */
@@ -301,6 +380,29 @@ static int open_store(const char *dir, unsigned flags, struct kura_store **ret,
 	return 0;
 }
 
+/*
+ * A TPM2 rekey seals the new key into master.tpm2.new, commits the keyring under it, then
+ * renames it over master.tpm2. Killed between the two, the keyring opens only with the new
+ * blob: finish the rename here. r (the refusal) is returned when that is not what happened.
+ */
+static int finish_tpm2_rekey(struct kura_vault *v, int r)
+{
+	_cleanup_free_ char *next = path_join(v->dir, KURA_MASTER_TPM2_NAME ".new");
+	_cleanup_free_ char *cur = path_join(v->dir, KURA_MASTER_TPM2_NAME);
+	_cleanup_secbuf_ struct kura_secbuf *key = NULL;
+	struct kura_keyring *kr = NULL;
+	struct stat st;
+
+	if (!next || !cur || lstat(next, &st) < 0 || kura_tpm2_unseal(next, &key, NULL) < 0 ||
+		unlock_keyring(&v->kr, key, &kr, NULL) < 0)
+		return r;
+	(void)rename(next, cur); /* a read-only state still opens; the next writer renames */
+	kura_secbuf_free(v->master);
+	v->master = TAKE_PTR(key);
+	v->keyring = kr;
+	return 0;
+}
+
 int kura_vault_open(const char *dir, const struct kura_master_source *m, unsigned store_flags,
 	struct kura_vault **ret, struct kura_err *err)
 {
@@ -334,6 +436,8 @@ int kura_vault_open(const char *dir, const struct kura_master_source *m, unsigne
 	if (r < 0)
 		return r;
 	r = unlock_keyring(&v->kr, v->master, &v->keyring, err);
+	if (r == -EKEYREJECTED && v->kr.master == KURA_MASTER_TPM2)
+		r = finish_tpm2_rekey(v, r);
 	if (r < 0)
 		return r;
 	*ret = TAKE_PTR(v);
@@ -401,7 +505,9 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 	db_shm = path_join(dir, KURA_STORE_FILE_NAME "-shm");
 	keyfile = o->master.kind == KURA_MASTER_FILE && o->master.path ?
 		strdup(o->master.path) :
-		path_join(dir, KURA_MASTER_FILE_NAME);
+		path_join(dir,
+			o->master.kind == KURA_MASTER_TPM2 ? KURA_MASTER_TPM2_NAME :
+							     KURA_MASTER_FILE_NAME);
 	if (!db || !db_wal || !db_shm || !keyfile) {
 		r = -ENOMEM;
 		goto fail;
@@ -417,6 +523,14 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 		r = load_master(dir, &o->master, KURA_MASTER_PASSPHRASE, &rec.kdf, &master, err);
 		if (r < 0)
 			goto fail;
+	} else if (o->master.kind == KURA_MASTER_TPM2) {
+		rec.master = KURA_MASTER_TPM2;
+		r = kura_tpm2_seal_new(keyfile, o->master.tcti, &master);
+		if (r < 0) {
+			tpm2_error(err, r, keyfile, o->master.tcti);
+			goto fail;
+		}
+		made_key = true;
 	} else {
 		rec.master = KURA_MASTER_FILE;
 		r = kura_master_create_file(keyfile, &master);
@@ -817,17 +931,66 @@ int kura_key_rotate(struct kura_vault *v, kura_progress_fn progress, void *userd
 		"ones remain; run key rotate again");
 }
 
+/* A master.tpm2.new left by a killed rekey: the key in use (then it takes its place), or one
+ * that never got its commit (then it goes). */
+static int settle_next(struct kura_vault *v, const char *blob, const char *next,
+	struct kura_err *err)
+{
+	_cleanup_secbuf_ struct kura_secbuf *key = NULL;
+	struct stat st;
+
+	if (lstat(next, &st) < 0)
+		return 0;
+	if (kura_tpm2_unseal(next, &key, NULL) == 0 && kura_secbuf_equal(key, v->master)) {
+		if (rename(next, blob) < 0)
+			return kura_err_set(err, -errno, "cannot rename %s to %s: %s", next, blob,
+				strerror(errno));
+		return 0;
+	}
+	return unlink(next) < 0 ?
+		kura_err_set(err, -errno, "cannot remove the stale %s: %s", next, strerror(errno)) :
+		0;
+}
+
 int kura_key_rekey(struct kura_vault *v, const struct kura_master_source *to, struct kura_err *err)
 {
 	_cleanup_secbuf_ struct kura_secbuf *master = NULL;
+	_cleanup_free_ char *blob = NULL, *next = NULL;
+	const char *made = to->path;
 	struct kura_kdf kdf = { 0 };
 	bool made_key = false;
+	struct stat st;
 	int r;
 
+	if (to->kind != KURA_MASTER_TPM2 && !to->path)
+		return kura_err_set(err, -EINVAL,
+			"key.rekey: field \"path\" is missing: the new key file or passphrase file");
+	if (to->kind != KURA_MASTER_TPM2 && to->tcti)
+		return kura_err_set(err, -EINVAL, "key.rekey: field \"tcti\" is for kind \"tpm2\"");
+	if (to->kind == KURA_MASTER_TPM2 && to->path)
+		return kura_err_set(err, -EINVAL,
+			"key.rekey: field \"path\" is not for kind \"tpm2\" (its key goes to "
+			"STATE/" KURA_MASTER_TPM2_NAME ")");
 	/* The new key once, before any retry: a passphrase on stdin can be read only once. */
 	if (to->kind == KURA_MASTER_PASSPHRASE) {
 		kura_kdf_init(&kdf);
 		r = load_master(v->dir, to, KURA_MASTER_PASSPHRASE, &kdf, &master, err);
+	} else if (to->kind == KURA_MASTER_TPM2) {
+		/* Beside a blob already there (this store's, or an older key's), the new one
+		 * waits as master.tpm2.new until the keyring is committed under it. */
+		blob = path_join(v->dir, KURA_MASTER_TPM2_NAME);
+		next = path_join(v->dir, KURA_MASTER_TPM2_NAME ".new");
+		if (!blob || !next)
+			return -ENOMEM;
+		r = settle_next(v, blob, next, err);
+		if (r < 0)
+			return r;
+		made = lstat(blob, &st) == 0 ? next : blob;
+		r = kura_tpm2_seal_new(made, to->tcti, &master);
+		if (r == 0)
+			made_key = true;
+		else
+			tpm2_error(err, r, made, to->tcti);
 	} else {
 		r = kura_master_create_file(to->path, &master);
 		if (r == 0)
@@ -875,14 +1038,19 @@ int kura_key_rekey(struct kura_vault *v, const struct kura_master_source *to, st
 			continue;
 		if (r < 0)
 			break;
+		if (made == next && rename(next, blob) < 0)
+			r = kura_err_set(err, -errno,
+				"the keyring is now wrapped by the key sealed in %s, but it cannot "
+				"be renamed to %s: %s (kuractl does so when it next opens the state)",
+				next, blob, strerror(errno));
 		kura_secbuf_free(v->master);
 		v->master = TAKE_PTR(master);
 		v->keyring_rev = -1;
 		purge(v);
-		return vault_refresh_keyring(v, err);
+		return r < 0 ? r : vault_refresh_keyring(v, err);
 	}
 	if (made_key)
-		(void)unlink(to->path);
+		(void)unlink(made);
 	if (r == -ESTALE)
 		return kura_err_set(err, -EBUSY, "the keyring kept changing under us; try again");
 	return r;

@@ -22,17 +22,29 @@ __attribute__((format(printf, 3, 4))) int kura_err_set(struct kura_err *err, int
 enum kura_master_kind {
 	KURA_MASTER_FILE,
 	KURA_MASTER_PASSPHRASE,
+	KURA_MASTER_TPM2,
 };
 
-/* Where the master key comes from. */
+/*
+ * Where the master key comes from. To open a state, the default (FILE, no path) also takes a
+ * state whose key is sealed to the TPM2: its blob, STATE/master.tpm2, names the TPM itself.
+ */
 struct kura_master_source {
 	enum kura_master_kind kind;
 	const char *path; /* key file (NULL: <state>/master.key) or passphrase file ("-": stdin) */
+	const char *tcti; /* TPM2, to seal (init, rekey): the TPM (NULL: device:/dev/tpmrm0) */
 };
+
+/* "file", "passphrase" or "tpm2": how records, the admin API and kuractl name a source. */
+const char *kura_master_kind_name(enum kura_master_kind kind);
+/* The other way: -EINVAL for anything else (NULL too). */
+int kura_master_kind_parse(const char *name, enum kura_master_kind *ret);
 
 struct kura_vault;
 
 #define KURA_MASTER_FILE_NAME "master.key"
+/* The master key sealed to this host's TPM2 (keys/tpm2.h), with the TCTI that reaches it. */
+#define KURA_MASTER_TPM2_NAME "master.tpm2"
 #define KURA_STORE_FILE_NAME "kura.db"
 /* Written by a kurad serving the state: its run directory, so kuractl finds its admin socket. */
 #define KURA_RUN_DIR_FILE "kurad.run"
@@ -53,7 +65,8 @@ struct kura_init_opts {
 
 /*
  * Create a new state: the directory (0700; an existing one must be empty of kura files and
- * owned by us with no group/other access), the master key file (unless a passphrase is used),
+ * owned by us with no group/other access), the master key file (or, for the TPM2, the blob
+ * STATE/master.tpm2; nothing for a passphrase),
  * the store and the first KEK. -EEXIST if a store is already there. On failure nothing created
  * here is left behind.
  */
@@ -62,8 +75,10 @@ int kura_vault_init(const char *dir, const struct kura_init_opts *o, struct kura
 /*
  * Open an existing state and unlock its keyring with the master key. -ENOENT (no state there),
  * -EKEYREJECTED (the master key does not open the keyring), -ENOKEY (the store wants a
- * passphrase and none was given, or wants its key file and was given a passphrase),
- * -EUCLEAN/-EPROTO (corrupt), and key file errors as kura_master_load_file.
+ * passphrase and none was given, or wants its key file and was given a passphrase, or is
+ * sealed to the TPM2 and was given either), -EUCLEAN/-EPROTO (corrupt), key file errors as
+ * kura_master_load_file, and the TPM2's as kura_tpm2_unseal (-EKEYREJECTED: sealed to another
+ * TPM; -ENODEV: no TPM; -EBADMSG: the blob is damaged).
  */
 int kura_vault_open(const char *dir, const struct kura_master_source *m, unsigned store_flags,
 	struct kura_vault **ret, struct kura_err *err);
@@ -178,7 +193,9 @@ int kura_key_rotate(struct kura_vault *v, kura_progress_fn progress, void *userd
 	uint64_t *ret_rewrapped, uint32_t *ret_kek, struct kura_err *err);
 
 /* Rewrap the keyring (only) under a new master key. For a key file, path is created if it
- * does not exist (32 random bytes, 0400) or loaded with the usual checks if it does. */
+ * does not exist (32 random bytes, 0400) or loaded with the usual checks if it does. For the
+ * TPM2, a new key is sealed to to->tcti into STATE/master.tpm2, which replaces the one there
+ * only once the keyring is committed under it. */
 int kura_key_rekey(struct kura_vault *v, const struct kura_master_source *to, struct kura_err *err);
 
 /* Change the store's largest accepted value. */

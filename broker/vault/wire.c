@@ -83,11 +83,11 @@ json_t *kura_wire_status(const struct kura_key_status *s)
 				(json_int_t)s->kek_created[i], "versions",
 				(json_int_t)s->per_kek[i]));
 	return json_pack("{s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:i, s:I}", "master",
-		s->master == KURA_MASTER_PASSPHRASE ? "passphrase" : "file", "opslimit",
-		(json_int_t)s->kdf.opslimit, "memlimit", (json_int_t)s->kdf.memlimit, "current",
-		(json_int_t)s->current, "keks", keks, "secrets", (json_int_t)s->n_secrets,
-		"versions", (json_int_t)s->n_versions, "revision", (json_int_t)s->revision,
-		"schema", s->schema, "max_value_size", (json_int_t)s->max_value_size);
+		kura_master_kind_name(s->master), "opslimit", (json_int_t)s->kdf.opslimit,
+		"memlimit", (json_int_t)s->kdf.memlimit, "current", (json_int_t)s->current, "keks",
+		keks, "secrets", (json_int_t)s->n_secrets, "versions", (json_int_t)s->n_versions,
+		"revision", (json_int_t)s->revision, "schema", s->schema, "max_value_size",
+		(json_int_t)s->max_value_size);
 }
 
 int kura_wire_status_parse(const json_t *j, struct kura_key_status *ret)
@@ -100,11 +100,7 @@ int kura_wire_status_parse(const json_t *j, struct kura_key_status *ret)
 
 	if (!master || !json_is_array(keks) || json_object_size(j) != 10)
 		return -EPROTO;
-	if (strcmp(master, "passphrase") == 0)
-		s.master = KURA_MASTER_PASSPHRASE;
-	else if (strcmp(master, "file") == 0)
-		s.master = KURA_MASTER_FILE;
-	else
+	if (kura_master_kind_parse(master, &s.master) < 0)
 		return -EPROTO;
 	if (kura_json_get_int(j, "opslimit", 0, INT64_MAX, &n) < 0)
 		return -EPROTO;

@@ -87,6 +87,12 @@ refused config '{"max_value_size":"1"}' max_value_size "a string for a number"
 refused config '{"max_value_size":0}' max_value_size "0 is no size"
 refused key.rekey '{"kind":"tpm","path":"/tmp/x"}' kind "no such kind"
 refused key.rekey '{"kind":"file","path":"x.key"}' path "not absolute"
+refused key.rekey '{"kind":"file"}' path "missing for a key file"
+refused key.rekey '{"kind":"passphrase","path":"/tmp/p","tcti":"device"}' tcti \
+	"a TCTI for a passphrase"
+refused key.rekey '{"kind":"tpm2","path":"/tmp/x"}' path "a path for the TPM2"
+refused key.rekey '{"kind":"tpm2","tcti":"cmd:touch /tmp/kura-ops-ran"}' tcti \
+	"a TCTI that runs a command"
 refused grant.remove '{}' id "missing"
 
 "$K" --state-dir "$S" --run-dir "$R" secret list >"$T/out" 2>&1
