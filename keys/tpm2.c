@@ -1,5 +1,6 @@
 /* Sealing the master key to a TPM2 and unsealing it (tpm2-tss ESYS), after systemd's
  * tpm2-util.c. Touches key material: it passes through TPM2B structures, wiped after use. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,4 +351,19 @@ int kura_tpm2_unseal(const char *path, struct kura_secbuf **ret, char **ret_tcti
 		return r;
 	*ret = TAKE_PTR(key);
 	return 0;
+}
+
+int kura_tpm2_preload(void)
+{
+	static const char *const modules[] = { "libtss2-tcti-device.so.0",
+		"libtss2-tcti-swtpm.so.0", "libtss2-tcti-mssim.so.0" };
+	int r = 0;
+
+	(void)setenv("TSS2_LOG", "all+none", 0);
+	/* Kept for good (RTLD_NODELETE): the loader's own dlopen then maps nothing new, and its
+	 * dlclose unmaps nothing. */
+	for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++)
+		if (!dlopen(modules[i], RTLD_NOW | RTLD_NODELETE))
+			r = -ENOENT;
+	return r;
 }

@@ -39,3 +39,8 @@ int kura_tpm2_seal_new(const char *path, const char *tcti, struct kura_secbuf **
  * whole, also when the TPM then fails or refuses, so that a message can name it.
  */
 int kura_tpm2_unseal(const char *path, struct kura_secbuf **ret, char **ret_tcti);
+
+/* Load what talking to a TPM takes (tpm2-tss's TCTI modules) now, while the process may still
+ * map code: kurad's custody process calls it before it locks itself down, so that a later
+ * `key rekey --tpm2` finds them loaded. Best effort: 0, or -ENOENT if a module is missing. */
+int kura_tpm2_preload(void);

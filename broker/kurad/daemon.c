@@ -24,6 +24,7 @@
 #include "cgroup.h"
 #include "runtime.h"
 #include "safepath.h"
+#include "tpm2.h"
 
 /* libmicrohttpd's own complaints (malformed requests and the like) go through our log, as
  * notices: they describe a client's mistake, never a value. */
@@ -345,7 +346,12 @@ static int prepare(struct kura_daemon *d)
  * front on the channels, the admin API. Logs its own failures. */
 int kura_daemon_keeper_open(struct kura_daemon *d)
 {
-	return open_vault(d);
+	int r = open_vault(d);
+
+	/* A rekey to the TPM later needs its modules, which cannot be loaded once locked down. */
+	if (r == 0)
+		(void)kura_tpm2_preload();
+	return r;
 }
 
 int kura_daemon_keeper_start(struct kura_daemon *d)
