@@ -743,33 +743,15 @@ static void *sink_sender(void *arg)
 
 	while (!last) {
 		struct queued *list;
-		uint64_t report = 0;
-		int64_t now;
 
 		pthread_mutex_lock(&c->qlock);
-		while (!c->head && !c->stopping) {
-			struct timespec ts = kura_clock_after_ms(1000);
-
-			pthread_cond_timedwait(&c->qcond, &c->qlock, &ts);
-			if (c->dropped_unreported)
-				break;
-		}
+		while (!c->head && !c->stopping)
+			pthread_cond_wait(&c->qcond, &c->qlock);
 		list = c->head;
 		c->head = c->tail = NULL;
 		c->queued = 0;
 		last = c->stopping;
-		now = kura_clock_ms();
-		if (c->dropped_unreported && now - c->drop_reported_ms >= 1000) {
-			report = c->dropped_unreported;
-			c->dropped_unreported = 0;
-			c->drop_reported_ms = now;
-		}
 		pthread_mutex_unlock(&c->qlock);
-		if (report)
-			call_fn(c, &(struct kura_sink_event){ .kind = KURA_SINK_DROPPED,
-					   .sink = "net",
-					   .detail = "",
-					   .dropped = report });
 		while (list) {
 			struct queued *q = list;
 			struct kura_msgb b;
@@ -813,6 +795,27 @@ static void *sink_sender(void *arg)
 	return NULL;
 }
 
+/* Drops, at most once a second. From the reader, not the sender: the sender is the one stuck
+ * in a send while a stalled net process makes the queue overflow. */
+static void report_drops(struct kura_net_client *c)
+{
+	int64_t now = kura_clock_ms();
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&c->qlock);
+	if (c->dropped_unreported && now - c->drop_reported_ms >= 1000) {
+		n = c->dropped_unreported;
+		c->dropped_unreported = 0;
+		c->drop_reported_ms = now;
+	}
+	pthread_mutex_unlock(&c->qlock);
+	if (n)
+		call_fn(c, &(struct kura_sink_event){ .kind = KURA_SINK_DROPPED,
+				   .sink = "net",
+				   .detail = "",
+				   .dropped = n });
+}
+
 static void *sink_reader(void *arg)
 {
 	struct kura_net_client *c = arg;
@@ -821,8 +824,12 @@ static void *sink_reader(void *arg)
 		struct kura_msg m;
 		uint64_t kind = 0, count = 0;
 		const char *detail;
+		int r = recv_checked(c->sink_fd, 1000, &m, "net");
 
-		if (recv_checked(c->sink_fd, -1, &m, "net") < 0)
+		report_drops(c);
+		if (r == -ETIMEDOUT)
+			continue;
+		if (r < 0)
 			break;
 		if (m.type == KURA_MSG_NET_FLUSHED) {
 			kura_msg_done(&m);

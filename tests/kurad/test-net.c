@@ -18,7 +18,10 @@
 #include "harness.h"
 #include "json.h"
 #include "msg.h"
+#include "audit-event.h"
+#include "audit.h"
 #include "net.h"
+#include "recorder.h"
 #include "runtime.h"
 #include "tap.h"
 #include "watcher.h"
@@ -387,6 +390,60 @@ static void sink_checks(struct kura_net_client *nc)
 	free(text);
 }
 
+/*
+ * The recorder as the keeper runs it: a real audit log, its sinks in the net process. Its
+ * records reach rsyslogd, and the HTTP collector's failure comes back and is written into the
+ * local log (and so shipped to syslog) as a sink-failure record, as with local sinks.
+ */
+static void recorder_checks(const struct kura_sink_config *sinks)
+{
+	struct kura_recorder_config rc = { .state_dir = sub("state"), .checkpoint_s = 1 };
+	struct kura_recorder *rec = NULL;
+	struct kura_secbuf *k0 = NULL;
+	struct kura_net_client *nc = NULL;
+	struct kura_net_fds keeper;
+	char audit_dir[512], out[4096], detail[32], *text = NULL;
+	int64_t t0;
+	int got = 0;
+	pid_t net;
+
+	mkdir(sub("state"), 0700);
+	kura_audit_dir(sub("state"), audit_dir, sizeof(audit_dir));
+	if (!tap_is(kura_audit_create(audit_dir, &k0), 0, "recorder: a fresh audit log"))
+		return;
+	kura_secbuf_free(k0);
+	net = fork_net(1, 0, sinks, &keeper);
+	kura_net_client_new(&keeper, &nc);
+	rc.net = nc;
+	if (!tap_is(kura_recorder_start(&rc, &rec), 0, "recorder: started, its sinks remote")) {
+		kura_net_client_free(nc);
+		wait_exit(net, 5000);
+		return;
+	}
+	for (int i = 0; i < 10; i++) {
+		snprintf(detail, sizeof(detail), "kura-net-rec-%d", i);
+		kura_recorder_self(rec, "reload", detail);
+	}
+	for (t0 = now_ms(); now_ms() - t0 < 5000; sleep_ms(50)) {
+		free(text);
+		text = slurp(sub("syslog.fields"));
+		got = count(text, "kura-net-rec-");
+		if (got >= 10 && strstr(text, "\"event\":\"sink-failure\""))
+			break;
+	}
+	tap_is(got, 10, "recorder: its 10 records reached rsyslogd through the net process");
+	tap_ok(strstr(text, "\"event\":\"sink-failure\"") != NULL,
+		"recorder: the HTTP sink's failure, written to the log, was shipped to syslog");
+	free(text);
+	kura_recorder_stop(rec);
+	tap_is(harness_run(out, sizeof(out),
+		       (const char *const[]){ "grep", "-rl", "\"event\":\"sink-failure\"",
+			       audit_dir, NULL }),
+		0, "recorder: the local log holds the sink-failure record");
+	kura_net_client_free(nc);
+	tap_is(wait_exit(net, 5000), 0, "recorder: the net process ends with the keeper");
+}
+
 /* A full queue on the keeper's side drops, never blocks: a net process that reads nothing. */
 static void overflow_checks(void)
 {
@@ -686,7 +743,7 @@ int main(void)
 	pid_t net;
 
 	kura_json_init();
-	if (kura_runtime_global_init() < 0 || harness_init(dir) < 0) {
+	if (kura_keys_init() < 0 || kura_runtime_global_init() < 0 || harness_init(dir) < 0) {
 		printf("Bail out! setup\n");
 		return 1;
 	}
@@ -746,6 +803,8 @@ int main(void)
 		tap_skip("sinks: rsyslogd did not start (see %s)", sub("rsyslog.log"));
 	kura_net_client_free(nc);
 	tap_is(wait_exit(net, 5000), 0, "net process: serve returned once the keeper closed");
+	if (syslog_up)
+		recorder_checks(&sinks);
 	overflow_checks();
 
 	close(fd_hang);
