@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "identity.h"
 #include "json.h"
 #include "msg.h"
 #include "audit-event.h"
@@ -162,6 +163,46 @@ static void no_event(const char *id, const char *action, void *userdata)
 {
 }
 
+/* The runtime client's caller, unchanged: the resolver names the container's init process
+ * through the net process, and its watcher follows the stream there. */
+static void resolver_checks(struct harness_runtime *h, struct kura_runtime *remote, const char *id)
+{
+	struct kura_resolver_config cfg = { .runtimes = &remote, .n_runtimes = 1 };
+	struct kura_resolver *r = NULL;
+	struct kura_ident *ident = NULL;
+	struct kura_resolver_stats st;
+	int64_t t0;
+
+	if (!tap_is(kura_resolver_new(&cfg, &r), 0, "%s: a resolver over the remote runtime",
+		    h->name) ||
+		!tap_is(kura_resolver_start(r), 0, "%s: its watcher started", h->name)) {
+		kura_resolver_free(r);
+		return;
+	}
+	if (tap_is(kura_resolver_identify_pid(r, harness_container_pid(h, id), &ident), 0,
+		    "%s: the resolver identifies the container's init process", h->name))
+		tap_ok(!kura_ident_view(ident)->host &&
+				!strcmp(kura_ident_view(ident)->container_id, id) &&
+				!strcmp(kura_ident_view(ident)->runtime, h->name),
+			"%s: as that container of that runtime", h->name);
+	kura_ident_unref(ident);
+	/* Its watcher's stream: an event for the container reaches the resolver. */
+	t0 = now_ms();
+	do {
+		char out[256];
+
+		HARNESS_CLI(h, out, "kill", "--signal", "CONT", id);
+		sleep_ms(200);
+		kura_resolver_get_stats(r, &st);
+	} while (st.events == 0 && now_ms() - t0 < 5000);
+	tap_ok(st.events > 0, "%s: the resolver's watcher saw %llu events through the net process",
+		h->name, (unsigned long long)st.events);
+	t0 = now_ms();
+	kura_resolver_free(r);
+	tap_ok(now_ms() - t0 < 1000, "%s: resolver freed in %lld ms", h->name,
+		(long long)(now_ms() - t0));
+}
+
 /* ---- a real runtime, through the net process and directly ---- */
 
 static void runtime_checks(struct harness_runtime *h, struct kura_runtime *remote)
@@ -217,6 +258,7 @@ static void runtime_checks(struct harness_runtime *h, struct kura_runtime *remot
 	harness_random_id(other);
 	tap_is(kura_runtime_inspect(remote, other, 2000, &c), -ENOENT, "%s: unknown id -> ENOENT",
 		h->name);
+	resolver_checks(h, remote, id);
 
 	watcher_start(&w, remote);
 	t0 = now_ms();
