@@ -112,6 +112,8 @@ enum { RT_DOCKER, RT_PODMAN, RT_GONE, RT_HANG, RT_REFUSED, RT_N };
 static const char *const rt_names[RT_N] = { "docker", "podman", "gone", "hang", "refused" };
 static char rt_endpoints[RT_N][300];
 
+static bool stop_at_start;
+
 /* Fork the net process over fresh socketpairs; the keeper's ends into *keeper. */
 static pid_t fork_net(size_t n_req, size_t n_rt, const struct kura_sink_config *sinks,
 	struct kura_net_fds *keeper)
@@ -132,10 +134,32 @@ static pid_t fork_net(size_t n_req, size_t n_rt, const struct kura_sink_config *
 		kura_net_fds_close(keeper);
 		if (sinks)
 			c.sinks = *sinks;
+		if (stop_at_start)
+			raise(SIGSTOP); /* until trace() has attached */
 		_exit(kura_net_serve(&net, &c) < 0 ? 3 : 0);
 	}
 	kura_net_fds_close(&net);
 	return pid;
+}
+
+/* KURA_TEST_STRACE=DIR: follow the net process from just after its start with strace -f -c
+ * (into DIR/net-PID.txt), for the syscalls its seccomp list needs. A diagnostic only. */
+static pid_t trace(pid_t pid)
+{
+	const char *dir_out = getenv("KURA_TEST_STRACE");
+	char out[512], p[16];
+	const char *argv[] = { "/usr/bin/strace", "-f", "-c", "-o", out, "-p", p, NULL };
+	pid_t st;
+
+	if (!dir_out)
+		return 0;
+	snprintf(out, sizeof(out), "%s/net-%d.txt", dir_out, (int)pid);
+	snprintf(p, sizeof(p), "%d", (int)pid);
+	st = harness_spawn(argv, sub("strace.log"));
+	sleep_ms(500);
+	kill(pid, SIGCONT);
+	tap_diag("strace -f -c of the net process %d into %s", (int)pid, out);
+	return st;
 }
 
 /* The child's exit status within ms (-1: still running, then killed). */
@@ -782,7 +806,7 @@ int main(void)
 	char syslog_spec[600], http_spec[600];
 	bool docker_up = false, podman_up = false, syslog_up;
 	int fd_hang, fd_refused;
-	pid_t net;
+	pid_t net, tracer;
 
 	kura_json_init();
 	if (kura_keys_init() < 0 || kura_runtime_global_init() < 0 || harness_init(dir) < 0) {
@@ -822,7 +846,10 @@ int main(void)
 	sinks.syslog = syslog_spec;
 	sinks.http_url = http_spec; /* nobody listens there: the sink fails */
 
+	stop_at_start = getenv("KURA_TEST_STRACE") != NULL;
 	net = fork_net(2, RT_N, &sinks, &keeper);
+	stop_at_start = false;
+	tracer = trace(net);
 	tap_is(kura_net_client_new(&keeper, &nc), 0, "keeper: a client of the net process");
 	if (docker_up || podman_up) {
 		for (int i = RT_DOCKER; i <= RT_PODMAN; i++) {
@@ -845,6 +872,8 @@ int main(void)
 		tap_skip("sinks: rsyslogd did not start (see %s)", sub("rsyslog.log"));
 	kura_net_client_free(nc);
 	tap_is(wait_exit(net, 5000), 0, "net process: serve returned once the keeper closed");
+	if (tracer > 0)
+		waitpid(tracer, NULL, 0);
 	if (syslog_up)
 		recorder_checks(&sinks);
 	overflow_checks();
