@@ -487,6 +487,7 @@ void kura_net_client_free(struct kura_net_client *c)
 {
 	if (!c)
 		return;
+	kura_net_sinks_stop(c, 0); /* if the caller did not: its threads use c */
 	for (size_t i = 0; i < c->n_req; i++)
 		close_fd(&c->req[i].fd);
 	for (size_t i = 0; i < c->n_events; i++)

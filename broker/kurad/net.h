@@ -62,8 +62,8 @@ struct kura_net_client;
 
 /* A client of the net process over fds (the keeper's ends, taken). -EINVAL, -ENOMEM. */
 int kura_net_client_new(const struct kura_net_fds *fds, struct kura_net_client **ret);
-/* Close the channels (the net side's serve then returns). Sinks must be stopped, watches over.
- * NULL is fine. */
+/* Close the channels (the net side's serve then returns); stops the sinks first if they still
+ * run (with no time to flush). Watches must be over. NULL is fine. */
 void kura_net_client_free(struct kura_net_client *c);
 
 /*
