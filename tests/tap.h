@@ -68,6 +68,27 @@ static inline int tap_done(void)
 	return tap_failed ? 1 : 0;
 }
 
+/* A whole file as a string (malloc'd; "" if it cannot be opened), for checking what a daemon
+ * wrote. */
+static inline char *tap_slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f)
+		return strdup("");
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
+		abort();
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
 static inline int tap_rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;

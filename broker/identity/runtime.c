@@ -32,7 +32,10 @@
 
 struct kura_runtime {
 	char *name;
-	char *sock;
+	char *sock; /* NULL for a remote runtime: tp does its I/O */
+	const struct kura_runtime_transport *tp;
+	void *tp_ctx;
+	unsigned tp_index;
 };
 
 int kura_runtime_global_init(void)
@@ -91,17 +94,21 @@ static bool digest_valid(const char *s, size_t n)
 	return strncmp(at + 1, "sha256:", 7) == 0 && is_lower_hex(at + 8, 64);
 }
 
+/* A runtime's own name, as configured: 1-32 of [a-z0-9_-]. */
+static bool rt_name_valid(const char *name)
+{
+	size_t n = name ? strnlen(name, 33) : 0;
+
+	return n > 0 && n <= 32 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
 int kura_runtime_new(const char *name, const char *endpoint, struct kura_runtime **ret)
 {
 	const size_t sun_path_len = sizeof(((struct sockaddr_un *)NULL)->sun_path);
 	struct kura_runtime *rt;
 	const char *path;
-	size_t n;
 
-	if (!name || !endpoint)
-		return -EINVAL;
-	n = strnlen(name, 33);
-	if (n == 0 || n > 32 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+	if (!rt_name_valid(name) || !endpoint)
 		return -EINVAL;
 	if (strncmp(endpoint, "unix:", 5) != 0)
 		return -EINVAL;
@@ -118,6 +125,28 @@ int kura_runtime_new(const char *name, const char *endpoint, struct kura_runtime
 		kura_runtime_free(rt);
 		return -ENOMEM;
 	}
+	*ret = rt;
+	return 0;
+}
+
+int kura_runtime_new_remote(const char *name, const struct kura_runtime_transport *tp, void *ctx,
+	unsigned index, struct kura_runtime **ret)
+{
+	struct kura_runtime *rt;
+
+	if (!rt_name_valid(name) || !tp || !tp->get || !tp->stream)
+		return -EINVAL;
+	rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		return -ENOMEM;
+	rt->name = strdup(name);
+	if (!rt->name) {
+		free(rt);
+		return -ENOMEM;
+	}
+	rt->tp = tp;
+	rt->tp_ctx = ctx;
+	rt->tp_index = index;
 	*ret = rt;
 	return 0;
 }
@@ -302,6 +331,9 @@ static int http_get(const struct kura_runtime *rt, const char *path, int64_t dea
 
 	if (left <= 0)
 		return -ETIMEDOUT;
+	if (rt->tp)
+		return rt->tp->get(rt->tp_ctx, rt->tp_index, path, deadline, ret_status, ret_body,
+			ret_len);
 	r = handle_new(rt, path, &h);
 	if (r < 0)
 		return r;
@@ -334,6 +366,27 @@ static int http_get(const struct kura_runtime *rt, const char *path, int64_t dea
 	*ret_body = b.data;
 	*ret_len = b.len - 1;
 	return 0;
+}
+
+/* A path for the runtime's API: absolute, printable ASCII without spaces, as the URL takes it. */
+static bool path_valid(const char *path)
+{
+	size_t n = path ? strnlen(path, KURA_RUNTIME_MAX_PATH + 1) : 0;
+
+	if (n == 0 || n > KURA_RUNTIME_MAX_PATH || path[0] != '/')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (path[i] <= ' ' || path[i] > '~')
+			return false;
+	return true;
+}
+
+int kura_runtime_get(struct kura_runtime *rt, const char *path, unsigned timeout_ms,
+	long *ret_status, char **ret_body, size_t *ret_len)
+{
+	if (!rt || !path_valid(path) || timeout_ms == 0)
+		return -EINVAL;
+	return http_get(rt, path, kura_clock_ms() + timeout_ms, ret_status, ret_body, ret_len);
 }
 
 static int status_error(long status)
@@ -694,8 +747,7 @@ int kura_runtime_find(struct kura_runtime *rt, const char *name_or_id, unsigned 
 /* The stream is a sequence of JSON objects; Docker and Podman put a newline after each, but
  * chunks split them anywhere, so we split on the objects' own braces (outside strings) rather
  * than trust line boundaries. */
-struct stream {
-	CURL *h;
+struct parser {
 	void (*on_event)(const char *id, const char *action, void *userdata);
 	void *userdata;
 	char *buf; /* KURA_RUNTIME_MAX_EVENT bytes */
@@ -703,6 +755,14 @@ struct stream {
 	unsigned depth;
 	bool in_str;
 	bool esc;
+};
+
+/* One streamed GET on the runtime's own socket: its body's bytes go to chunk as they come. */
+struct stream {
+	CURL *h;
+	int (*chunk)(const char *p, size_t n, void *ud);
+	bool (*stopped)(void *ud);
+	void *ud;
 	bool status_ok;
 	int err;
 };
@@ -721,7 +781,7 @@ static bool action_valid(const char *s, size_t n)
  * "Actor":{"ID":"<id>",...},"status":"die","id":"<id>",...}; Podman's compat API sends the same
  * shape; older Docker only status/id. Events that are not about a container, or lack a valid
  * id or action, are dropped; bytes that are not JSON end the stream. */
-static int emit(struct stream *s)
+static int emit(struct parser *s)
 {
 	_cleanup_json_ json_t *j = NULL;
 	const json_t *type, *action, *actor, *id = NULL;
@@ -750,7 +810,7 @@ static int emit(struct stream *s)
 	return 0;
 }
 
-static int stream_byte(struct stream *s, char c)
+static int stream_byte(struct parser *s, char c)
 {
 	if (s->len == 0) {
 		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
@@ -789,7 +849,7 @@ static int stream_byte(struct stream *s, char c)
 	return 0;
 }
 
-static int feed(struct stream *s, const char *p, size_t n)
+static int feed(struct parser *s, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int r = stream_byte(s, p[i]);
@@ -815,7 +875,7 @@ static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 		}
 		s->status_ok = true;
 	}
-	s->err = feed(s, ptr, n);
+	s->err = s->chunk(ptr, n, s->ud);
 	return s->err < 0 ? 0 : n;
 }
 
@@ -823,7 +883,7 @@ int kura_runtime_parse_events(const char *data, size_t len,
 	void (*on_event)(const char *container_id, const char *action, void *userdata),
 	void *userdata)
 {
-	struct stream s = { .on_event = on_event, .userdata = userdata, .status_ok = true };
+	struct parser s = { .on_event = on_event, .userdata = userdata };
 	int r;
 
 	s.buf = malloc(KURA_RUNTIME_MAX_EVENT);
@@ -836,7 +896,7 @@ int kura_runtime_parse_events(const char *data, size_t len,
 
 /* The multi interface, not curl_easy_perform: an idle stream would only reach a progress
  * callback about once a second, and we promise to notice *stop within WATCH_POLL_MS. */
-static int watch_loop(CURL *h, struct stream *s, volatile const bool *stop)
+static int watch_loop(CURL *h, struct stream *s)
 {
 	CURLM *m = curl_multi_init();
 	CURLcode rc = CURLE_OK;
@@ -852,7 +912,7 @@ static int watch_loop(CURL *h, struct stream *s, volatile const bool *stop)
 		int running = 0, left;
 		CURLMsg *msg;
 
-		if (*stop) {
+		if (s->stopped(s->ud)) {
 			r = 0;
 			break;
 		}
@@ -885,11 +945,49 @@ static int watch_loop(CURL *h, struct stream *s, volatile const bool *stop)
 	return r;
 }
 
+int kura_runtime_stream(struct kura_runtime *rt, const char *path,
+	int (*chunk)(const char *p, size_t n, void *ud), bool (*stopped)(void *ud), void *ud)
+{
+	struct stream s = { .chunk = chunk, .stopped = stopped, .ud = ud };
+	int r;
+
+	if (!rt || !path_valid(path) || !chunk || !stopped)
+		return -EINVAL;
+	if (rt->tp)
+		return rt->tp->stream(rt->tp_ctx, rt->tp_index, path, chunk, stopped, ud);
+	r = handle_new(rt, path, &s.h);
+	if (r < 0)
+		return r;
+	if (curl_easy_setopt(s.h, CURLOPT_CONNECTTIMEOUT_MS, WATCH_CONNECT_MS) != CURLE_OK ||
+		curl_easy_setopt(s.h, CURLOPT_WRITEFUNCTION, stream_write) != CURLE_OK ||
+		curl_easy_setopt(s.h, CURLOPT_WRITEDATA, &s) != CURLE_OK)
+		r = -ENOMEM;
+	else
+		r = watch_loop(s.h, &s);
+	curl_easy_cleanup(s.h);
+	return r;
+}
+
+struct watch {
+	struct parser p;
+	volatile const bool *stop;
+};
+
+static int watch_chunk(const char *p, size_t n, void *ud)
+{
+	return feed(&((struct watch *)ud)->p, p, n);
+}
+
+static bool watch_stopped(void *ud)
+{
+	return *((struct watch *)ud)->stop;
+}
+
 int kura_runtime_watch(struct kura_runtime *rt,
 	void (*on_event)(const char *container_id, const char *action, void *userdata),
 	void *userdata, volatile const bool *stop)
 {
-	struct stream s = { .on_event = on_event, .userdata = userdata };
+	struct watch w = { .p = { .on_event = on_event, .userdata = userdata }, .stop = stop };
 	char path[512];
 	char *filter;
 	int r;
@@ -902,21 +1000,10 @@ int kura_runtime_watch(struct kura_runtime *rt,
 	snprintf(path, sizeof(path), API "/events?filters=%s", filter);
 	curl_free(filter);
 
-	s.buf = malloc(KURA_RUNTIME_MAX_EVENT);
-	if (!s.buf)
+	w.p.buf = malloc(KURA_RUNTIME_MAX_EVENT);
+	if (!w.p.buf)
 		return -ENOMEM;
-	r = handle_new(rt, path, &s.h);
-	if (r < 0) {
-		free(s.buf);
-		return r;
-	}
-	if (curl_easy_setopt(s.h, CURLOPT_CONNECTTIMEOUT_MS, WATCH_CONNECT_MS) != CURLE_OK ||
-		curl_easy_setopt(s.h, CURLOPT_WRITEFUNCTION, stream_write) != CURLE_OK ||
-		curl_easy_setopt(s.h, CURLOPT_WRITEDATA, &s) != CURLE_OK)
-		r = -ENOMEM;
-	else
-		r = watch_loop(s.h, &s, stop);
-	curl_easy_cleanup(s.h);
-	free(s.buf);
+	r = kura_runtime_stream(rt, path, watch_chunk, watch_stopped, &w);
+	free(w.p.buf);
 	return r;
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Bounds on what we take from a runtime's answer; anything past them is refused (-EPROTO). */
@@ -14,6 +15,7 @@
 #define KURA_RUNTIME_MAX_DIGESTS 64
 #define KURA_RUNTIME_MAX_BODY (1024 * 1024)
 #define KURA_RUNTIME_MAX_EVENT (64 * 1024)
+#define KURA_RUNTIME_MAX_PATH 1000 /* a request's path and query */
 
 /* A connection description, immutable once made: any number of threads may call
  * kura_runtime_inspect() and kura_runtime_watch() on one of these at the same time, because each
@@ -70,6 +72,29 @@ int kura_runtime_global_init(void);
  * must be "unix:" followed by an absolute socket path that fits in sun_path. Nothing is
  * connected yet. -EINVAL for anything else, -ENOMEM. */
 int kura_runtime_new(const char *name, const char *endpoint, struct kura_runtime **ret);
+
+/*
+ * How a runtime made by kura_runtime_new_remote() reaches its socket: another process (kurad's
+ * net process, broker/kurad/net.c) does the I/O and hands back the bytes; every parser stays
+ * here, so inspect, find and watch behave as they do over a direct connection.
+ *
+ * get: one GET of path on runtime `index`, within deadline (kura_clock_ms()): the status and the
+ *      body (malloc'd, NUL-terminated; len without the NUL), or -errno as the direct client
+ *      gives them (-ETIMEDOUT, -EHOSTDOWN, -ECONNREFUSED, -ECONNRESET, -EMSGSIZE, -EPROTO, -EIO).
+ * stream: as kura_runtime_stream(), on runtime `index`.
+ */
+struct kura_runtime_transport {
+	int (*get)(void *ctx, unsigned index, const char *path, int64_t deadline,
+		long *ret_status, char **ret_body, size_t *ret_len);
+	int (*stream)(void *ctx, unsigned index, const char *path,
+		int (*chunk)(const char *p, size_t n, void *ud), bool (*stopped)(void *ud),
+		void *ud);
+};
+
+/* A runtime called `name` whose requests go through tp (with ctx and index passed on). ctx
+ * must outlive it. -EINVAL, -ENOMEM. */
+int kura_runtime_new_remote(const char *name, const struct kura_runtime_transport *tp, void *ctx,
+	unsigned index, struct kura_runtime **ret);
 
 void kura_runtime_free(struct kura_runtime *rt);
 
@@ -147,6 +172,20 @@ const char *kura_labels_get(const struct kura_labels *l, const char *key);
 int kura_runtime_watch(struct kura_runtime *rt,
 	void (*on_event)(const char *container_id, const char *action, void *userdata),
 	void *userdata, volatile const bool *stop);
+
+/*
+ * The transport under inspect, find and watch, for the process that does a remote runtime's I/O.
+ * get: one GET of path (absolute, printable ASCII without spaces, at most KURA_RUNTIME_MAX_PATH
+ * bytes; else -EINVAL) within timeout_ms: any status, the body malloc'd and NUL-terminated (at
+ * most KURA_RUNTIME_MAX_BODY - 1 bytes), errors as kura_runtime_inspect(). stream: GET path and
+ * pass the body's bytes to chunk as they arrive (a chunk's -errno ends the stream with it),
+ * asking stopped(ud) at least every 100 ms (true: return 0); a non-200 answer is -ENOENT (404),
+ * -EIO (5xx) or -EPROTO, the end of the stream -ECONNRESET, connect bounded by 2 s.
+ */
+int kura_runtime_get(struct kura_runtime *rt, const char *path, unsigned timeout_ms,
+	long *ret_status, char **ret_body, size_t *ret_len);
+int kura_runtime_stream(struct kura_runtime *rt, const char *path,
+	int (*chunk)(const char *p, size_t n, void *ud), bool (*stopped)(void *ud), void *ud);
 
 /* The event stream's parser alone, exposed for the fuzz target: data (len bytes) as the body of
  * GET /events, split into objects and passed to on_event as kura_runtime_watch() does. 0, or

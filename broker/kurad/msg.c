@@ -124,6 +124,44 @@ static const struct schema schemas[KURA_MSG_TYPES_END] = {
 		{ KURA_F_NAME, STR, REPEAT, 1, NAME_MAX_LEN },
 		{ KURA_F_REV, U64, REPEAT, 1, INT64_MAX },
 	} },
+	/* keeper <-> net (net.c) */
+	[KURA_MSG_NET_GET] = { "net-get", false, false, KURA_MSG_NET_PATH_MAX + 64, 0, 0, {
+		{ KURA_F_NET_RUNTIME, U64, REQ, 0, KURA_MSG_NET_RUNTIMES - 1 },
+		{ KURA_F_PATH, STR, REQ, 1, KURA_MSG_NET_PATH_MAX },
+		{ KURA_F_NET_TIMEOUT, U64, REQ, 1, 600000 },
+	} },
+	[KURA_MSG_NET_GOT] = { "net-got", false, false, KURA_MSG_NET_BODY_MAX + 64, 0, 0, {
+		{ KURA_F_NET_ERRNO, U64, REQ, 0, 4095 },
+		{ KURA_F_STATUS, U64, 0, 100, 599 },
+		{ KURA_F_BODY, BYTES, 0, 0, KURA_MSG_NET_BODY_MAX - 1 },
+	} },
+	[KURA_MSG_NET_WATCH] = { "net-watch", false, false, KURA_MSG_NET_PATH_MAX + 48, 0, 0, {
+		{ KURA_F_NET_RUNTIME, U64, REQ, 0, KURA_MSG_NET_RUNTIMES - 1 },
+		{ KURA_F_PATH, STR, REQ, 1, KURA_MSG_NET_PATH_MAX },
+	} },
+	[KURA_MSG_NET_CHUNK] = { "net-chunk", false, false, KURA_MSG_NET_CHUNK_MAX + 16, 0, 0, {
+		{ KURA_F_BODY, BYTES, REQ, 1, KURA_MSG_NET_CHUNK_MAX },
+	} },
+	[KURA_MSG_NET_END] = { "net-end", false, false, 32, 0, 0, {
+		{ KURA_F_NET_ERRNO, U64, REQ, 0, 4095 },
+	} },
+	[KURA_MSG_NET_STOP] = { "net-stop", false, false, 0, 0, 0, { { 0 } } },
+	[KURA_MSG_NET_RECORD] = { "net-record", false, false, KURA_MSG_NET_LINE_MAX + 128, 0, 0, {
+		{ KURA_F_NET_SEQ, U64, REQ, 1, UINT64_MAX },
+		{ KURA_F_NET_MAC, BYTES, REQ, 32, 32 },
+		{ KURA_F_NET_NOTABLE, U64, REQ, 0, 1 },
+		{ KURA_F_NET_LINE, BYTES, REQ, 1, KURA_MSG_NET_LINE_MAX },
+	} },
+	[KURA_MSG_NET_EVENT] = { "net-event", false, false, TEXT_MAX + 128, 0, 0, {
+		{ KURA_F_KIND, U64, REQ, 0, 2 },
+		{ KURA_F_NET_SINK, STR, REQ, 1, 16 },
+		{ KURA_F_DETAIL, STR, 0, 0, TEXT_MAX },
+		{ KURA_F_COUNT, U64, 0, 1, UINT64_MAX },
+	} },
+	[KURA_MSG_NET_FLUSH] = { "net-flush", false, false, 32, 0, 0, {
+		{ KURA_F_NET_TIMEOUT, U64, REQ, 1, 600000 },
+	} },
+	[KURA_MSG_NET_FLUSHED] = { "net-flushed", false, false, 0, 0, 0, { { 0 } } },
 };
 /* clang-format on */
 

@@ -27,6 +27,17 @@ enum kura_msg_type {
 	KURA_MSG_ANSWER,    /* keeper -> front: the reply to ASK, LOOKUP, FILTER, COMMIT, RECORD */
 	KURA_MSG_READY,     /* keeper -> front: serving from revision N */
 	KURA_MSG_CHANGED,   /* keeper -> front: secrets changed, up to a revision */
+	/* Between the keeper and the net process (net.c), which does the keeper's network I/O. */
+	KURA_MSG_NET_GET,     /* keeper -> net: one GET on a runtime's socket, within a timeout */
+	KURA_MSG_NET_GOT,     /* net -> keeper: its status and body, or the errno */
+	KURA_MSG_NET_WATCH,   /* keeper -> net: stream GET path on a runtime's socket */
+	KURA_MSG_NET_CHUNK,   /* net -> keeper: the stream's next bytes, raw */
+	KURA_MSG_NET_END,     /* net -> keeper: the stream is over, with the errno (0: stopped) */
+	KURA_MSG_NET_STOP,    /* keeper -> net: end the stream (END follows) */
+	KURA_MSG_NET_RECORD,  /* keeper -> net: an audit record written, for the sinks (one-way) */
+	KURA_MSG_NET_EVENT,   /* net -> keeper: a sink failed, recovered or dropped records */
+	KURA_MSG_NET_FLUSH,   /* keeper -> net: deliver what is queued within a bound, then stop */
+	KURA_MSG_NET_FLUSHED, /* net -> keeper: the sinks have stopped */
 	KURA_MSG_TYPES_END,
 };
 
@@ -68,6 +79,15 @@ enum kura_msg_tag {
 	KURA_F_REFUSED,
 	KURA_F_SUPPRESSED,
 	KURA_F_WATCH, /* ANSWER, FILTER, UNWATCH: the keeper's handle on a long poll */
+	/* The net process's fields (also PATH, STATUS, BODY, KIND, DETAIL, COUNT above). */
+	KURA_F_NET_RUNTIME, /* NET_GET, NET_WATCH: which runtime, by its index in the config */
+	KURA_F_NET_TIMEOUT, /* NET_GET: milliseconds left of the caller's deadline; NET_FLUSH */
+	KURA_F_NET_ERRNO,   /* NET_GOT, NET_END: 0 or the positive errno */
+	KURA_F_NET_SEQ,     /* NET_RECORD: the record's seq, */
+	KURA_F_NET_MAC,     /* ... its MAC (KURA_SINK_MAC_BYTES), */
+	KURA_F_NET_NOTABLE, /* ... whether it is a denial or error, */
+	KURA_F_NET_LINE,    /* ... and the line itself, without its newline */
+	KURA_F_NET_SINK,    /* NET_EVENT: "syslog" or "http" */
 	KURA_F_TAGS_END,
 };
 
@@ -78,6 +98,14 @@ enum kura_msg_tag {
 
 /* The largest body of any message (a listing of every readable name). */
 #define KURA_MSG_MAX_BODY (32u << 20)
+
+/* Bounds of the net process's messages: a runtime's answer (KURA_RUNTIME_MAX_BODY), a stream's
+ * chunk, a request's path (KURA_RUNTIME_MAX_PATH), an audit record's line, runtimes configured. */
+#define KURA_MSG_NET_BODY_MAX (1024u * 1024u)
+#define KURA_MSG_NET_CHUNK_MAX (64u * 1024u)
+#define KURA_MSG_NET_PATH_MAX 1000u
+#define KURA_MSG_NET_LINE_MAX (64u * 1024u)
+#define KURA_MSG_NET_RUNTIMES 16u
 
 struct kura_field {
 	uint16_t tag;

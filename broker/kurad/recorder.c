@@ -14,6 +14,7 @@
 #include "audit-sink.h"
 #include "clock.h"
 #include "log.h"
+#include "net.h"
 #include "recorder.h"
 
 struct kura_recorder {
@@ -27,6 +28,7 @@ struct kura_recorder {
 	bool stopping;
 	pthread_t timer;
 	bool timer_started;
+	bool remote; /* the net process's sinks were started */
 };
 
 /* kurad as its own records name it. */
@@ -163,10 +165,20 @@ static void sink_event(const struct kura_sink_event *e, void *userdata)
 	(void)kura_recorder_append(rec, &ev);
 }
 
+/* To the sinks, here or in the net process. */
+static void submit(struct kura_recorder *rec, const char *line, size_t len, uint64_t seq,
+	const uint8_t mac[KURA_AUDIT_MAC_BYTES], bool notable)
+{
+	if (rec->cfg.net)
+		kura_net_sinks_submit(rec->cfg.net, line, len, seq, mac, notable);
+	else
+		kura_sinks_submit(rec->sinks, line, len, seq, mac, notable);
+}
+
 static void tap(const char *line, size_t len, uint64_t seq, const uint8_t mac[KURA_AUDIT_MAC_BYTES],
 	bool notable, void *userdata)
 {
-	kura_sinks_submit(userdata, line, len, seq, mac, notable);
+	submit(userdata, line, len, seq, mac, notable);
 }
 
 /* Whether line is one of kurad's own start or stop records. */
@@ -221,8 +233,7 @@ static void ship_backlog(struct kura_recorder *rec)
 					seen = true;
 				}
 				if (pass == 1 && rc.seq > shipped) {
-					kura_sinks_submit(rec->sinks, (const char *)l, ll, rc.seq,
-						rc.mac,
+					submit(rec, (const char *)l, ll, rc.seq, rc.mac,
 						memmem(l, ll, "\"result\":\"denied\"", 17) ||
 							memmem(l, ll, "\"result\":\"error\"", 16));
 				}
@@ -244,6 +255,17 @@ static int start_sinks(struct kura_recorder *rec)
 	};
 	int r;
 
+	if (rec->cfg.net) {
+		r = kura_net_sinks_start(rec->cfg.net, rec->cfg.queue_max, sink_event, rec);
+		if (r < 0) {
+			kura_log(LOG_ERR, "cannot start the audit sinks' sender: %s", strerror(-r));
+			return r;
+		}
+		rec->remote = true;
+		ship_backlog(rec);
+		kura_audit_set_tap(rec->audit, tap, rec);
+		return 0;
+	}
 	if (!sc.syslog && !sc.http_url)
 		return 0;
 	r = kura_sinks_start(&sc, sink_event, rec, &rec->sinks);
@@ -257,7 +279,7 @@ static int start_sinks(struct kura_recorder *rec)
 		return r;
 	}
 	ship_backlog(rec);
-	kura_audit_set_tap(rec->audit, tap, rec->sinks);
+	kura_audit_set_tap(rec->audit, tap, rec);
 	return 0;
 }
 
@@ -314,9 +336,11 @@ void kura_recorder_stop(struct kura_recorder *rec)
 	if (rec->timer_started)
 		pthread_join(rec->timer, NULL);
 	/* The last records (stop among them) and a final checkpoint leave before we go. */
-	if (rec->audit && rec->sinks)
+	if (rec->audit && (rec->sinks || rec->remote))
 		kura_audit_set_tap(rec->audit, NULL, NULL);
 	kura_sinks_stop(rec->sinks, 2000);
+	if (rec->remote)
+		kura_net_sinks_stop(rec->cfg.net, 2000);
 	kura_audit_close(rec->audit);
 	pthread_mutex_destroy(&rec->lock);
 	pthread_cond_destroy(&rec->cond);

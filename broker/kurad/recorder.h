@@ -18,8 +18,12 @@ struct kura_recorder_config {
 	unsigned queue_max;    /* records a sink holds before dropping */
 	pid_t self_pid;        /* kurad's records of its own carry it: the supervisor's, the pid
 				* the service manager knows (0: this process's) */
+	struct kura_net_client *net; /* the sinks run in the net process (net.h), which was
+				      * given syslog and http: those two are then unused here;
+				      * NULL: they run in this one */
 };
 
+struct kura_net_client;
 struct kura_recorder;
 
 /* Open the log (STATE/audit), start the sinks and the key timer; logs why it cannot. */

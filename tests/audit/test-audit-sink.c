@@ -58,24 +58,7 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (!f)
-		return strdup("");
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n)
-		abort();
-	buf[n] = 0;
-	fclose(f);
-	return buf;
-}
+#define slurp tap_slurp
 
 static void spit(const char *path, const char *s)
 {

@@ -17,6 +17,7 @@
 #include "json.h"
 #include "runtime.h"
 #include "tap.h"
+#include "watcher.h"
 
 static char dir[] = "/tmp/kura-test-runtime-XXXXXX";
 
@@ -34,94 +35,12 @@ static const char *sub(const char *name)
 #define sleep_ms harness_sleep_ms
 #define random_id harness_random_id
 
-/* ---- events, collected from a watcher thread ---- */
-
-struct seen {
-	char id[65];
-	char action[65];
-};
-
-struct watcher {
-	struct kura_runtime *rt;
-	volatile bool stop;
-	pthread_t th;
-	pthread_mutex_t lock;
-	struct seen ev[512];
-	size_t n;
-	int rc;
-	int64_t returned_at;
-};
-
-static void on_event(const char *id, const char *action, void *userdata)
-{
-	struct watcher *w = userdata;
-
-	pthread_mutex_lock(&w->lock);
-	if (w->n < ELEMENTSOF(w->ev)) {
-		snprintf(w->ev[w->n].id, sizeof(w->ev[w->n].id), "%s", id);
-		snprintf(w->ev[w->n].action, sizeof(w->ev[w->n].action), "%s", action);
-		w->n++;
-	}
-	pthread_mutex_unlock(&w->lock);
-}
-
-static void *watch_thread(void *arg)
-{
-	struct watcher *w = arg;
-
-	w->rc = kura_runtime_watch(w->rt, on_event, w, &w->stop);
-	w->returned_at = now_ms();
-	return NULL;
-}
-
-static void watcher_start(struct watcher *w, struct kura_runtime *rt)
-{
-	memset(w, 0, sizeof(*w));
-	w->rt = rt;
-	w->rc = 1;
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_create(&w->th, NULL, watch_thread, w);
-}
-
-static bool has_event(struct watcher *w, const char *id, const char *action)
-{
-	bool found = false;
-
-	pthread_mutex_lock(&w->lock);
-	for (size_t i = 0; i < w->n && !found; i++)
-		found = (!id || !strcmp(w->ev[i].id, id)) && !strcmp(w->ev[i].action, action);
-	pthread_mutex_unlock(&w->lock);
-	return found;
-}
-
-static bool wait_event(struct watcher *w, const char *id, const char *action, int64_t ms)
-{
-	int64_t t0 = now_ms();
-
-	while (now_ms() - t0 < ms) {
-		if (has_event(w, id, action))
-			return true;
-		sleep_ms(20);
-	}
-	return false;
-}
-
-/* Set stop and join; the milliseconds watch took to return. */
-static int64_t watcher_stop(struct watcher *w)
-{
-	int64_t t0 = now_ms();
-
-	w->stop = true;
-	pthread_join(w->th, NULL);
-	pthread_mutex_destroy(&w->lock);
-	return w->returned_at - t0;
-}
-
-static void watcher_dump(struct watcher *w, const char *what)
-{
-	for (size_t i = 0; i < w->n; i++)
-		tap_diag("%s event: %.12s %s", what, w->ev[i].id, w->ev[i].action);
-}
+#define watcher harness_watcher
+#define watcher_start harness_watcher_start
+#define has_event harness_has_event
+#define wait_event harness_wait_event
+#define watcher_stop harness_watcher_stop
+#define watcher_dump harness_watcher_dump
 
 /* ---- real runtimes ---- */
 
