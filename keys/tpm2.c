@@ -138,6 +138,13 @@ static int tpm_open(const char *tcti, struct tpm *t)
  * and the path of any shared library to load, and a TCTI comes from the blob file and, through
  * kurad's admin API, from a request.
  */
+static bool devices_only;
+
+void kura_tpm2_devices_only(void)
+{
+	devices_only = true;
+}
+
 static int check_tcti(const char *tcti)
 {
 	static const char *const allowed[] = { "device", "swtpm", "mssim" };
@@ -149,7 +156,7 @@ static int check_tcti(const char *tcti)
 		size_t k = strlen(allowed[i]);
 
 		if (strncmp(tcti, allowed[i], k) == 0 && (tcti[k] == '\0' || tcti[k] == ':'))
-			return 0;
+			return devices_only && i != 0 ? -EPROTONOSUPPORT : 0;
 	}
 	return -EINVAL;
 }

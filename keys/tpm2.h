@@ -44,3 +44,7 @@ int kura_tpm2_unseal(const char *path, struct kura_secbuf **ret, char **ret_tcti
  * map code: kurad's custody process calls it before it locks itself down, so that a later
  * `key rekey --tpm2` finds them loaded. Best effort: 0, or -ENOENT if a module is missing. */
 int kura_tpm2_preload(void);
+
+/* From now on only a TPM device (device:PATH) is reached: the TCTIs that talk TCP (swtpm,
+ * mssim) are -EPROTONOSUPPORT. For kurad's custody process, which makes no connection. */
+void kura_tpm2_devices_only(void);

@@ -76,4 +76,3 @@ void harness_watcher_dump(struct harness_watcher *w, const char *what)
 	for (size_t i = 0; i < w->n; i++)
 		harness_diag("%s event: %.12s %s", what, w->ev[i].id, w->ev[i].action);
 }
-

@@ -84,8 +84,8 @@ int kura_runtime_new(const char *name, const char *endpoint, struct kura_runtime
  * stream: as kura_runtime_stream(), on runtime `index`.
  */
 struct kura_runtime_transport {
-	int (*get)(void *ctx, unsigned index, const char *path, int64_t deadline,
-		long *ret_status, char **ret_body, size_t *ret_len);
+	int (*get)(void *ctx, unsigned index, const char *path, int64_t deadline, long *ret_status,
+		char **ret_body, size_t *ret_len);
 	int (*stream)(void *ctx, unsigned index, const char *path,
 		int (*chunk)(const char *p, size_t n, void *ud), bool (*stopped)(void *ud),
 		void *ud);

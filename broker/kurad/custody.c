@@ -51,6 +51,7 @@ struct kura_custody {
 	int events;
 	pthread_t follower, reader;
 	bool follower_started, reader_started;
+	pthread_mutex_t send_lock; /* events: the follower and a reload both send there */
 
 	pthread_mutex_t lock; /* what follows */
 	pthread_cond_t cond;
@@ -668,7 +669,10 @@ static void *follow(void *userdata)
 				kura_msgb_u64(&b, KURA_F_REVISION, (uint64_t)last);
 				if (r == -ERANGE)
 					kura_msgb_u64(&b, KURA_F_RESET, 1);
-				if (kura_msg_send(k->events, &b, -1) < 0) {
+				pthread_mutex_lock(&k->send_lock);
+				r = kura_msg_send(k->events, &b, -1);
+				pthread_mutex_unlock(&k->send_lock);
+				if (r < 0) {
 					kura_msgb_done(&b);
 					return NULL;
 				}
@@ -753,6 +757,7 @@ int kura_custody_start(const struct kura_custody_config *cfg, struct kura_keeper
 	k->rec = rec;
 	k->events = cfg->events;
 	pthread_mutex_init(&k->lock, NULL);
+	pthread_mutex_init(&k->send_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&k->cond, &ca);
@@ -786,6 +791,23 @@ int kura_custody_start(const struct kura_custody_config *cfg, struct kura_keeper
 		return -r;
 	k->reader_started = true;
 	return 0;
+}
+
+void kura_custody_limits(struct kura_custody *k, double rate, double burst, unsigned watch_max_s)
+{
+	struct kura_msgb b;
+
+	kura_msgb_init(&b, KURA_MSG_LIMITS);
+	kura_msgb_u64(&b, KURA_F_RATE, (uint64_t)rate);
+	kura_msgb_u64(&b, KURA_F_BURST, (uint64_t)burst);
+	kura_msgb_u64(&b, KURA_F_WATCH_MAX, watch_max_s);
+	pthread_mutex_lock(&k->send_lock);
+	(void)kura_msg_send(k->events, &b, -1);
+	pthread_mutex_unlock(&k->send_lock);
+	kura_msgb_done(&b);
+	pthread_mutex_lock(&k->lock);
+	k->cfg.watch_max_s = watch_max_s;
+	pthread_mutex_unlock(&k->lock);
 }
 
 void kura_custody_stats(struct kura_custody *k, int64_t *ret_rev, struct kura_quota_stats *ret)
@@ -827,6 +849,7 @@ void kura_custody_stop(struct kura_custody *k)
 	}
 	free(k->chans);
 	pthread_mutex_destroy(&k->lock);
+	pthread_mutex_destroy(&k->send_lock);
 	pthread_cond_destroy(&k->cond);
 	free(k);
 }

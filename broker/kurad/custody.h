@@ -31,5 +31,8 @@ int kura_custody_start(const struct kura_custody_config *cfg, struct kura_keeper
 /* The counters the front sent last, and the revision its long polls were told of (status). */
 void kura_custody_stats(struct kura_custody *k, int64_t *ret_rev, struct kura_quota_stats *ret);
 
+/* Tell the front the limits a reload set: it reads no file itself. */
+void kura_custody_limits(struct kura_custody *k, double rate, double burst, unsigned watch_max_s);
+
 /* Stop: close the channels, join. NULL-safe. */
 void kura_custody_stop(struct kura_custody *k);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -165,8 +166,11 @@ static int open_runtimes(struct kura_daemon *d)
 	if (!d->runtimes)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->cfg.n_runtimes; i++) {
-		r = kura_runtime_new(d->cfg.runtimes[i].name, d->cfg.runtimes[i].endpoint,
-			&d->runtimes[i]);
+		/* With a net process, each is reached through it (by its index there). */
+		r = d->net ? kura_net_runtime_new(d->net, d->cfg.runtimes[i].name, (unsigned)i,
+				     &d->runtimes[i]) :
+			     kura_runtime_new(d->cfg.runtimes[i].name, d->cfg.runtimes[i].endpoint,
+				     &d->runtimes[i]);
 		if (r < 0) {
 			kura_log(LOG_ERR, "runtime %s=%s: %s", d->cfg.runtimes[i].name,
 				d->cfg.runtimes[i].endpoint, strerror(-r));
@@ -265,6 +269,8 @@ static int start_recorder(struct kura_daemon *d)
 		.checkpoint_s = d->cfg.audit_checkpoint_s,
 		.queue_max = d->cfg.audit_queue_max,
 		.self_pid = d->supervisor_pid,
+		/* Shipped by the net process, when there is anywhere to ship to. */
+		.net = d->cfg.audit_syslog || d->cfg.audit_http ? d->net : NULL,
 	};
 
 	return kura_recorder_start(&rc, &d->rec);
@@ -275,6 +281,7 @@ static void defaults(struct kura_daemon *d, const struct kura_daemon_config *cfg
 	d->cfg = *cfg;
 	d->supervisor_pid = getpid();
 	d->lock_fd = d->workload_fd = d->admin_fd = d->events[0] = d->events[1] = -1;
+	d->net_keeper = d->net_side = (struct kura_net_fds){ .sinks = -1 };
 	if (!d->cfg.max_watches)
 		d->cfg.max_watches = d->cfg.max_connections / 2 ? d->cfg.max_connections / 2 : 1;
 	if (!d->cfg.loop_threads) {
@@ -339,6 +346,15 @@ static int prepare(struct kura_daemon *d)
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, d->events) < 0)
 		return -errno;
+	if (d->with_net) {
+		r = kura_net_socketpairs(KURA_NET_MAX_REQ, d->cfg.n_runtimes,
+			d->cfg.audit_syslog || d->cfg.audit_http, &d->net_keeper, &d->net_side);
+		if (r < 0) {
+			kura_log(LOG_ERR, "cannot make the net process's channels: %s",
+				strerror(-r));
+			return r;
+		}
+	}
 	return 0;
 }
 
@@ -363,6 +379,14 @@ int kura_daemon_keeper_start(struct kura_daemon *d)
 	r = d->keeper ? 0 : open_vault(d);
 	if (r < 0)
 		return r;
+	if (d->with_net) {
+		r = kura_net_client_new(&d->net_keeper, &d->net);
+		d->net_keeper = (struct kura_net_fds){ .sinks = -1 }; /* the client's now */
+		if (r < 0) {
+			kura_log(LOG_ERR, "cannot talk to the net process: %s", strerror(-r));
+			return r;
+		}
+	}
 	r = start_recorder(d);
 	if (r < 0)
 		return r;
@@ -454,17 +478,78 @@ int kura_daemon_front_start(struct kura_daemon *d)
 	return 0;
 }
 
-int kura_daemon_prepare(struct kura_daemon *d, const struct kura_daemon_config *cfg)
+int kura_daemon_prepare(struct kura_daemon *d, const struct kura_daemon_config *cfg, bool with_net)
 {
 	defaults(d, cfg);
+	d->with_net = with_net;
 	return prepare(d);
+}
+
+/* Name lookup loads its modules (NSS) on first use, which a locked-down process may not map:
+ * look up the sinks' hosts once before. Best effort. */
+static void warm_lookup(const char *host, size_t n)
+{
+	struct addrinfo *ai = NULL;
+	char h[256];
+
+	if (n == 0 || n >= sizeof(h))
+		return;
+	memcpy(h, host, n);
+	h[n] = '\0';
+	if (getaddrinfo(h, NULL, NULL, &ai) == 0)
+		freeaddrinfo(ai);
+}
+
+void kura_daemon_net_warm(struct kura_daemon *d)
+{
+	const char *s = d->cfg.audit_syslog, *u = d->cfg.audit_http, *e;
+
+	warm_lookup("localhost", 9);
+	if (s && strncmp(s, "tcp:", 4) == 0 && (e = strrchr(s + 4, ':')))
+		warm_lookup(s + 4, (size_t)(e - (s + 4)));
+	if (u && (u = strstr(u, "://"))) {
+		u += 3;
+		e = u + strcspn(u, ":/[");
+		warm_lookup(u, (size_t)(e - u));
+	}
+}
+
+int kura_daemon_net_run(struct kura_daemon *d)
+{
+	struct kura_net_runtime *rts = calloc(d->cfg.n_runtimes + 1, sizeof(*rts));
+	struct kura_net_config c = {
+		.runtimes = rts,
+		.n_runtimes = d->cfg.n_runtimes,
+		.sinks = { .syslog = d->cfg.audit_syslog,
+			.http_url = d->cfg.audit_http,
+			.checkpoint_s = d->cfg.audit_checkpoint_s,
+			.queue_max = d->cfg.audit_queue_max },
+	};
+	int r;
+
+	if (!rts)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->cfg.n_runtimes; i++)
+		rts[i] = (struct kura_net_runtime){ d->cfg.runtimes[i].name,
+			d->cfg.runtimes[i].endpoint };
+	r = kura_net_serve(&d->net_side, &c);
+	d->net_side = (struct kura_net_fds){ .sinks = -1 }; /* taken, and closed */
+	free(rts);
+	if (r < 0)
+		/* The settings are not echoed: a mistyped URL may hold a credential. */
+		kura_log(LOG_ERR, "the net process cannot serve: %s",
+			r == -EINVAL ? "audit-syslog must be unix:PATH or tcp:HOST:PORT, and "
+				       "audit-http an http(s) URL without user:password@ or "
+				       "unix:SOCK:/PATH" :
+				       strerror(-r));
+	return r;
 }
 
 int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cfg)
 {
 	int r;
 
-	r = kura_daemon_prepare(d, cfg);
+	r = kura_daemon_prepare(d, cfg, false);
 	if (r == 0)
 		r = kura_daemon_keeper_start(d);
 	if (r == 0)
@@ -529,15 +614,19 @@ void kura_daemon_keeper_stop(struct kura_daemon *d)
 	d->custody = NULL;
 	if (d->rec)
 		kura_recorder_self(d->rec, "stop", NULL);
-	kura_recorder_stop(d->rec);
-	d->rec = NULL;
+	/* The watches end with the resolver; the sinks are flushed as the recorder stops; then
+	 * the net process is let go (its serve returns when its channels close). */
 	kura_resolver_free(d->resolver);
 	d->resolver = NULL;
+	kura_recorder_stop(d->rec);
+	d->rec = NULL;
 	for (size_t i = 0; i < d->n_runtimes; i++)
 		kura_runtime_free(d->runtimes[i]);
 	free(d->runtimes);
 	d->runtimes = NULL;
 	d->n_runtimes = 0;
+	kura_net_client_free(d->net);
+	d->net = NULL;
 	if (d->keeper) {
 		/* The note of our run directory goes with the one who wrote it. */
 		snprintf(path, sizeof(path), "%s/" KURA_RUN_DIR_FILE, d->cfg.state_dir);
@@ -560,6 +649,8 @@ void kura_daemon_close(struct kura_daemon *d)
 	free(d->keeper_chans);
 	free(d->front_chans);
 	d->keeper_chans = d->front_chans = NULL;
+	kura_net_fds_close(&d->net_keeper);
+	kura_net_fds_close(&d->net_side);
 	for (int i = 0; i < 2; i++)
 		if (d->events[i] >= 0) {
 			close(d->events[i]);

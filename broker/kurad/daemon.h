@@ -12,6 +12,7 @@
 #include "identity.h"
 #include "keeper.h"
 #include "link.h"
+#include "net.h"
 #include "recorder.h"
 #include "workload.h"
 
@@ -27,6 +28,10 @@ struct kura_daemon {
 	size_t n_chans, n_made;
 	bool keeper_chans_taken, front_chans_taken;
 	int events[2]; /* [0] the custody process's end, [1] the front's */
+	/* The net process's channels: the custody process's ends and its own. None when both
+	 * parts run in one process (they then connect themselves). */
+	bool with_net;
+	struct kura_net_fds net_keeper, net_side;
 	/* The key custody process's. */
 	struct kura_keeper *keeper;
 	struct kura_recorder *rec;
@@ -34,6 +39,7 @@ struct kura_daemon {
 	struct kura_runtime **runtimes;
 	size_t n_runtimes;
 	struct kura_custody *custody;
+	struct kura_net_client *net; /* its runtimes and sinks go through the net process */
 	struct kura_admin admin;
 	struct MHD_Daemon *admin_mhd;
 	/* The front's. */
@@ -61,7 +67,7 @@ void kura_daemon_reconfigure(struct kura_daemon *d);
 
 /* Each process's part (used by kura_daemon_run and kura_daemon_start). prepare: the
  * supervisor's (run directory, lock, sockets, channels). */
-int kura_daemon_prepare(struct kura_daemon *d, const struct kura_daemon_config *cfg);
+int kura_daemon_prepare(struct kura_daemon *d, const struct kura_daemon_config *cfg, bool with_net);
 /* The vault alone (the master key read, derived or unsealed: it may need files and devices
  * the locked-down process no longer reaches), then the rest (opening the vault first if that
  * was not done). */
@@ -69,6 +75,11 @@ int kura_daemon_keeper_open(struct kura_daemon *d);
 int kura_daemon_keeper_start(struct kura_daemon *d);
 void kura_daemon_keeper_stop(struct kura_daemon *d);
 int kura_daemon_front_start(struct kura_daemon *d);
+/* The net process's work (after its lockdown): serves the custody process's GETs, event
+ * streams and audit sinks until it closes them. 0, or -errno (logged). */
+int kura_daemon_net_run(struct kura_daemon *d);
+/* Before the net process locks itself down: what its first connections would load. */
+void kura_daemon_net_warm(struct kura_daemon *d);
 void kura_daemon_front_stop(struct kura_daemon *d);
 void kura_daemon_close(struct kura_daemon *d);
 void kura_daemon_unlink(struct kura_daemon *d);

@@ -81,8 +81,31 @@ static const char usage_text[] =
 	"RUN_DIR, a wrong master key, a RUN_DIR others could replace, no state).\n"
 	"\n" KURA_EXIT_HELP;
 
+#ifdef KURA_TEST_HOOKS
+/* Test builds only: both parts in one process, over the same channels and with no sandbox,
+ * for the benchmark that measures what the separation costs. */
+static int single_process(struct kura_daemon_options *o)
+{
+	struct kura_daemon d = { 0 };
+	sigset_t sigs;
+	int r, sig;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	r = kura_daemon_start(&d, &o->cfg);
+	while (r == 0 && (sigwait(&sigs, &sig) != 0 || sig == SIGHUP))
+		;
+	kura_daemon_stop(&d);
+	return r < 0 ? kura_outcome_exit(r) : KURA_EXIT_OK;
+}
+#endif
+
 int main(int argc, char **argv)
 {
+#ifdef KURA_TEST_HOOKS
+	bool single = false;
+#endif
 	static const struct option opts[] = {
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "run-dir", required_argument, NULL, 'R' },
@@ -92,6 +115,9 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "syslog", no_argument, NULL, 'l' },
 		{ "no-sandbox", no_argument, NULL, 'N' },
+#ifdef KURA_TEST_HOOKS
+		{ "single-process", no_argument, NULL, '1' },
+#endif
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -126,6 +152,11 @@ int main(int argc, char **argv)
 		case 'N':
 			o.cfg.no_sandbox = true;
 			continue;
+#ifdef KURA_TEST_HOOKS
+		case '1':
+			single = true;
+			continue;
+#endif
 		case 'S':
 			key = "state-dir";
 			break;
@@ -177,7 +208,12 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	r = kura_daemon_run(&o);
+#ifdef KURA_TEST_HOOKS
+	if (single)
+		r = single_process(&o);
+	else
+#endif
+		r = kura_daemon_run(&o);
 	kura_daemon_options_done(&o);
 	return r;
 }

@@ -114,6 +114,11 @@ static const struct schema schemas[KURA_MSG_TYPES_END] = {
 		{ KURA_F_UID, U64, 0, 0, UINT32_MAX },
 		{ KURA_F_NAME, STR, REPEAT, 1, NAME_MAX_LEN },
 	} },
+	[KURA_MSG_LIMITS] = { "limits", false, false, 128, 0, 0, {
+		{ KURA_F_RATE, U64, REQ, 1, 1000000 },
+		{ KURA_F_BURST, U64, REQ, 1, 1000000 },
+		{ KURA_F_WATCH_MAX, U64, REQ, 1, 3600 },
+	} },
 	[KURA_MSG_READY] = { "ready", false, false, 64, 0, 0, {
 		{ KURA_F_REVISION, U64, REQ, 0, INT64_MAX },
 	} },

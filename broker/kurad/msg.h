@@ -27,6 +27,7 @@ enum kura_msg_type {
 	KURA_MSG_ANSWER,    /* keeper -> front: the reply to ASK, LOOKUP, FILTER, COMMIT, RECORD */
 	KURA_MSG_READY,     /* keeper -> front: serving from revision N */
 	KURA_MSG_CHANGED,   /* keeper -> front: secrets changed, up to a revision */
+	KURA_MSG_LIMITS,    /* keeper -> front: the limits a reload set (the front reads no file) */
 	/* Between the keeper and the net process (net.c), which does the keeper's network I/O. */
 	KURA_MSG_NET_GET,     /* keeper -> net: one GET on a runtime's socket, within a timeout */
 	KURA_MSG_NET_GOT,     /* net -> keeper: its status and body, or the errno */
@@ -78,7 +79,10 @@ enum kura_msg_tag {
 	KURA_F_EVICTIONS,
 	KURA_F_REFUSED,
 	KURA_F_SUPPRESSED,
-	KURA_F_WATCH, /* ANSWER, FILTER, UNWATCH: the keeper's handle on a long poll */
+	KURA_F_WATCH,     /* ANSWER, FILTER, UNWATCH: the keeper's handle on a long poll */
+	KURA_F_RATE,      /* LIMITS: requests per second per principal, */
+	KURA_F_BURST,     /* ... its burst, */
+	KURA_F_WATCH_MAX, /* ... and the longest long poll, in seconds */
 	/* The net process's fields (also PATH, STATUS, BODY, KIND, DETAIL, COUNT above). */
 	KURA_F_NET_RUNTIME, /* NET_GET, NET_WATCH: which runtime, by its index in the config */
 	KURA_F_NET_TIMEOUT, /* NET_GET: milliseconds left of the caller's deadline; NET_FLUSH */

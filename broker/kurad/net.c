@@ -267,7 +267,8 @@ static void *serve_events(void *arg)
 		}
 		expect(&m, KURA_MSG_NET_WATCH, "keeper");
 		if (runtime_of(w->srv, &m) != w->index)
-			kura_msg_fatal("keeper", "a watch of another runtime on this one's channel");
+			kura_msg_fatal("keeper",
+				"a watch of another runtime on this one's channel");
 		snprintf(path, sizeof(path), "%s", kura_msg_str(&m, KURA_F_PATH));
 		kura_msg_done(&m);
 		r = kura_runtime_stream(w->srv->rt[w->index], path, net_chunk, net_stopped, &st);
@@ -360,8 +361,8 @@ int kura_net_serve(const struct kura_net_fds *fds, const struct kura_net_config 
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&srv->send_lock, NULL);
-	if (c->n_runtimes > KURA_MSG_NET_RUNTIMES || f.n_events != c->n_runtimes ||
-		f.n_req == 0 || f.n_req > KURA_NET_MAX_REQ)
+	if (c->n_runtimes > KURA_MSG_NET_RUNTIMES || f.n_events != c->n_runtimes || f.n_req == 0 ||
+		f.n_req > KURA_NET_MAX_REQ)
 		r = -EINVAL;
 	for (size_t i = 0; i < c->n_runtimes && r == 0; i++) {
 		r = kura_runtime_new(c->runtimes[i].name, c->runtimes[i].endpoint, &srv->rt[i]);
@@ -370,8 +371,8 @@ int kura_net_serve(const struct kura_net_fds *fds, const struct kura_net_config 
 	}
 	if (r == 0 && f.sinks >= 0) {
 		/* The worker the events go out on exists before the sinks' threads do. */
-		srv->w[KURA_NET_MAX_REQ + KURA_MSG_NET_RUNTIMES] =
-			(struct worker){ .srv = srv, .fd = f.sinks };
+		srv->w[KURA_NET_MAX_REQ + KURA_MSG_NET_RUNTIMES] = (struct worker){ .srv = srv,
+			.fd = f.sinks };
 		r = kura_sinks_start(&c->sinks, net_sink_event,
 			&srv->w[KURA_NET_MAX_REQ + KURA_MSG_NET_RUNTIMES], &srv->sinks);
 	}
@@ -811,10 +812,11 @@ static void report_drops(struct kura_net_client *c)
 	}
 	pthread_mutex_unlock(&c->qlock);
 	if (n)
-		call_fn(c, &(struct kura_sink_event){ .kind = KURA_SINK_DROPPED,
-				   .sink = "net",
-				   .detail = "",
-				   .dropped = n });
+		call_fn(c,
+			&(struct kura_sink_event){ .kind = KURA_SINK_DROPPED,
+				.sink = "net",
+				.detail = "",
+				.dropped = n });
 }
 
 static void *sink_reader(void *arg)
@@ -844,10 +846,11 @@ static void *sink_reader(void *arg)
 		kura_msg_u64(&m, KURA_F_KIND, &kind);
 		kura_msg_u64(&m, KURA_F_COUNT, &count);
 		detail = kura_msg_str(&m, KURA_F_DETAIL);
-		call_fn(c, &(struct kura_sink_event){ .kind = (enum kura_sink_event_kind)kind,
-				   .sink = kura_msg_str(&m, KURA_F_NET_SINK),
-				   .detail = detail ? detail : "",
-				   .dropped = count });
+		call_fn(c,
+			&(struct kura_sink_event){ .kind = (enum kura_sink_event_kind)kind,
+				.sink = kura_msg_str(&m, KURA_F_NET_SINK),
+				.detail = detail ? detail : "",
+				.dropped = count });
 		kura_msg_done(&m);
 	}
 	pthread_mutex_lock(&c->qlock);

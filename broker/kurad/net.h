@@ -35,13 +35,13 @@ int kura_net_socketpairs(size_t n_req, size_t n_runtimes, bool sinks, struct kur
 void kura_net_fds_close(struct kura_net_fds *f);
 
 struct kura_net_runtime {
-	const char *name;     /* as kura_runtime_new() takes them */
+	const char *name; /* as kura_runtime_new() takes them */
 	const char *endpoint;
 };
 
 struct kura_net_config {
 	const struct kura_net_runtime *runtimes; /* index i answers on fds->events[i] and GETs
-						   * naming runtime i */
+						  * naming runtime i */
 	size_t n_runtimes;
 	struct kura_sink_config sinks; /* started when fds->sinks >= 0 */
 };

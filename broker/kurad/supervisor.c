@@ -21,12 +21,16 @@
 #include "lockdown.h"
 #include "log.h"
 #include "outcome.h"
+#include "tpm2.h"
 
 #define STOP_WAIT_MS 15000 /* a process asked to stop gets this long, then SIGKILL */
 
-enum role { KEEPER, FRONT };
+enum role { KEEPER, FRONT, NET, N_ROLES };
 
-static const char *const role_names[] = { [KEEPER] = "key custody", [FRONT] = "front" };
+static const char
+	*const role_names[] = { [KEEPER] = "key custody", [FRONT] = "front", [NET] = "net" };
+static const char *const
+	role_comms[] = { [KEEPER] = "kurad-keeper", [FRONT] = "kurad-front", [NET] = "kurad-net" };
 
 static sigset_t stop_signals(void)
 {
@@ -95,29 +99,47 @@ static int child(struct kura_daemon *d, struct kura_daemon_options *o, enum role
 		close(d->lock_fd);
 	d->lock_fd = -1;
 	/* Named, so that ps, the tests and an operator tell the processes apart. */
-	(void)prctl(PR_SET_NAME, role == KEEPER ? "kurad-keeper" : "kurad-front", 0, 0, 0);
-	if (role == KEEPER) {
-		kura_log_ident("kurad-keeper");
-		for (size_t i = 0; i < d->n_made; i++)
-			close(d->front_chans[i]);
-		d->front_chans_taken = true;
-		close(d->events[1]);
-		close(d->workload_fd);
-		d->events[1] = d->workload_fd = -1;
-		/* The master key first (a TPM, a passphrase's KDF), then nothing new. */
-		r = kura_daemon_keeper_open(d);
-		if (r == 0)
-			r = kura_lockdown(KURA_ROLE_KEEPER, &d->cfg, 0, 0);
-		if (r == 0)
-			r = kura_daemon_keeper_start(d);
-	} else {
-		kura_log_ident("kurad-front");
+	(void)prctl(PR_SET_NAME, role_comms[role], 0, 0, 0);
+	kura_log_ident(role_comms[role]);
+	/* Each keeps its own ends of the channels, and nothing else. */
+	if (role != KEEPER) {
 		for (size_t i = 0; i < d->n_made; i++)
 			close(d->keeper_chans[i]);
 		d->keeper_chans_taken = true;
 		close(d->events[0]);
 		close(d->admin_fd);
 		d->events[0] = d->admin_fd = -1;
+		kura_net_fds_close(&d->net_keeper);
+	}
+	if (role != FRONT) {
+		for (size_t i = 0; i < d->n_made; i++)
+			close(d->front_chans[i]);
+		d->front_chans_taken = true;
+		close(d->events[1]);
+		close(d->workload_fd);
+		d->events[1] = d->workload_fd = -1;
+	}
+	if (role != NET)
+		kura_net_fds_close(&d->net_side);
+	if (role == NET) {
+		/* It serves until the custody process closes its channels, then exits. */
+		kura_daemon_net_warm(d);
+		r = kura_lockdown(KURA_ROLE_NET, &d->cfg, 0, 0);
+		if (r == 0)
+			r = kura_daemon_net_run(d);
+		kura_daemon_close(d);
+		return r < 0 ? KURA_EXIT_SYSTEM : KURA_EXIT_OK;
+	}
+	if (role == KEEPER) {
+		/* The master key first (a TPM, a passphrase's KDF), then nothing new; and no
+		 * network connection of its own (the net process makes them). */
+		r = kura_daemon_keeper_open(d);
+		kura_tpm2_devices_only();
+		if (r == 0)
+			r = kura_lockdown(KURA_ROLE_KEEPER, &d->cfg, 0, 0);
+		if (r == 0)
+			r = kura_daemon_keeper_start(d);
+	} else {
 		r = kura_lockdown(KURA_ROLE_FRONT, &d->cfg, d->front_uid, d->front_gid);
 		if (r == 0)
 			r = kura_daemon_front_start(d);
@@ -232,11 +254,20 @@ static void describe_exit(enum role role, pid_t pid, int status)
 			(int)pid, WEXITSTATUS(status));
 }
 
+/* Whether every child of ours has been reaped. */
+static bool all_done(const bool done[N_ROLES])
+{
+	for (int i = 0; i < N_ROLES; i++)
+		if (!done[i])
+			return false;
+	return true;
+}
+
 int kura_daemon_run(struct kura_daemon_options *o)
 {
 	struct kura_daemon d = { 0 };
-	pid_t pids[2] = { -1, -1 };
-	bool done[2] = { false, false }, stopping = false, failed = false;
+	pid_t pids[N_ROLES] = { -1, -1, -1 };
+	bool done[N_ROLES] = { false, false, false }, stopping = false, failed = false;
 	int64_t deadline = 0;
 	sigset_t sigs = stop_signals();
 	int sfd, r, exit_status = KURA_EXIT_OK, log_pipe[2] = { -1, -1 };
@@ -244,7 +275,7 @@ int kura_daemon_run(struct kura_daemon_options *o)
 
 	if (!o->cfg.no_sandbox && kura_lockdown_front_user(&o->cfg, &d.front_uid, &d.front_gid) < 0)
 		return KURA_EXIT_USAGE;
-	r = kura_daemon_prepare(&d, &o->cfg);
+	r = kura_daemon_prepare(&d, &o->cfg, true);
 	if (r < 0) {
 		kura_daemon_close(&d);
 		kura_daemon_unlink(&d);
@@ -263,36 +294,39 @@ int kura_daemon_run(struct kura_daemon_options *o)
 		kura_log(LOG_ERR, "pipe: %s", strerror(errno));
 		log_pipe[0] = log_pipe[1] = -1;
 	}
-	pids[KEEPER] = spawn(&d, o, KEEPER, log_pipe);
+	/* The net process first: the custody process asks it for the runtimes at once. */
+	pids[NET] = spawn(&d, o, NET, log_pipe);
+	pids[KEEPER] = pids[NET] < 0 ? -1 : spawn(&d, o, KEEPER, log_pipe);
 	pids[FRONT] = pids[KEEPER] < 0 ? -1 : spawn(&d, o, FRONT, log_pipe);
-	/* The children hold their ends; ours go, so that a child's death is seen by the other. */
+	/* The children hold their ends; ours go, so that a child's death is seen by the others. */
 	kura_daemon_close(&d);
 	if (log_pipe[1] >= 0)
 		close(log_pipe[1]);
 	if (pids[FRONT] > 0 && kura_lockdown(KURA_ROLE_SUPERVISOR, &d.cfg, 0, 0) < 0) {
-		kill(pids[FRONT], SIGKILL);
-		kill(pids[KEEPER], SIGKILL);
+		for (int i = 0; i < N_ROLES; i++)
+			kill(pids[i], SIGKILL);
 		pids[FRONT] = -1;
 	}
 	if (pids[FRONT] < 0) {
 		failed = stopping = true;
 		exit_status = KURA_EXIT_SYSTEM;
-		if (pids[KEEPER] > 0)
-			kill(pids[KEEPER], SIGTERM);
-		else
-			done[KEEPER] = true;
-		done[FRONT] = true;
+		for (int i = 0; i < N_ROLES; i++) {
+			if (pids[i] > 0)
+				kill(pids[i], SIGTERM);
+			else
+				done[i] = true;
+		}
 		deadline = kura_clock_ms() + STOP_WAIT_MS;
 	} else {
 		kura_log(LOG_INFO,
 			"serving %s/workload.sock (front, pid %d) and %s/admin.sock (key custody, "
-			"pid %d), %zu runtimes",
+			"pid %d; net, pid %d), %zu runtimes",
 			d.cfg.run_dir, (int)pids[FRONT], d.cfg.run_dir, (int)pids[KEEPER],
-			d.cfg.n_runtimes);
+			(int)pids[NET], d.cfg.n_runtimes);
 	}
 	kura_hook_forbidden("supervisor");
 	relay.fd = log_pipe[0];
-	while (!done[KEEPER] || !done[FRONT]) {
+	while (!all_done(done)) {
 		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
 			{ .fd = relay.fd, .events = POLLIN } };
 		struct signalfd_siginfo si;
@@ -318,27 +352,29 @@ int kura_daemon_run(struct kura_daemon_options *o)
 					strsignal((int)si.ssi_signo));
 				stopping = true;
 				deadline = kura_clock_ms() + STOP_WAIT_MS;
-				/* The front first: its last records go through the custody process.
-				 */
+				/* The front first: its last records go through the custody process,
+				 * whose sinks go through the net process. */
 				kill(pids[FRONT], SIGTERM);
 			}
 		}
 		for (;;) {
 			int st;
 			pid_t pid = waitpid(-1, &st, WNOHANG);
-			enum role who;
+			int who = -1;
 
 			if (pid <= 0)
 				break;
-			if (pid != pids[KEEPER] && pid != pids[FRONT])
+			for (int i = 0; i < N_ROLES; i++)
+				if (pid == pids[i])
+					who = i;
+			if (who < 0)
 				continue;
-			who = pid == pids[KEEPER] ? KEEPER : FRONT;
 			done[who] = true;
 			if (!stopping || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-				/* Not asked to, or not cleanly: the other must not run on alone.
-				 * The first to fail says why; the other's end follows from it. */
+				/* Not asked to, or not cleanly: the others must not run on alone.
+				 * The first to fail says why; the others' ends follow from it. */
 				if (!failed) {
-					describe_exit(who, pid, st);
+					describe_exit((enum role)who, pid, st);
 					failed = true;
 					exit_status = WIFEXITED(st) && WEXITSTATUS(st) != 0 ?
 						WEXITSTATUS(st) :
@@ -348,14 +384,19 @@ int kura_daemon_run(struct kura_daemon_options *o)
 					stopping = true;
 					deadline = kura_clock_ms() + STOP_WAIT_MS;
 				}
+				for (int i = 0; i < N_ROLES; i++)
+					if (!done[i])
+						kill(pids[i], SIGTERM);
 			}
+			/* In order: the front, then the custody process, then the net process
+			 * (which also ends when the custody process closes its channels). */
 			if (who == FRONT && !done[KEEPER])
 				kill(pids[KEEPER], SIGTERM);
-			if (who == KEEPER && !done[FRONT])
-				kill(pids[FRONT], SIGTERM);
+			if (who == KEEPER && !done[NET])
+				kill(pids[NET], SIGTERM);
 		}
 		if (stopping && kura_clock_ms() > deadline) {
-			for (int i = 0; i < 2; i++)
+			for (int i = 0; i < N_ROLES; i++)
 				if (!done[i]) {
 					kura_log(LOG_ERR,
 						"the %s process did not stop in time: killed",

@@ -182,6 +182,12 @@ static int tpm2_error(struct kura_err *err, int r, const char *path, const char 
 			KURA_TPM2_TCTI_MAX);
 	case -EEXIST:
 		return kura_err_set(err, r, "%s already exists", path);
+	case -EPROTONOSUPPORT:
+		return kura_err_set(err, -EOPNOTSUPP,
+			"kurad makes no network connection from the process that holds the keys, "
+			"and %s is reached over TCP: stop kurad and run this with kuractl (offline), "
+			"or use a TPM device (device:PATH)",
+			at);
 	default:
 		return file_error(err, r, path);
 	}

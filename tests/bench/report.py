@@ -72,6 +72,29 @@ def main():
 
     have_ctr = isinstance(r.get("fetch_container_warm"), dict)
     fetch("fetch_container_warm", "1 KiB secret, warm cache, from a docker container (shown)", True)
+    pc = r.get("privsep_cost") or {}
+    sep, one = pc.get("separated") or {}, pc.get("single") or {}
+    if sep and one:
+        sc, oc = (sep.get("cpu_us") or {}).get("median"), (one.get("cpu_us") or {}).get("median")
+        sp, op = (sep.get("p50_us") or {}).get("median"), (one.get("p50_us") or {}).get("median")
+        rc, rp = ratio(sc, oc), ratio(sp, op)
+        out["privsep_cost"] = {"separated_cpu_us": sc, "single_cpu_us": oc, "cpu_ratio": rc,
+                               "separated_p50_us": sp, "single_p50_us": op, "p50_ratio": rp}
+        row("privsep", "kurad CPU per warm host fetch, separated vs one process",
+            f"{sc} us vs {oc} us ({rc}x)", "<= 1.15x", rc is not None and rc <= 1.15)
+        row("privsep", "warm host fetch p50, separated vs one process",
+            f"{sp} us vs {op} us ({rp}x)", "<= 1.15x", rp is not None and rp <= 1.15)
+    else:
+        row("privsep", "cost of the separation", "not measured (no kurad-hooks build)")
+    ps = r.get("privsep_size") or {}
+    if ps:
+        out["privsep_size"] = ps
+        s = ps.get("syscalls") or {}
+        row("privsep", "our code in the key custody process / the front",
+            f"{ps.get('keeper_lines')} / {ps.get('front_lines')} lines")
+        row("privsep", "system calls allowed: supervisor / custody / front",
+            f"{s.get('supervisor')} / {s.get('keeper')} / {s.get('front')}")
+
     fetch("fetch_host_warm", "1 KiB secret, warm cache, host process (--host --uid 0)",
           not have_ctr)
     cold = r.get("fetch_container_cold")

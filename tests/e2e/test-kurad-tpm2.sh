@@ -113,19 +113,28 @@ want "fetch: $CODE $(cat "$T/body")" test "$CODE" = 200
 want "the fetched value is not the one put" grep -q "$(base64 <"$T/v1")" "$T/body"
 t_end "kurad unseals the master key at start (no key option) and serves a fetch"
 
-# Through kurad: a new key sealed by the kurad that holds the keyring; a restart unseals it.
+# Through kurad: its key custody process makes no network connection, and this TPM (swtpm) is
+# reached over TCP: refused, saying what to do, and nothing changes. Then as it says: kurad
+# stopped, kuractl reseals; a restart unseals the new key.
 cp "$S/master.tpm2" "$T/old.tpm2"
 "$K" --state-dir "$S" --run-dir "$R" key rekey --tpm2 --tpm2-device "$TCTI" >"$T/out" 2>&1
 rc=$?
-want "rekey --tpm2 through kurad exited $rc: $(cat "$T/out")" test $rc -eq 0
+want "rekey --tpm2 over TCP through kurad exited $rc: $(cat "$T/out")" test $rc -ne 0
+want "the refusal does not say why: $(cat "$T/out")" grep -q 'no network connection' "$T/out"
+want "the blob changed" cmp -s "$S/master.tpm2" "$T/old.tpm2"
+get "$W" /v1/secrets/app/x
+want "kurad stopped serving after the refusal: $CODE" test "$CODE" = 200
+stop_kurad
+"$K" --state-dir "$S" key rekey --tpm2 --tpm2-device "$TCTI" >"$T/out" 2>&1
+rc=$?
+want "rekey --tpm2 with kurad stopped exited $rc: $(cat "$T/out")" test $rc -eq 0
 want "the blob was not replaced" sh -c "! cmp -s '$S/master.tpm2' '$T/old.tpm2'"
 want "a new blob was left beside it" test ! -e "$S/master.tpm2.new"
-stop_kurad
 want "kurad did not restart: $(tail -5 "$T/kurad.log")" start_kurad "$S"
 get "$W" /v1/secrets/app/x
 want "fetch after the rekey: $CODE $(cat "$T/body")" test "$CODE" = 200
 stop_kurad
-t_end "key rekey --tpm2 through kurad reseals a new key; kurad restarts on it"
+t_end "key rekey --tpm2 to a TPM over TCP: refused through kurad (no connection from the key custody process), done with kurad stopped; kurad restarts on the new key"
 
 # Damaged: one byte flipped in a copy's blob.
 cp -a "$S" "$T/damaged"

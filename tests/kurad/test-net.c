@@ -235,7 +235,8 @@ static void runtime_checks(struct harness_runtime *h, struct kura_runtime *remot
 	struct kura_runtime *direct = NULL;
 	char id[65], found[65], image[80], out[4096], other[65];
 	static const char *const labels[] = { "app=web", "tier=front end", NULL };
-	struct harness_container hc = { .image = "kura-net:1", .name = "kura-net1",
+	struct harness_container hc = { .image = "kura-net:1",
+		.name = "kura-net1",
 		.labels = labels };
 	struct watcher w;
 	int64_t t0, ms;
@@ -250,8 +251,7 @@ static void runtime_checks(struct harness_runtime *h, struct kura_runtime *remot
 	t0 = now_ms();
 	r = kura_runtime_inspect(remote, id, 2000, &c);
 	ms = now_ms() - t0;
-	if (tap_is(r, 0, "%s: inspect through the net process (%lld ms)", h->name,
-		    (long long)ms)) {
+	if (tap_is(r, 0, "%s: inspect through the net process (%lld ms)", h->name, (long long)ms)) {
 		tap_ok(!strcmp(c->id, id) && !strcmp(c->name, "kura-net1"), "%s: id and name (%s)",
 			h->name, c->name);
 		tap_ok(!strcmp(c->image_id, image), "%s: image %s", h->name, c->image_id);
@@ -276,8 +276,7 @@ static void runtime_checks(struct harness_runtime *h, struct kura_runtime *remot
 	}
 	tap_is(r, 0, "%s: 20 inspects through the net process, %.1f ms each", h->name,
 		(double)(now_ms() - t0) / 20);
-	tap_is(kura_runtime_find(remote, "kura-net1", 2000, found), 0, "%s: find by name",
-		h->name);
+	tap_is(kura_runtime_find(remote, "kura-net1", 2000, found), 0, "%s: find by name", h->name);
 	tap_ok(!strcmp(found, id), "%s: found the container's id", h->name);
 	harness_random_id(other);
 	tap_is(kura_runtime_inspect(remote, other, 2000, &c), -ENOENT, "%s: unknown id -> ENOENT",
@@ -289,16 +288,14 @@ static void runtime_checks(struct harness_runtime *h, struct kura_runtime *remot
 	do
 		HARNESS_CLI(h, out, "kill", "--signal", "CONT", id);
 	while (!wait_event(&w, id, "kill", 300) && now_ms() - t0 < 5000);
-	tap_ok(wait_event(&w, id, "kill", 100),
-		"%s: kill event through the net process (%lld ms)", h->name,
-		(long long)(now_ms() - t0));
+	tap_ok(wait_event(&w, id, "kill", 100), "%s: kill event through the net process (%lld ms)",
+		h->name, (long long)(now_ms() - t0));
 	tap_is(kura_runtime_watch(remote, no_event, NULL, &w.stop), -EBUSY,
 		"%s: a second watch of one runtime at once -> EBUSY", h->name);
 	tap_is(harness_container_stop(h, id), 0, "%s: stop", h->name);
 	tap_ok(wait_event(&w, id, "die", 5000), "%s: die event", h->name);
 	tap_is(harness_container_rm(h, id), 0, "%s: rm", h->name);
-	tap_ok(wait_event(&w, id, h->destroy_verb, 5000), "%s: %s event", h->name,
-		h->destroy_verb);
+	tap_ok(wait_event(&w, id, h->destroy_verb, 5000), "%s: %s event", h->name, h->destroy_verb);
 	ms = watcher_stop(&w);
 	tap_is(w.rc, 0, "%s: watch returns 0 on stop", h->name);
 	tap_ok(ms < 1000, "%s: watch returned %lld ms after stop", h->name, (long long)ms);
@@ -318,10 +315,12 @@ out:
 /* What the direct client gives, through the net process too, and within the deadline. */
 static void error_checks(struct kura_net_client *nc)
 {
-	static const int want[RT_N] = { [RT_GONE] = -EHOSTDOWN, [RT_HANG] = -ETIMEDOUT,
+	static const int want[RT_N] = { [RT_GONE] = -EHOSTDOWN,
+		[RT_HANG] = -ETIMEDOUT,
 		[RT_REFUSED] = -ECONNREFUSED };
 	static const char *const what[RT_N] = { [RT_GONE] = "no socket",
-		[RT_HANG] = "a runtime that hangs", [RT_REFUSED] = "nobody listening" };
+		[RT_HANG] = "a runtime that hangs",
+		[RT_REFUSED] = "nobody listening" };
 	char id[65];
 
 	harness_random_id(id);
@@ -437,8 +436,10 @@ static void sink_checks(struct kura_net_client *nc)
 	tap_ok(count(text, "\n84|kurad|") + !strncmp(text, "84|kurad|", 9) == n / 5,
 		"sinks: the %d notable ones at warning (PRI 84)", n / 5);
 	pthread_mutex_lock(&seen.lock);
-	tap_ok(seen.failed_http > 0, "sinks: the HTTP collector's failure came back as an event "
-				     "(%s)", seen.detail);
+	tap_ok(seen.failed_http > 0,
+		"sinks: the HTTP collector's failure came back as an event "
+		"(%s)",
+		seen.detail);
 	pthread_mutex_unlock(&seen.lock);
 	t0 = now_ms();
 	kura_net_sinks_stop(nc, 1000);
@@ -529,8 +530,10 @@ static void overflow_checks(void)
 		if (now_ms() - t0 > worst)
 			worst = now_ms() - t0;
 	}
-	tap_ok(worst < 50, "overflow: 5000 submits to a net process that reads nothing, the "
-			   "slowest %lld ms", (long long)worst);
+	tap_ok(worst < 50,
+		"overflow: 5000 submits to a net process that reads nothing, the "
+		"slowest %lld ms",
+		(long long)worst);
 	tap_ok(kura_net_sinks_dropped(nc) > 0, "overflow: %llu dropped and counted",
 		(unsigned long long)kura_net_sinks_dropped(nc));
 	sleep_ms(1100);
