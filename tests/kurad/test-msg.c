@@ -335,6 +335,46 @@ static void test_malformed(void)
 	raw_str(r, KURA_F_NAME, "b");
 	raw_u64(r, KURA_F_REV, 3);
 	expect_bad("changed: two names, one revision", KURA_MSG_CHANGED, 0, r, 0);
+
+	/* A descriptor on the body's bytes, not the header's, is not the message's: the ask has
+	 * none, and the kernel drops the stray one (read() takes no control data). */
+	before = open_fds();
+	pair(sv);
+	ask_body(r, NULL);
+	{
+		struct {
+			uint32_t len;
+			uint16_t type, flags;
+		} h = { (uint32_t)r->n, KURA_MSG_ASK, 0 };
+		union {
+			char buf[CMSG_SPACE(sizeof(int))];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { r->b, r->n };
+		struct msghdr mh = { .msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = ctl.buf,
+			.msg_controllen = sizeof(ctl.buf) };
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		int fd = devnull();
+
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		if (write(sv[1], &h, sizeof(h)) != sizeof(h) ||
+			sendmsg(sv[1], &mh, MSG_NOSIGNAL) != (ssize_t)r->n)
+			abort();
+		close(fd);
+	}
+	close(sv[1]);
+	rc = kura_msg_recv(sv[0], 2000, &m, why);
+	tap_ok(rc == -EBADMSG && m.fd == -1,
+		"a descriptor sent on the body, not the header: -EBADMSG (%d %s)", rc, why);
+	if (rc == 0)
+		kura_msg_done(&m);
+	close(sv[0]);
+	tap_is(open_fds(), before, "... and the stray descriptor is not left open");
 	free(r);
 }
 
