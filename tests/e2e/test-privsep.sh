@@ -208,8 +208,8 @@ sleep 1 # the fetches are answered: their buffers are wiped by now
 python3 "$MEMSCAN" "$FRONT" -f "$T/keys" -f "$T/b.pat" >"$T/scan" 2>"$T/scan.err"
 rc=$?
 want "the front holds: $(cat "$T/scan" "$T/scan.err")" test "$rc" -eq 0
-t_end "the front's memory holds no master key, KEK, DEK, record, fingerprint or audit key, nor B" \
-	"$(cat "$T/scan.err")"
+t_end "the front's memory holds no master key, KEK, DEK, record, fingerprint or audit key, nor B"
+tap_diag "front: $(sed 's/^# //' "$T/scan.err")"
 python3 "$MEMSCAN" "$FRONT" -f "$T/a.pat" >"$T/scan" 2>"$T/scan.err"
 rc=$?
 want "the front still holds A after answering: $(cat "$T/scan" "$T/scan.err")" test "$rc" -eq 0
@@ -240,9 +240,11 @@ fi
 # die ROLE-PID LOG-NAME: SIGKILL it, kurad exits non-zero within 5 s naming it.
 die() {
 	_victim=$1
+	_t0=$(date +%s%N)
 	kill -9 "$_victim"
 	wait_exit "$PID" 5
 	_rc=$?
+	tap_diag "kurad exited $_rc $((($(date +%s%N) - _t0) / 1000000)) ms after the $2 process's SIGKILL"
 	want "kurad did not exit within 5 s of the $2 process's death" test "$_rc" -ne 255
 	want "kurad exited $_rc, not non-zero" test "$_rc" -ne 0
 	want "no log line names the $2 process: $(tail -n 5 "$T/kurad.log")" \
