@@ -45,6 +45,7 @@ struct kura_workload {
 	int64_t revision;
 	struct kura_changes *changes;
 	bool stopping;
+	bool keeper_gone; /* the custody process's events channel closed */
 	pthread_t rev_thread;
 	bool rev_thread_started;
 
@@ -507,6 +508,8 @@ static enum MHD_Result watch(struct wreq *w)
 	}
 	if (w->hangup)
 		return watch_answer(w, false);
+	if (__atomic_load_n(&wl->keeper_gone, __ATOMIC_RELAXED))
+		return unavailable(c);
 	kura_msgb_init(&b, KURA_MSG_FILTER);
 	kura_msgb_u64(&b, KURA_F_WATCH, w->handle);
 	pthread_mutex_lock(&wl->rev_lock);
@@ -520,8 +523,10 @@ static enum MHD_Result watch(struct wreq *w)
 	if (!resync && kura_msgb_count(&b) > 1)
 		asked = filter(w, &b);
 	kura_msgb_done(&b);
-	if (asked && !resync && json_array_size(w->changed) == 0 && !stopping &&
-		!past(&w->deadline) && park(w))
+	if (!asked)
+		return unavailable(c);
+	if (!resync && json_array_size(w->changed) == 0 && !stopping && !past(&w->deadline) &&
+		park(w))
 		return MHD_YES;
 	return watch_answer(w, resync);
 }
@@ -580,7 +585,8 @@ static void wake_watchers(struct kura_workload *wl)
 	for (p = &wl->watchers; *p;) {
 		struct wreq *w = *p;
 
-		if (wl->stopping || wl->revision > (int64_t)w->since || past(&w->deadline)) {
+		if (wl->stopping || wl->keeper_gone || wl->revision > (int64_t)w->since ||
+			past(&w->deadline)) {
 			unpark(w, p);
 		} else {
 			p = &w->next;
@@ -708,8 +714,15 @@ static void *read_events(void *userdata)
 
 		if (r == -EBADMSG)
 			kura_msg_fatal("keeper", why);
-		if (r < 0)
-			return NULL; /* gone: the link says so to every request */
+		if (r < 0) {
+			/* Gone: the link says so to every request; the parked polls are answered
+			 * 503 now rather than at their deadline (the supervisor stops us soon). */
+			pthread_mutex_lock(&wl->rev_lock);
+			wl->keeper_gone = true;
+			wake_watchers(wl);
+			pthread_mutex_unlock(&wl->rev_lock);
+			return NULL;
+		}
 		if (m.type != KURA_MSG_CHANGED)
 			kura_msg_fatal("keeper",
 				"a message the front does not take on its event channel");

@@ -159,13 +159,11 @@ want "front CapEff $(status_of "$FRONT" CapEff)" test "$(status_of "$FRONT" CapE
 want "front runs as uid 0 ($(status_of "$FRONT" Uid))" \
 	test "$(status_of "$FRONT" Uid | awk '{print $1 + $2 + $3 + $4}')" -gt 0 -a \
 	"$(status_of "$FRONT" Uid | awk '{print ($1 && $2 && $3 && $4) ? 1 : 0}')" = 1
-t_todo "the front: no_new_privs, seccomp filter, no capabilities, not root" \
-	"the sandbox is not wired yet (issue 12, item 2)"
+t_end "the front: no_new_privs, seccomp filter, no capabilities, not root"
 want "keeper NoNewPrivs $(status_of "$KEEPER" NoNewPrivs)" \
 	test "$(status_of "$KEEPER" NoNewPrivs)" = 1
 want "keeper Seccomp $(status_of "$KEEPER" Seccomp)" test "$(status_of "$KEEPER" Seccomp)" = 2
-t_todo "the keeper: no_new_privs and a seccomp filter" \
-	"the sandbox is not wired yet (issue 12, item 2)"
+t_end "the keeper: no_new_privs and a seccomp filter"
 
 # ---- traffic: fetches of A, changes through the keeper, a key rotation ----
 fetched=0
@@ -288,8 +286,7 @@ want "the long poll hung: curl exit $prc after $el s" test "$prc" -ne 28 -a "$el
 t_end "SIGKILL of the keeper: kurad exits non-zero at once naming it; requests in flight end in $el s"
 want "the long poll got $(cat "$T/poll.code") $(cat "$T/poll"), not 503 or a closed connection" \
 	sh -c "grep -qx '503\|000' '$T/poll.code'"
-t_todo "a long poll parked when the keeper dies gets 503 or a closed connection" \
-	"the front answers it 200 as at SIGTERM (reported to the lead)"
+t_end "a long poll parked when the keeper dies gets 503 or a closed connection"
 tap_diag "fetches around the keeper's death: $(cat "$T"/loop* | sort | uniq -c | tr '\n' ' ')"
 
 # ---- SIGTERM ----
