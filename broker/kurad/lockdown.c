@@ -133,6 +133,8 @@ static const struct kura_sandbox_rule net_rules[] = {
 	KURA_SB_ANY("newfstatat"),
 	KURA_SB_ANY("lseek"),
 	KURA_SB_ANY("uname"),
+	KURA_SB_ANY("readlinkat"),
+	KURA_SB_ANY("getcwd"),
 	KURA_SB_ANY("getuid"),
 	KURA_SB_ANY("geteuid"),
 	KURA_SB_ANY("getgid"),

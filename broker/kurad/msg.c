@@ -296,7 +296,9 @@ int kura_msg_check(struct kura_msg *m, char why[static 128])
 				(unsigned)off);
 		memcpy(&f, m->body + off, sizeof(f));
 		off += sizeof(f);
-		if (f.zero != 0 || f.len > m->len - off)
+		if (f.zero != 0)
+			return bad(why, "%s: a field's reserved bytes are not zero", s->name);
+		if (f.len > m->len - off)
 			return bad(why, "%s: a field of %u bytes overruns the body", s->name,
 				f.len);
 		off += f.len;

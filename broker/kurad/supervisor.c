@@ -371,9 +371,17 @@ int kura_daemon_run(struct kura_daemon_options *o)
 				continue;
 			done[who] = true;
 			if (!stopping || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+				/* The net process ends cleanly when the custody process closes its
+				 * channels: a consequence, not the cause (which is named when it is
+				 * reaped), unless nothing else fails. */
+				bool consequence = who == NET && WIFEXITED(st) &&
+					WEXITSTATUS(st) == 0 && !done[KEEPER];
+
+				if (consequence && !failed)
+					exit_status = KURA_EXIT_SYSTEM;
 				/* Not asked to, or not cleanly: the others must not run on alone.
 				 * The first to fail says why; the others' ends follow from it. */
-				if (!failed) {
+				if (!failed && !consequence) {
 					describe_exit((enum role)who, pid, st);
 					failed = true;
 					exit_status = WIFEXITED(st) && WEXITSTATUS(st) != 0 ?

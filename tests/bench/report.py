@@ -92,8 +92,8 @@ def main():
         s = ps.get("syscalls") or {}
         row("privsep", "our code in the key custody process / the front",
             f"{ps.get('keeper_lines')} / {ps.get('front_lines')} lines")
-        row("privsep", "system calls allowed: supervisor / custody / front",
-            f"{s.get('supervisor')} / {s.get('keeper')} / {s.get('front')}")
+        row("privsep", "system calls allowed: supervisor / custody / front / net",
+            f"{s.get('supervisor')} / {s.get('keeper')} / {s.get('front')} / {s.get('net')}")
 
     fetch("fetch_host_warm", "1 KiB secret, warm cache, host process (--host --uid 0)",
           not have_ctr)
