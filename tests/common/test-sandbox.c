@@ -1,6 +1,9 @@
 /* Unit tests for kura_sandbox_apply on the real kernel: each case forks a child that locks
  * itself down, the parent reads its /proc/PID/status, then lets it make one call and sees it
  * work, fail, or be killed by SIGSYS. Needs root (capabilities, another uid); skips otherwise. */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -425,6 +428,15 @@ int main(void)
 	struct kura_sandbox sb;
 	char want[64];
 	int st;
+
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+	/* The sanitizer's runtime makes system calls of its own (its shadow memory, its reports)
+	 * that no allow-list names: a filter here kills it, whatever the code under test does.
+	 * The build without sanitizers runs every check. */
+	puts("1..0 # SKIP under AddressSanitizer: its runtime's own system calls are outside "
+	     "every allow-list");
+	return 0;
+#endif
 
 	if (geteuid() != 0) {
 		tap_skip("needs root: it changes uids and drops capabilities");

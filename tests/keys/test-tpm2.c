@@ -1,5 +1,8 @@
 /* Unit tests for keys/tpm2.c against two real swtpm instances (started here): seal, unseal,
  * another TPM refusing the blob, a damaged blob, no TPM, and the file's checks. */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -119,7 +122,9 @@ static void copy_file(const char *from, const char *to, long flip)
 /* Is the second half of needle anywhere in this process's readable memory but the mappings
  * holding the guarded buffers a and b? The TPM2Bs and ESYS's buffers that carried a key must
  * have been wiped. (Half: free() writes its own pointers over the start of a freed chunk.) */
-static bool found_outside(const struct kura_secbuf *needle, const void *a, const void *b)
+__attribute__((unused)) /* not under ASan */
+static bool
+found_outside(const struct kura_secbuf *needle, const void *a, const void *b)
 {
 	FILE *maps = fopen("/proc/self/maps", "re");
 	int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
@@ -237,8 +242,12 @@ int main(void)
 	tap_is(kura_tpm2_unseal(path("master.tpm2"), &again, &tcti), 0, "unseal it from TPM A");
 	tap_ok(key && again && kura_secbuf_equal(key, again), "the unsealed key is the sealed one");
 	tap_ok(tcti && strcmp(tcti, a.tcti) == 0, "the blob records the TCTI it was sealed with");
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+	tap_skip("under AddressSanitizer: its shadow mappings span terabytes, too much to scan");
+#else
 	tap_ok(key && again && !found_outside(again, key->data, again->data),
 		"after sealing and unsealing, the key is nowhere in memory but its guarded buffers");
+#endif
 	free(tcti);
 	tcti = NULL;
 	tap_is(kura_tpm2_seal_new(path("master.tpm2"), a.tcti, NULL), -EEXIST,
