@@ -70,6 +70,8 @@ static const struct kura_sandbox_rule front_rules[] = {
 	MESSAGES,
 	PROC_READS,
 	HTTP_SERVER,
+	/* Set again once it runs as its own user (the change cleared it). */
+	KURA_SB_WHEN("prctl", KURA_SB_IF(0, KURA_SB_EQ, PR_SET_PDEATHSIG, 0)),
 	/* Guarded memory for the values it sends. */
 	KURA_SB_ANY("mlock"),
 	KURA_SB_ANY("munlock"),

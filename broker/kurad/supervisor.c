@@ -141,6 +141,11 @@ static int child(struct kura_daemon *d, struct kura_daemon_options *o, enum role
 			r = kura_daemon_keeper_start(d);
 	} else {
 		r = kura_lockdown(KURA_ROLE_FRONT, &d->cfg, d->front_uid, d->front_gid);
+		/* Its change of user cleared the parent-death signal: set it again, or a front
+		 * would outlive a supervisor killed with SIGKILL. */
+		if (r == 0 &&
+			(prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != d->supervisor_pid))
+			r = -ESRCH;
 		if (r == 0)
 			r = kura_daemon_front_start(d);
 	}
