@@ -439,24 +439,29 @@ static int wait_readable(int sock, int64_t deadline)
 	}
 }
 
-/* Read exactly n bytes (after the first, which began the message). */
+/* Read exactly n bytes (after the first, which began the message). The rest of a message is
+ * nearly always there already (it was sent in one sendmsg): read first, and wait only when it
+ * is not, which saves a poll per message. */
 static int read_full(int sock, void *buf, size_t n, int64_t deadline)
 {
 	size_t got = 0;
 
 	while (got < n) {
-		ssize_t k;
-		int r = wait_readable(sock, deadline);
+		ssize_t k = recv(sock, (char *)buf + got, n - got, MSG_DONTWAIT);
 
-		if (r < 0)
-			return r;
-		k = read(sock, (char *)buf + got, n - got);
 		if (k == 0)
 			return -EBADMSG; /* closed inside a message */
 		if (k < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			int r;
+
+			if (errno == EINTR)
 				continue;
-			return errno == ECONNRESET ? -EPIPE : -errno;
+			if (errno != EAGAIN)
+				return errno == ECONNRESET ? -EPIPE : -errno;
+			r = wait_readable(sock, deadline);
+			if (r < 0)
+				return r;
+			continue;
 		}
 		got += (size_t)k;
 	}
