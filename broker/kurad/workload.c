@@ -28,6 +28,27 @@
 
 struct wreq;
 
+/*
+ * A host peer's principal as the custody process named it, kept for a moment so that a
+ * process making many connections (a host client's loop, a health check) costs one round trip
+ * to the custody process per request, not two. Keyed by the process itself (pid, start time,
+ * and the uid the kernel gives for this connection), so an entry only ever describes the
+ * process that earned it. It serves the front's own accounting only: the custody process
+ * derives the principal again for every request and refuses one whose claim differs
+ * (identity_mismatch), which also drops the entry. A process that changed namespaces within
+ * the moment is counted as it was for at most KNOWN_MS.
+ */
+#define KNOWN_SLOTS 64
+#define KNOWN_MS 2000
+
+struct known_principal {
+	pid_t pid;
+	uid_t uid;
+	uint64_t start_time;
+	int64_t until_ms;
+	struct kura_principal p;
+};
+
 struct kura_workload {
 	struct kura_workload_config cfg;
 	struct kura_link *link; /* to the key custody process */
@@ -59,6 +80,9 @@ struct kura_workload {
 	size_t n_workers;
 	struct wreq *watchers;
 	unsigned suspended;
+
+	pthread_mutex_t known_lock;
+	struct known_principal known[KNOWN_SLOTS];
 };
 
 /*
@@ -91,6 +115,53 @@ struct wreq {
 	json_t *changed;
 	struct wreq *next;
 };
+
+static struct known_principal *known_slot(struct kura_workload *wl, const struct kura_conn *conn)
+{
+	return &wl->known[(unsigned)conn->peer.pid % KNOWN_SLOTS];
+}
+
+static bool known_is(const struct known_principal *k, const struct kura_conn *conn)
+{
+	return k->pid == conn->peer.pid && k->uid == conn->peer.uid &&
+		k->start_time == conn->peer.start_time;
+}
+
+static bool known_get(struct kura_workload *wl, struct kura_conn *conn)
+{
+	struct known_principal *k = known_slot(wl, conn);
+	bool hit;
+
+	pthread_mutex_lock(&wl->known_lock);
+	hit = known_is(k, conn) && k->until_ms > kura_clock_ms();
+	if (hit)
+		conn->principal = k->p;
+	pthread_mutex_unlock(&wl->known_lock);
+	return hit;
+}
+
+static void known_put(struct kura_workload *wl, const struct kura_conn *conn)
+{
+	struct known_principal *k = known_slot(wl, conn);
+
+	pthread_mutex_lock(&wl->known_lock);
+	*k = (struct known_principal){ .pid = conn->peer.pid,
+		.uid = conn->peer.uid,
+		.start_time = conn->peer.start_time,
+		.until_ms = kura_clock_ms() + KNOWN_MS,
+		.p = conn->principal };
+	pthread_mutex_unlock(&wl->known_lock);
+}
+
+static void known_forget(struct kura_workload *wl, const struct kura_conn *conn)
+{
+	struct known_principal *k = known_slot(wl, conn);
+
+	pthread_mutex_lock(&wl->known_lock);
+	if (known_is(k, conn))
+		k->until_ms = 0;
+	pthread_mutex_unlock(&wl->known_lock);
+}
 
 /* Ask the custody process to record a refusal decided here. -EIO: it could not (503). */
 static int record(struct kura_workload *wl, const char *event, const char *result,
@@ -382,6 +453,8 @@ static enum MHD_Result ask(struct wreq *w, const char *url, uint64_t *ret_handle
 		return unavailable(w->c);
 	(void)kura_msg_u64(&m, KURA_F_STATUS, &status);
 	code = kura_msg_str(&m, KURA_F_CODE);
+	if (code && strcmp(code, "identity_mismatch") == 0)
+		known_forget(w->wl, w->conn);
 	if (status == 202 && code && strcmp(code, "lookup") == 0) {
 		kura_msg_done(&m);
 		kura_link_give(w->wl->link, ch);
@@ -818,6 +891,7 @@ int kura_workload_start(const struct kura_workload_config *cfg, struct kura_link
 	wl->events = events;
 	pthread_mutex_init(&wl->rev_lock, NULL);
 	pthread_mutex_init(&wl->jobs_lock, NULL);
+	pthread_mutex_init(&wl->known_lock, NULL);
 	pthread_cond_init(&wl->jobs_cond, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -884,6 +958,7 @@ void kura_workload_stop(struct kura_workload *wl)
 	kura_quota_free(wl->quota);
 	pthread_mutex_destroy(&wl->rev_lock);
 	pthread_mutex_destroy(&wl->jobs_lock);
+	pthread_mutex_destroy(&wl->known_lock);
 	pthread_cond_destroy(&wl->jobs_cond);
 	pthread_cond_destroy(&wl->rev_cond);
 	free(wl);
@@ -964,13 +1039,16 @@ void kura_workload_completed(void *cls, struct MHD_Connection *c, void **req_cls
 }
 
 /* A peer in no container: the custody process reads its user namespace's owner (it takes
- * privilege). Without an answer it counts as unidentified, the one principal all such share. */
+ * privilege), unless it told us of this very process a moment ago (known_principal). Without
+ * an answer it counts as unidentified, the one principal all such share. */
 static void ask_principal(struct kura_workload *wl, struct kura_conn *conn)
 {
 	struct kura_msgb b;
 	struct kura_msg m;
 	uint64_t kind = KURA_PRINCIPAL_UNIDENTIFIED, uid = 0;
 
+	if (known_get(wl, conn))
+		return;
 	kura_msgb_init(&b, KURA_MSG_PRINCIPAL);
 	if (kura_link_ask(wl->link, &b, conn->fd, KURA_KEEPER_WAIT_MS, &m) == 0) {
 		(void)kura_msg_u64(&m, KURA_F_KIND, &kind);
@@ -981,6 +1059,7 @@ static void ask_principal(struct kura_workload *wl, struct kura_conn *conn)
 	if (kind == KURA_PRINCIPAL_USER || kind == KURA_PRINCIPAL_FOREIGN) {
 		conn->principal.kind = (enum kura_principal_kind)kind;
 		conn->principal.uid = (uid_t)uid;
+		known_put(wl, conn);
 	}
 }
 

@@ -131,6 +131,36 @@ get /v1/secrets/app/mine
 want "kurad stopped serving after the lies: $CODE" test "$CODE" = 200
 t_end "kurad keeps serving after a lying front's requests"
 
+# The front keeps a host process's principal for a moment (workload.c, known_principal). A
+# process that leaves kurad's mount namespace after it has been counted is not served on the
+# kept word: the custody process sees the change (identity_mismatch), the front forgets, and
+# the next request is judged afresh (unidentified: a host process in a namespace of its own).
+python3 - "$W" "$(dirname "$0")/../tools" >"$T/moved" 2>&1 <<'PY'
+import ctypes, sys
+sys.path.insert(0, sys.argv[2])
+import uhttp
+def get(path):
+    status, out = uhttp.get(sys.argv[1], path)
+    print(status, b"bWluZS12YWx1ZQ==" in out,
+          out.split(b"\r\n\r\n", 1)[-1].decode(errors="replace").replace("\n", " "))
+for _ in range(3):
+    get(b"/v1/secrets/app/mine")
+if ctypes.CDLL(None, use_errno=True).unshare(0x00020000) != 0:  # CLONE_NEWNS
+    print("unshare failed", ctypes.get_errno())
+    sys.exit(1)
+get(b"/v1/secrets/app/mine")
+get(b"/v1/secrets/app/mine")
+PY
+want "the moving process: $(cat "$T/moved")" test "$(sed -n 1,3p "$T/moved" | grep -c '^200 True')" -eq 3
+want "served after it left the namespace: $(cat "$T/moved")" sh -c "! sed -n '4,5p' '$T/moved' | grep -q True"
+want "its first request after the move was not refused as identity_mismatch: $(sed -n 4p "$T/moved")" \
+	sh -c "sed -n 4p '$T/moved' | grep -q '^403 False.*identity_mismatch'"
+want "its next request was judged on the kept word again: $(sed -n 5p "$T/moved")" \
+	sh -c "sed -n 5p '$T/moved' | grep '^403 False' | grep -qv identity_mismatch"
+get /v1/secrets/app/mine
+want "kurad stopped serving others: $CODE" test "$CODE" = 200
+t_end "a host process counted a moment ago that leaves kurad's namespaces is refused, then judged afresh"
+
 get /v1/secrets/app/mine 'Kura-Test-Evil: fd:channel'
 dies "its own channel passed as the peer" \
 	'malformed message from the front.*not accepted on workload.sock'
