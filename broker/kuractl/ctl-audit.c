@@ -936,7 +936,7 @@ static int print_stats(struct stats *s, uint64_t records)
 /* --- verify --------------------------------------------------------------------------------- */
 
 /* K(0) from a file ("-": stdin): base64 of 32 bytes on one line, or 32 raw bytes. */
-static int read_key(const char *path, struct kura_secbuf **ret)
+int ctl_audit_key_read(const char *path, struct kura_secbuf **ret)
 {
 	_cleanup_secbuf_ struct kura_secbuf *raw = NULL, *key = NULL;
 	_cleanup_close_ int fd = -1;
@@ -1112,7 +1112,7 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 		have_cp = true;
 	}
 	if (key_path) {
-		r = read_key(key_path, &key);
+		r = ctl_audit_key_read(key_path, &key);
 		if (r)
 			return r;
 	}

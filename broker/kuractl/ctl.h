@@ -99,6 +99,9 @@ int be_key_status(struct ctl *c, struct kura_key_status *ret, struct kura_err *e
  * why); then written whole or not at all (kura_keyfile), one line of base64. */
 int ctl_audit_key_create(const char *path, struct kura_keyfile *ret);
 int ctl_audit_key_write(struct kura_keyfile *f, const struct kura_secbuf *key);
+/* The audit log's starting key from path ("-": stdin), base64 or 32 raw bytes, into guarded
+ * memory; 0, or an exit code after printing why. */
+int ctl_audit_key_read(const char *path, struct kura_secbuf **ret);
 
 int ctl_init(struct ctl *c, int argc, char **argv);
 int ctl_secret(struct ctl *c, int argc, char **argv);
@@ -107,3 +110,4 @@ int ctl_config(struct ctl *c, int argc, char **argv);
 int ctl_grant(struct ctl *c, const char *cmd, int argc, char **argv);
 int ctl_whois(struct ctl *c, int argc, char **argv);
 int ctl_audit(struct ctl *c, int argc, char **argv);
+int ctl_doctor(struct ctl *c, int argc, char **argv);

@@ -46,6 +46,7 @@ static const char usage_text[] =
 	"  whois PID|CONTAINER      the identity a running kurad gives a process or container,\n"
 	"                           and what it could read\n"
 	"  audit [stats|verify]     filter, follow, summarise or verify the audit log\n"
+	"  doctor                   check that this host can run kura safely; what to fix\n"
 	"\n"
 	"Options (accepted before or after the command):\n"
 	"  --state-dir DIR          state directory (default " KURA_STATE_DIR ")\n"
@@ -93,6 +94,7 @@ static const struct {
 	{ "grants", grant },
 	{ "whois", ctl_whois },
 	{ "audit", ctl_audit },
+	{ "doctor", ctl_doctor },
 	{ "help", help },
 };
 
