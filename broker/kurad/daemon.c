@@ -269,6 +269,9 @@ static int start_recorder(struct kura_daemon *d)
 		.checkpoint_s = d->cfg.audit_checkpoint_s,
 		.queue_max = d->cfg.audit_queue_max,
 		.self_pid = d->supervisor_pid,
+		.archive_dir = d->cfg.audit_archive_dir,
+		.archive_days = d->cfg.audit_archive_days,
+		.archive_bytes = d->cfg.audit_archive_bytes,
 		/* Shipped by the net process, when there is anywhere to ship to. */
 		.net = d->cfg.audit_syslog || d->cfg.audit_http ? d->net : NULL,
 	};

@@ -18,6 +18,12 @@ struct kura_recorder_config {
 	unsigned queue_max;    /* records a sink holds before dropping */
 	pid_t self_pid;        /* kurad's records of its own carry it: the supervisor's, the pid
 				* the service manager knows (0: this process's) */
+	/* Retention (kura_audit_archive): every ten seconds, the whole files whose records are all
+	 * older than archive_days, or all but the newest once the log is larger than
+	 * archive_bytes, move to a new directory in archive_dir, and the move is recorded. */
+	const char *archive_dir;
+	unsigned archive_days;
+	uint64_t archive_bytes;
 	struct kura_net_client *net; /* the sinks run in the net process (net.h), which was
 				      * given syslog and http: those two are then unused here;
 				      * NULL: they run in this one */
