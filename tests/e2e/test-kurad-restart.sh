@@ -206,13 +206,14 @@ tap_diag "raw probe (no retry): $PN of $PT tries failed, longest failure window 
 want "kura fetch failed $KN times: $(head -n 5 "$FR/tmp/kura.err" 2>/dev/null)" test "$KN" -eq 0
 want "too few kura fetches ($KT)" test "$KT" -ge 20
 want "too few probes ($PT)" test "$PT" -ge 50
-# Every raw failure lies inside a restart (from its signal to the new kurad answering).
+# Every raw failure lies inside a restart (from its signal to the new kurad answering), give or
+# take 50 ms: a try that began just before the signal, and the clock's 10 ms steps.
 OUTSIDE=$(awk 'NR == FNR { a[NR] = $1; b[NR] = $2; n = NR; next }
-	$3 != 0 { ok = 0; for (i = 1; i <= n; i++) if ($1 >= a[i] - 0.02 && $2 <= b[i] + 0.02) ok = 1
+	$3 != 0 { ok = 0; for (i = 1; i <= n; i++) if ($1 >= a[i] - 0.05 && $2 <= b[i] + 0.05) ok = 1
 		if (!ok) c++ } END { print c + 0 }' "$E2E/restarts" "$PR/tmp/probe.log")
 want "$OUTSIDE raw failures outside any restart" test "$OUTSIDE" -eq 0
 want "the raw failure window $PW s is longer than the longest restart, $LONGEST s" \
-	awk -v w="$PW" -v l="$LONGEST" 'BEGIN { exit !(w <= l + 0.02) }'
+	awk -v w="$PW" -v l="$LONGEST" 'BEGIN { exit !(w <= l + 0.05) }'
 t_end "no kura fetch failed; the raw probe failed for at most $PW s, within the restart ($LONGEST s)"
 
 # The attacker: root in a container (no user namespace) with the run directory mounted.
