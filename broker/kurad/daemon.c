@@ -86,6 +86,21 @@ static int check_run_dir(const char *dir)
 	return r;
 }
 
+/* We hold the state's lock, not the run directory's (prepare says why): a socket there that
+ * answers is another kurad's, on another state; one that does not is a dead kurad's. A full
+ * backlog (EAGAIN) is a live one too. */
+static bool answers(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN;
+	close(fd);
+	return live;
+}
+
 static int bind_socket(const char *dir, const char *name, mode_t mode)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -94,10 +109,11 @@ static int bind_socket(const char *dir, const char *name, mode_t mode)
 	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
 	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
+	if (answers(&sa))
+		return -EADDRINUSE;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	/* We hold the run directory's lock: whatever socket is there is a dead kurad's. */
 	if (unlink(sa.sun_path) < 0 && errno != ENOENT)
 		goto fail;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, mode) < 0 ||
@@ -314,7 +330,10 @@ static int prepare(struct kura_daemon *d)
 	r = check_run_dir(cfg->run_dir);
 	if (r < 0)
 		return r;
-	snprintf(path, sizeof(path), "%s/kurad.lock", cfg->run_dir);
+	/* The lock lives in the state directory, which no container sees: containers mount the
+	 * run directory, and root in one (no user namespace) could open and flock a lock file
+	 * there, so that no kurad could start again. */
+	snprintf(path, sizeof(path), "%s/kurad.lock", cfg->state_dir);
 	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		r = -errno;
@@ -324,16 +343,29 @@ static int prepare(struct kura_daemon *d)
 		d->lock_fd = -1;
 		kura_log(LOG_ERR,
 			r == -EWOULDBLOCK ? "another kurad is running on %s" : "cannot lock %s: %s",
-			cfg->run_dir, strerror(-r));
+			cfg->state_dir, strerror(-r));
 		return r == -EWOULDBLOCK ? -EADDRINUSE : r;
 	}
 	d->workload_fd = bind_socket(cfg->run_dir, "workload.sock", 0666);
 	d->admin_fd = d->workload_fd < 0 ? -1 : bind_socket(cfg->run_dir, "admin.sock", 0600);
 	if (d->workload_fd < 0 || d->admin_fd < 0) {
 		r = d->workload_fd < 0 ? d->workload_fd : d->admin_fd;
-		kura_log(LOG_ERR, "cannot bind a socket in %s: %s", cfg->run_dir, strerror(-r));
+		if (r == -EADDRINUSE) {
+			kura_log(LOG_ERR, "another kurad (on another state directory) serves %s",
+				cfg->run_dir);
+			/* Its sockets: stop() must leave them (it removes them while we hold the
+			 * lock, and ours is another state's). */
+			close(d->lock_fd);
+			d->lock_fd = -1;
+		} else {
+			kura_log(LOG_ERR, "cannot bind a socket in %s: %s", cfg->run_dir,
+				strerror(-r));
+		}
 		return r;
 	}
+	/* The directory is ours now: the lock file an older kurad kept in it goes. */
+	snprintf(path, sizeof(path), "%s/kurad.lock", cfg->run_dir);
+	(void)unlink(path);
 	d->keeper_chans = calloc(d->n_chans, sizeof(int));
 	d->front_chans = calloc(d->n_chans, sizeof(int));
 	if (!d->keeper_chans || !d->front_chans)
