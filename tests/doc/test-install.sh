@@ -1,7 +1,7 @@
 #!/bin/sh
 # `meson install --destdir` of this build into a temporary directory: the three programs, their
 # man pages and their shell completions land where man, bash-completion and zsh look (each
-# asked, not assumed), and nothing test-only.
+# asked, not assumed), the examples beside the docs, and nothing test-only.
 # Usage: test-install.sh BUILD_DIR
 set -u
 [ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
@@ -99,5 +99,10 @@ else
 	tap_diag "zsh is not installed: compinit not tried"
 fi
 t_end "zsh completions install where zsh's compinit finds them"
+
+for f in docker-compose.yml podman-run.sh; do
+	want "example $f not installed in $DATADIR/doc/kura/examples" test -f "$D$DATADIR/doc/kura/examples/$f"
+done
+t_end "the examples install in $DATADIR/doc/kura/examples"
 
 tap_done
