@@ -60,6 +60,9 @@ for page in "$P_KURAD" "$P_KURACTL" "$P_KURA"; do
 		grep -qxE "\.SH \"?$s\"?" "$page" || printf 'section .SH %s\n' "$s"
 	done >"$T/sections"
 	want_none "$name lacks sections" "$T/sections"
+	# The version in the title line is the programs' own.
+	v=$("$KURAD" --version | sed 's/^kurad //')
+	want "$name's .TH does not say \"kura $v\": $(grep '^\.TH' "$page")" grep -q "^\.TH .* \"kura $v\" " "$page"
 	t_end "$name formats with no warning and has every section"
 done
 
