@@ -142,6 +142,7 @@ static const char *const known_events[] = {
 	"audit-recovered",
 	"audit-key-evolve",
 	"audit-init",
+	"audit-archive",
 };
 
 #define TIME_LEN KURA_AUDIT_TIME_LEN

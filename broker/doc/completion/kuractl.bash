@@ -31,7 +31,7 @@ _kuractl() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local global='--state-dir --key-file --passphrase-file --json --run-dir --offline --help --version'
-	local with_arg='--state-dir|--key-file|--passphrase-file|--run-dir|--file|--generate|--version|--to|--tpm2-device|--new-key-file|--new-passphrase-file|--max-value-size|--audit-key-out|--image|--digest|--name|--label|--image-label|--runtime|--uid|--since|--until|--secret|--container|--event|--dir|--key|--checkpoint|--checkpoints'
+	local with_arg='--state-dir|--key-file|--passphrase-file|--run-dir|--file|--generate|--version|--to|--tpm2-device|--new-key-file|--new-passphrase-file|--max-value-size|--audit-key-out|--image|--digest|--name|--label|--image-label|--runtime|--uid|--since|--until|--secret|--container|--event|--dir|--key|--checkpoint|--checkpoints|--before|--audit-key|--config'
 	COMPREPLY=()
 
 	# The value of an option that takes one.
@@ -40,7 +40,7 @@ _kuractl() {
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return
 		;;
-	--key-file | --passphrase-file | --file | --new-key-file | --new-passphrase-file | --audit-key-out | --key | --checkpoints)
+	--key-file | --passphrase-file | --file | --new-key-file | --new-passphrase-file | --audit-key-out | --key | --checkpoints | --audit-key | --config)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;
@@ -57,10 +57,10 @@ _kuractl() {
 			secret-rotate secret-rollback secret-destroy secret-get secret-show secret-list
 			grant revoke grants key-rotate key-rekey key-status config start stop reload
 			sink-failure sink-recovered sink-drop audit-recovered audit-key-evolve
-			audit-init' -- "$cur"))
+			audit-init audit-archive' -- "$cur"))
 		return
 		;;
-	--generate | --version | --to | --tpm2-device | --max-value-size | --image | --digest | --name | --label | --image-label | --uid | --since | --until | --container | --checkpoint)
+	--generate | --version | --to | --tpm2-device | --max-value-size | --image | --digest | --name | --label | --image-label | --uid | --since | --until | --before | --container | --checkpoint)
 		return # a value of the user's own (a number, an ID, a time): nothing to offer
 		;;
 	esac
@@ -79,7 +79,7 @@ _kuractl() {
 		*)
 			if [[ -z $cmd ]]; then
 				cmd=$w
-			elif [[ -z $sub && $cmd == @(secret|key|audit) && $w == @(put|rotate|get|list|show|rollback|destroy|rekey|status|stats|verify|init) ]]; then
+			elif [[ -z $sub && $cmd == @(secret|key|audit) && $w == @(put|rotate|get|list|show|rollback|destroy|rekey|status|stats|verify|init|archive) ]]; then
 				sub=$w
 			else
 				((nargs++))
@@ -91,7 +91,7 @@ _kuractl() {
 	local opts= words=
 	case $cmd in
 	'')
-		words='init secret key config grant revoke grants whois audit'
+		words='init secret key config grant revoke grants whois audit doctor'
 		opts=$global
 		;;
 	init) opts='--key-file --passphrase-file --tpm2 --tpm2-device --max-value-size --audit-key-out' ;;
@@ -126,10 +126,11 @@ _kuractl() {
 		((nargs == 0)) && words=$(_kuractl_names "$cur")
 		;;
 	whois) opts='--run-dir' ;;
+	doctor) opts='--runtime --config --audit-key' ;;
 	audit)
 		case $sub in
 		'')
-			words='stats verify init'
+			words='stats verify init archive'
 			opts='--since --until --secret --container --image --event --denied --follow --dir'
 			;;
 		stats) opts='--since --until --secret --container --image --event --denied --dir' ;;
@@ -138,6 +139,10 @@ _kuractl() {
 			COMPREPLY=($(compgen -d -- "$cur"))
 			;;
 		init) opts='--audit-key-out' ;;
+		archive)
+			opts='--before --key --dir'
+			COMPREPLY=($(compgen -d -- "$cur"))
+			;;
 		esac
 		;;
 	esac
