@@ -144,6 +144,14 @@ static void print_counts(const char *label, const json_t *o, const char *none)
 	putchar('\n');
 }
 
+static const char *pid_text(const json_t *pids, const char *k, char buf[static 32])
+{
+	if (!json_is_integer(json_object_get(pids, k)))
+		return "-";
+	snprintf(buf, 32, "%lld", num(pids, k));
+	return buf;
+}
+
 static void print_status(const json_t *j, const json_t *problems)
 {
 	const json_t *pids = json_object_get(j, "pids"), *audit = json_object_get(j, "audit");
@@ -156,8 +164,10 @@ static void print_status(const json_t *j, const json_t *problems)
 	printf("kurad:      %s, up %lldd %02lldh %02lldm %02llds (since %s)\n",
 		esc(json_object_get(j, "version"), b1), up / 86400, up / 3600 % 24, up / 60 % 60,
 		up % 60, kura_rfc3339(num(j, "started"), when));
-	printf("processes:  supervisor %lld, keeper %lld, front %lld, net %lld\n",
-		num(pids, "supervisor"), num(pids, "keeper"), num(pids, "front"), num(pids, "net"));
+	/* The front's pid comes with its first counters, a second after start. */
+	printf("processes:  supervisor %s, keeper %s, front %s, net %s\n",
+		pid_text(pids, "supervisor", b1), pid_text(pids, "keeper", b2),
+		pid_text(pids, "front", b3), pid_text(pids, "net", when));
 	printf("store:      %s, revision %lld\n", esc(json_object_get(j, "state_dir"), b1),
 		num(j, "revision"));
 	if (!json_array_size(json_object_get(j, "runtime_checks")))
@@ -181,10 +191,12 @@ static void print_status(const json_t *j, const json_t *problems)
 	if (!json_array_size(json_object_get(j, "sinks")))
 		puts("sinks:      none configured");
 	json_array_foreach(json_object_get(j, "sinks"), i, v) {
-		printf("%s%s: %s, %lld queued, %lld dropped, %lld failed deliveries",
+		printf("%s%s: %s, ",
 			i ? "            " : "sinks:      ", esc(json_object_get(v, "name"), b1),
-			json_is_true(json_object_get(v, "up")) ? "up" : "DOWN", num(v, "queued"),
-			num(v, "dropped"), num(v, "failures"));
+			json_is_true(json_object_get(v, "up")) ? "up" : "DOWN");
+		if (json_is_integer(json_object_get(v, "queued")))
+			printf("%lld queued, ", num(v, "queued"));
+		printf("%lld dropped, %lld failures", num(v, "dropped"), num(v, "failures"));
 		if (json_is_string(json_object_get(v, "last_error")))
 			printf(", last error: %s", esc(json_object_get(v, "last_error"), b2));
 		putchar('\n');

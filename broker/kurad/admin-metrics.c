@@ -99,10 +99,12 @@ static void audit_metrics(struct kura_prom *p, const struct snapshot *s)
 	static const char *const heads[][3] = {
 		{ "kura_audit_sink_queue_depth", "gauge",
 			"Audit records waiting to be shipped (net: the key custody process's queue "
-			"to the net process)." },
+			"to the net process; a sink run by the net process has none shown)." },
 		{ "kura_audit_sink_dropped_total", "counter",
 			"Audit records a sink dropped from a full queue (the local log keeps them)." },
-		{ "kura_audit_sink_failures_total", "counter", "Deliveries a sink failed." },
+		{ "kura_audit_sink_failures_total", "counter",
+			"Failed deliveries a sink reported (through the net process, one per spell "
+			"of failures)." },
 		{ "kura_audit_sink_up", "gauge", "1 if the sink's last delivery worked." },
 	};
 	char labels[64];
@@ -122,7 +124,7 @@ static void audit_metrics(struct kura_prom *p, const struct snapshot *s)
 			const struct kura_recorder_sink *k = &s->as.sinks[i];
 			const uint64_t v[] = { k->queued, k->dropped, k->failures, k->up };
 
-			if (!k->name)
+			if (!k->name || (h == 0 && !k->queue_known))
 				continue;
 			snprintf(labels, sizeof(labels), "sink=\"%s\"", k->name);
 			kura_prom_u64(p, heads[h][0], labels, v[h]);
@@ -238,10 +240,13 @@ static json_t *sinks_json(const struct kura_recorder_stats *as)
 
 		if (k->name)
 			json_array_append_new(arr,
-				json_pack("{s:s, s:b, s:I, s:I, s:I, s:s?}", "name", k->name, "up",
-					k->up, "queued", (json_int_t)k->queued, "dropped",
-					(json_int_t)k->dropped, "failures", (json_int_t)k->failures,
-					"last_error", k->last_error[0] ? k->last_error : NULL));
+				json_pack("{s:s, s:b, s:o, s:I, s:I, s:s?}", "name", k->name, "up",
+					k->up, "queued",
+					k->queue_known ? json_integer((json_int_t)k->queued) :
+							 json_null(),
+					"dropped", (json_int_t)k->dropped, "failures",
+					(json_int_t)k->failures, "last_error",
+					k->last_error[0] ? k->last_error : NULL));
 	}
 	return arr;
 }

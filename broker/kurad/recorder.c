@@ -196,10 +196,12 @@ void kura_recorder_stats(struct kura_recorder *rec, struct kura_recorder_stats *
 			continue;
 		if (rec->remote && i == 2) {
 			s->queued = kura_net_sinks_queued(rec->cfg.net);
+			s->queue_known = true;
 		} else if (!rec->remote && rec->sinks) {
 			/* Here, the sinks' own counters are exact. */
 			kura_sinks_stats(rec->sinks, s->name, &st);
 			s->queued = st.queued;
+			s->queue_known = true;
 			s->dropped = st.dropped;
 			s->failures = st.failures;
 			s->up = st.up;

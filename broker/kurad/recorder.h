@@ -42,12 +42,13 @@ int kura_recorder_append(struct kura_recorder *rec, const struct kura_audit_even
 bool kura_recorder_healthy(struct kura_recorder *rec);
 /* The log's and the sinks' health, for status and metrics. Sinks: "syslog" and "http" when
  * configured, each with what the sink itself reported (drops, failures, whether its last
- * delivery worked and why the last one failed), and with a net process "net", the keeper's
- * queue to it. */
+ * delivery worked and why the last one failed: from the net process, failures are spells of
+ * them, one each), and with a net process "net", the keeper's queue to it. */
 #define KURA_RECORDER_SINKS 3
 struct kura_recorder_sink {
 	const char *name; /* NULL: none in this slot */
 	bool up;
+	bool queue_known; /* a sink in the net process: its queue is not seen from here */
 	uint64_t queued, dropped, failures;
 	char last_error[128];
 };

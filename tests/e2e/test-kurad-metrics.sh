@@ -105,7 +105,9 @@ printf 'not-granted-value-zz9' >"$T/value2"
 # --- Start-up warnings: a runtime whose socket does not answer, and one kurad does not know.
 # No prefetch: a container's first fetch is then a cache miss, looked up while it waits.
 printf 'rate = 50\nburst = 50\nidentity-prefetch = no\n' >"$T/kurad.conf"
-atk_start_kurad "$S" "$R" "$T/kurad.conf" --runtime "podman=unix:$T/no-such.sock" \
+# The first kurad also ships to an HTTP collector that is not there.
+{ cat "$T/kurad.conf"; printf 'audit-http = unix:%s/no-collector.sock:/x\n' "$T"; } >"$T/kurad1.conf"
+atk_start_kurad "$S" "$R" "$T/kurad1.conf" --runtime "podman=unix:$T/no-such.sock" \
 	--runtime "crio=unix:$T/crio.sock" || tap_bail "kurad did not start: $(tail -n 3 "$T/kurad.log")"
 want "no warning of the silent podman socket: $(cat "$T/kurad.log")" \
 	grep -q "warning: runtime podman=unix:$T/no-such.sock does not answer (no socket at that path)" \
@@ -115,17 +117,27 @@ want "no warning of the unknown runtime crio" \
 	"$T/kurad.log"
 t_end "kurad warns at start, one line each, of a runtime that does not answer and one it does not know"
 
-"$K" --run-dir "$R" status >"$T/st.out" 2>&1
-rc=$?
+for _i in $(seq 1 25); do
+	"$K" --run-dir "$R" status >"$T/st.out" 2>&1
+	rc=$?
+	grep -q "audit sink http is down" "$T/st.out" && break
+	sleep 0.2
+done
 want "status with a silent runtime exited $rc, expected 3" test "$rc" -eq 3
+want "status does not say the sink is down: $(cat "$T/st.out")" \
+	grep -q "audit sink http is down: POST .*Couldn't connect" "$T/st.out"
+want "the sink is not down in the metrics" scrape s0
+want "kura_audit_sink_up{sink=http} is $(m s0 'kura_audit_sink_up{sink=http}')" \
+	test "$(m s0 'kura_audit_sink_up{sink=http}')" = 0
+want "no failure counted for the sink" test "$(m s0 'kura_audit_sink_failures_total{sink=http}')" -ge 1
 want "status does not name the silent runtime: $(cat "$T/st.out")" \
 	grep -q "PROBLEM: runtime podman does not answer: no socket at that path" "$T/st.out"
 want "status does not name the unknown runtime" grep -q "runtime crio is not one kurad knows" "$T/st.out"
 "$K" --run-dir "$R" status --json >"$T/st.json" 2>&1
 want "status --json exited $?, expected 3" test $? -eq 3
 want "status --json does not say unhealthy" \
-	"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["healthy"] is False and len(j["problems"]) == 2' "$T/st.json"
-t_end "kuractl status: exit 3 and each problem named while a runtime is silent or unknown"
+	"$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["healthy"] is False and len(j["problems"]) == 3' "$T/st.json"
+t_end "kuractl status: exit 3 and each problem named while a runtime is silent or unknown and a sink down"
 atk_stop_kurad
 
 "$K" --run-dir "$R" status >"$T/st.out" 2>&1
