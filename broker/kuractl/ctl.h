@@ -71,6 +71,9 @@ void ctl_disconnect(struct ctl *c);
  * -EPERM otherwise (nothing sent). Failures have err set. */
 int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **ret,
 	struct kura_err *err);
+/* The same, the reply's body as it came (never empty: at least a buffer of length 0). */
+int ctl_admin_get_raw(struct ctl *c, const char *path, long *ret_status, struct kura_secbuf **ret,
+	struct kura_err *err);
 
 /* The operations, wherever they run (ctl-backend.c); the same contracts as the vault's. */
 int be_max_value(struct ctl *c, uint64_t set, uint64_t *ret, struct kura_err *err);
@@ -111,3 +114,5 @@ int ctl_grant(struct ctl *c, const char *cmd, int argc, char **argv);
 int ctl_whois(struct ctl *c, int argc, char **argv);
 int ctl_audit(struct ctl *c, int argc, char **argv);
 int ctl_doctor(struct ctl *c, int argc, char **argv);
+int ctl_status(struct ctl *c, int argc, char **argv);
+int ctl_metrics(struct ctl *c, int argc, char **argv);

@@ -206,6 +206,31 @@ static int open_runtimes(struct kura_daemon *d)
 	return r;
 }
 
+/* One clear line at start for each runtime configured that could never identify anyone: a
+ * name kurad has no client for, or a socket that does not answer now (it may come up later:
+ * kurad keeps trying, and status shows it). A second per runtime at most. */
+static void warn_runtimes(struct kura_daemon *d)
+{
+	for (size_t i = 0; i < d->n_runtimes; i++) {
+		const struct kura_runtime_config *rc = &d->cfg.runtimes[i];
+		const char *why;
+
+		if (!kura_admin_runtime_known(rc->name)) {
+			kura_log(LOG_WARNING,
+				"runtime %s=%s: kurad knows the runtimes docker and podman only; no "
+				"container will be identified through %s",
+				rc->name, rc->endpoint, rc->name);
+			continue;
+		}
+		why = kura_admin_runtime_check(d->runtimes[i]);
+		if (why)
+			kura_log(LOG_WARNING,
+				"runtime %s=%s does not answer (%s): its containers are refused "
+				"until it does",
+				rc->name, rc->endpoint, why);
+	}
+}
+
 /* STATE_DIR/kurad.run names our run directory, for kuractl (best effort: kuractl also takes
  * --run-dir). Replaced whole, so a reader never sees half a path. */
 static void note_run_dir(struct kura_daemon *d)
@@ -428,6 +453,7 @@ int kura_daemon_keeper_start(struct kura_daemon *d)
 	r = open_runtimes(d);
 	if (r < 0)
 		return r;
+	warn_runtimes(d);
 	snprintf(path, sizeof(path), "%s/workload.sock", d->cfg.run_dir);
 	cc = (struct kura_custody_config){ .workload_path = path,
 		.watch_max_s = d->cfg.watch_max_s,
@@ -447,7 +473,13 @@ int kura_daemon_keeper_start(struct kura_daemon *d)
 		.vault = kura_keeper_hold(d->keeper),
 		.resolver = d->resolver,
 		.rec = d->rec,
-		.custody = d->custody };
+		.custody = d->custody,
+		.runtimes = d->runtimes,
+		.runtime_cfg = d->cfg.runtimes,
+		.started = kura_clock_s(),
+		.started_wall = kura_wall_s(),
+		.supervisor_pid = d->supervisor_pid,
+		.net_pid = d->net_pid };
 	kura_keeper_release(d->keeper);
 	d->admin_mhd = start_mhd(d, d->admin_fd, false);
 	if (!d->admin_mhd) {

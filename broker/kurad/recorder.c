@@ -31,7 +31,9 @@ struct kura_recorder {
 	bool stopping;
 	pthread_t timer;
 	bool timer_started;
-	bool remote; /* the net process's sinks were started */
+	bool remote;              /* the net process's sinks were started */
+	uint64_t written, failed; /* atomics */
+	struct kura_recorder_sink shown[KURA_RECORDER_SINKS]; /* under lock; as reported */
 };
 
 /* kurad as its own records name it. */
@@ -75,6 +77,7 @@ int kura_recorder_append(struct kura_recorder *rec, const struct kura_audit_even
 	else
 		r = kura_audit_append(rec->audit, f, NULL);
 	json_decref(f);
+	__atomic_fetch_add(r < 0 ? &rec->failed : &rec->written, 1, __ATOMIC_RELAXED);
 	note_result(rec, r);
 	return r;
 }
@@ -220,6 +223,79 @@ static void *tick_thread(void *userdata)
 	}
 }
 
+/* The slot of the sink called name (syslog, http, net), for its counters. */
+static struct kura_recorder_sink *sink_slot(struct kura_recorder *rec, const char *name)
+{
+	static const char *const names[KURA_RECORDER_SINKS] = { "syslog", "http", "net" };
+
+	for (size_t i = 0; i < KURA_RECORDER_SINKS; i++)
+		if (name && strcmp(name, names[i]) == 0) {
+			rec->shown[i].name = names[i];
+			return &rec->shown[i];
+		}
+	return NULL;
+}
+
+static void note_sink_event(struct kura_recorder *rec, const struct kura_sink_event *e)
+{
+	struct kura_recorder_sink *s;
+
+	pthread_mutex_lock(&rec->lock);
+	s = sink_slot(rec, e->sink);
+	if (s && e->kind == KURA_SINK_FAILED) {
+		s->up = false;
+		s->failures++;
+		snprintf(s->last_error, sizeof(s->last_error), "%s", e->detail ? e->detail : "");
+	} else if (s && e->kind == KURA_SINK_RECOVERED) {
+		s->up = true;
+	} else if (s) {
+		s->dropped += e->dropped;
+	}
+	pthread_mutex_unlock(&rec->lock);
+}
+
+void kura_recorder_stats(struct kura_recorder *rec, struct kura_recorder_stats *ret)
+{
+	uint8_t mac[KURA_AUDIT_MAC_BYTES];
+
+	*ret = (struct kura_recorder_stats){
+		.written = __atomic_load_n(&rec->written, __ATOMIC_RELAXED),
+		.failed = __atomic_load_n(&rec->failed, __ATOMIC_RELAXED),
+	};
+	kura_audit_last(rec->audit, &ret->head_seq, mac);
+	pthread_mutex_lock(&rec->lock);
+	ret->healthy = !rec->failing;
+	/* A configured sink is shown from the start, up until it says otherwise. */
+	if (rec->cfg.syslog && !rec->shown[0].name)
+		*sink_slot(rec, "syslog") = (struct kura_recorder_sink){ .name = "syslog",
+			.up = true };
+	if (rec->cfg.http && !rec->shown[1].name)
+		*sink_slot(rec, "http") = (struct kura_recorder_sink){ .name = "http", .up = true };
+	if (rec->remote && !rec->shown[2].name)
+		*sink_slot(rec, "net") = (struct kura_recorder_sink){ .name = "net", .up = true };
+	memcpy(ret->sinks, rec->shown, sizeof(ret->sinks));
+	pthread_mutex_unlock(&rec->lock);
+	for (size_t i = 0; i < KURA_RECORDER_SINKS; i++) {
+		struct kura_recorder_sink *s = &ret->sinks[i];
+		struct kura_sink_stats st;
+
+		if (!s->name)
+			continue;
+		if (rec->remote && i == 2) {
+			s->queued = kura_net_sinks_queued(rec->cfg.net);
+			s->queue_known = true;
+		} else if (!rec->remote && rec->sinks) {
+			/* Here, the sinks' own counters are exact. */
+			kura_sinks_stats(rec->sinks, s->name, &st);
+			s->queued = st.queued;
+			s->queue_known = true;
+			s->dropped = st.dropped;
+			s->failures = st.failures;
+			s->up = st.up;
+		}
+	}
+}
+
 /* A sink's trouble is evidence too: it goes into the log (and so to the other sink). */
 static void sink_event(const struct kura_sink_event *e, void *userdata)
 {
@@ -227,6 +303,7 @@ static void sink_event(const struct kura_sink_event *e, void *userdata)
 	struct kura_identity self = self_of(rec);
 	struct kura_audit_event ev = { .who = &self, .sink = e->sink };
 
+	note_sink_event(rec, e);
 	switch (e->kind) {
 	case KURA_SINK_FAILED:
 		kura_log(LOG_WARNING, "audit sink %s failed: %s; retrying", e->sink, e->detail);

@@ -46,5 +46,26 @@ int kura_recorder_append(struct kura_recorder *rec, const struct kura_audit_even
 /* Whether the last append worked (else one record to see whether it works again): operations
  * check it before they change anything. */
 bool kura_recorder_healthy(struct kura_recorder *rec);
+/* The log's and the sinks' health, for status and metrics. Sinks: "syslog" and "http" when
+ * configured, each with what the sink itself reported (drops, failures, whether its last
+ * delivery worked and why the last one failed: from the net process, failures are spells of
+ * them, one each), and with a net process "net", the keeper's queue to it. */
+#define KURA_RECORDER_SINKS 3
+struct kura_recorder_sink {
+	const char *name; /* NULL: none in this slot */
+	bool up;
+	bool queue_known; /* a sink in the net process: its queue is not seen from here */
+	uint64_t queued, dropped, failures;
+	char last_error[128];
+};
+struct kura_recorder_stats {
+	bool healthy;      /* the last append worked */
+	uint64_t written;  /* records appended by this process since it started */
+	uint64_t failed;   /* appends that failed (each refused what it would record) */
+	uint64_t head_seq; /* the log's last record */
+	struct kura_recorder_sink sinks[KURA_RECORDER_SINKS];
+};
+void kura_recorder_stats(struct kura_recorder *rec, struct kura_recorder_stats *ret);
+
 /* A record of kurad's own (start, stop, reload). */
 void kura_recorder_self(struct kura_recorder *rec, const char *event, const char *detail);

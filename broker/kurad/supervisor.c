@@ -301,6 +301,7 @@ int kura_daemon_run(struct kura_daemon_options *o)
 	}
 	/* The net process first: the custody process asks it for the runtimes at once. */
 	pids[NET] = spawn(&d, o, NET, log_pipe);
+	d.net_pid = pids[NET]; /* the keeper, forked next, shows it in status */
 	pids[KEEPER] = pids[NET] < 0 ? -1 : spawn(&d, o, KEEPER, log_pipe);
 	pids[FRONT] = pids[KEEPER] < 0 ? -1 : spawn(&d, o, FRONT, log_pipe);
 	/* The children hold their ends; ours go, so that a child's death is seen by the others. */
