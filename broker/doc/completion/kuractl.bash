@@ -91,7 +91,7 @@ _kuractl() {
 	local opts= words=
 	case $cmd in
 	'')
-		words='init secret key config grant revoke grants whois audit doctor'
+		words='init secret key config grant revoke grants whois audit doctor status metrics'
 		opts=$global
 		;;
 	init) opts='--key-file --passphrase-file --tpm2 --tpm2-device --max-value-size --audit-key-out' ;;
@@ -127,6 +127,7 @@ _kuractl() {
 		;;
 	whois) opts='--run-dir' ;;
 	doctor) opts='--runtime --config --audit-key' ;;
+	status | metrics) opts='--run-dir' ;;
 	audit)
 		case $sub in
 		'')
