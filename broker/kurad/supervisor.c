@@ -155,7 +155,10 @@ static int child(struct kura_daemon *d, struct kura_daemon_options *o, enum role
 		else
 			kura_daemon_front_stop(d);
 		kura_daemon_close(d);
-		return role == FRONT && r == -EPIPE ? KURA_EXIT_SYSTEM : kura_outcome_exit(r);
+		/* A front whose custody process went away while it started (a wrong master key,
+		 * say) ends cleanly, like the net process: the custody process's status says why,
+		 * whichever of the two the supervisor reaps first. */
+		return role == FRONT && r == -EPIPE ? KURA_EXIT_OK : kura_outcome_exit(r);
 	}
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
@@ -377,10 +380,10 @@ int kura_daemon_run(struct kura_daemon_options *o)
 				continue;
 			done[who] = true;
 			if (!stopping || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-				/* The net process ends cleanly when the custody process closes its
-				 * channels: a consequence, not the cause (which is named when it is
-				 * reaped), unless nothing else fails. */
-				bool consequence = who == NET && WIFEXITED(st) &&
+				/* The net process (and a starting front) ends cleanly when the custody
+				 * process closes its channels: a consequence, not the cause (which is
+				 * named when it is reaped), unless nothing else fails. */
+				bool consequence = (who == NET || who == FRONT) && WIFEXITED(st) &&
 					WEXITSTATUS(st) == 0 && !done[KEEPER];
 
 				if (consequence && !failed)
