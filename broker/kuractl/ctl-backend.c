@@ -17,6 +17,7 @@
 
 #include "audit-event.h"
 #include "audit.h"
+#include "base64.h"
 #include "ctl.h"
 #include "json.h"
 #include "ops.h"
@@ -589,5 +590,118 @@ int be_key_status(struct ctl *c, struct kura_key_status *ret, struct kura_err *e
 
 	if (r == 0)
 		*ret = res.status;
+	return r;
+}
+
+/* POST /v1/import's body, {"secrets":[{"name":N,"value":BASE64},...]}, in guarded memory. */
+static int import_body(const char *const *names, struct kura_secbuf *const *values, size_t n,
+	struct kura_secbuf **ret)
+{
+	_cleanup_secbuf_ struct kura_secbuf *b = NULL;
+	char **quoted = calloc(n ? n : 1, sizeof(*quoted));
+	size_t size = 32;
+	int r = 0;
+
+	if (!quoted)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		json_t *s = json_string(names[i]);
+
+		quoted[i] = s ? json_dumps(s, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+		json_decref(s);
+		if (!quoted[i])
+			r = -ENOMEM;
+		else
+			size += strlen(quoted[i]) + kura_base64_len(values[i]->len) + 24;
+	}
+	if (r == 0)
+		r = kura_secbuf_new(size, &b);
+	if (r == 0) {
+		char *p = (char *)b->data;
+
+		p += sprintf(p, "{\"secrets\":[");
+		for (size_t i = 0; i < n; i++) {
+			p += sprintf(p, "%s{\"name\":%s,\"value\":\"", i ? "," : "", quoted[i]);
+			p += kura_base64_encode(values[i]->data, values[i]->len, p);
+			p += sprintf(p, "\"}");
+		}
+		p += sprintf(p, "]}");
+		b->len = (size_t)(p - (char *)b->data);
+		*ret = TAKE_PTR(b);
+	}
+	for (size_t i = 0; i < n; i++)
+		kura_json_free(quoted[i]); /* jansson's allocator made them */
+	free(quoted);
+	return r;
+}
+
+int be_secret_import(struct ctl *c, const char *const *names, struct kura_secbuf *const *values,
+	size_t n, size_t *ret_failed, int64_t *ret_rev, struct kura_err *err)
+{
+	const struct kura_operation *op = kura_op_find("secret.write");
+	struct kura_identity self = kura_identity_self();
+	int r;
+
+	*ret_failed = n;
+	if (c->remote) {
+		_cleanup_secbuf_ struct kura_secbuf *body = NULL;
+		struct reply rep = { 0 };
+		json_t *resp = NULL, *e;
+		long status = 0;
+
+		r = import_body(names, values, n, &body);
+		if (r < 0)
+			return r;
+		r = exchange(c->run_dir, "/v1/import", body, &status, &rep, err);
+		if (r < 0 && r != -EPERM)
+			r = kura_err_set(err, r, "kurad stopped answering on %s: %s", c->admin_sock,
+				strerror(-r));
+		if (r < 0) {
+			kura_secbuf_free(rep.buf);
+			return r;
+		}
+		/* A refusal names the secret it was about. */
+		resp = parse_reply(&rep);
+		e = json_object_get(resp, "index");
+		if (status != 200 && json_is_integer(e) && json_integer_value(e) >= 0 &&
+			(uint64_t)json_integer_value(e) < n)
+			*ret_failed = (size_t)json_integer_value(e);
+		json_decref(resp);
+		r = kura_wire_reply_parse(rep.buf ? rep.buf->data : NULL, rep.buf ? rep.buf->len : 0,
+			status, &resp, err);
+		kura_secbuf_free(rep.buf);
+		if (r < 0)
+			return r;
+		e = json_object_get(resp, "revision");
+		if (ret_rev)
+			*ret_rev = json_is_integer(e) ? json_integer_value(e) : 0;
+		json_decref(resp);
+		return 0;
+	}
+	r = audit_ready(c, false, err);
+	if (r < 0)
+		return r;
+	r = kura_secret_put_many(c->vault, names, values, n, ret_failed, ret_rev, err);
+	/* Each put recorded as kurad records it, "offline import" as the detail. */
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct kura_op_args a = { .name = names[i], .value = values[i], .create = true };
+		struct kura_op_result res = { .version = 1 };
+		struct kura_op_record rec;
+		json_t *f;
+		int ar;
+
+		if (kura_vault_fingerprint(c->vault, values[i], res.fingerprint) < 0)
+			res.fingerprint[0] = 0;
+		if (!kura_op_record(op, &a, &res, 0, &self, "offline import", &rec))
+			continue;
+		f = kura_audit_event_fields(&rec.event);
+		ar = f ? kura_audit_append(c->audit, f, NULL) : -ENOMEM;
+		json_decref(f);
+		if (ar < 0)
+			return kura_err_set(err, ar,
+				"the secrets were imported, but their audit records could not all "
+				"be written: %s",
+				strerror(-ar));
+	}
 	return r;
 }
