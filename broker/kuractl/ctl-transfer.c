@@ -74,7 +74,8 @@ struct entry {
 };
 
 struct input {
-	struct kura_secbuf *text; /* NDJSON, whole */
+	struct kura_secbuf *text;    /* NDJSON, whole */
+	struct kura_secbuf *scratch; /* checking values */
 	int dirfd;                /* --dir */
 	struct entry *e;
 	size_t n, cap;
@@ -91,6 +92,7 @@ static void input_done(struct input *in)
 	}
 	free(in->e);
 	kura_secbuf_free(in->text);
+	kura_secbuf_free(in->scratch);
 	if (in->dirfd >= 0)
 		close(in->dirfd);
 }
@@ -165,11 +167,11 @@ static char *full_name(struct input *in, const struct entry *e, const char *raw,
 }
 
 /*
- * One NDJSON line's value into guarded memory (NULL ret: only check it). -EINVAL after
- * reporting what is wrong, never quoting the value.
+ * One NDJSON line's value appended to the guarded buffer into (NULL: only check it). -EINVAL
+ * after reporting what is wrong, never quoting the value.
  */
 static int line_value(struct input *in, struct entry *e, char **ret_name,
-	struct kura_secbuf **ret)
+	struct kura_secbuf *into)
 {
 	_cleanup_json_ json_t *j = NULL;
 	const json_t *name, *v, *v64;
@@ -202,26 +204,35 @@ static int line_value(struct input *in, struct entry *e, char **ret_name,
 			return -EINVAL;
 	}
 	if (v64) {
-		struct kura_secbuf *b = NULL;
+		size_t len = json_string_length(v64), got = 0;
 
-		r = kura_wire_value_parse(v64, &b);
-		if (r == -ENOMEM)
-			return r;
+		/* Checked in a scratch buffer the size of the largest value (one mapping for the
+		 * whole check), or decoded straight into the batch's. */
+		if (!into && (!in->scratch || in->scratch->cap < kura_base64_max_decoded(len))) {
+			kura_secbuf_free(in->scratch);
+			in->scratch = NULL;
+			r = kura_secbuf_new(kura_base64_max_decoded(len) + 4096, &in->scratch);
+			if (r < 0)
+				return r;
+		}
+		if (!into)
+			r = kura_base64_decode(json_string_value(v64), len, in->scratch->data,
+				in->scratch->cap, &got);
+		else
+			r = kura_base64_decode(json_string_value(v64), len,
+				into->data + into->len, into->cap - into->len, &got);
 		if (r < 0) {
 			bad(in, e, "\"value_b64\" is not base64");
 			return -EINVAL;
 		}
-		e->vlen = b->len;
-		if (b->len > in->max_value) {
-			bad(in, e, "the value is %zu bytes; this store takes at most %zu", b->len,
+		e->vlen = got;
+		if (got > in->max_value) {
+			bad(in, e, "the value is %zu bytes; this store takes at most %zu", got,
 				in->max_value);
-			kura_secbuf_free(b);
 			return -EINVAL;
 		}
-		if (ret)
-			*ret = b;
-		else
-			kura_secbuf_free(b);
+		if (into)
+			into->len += got;
 		return 0;
 	}
 	e->vlen = json_string_length(v);
@@ -230,9 +241,13 @@ static int line_value(struct input *in, struct entry *e, char **ret_name,
 			json_string_length(v), in->max_value);
 		return -EINVAL;
 	}
-	if (!ret)
-		return 0;
-	return kura_secbuf_from(json_string_value(v), json_string_length(v), ret);
+	if (into) {
+		if (into->cap - into->len < e->vlen)
+			return -EMSGSIZE;
+		memcpy(into->data + into->len, json_string_value(v), e->vlen);
+		into->len += e->vlen;
+	}
+	return 0;
 }
 
 static int read_ndjson(struct input *in, const char *path)
@@ -347,17 +362,31 @@ static int walk(struct input *in, int dirfd, const char *rel, unsigned depth)
 	return r;
 }
 
-static int file_value(struct input *in, const struct entry *e, struct kura_secbuf **ret)
+/* A file's bytes appended to into; -EMSGSIZE if it grew since it was looked at. */
+static int file_value(struct input *in, const struct entry *e, struct kura_secbuf *into)
 {
 	_cleanup_close_ int fd = openat(in->dirfd, e->path,
 		O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	size_t got = 0;
 	struct stat st;
+	ssize_t k;
 
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
-	return kura_secbuf_read_fd(fd, in->max_value, ret);
+	/* One byte more than it had: a file that grew is refused, not cut. */
+	while ((k = read(fd, into->data + into->len + got, e->vlen + 1 - got)) > 0) {
+		got += (size_t)k;
+		if (got > e->vlen)
+			return -EMSGSIZE;
+	}
+	if (k < 0)
+		return -errno;
+	if (got != e->vlen)
+		return -EMSGSIZE;
+	into->len += got;
+	return 0;
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -374,19 +403,41 @@ static int cmp_line(const void *a, const void *b)
 	return strcmp(x->path ? x->path : "", y->path ? y->path : "");
 }
 
-/* Is name, or a folder above it, or something below it, in the sorted names? */
+/* The first of the sorted names l that is not before key[0..len). */
+static size_t lower_bound(const struct kura_secret_list *l, const char *key, size_t len)
+{
+	size_t lo = 0, hi = l->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (strncmp(l->items[mid].name, key, len) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The secret of the sorted list l that name would clash with: name itself, a folder above it,
+ * or one below it (binary searches: an import into a large store stays fast). */
 static const char *clash(const struct kura_secret_list *l, const char *name)
 {
-	size_t len = strlen(name);
+	size_t len = strlen(name), i;
+	char below[KURA_NAME_MAX + 2];
 
-	for (size_t i = 0; i < l->n; i++) {
-		const char *o = l->items[i].name;
-		size_t ol = strlen(o);
-
-		if (strcmp(o, name) == 0 || (ol < len && strncmp(o, name, ol) == 0 && name[ol] == '/') ||
-			(len < ol && strncmp(o, name, len) == 0 && o[len] == '/'))
-			return o;
+	for (size_t k = 0; k <= len; k++) {
+		if (name[k] != '/' && name[k] != 0)
+			continue;
+		i = lower_bound(l, name, k);
+		if (i < l->n && strlen(l->items[i].name) == k &&
+			strncmp(l->items[i].name, name, k) == 0)
+			return l->items[i].name;
 	}
+	snprintf(below, sizeof(below), "%s/", name);
+	i = lower_bound(l, below, len + 1);
+	if (i < l->n && strncmp(l->items[i].name, below, len + 1) == 0)
+		return l->items[i].name;
 	return NULL;
 }
 
@@ -482,7 +533,7 @@ int ctl_secret_import(struct ctl *c, int argc, char **argv)
 	struct input in = { .dirfd = -1 };
 	const char *dir = NULL, *file = NULL;
 	const char **names = NULL;
-	struct kura_secbuf **values = NULL;
+	struct kura_secbuf **values = NULL, *views = NULL, *all = NULL;
 	struct kura_err err = { 0 };
 	size_t done = 0, failed = 0;
 	int64_t rev = 0;
@@ -560,7 +611,8 @@ int ctl_secret_import(struct ctl *c, int argc, char **argv)
 
 	names = calloc(BATCH, sizeof(*names));
 	values = calloc(BATCH, sizeof(*values));
-	if (!names || !values) {
+	views = calloc(BATCH, sizeof(*views));
+	if (!names || !values || !views) {
 		r = ctl_fail(-ENOMEM, NULL);
 		goto out;
 	}
@@ -578,22 +630,31 @@ int ctl_secret_import(struct ctl *c, int argc, char **argv)
 			n++;
 		}
 
-		for (; got < n; got++) {
+		/* The batch's values in one guarded buffer, each a view into it: one locked
+		 * mapping per batch, not one per secret. */
+		bytes = 1;
+		for (size_t i = 0; i < n; i++)
+			bytes += in.e[done + i].vlen;
+		r = kura_secbuf_new(bytes, &all);
+		for (; r == 0 && got < n; got++) {
 			struct entry *e = &in.e[done + got];
+			size_t at = all->len;
 
 			names[got] = e->name;
-			r = file ? line_value(&in, e, NULL, &values[got]) : file_value(&in, e, &values[got]);
+			r = file ? line_value(&in, e, NULL, all) : file_value(&in, e, all);
 			if (r < 0)
 				break;
+			views[got] = (struct kura_secbuf){ .data = all->data + at,
+				.len = all->len - at,
+				.cap = all->len - at };
+			values[got] = &views[got];
 		}
 		if (r == 0)
 			r = be_secret_import(c, names, values, n, &failed, &rev, &err);
 		else
 			failed = got, kura_err_set(&err, r, "cannot read it again: %s", strerror(-r));
-		for (size_t i = 0; i < got; i++) {
-			kura_secbuf_free(values[i]);
-			values[i] = NULL;
-		}
+		kura_secbuf_free(all);
+		all = NULL;
 		if (r < 0) {
 			char w[4200];
 
@@ -617,6 +678,7 @@ int ctl_secret_import(struct ctl *c, int argc, char **argv)
 out:
 	free(names);
 	free(values);
+	free(views);
 	input_done(&in);
 	ctl_disconnect(c);
 	return r;

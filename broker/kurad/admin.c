@@ -7,6 +7,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "cgroup.h"
 #include "admin.h"
 #include "conn.h"
@@ -192,6 +193,9 @@ static enum MHD_Result import(struct kura_admin *d, struct MHD_Connection *c,
 	const struct kura_operation *op = kura_op_find("secret.write");
 	_cleanup_free_ const char **names = NULL;
 	_cleanup_free_ struct kura_secbuf **values = NULL;
+	_cleanup_free_ struct kura_secbuf *views = NULL;
+	_cleanup_secbuf_ struct kura_secbuf *all = NULL;
+	size_t total = 1, used = 0;
 	_cleanup_json_ json_t *args = NULL;
 	struct kura_err err = { 0 };
 	const char *unrecorded = NULL;
@@ -217,20 +221,33 @@ static enum MHD_Result import(struct kura_admin *d, struct MHD_Connection *c,
 	n = json_array_size(list);
 	names = calloc(n, sizeof(*names));
 	values = calloc(n, sizeof(*values));
-	if (!names || !values)
+	views = calloc(n, sizeof(*views));
+	for (size_t i = 0; i < n; i++)
+		total += kura_base64_max_decoded(
+			json_string_length(json_object_get(json_array_get(list, i), "value")));
+	/* The batch's values in one guarded buffer, each a view into it: one locked mapping,
+	 * not one per secret. The views are never freed as buffers of their own. */
+	if (!names || !values || !views || kura_secbuf_new(total, &all) < 0)
 		return kura_http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 			"out of memory");
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		json_t *e = json_array_get(list, i);
+		json_t *e = json_array_get(list, i), *v = json_object_get(e, "value");
+		size_t got = 0;
 
 		names[i] = json_string_value(json_object_get(e, "name"));
 		if (!json_is_object(e) || json_object_size(e) != 2 || !names[i] ||
-			kura_wire_value_parse(json_object_get(e, "value"), &values[i]) < 0) {
+			!json_is_string(v) ||
+			kura_base64_decode(json_string_value(v), json_string_length(v),
+				all->data + used, all->cap - used, &got) < 0) {
 			r = kura_err_set(&err, -EINVAL,
 				"secret %zu of the batch is not {\"name\":..., \"value\":BASE64}",
 				i);
 			failed = i;
+			break;
 		}
+		views[i] = (struct kura_secbuf){ .data = all->data + used, .len = got, .cap = got };
+		values[i] = &views[i];
+		used += got;
 	}
 	if (r == 0) {
 		kura_keeper_hold(d->keeper);
@@ -250,8 +267,6 @@ static enum MHD_Result import(struct kura_admin *d, struct MHD_Connection *c,
 		}
 		kura_keeper_release(d->keeper);
 	}
-	for (size_t i = 0; i < n; i++)
-		kura_secbuf_free(values[i]);
 	if (unrecorded)
 		return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
 			unrecorded);
