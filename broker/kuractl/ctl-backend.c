@@ -2,6 +2,7 @@
  * directory (so its watchers see a change at once and it holds the keys), or on the vault
  * here when none does; either way through the operations table (ops.h). Touches plaintext:
  * values cross the socket in base64 inside guarded buffers. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -346,7 +347,7 @@ void ctl_disconnect(struct ctl *c)
  * Working offline, kuractl keeps the audit log itself, as kurad would: the log is opened before
  * anything is changed (fail closed), and each operation's record written when it is done.
  */
-static int audit_ready(struct ctl *c, bool reads, struct kura_err *err)
+static int audit_open(struct ctl *c, bool reads, bool fsync_each, struct kura_err *err)
 {
 	struct kura_audit_opts o = KURA_AUDIT_OPTS_DEFAULT;
 	char dir[4096];
@@ -356,6 +357,7 @@ static int audit_ready(struct ctl *c, bool reads, struct kura_err *err)
 		return 0;
 	/* Other kuractls take their turns (each holds the log for one operation). */
 	o.open_wait_ms = 10000;
+	o.fsync = fsync_each;
 	r = kura_audit_dir(c->state_dir, dir, sizeof(dir));
 	if (r == 0)
 		r = kura_audit_open(dir, &o, &c->audit);
@@ -383,6 +385,36 @@ static int audit_ready(struct ctl *c, bool reads, struct kura_err *err)
 			r == -EBADMSG ? "its last records do not verify (kuractl audit verify)" :
 					strerror(-r));
 	return 0;
+}
+
+static int audit_ready(struct ctl *c, bool reads, struct kura_err *err)
+{
+	return audit_open(c, reads, true, err);
+}
+
+/* An import's records reach the disk once per batch, not one fsync per record: the newest log
+ * file (the one append writes) synced through a descriptor of its own. */
+static int audit_sync(struct ctl *c)
+{
+	char dir[4096], name[32] = "", path[4200];
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	if (kura_audit_dir(c->state_dir, dir, sizeof(dir)) < 0 || !(d = opendir(dir)))
+		return -errno;
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, "audit-", 6) == 0 && strlen(de->d_name) < sizeof(name) &&
+			strcmp(de->d_name, name) > 0)
+			snprintf(name, sizeof(name), "%s", de->d_name);
+	closedir(d);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = name[0] ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	if (fd < 0 || fsync(fd) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 /*
@@ -678,7 +710,7 @@ int be_secret_import(struct ctl *c, const char *const *names, struct kura_secbuf
 		json_decref(resp);
 		return 0;
 	}
-	r = audit_ready(c, false, err);
+	r = c->audit ? 0 : audit_open(c, false, false, err);
 	if (r < 0)
 		return r;
 	r = kura_secret_put_many(c->vault, names, values, n, ret_failed, ret_rev, err);
@@ -703,5 +735,10 @@ int be_secret_import(struct ctl *c, const char *const *names, struct kura_secbuf
 				"be written: %s",
 				strerror(-ar));
 	}
+	if (r == 0 && (r = audit_sync(c)) < 0)
+		return kura_err_set(err, r,
+			"the secrets were imported, but their audit records could not be synced "
+			"to disk: %s",
+			strerror(-r));
 	return r;
 }
