@@ -699,8 +699,8 @@ int be_secret_import(struct ctl *c, const char *const *names, struct kura_secbuf
 			(uint64_t)json_integer_value(e) < n)
 			*ret_failed = (size_t)json_integer_value(e);
 		json_decref(resp);
-		r = kura_wire_reply_parse(rep.buf ? rep.buf->data : NULL, rep.buf ? rep.buf->len : 0,
-			status, &resp, err);
+		r = kura_wire_reply_parse(rep.buf ? rep.buf->data : NULL,
+			rep.buf ? rep.buf->len : 0, status, &resp, err);
 		kura_secbuf_free(rep.buf);
 		if (r < 0)
 			return r;

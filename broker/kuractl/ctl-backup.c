@@ -77,7 +77,7 @@ static const char restore_usage[] =
 /* One part of a backup: its name in the state directory and where its bytes come from. */
 struct part {
 	char name[64];
-	char src[PATH_MAX]; /* a file to copy (NULL data) */
+	char src[PATH_MAX];       /* a file to copy (NULL data) */
 	struct kura_secbuf *data; /* key material, from guarded memory */
 	uint64_t size;
 	mode_t mode;
@@ -351,7 +351,8 @@ int ctl_backup(struct ctl *c, int argc, char **argv)
 	}
 	if (!mkdtemp(tmp)) {
 		r = -errno;
-		snprintf(why, sizeof(why), "cannot make a temporary directory: %s", strerror(errno));
+		snprintf(why, sizeof(why), "cannot make a temporary directory: %s",
+			strerror(errno));
 		goto fail;
 	}
 	made_tmp = true;
@@ -419,8 +420,8 @@ int ctl_backup(struct ctl *c, int argc, char **argv)
 		if (with_key) {
 			r = kura_master_load_file(path, &key);
 			if (r < 0) {
-				snprintf(why, sizeof(why), "cannot read the master key %s: %s", path,
-					strerror(-r));
+				snprintf(why, sizeof(why), "cannot read the master key %s: %s",
+					path, strerror(-r));
 				goto fail;
 			}
 			r = add_part(&parts, &n, KURA_MASTER_FILE_NAME, NULL, key, 0400);
@@ -463,7 +464,8 @@ int ctl_backup(struct ctl *c, int argc, char **argv)
 			continue;
 		}
 		{
-			_cleanup_close_ int in = open(parts[i].src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int in = open(parts[i].src,
+				O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 			uint8_t buf[65536], check[HASH_BYTES];
 			crypto_generichash_state ph;
 			uint64_t got = 0;
@@ -480,7 +482,8 @@ int ctl_backup(struct ctl *c, int argc, char **argv)
 				r = write_all(f.fd, buf, (size_t)k, &h);
 			}
 			crypto_generichash_final(&ph, check, HASH_BYTES);
-			if (r == 0 && (got != parts[i].size || memcmp(check, parts[i].hash, HASH_BYTES)))
+			if (r == 0 &&
+				(got != parts[i].size || memcmp(check, parts[i].hash, HASH_BYTES)))
 				r = -ESTALE; /* our own copy changed under us */
 		}
 	}
@@ -503,14 +506,17 @@ int ctl_backup(struct ctl *c, int argc, char **argv)
 		json_object_set_new(man, "checksum", json_string(hx));
 		r = ctl_print_json(json_incref(man));
 	} else {
+		const char *keynote = "a passphrase (not included)";
+
+		if (strcmp(master, "tpm2") == 0)
+			keynote = "sealed to this host's TPM2 (its blob included)";
+		else if (with_key)
+			keynote = "included (--with-key)";
+		else if (strcmp(master, "file") == 0)
+			keynote = "NOT included: keep the key file; restore needs --key-file";
 		printf("backed up %s to %s: store revision %lld, audit log up to seq %llu, %zu "
 		       "parts; master key %s\n",
-			c->state_dir, file, (long long)rev, (unsigned long long)seq, n,
-			strcmp(master, "tpm2") == 0 ? "sealed to this host's TPM2 (its blob included)" :
-			with_key			? "included (--with-key)" :
-			strcmp(master, "file") == 0 ?
-							  "NOT included: keep the key file; restore needs --key-file" :
-							  "a passphrase (not included)");
+			c->state_dir, file, (long long)rev, (unsigned long long)seq, n, keynote);
 		r = KURA_EXIT_OK;
 	}
 	goto out;
@@ -603,11 +609,13 @@ static int check_backup(int fd, const char *file, json_t **ret_manifest, off_t *
 	/* The trailer: "blake2b HEX\n", over everything before it. */
 	if ((uint64_t)st.st_size != nl + total + 8 + HASH_BYTES * 2 + 1) {
 		json_decref(man);
-		return damaged(why, why_size, file, "its size does not match its manifest (cut off?)");
+		return damaged(why, why_size, file,
+			"its size does not match its manifest (cut off?)");
 	}
 	crypto_generichash_init(&h, NULL, 0, HASH_BYTES);
 	for (pos = 0; pos < nl + total;) {
-		size_t want_n = nl + total - pos < sizeof(buf) ? (size_t)(nl + total - pos) : sizeof(buf);
+		size_t want_n = nl + total - pos < sizeof(buf) ? (size_t)(nl + total - pos) :
+								 sizeof(buf);
 
 		k = pread(fd, buf, want_n, (off_t)pos);
 		if (k <= 0) {
@@ -648,10 +656,9 @@ static int unpack(int fd, off_t off, const json_t *files, const char *dir, char 
 		json_t *e = json_array_get(files, i);
 		const char *name = json_string_value(json_object_get(e, "path"));
 		uint64_t left = (uint64_t)json_integer_value(json_object_get(e, "size"));
-		int mode = strcmp(name, KURA_MASTER_FILE_NAME) == 0 ||
-					strcmp(name, KURA_MASTER_TPM2_NAME) == 0 ?
-				   0400 :
-				   0600;
+		bool key = strcmp(name, KURA_MASTER_FILE_NAME) == 0 ||
+			strcmp(name, KURA_MASTER_TPM2_NAME) == 0;
+		int mode = key ? 0400 : 0600;
 		uint8_t buf[65536], got[HASH_BYTES], want[HASH_BYTES];
 		crypto_generichash_state h;
 		_cleanup_close_ int out = -1;
@@ -662,7 +669,8 @@ static int unpack(int fd, off_t off, const json_t *files, const char *dir, char 
 			return -errno;
 		crypto_generichash_init(&h, NULL, 0, HASH_BYTES);
 		while (r == 0 && left) {
-			ssize_t k = pread(fd, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf), off);
+			ssize_t k = pread(fd, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf),
+				off);
 
 			if (k <= 0) {
 				r = k < 0 ? -errno : -EIO;
@@ -675,10 +683,11 @@ static int unpack(int fd, off_t off, const json_t *files, const char *dir, char 
 		crypto_generichash_final(&h, got, HASH_BYTES);
 		if (r == 0 && fsync(out) < 0)
 			r = -errno;
-		if (r == 0 && (sodium_hex2bin(want, sizeof(want),
-				       json_string_value(json_object_get(e, "blake2b")),
-				       HASH_BYTES * 2, NULL, NULL, NULL) != 0 ||
-				      sodium_memcmp(want, got, HASH_BYTES) != 0)) {
+		if (r == 0 &&
+			(sodium_hex2bin(want, sizeof(want),
+				 json_string_value(json_object_get(e, "blake2b")), HASH_BYTES * 2,
+				 NULL, NULL, NULL) != 0 ||
+				sodium_memcmp(want, got, HASH_BYTES) != 0)) {
 			snprintf(why, why_size, "part %s does not match its checksum", name);
 			return -EBADMSG;
 		}

@@ -173,8 +173,9 @@ int ctl_newfile_begin(const char *path, bool private_dir, struct ctl_newfile *f,
 		snprintf(why, why_size, "cannot open the directory %s: %s", dir, strerror(errno));
 		return -errno;
 	}
-	if (private_dir && (fstat(f->dirfd, &st) < 0 || (st.st_uid != 0 && st.st_uid != geteuid()) ||
-				   (st.st_mode & 022))) {
+	if (private_dir &&
+		(fstat(f->dirfd, &st) < 0 || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+			(st.st_mode & 022))) {
 		snprintf(why, why_size,
 			"refusing to write key material into %s: anyone but its owner can write "
 			"there (or it is not root's or ours); choose a directory only root can change",

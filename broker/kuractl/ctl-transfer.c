@@ -39,7 +39,8 @@ static const char import_usage[] =
 	"Everything is read and checked first: every bad line (or file) is reported with its\n"
 	"line number (or path), and then nothing is imported. A name already in the store, or\n"
 	"given twice, is refused the same way (import makes new secrets only). Then the\n"
-	"secrets go in batches of " "512, one transaction each, each secret recorded in the\n"
+	"secrets go in batches of "
+	"512, one transaction each, each secret recorded in the\n"
 	"audit log as a put; if a batch is refused (the store changed meanwhile), the import\n"
 	"stops and says exactly which lines were imported. Values are never printed. Progress\n"
 	"goes to standard error when it is a terminal.\n"
@@ -76,7 +77,7 @@ struct entry {
 struct input {
 	struct kura_secbuf *text;    /* NDJSON, whole */
 	struct kura_secbuf *scratch; /* checking values */
-	int dirfd;                /* --dir */
+	int dirfd;                   /* --dir */
 	struct entry *e;
 	size_t n, cap;
 	size_t bad;
@@ -157,7 +158,8 @@ static char *full_name(struct input *in, const struct entry *e, const char *raw,
 		char shown[4 * KURA_NAME_MAX + 8];
 
 		bad(in, e, "invalid secret name %s: %s",
-			kura_escape(name, strlen(name) > KURA_NAME_MAX ? KURA_NAME_MAX : strlen(name),
+			kura_escape(name,
+				strlen(name) > KURA_NAME_MAX ? KURA_NAME_MAX : strlen(name),
 				KURA_ESCAPE_TEXT, shown, sizeof(shown)),
 			rule);
 		free(name);
@@ -170,8 +172,7 @@ static char *full_name(struct input *in, const struct entry *e, const char *raw,
  * One NDJSON line's value appended to the guarded buffer into (NULL: only check it). -EINVAL
  * after reporting what is wrong, never quoting the value.
  */
-static int line_value(struct input *in, struct entry *e, char **ret_name,
-	struct kura_secbuf *into)
+static int line_value(struct input *in, struct entry *e, char **ret_name, struct kura_secbuf *into)
 {
 	_cleanup_json_ json_t *j = NULL;
 	const json_t *name, *v, *v64;
@@ -219,8 +220,8 @@ static int line_value(struct input *in, struct entry *e, char **ret_name,
 			r = kura_base64_decode(json_string_value(v64), len, in->scratch->data,
 				in->scratch->cap, &got);
 		else
-			r = kura_base64_decode(json_string_value(v64), len,
-				into->data + into->len, into->cap - into->len, &got);
+			r = kura_base64_decode(json_string_value(v64), len, into->data + into->len,
+				into->cap - into->len, &got);
 		if (r < 0) {
 			bad(in, e, "\"value_b64\" is not base64");
 			return -EINVAL;
@@ -485,8 +486,9 @@ static int cross_check(struct ctl *c, struct input *in)
 			if (o && strcmp(o, in->e[i].name) == 0)
 				bad(in, &in->e[i], "secret %s already exists", o);
 			else if (o)
-				bad(in, &in->e[i], "%s clashes with the secret %s (a name is a "
-						   "secret or a folder, never both)",
+				bad(in, &in->e[i],
+					"%s clashes with the secret %s (a name is a "
+					"secret or a folder, never both)",
 					in->e[i].name, o);
 		}
 	kura_secret_list_done(&l);
@@ -517,8 +519,9 @@ static void say_imported(const struct input *in, size_t done)
 	}
 	where(&in->e[0], a, sizeof(a));
 	where(&in->e[done - 1], b, sizeof(b));
-	fprintf(stderr, "kuractl: imported %zu secrets, the input's first %zu (%s to %s); none "
-			"after them\n",
+	fprintf(stderr,
+		"kuractl: imported %zu secrets, the input's first %zu (%s to %s); none "
+		"after them\n",
 		done, done, a, b);
 }
 
@@ -652,7 +655,8 @@ int ctl_secret_import(struct ctl *c, int argc, char **argv)
 		if (r == 0)
 			r = be_secret_import(c, names, values, n, &failed, &rev, &err);
 		else
-			failed = got, kura_err_set(&err, r, "cannot read it again: %s", strerror(-r));
+			failed = got,
+			kura_err_set(&err, r, "cannot read it again: %s", strerror(-r));
 		kura_secbuf_free(all);
 		all = NULL;
 		if (r < 0) {
@@ -806,7 +810,8 @@ int ctl_secret_export(struct ctl *c, int argc, char **argv)
 		if (mkdir(dir, 0700) < 0) {
 			fprintf(stderr, "kuractl: cannot make the directory %s: %s%s\n", dir,
 				strerror(errno),
-				errno == EEXIST ? " (export writes into a new directory only)" : "");
+				errno == EEXIST ? " (export writes into a new directory only)" :
+						  "");
 			return KURA_EXIT_WRITE_REFUSED;
 		}
 		treefd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -839,8 +844,8 @@ int ctl_secret_export(struct ctl *c, int argc, char **argv)
 			if (fd >= 0)
 				close(fd);
 			if (r < 0)
-				kura_err_set(&err, r, "cannot write %s/%s: %s", dir, l.items[i].name,
-					strerror(-r));
+				kura_err_set(&err, r, "cannot write %s/%s: %s", dir,
+					l.items[i].name, strerror(-r));
 			continue;
 		}
 		r = export_line(&l.items[i], value, &line);

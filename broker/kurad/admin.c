@@ -254,7 +254,9 @@ static enum MHD_Result import(struct kura_admin *d, struct MHD_Connection *c,
 		r = kura_secret_put_many(d->vault, names, values, n, &failed, &rev, &err);
 		/* Each put recorded as a single one is, fingerprint and all. */
 		for (size_t i = 0; r == 0 && i < n && !unrecorded; i++) {
-			struct kura_op_args a = { .name = names[i], .value = values[i], .create = true };
+			struct kura_op_args a = { .name = names[i],
+				.value = values[i],
+				.create = true };
 			struct kura_op_result res = { .version = 1 };
 			struct kura_op_record rec;
 
@@ -262,8 +264,9 @@ static enum MHD_Result import(struct kura_admin *d, struct MHD_Connection *c,
 				res.fingerprint[0] = 0;
 			if (kura_op_record(op, &a, &res, 0, &who, "import", &rec) &&
 				kura_recorder_append(d->rec, &rec.event) < 0)
-				unrecorded = "the secrets were imported, but their audit records could "
-					     "not all be written";
+				unrecorded =
+					"the secrets were imported, but their audit records could "
+					"not all be written";
 		}
 		kura_keeper_release(d->keeper);
 	}

@@ -1253,9 +1253,9 @@ int kura_store_sqlite_backup(const char *src, const char *dst, int64_t *ret_rev)
 		rc = sqlite3_exec(to, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
 	if (r == 0 && rc != SQLITE_OK)
 		r = rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ? -EUCLEAN :
-		    rc == SQLITE_FULL                          ? -ENOSPC :
-		    rc == SQLITE_CANTOPEN                      ? -ENOENT :
-								 -EIO;
+			rc == SQLITE_FULL                       ? -ENOSPC :
+			rc == SQLITE_CANTOPEN                   ? -ENOENT :
+								  -EIO;
 	sqlite3_close(from);
 	sqlite3_close(to);
 	if (r == 0 && fsync(fd) < 0)

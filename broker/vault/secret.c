@@ -425,8 +425,7 @@ static int cmp_idx(const void *a, const void *b)
 
 /* Within a batch: no name twice, none a folder of another (the store's checks cannot see
  * what the same transaction writes). -EEXIST with *ret_failed and err naming it. */
-static int batch_check(const char *const *names, size_t n, size_t *ret_failed,
-	struct kura_err *err)
+static int batch_check(const char *const *names, size_t n, size_t *ret_failed, struct kura_err *err)
 {
 	_cleanup_free_ size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
 
@@ -493,9 +492,10 @@ int kura_secret_put_many(struct kura_vault *v, const char *const *names,
 					"secret %s already exists (import makes new secrets only)",
 					names[i]);
 			} else if (r == -ENOENT) {
-				sec = (struct secret_record){
-					.created = now, .updated = now, .latest = 1, .current = 1
-				};
+				sec = (struct secret_record){ .created = now,
+					.updated = now,
+					.latest = 1,
+					.current = 1 };
 				randombytes_buf(sec.id, sizeof(sec.id));
 				r = add_folder_checks(v, names[i], &txn, &seen, err);
 				if (r == 0)
