@@ -39,9 +39,8 @@ static const char import_usage[] =
 	"Everything is read and checked first: every bad line (or file) is reported with its\n"
 	"line number (or path), and then nothing is imported. A name already in the store, or\n"
 	"given twice, is refused the same way (import makes new secrets only). Then the\n"
-	"secrets go in batches of "
-	"512, one transaction each, each secret recorded in the\n"
-	"audit log as a put; if a batch is refused (the store changed meanwhile), the import\n"
+	"secrets go in batches of up to 512, one transaction each, each secret recorded in\n"
+	"the audit log as a put; if a batch is refused (the store changed meanwhile), import\n"
 	"stops and says exactly which lines were imported. Values are never printed. Progress\n"
 	"goes to standard error when it is a terminal.\n"
 	"Options: --json, --state-dir, --run-dir, --offline and the key options as for kuractl.\n"
@@ -63,7 +62,8 @@ static const char export_usage[] =
 	"  --dir DIR      write a directory tree (needs --values)\n"
 	"Options: --json (ignored: the output is JSON), --state-dir, --run-dir, --offline and\n"
 	"the key options as for kuractl.\n"
-	"Exit status: 0 written, 1 refused, 2 usage, 3 system error.\n";
+	"Exit status: 0 written, 1 refused, 2 usage, 3 system error, 15 the target exists\n"
+	"(or is a symbolic link: never followed).\n";
 
 /* One secret of the input: where it is (a line of the buffer, or a file's path). */
 struct entry {

@@ -218,6 +218,35 @@ want "naming it" grep -q "svc/link: not a regular file" "$T/err"
 want "nothing imported" sh -c "! $KA secret show again/svc/token >/dev/null 2>&1"
 t_end "import of a directory tree; a symlink in it is refused" "$(cat "$T/err")"
 
+# kurad's own checks of a batch, for a client that skips kuractl's: a name twice, or one a
+# folder of another, refuses the whole batch, naming the secret by its index.
+post_import() {
+	/usr/bin/python3 - "$RA/admin.sock" "$1" <<'EOF'
+import json, socket, sys
+body = sys.argv[2].encode()
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"POST /v1/import HTTP/1.1\r\nHost: k\r\nConnection: close\r\n"
+          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+head, _, rest = data.partition(b"\r\n\r\n")
+print(head.split(b" ")[1].decode(), json.loads(rest).get("index", "-"))
+EOF
+}
+want "a name twice in one batch is refused at index 2" \
+	[ "$(post_import '{"secrets":[{"name":"raw/a","value":"YQ=="},{"name":"raw/b","value":"Yg=="},{"name":"raw/a","value":"Yw=="}]}')" = "409 2" ]
+want "a secret and a folder of it in one batch are refused" \
+	[ "$(post_import '{"secrets":[{"name":"raw/c","value":"YQ=="},{"name":"raw/c/d","value":"Yg=="}]}' | cut -d' ' -f1)" = 409 ]
+want "bad base64 is refused at its index" \
+	[ "$(post_import '{"secrets":[{"name":"raw/e","value":"YQ=="},{"name":"raw/f","value":"!!"}]}')" = "400 1" ]
+want "nothing of those batches is there" sh -c "! $KA secret list raw/ | grep -q raw/"
+t_end "kurad refuses a whole batch that a client built wrong"
+
 # 6. Export.
 $KA secret export app/ >"$T/exp" 2>"$T/err"
 rc=$?
