@@ -37,7 +37,7 @@ static const char backup_usage[] =
 	"Write a consistent copy of the state directory to FILE (new, mode 0600, made whole\n"
 	"or not at all; an existing file or a symbolic link there is refused), while kurad\n"
 	"runs or not: the store by SQLite's online backup (one snapshot, kurad keeps\n"
-	"writing), then the audit log and its state (holding every record written before\n"
+	"writing), then the audit log, its state and start point (holding every record before\n"
 	"the snapshot, and perhaps a few after), the TPM2 blob if the master key is sealed,\n"
 	"and a manifest (format, kura version, time, store revision, the audit log's last\n"
 	"seq and MAC, a BLAKE2b checksum of each part and of the whole).\n"
@@ -59,13 +59,13 @@ static const char restore_usage[] =
 	"\n"
 	"Bring a backup back into the state directory (--state-dir, default " KURA_STATE_DIR ").\n"
 	"The whole file is checked first (its checksum, the manifest, each part's checksum);\n"
-	"a damaged or altered backup is refused with nothing written. The state is built\n"
+	"a damaged or cut-off backup is refused with nothing written. The state is built\n"
 	"beside the target, synced, checked (the master key opens the store, the audit log's\n"
 	"tail verifies) and then moved into place in one rename.\n"
 	"\n"
-	"Refuses a state that is in use (a kurad or kuractl holds its audit log), and a\n"
-	"non-empty state directory unless --force; with --force the old one is kept, renamed\n"
-	"to STATE_DIR.replaced-TIME, for you to remove.\n"
+	"Refuses a state that is in use (a kurad holds its kurad.lock, or a kurad or kuractl\n"
+	"its audit log), and a non-empty state directory unless --force; with --force the\n"
+	"old one is kept, renamed to STATE_DIR.replaced-TIME, for you to remove.\n"
 	"  --key-file F         the master key, for a backup made without --with-key: it is\n"
 	"                       checked against the store and copied to STATE_DIR/master.key\n"
 	"  --passphrase-file F  check the passphrase opens the restored store\n"
@@ -167,6 +167,22 @@ static int read_small(int dirfd, const char *name, char *buf, size_t size, size_
 	return 0;
 }
 
+/* The files that change when the log's shape does (a key epoch, a rotation, an archive): its
+ * state and its start point, one after the other in buf. */
+static int read_marks(int dirfd, char *buf, size_t size, size_t *ret_len)
+{
+	size_t a = 0, b = 0;
+	int r = read_small(dirfd, "state", buf, size / 2, &a);
+
+	if (r == 0) {
+		r = read_small(dirfd, "start", buf + a, size - a, &b);
+		if (r == -ENOENT)
+			r = 0, b = 0;
+	}
+	*ret_len = a + b;
+	return r;
+}
+
 static bool is_log_name(const char *n)
 {
 	size_t len = strlen(n);
@@ -201,15 +217,18 @@ static int copy_audit(const char *state_dir, const char *tmp, uint64_t *ret_seq,
 		(to = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return -errno;
 	for (int attempt = 0; attempt < 20 && r == -EAGAIN; attempt++) {
-		char s1[1024], s2[1024];
+		char s1[8192], s2[8192];
 		size_t l1 = 0, l2 = 0;
 		DIR *d;
 		struct dirent *de;
 		int fd = dup(from);
 
-		r = read_small(from, "state", s1, sizeof(s1), &l1);
+		r = read_marks(from, s1, sizeof(s1), &l1);
 		if (r == 0)
 			r = copy_file(from, "state", to, "state");
+		/* Where the log begins once archived (kura_audit_archive): verify needs it. */
+		if (r == 0 && faccessat(from, "start", F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			r = copy_file(from, "start", to, "start");
 		if (r == 0 && (fd < 0 || !(d = fdopendir(fd)))) {
 			r = -errno;
 			if (fd >= 0)
@@ -224,7 +243,7 @@ static int copy_audit(const char *state_dir, const char *tmp, uint64_t *ret_seq,
 			close(fd);
 		}
 		if (r == 0)
-			r = read_small(from, "state", s2, sizeof(s2), &l2);
+			r = read_marks(from, s2, sizeof(s2), &l2);
 		if (r == 0 && (l1 != l2 || memcmp(s1, s2, l1) != 0))
 			r = -EAGAIN;
 	}
@@ -386,7 +405,8 @@ int ctl_backup(struct ctl *c, int argc, char **argv)
 			goto fail;
 		}
 		while (r == 0 && (de = readdir(d)))
-			if (is_log_name(de->d_name) || strcmp(de->d_name, "state") == 0) {
+			if (is_log_name(de->d_name) || strcmp(de->d_name, "state") == 0 ||
+				strcmp(de->d_name, "start") == 0) {
 				char name[64];
 
 				snprintf(name, sizeof(name), "audit/%.40s", de->d_name);
@@ -540,7 +560,8 @@ out:
 static bool part_name_ok(const char *name)
 {
 	if (strcmp(name, KURA_STORE_FILE_NAME) == 0 || strcmp(name, KURA_MASTER_FILE_NAME) == 0 ||
-		strcmp(name, KURA_MASTER_TPM2_NAME) == 0 || strcmp(name, "audit/state") == 0)
+		strcmp(name, KURA_MASTER_TPM2_NAME) == 0 || strcmp(name, "audit/state") == 0 ||
+		strcmp(name, "audit/start") == 0)
 		return true;
 	return strncmp(name, "audit/", 6) == 0 && is_log_name(name + 6);
 }
@@ -695,6 +716,17 @@ static int unpack(int fd, off_t off, const json_t *files, const char *dir, char 
 	return r;
 }
 
+/* Whether someone else holds the flock on dir/name (a file or a directory); if not, it is ours
+ * now, through *ret_fd. */
+static bool locked(const char *dir, const char *name, int *ret_fd)
+{
+	char p[PATH_MAX + 32];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	*ret_fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	return *ret_fd >= 0 && flock(*ret_fd, LOCK_EX | LOCK_NB) < 0;
+}
+
 /* Whether dir holds anything. */
 static bool has_entries(const char *dir)
 {
@@ -726,7 +758,7 @@ int ctl_restore(struct ctl *c, int argc, char **argv)
 	};
 	char target[PATH_MAX], tmp[PATH_MAX + 32], old[PATH_MAX + 64], p[PATH_MAX + 64];
 	char why[4400] = "", when[32];
-	_cleanup_close_ int fd = -1, lockfd = -1;
+	_cleanup_close_ int fd = -1, lockfd = -1, kdlock = -1;
 	_cleanup_secbuf_ struct kura_secbuf *key = NULL;
 	struct kura_audit_opts ao = KURA_AUDIT_OPTS_DEFAULT;
 	struct kura_master_source m = { 0 };
@@ -799,14 +831,13 @@ int ctl_restore(struct ctl *c, int argc, char **argv)
 		snprintf(target, sizeof(target), "%s", c->state_dir);
 	}
 	exists = access(target, F_OK) == 0;
-	snprintf(p, sizeof(p), "%s/audit", target);
-	lockfd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	/* The lock kurad's key-custody process (and an offline kuractl) holds on the audit
-	 * log while it has the state open: held, someone works on this state now. */
-	if (lockfd >= 0 && flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+	/* The locks of whoever works on this state now: kurad's on STATE_DIR/kurad.lock for as
+	 * long as it runs (daemon.c), and its key-custody process's (or an offline kuractl's)
+	 * on the audit log while it has the state open. Held here until the restore is done. */
+	if (locked(target, "kurad.lock", &kdlock) || locked(target, "audit", &lockfd)) {
 		snprintf(why, sizeof(why),
-			"%s is in use: a kurad (or a kuractl) has its audit log open; stop it "
-			"first; nothing was restored",
+			"%s is in use: a kurad (or a kuractl) holds its lock; stop it first; "
+			"nothing was restored",
 			target);
 		r = -EBUSY;
 		goto fail;

@@ -42,9 +42,9 @@ trap 'exit 130' INT TERM HUP
 umask 077
 NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
 
-# kd_start STATE RUN: a kurad, waited for until it answers; its pid in KDPID.
+# kd_start STATE RUN [CONFIG]: a kurad, waited for until it answers; its pid in KDPID.
 kd_start() {
-	"$KD" --state-dir "$1" --run-dir "$2" >>"$T/kurad.log" 2>&1 &
+	"$KD" --state-dir "$1" --run-dir "$2" ${3:+--config "$3"} >>"$T/kurad.log" 2>&1 &
 	KDPID=$!
 	PIDS="$PIDS $KDPID"
 	for _i in $(seq 1 100); do
@@ -64,7 +64,9 @@ A=$T/a
 RA=$T/run-a
 "$K" --state-dir "$A" init --audit-key-out "$T/a.akey" >/dev/null 2>"$T/err" ||
 	tap_bail "init: $(cat "$T/err")"
-kd_start "$A" "$RA" || tap_bail "kurad does not start: $(tail -5 "$T/kurad.log")"
+# Small audit files, so that the log rotates and can be archived.
+echo "audit-max-file-mb = 1" >"$T/kurad.conf"
+kd_start "$A" "$RA" "$T/kurad.conf" || tap_bail "kurad does not start: $(tail -5 "$T/kurad.log")"
 KA="$K --state-dir $A --run-dir $RA"
 printf 'keep-me-42' | $KA secret put app/db >/dev/null
 $KA grant 'app/*' --host --uid 0 >/dev/null 2>"$T/err" || tap_bail "grant: $(cat "$T/err")"
@@ -185,6 +187,23 @@ import json,sys; j=json.load(sys.stdin); l=json.loads(sys.argv[1]); sys.exit(j[\
 want "no value is echoed" sh -c "! grep -q -F '$(printf '%s' "$line" | cut -d'"' -f8)' '$T/out' '$T/err'"
 t_end "import of 100000 secrets of 64 bytes through kurad took ${secs}s"
 tap_diag "import: 100000 secrets of 64 bytes in ${secs}s: kuractl secret import 100k.ndjson (through kurad)"
+
+# An archived log (kuractl audit archive, kurad running) backs up with its start point, and the
+# restored log verifies from it.
+"$K" audit archive --before 2099-01-01 --key "$T/a.akey" --dir "$A/audit" "$T/arch" \
+	>"$T/out" 2>&1
+rc=$?
+want "archive exits 0 (got $rc: $(cat "$T/out"))" [ "$rc" -eq 0 ]
+want "the log has a start point" [ -f "$A/audit/start" ]
+$KA backup "$T/arch.bak" >"$T/out" 2>&1
+want "backup of the archived log exits 0 ($(cat "$T/out"))" [ $? -eq 0 ]
+"$K" --state-dir "$T/e" --key-file "$A/master.key" restore "$T/arch.bak" >"$T/out" 2>&1
+want "restore exits 0 ($(cat "$T/out"))" [ $? -eq 0 ]
+want "the start point is restored" [ -f "$T/e/audit/start" ]
+want "the restored log verifies from its start point" "$K" --state-dir "$T/e" audit verify \
+	--key "$T/a.akey" >"$T/verify" 2>&1
+t_end "a log archived under a running kurad backs up and restores with its start point" \
+	"$(cat "$T/verify")"
 
 # 5. Bad input: every bad line by number, nothing imported.
 printf '%s\n' '{"name":"imp/ok1","value":"s3cr3t-one"}' 'not json s3cr3t-two' \
