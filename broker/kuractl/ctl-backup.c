@@ -264,27 +264,6 @@ static int copy_audit(const char *state_dir, const char *tmp, uint64_t *ret_seq,
 	return 0;
 }
 
-static void rmtree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char p[PATH_MAX];
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (de->d_type == DT_DIR)
-			rmtree(p);
-		else
-			unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static int add_part(struct part **parts, size_t *n, const char *name, const char *src,
 	struct kura_secbuf *data, mode_t mode)
 {
@@ -550,7 +529,7 @@ out:
 	json_decref(man);
 	free(parts);
 	if (made_tmp)
-		rmtree(tmp);
+		ctl_rmtree(tmp);
 	return r;
 }
 
@@ -916,7 +895,7 @@ int ctl_restore(struct ctl *c, int argc, char **argv)
 		else
 			replaced = has_entries(old);
 		if (r == 0 && !replaced)
-			rmtree(old);
+			ctl_rmtree(old);
 	} else if (r == 0 && rename(tmp, target) < 0) {
 		r = -errno;
 	}
@@ -960,7 +939,7 @@ fail:
 		r = kura_outcome_exit(r);
 out:
 	if (made_tmp)
-		rmtree(tmp);
+		ctl_rmtree(tmp);
 	json_decref(man);
 	return r;
 }

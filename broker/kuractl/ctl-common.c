@@ -1,6 +1,8 @@
 /* What every kuractl command shares: the common options, usage errors, failures as exit
  * statuses, JSON output, and opening the state directory offline. No plaintext. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -230,4 +232,25 @@ void ctl_newfile_abort(struct ctl_newfile *f)
 	if (f->dirfd >= 0)
 		close(f->dirfd);
 	f->fd = f->dirfd = -1;
+}
+
+void ctl_rmtree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char p[PATH_MAX];
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (de->d_type == DT_DIR)
+			ctl_rmtree(p);
+		else
+			unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
 }

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,7 +60,8 @@ static const char export_usage[] =
 	"                 0700, one 0600 file per secret), never a terminal or an existing path.\n"
 	"                 Each value read is recorded in the audit log as a get.\n"
 	"  --output FILE  write to FILE (new, 0600; made whole or not at all)\n"
-	"  --dir DIR      write a directory tree (needs --values)\n"
+	"  --dir DIR      write a directory tree (needs --values; new, built beside DIR and\n"
+	"                 renamed into place whole)\n"
 	"Options: --json (ignored: the output is JSON), --state-dir, --run-dir, --offline and\n"
 	"the key options as for kuractl.\n"
 	"Exit status: 0 written, 1 refused, 2 usage, 3 system error, 15 the target exists\n"
@@ -762,6 +764,7 @@ int ctl_secret_export(struct ctl *c, int argc, char **argv)
 	struct kura_err err = { 0 };
 	const char *output = NULL, *dir = NULL, *prefix = "";
 	_cleanup_close_ int treefd = -1;
+	char treetmp[PATH_MAX];
 	bool values = false;
 	char why[4400];
 	int opt, r, out = STDOUT_FILENO;
@@ -807,22 +810,35 @@ int ctl_secret_export(struct ctl *c, int argc, char **argv)
 		out = f.fd;
 	}
 	if (dir) {
-		if (mkdir(dir, 0700) < 0) {
-			fprintf(stderr, "kuractl: cannot make the directory %s: %s%s\n", dir,
-				strerror(errno),
-				errno == EEXIST ? " (export writes into a new directory only)" :
-						  "");
+		struct stat st;
+
+		/* Built beside DIR and renamed into place at the end, never over anything: an
+		 * export that fails leaves no DIR at all. */
+		if (lstat(dir, &st) == 0 || errno != ENOENT) {
+			fprintf(stderr,
+				"kuractl: %s: %s (export writes into a new directory only)\n", dir,
+				errno == ENOENT ? "it exists" : strerror(errno));
 			return KURA_EXIT_WRITE_REFUSED;
 		}
-		treefd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (snprintf(treetmp, sizeof(treetmp), "%s.kuractl-XXXXXX", dir) >=
+				(int)sizeof(treetmp) ||
+			!mkdtemp(treetmp)) {
+			fprintf(stderr, "kuractl: cannot make a directory beside %s: %s\n", dir,
+				strerror(errno));
+			return KURA_EXIT_SYSTEM;
+		}
+		treefd = open(treetmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (treefd < 0) {
-			fprintf(stderr, "kuractl: cannot open %s: %s\n", dir, strerror(errno));
+			fprintf(stderr, "kuractl: cannot open %s: %s\n", treetmp, strerror(errno));
+			ctl_rmtree(treetmp);
 			return KURA_EXIT_SYSTEM;
 		}
 	}
 	r = ctl_connect(c);
 	if (r > 0) {
 		ctl_newfile_abort(&f);
+		if (dir)
+			ctl_rmtree(treetmp);
 		return r;
 	}
 	r = be_secret_list(c, prefix, &l, &err);
@@ -857,13 +873,18 @@ int ctl_secret_export(struct ctl *c, int argc, char **argv)
 	ctl_disconnect(c);
 	if (r == 0 && output)
 		r = ctl_newfile_commit(&f);
+	if (r == 0 && dir &&
+		(fsync(treefd) < 0 ||
+			renameat2(AT_FDCWD, treetmp, AT_FDCWD, dir, RENAME_NOREPLACE) < 0))
+		r = kura_err_set(&err, -errno, "cannot move the export to %s: %s", dir,
+			strerror(errno));
 	if (r < 0) {
 		ctl_newfile_abort(&f);
-		r = ctl_fail(r, &err);
-		if (output)
-			fprintf(stderr, "kuractl: %s was not written\n", output);
 		if (dir)
-			fprintf(stderr, "kuractl: %s holds a partial export: remove it\n", dir);
+			ctl_rmtree(treetmp);
+		r = ctl_fail(r, &err);
+		if (output || dir)
+			fprintf(stderr, "kuractl: %s was not written\n", output ? output : dir);
 	} else if (output || dir) {
 		fprintf(stderr, "kuractl: exported %zu secrets%s to %s\n", l.n,
 			values ? " with their values" : "", output ? output : dir);

@@ -139,6 +139,10 @@ int ctl_newfile_begin(const char *path, bool private_dir, struct ctl_newfile *f,
 int ctl_newfile_commit(struct ctl_newfile *f);
 void ctl_newfile_abort(struct ctl_newfile *f);
 
+/* Remove dir and everything below it (our own temporary directories only; no symlink is
+ * followed: entries are unlinked, directories recursed by their d_type). */
+void ctl_rmtree(const char *dir);
+
 int ctl_secret_import(struct ctl *c, int argc, char **argv);
 int ctl_secret_export(struct ctl *c, int argc, char **argv);
 int ctl_backup(struct ctl *c, int argc, char **argv);

@@ -286,6 +286,22 @@ want "an existing file is refused (got $rc)" [ "$rc" -eq 15 ]
 t_end "export: names without values by default; --values only into a new 0600 file" \
 	"$(cat "$T/err")"
 
+$KA secret export app/ --values --dir "$T/exp-d" >"$T/out" 2>"$T/err"
+rc=$?
+want "--values --dir exits 0 (got $rc: $(cat "$T/err"))" [ "$rc" -eq 0 ]
+want "the tree is 0700" [ "$(stat -c %a "$T/exp-d" 2>/dev/null)" = 700 ]
+want "a file per secret, 0600" [ "$(stat -c %a "$T/exp-d/app/db" 2>/dev/null)" = 600 ]
+want "holding the value" [ "$(cat "$T/exp-d/app/db" 2>/dev/null)" = keep-me-42 ]
+want "no temporary left beside it" sh -c "! ls -d '$T'/exp-d.kuractl-* >/dev/null 2>&1"
+$KA secret export app/ --values --dir "$T/exp-d" >"$T/out" 2>"$T/err"
+rc=$?
+want "an existing directory is refused (got $rc)" [ "$rc" -eq 15 ]
+$KA secret export app/ --dir "$T/exp-e" >"$T/out" 2>"$T/err"
+rc=$?
+want "--dir without --values is refused (got $rc)" [ "$rc" -eq 2 ]
+t_end "export --values --dir: a new 0700 tree of 0600 files, never over an existing one" \
+	"$(cat "$T/err")"
+
 "$K" --state-dir "$T/round" init --audit-key-out "$T/round.akey" >/dev/null 2>&1
 "$K" --state-dir "$T/round" secret import "$T/exp-v" >"$T/out" 2>"$T/err"
 rc=$?
@@ -332,6 +348,12 @@ want "backup onto a planted symlink is refused with 15 (got $rc)" [ "$rc" -eq 15
 $KA secret export --values --output "$T/planted" >"$T/out" 2>"$T/err"
 rc=$?
 want "export onto a planted symlink is refused with 15 (got $rc)" [ "$rc" -eq 15 ]
+mkdir "$T/victim-dir"
+ln -s "$T/victim-dir" "$T/planted-dir"
+$KA secret export --values --dir "$T/planted-dir" >"$T/out" 2>"$T/err"
+rc=$?
+want "export --dir onto a planted symlink is refused with 15 (got $rc)" [ "$rc" -eq 15 ]
+want "nothing went through it" [ -z "$(ls -A "$T/victim-dir")" ]
 want "the symlink's target is untouched" [ "$(cat "$T/victim")" = original ]
 want "and the symlink is still a symlink" [ -L "$T/planted" ]
 mkdir -m 1777 "$T/pub"
