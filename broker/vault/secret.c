@@ -416,11 +416,11 @@ static size_t batch_find(const char *const *names, const size_t *idx, size_t n, 
 	return n;
 }
 
-static const char *const *sort_names;
-
-static int cmp_idx(const void *a, const void *b)
+static int cmp_idx(const void *a, const void *b, void *names)
 {
-	return strcmp(sort_names[*(const size_t *)a], sort_names[*(const size_t *)b]);
+	const char *const *n = names;
+
+	return strcmp(n[*(const size_t *)a], n[*(const size_t *)b]);
 }
 
 /* Within a batch: no name twice, none a folder of another (the store's checks cannot see
@@ -433,8 +433,7 @@ static int batch_check(const char *const *names, size_t n, size_t *ret_failed, s
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		idx[i] = i;
-	sort_names = names; /* qsort has no user pointer; the vault is used by one thread */
-	qsort(idx, n, sizeof(*idx), cmp_idx);
+	qsort_r(idx, n, sizeof(*idx), cmp_idx, (void *)names);
 	for (size_t i = 0; i < n; i++) {
 		const char *name = names[idx[i]];
 

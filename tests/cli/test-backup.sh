@@ -26,6 +26,7 @@ command -v setpriv >/dev/null 2>&1 || tap_bail "setpriv (util-linux) is needed"
 [ -x /usr/bin/python3 ] || tap_bail "/usr/bin/python3 is needed (run as nobody)"
 [ -x "$K" ] && [ -x "$KD" ] || tap_bail "no kuractl or kurad"
 
+# KEEP=1 keeps the test directory (kurad's log, the backups) for a look afterwards.
 # Under /tmp but reachable by nobody (for the attacker's tests): the states inside stay 0700.
 T=$(mktemp -d /tmp/kura-backup-test.XXXXXX) || tap_bail "mktemp failed"
 chmod 755 "$T"
@@ -35,7 +36,7 @@ cleanup() {
 		kill "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
-	rm -rf "$T"
+	[ -n "${KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
@@ -185,7 +186,8 @@ name=$(printf '%s' "$line" | python3 -c 'import json,sys; print(json.load(sys.st
 want "a value comes back byte for byte" sh -c "$KA secret get --json $name | python3 -c '
 import json,sys; j=json.load(sys.stdin); l=json.loads(sys.argv[1]); sys.exit(j[\"value\"]!=l[\"value_b64\"])' '$line'"
 want "no value is echoed" sh -c "! grep -q -F '$(printf '%s' "$line" | cut -d'"' -f8)' '$T/out' '$T/err'"
-t_end "import of 100000 secrets of 64 bytes through kurad took ${secs}s"
+t_end "import of 100000 secrets of 64 bytes through kurad took ${secs}s" \
+	"kurad's log: $(tail -5 "$T/kurad.log")"
 tap_diag "import: 100000 secrets of 64 bytes in ${secs}s: kuractl secret import 100k.ndjson (through kurad)"
 
 # An archived log (kuractl audit archive, kurad running) backs up with its start point, and the
