@@ -2,6 +2,7 @@
  * directory (so its watchers see a change at once and it holds the keys), or on the vault
  * here when none does; either way through the operations table (ops.h). Touches plaintext:
  * values cross the socket in base64 inside guarded buffers. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 
 #include "audit-event.h"
 #include "audit.h"
+#include "base64.h"
 #include "ctl.h"
 #include "json.h"
 #include "ops.h"
@@ -345,7 +347,7 @@ void ctl_disconnect(struct ctl *c)
  * Working offline, kuractl keeps the audit log itself, as kurad would: the log is opened before
  * anything is changed (fail closed), and each operation's record written when it is done.
  */
-static int audit_ready(struct ctl *c, bool reads, struct kura_err *err)
+static int audit_open(struct ctl *c, bool reads, bool fsync_each, struct kura_err *err)
 {
 	struct kura_audit_opts o = KURA_AUDIT_OPTS_DEFAULT;
 	char dir[4096];
@@ -355,6 +357,7 @@ static int audit_ready(struct ctl *c, bool reads, struct kura_err *err)
 		return 0;
 	/* Other kuractls take their turns (each holds the log for one operation). */
 	o.open_wait_ms = 10000;
+	o.fsync = fsync_each;
 	r = kura_audit_dir(c->state_dir, dir, sizeof(dir));
 	if (r == 0)
 		r = kura_audit_open(dir, &o, &c->audit);
@@ -382,6 +385,36 @@ static int audit_ready(struct ctl *c, bool reads, struct kura_err *err)
 			r == -EBADMSG ? "its last records do not verify (kuractl audit verify)" :
 					strerror(-r));
 	return 0;
+}
+
+static int audit_ready(struct ctl *c, bool reads, struct kura_err *err)
+{
+	return audit_open(c, reads, true, err);
+}
+
+/* An import's records reach the disk once per batch, not one fsync per record: the newest log
+ * file (the one append writes) synced through a descriptor of its own. */
+static int audit_sync(struct ctl *c)
+{
+	char dir[4096], name[32] = "", path[4200];
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	if (kura_audit_dir(c->state_dir, dir, sizeof(dir)) < 0 || !(d = opendir(dir)))
+		return -errno;
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, "audit-", 6) == 0 && strlen(de->d_name) < sizeof(name) &&
+			strcmp(de->d_name, name) > 0)
+			snprintf(name, sizeof(name), "%s", de->d_name);
+	closedir(d);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = name[0] ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	if (fd < 0 || fsync(fd) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 /*
@@ -589,5 +622,123 @@ int be_key_status(struct ctl *c, struct kura_key_status *ret, struct kura_err *e
 
 	if (r == 0)
 		*ret = res.status;
+	return r;
+}
+
+/* POST /v1/import's body, {"secrets":[{"name":N,"value":BASE64},...]}, in guarded memory. */
+static int import_body(const char *const *names, struct kura_secbuf *const *values, size_t n,
+	struct kura_secbuf **ret)
+{
+	_cleanup_secbuf_ struct kura_secbuf *b = NULL;
+	char **quoted = calloc(n ? n : 1, sizeof(*quoted));
+	size_t size = 32;
+	int r = 0;
+
+	if (!quoted)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		json_t *s = json_string(names[i]);
+
+		quoted[i] = s ? json_dumps(s, JSON_ENCODE_ANY | JSON_ENSURE_ASCII) : NULL;
+		json_decref(s);
+		if (!quoted[i])
+			r = -ENOMEM;
+		else
+			size += strlen(quoted[i]) + kura_base64_len(values[i]->len) + 24;
+	}
+	if (r == 0)
+		r = kura_secbuf_new(size, &b);
+	if (r == 0) {
+		char *p = (char *)b->data;
+
+		p += sprintf(p, "{\"secrets\":[");
+		for (size_t i = 0; i < n; i++) {
+			p += sprintf(p, "%s{\"name\":%s,\"value\":\"", i ? "," : "", quoted[i]);
+			p += kura_base64_encode(values[i]->data, values[i]->len, p);
+			p += sprintf(p, "\"}");
+		}
+		p += sprintf(p, "]}");
+		b->len = (size_t)(p - (char *)b->data);
+		*ret = TAKE_PTR(b);
+	}
+	for (size_t i = 0; i < n; i++)
+		kura_json_free(quoted[i]); /* jansson's allocator made them */
+	free(quoted);
+	return r;
+}
+
+int be_secret_import(struct ctl *c, const char *const *names, struct kura_secbuf *const *values,
+	size_t n, size_t *ret_failed, int64_t *ret_rev, struct kura_err *err)
+{
+	const struct kura_operation *op = kura_op_find("secret.write");
+	struct kura_identity self = kura_identity_self();
+	int r;
+
+	*ret_failed = n;
+	if (c->remote) {
+		_cleanup_secbuf_ struct kura_secbuf *body = NULL;
+		struct reply rep = { 0 };
+		json_t *resp = NULL, *e;
+		long status = 0;
+
+		r = import_body(names, values, n, &body);
+		if (r < 0)
+			return r;
+		r = exchange(c->run_dir, "/v1/import", body, &status, &rep, err);
+		if (r < 0 && r != -EPERM)
+			r = kura_err_set(err, r, "kurad stopped answering on %s: %s", c->admin_sock,
+				strerror(-r));
+		if (r < 0) {
+			kura_secbuf_free(rep.buf);
+			return r;
+		}
+		/* A refusal names the secret it was about. */
+		resp = parse_reply(&rep);
+		e = json_object_get(resp, "index");
+		if (status != 200 && json_is_integer(e) && json_integer_value(e) >= 0 &&
+			(uint64_t)json_integer_value(e) < n)
+			*ret_failed = (size_t)json_integer_value(e);
+		json_decref(resp);
+		r = kura_wire_reply_parse(rep.buf ? rep.buf->data : NULL,
+			rep.buf ? rep.buf->len : 0, status, &resp, err);
+		kura_secbuf_free(rep.buf);
+		if (r < 0)
+			return r;
+		e = json_object_get(resp, "revision");
+		if (ret_rev)
+			*ret_rev = json_is_integer(e) ? json_integer_value(e) : 0;
+		json_decref(resp);
+		return 0;
+	}
+	r = c->audit ? 0 : audit_open(c, false, false, err);
+	if (r < 0)
+		return r;
+	r = kura_secret_put_many(c->vault, names, values, n, ret_failed, ret_rev, err);
+	/* Each put recorded as kurad records it, "offline import" as the detail. */
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct kura_op_args a = { .name = names[i], .value = values[i], .create = true };
+		struct kura_op_result res = { .version = 1 };
+		struct kura_op_record rec;
+		json_t *f;
+		int ar;
+
+		if (kura_vault_fingerprint(c->vault, values[i], res.fingerprint) < 0)
+			res.fingerprint[0] = 0;
+		if (!kura_op_record(op, &a, &res, 0, &self, "offline import", &rec))
+			continue;
+		f = kura_audit_event_fields(&rec.event);
+		ar = f ? kura_audit_append(c->audit, f, NULL) : -ENOMEM;
+		json_decref(f);
+		if (ar < 0)
+			return kura_err_set(err, ar,
+				"the secrets were imported, but their audit records could not all "
+				"be written: %s",
+				strerror(-ar));
+	}
+	if (r == 0 && (r = audit_sync(c)) < 0)
+		return kura_err_set(err, r,
+			"the secrets were imported, but their audit records could not be synced "
+			"to disk: %s",
+			strerror(-r));
 	return r;
 }

@@ -1,12 +1,17 @@
 /* What every kuractl command shares: the common options, usage errors, failures as exit
  * statuses, JSON output, and opening the state directory offline. No plaintext. */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "config.h"
 #include "clock.h"
@@ -144,4 +149,108 @@ int ctl_open(struct ctl *c, struct kura_vault **ret)
 	if (r < 0)
 		return ctl_fail(r, &err);
 	return 0;
+}
+
+int ctl_newfile_begin(const char *path, bool private_dir, struct ctl_newfile *f, char *why,
+	size_t why_size)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	uint8_t rnd[6];
+	struct stat st;
+
+	*f = (struct ctl_newfile){ .fd = -1, .dirfd = -1, .path = path };
+	if (slash && (size_t)(slash - path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	snprintf(f->base, sizeof(f->base), "%s", slash ? slash + 1 : path);
+	if (!f->base[0] || strcmp(f->base, ".") == 0 || strcmp(f->base, "..") == 0) {
+		snprintf(why, why_size, "%s names a directory, not a file", path);
+		return -EISDIR;
+	}
+	f->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->dirfd < 0) {
+		snprintf(why, why_size, "cannot open the directory %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (private_dir &&
+		(fstat(f->dirfd, &st) < 0 || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+			(st.st_mode & 022))) {
+		snprintf(why, why_size,
+			"refusing to write key material into %s: anyone but its owner can write "
+			"there (or it is not root's or ours); choose a directory only root can change",
+			dir);
+		ctl_newfile_abort(f);
+		return -EPERM;
+	}
+	if (fstatat(f->dirfd, f->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		snprintf(why, why_size, "%s already exists%s; nothing was written", path,
+			S_ISLNK(st.st_mode) ? " (a symbolic link, not followed)" : "");
+		ctl_newfile_abort(f);
+		return -EEXIST;
+	}
+	randombytes_buf(rnd, sizeof(rnd));
+	snprintf(f->tmp, sizeof(f->tmp), ".kuractl-%02x%02x%02x%02x%02x%02x.tmp", rnd[0], rnd[1],
+		rnd[2], rnd[3], rnd[4], rnd[5]);
+	f->fd = openat(f->dirfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		0600);
+	if (f->fd < 0 || fchmod(f->fd, 0600) < 0) {
+		int e = errno;
+
+		snprintf(why, why_size, "cannot create a file in %s: %s", dir, strerror(e));
+		ctl_newfile_abort(f);
+		return -e;
+	}
+	return 0;
+}
+
+int ctl_newfile_commit(struct ctl_newfile *f)
+{
+	int r = 0;
+
+	if (fsync(f->fd) < 0 ||
+		renameat2(f->dirfd, f->tmp, f->dirfd, f->base, RENAME_NOREPLACE) < 0)
+		r = -errno;
+	if (r == 0) {
+		f->tmp[0] = 0; /* in place: nothing to clean up */
+		if (fsync(f->dirfd) < 0)
+			r = -errno;
+	}
+	ctl_newfile_abort(f);
+	return r;
+}
+
+void ctl_newfile_abort(struct ctl_newfile *f)
+{
+	if (f->dirfd >= 0 && f->tmp[0])
+		unlinkat(f->dirfd, f->tmp, 0);
+	f->tmp[0] = 0;
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->dirfd >= 0)
+		close(f->dirfd);
+	f->fd = f->dirfd = -1;
+}
+
+void ctl_rmtree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char p[PATH_MAX];
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (de->d_type == DT_DIR)
+			ctl_rmtree(p);
+		else
+			unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
 }

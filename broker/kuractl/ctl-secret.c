@@ -37,6 +37,12 @@ static const char secret_usage[] =
 	"  destroy NAME [--version V]\n"
 	"      Delete the ciphertext of one version (not the current one) or of the whole\n"
 	"      secret, for good: the store zeroes freed pages and its write-ahead log.\n"
+	"  import FILE | - | --dir DIR [--prefix P]\n"
+	"      Load many new secrets from NDJSON or a directory tree, in batches of one\n"
+	"      transaction each (kuractl secret import --help).\n"
+	"  export [PREFIX] [--values (--output FILE | --dir DIR)]\n"
+	"      Names and metadata as NDJSON; values only with --values, into a new 0600 file\n"
+	"      or a new directory (kuractl secret export --help).\n"
 	"\n"
 	"Names: segments of [A-Za-z0-9._-] joined by '/', 1-255 bytes, no empty, '.' or '..'\n"
 	"segment. Values: binary-safe, up to the store's limit (kuractl config).\n"
@@ -421,6 +427,11 @@ int ctl_secret(struct ctl *c, int argc, char **argv)
 		return argc < 2 ? KURA_EXIT_USAGE : KURA_EXIT_OK;
 	}
 	sub = argv[1];
+	/* Many secrets at once: their own options (ctl-transfer.c). */
+	if (strcmp(sub, "import") == 0)
+		return ctl_secret_import(c, argc - 1, argv + 1);
+	if (strcmp(sub, "export") == 0)
+		return ctl_secret_export(c, argc - 1, argv + 1);
 	r = parse(c, argc - 1, argv + 1, &a, &help);
 	if (r != 0)
 		return r;

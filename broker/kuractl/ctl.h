@@ -87,6 +87,10 @@ int be_secret_list(struct ctl *c, const char *prefix, struct kura_secret_list *r
 	struct kura_err *err);
 int be_secret_rollback(struct ctl *c, const char *name, uint64_t to, struct kura_err *err);
 int be_secret_destroy(struct ctl *c, const char *name, uint64_t version, struct kura_err *err);
+/* Many new secrets in one transaction, each recorded as a put (kura_secret_put_many's
+ * contract; through kurad, POST /v1/import). */
+int be_secret_import(struct ctl *c, const char *const *names, struct kura_secbuf *const *values,
+	size_t n, size_t *ret_failed, int64_t *ret_rev, struct kura_err *err);
 struct kura_grant;
 struct kura_grant_list;
 int be_grant_add(struct ctl *c, struct kura_grant *g, bool *ret_existed, struct kura_err *err);
@@ -116,3 +120,30 @@ int ctl_audit(struct ctl *c, int argc, char **argv);
 int ctl_doctor(struct ctl *c, int argc, char **argv);
 int ctl_status(struct ctl *c, int argc, char **argv);
 int ctl_metrics(struct ctl *c, int argc, char **argv);
+
+/* A new file made whole or not at all: written to a temporary beside it (0600, O_EXCL and
+ * O_NOFOLLOW), fsync'd, then renamed into place without replacing anything
+ * (RENAME_NOREPLACE): an existing file, or a symbolic link planted at the path, is refused and
+ * never followed. */
+struct ctl_newfile {
+	int fd;
+	int dirfd;
+	char tmp[64];
+	char base[256];
+	const char *path;
+};
+/* -EEXIST (something is at path), or another -errno; why says it in a sentence. private_dir:
+ * also refuse a directory that anyone but its owner (root or us) can write. */
+int ctl_newfile_begin(const char *path, bool private_dir, struct ctl_newfile *f, char *why,
+	size_t why_size);
+int ctl_newfile_commit(struct ctl_newfile *f);
+void ctl_newfile_abort(struct ctl_newfile *f);
+
+/* Remove dir and everything below it (our own temporary directories only; no symlink is
+ * followed: entries are unlinked, directories recursed by their d_type). */
+void ctl_rmtree(const char *dir);
+
+int ctl_secret_import(struct ctl *c, int argc, char **argv);
+int ctl_secret_export(struct ctl *c, int argc, char **argv);
+int ctl_backup(struct ctl *c, int argc, char **argv);
+int ctl_restore(struct ctl *c, int argc, char **argv);

@@ -32,6 +32,10 @@ static const char usage_text[] =
 	"                           make an older version current again\n"
 	"  secret destroy NAME [--version V]\n"
 	"                           delete a secret's (or one version's) ciphertext for good\n"
+	"  secret import FILE|-|--dir DIR\n"
+	"                           load many new secrets (NDJSON or a directory tree)\n"
+	"  secret export [PREFIX] [--values --output FILE|--dir DIR]\n"
+	"                           names and metadata; values only into a new 0600 file\n"
 	"  key rotate               new KEK, rewrap every DEK, destroy the old KEK\n"
 	"  key rekey --new-key-file F | --new-passphrase-file F | --tpm2\n"
 	"                           rewrap the keyring under a new master key\n"
@@ -49,6 +53,8 @@ static const char usage_text[] =
 	"  doctor                   check that this host can run kura safely; what to fix\n"
 	"  status                   what the running kurad is doing, and whether it is healthy\n"
 	"  metrics                  the running kurad's metrics (Prometheus text)\n"
+	"  backup FILE [--with-key] a consistent copy of the state, while kurad runs\n"
+	"  restore FILE [--force]   bring a backup back into the state directory\n"
 	"\n"
 	"Options (accepted before or after the command):\n"
 	"  --state-dir DIR          state directory (default " KURA_STATE_DIR ")\n"
@@ -99,6 +105,8 @@ static const struct {
 	{ "doctor", ctl_doctor },
 	{ "status", ctl_status },
 	{ "metrics", ctl_metrics },
+	{ "backup", ctl_backup },
+	{ "restore", ctl_restore },
 	{ "help", help },
 };
 

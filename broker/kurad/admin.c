@@ -7,6 +7,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "cgroup.h"
 #include "admin.h"
 #include "conn.h"
@@ -173,6 +174,115 @@ static enum MHD_Result run_op(struct kura_admin *d, struct MHD_Connection *c,
 	return kura_http_json(c, MHD_HTTP_OK, resp ? resp : json_object());
 }
 
+/* Secrets one import request may carry: each value sits in its own locked buffer while the
+ * batch is sealed, and the keeper's locked memory is bounded (RLIMIT_MEMLOCK). */
+#define IMPORT_BATCH_MAX 512
+
+/*
+ * POST /v1/import {"secrets":[{"name":N,"value":BASE64},...]}: many new secrets in one store
+ * transaction (all or none), each recorded as `secret put` records it, before the reply. A
+ * refusal names the index of the secret refused ("index"), or none when the whole batch was.
+ */
+static enum MHD_Result import(struct kura_admin *d, struct MHD_Connection *c,
+	const struct kura_conn *conn, const struct admin_req *req)
+{
+	struct kura_identity who = { .host = true,
+		.pid = conn->peer.pid,
+		.uid = conn->peer.uid,
+		.gid = conn->peer.gid };
+	const struct kura_operation *op = kura_op_find("secret.write");
+	_cleanup_free_ const char **names = NULL;
+	_cleanup_free_ struct kura_secbuf **values = NULL;
+	_cleanup_free_ struct kura_secbuf *views = NULL;
+	_cleanup_secbuf_ struct kura_secbuf *all = NULL;
+	size_t total = 1, used = 0;
+	_cleanup_json_ json_t *args = NULL;
+	struct kura_err err = { 0 };
+	const char *unrecorded = NULL;
+	size_t n, failed = 0;
+	int64_t rev = 0;
+	json_t *list, *resp;
+	int r = 0;
+
+	if (!req || !req->body || req->too_big)
+		return kura_http_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+			"an import is a JSON object within the size limit");
+	args = json_loadb((const char *)req->body->data, req->body->len, JSON_REJECT_DUPLICATES,
+		NULL);
+	list = json_object_get(args, "secrets");
+	if (!json_is_object(args) || json_object_size(args) != 1 || !json_is_array(list) ||
+		json_array_size(list) == 0 || json_array_size(list) > IMPORT_BATCH_MAX)
+		return kura_http_error(c, MHD_HTTP_BAD_REQUEST, "bad_request",
+			"an import is {\"secrets\":[{\"name\":..., \"value\":BASE64}, ...]}, "
+			"1 to 512 of them");
+	if (!op || !kura_recorder_healthy(d->rec))
+		return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
+			"the audit log cannot be written now; nothing was changed");
+	n = json_array_size(list);
+	names = calloc(n, sizeof(*names));
+	values = calloc(n, sizeof(*values));
+	views = calloc(n, sizeof(*views));
+	for (size_t i = 0; i < n; i++)
+		total += kura_base64_max_decoded(
+			json_string_length(json_object_get(json_array_get(list, i), "value")));
+	/* The batch's values in one guarded buffer, each a view into it: one locked mapping,
+	 * not one per secret. The views are never freed as buffers of their own. */
+	if (!names || !values || !views || kura_secbuf_new(total, &all) < 0)
+		return kura_http_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+			"out of memory");
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		json_t *e = json_array_get(list, i), *v = json_object_get(e, "value");
+		size_t got = 0;
+
+		names[i] = json_string_value(json_object_get(e, "name"));
+		if (!json_is_object(e) || json_object_size(e) != 2 || !names[i] ||
+			!json_is_string(v) ||
+			kura_base64_decode(json_string_value(v), json_string_length(v),
+				all->data + used, all->cap - used, &got) < 0) {
+			r = kura_err_set(&err, -EINVAL,
+				"secret %zu of the batch is not {\"name\":..., \"value\":BASE64}",
+				i);
+			failed = i;
+			break;
+		}
+		views[i] = (struct kura_secbuf){ .data = all->data + used, .len = got, .cap = got };
+		values[i] = &views[i];
+		used += got;
+	}
+	if (r == 0) {
+		kura_keeper_hold(d->keeper);
+		r = kura_secret_put_many(d->vault, names, values, n, &failed, &rev, &err);
+		/* Each put recorded as a single one is, fingerprint and all. */
+		for (size_t i = 0; r == 0 && i < n && !unrecorded; i++) {
+			struct kura_op_args a = { .name = names[i],
+				.value = values[i],
+				.create = true };
+			struct kura_op_result res = { .version = 1 };
+			struct kura_op_record rec;
+
+			if (kura_vault_fingerprint(d->vault, values[i], res.fingerprint) < 0)
+				res.fingerprint[0] = 0;
+			if (kura_op_record(op, &a, &res, 0, &who, "import", &rec) &&
+				kura_recorder_append(d->rec, &rec.event) < 0)
+				unrecorded =
+					"the secrets were imported, but their audit records could "
+					"not all be written";
+		}
+		kura_keeper_release(d->keeper);
+	}
+	if (unrecorded)
+		return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
+			unrecorded);
+	if (r < 0) {
+		resp = kura_wire_error(r, &err);
+		if (resp && failed < n)
+			json_object_set_new(resp, "index", json_integer((json_int_t)failed));
+		return kura_http_json(c, kura_outcome_http(r), resp);
+	}
+	return kura_http_json(c, MHD_HTTP_OK,
+		json_pack("{s:I, s:I}", "imported", (json_int_t)n, "revision", (json_int_t)rev));
+}
+
 /* Gather a POST body into guarded memory, up to a limit that fits the store's largest value
  * in base64 with room for the rest of the arguments. */
 static enum MHD_Result gather(struct kura_admin *d, struct MHD_Connection *c, const char *data,
@@ -254,6 +364,11 @@ enum MHD_Result kura_admin_handler(void *cls, struct MHD_Connection *c, const ch
 		if (!*req_cls || *upload_data_size)
 			return gather(d, c, upload_data, upload_data_size, req_cls);
 		return run_op(d, c, conn, url + 7, *req_cls);
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 && strcmp(url, "/v1/import") == 0) {
+		if (!*req_cls || *upload_data_size)
+			return gather(d, c, upload_data, upload_data_size, req_cls);
+		return import(d, c, conn, *req_cls);
 	}
 	if (!kura_http_ready(upload_data_size, req_cls, &body))
 		return MHD_YES;

@@ -1195,3 +1195,72 @@ int kura_store_sqlite_schema_version(void)
 {
 	return SCHEMA_VERSION;
 }
+
+/*
+ * A consistent copy of the store at src into a new file dst (0600), by SQLite's online backup:
+ * every page is copied within one read transaction, so the copy is the store as of one commit
+ * even while another process (kurad) writes (WAL mode: the writer is not blocked, and a step
+ * that loses to one is retried). *ret_rev: the copy's store revision.
+ */
+int kura_store_sqlite_backup(const char *src, const char *dst, int64_t *ret_rev)
+{
+	sqlite3 *from = NULL, *to = NULL;
+	sqlite3_backup *b;
+	sqlite3_stmt *st = NULL;
+	_cleanup_close_ int fd = -1;
+	int rc, r = 0;
+
+	fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_open_v2(dst, &to, SQLITE_OPEN_READWRITE, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(from, BUSY_TIMEOUT_MS);
+		b = sqlite3_backup_init(to, "main", from, "main");
+		if (!b)
+			rc = sqlite3_errcode(to);
+		else {
+			/* -1: all pages in one step, one read transaction: one snapshot. */
+			for (int i = 0; i < 100; i++) {
+				rc = sqlite3_backup_step(b, -1);
+				if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+					break;
+				sqlite3_sleep(50);
+			}
+			if (rc == SQLITE_DONE)
+				rc = sqlite3_backup_finish(b);
+			else
+				(void)sqlite3_backup_finish(b);
+		}
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(to, "SELECT value FROM meta WHERE name = 'revision'", -1,
+			&st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*ret_rev = sqlite3_column_int64(st, 0);
+			rc = SQLITE_OK;
+		} else {
+			r = -EUCLEAN; /* no revision: not a kura store */
+		}
+	}
+	sqlite3_finalize(st);
+	/* The copy as one file, in the rollback journal mode: nothing beside it. */
+	if (rc == SQLITE_OK && r == 0)
+		rc = sqlite3_exec(to, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+	if (r == 0 && rc != SQLITE_OK)
+		r = rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ? -EUCLEAN :
+			rc == SQLITE_FULL                       ? -ENOSPC :
+			rc == SQLITE_CANTOPEN                   ? -ENOENT :
+								  -EIO;
+	sqlite3_close(from);
+	sqlite3_close(to);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(dst);
+	return r;
+}

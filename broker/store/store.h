@@ -128,6 +128,10 @@ enum {
  */
 int kura_store_open_sqlite(const char *path, unsigned flags, struct kura_store **ret);
 
+/* A consistent copy of the SQLite store at src into the new file dst (mode 0600), while others
+ * may write to src; *ret_rev gets the copy's revision. -EUCLEAN if src is not a kura store. */
+int kura_store_sqlite_backup(const char *src, const char *dst, int64_t *ret_rev);
+
 /* Fixed schema version of this build's SQLite backend. */
 int kura_store_sqlite_schema_version(void);
 

@@ -185,8 +185,58 @@ static int other_below(struct kura_vault *v, const char *name, size_t len, const
  * range compare for it (etcd has none). -EEXIST with err naming the secret in the way; store
  * errors as they come.
  */
+/* The folder markers a batch's transaction already rewrites (sorted, malloc'd keys): a second
+ * put of one would compare against the revision the first one replaces, and fail. */
+struct folder_seen {
+	char **keys;
+	size_t n, cap;
+};
+
+/* Whether key is in seen; if not, it is added (1: it was new). */
+static int folder_seen_add(struct folder_seen *seen, const char *key)
+{
+	size_t lo = 0, hi = seen->n;
+	char *copy;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(seen->keys[mid], key);
+
+		if (c == 0)
+			return 0;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (seen->n == seen->cap) {
+		size_t cap = seen->cap ? seen->cap * 2 : 64;
+		char **k = realloc(seen->keys, cap * sizeof(*k));
+
+		if (!k)
+			return -ENOMEM;
+		seen->keys = k;
+		seen->cap = cap;
+	}
+	copy = strdup(key);
+	if (!copy)
+		return -ENOMEM;
+	memmove(seen->keys + lo + 1, seen->keys + lo, (seen->n - lo) * sizeof(*seen->keys));
+	seen->keys[lo] = copy;
+	seen->n++;
+	return 1;
+}
+
+static void folder_seen_done(struct folder_seen *seen)
+{
+	for (size_t i = 0; i < seen->n; i++)
+		free(seen->keys[i]);
+	free(seen->keys);
+	*seen = (struct folder_seen){ 0 };
+}
+
 static int add_folder_checks(struct kura_vault *v, const char *name, struct kura_txn *txn,
-	struct kura_err *err)
+	struct folder_seen *seen, struct kura_err *err)
 {
 	_cleanup_free_ char *fkey = NULL, *below = NULL;
 	size_t len = strlen(name);
@@ -205,6 +255,11 @@ static int add_folder_checks(struct kura_vault *v, const char *name, struct kura
 		up = folder_key(name, i);
 		if (!skey || !up)
 			return -ENOMEM;
+		r = seen ? folder_seen_add(seen, up) : 1;
+		if (r < 0)
+			return r;
+		if (r == 0)
+			continue; /* checked and rewritten already, for another of the batch */
 		r = key_rev(v, skey, &rev);
 		if (r < 0)
 			return r;
@@ -312,7 +367,7 @@ static int write_version(struct kura_vault *v, const char *name, const struct ku
 		sec.latest++;
 		sec.current = sec.latest;
 		sec.updated = now;
-		r = create ? add_folder_checks(v, name, &txn, err) : 0;
+		r = create ? add_folder_checks(v, name, &txn, NULL, err) : 0;
 		if (r == 0)
 			r = add_version(v, name, sec.latest, &sec, create ? KURA_REV_ABSENT : rev,
 				value, &txn);
@@ -336,6 +391,136 @@ int kura_secret_put(struct kura_vault *v, const char *name, const struct kura_se
 	uint64_t *ret_version, struct kura_err *err)
 {
 	return write_version(v, name, value, true, ret_version, err);
+}
+
+/* Index of name in the sorted index array idx over names, or n. */
+static size_t batch_find(const char *const *names, const size_t *idx, size_t n, const char *name,
+	size_t len)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const char *m = names[idx[mid]];
+		int c = strncmp(m, name, len);
+
+		if (c == 0 && m[len] == '\0')
+			return idx[mid];
+		if (c == 0)
+			c = 1; /* m is longer: it sorts after name[0..len) */
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return n;
+}
+
+static int cmp_idx(const void *a, const void *b, void *names)
+{
+	const char *const *n = names;
+
+	return strcmp(n[*(const size_t *)a], n[*(const size_t *)b]);
+}
+
+/* Within a batch: no name twice, none a folder of another (the store's checks cannot see
+ * what the same transaction writes). -EEXIST with *ret_failed and err naming it. */
+static int batch_check(const char *const *names, size_t n, size_t *ret_failed, struct kura_err *err)
+{
+	_cleanup_free_ size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+
+	if (!idx)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	qsort_r(idx, n, sizeof(*idx), cmp_idx, (void *)names);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = names[idx[i]];
+
+		if (i > 0 && strcmp(names[idx[i - 1]], name) == 0) {
+			*ret_failed = idx[i];
+			return kura_err_set(err, -EEXIST, "secret %s is given twice", name);
+		}
+		for (size_t k = 0; name[k]; k++) {
+			size_t at = name[k] == '/' ? batch_find(names, idx, n, name, k) : n;
+
+			if (at < n) {
+				*ret_failed = idx[i];
+				return kura_err_set(err, -EEXIST,
+					"cannot make %s: %s is a secret too, and " NOT_BOTH, name,
+					names[at]);
+			}
+		}
+	}
+	return 0;
+}
+
+int kura_secret_put_many(struct kura_vault *v, const char *const *names,
+	struct kura_secbuf *const *values, size_t n, size_t *ret_failed, int64_t *ret_rev,
+	struct kura_err *err)
+{
+	int r;
+
+	*ret_failed = n;
+	for (size_t i = 0; i < n; i++) {
+		r = check_name(names[i], err);
+		if (r == 0)
+			r = check_value(v, values[i], err);
+		if (r < 0) {
+			*ret_failed = i;
+			return r;
+		}
+	}
+	r = batch_check(names, n, ret_failed, err);
+	if (r < 0)
+		return r;
+	for (int attempt = 0; attempt < CAS_RETRIES; attempt++) {
+		struct folder_seen seen = { 0 };
+		struct kura_txn txn = { 0 };
+		int64_t now = kura_wall_s();
+
+		r = vault_refresh_keyring(v, err);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			struct secret_record sec = { .created = now, .updated = now };
+
+			r = read_secret(v, names[i], &sec, NULL, NULL);
+			if (r == 0) {
+				r = kura_err_set(err, -EEXIST,
+					"secret %s already exists (import makes new secrets only)",
+					names[i]);
+			} else if (r == -ENOENT) {
+				sec = (struct secret_record){ .created = now,
+					.updated = now,
+					.latest = 1,
+					.current = 1 };
+				randombytes_buf(sec.id, sizeof(sec.id));
+				r = add_folder_checks(v, names[i], &txn, &seen, err);
+				if (r == 0)
+					r = add_version(v, names[i], 1, &sec, KURA_REV_ABSENT,
+						values[i], &txn);
+			} else {
+				r = read_secret(v, names[i], &sec, NULL, err);
+			}
+			if (r < 0)
+				*ret_failed = i;
+		}
+		if (r == 0)
+			r = kura_store_commit(v->store, &txn, ret_rev);
+		kura_txn_done(&txn);
+		folder_seen_done(&seen);
+		if (r == -ESTALE) {
+			*ret_failed = n;
+			continue; /* someone else wrote first: look again */
+		}
+		if (r == -EEXIST || (r < 0 && *ret_failed < n))
+			return r; /* err names the secret */
+		if (r < 0)
+			return store_err(v, err, r, "cannot store the secrets");
+		return 0;
+	}
+	return kura_err_set(err, -EBUSY, "the store kept changing under the import; try again");
 }
 
 int kura_secret_rotate(struct kura_vault *v, const char *name, const struct kura_secbuf *value,

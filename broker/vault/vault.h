@@ -128,6 +128,16 @@ void kura_secret_list_done(struct kura_secret_list *l);
 int kura_secret_put(struct kura_vault *v, const char *name, const struct kura_secbuf *value,
 	uint64_t *ret_version, struct kura_err *err);
 
+/*
+ * Many new secrets, each with its value as version 1, in one transaction: all of them or none.
+ * The same refusals as kura_secret_put (a name twice in the batch, or one a folder of another,
+ * is -EEXIST too), with *ret_failed the index of the one refused (n when the refusal is not
+ * one secret's); *ret_rev gets the store revision that holds them.
+ */
+int kura_secret_put_many(struct kura_vault *v, const char *const *names,
+	struct kura_secbuf *const *values, size_t n, size_t *ret_failed, int64_t *ret_rev,
+	struct kura_err *err);
+
 /* A new version of an existing secret, made current. -ENOENT if there is no such secret. */
 int kura_secret_rotate(struct kura_vault *v, const char *name, const struct kura_secbuf *value,
 	uint64_t *ret_version, struct kura_err *err);
