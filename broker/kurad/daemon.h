@@ -23,7 +23,10 @@ struct kura_daemon {
 	uid_t front_uid;      /* whom the front runs as */
 	gid_t front_gid;
 	int lock_fd;
-	int workload_fd, admin_fd;       /* listening, until libmicrohttpd takes them */
+	int workload_fd, admin_fd; /* listening, until libmicrohttpd takes them */
+	/* Passed by the service manager (LISTEN_FDS): never unlinked nor bound again, so that
+	 * they outlive kurad and a restart goes unnoticed by whoever connects. */
+	bool workload_passed, admin_passed;
 	int *keeper_chans, *front_chans; /* the two ends of each request channel */
 	size_t n_chans, n_made;
 	bool keeper_chans_taken, front_chans_taken;
