@@ -573,14 +573,19 @@ int kura_daemon_keeper_start(struct kura_daemon *d)
 		.rec = d->rec,
 		.custody = d->custody };
 	kura_keeper_release(d->keeper);
+	note_run_dir(d);
+	kura_recorder_self(d->rec, "start", KURA_VERSION);
+	return 0;
+}
+
+int kura_daemon_keeper_serve(struct kura_daemon *d)
+{
 	d->admin_mhd = start_mhd(d, d->admin_fd, false);
 	if (!d->admin_mhd) {
 		kura_log(LOG_ERR, "cannot start the HTTP server on admin.sock");
 		return -EIO;
 	}
 	d->admin_fd = -1; /* libmicrohttpd's */
-	note_run_dir(d);
-	kura_recorder_self(d->rec, "start", KURA_VERSION);
 	return 0;
 }
 
@@ -625,9 +630,11 @@ int kura_daemon_front_start(struct kura_daemon *d)
 		return r;
 	}
 	wc = workload_config(&d->cfg);
-	r = kura_workload_start(&wc, d->link, d->events[1], rev, &d->workload);
-	if (r < 0)
-		return r;
+	return kura_workload_start(&wc, d->link, d->events[1], rev, &d->workload);
+}
+
+int kura_daemon_front_serve(struct kura_daemon *d)
+{
 	d->workload_mhd = start_mhd(d, d->workload_fd, true);
 	if (!d->workload_mhd) {
 		kura_log(LOG_ERR, "cannot start the HTTP server on workload.sock");
@@ -712,7 +719,11 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 	if (r == 0)
 		r = kura_daemon_keeper_start(d);
 	if (r == 0)
+		r = kura_daemon_keeper_serve(d);
+	if (r == 0)
 		r = kura_daemon_front_start(d);
+	if (r == 0)
+		r = kura_daemon_front_serve(d);
 	if (r == 0)
 		kura_log(LOG_INFO,
 			"serving %s/workload.sock and %s/admin.sock (%zu runtimes, one "

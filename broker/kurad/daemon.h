@@ -76,6 +76,10 @@ int kura_daemon_prepare(struct kura_daemon *d, const struct kura_daemon_config *
  * was not done). */
 int kura_daemon_keeper_open(struct kura_daemon *d);
 int kura_daemon_keeper_start(struct kura_daemon *d);
+/* Each part's socket served (libmicrohttpd started on it): after start, once the supervisor
+ * has told the service manager kurad is ready, so that no answer precedes READY=1. */
+int kura_daemon_keeper_serve(struct kura_daemon *d);
+int kura_daemon_front_serve(struct kura_daemon *d);
 void kura_daemon_keeper_stop(struct kura_daemon *d);
 int kura_daemon_front_start(struct kura_daemon *d);
 /* The net process's work (after its lockdown): serves the custody process's GETs, event

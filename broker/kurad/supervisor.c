@@ -82,12 +82,14 @@ static void front_reload(struct kura_daemon *d, struct kura_daemon_options *o)
 
 /*
  * The heartbeat: a socketpair between the supervisor and each of the key custody process and
- * the front, one byte a message. The child says READY once its part serves, RELOADED after each
+ * the front, one byte a message. The child says READY once its part could serve, and starts
+ * serving its socket at GO, which the supervisor sends once both are ready and the service
+ * manager has been told (no answer precedes READY=1); it says RELOADED after each
  * SIGHUP, and answers each PING only after taking the locks its requests take (the custody
  * state's; the workload's): a process stopped, or deadlocked on them, answers nothing, and the
  * supervisor then withholds the watchdog's WATCHDOG=1 (the service manager restarts kurad).
  */
-enum { BEAT_READY = 'R', BEAT_RELOADED = 'H', BEAT_PING = 'p' };
+enum { BEAT_READY = 'R', BEAT_GO = 'G', BEAT_RELOADED = 'H', BEAT_PING = 'p' };
 
 static volatile sig_atomic_t got_stop, got_hup;
 
@@ -105,10 +107,12 @@ static void beat(int fd, char what)
 	(void)!write(fd, &what, 1);
 }
 
-/* The child's main thread, once its part serves: signals (blocked in every thread but here,
- * inside ppoll) and the supervisor's pings. Returns when told to stop. */
-static void serve(struct kura_daemon *d, struct kura_daemon_options *o, enum role role, int health)
+/* The child's main thread, once its part is started: signals (blocked in every thread but
+ * here, inside ppoll), the supervisor's GO and pings. 0 when told to stop, or -errno when its
+ * socket cannot be served. */
+static int serve(struct kura_daemon *d, struct kura_daemon_options *o, enum role role, int health)
 {
+	bool serving = false;
 	sigset_t mask;
 
 	pthread_sigmask(SIG_SETMASK, NULL, &mask);
@@ -139,7 +143,15 @@ static void serve(struct kura_daemon *d, struct kura_daemon_options *o, enum rol
 			if (k == 0 || (k < 0 && errno != EINTR && errno != EAGAIN))
 				break; /* the supervisor closed it: it is stopping */
 			for (ssize_t i = 0; i < k; i++) {
-				if (buf[i] != BEAT_PING)
+				if (buf[i] == BEAT_GO && !serving) {
+					int r = role == KEEPER ? kura_daemon_keeper_serve(d) :
+								 kura_daemon_front_serve(d);
+
+					if (r < 0)
+						return r;
+					serving = true;
+				}
+				if (buf[i] != BEAT_PING || !serving)
 					continue;
 				if (role == KEEPER)
 					kura_custody_stats(d->custody, &rev, &qs);
@@ -149,6 +161,7 @@ static void serve(struct kura_daemon *d, struct kura_daemon_options *o, enum rol
 			}
 		}
 	}
+	return 0;
 }
 
 /* A child's life: lock itself down, start its part, serve until SIGTERM, stop. Returns its
@@ -237,13 +250,13 @@ static int child(struct kura_daemon *d, struct kura_daemon_options *o, enum role
 		kura_daemon_close(d);
 		return role == FRONT && r == -EPIPE ? KURA_EXIT_SYSTEM : kura_outcome_exit(r);
 	}
-	serve(d, o, role, health);
+	r = serve(d, o, role, health);
 	if (role == KEEPER)
 		kura_daemon_keeper_stop(d);
 	else
 		kura_daemon_front_stop(d);
 	kura_daemon_close(d);
-	return KURA_EXIT_OK;
+	return r < 0 ? KURA_EXIT_SYSTEM : KURA_EXIT_OK;
 }
 
 static pid_t spawn(struct kura_daemon *d, struct kura_daemon_options *o, enum role role,
@@ -401,6 +414,9 @@ static void beats_update(struct beats *b, const struct kura_daemon *d, const pid
 			d->cfg.run_dir, (int)pids[FRONT], d->cfg.run_dir, (int)pids[KEEPER],
 			(int)pids[NET], d->cfg.n_runtimes);
 		status_serving(d, true, "serving");
+		/* Told: now they may answer. */
+		beat(b->fd[KEEPER], BEAT_GO);
+		beat(b->fd[FRONT], BEAT_GO);
 	}
 	if (b->serving && b->reloading && b->reloaded[KEEPER] && b->reloaded[FRONT]) {
 		b->reloading = false;
