@@ -522,7 +522,10 @@ int kura_daemon_run(struct kura_daemon_options *o)
 		log_pipe[0] = log_pipe[1] = -1;
 	}
 	for (int i = 0; i < N_ROLES; i++)
-		if (i != NET && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, health[i]) < 0) {
+		/* Non-blocking: a stopped child never holds the supervisor up. */
+		if (i != NET &&
+			socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+				health[i]) < 0) {
 			kura_log(LOG_ERR, "socketpair: %s", strerror(errno));
 			health[i][0] = health[i][1] = -1;
 		}

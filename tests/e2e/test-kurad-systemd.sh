@@ -104,6 +104,9 @@ elif kind == "dgram":
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(run + "/workload.sock"); fd = s.fileno()
 elif kind == "elsewhere":
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(tmp + "/elsewhere.sock"); s.listen(); fd = s.fileno()
+elif kind == "misnamed":
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(run + "/workload.sock"); s.listen(); fd = s.fileno()
+    os.environ["LISTEN_FDNAMES"] = "admin"
 elif kind == "nolisten":
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(run + "/workload.sock"); fd = s.fileno()
 elif kind == "admin666":
@@ -142,6 +145,8 @@ t_end "LISTEN_FDS naming a socket bound elsewhere: refused"
 refused nolisten "LISTEN_FDS: fd 3 is not listening"
 want "the passed socket file was unlinked" test -S "$W"
 t_end "LISTEN_FDS naming a socket that does not listen: refused, and its file left alone"
+refused misnamed "LISTEN_FDNAMES: fd 3 is named admin but is bound to $W"
+t_end "LISTEN_FDNAMES naming workload.sock admin: refused"
 refused admin666 "others could connect to it"
 t_end "LISTEN_FDS passing an admin.sock others may connect to: refused"
 refused three "kurad takes one or two sockets"
