@@ -7,7 +7,9 @@
 # stopped, RELOADING=1 then READY=1 around SIGHUP, STOPPING=1 at SIGTERM; forged LISTEN_FDS
 # (a file, a datagram socket, a socket bound elsewhere, one not listening, an admin.sock others
 # may reach) are refused with a clear line, and the passed socket files are never unlinked;
-# LISTEN_PID not ours is ignored; a NOTIFY_SOCKET that does not exist stops nothing.
+# LISTEN_PID not ours is ignored; a NOTIFY_SOCKET that does not exist stops nothing, an
+# abstract one (@NAME) is spoken to; kurad restarted on sockets held for it (as kurad.socket
+# holds them) loses no fetch.
 # Usage: test-kurad-systemd.sh KURAD KURACTL PROBE SD_FENCE SERVICE SOCKET INSTALLED_KURAD
 set -u
 [ $# -eq 7 ] || { echo "usage: $0 KURAD KURACTL PROBE SD_FENCE SERVICE SOCKET INSTALLED_KURAD" >&2; exit 2; }
@@ -177,6 +179,92 @@ KPID=
 want "kurad left its own sockets behind" test ! -e "$W" -a ! -e "$A"
 t_end "kurad's own sockets go with it"
 
+# The receiver: each datagram with the kernel's arrival time (realtime, SO_TIMESTAMPNS).
+cat >"$T/recv.py" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
+s.bind("\0" + sys.argv[1][1:] if sys.argv[1].startswith("@") else sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        m, anc, _, _ = s.recvmsg(4096, 64)
+        t = 0.0
+        for lvl, typ, data in anc:
+            if lvl == socket.SOL_SOCKET and typ == 35:
+                sec, ns = struct.unpack("qq", data[:16]); t = sec + ns / 1e9
+        f.write("%.6f %s\n" % (t, m.decode(errors="replace").replace("\n", " | ")))
+PY
+# An abstract NOTIFY_SOCKET ('@' name).
+rm -f "$W" "$A"
+python3 "$T/recv.py" "@kura-sd-test-$$" "$T/abstract.log" &
+RPID=$!
+sleep 0.3
+NOTIFY_SOCKET=@kura-sd-test-$$ "$KURAD" --state-dir "$S" --run-dir "$R" >"$T/kurad.log" 2>&1 &
+KPID=$!
+for _i in $(seq 1 100); do grep -q READY=1 "$T/abstract.log" 2>/dev/null && break; sleep 0.1; done
+kill "$KPID"
+wait "$KPID"
+KPID=
+for _i in $(seq 1 50); do grep -q STOPPING=1 "$T/abstract.log" && break; sleep 0.1; done
+want "no READY=1 on the abstract socket: $(cat "$T/abstract.log" "$T/kurad.log")" \
+	grep -q 'READY=1 | STATUS=serving' "$T/abstract.log"
+want "no STOPPING=1 on the abstract socket" grep -q 'STOPPING=1' "$T/abstract.log"
+t_end "NOTIFY_SOCKET naming an abstract socket (@NAME)"
+kill "$RPID"
+RPID=
+
+# A restart under held sockets goes unnoticed: a holder (as systemd's kurad.socket) keeps both
+# sockets and starts kurad on them, again at SIGUSR1; fetches made meanwhile wait in the backlog.
+cat >"$T/holder.py" <<'PY'
+import os, signal, socket, subprocess, sys
+run, cmd = sys.argv[1], sys.argv[2:]
+socks = []
+for name, mode in (("workload.sock", 0o666), ("admin.sock", 0o600)):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.bind(run + "/" + name)
+    os.chmod(run + "/" + name, mode); s.listen(128); socks.append(s)
+def start():
+    def child():
+        for i, s in enumerate(socks):
+            os.dup2(s.fileno(), 3 + i)
+        os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="2")
+    return subprocess.Popen(cmd, preexec_fn=child, pass_fds=(3, 4))
+p = start()
+def restart(*_):
+    global p
+    p.send_signal(signal.SIGTERM); p.wait(); p = start()
+def stop(*_):
+    p.send_signal(signal.SIGTERM); p.wait(); sys.exit(0)
+signal.signal(signal.SIGUSR1, restart)
+signal.signal(signal.SIGTERM, stop)
+while True:
+    signal.pause()
+PY
+rm -f "$W" "$A"
+python3 "$T/holder.py" "$R" "$KURAD" --state-dir "$S" --run-dir "$R" >"$T/kurad.log" 2>&1 &
+KPID=$!
+for _i in $(seq 1 100); do
+	curl -s -o /dev/null --max-time 1 --unix-socket "$A" http://k/v1/status && break
+	sleep 0.1
+done
+: >"$T/codes"
+(for _i in $(seq 1 40); do
+	curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 --unix-socket "$W" \
+		http://kura/v1/secrets/app/x >>"$T/codes"
+	sleep 0.05
+done) &
+LOOP=$!
+sleep 0.7
+kill -USR1 "$KPID"
+wait "$LOOP"
+want "a fetch failed across the restart: $(sort "$T/codes" | uniq -c | tr '\n' ' ')" \
+	test "$(grep -cv '^200$' "$T/codes")" -eq 0 -a "$(wc -l <"$T/codes")" -eq 40
+want "kurad did not restart: $(grep -c 'socket activation' "$T/kurad.log")" \
+	test "$(grep -c 'socket activation: workload.sock and admin.sock passed' "$T/kurad.log")" -eq 2
+t_end "kurad restarted on held sockets: no fetch fails"
+kill "$KPID"
+wait "$KPID"
+KPID=
+
 # --- socket activation, notify, a container ------------------------------------------------
 HAVE_DOCKER=no
 if e2e_start_docker; then
@@ -192,21 +280,6 @@ else
 	RT=
 fi
 
-# The receiver: each datagram with the kernel's arrival time (realtime, SO_TIMESTAMPNS).
-cat >"$T/recv.py" <<'PY'
-import socket, struct, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, 35, 1)  # SO_TIMESTAMPNS
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a", buffering=1) as f:
-    while True:
-        m, anc, _, _ = s.recvmsg(4096, 64)
-        t = 0.0
-        for lvl, typ, data in anc:
-            if lvl == socket.SOL_SOCKET and typ == 35:
-                sec, ns = struct.unpack("qq", data[:16]); t = sec + ns / 1e9
-        f.write("%.6f %s\n" % (t, m.decode(errors="replace").replace("\n", " | ")))
-PY
 python3 "$T/recv.py" "$T/notify.sock" "$T/notify.log" &
 RPID=$!
 for _i in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
