@@ -285,10 +285,12 @@ RPID=$!
 for _i in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
 touch "$T/notify.log"
 rm -f "$W" "$A"
-# The chain keeps one pid (each execs the next): the fence, the activator, kurad. WATCHDOG_USEC
-# 400 ms: fed every 200 ms.
+# The chain keeps one pid (each execs the next): prlimit (systemd's defaults for a service:
+# LimitMEMLOCK=8M, LimitNOFILE=1024 soft, its hard limit here what this machine allows), the
+# fence, the activator, kurad. WATCHDOG_USEC 400 ms: fed every 200 ms.
 # shellcheck disable=SC2086
-NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=400000 "$FENCE" "$CAPS" \
+NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=400000 prlimit --memlock=8388608:8388608 \
+	--nofile="1024:$(ulimit -Hn)" "$FENCE" "$CAPS" \
 	systemd-socket-activate -E NOTIFY_SOCKET -E WATCHDOG_USEC -l "$W" -l "$A" \
 	--fdname=workload:admin "$KURAD" --state-dir "$S" --run-dir "$R" $RT >"$T/kurad.log" 2>&1 &
 KPID=$!
