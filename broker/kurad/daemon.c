@@ -222,15 +222,18 @@ static int take_passed_sockets(struct kura_daemon *d)
 {
 	const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
 	char *names = getenv("LISTEN_FDNAMES") ? strdup(getenv("LISTEN_FDNAMES")) : NULL;
-	char *save = NULL, *name;
+	char *rest = names;
 	long pid = env_number(pid_s, INT32_MAX), n = env_number(fds_s, 1024);
 	int r = 0;
 
 	if (!fds_s)
 		goto out;
 	if (pid != (long)getpid()) {
-		kura_log(LOG_NOTICE, "LISTEN_FDS ignored: LISTEN_PID %s is not this process",
-			pid_s ? pid_s : "is not set, so");
+		if (pid_s)
+			kura_log(LOG_NOTICE,
+				"LISTEN_FDS ignored: LISTEN_PID %.16s is not this process", pid_s);
+		else
+			kura_log(LOG_NOTICE, "LISTEN_FDS ignored: no LISTEN_PID");
 		goto out;
 	}
 	/* Ours: whatever happens, the socket files are the manager's, never unlinked. */
@@ -244,14 +247,12 @@ static int take_passed_sockets(struct kura_daemon *d)
 		goto out;
 	}
 	d->workload_passed = d->admin_passed = false;
-	name = names ? strtok_r(names, ":", &save) : NULL;
-	for (int i = 0; i < n && r == 0; i++) {
-		r = take_passed_socket(d, LISTEN_FDS_START + i, name);
-		name = name ? strtok_r(NULL, ":", &save) : NULL;
-	}
+	/* One name per fd, in order, ':' between (an empty one names nothing). */
+	for (int i = 0; i < n && r == 0; i++)
+		r = take_passed_socket(d, LISTEN_FDS_START + i, rest ? strsep(&rest, ":") : NULL);
 	if (r < 0)
 		d->workload_passed = d->admin_passed = true;
-	else
+	else if (n > 0)
 		kura_log(LOG_INFO, "socket activation: %s%s%s passed by the service manager",
 			d->workload_passed ? "workload.sock" : "",
 			d->workload_passed && d->admin_passed ? " and " : "",

@@ -243,6 +243,9 @@ static int child(struct kura_daemon *d, struct kura_daemon_options *o, enum role
 			r = kura_daemon_front_start(d);
 	}
 	if (r < 0) {
+		/* The heartbeat first, then the channels: the supervisor sees we are going before
+		 * the front sees its channels close, and names us, not the front, as the cause. */
+		close(health);
 		if (role == KEEPER)
 			kura_daemon_keeper_stop(d);
 		else
@@ -398,6 +401,21 @@ static void status_serving(const struct kura_daemon *d, bool ready, const char *
 	kura_notify("%sSTATUS=%s %s/workload.sock and %s/admin.sock, %zu runtimes%s",
 		ready ? "READY=1\n" : "", what, d->cfg.run_dir, d->cfg.run_dir, d->cfg.n_runtimes,
 		d->workload_passed || d->admin_passed ? " (sockets from the service manager)" : "");
+}
+
+/* Whether role's end of the heartbeat has closed (it is exiting), looking now. */
+static bool beats_gone(struct beats *b, enum role role)
+{
+	struct pollfd p = { .fd = b->fd[role], .events = POLLIN };
+
+	while (b->fd[role] >= 0 && poll(&p, 1, 0) > 0) {
+		if (!(p.revents & (POLLIN | POLLHUP)))
+			break;
+		beats_read(b, role);
+		if (!(p.revents & POLLHUP))
+			break;
+	}
+	return b->fd[role] < 0;
 }
 
 /* After the children's messages: READY=1 once both serve, and again once both have reloaded. */
@@ -637,10 +655,13 @@ int kura_daemon_run(struct kura_daemon_options *o)
 			done[who] = true;
 			if (!stopping || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 				/* The net process ends cleanly when the custody process closes its
-				 * channels: a consequence, not the cause (which is named when it is
-				 * reaped), unless nothing else fails. */
-				bool consequence = who == NET && WIFEXITED(st) &&
-					WEXITSTATUS(st) == 0 && !done[KEEPER];
+				 * channels, and the front fails when they close under it: a
+				 * consequence, not the cause (which is named when it is reaped),
+				 * unless nothing else fails. The custody process is going when
+				 * its end of the heartbeat has closed. */
+				bool consequence = !done[KEEPER] &&
+					((who == NET && WIFEXITED(st) && WEXITSTATUS(st) == 0) ||
+						(who == FRONT && beats_gone(&b, KEEPER)));
 
 				if (consequence && !failed)
 					exit_status = KURA_EXIT_SYSTEM;
