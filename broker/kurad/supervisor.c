@@ -519,8 +519,22 @@ int kura_daemon_run(struct kura_daemon_options *o)
 		b.tick_ms = 1;
 	if (!o->cfg.no_sandbox && kura_lockdown_front_user(&o->cfg, &d.front_uid, &d.front_gid) < 0)
 		return KURA_EXIT_USAGE;
+	for (int i = 0; i < N_ROLES; i++)
+		/* Non-blocking: a stopped child never holds the supervisor up. Made before the
+		 * channels, so numbered below them: a child that crashes closes it first, and
+		 * the supervisor sees it going before its peers see their channels close. */
+		if (i != NET &&
+			socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+				health[i]) < 0) {
+			kura_log(LOG_ERR, "socketpair: %s", strerror(errno));
+			health[i][0] = health[i][1] = -1;
+		}
 	r = kura_daemon_prepare(&d, &o->cfg, true);
 	if (r < 0) {
+		for (int i = 0; i < N_ROLES; i++)
+			for (int j = 0; j < 2; j++)
+				if (health[i][j] >= 0)
+					close(health[i][j]);
 		kura_notify("STATUS=cannot start: %s (see the log)", strerror(-r));
 		kura_daemon_close(&d);
 		kura_daemon_unlink(&d);
@@ -539,14 +553,6 @@ int kura_daemon_run(struct kura_daemon_options *o)
 		kura_log(LOG_ERR, "pipe: %s", strerror(errno));
 		log_pipe[0] = log_pipe[1] = -1;
 	}
-	for (int i = 0; i < N_ROLES; i++)
-		/* Non-blocking: a stopped child never holds the supervisor up. */
-		if (i != NET &&
-			socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
-				health[i]) < 0) {
-			kura_log(LOG_ERR, "socketpair: %s", strerror(errno));
-			health[i][0] = health[i][1] = -1;
-		}
 	if (b.tick_ms)
 		kura_log(LOG_INFO,
 			"watchdog: fed every %llu ms while the key custody process and the front "
