@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "base64.h"
+#include "clock.h"
 #include "http.h"
 #include "name.h"
 #include "number.h"
@@ -17,18 +19,52 @@
  * few hundred bytes, and a tree costs many times the text (a hostile 4 MiB of "0," is 100 MiB). */
 #define MAX_PARSED_BODY (64u * 1024u)
 
+/* Between tries while a broker restarts: 50 ms, doubling, up to 500 ms. */
+#define RETRY_FIRST_MS 50
+#define RETRY_STEP_MAX_MS 500
+
+/* What a restarting kurad looks like: its socket gone or refusing (between one kurad and the
+ * next), a connection closed unanswered (one stopping), or 503 (one draining). Not a timeout
+ * (that took the whole --timeout already), nor a missing run directory (the mount is missing:
+ * waiting cannot help). */
+static bool restarting(const struct kura_broker *b, int r, int status)
+{
+	if (r == 0)
+		return status == 503;
+	if (r == -ENOENT)
+		return kura_http_dir_present(b->socket_path);
+	return r == -ECONNREFUSED || r == -ECONNRESET || r == -EPIPE;
+}
+
 /* GET path: a 2xx answer's body (and the headers in want), or a failure from the broker's
- * status and message. */
+ * status and message. A kurad that is restarting is tried again for up to b->retry_ms (a GET
+ * changes nothing, so a second one is safe), each try with the whole timeout. */
 static int get(const struct kura_broker *b, const char *path, const char *accept, size_t max_body,
 	struct kura_http_header *want, struct kura_secbuf **ret, struct kura_fail *f)
 {
 	_cleanup_secbuf_ struct kura_secbuf *body = NULL;
 	_cleanup_(json_decrefp) json_t *j = NULL;
+	int64_t until = kura_clock_ms() + b->retry_ms;
+	int step = RETRY_FIRST_MS;
 	const char *msg;
 	int r, status, ex;
 
-	r = kura_http_get(b->socket_path, path, accept, b->timeout_ms, max_body, want, &status,
-		&body, f);
+	for (;;) {
+		struct kura_fail one = { 0 };
+
+		kura_secbuf_free(TAKE_PTR(body));
+		status = 0;
+		r = kura_http_get(b->socket_path, path, accept, b->timeout_ms, max_body, want,
+			&status, &body, &one);
+		if (!restarting(b, r, status) || kura_clock_ms() + step > until) {
+			/* The last try's failure, kept as kura_fail_set keeps the first. */
+			if (r < 0 && !f->exit)
+				*f = one;
+			break;
+		}
+		usleep((useconds_t)step * 1000);
+		step = step * 2 > RETRY_STEP_MAX_MS ? RETRY_STEP_MAX_MS : step * 2;
+	}
 	if (r < 0)
 		return r;
 	if (status >= 200 && status < 300) {

@@ -23,7 +23,8 @@
 
 struct kura_broker {
 	const char *socket_path;
-	int timeout_ms;
+	int timeout_ms; /* for one request, connect to last byte */
+	int retry_ms;   /* how long a restarting kurad is tried again (0: not) */
 };
 
 struct kura_secret {

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -231,6 +232,8 @@ static int exchange(int fd, const char *path, const char *accept, int64_t deadli
 			deadline);
 		if (k < 0)
 			return (int)k;
+		if (k == 0 && head->len == 0)
+			return -ECONNRESET; /* closed unanswered: a kurad stopping, say */
 		if (k == 0)
 			return -EBADMSG; /* closed before the headers ended */
 		/* Look again from just before the new bytes: the terminator may straddle reads. */
@@ -272,6 +275,21 @@ static int exchange(int fd, const char *path, const char *accept, int64_t deadli
 	return 0;
 }
 
+bool kura_http_dir_present(const char *socket_path)
+{
+	const char *slash = strrchr(socket_path, '/');
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct stat st;
+
+	if (!slash || slash == socket_path)
+		return true; /* relative to here, or in /: nothing to mount */
+	if ((size_t)(slash - socket_path) >= sizeof(dir))
+		return true; /* too long to be a socket's: dial said so */
+	memcpy(dir, socket_path, (size_t)(slash - socket_path));
+	dir[slash - socket_path] = '\0';
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int kura_http_get(const char *socket_path, const char *path, const char *accept, int timeout_ms,
 	size_t max_body, struct kura_http_header *want, int *ret_status,
 	struct kura_secbuf **ret_body, struct kura_fail *f)
@@ -281,6 +299,17 @@ int kura_http_get(const char *socket_path, const char *path, const char *accept,
 	int r;
 
 	fd = dial(socket_path, deadline);
+	if (fd < 0 && !kura_http_dir_present(socket_path))
+		return kura_fail_set(f, fd, KURA_EXIT_UNREACHABLE,
+			"cannot reach the broker at %s: its directory is not there (mount kurad's "
+			"run directory into the container: -v /run/kura:/run/kura:ro)",
+			socket_path);
+	if (fd == -ENOENT || fd == -ECONNREFUSED)
+		return kura_fail_set(f, fd, KURA_EXIT_UNREACHABLE,
+			"cannot reach the broker at %s: %s (is kurad running? The container must "
+			"mount kurad's run directory, -v /run/kura:/run/kura:ro: a socket file "
+			"mounted on its own stops answering when kurad restarts)",
+			socket_path, fd == -ENOENT ? "no socket there" : strerror(-fd));
 	if (fd < 0)
 		return kura_fail_set(f, fd, KURA_EXIT_UNREACHABLE,
 			"cannot reach the broker at %s: %s", socket_path, strerror(-fd));
@@ -299,8 +328,13 @@ int kura_http_get(const char *socket_path, const char *path, const char *accept,
 			path);
 	if (r == -ENOMEM)
 		return kura_fail_set(f, r, KURA_EXIT_SYSTEM, "%s: out of (locked) memory", path);
+	if (r == -ETIMEDOUT)
+		return kura_fail_set(f, r, KURA_EXIT_UNREACHABLE,
+			"%s: the broker did not answer in time", path);
+	if (r == -ECONNRESET)
+		return kura_fail_set(f, r, KURA_EXIT_UNREACHABLE,
+			"%s: the broker closed the connection unanswered", path);
 	if (r < 0)
-		return kura_fail_set(f, r, KURA_EXIT_UNREACHABLE, "%s: %s", path,
-			r == -ETIMEDOUT ? "the broker did not answer in time" : strerror(-r));
+		return kura_fail_set(f, r, KURA_EXIT_UNREACHABLE, "%s: %s", path, strerror(-r));
 	return 0;
 }

@@ -29,12 +29,17 @@ struct kura_http_header {
  * response without one, or with bytes past it before the broker closes, is refused), the
  * headers named in want (NULL for none) are filled, and the socket is closed.
  * On failure nothing is returned, whatever was read is wiped, and f says why: -ENOENT,
- * -ECONNREFUSED, -ETIMEDOUT... as KURA_EXIT_UNREACHABLE, -EBADMSG or -EFBIG as
+ * -ECONNREFUSED, -ECONNRESET (closed before a byte of the answer), -ETIMEDOUT... as
+ * KURA_EXIT_UNREACHABLE, -EBADMSG or -EFBIG as
  * KURA_EXIT_PROTOCOL.
  */
 int kura_http_get(const char *socket_path, const char *path, const char *accept, int timeout_ms,
 	size_t max_body, struct kura_http_header *want, int *ret_status,
 	struct kura_secbuf **ret_body, struct kura_fail *f);
+
+/* Whether the directory socket_path names its socket in is there (a relative path's always is):
+ * when it is not, the container lacks the run directory's mount, and waiting will not help. */
+bool kura_http_dir_present(const char *socket_path);
 
 /*
  * Parses "HTTP/1.x NNN reason" and the header lines in hdr (NUL-terminated, lines ended by

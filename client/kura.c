@@ -21,7 +21,11 @@
 #include "watch.h"
 #include "writer.h"
 
-#define DEFAULT_SOCKET "/run/kura.sock"
+/* Inside the run directory the container mounts (-v /run/kura:/run/kura:ro): a mount of the
+ * socket file itself would keep a dead socket after a kurad restart. */
+#define DEFAULT_SOCKET "/run/kura/workload.sock"
+/* How long a kurad that is restarting (api.c says what that looks like) is waited for. */
+#define RETRY_MS 5000
 #define DEFAULT_DIR "/run/secrets"
 
 static const char usage_text[] =
@@ -33,8 +37,13 @@ static const char usage_text[] =
 	"  kura ls                                    the secrets this process may read\n"
 	"\n"
 	"Options everywhere:\n"
-	"  --socket PATH     the broker's workload socket (default " DEFAULT_SOCKET ")\n"
-	"  --timeout S       give up on each request to the broker after S seconds (default 10)\n"
+	"  --socket PATH     the broker's workload socket (default " DEFAULT_SOCKET ": mount\n"
+	"                    kurad's run directory, -v /run/kura:/run/kura:ro, never the socket\n"
+	"                    file, which goes dead when kurad restarts)\n"
+	"  --timeout S       give up on each request to the broker after S seconds (default 10);\n"
+	"                    a kurad that is restarting (its socket missing or refusing, or it\n"
+	"                    closes unanswered or answers 503) is tried again for up to 5 s,\n"
+	"                    a missing run directory fails at once\n"
 	"  -h, --help        this text;  --version  the version\n"
 	"\n"
 	"Write options (run, fetch):\n"
@@ -55,7 +64,9 @@ static const char usage_text[] =
 	"                    and QUIT, reaps, and exits with CMD's status (128+N if signal N\n"
 	"                    killed it); it long-polls the broker and rewrites the whole set\n"
 	"                    when a secret it writes changes, then applies --on-change. Broker\n"
-	"                    errors never stop CMD: kura retries (1 s to 30 s) and says so once\n"
+	"                    errors never stop CMD: kura retries (every 1 s, doubling up to\n"
+	"                    10 s), says so once, and goes on from the last revision it saw, so\n"
+	"                    a kurad restart or upgrade is followed through\n"
 	"  --on-change WHAT  signal:SIG   send SIG to CMD (default signal:HUP; HUP, SIGHUP, 1)\n"
 	"                    restart      SIGTERM, up to 10 s, SIGKILL, then start CMD again\n"
 	"                    exec:CMD2    run CMD2 (split on spaces, no shell) and wait for it\n"
@@ -435,7 +446,9 @@ static int confined(void *ctx, struct kura_confined *c, struct kura_fail *f)
 int main(int argc, char **argv)
 {
 	struct args a = {
-		.broker = { .socket_path = DEFAULT_SOCKET, .timeout_ms = 10000 },
+		.broker = { .socket_path = DEFAULT_SOCKET,
+			.timeout_ms = 10000,
+			.retry_ms = RETRY_MS },
 		.dir = DEFAULT_DIR,
 		.wo = { .uid = (uid_t)-1, .gid = (gid_t)-1, .mode = 0400 },
 		.w = { .on_change = KURA_ON_CHANGE_SIGNAL, .sig = SIGHUP },

@@ -44,6 +44,7 @@ int kura_watch_run(struct kura_watch *w, char **cmd_argv, struct kura_confined *
 /*
  * The watcher's side, in the confined child: long-polls /v1/watch, calls refresh on a change to
  * a name this run writes and then writes one byte to notify_fd. Broker errors never stop it: it
- * retries with backoff (1 s to 30 s) and prints one line per change of state. Never returns.
+ * retries with backoff (1 s to 10 s) from the revision it last saw, and prints one line per
+ * change of state. Never returns.
  */
 __attribute__((noreturn)) void kura_watch_follow(struct kura_watch *w, int notify_fd);

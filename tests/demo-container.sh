@@ -42,10 +42,10 @@ tar -C "$E2E/rootfs" -cf "$E2E/rootfs.tar" .
 dk import "$E2E/rootfs.tar" kura-demo:1 >/dev/null
 image=$(dk image inspect -f '{{.Id}}' kura-demo:1)
 step "$kuractl" --state-dir "$state" --run-dir "$run" grant app/db --image "$image"
-printf '\n$ docker run --rm --network none -v %s:/run/kura.sock \\\n' "$run/workload.sock"
+printf '\n$ docker run --rm --network none -v %s:/run/kura:ro \\\n' "$run"
 printf '      --tmpfs /run/secrets:mode=0700,noexec,nosuid,nodev kura-demo:1 \\\n'
 printf '      /kura run -- /bin/cat /run/secrets/app/db\n'
-dk run --rm --network none -v "$run/workload.sock:/run/kura.sock" \
+dk run --rm --network none -v "$run:/run/kura:ro" \
 	--tmpfs /run/secrets:mode=0700,noexec,nosuid,nodev kura-demo:1 \
 	/kura run -- /bin/cat /run/secrets/app/db
 printf '\n'

@@ -29,6 +29,9 @@ void kura_audit_file_name(uint64_t n, char buf[32]);
 bool kura_audit_mac_ok(const struct kura_secbuf *key, const uint8_t prev[KURA_AUDIT_MAC_BYTES],
 	const struct rec *r);
 
+/* All of len bytes to fd (EINTR retried); -errno. */
+int kura_audit_write_all(int fd, const void *p, size_t len);
+
 /* A whole regular file into malloc'd memory (NUL-terminated). */
 int kura_audit_read_all(int fd, uint8_t **ret, size_t *ret_len);
 
@@ -42,3 +45,26 @@ bool kura_audit_next_line(const uint8_t *buf, size_t len, size_t *pos, const uin
 
 /* The numbers of the audit-NNNNNN.jsonl files in dirfd, sorted (malloc'd). */
 int kura_audit_list_files(int dirfd, uint64_t **ret, size_t *ret_n);
+
+/* A walk along the chain: where it is (the last good record's seq and MAC, the epoch of the
+ * next) and the key of that epoch (NULL: structure only). */
+struct kura_audit_walk {
+	struct kura_secbuf *key;
+	const struct kura_audit_checkpoint *cp;
+	uint64_t epoch, seq;
+	uint8_t prev[KURA_AUDIT_MAC_BYTES];
+};
+
+/* Checks one file's lines onward from w, advancing it and v (good, last_seq, line, seq);
+ * returns the fault found (KURA_AUDIT_OK to go on) or -errno. last_file: a cut last line is
+ * TRUNCATED, not MALFORMED. */
+int kura_audit_walk_file(struct kura_audit_walk *w, const uint8_t *buf, size_t len, bool last_file,
+	struct kura_audit_verdict *v);
+
+/* The key of epoch n, from the operator's starting key. */
+int kura_audit_epoch_key(const struct kura_secbuf *initial_key, uint64_t n,
+	struct kura_secbuf **ret);
+
+/* The commitment to an epoch key that a start point carries: BLAKE2b-256 under a label of its
+ * own, so it says nothing of the key. */
+void kura_audit_key_commitment(const struct kura_secbuf *key, uint8_t out[KURA_AUDIT_MAC_BYTES]);

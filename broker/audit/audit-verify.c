@@ -26,6 +26,7 @@ const char *kura_audit_fault_name(enum kura_audit_fault f)
 		[KURA_AUDIT_MALFORMED] = "malformed",
 		[KURA_AUDIT_TRUNCATED] = "truncated",
 		[KURA_AUDIT_CHECKPOINT] = "differs from checkpoint",
+		[KURA_AUDIT_START] = "start point forged",
 	};
 
 	return (unsigned)f < ELEMENTSOF(names) ? names[f] : "unknown";
@@ -119,15 +120,7 @@ static bool next_verifies(const uint8_t *buf, size_t len, size_t pos, const stru
 	return ok;
 }
 
-struct walk {
-	struct kura_secbuf *key; /* NULL: structure only */
-	const struct kura_audit_checkpoint *cp;
-	uint64_t epoch, seq;
-	uint8_t prev[KURA_AUDIT_MAC_BYTES];
-};
-
-/* Checks one file's lines; returns the fault found (OK to go on), or -errno. */
-static int verify_file(struct walk *w, const uint8_t *buf, size_t len, bool last_file,
+int kura_audit_walk_file(struct kura_audit_walk *w, const uint8_t *buf, size_t len, bool last_file,
 	struct kura_audit_verdict *v)
 {
 	const uint8_t *l;
@@ -198,7 +191,8 @@ int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
 	_cleanup_close_ int dirfd = -1;
 	_cleanup_free_ uint64_t *files = NULL;
 	struct kura_audit_verdict v = { .macs_checked = initial_key != NULL };
-	struct walk w = { .cp = cp };
+	struct kura_audit_walk w = { .cp = cp };
+	struct kura_audit_start start = { .first_file = 0 };
 	size_t n = 0;
 	int r;
 
@@ -210,11 +204,37 @@ int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
 	r = kura_audit_list_files(dirfd, &files, &n);
 	if (r < 0)
 		return r;
+	/* Archived before: the chain goes on from the start point. */
+	r = kura_audit_start_read(dirfd, &start);
+	if (r == 0) {
+		w.seq = start.seq;
+		w.epoch = start.epoch;
+		memcpy(w.prev, start.mac, sizeof(w.prev));
+		v.start_seq = start.seq;
+		v.last_seq = start.seq;
+		v.last_epoch = start.epoch;
+	} else if (r != -ENOENT) {
+		return r;
+	}
 	if (initial_key) {
-		/* The operator's starting key is never on the host: epoch 0's key is derived. */
-		r = kura_chain_first(initial_key, &w.key);
+		/* The operator's starting key is never on the host: each epoch's key is derived. */
+		r = kura_audit_epoch_key(initial_key, w.epoch, &w.key);
 		if (r < 0)
 			return r;
+		if (start.has_commitment) {
+			uint8_t c[KURA_AUDIT_MAC_BYTES];
+
+			kura_audit_key_commitment(w.key, c);
+			if (sodium_memcmp(c, start.commitment, sizeof(c)) != 0) {
+				kura_secbuf_free(w.key);
+				v.fault = KURA_AUDIT_START;
+				snprintf(v.file, sizeof(v.file), "start");
+				v.line = 1;
+				v.seq = start.seq + 1;
+				*ret = v;
+				return 0;
+			}
+		}
 	}
 
 	for (size_t i = 0; i < n; i++) {
@@ -222,6 +242,8 @@ int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
 		_cleanup_close_ int fd = -1;
 		size_t len;
 
+		if (files[i] < start.first_file)
+			continue; /* archived: a copy a crash left behind */
 		kura_audit_file_name(files[i], v.file);
 		v.files++;
 		fd = openat(dirfd, v.file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -232,7 +254,7 @@ int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
 		r = kura_audit_read_all(fd, &buf, &len);
 		if (r < 0)
 			break;
-		r = verify_file(&w, buf, len, i + 1 == n, &v);
+		r = kura_audit_walk_file(&w, buf, len, i + 1 == n, &v);
 		if (r != KURA_AUDIT_OK)
 			break;
 	}
@@ -240,7 +262,22 @@ int kura_audit_verify(const char *dir, const struct kura_secbuf *initial_key,
 	if (r < 0)
 		return r;
 	v.fault = (enum kura_audit_fault)r;
-	if (v.fault == KURA_AUDIT_OK && cp && v.last_seq < cp->seq) {
+	if (v.fault == KURA_AUDIT_OK && cp && start.seq && cp->seq <= start.seq) {
+		/* The checkpoint's record was archived: only the start point's own can be told
+		 * (the archive's verify checks the rest). */
+		if (cp->seq == start.seq &&
+			sodium_memcmp(cp->mac, start.mac, sizeof(cp->mac)) != 0) {
+			v.fault = KURA_AUDIT_CHECKPOINT;
+			snprintf(v.file, sizeof(v.file), "start");
+			v.line = 1;
+			v.seq = cp->seq;
+		} else {
+			v.file[0] = 0;
+			v.line = 0;
+			v.seq = 0;
+			v.checkpoint_met = cp->seq == start.seq;
+		}
+	} else if (v.fault == KURA_AUDIT_OK && cp && v.last_seq < cp->seq) {
 		/* The log ends early: the tail was cut at a line boundary (or never reached this
 		 * copy). The first missing record would have come after the last line. */
 		v.fault = KURA_AUDIT_TRUNCATED;

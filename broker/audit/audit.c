@@ -150,7 +150,7 @@ bool kura_audit_next_line(const uint8_t *buf, size_t len, size_t *pos, const uin
 	return true;
 }
 
-static int write_all(int fd, const void *p, size_t len)
+int kura_audit_write_all(int fd, const void *p, size_t len)
 {
 	const uint8_t *b = p;
 
@@ -631,7 +631,7 @@ static int write_record(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 	memcpy(line + body_len - 1 + 8, mac64, B64_MAC_LEN);
 	memcpy(line + line_len - 3, "\"}\n", 3);
 
-	r = write_all(a->fd, line, line_len);
+	r = kura_audit_write_all(a->fd, line, line_len);
 	if (r >= 0 && a->o.fsync && fsync(a->fd) < 0)
 		r = -errno;
 	if (r < 0) {

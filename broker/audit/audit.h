@@ -119,9 +119,54 @@ enum kura_audit_fault {
 				* checkpoint) the log ends before the checkpoint's seq */
 	KURA_AUDIT_CHECKPOINT, /* the checkpoint's record verifies in the chain, but its MAC is
 				* not the checkpoint's: rewritten with the current epoch's key */
+	KURA_AUDIT_START,      /* the start point's key commitment is not its epoch's key's */
 };
 
 const char *kura_audit_fault_name(enum kura_audit_fault f);
+
+/*
+ * Where a log begins once its oldest files were archived (kura_audit_archive): dir/start, a
+ * JSON object {"type":"kura-audit-start", "seq", "mac", "epoch", "first_file", "time",
+ * "archived_to" [, "key_commitment"]}. The log goes on from the record after seq, chaining onto
+ * mac under the key of epoch; files numbered below first_file are no longer part of it.
+ * key_commitment (BLAKE2b-256 of that epoch's key under its own label) is there when the
+ * archiver held the starting key: a verifier with the starting key checks it.
+ */
+struct kura_audit_start {
+	uint64_t seq;
+	uint8_t mac[KURA_AUDIT_MAC_BYTES];
+	uint64_t epoch;
+	uint64_t first_file;
+	bool has_commitment;
+	uint8_t commitment[KURA_AUDIT_MAC_BYTES];
+};
+
+/* dir's start point. -ENOENT: the log begins at its start; -EBADMSG: the file is not one. */
+int kura_audit_start_read(int dirfd, struct kura_audit_start *ret);
+
+struct kura_audit_archived {
+	uint64_t files; /* files moved out */
+	uint64_t first_file, last_file;
+	uint64_t first_seq, last_seq; /* the records they held */
+	char last_time[32];           /* the last one's time */
+};
+
+/*
+ * Moves the oldest whole files of the log in dir whose every record is older than before (a
+ * record's time as append writes it: kura_audit_time_parse) to dest, never the file being written.
+ * They are verified first, from the log's start point (or its beginning): every MAC with
+ * initial_key, else the structure (each line, seqs running on by one, epochs following their
+ * closing records); a fault archives nothing
+ * (-EBADMSG, why says where). dest is created (0700) or must be empty: it gets copies of the
+ * files (fsync'd) and of the start point they began from, so it verifies on its own. Then dir
+ * gets its new start point (written whole) and the files are removed. A crash at any point
+ * leaves a log that verifies: before the new start point, the files are still in dir; after it,
+ * the leftovers below first_file are ignored (and removed by the next archive). ret->files 0:
+ * nothing was old enough.
+ */
+int kura_audit_archive(const char *dir, const char *dest, const char *before,
+	const struct kura_secbuf *initial_key, struct kura_audit_archived *ret,
+	char why[static 256]);
 
 struct kura_audit_verdict {
 	enum kura_audit_fault fault;
@@ -134,6 +179,7 @@ struct kura_audit_verdict {
 	uint64_t files;      /* files read (up to and including the one with the fault) */
 	bool macs_checked;   /* false: verified without a key, only the structure */
 	bool checkpoint_met; /* a checkpoint was given and its record matched it */
+	uint64_t start_seq;  /* the log begins after this seq (a start point: archived before) */
 };
 
 /*

@@ -30,6 +30,7 @@ static const char audit_usage[] =
 	"       kuractl audit verify [--key FILE] [--checkpoint SEQ:MAC] [--checkpoints FILE]\n"
 	"                     [--json] [PATH]\n"
 	"       kuractl audit init [--audit-key-out FILE]\n"
+	"       kuractl audit archive --before T [--key FILE] [--dir DIR] DEST\n"
 	"\n"
 	"Show the audit records of STATE_DIR/audit (or --dir DIR), oldest first, reading\n"
 	"the files directly: no kurad is needed, and one may be appending meanwhile (a record\n"
@@ -52,9 +53,26 @@ static const char audit_usage[] =
 	"control characters in names and reasons escaped (\\xNN, \\u{N}).\n"
 	"Otherwise, or with --json: the matching records' original JSON lines, unchanged\n"
 	"(on a terminal, control characters an older record holds as JSON escapes).\n"
-	"`kuractl audit stats --help`, `kuractl audit verify --help` and `kuractl audit init\n"
-	"--help` for the others.\n"
+	"`kuractl audit stats --help`, `kuractl audit verify --help`, `kuractl audit init\n"
+	"--help` and `kuractl audit archive --help` for the others.\n"
 	"Exit status: 0 ok (also when nothing matches), 1 no audit log there, 2 usage, 3 I/O.\n";
+
+static const char archive_usage[] =
+	"Usage: kuractl audit archive --before T [--key FILE] [--dir DIR] [--json] DEST\n"
+	"\n"
+	"Move the oldest whole files of the audit log (STATE_DIR/audit, or --dir DIR) whose\n"
+	"every record is older than T (RFC 3339 or an age, as for --since) into DEST, a new\n"
+	"or empty directory (made 0700). Never the file being written; kurad may run.\n"
+	"The files are verified first, from the log's start: every MAC with --key (the\n"
+	"starting key kuractl init printed), else their structure (each line, seqs running\n"
+	"on, epochs following their closing records); if any fails, nothing is archived.\n"
+	"DEST gets copies of the files (synced) and the start point they began from, so it\n"
+	"verifies on its own: kuractl audit verify --key FILE DEST. The log gets a start point\n"
+	"(audit/start: the last archived record's seq and MAC, the next epoch, and with --key\n"
+	"a commitment to that epoch's key), from which verify goes on; then the files are\n"
+	"removed. A crash leaves a log that verifies, archived or not.\n"
+	"Exit status: 0 ok (also when nothing is old enough), 1 no audit log there or DEST\n"
+	"holds an archive already, 2 usage, 3 I/O, 4 a file to archive does not verify.\n";
 
 static const char stats_usage[] =
 	"Usage: kuractl audit stats [--since T] [--until T] [FILTERS] [--json] [--dir DIR]\n"
@@ -124,6 +142,7 @@ static const char *const known_events[] = {
 	"audit-recovered",
 	"audit-key-evolve",
 	"audit-init",
+	"audit-archive",
 };
 
 #define TIME_LEN KURA_AUDIT_TIME_LEN
@@ -936,7 +955,7 @@ static int print_stats(struct stats *s, uint64_t records)
 /* --- verify --------------------------------------------------------------------------------- */
 
 /* K(0) from a file ("-": stdin): base64 of 32 bytes on one line, or 32 raw bytes. */
-static int read_key(const char *path, struct kura_secbuf **ret)
+int ctl_audit_key_read(const char *path, struct kura_secbuf **ret)
 {
 	_cleanup_secbuf_ struct kura_secbuf *raw = NULL, *key = NULL;
 	_cleanup_close_ int fd = -1;
@@ -1112,7 +1131,7 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 		have_cp = true;
 	}
 	if (key_path) {
-		r = read_key(key_path, &key);
+		r = ctl_audit_key_read(key_path, &key);
 		if (r)
 			return r;
 	}
@@ -1127,11 +1146,11 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 			stderr);
 
 	if (c->json) {
-		json_t *j = json_pack("{s:b, s:b, s:s, s:I, s:I, s:I, s:I}", "intact",
+		json_t *j = json_pack("{s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I}", "intact",
 			v.fault == KURA_AUDIT_OK, "macs_checked", v.macs_checked, "fault",
 			kura_audit_fault_name(v.fault), "records", (json_int_t)v.good, "files",
 			(json_int_t)v.files, "last_seq", (json_int_t)v.last_seq, "last_epoch",
-			(json_int_t)v.last_epoch);
+			(json_int_t)v.last_epoch, "start_seq", (json_int_t)v.start_seq);
 
 		if (j && v.fault != KURA_AUDIT_OK) {
 			json_object_set_new(j, "file", json_string(v.file));
@@ -1157,11 +1176,15 @@ static int cmd_verify(struct ctl *c, int argc, char **argv)
 			(unsigned long long)v.last_seq);
 		return KURA_EXIT_INTEGRITY;
 	}
-	printf("%s: %llu record%s in %llu file%s, epochs 0-%llu, last seq %llu",
+	printf("%s: %llu record%s in %llu file%s, epochs %s-%llu, last seq %llu",
 		v.macs_checked ? "verified" : "structure intact, MACs NOT checked (no --key)",
 		(unsigned long long)v.good, v.good == 1 ? "" : "s", (unsigned long long)v.files,
-		v.files == 1 ? "" : "s", (unsigned long long)v.last_epoch,
+		v.files == 1 ? "" : "s", v.start_seq ? "…" : "0", (unsigned long long)v.last_epoch,
 		(unsigned long long)v.last_seq);
+	if (v.start_seq)
+		printf("; from seq %llu on (the records before were archived: verify the archive "
+		       "too)",
+			(unsigned long long)v.start_seq + 1);
 	if (have_cp)
 		printf("; checkpoint at seq %llu matches", (unsigned long long)cp.seq);
 	putchar('\n');
@@ -1404,19 +1427,96 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 	return r < 0 ? kura_outcome_exit(r) : r;
 }
 
+static int cmd_archive(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "before", required_argument, NULL, 'b' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "dir", required_argument, NULL, 'd' },
+		CTL_COMMON_OPTIONS,
+	};
+	_cleanup_secbuf_ struct kura_secbuf *key = NULL;
+	const char *key_path = NULL, *dir = NULL, *dest = NULL;
+	char dir_buf[4096], before[KURA_AUDIT_TIME_LEN + 1] = "", why[256];
+	struct kura_audit_archived a;
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (ctl_common_option(c, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'h':
+			fputs(archive_usage, stdout);
+			return KURA_EXIT_OK;
+		case 'b':
+			if (!kura_audit_time_parse(optarg, before))
+				return ctl_usage("--before wants RFC 3339 or an age (30m, 2d)");
+			break;
+		case 'k':
+			key_path = optarg;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		default:
+			return ctl_bad_option(opt, argv);
+		}
+	}
+	if (optind < argc)
+		dest = argv[optind++];
+	if (!dest || optind < argc)
+		return ctl_usage("audit archive takes one DEST directory");
+	if (!before[0])
+		return ctl_usage("audit archive needs --before T");
+	dir = log_dir(c, dir, dir_buf);
+	if (!dir)
+		return KURA_EXIT_USAGE;
+	if (key_path && (r = ctl_audit_key_read(key_path, &key)) != 0)
+		return r;
+	r = kura_audit_archive(dir, dest, before, key, &a, why);
+	if (r < 0) {
+		fprintf(stderr, "kuractl: %s\n", why[0] ? why : strerror(-r));
+		return r == -EBADMSG ? KURA_EXIT_INTEGRITY :
+			r == -EEXIST ? KURA_EXIT_REFUSED :
+			r == -ENOENT ? KURA_EXIT_REFUSED :
+				       kura_outcome_exit(r);
+	}
+	if (c->json)
+		return ctl_print_json(json_pack("{s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:b}", "files",
+			(json_int_t)a.files, "first_file", (json_int_t)a.first_file, "last_file",
+			(json_int_t)a.last_file, "first_seq", (json_int_t)a.first_seq, "last_seq",
+			(json_int_t)a.last_seq, "last_time", a.last_time, "dest", dest,
+			"macs_checked", key != NULL));
+	if (!a.files) {
+		printf("nothing to archive: no whole file before %s (the newest is never moved)\n",
+			before);
+		return KURA_EXIT_OK;
+	}
+	printf("archived %llu file%s (records %llu-%llu, the last at %s) to %s, %s; the log "
+	       "now begins after seq %llu\n",
+		(unsigned long long)a.files, a.files == 1 ? "" : "s",
+		(unsigned long long)a.first_seq, (unsigned long long)a.last_seq, a.last_time, dest,
+		key ? "every MAC verified" : "structure verified (no --key: MACs not checked)",
+		(unsigned long long)a.last_seq);
+	return KURA_EXIT_OK;
+}
+
 int ctl_audit(struct ctl *c, int argc, char **argv)
 {
 	bool stats = argc > 1 && strcmp(argv[1], "stats") == 0;
 	bool verify = argc > 1 && strcmp(argv[1], "verify") == 0;
 	bool init = argc > 1 && strcmp(argv[1], "init") == 0;
+	bool archive = argc > 1 && strcmp(argv[1], "archive") == 0;
 
-	if (stats || verify || init) {
+	if (stats || verify || init || archive) {
 		argc--;
 		argv++;
 		optind = 0;
 	}
 	if (init)
 		return cmd_init(c, argc, argv);
+	if (archive)
+		return cmd_archive(c, argc, argv);
 	if (verify)
 		return cmd_verify(c, argc, argv);
 	return cmd_list(c, stats, argc, argv);

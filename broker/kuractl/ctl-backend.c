@@ -251,7 +251,7 @@ static int kurad_serves(struct ctl *c, const char *run_dir, struct kura_err *err
 	return same;
 }
 
-int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **ret,
+int ctl_admin_get_raw(struct ctl *c, const char *path, long *ret_status, struct kura_secbuf **ret,
 	struct kura_err *err)
 {
 	struct reply rep = { 0 };
@@ -259,14 +259,30 @@ int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **re
 
 	snprintf(c->admin_sock, sizeof(c->admin_sock), "%s/admin.sock", c->run_dir);
 	r = exchange(c->run_dir, path, NULL, ret_status, &rep, err);
+	if (r == 0 && !rep.buf)
+		r = kura_secbuf_new(1, &rep.buf); /* an empty body */
+	if (r == 0) {
+		*ret = rep.buf;
+		return 0;
+	}
+	if (r != -EPERM)
+		kura_err_set(err, r, "cannot reach kurad at %s: %s (is kurad running?)",
+			c->admin_sock, strerror(r == -ENOENT ? ECONNREFUSED : -r));
+	kura_secbuf_free(rep.buf);
+	return r;
+}
+
+int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **ret,
+	struct kura_err *err)
+{
+	struct reply rep = { 0 };
+	int r = ctl_admin_get_raw(c, path, ret_status, &rep.buf, err);
+
 	if (r == 0) {
 		*ret = parse_reply(&rep);
 		if (!*ret)
 			r = kura_err_set(err, -EPROTO, "the answer on %s is not JSON",
 				c->admin_sock);
-	} else if (r != -EPERM) {
-		kura_err_set(err, r, "cannot reach kurad at %s: %s (is kurad running?)",
-			c->admin_sock, strerror(r == -ENOENT ? ECONNREFUSED : -r));
 	}
 	kura_secbuf_free(rep.buf);
 	return r;

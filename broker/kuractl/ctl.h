@@ -71,6 +71,9 @@ void ctl_disconnect(struct ctl *c);
  * -EPERM otherwise (nothing sent). Failures have err set. */
 int ctl_admin_get(struct ctl *c, const char *path, long *ret_status, json_t **ret,
 	struct kura_err *err);
+/* The same, the reply's body as it came (never empty: at least a buffer of length 0). */
+int ctl_admin_get_raw(struct ctl *c, const char *path, long *ret_status, struct kura_secbuf **ret,
+	struct kura_err *err);
 
 /* The operations, wherever they run (ctl-backend.c); the same contracts as the vault's. */
 int be_max_value(struct ctl *c, uint64_t set, uint64_t *ret, struct kura_err *err);
@@ -99,6 +102,9 @@ int be_key_status(struct ctl *c, struct kura_key_status *ret, struct kura_err *e
  * why); then written whole or not at all (kura_keyfile), one line of base64. */
 int ctl_audit_key_create(const char *path, struct kura_keyfile *ret);
 int ctl_audit_key_write(struct kura_keyfile *f, const struct kura_secbuf *key);
+/* The audit log's starting key from path ("-": stdin), base64 or 32 raw bytes, into guarded
+ * memory; 0, or an exit code after printing why. */
+int ctl_audit_key_read(const char *path, struct kura_secbuf **ret);
 
 int ctl_init(struct ctl *c, int argc, char **argv);
 int ctl_secret(struct ctl *c, int argc, char **argv);
@@ -107,3 +113,6 @@ int ctl_config(struct ctl *c, int argc, char **argv);
 int ctl_grant(struct ctl *c, const char *cmd, int argc, char **argv);
 int ctl_whois(struct ctl *c, int argc, char **argv);
 int ctl_audit(struct ctl *c, int argc, char **argv);
+int ctl_doctor(struct ctl *c, int argc, char **argv);
+int ctl_status(struct ctl *c, int argc, char **argv);
+int ctl_metrics(struct ctl *c, int argc, char **argv);

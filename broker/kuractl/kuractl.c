@@ -46,6 +46,9 @@ static const char usage_text[] =
 	"  whois PID|CONTAINER      the identity a running kurad gives a process or container,\n"
 	"                           and what it could read\n"
 	"  audit [stats|verify]     filter, follow, summarise or verify the audit log\n"
+	"  doctor                   check that this host can run kura safely; what to fix\n"
+	"  status                   what the running kurad is doing, and whether it is healthy\n"
+	"  metrics                  the running kurad's metrics (Prometheus text)\n"
 	"\n"
 	"Options (accepted before or after the command):\n"
 	"  --state-dir DIR          state directory (default " KURA_STATE_DIR ")\n"
@@ -93,6 +96,9 @@ static const struct {
 	{ "grants", grant },
 	{ "whois", ctl_whois },
 	{ "audit", ctl_audit },
+	{ "doctor", ctl_doctor },
+	{ "status", ctl_status },
+	{ "metrics", ctl_metrics },
 	{ "help", help },
 };
 

@@ -1,5 +1,6 @@
-/* The admin API on admin.sock (root only): whois, status, and every operation kuractl offers
- * (POST /v1/op/NAME with JSON arguments, run through the operations table on kurad's vault).
+/* The admin API on admin.sock (root only): whois, status and metrics (admin-metrics.c), and
+ * every operation kuractl offers (POST /v1/op/NAME with JSON arguments, run through the
+ * operations table on kurad's vault).
  * Touches plaintext: values arrive and leave in base64 inside guarded buffers. */
 #include <errno.h>
 #include <string.h>
@@ -78,29 +79,6 @@ static enum MHD_Result whois(struct kura_admin *d, struct MHD_Connection *c)
 	kura_grant_list_done(&g);
 	kura_ident_unref(ident);
 	return kura_http_json(c, MHD_HTTP_OK, j);
-}
-
-/* What kurad is doing: the store revision, runtimes, the identity cache's counters, and the
- * workload socket's connections, long polls and principals. */
-static enum MHD_Result status(struct kura_admin *d, struct MHD_Connection *c)
-{
-	struct kura_resolver_stats st;
-	struct kura_quota_stats ls;
-	int64_t rev;
-
-	kura_custody_stats(d->custody, &rev, &ls);
-	kura_resolver_get_stats(d->resolver, &st);
-	return kura_http_json(c, MHD_HTTP_OK,
-		json_pack("{s:I, s:i, s:s, s:{s:I, s:I, s:I, s:I, s:I}, "
-			  "s:{s:I, s:I, s:I, s:I, s:I, s:I}}",
-			"revision", (json_int_t)rev, "runtimes", (int)d->n_runtimes, "state_dir",
-			d->state_dir, "identity", "hits", (json_int_t)st.hits, "misses",
-			(json_int_t)st.misses, "inspects", (json_int_t)st.inspects, "prefetches",
-			(json_int_t)st.prefetches, "events", (json_int_t)st.events, "workload",
-			"connections", (json_int_t)ls.connections, "watches",
-			(json_int_t)ls.watches, "principals", (json_int_t)ls.principals,
-			"evictions", (json_int_t)ls.evictions, "refused", (json_int_t)ls.refused,
-			"suppressed", (json_int_t)ls.suppressed));
 }
 
 /* A POST's body, gathered in guarded memory (it may carry a value). */
@@ -288,7 +266,9 @@ enum MHD_Result kura_admin_handler(void *cls, struct MHD_Connection *c, const ch
 	if (strcmp(url, "/v1/whois") == 0)
 		return whois(d, c);
 	if (strcmp(url, "/v1/status") == 0)
-		return status(d, c);
+		return kura_admin_status(d, c);
+	if (strcmp(url, "/metrics") == 0)
+		return kura_admin_metrics(d, c);
 	return kura_http_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
 }
 

@@ -19,6 +19,7 @@
 #include "hooks.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 #include "wire.h"
 
@@ -58,6 +59,9 @@ struct kura_custody {
 	bool stopping;
 	int64_t revision; /* as far as the front was told */
 	struct kura_quota_stats stats;
+	struct kura_front_metrics front; /* as its last STATS said */
+	pid_t front_pid;
+	struct kura_hist lookup; /* runtime lookups on a cache miss (atomics, no lock) */
 	struct watch *watches;
 	size_t n_watches;
 	uint64_t next_watch;
@@ -416,11 +420,15 @@ static void ask(struct kura_custody *k, int chan, struct kura_msg *m)
 	}
 	/* From the cache on the front's event loops; a lookup worker's ASK may wait for the
 	 * runtime (bounded by lookup_timeout_ms). */
-	if (wait)
+	if (wait) {
+		uint64_t t0 = kura_metrics_now_ns();
+
 		r = kura_resolver_identify(k->resolver, &q.conn->peer, &q.ident);
-	else
+		kura_hist_observe(&k->lookup, kura_metrics_now_ns() - t0);
+	} else {
 		r = kura_resolver_identify_cached(k->resolver, &q.conn->peer,
 			q.conn->cg_fresh ? &q.conn->cg_rc : NULL, &q.conn->cg, &q.ident);
+	}
 	if (r == -EWOULDBLOCK && !wait) {
 		answer_status(chan, 202, "lookup", NULL, false); /* asked again, from a worker */
 		goto out;
@@ -701,13 +709,32 @@ static void *follow(void *userdata)
 	}
 }
 
-/* The front's counters, for status. */
+/* The front's arrays of counters (their lengths checked by the schema). */
+static void front_metrics(const struct kura_msg *m, struct kura_front_metrics *ret)
+{
+	uint64_t hist[KURA_HIST_BUCKETS + 1];
+	const void *p;
+	size_t n;
+
+	p = kura_msg_bytes(m, KURA_F_FETCHES, &n);
+	memcpy(ret->fetches, p, sizeof(ret->fetches));
+	p = kura_msg_bytes(m, KURA_F_LIMITED, &n);
+	memcpy(ret->refused, p, sizeof(ret->refused));
+	p = kura_msg_bytes(m, KURA_F_FETCH_LATENCY, &n);
+	memcpy(hist, p, sizeof(hist));
+	memcpy(ret->fetch_latency.b, hist, sizeof(ret->fetch_latency.b));
+	ret->fetch_latency.sum_ns = hist[KURA_HIST_BUCKETS];
+}
+
+/* The front's counters, for status and metrics. */
 static void *read_events(void *userdata)
 {
 	struct kura_custody *k = userdata;
 
 	for (;;) {
+		struct kura_front_metrics fm;
 		struct kura_quota_stats st;
+		uint64_t pid = 0;
 		struct kura_msg m;
 		char why[128];
 		uint64_t v[6] = { 0 };
@@ -726,6 +753,8 @@ static void *read_events(void *userdata)
 		(void)kura_msg_u64(&m, KURA_F_EVICTIONS, &v[3]);
 		(void)kura_msg_u64(&m, KURA_F_REFUSED, &v[4]);
 		(void)kura_msg_u64(&m, KURA_F_SUPPRESSED, &v[5]);
+		(void)kura_msg_u64(&m, KURA_F_PID, &pid);
+		front_metrics(&m, &fm);
 		kura_msg_done(&m);
 		st = (struct kura_quota_stats){ .connections = (unsigned)v[0],
 			.watches = (unsigned)v[1],
@@ -735,6 +764,8 @@ static void *read_events(void *userdata)
 			.suppressed = v[5] };
 		pthread_mutex_lock(&k->lock);
 		k->stats = st;
+		k->front = fm;
+		k->front_pid = (pid_t)pid;
 		pthread_mutex_unlock(&k->lock);
 	}
 }
@@ -816,6 +847,17 @@ void kura_custody_stats(struct kura_custody *k, int64_t *ret_rev, struct kura_qu
 	*ret_rev = k->revision;
 	*ret = k->stats;
 	pthread_mutex_unlock(&k->lock);
+}
+
+void kura_custody_metrics(struct kura_custody *k, struct kura_custody_metrics *ret)
+{
+	pthread_mutex_lock(&k->lock);
+	ret->revision = k->revision;
+	ret->quota = k->stats;
+	ret->front = k->front;
+	ret->front_pid = k->front_pid;
+	pthread_mutex_unlock(&k->lock);
+	kura_hist_read(&k->lookup, &ret->lookup);
 }
 
 void kura_custody_stop(struct kura_custody *k)

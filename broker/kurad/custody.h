@@ -9,6 +9,7 @@
 
 #include "identity.h"
 #include "keeper.h"
+#include "metrics.h"
 #include "quota.h"
 #include "recorder.h"
 
@@ -30,6 +31,18 @@ int kura_custody_start(const struct kura_custody_config *cfg, struct kura_keeper
 
 /* The counters the front sent last, and the revision its long polls were told of (status). */
 void kura_custody_stats(struct kura_custody *k, int64_t *ret_rev, struct kura_quota_stats *ret);
+
+/* Everything status and metrics show of the workload side: the front's counters as its last
+ * STATS said (all zero, front_pid 0, before its first, a second after start), and the runtime
+ * lookups made here on a cache miss. */
+struct kura_custody_metrics {
+	int64_t revision;
+	struct kura_quota_stats quota;
+	struct kura_front_metrics front;
+	pid_t front_pid;
+	struct kura_hist lookup;
+};
+void kura_custody_metrics(struct kura_custody *k, struct kura_custody_metrics *ret);
 
 /* Tell the front the limits a reload set: it reads no file itself. */
 void kura_custody_limits(struct kura_custody *k, double rate, double burst, unsigned watch_max_s);

@@ -54,6 +54,7 @@ void kura_daemon_options_done(struct kura_daemon_options *o)
 	free(o->master_path);
 	free(o->audit_syslog);
 	free(o->audit_http);
+	free(o->audit_archive_dir);
 	free(o->front_user);
 	for (size_t i = 0; i < o->cfg.n_runtimes; i++) {
 		free(o->cfg.runtimes[i].name);
@@ -149,6 +150,12 @@ bool kura_daemon_option_set(struct kura_daemon_options *o, const char *key, cons
 		o->cfg.audit_checkpoint_s = (unsigned)n;
 	else if (strcmp(key, "audit-queue") == 0 && kura_parse_u64(value, 1, 10000000, &n))
 		o->cfg.audit_queue_max = (unsigned)n;
+	else if (strcmp(key, "audit-archive-dir") == 0 && value[0] == '/')
+		return replace(&o->audit_archive_dir, &o->cfg.audit_archive_dir, value);
+	else if (strcmp(key, "audit-archive-days") == 0 && kura_parse_u64(value, 1, 36500, &n))
+		o->cfg.audit_archive_days = (unsigned)n;
+	else if (strcmp(key, "audit-archive-mb") == 0 && kura_parse_u64(value, 1, 1 << 30, &n))
+		o->cfg.audit_archive_bytes = (uint64_t)n << 20;
 	else if (strcmp(key, "front-user") == 0 && *value)
 		return replace(&o->front_user, &o->cfg.front_user, value);
 	else

@@ -30,14 +30,17 @@ struct kura_daemon_config {
 	unsigned watch_max_s;      /* the longest a long poll waits (default 300) */
 	unsigned loop_threads;     /* event loops serving workload.sock (default: one per core) */
 	bool no_prefetch;          /* do not look containers up when they start */
-	struct kura_audit_opts audit; /* the audit log: rotation, key epochs, fsync, lock wait */
-	const char *audit_syslog;     /* ship records to syslog: unix:PATH or tcp:HOST:PORT */
-	const char *audit_http;       /* ... and to an HTTP collector (URL) */
-	unsigned audit_checkpoint_s;  /* between checkpoints sent to the sinks (default 10) */
-	unsigned audit_queue_max;     /* records a sink holds before dropping (default 10000) */
-	const char *front_user;       /* whom the front runs as (NULL: "kura", else nobody) */
-	const char *config_file;      /* the --config file, which every process may read again */
-	bool no_sandbox;              /* debugging only, and from the command line only */
+	struct kura_audit_opts audit;  /* the audit log: rotation, key epochs, fsync, lock wait */
+	const char *audit_syslog;      /* ship records to syslog: unix:PATH or tcp:HOST:PORT */
+	const char *audit_http;        /* ... and to an HTTP collector (URL) */
+	unsigned audit_checkpoint_s;   /* between checkpoints sent to the sinks (default 10) */
+	unsigned audit_queue_max;      /* records a sink holds before dropping (default 10000) */
+	const char *audit_archive_dir; /* whole old audit files move there (recorder.h), */
+	unsigned audit_archive_days;   /* ... once all their records are this old, */
+	uint64_t audit_archive_bytes;  /* ... or once the log is larger than this */
+	const char *front_user;        /* whom the front runs as (NULL: "kura", else nobody) */
+	const char *config_file;       /* the --config file, which every process may read again */
+	bool no_sandbox;               /* debugging only, and from the command line only */
 };
 
 #define KURA_DAEMON_OPTIONS_MAX (1u << 20) /* the largest config file read */
@@ -52,6 +55,7 @@ struct kura_daemon_options {
 	char *master_path;
 	char *audit_syslog;
 	char *audit_http;
+	char *audit_archive_dir;
 	char *front_user;
 };
 

@@ -88,6 +88,21 @@ static int check_run_dir(const char *dir)
 	return r;
 }
 
+/* We hold the state's lock, not the run directory's (prepare says why): a socket there that
+ * answers is another kurad's, on another state; one that does not is a dead kurad's. A full
+ * backlog (EAGAIN) is a live one too. */
+static bool answers(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN;
+	close(fd);
+	return live;
+}
+
 static int bind_socket(const char *dir, const char *name, mode_t mode)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -96,10 +111,11 @@ static int bind_socket(const char *dir, const char *name, mode_t mode)
 	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
 	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
+	if (answers(&sa))
+		return -EADDRINUSE;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	/* We hold the run directory's lock: whatever socket is there is a dead kurad's. */
 	if (unlink(sa.sun_path) < 0 && errno != ENOENT)
 		goto fail;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(sa.sun_path, mode) < 0 ||
@@ -345,6 +361,31 @@ static int open_runtimes(struct kura_daemon *d)
 	return r;
 }
 
+/* One clear line at start for each runtime configured that could never identify anyone: a
+ * name kurad has no client for, or a socket that does not answer now (it may come up later:
+ * kurad keeps trying, and status shows it). A second per runtime at most. */
+static void warn_runtimes(struct kura_daemon *d)
+{
+	for (size_t i = 0; i < d->n_runtimes; i++) {
+		const struct kura_runtime_config *rc = &d->cfg.runtimes[i];
+		const char *why;
+
+		if (!kura_admin_runtime_known(rc->name)) {
+			kura_log(LOG_WARNING,
+				"runtime %s=%s: kurad knows the runtimes docker and podman only; no "
+				"container will be identified through %s",
+				rc->name, rc->endpoint, rc->name);
+			continue;
+		}
+		why = kura_admin_runtime_check(d->runtimes[i]);
+		if (why)
+			kura_log(LOG_WARNING,
+				"runtime %s=%s does not answer (%s): its containers are refused "
+				"until it does",
+				rc->name, rc->endpoint, why);
+	}
+}
+
 /* STATE_DIR/kurad.run names our run directory, for kuractl (best effort: kuractl also takes
  * --run-dir). Replaced whole, so a reader never sees half a path. */
 static void note_run_dir(struct kura_daemon *d)
@@ -424,6 +465,9 @@ static int start_recorder(struct kura_daemon *d)
 		.checkpoint_s = d->cfg.audit_checkpoint_s,
 		.queue_max = d->cfg.audit_queue_max,
 		.self_pid = d->supervisor_pid,
+		.archive_dir = d->cfg.audit_archive_dir,
+		.archive_days = d->cfg.audit_archive_days,
+		.archive_bytes = d->cfg.audit_archive_bytes,
 		/* Shipped by the net process, when there is anywhere to ship to. */
 		.net = d->cfg.audit_syslog || d->cfg.audit_http ? d->net : NULL,
 	};
@@ -466,7 +510,10 @@ static int prepare(struct kura_daemon *d)
 	r = check_run_dir(cfg->run_dir);
 	if (r < 0)
 		return r;
-	snprintf(path, sizeof(path), "%s/kurad.lock", cfg->run_dir);
+	/* The lock lives in the state directory, which no container sees: containers mount the
+	 * run directory, and root in one (no user namespace) could open and flock a lock file
+	 * there, so that no kurad could start again. */
+	snprintf(path, sizeof(path), "%s/kurad.lock", cfg->state_dir);
 	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		r = -errno;
@@ -476,7 +523,7 @@ static int prepare(struct kura_daemon *d)
 		d->lock_fd = -1;
 		kura_log(LOG_ERR,
 			r == -EWOULDBLOCK ? "another kurad is running on %s" : "cannot lock %s: %s",
-			cfg->run_dir, strerror(-r));
+			cfg->state_dir, strerror(-r));
 		return r == -EWOULDBLOCK ? -EADDRINUSE : r;
 	}
 	r = take_passed_sockets(d);
@@ -488,9 +535,22 @@ static int prepare(struct kura_daemon *d)
 		d->admin_fd = bind_socket(cfg->run_dir, "admin.sock", 0600);
 	if (d->workload_fd < 0 || d->admin_fd < 0) {
 		r = d->workload_fd < 0 ? d->workload_fd : d->admin_fd;
-		kura_log(LOG_ERR, "cannot bind a socket in %s: %s", cfg->run_dir, strerror(-r));
+		if (r == -EADDRINUSE) {
+			kura_log(LOG_ERR, "another kurad (on another state directory) serves %s",
+				cfg->run_dir);
+			/* Its sockets: stop() must leave them (it removes them while we hold the
+			 * lock, and ours is another state's). */
+			close(d->lock_fd);
+			d->lock_fd = -1;
+		} else {
+			kura_log(LOG_ERR, "cannot bind a socket in %s: %s", cfg->run_dir,
+				strerror(-r));
+		}
 		return r;
 	}
+	/* The directory is ours now: the lock file an older kurad kept in it goes. */
+	snprintf(path, sizeof(path), "%s/kurad.lock", cfg->run_dir);
+	(void)unlink(path);
 	d->keeper_chans = calloc(d->n_chans, sizeof(int));
 	d->front_chans = calloc(d->n_chans, sizeof(int));
 	if (!d->keeper_chans || !d->front_chans)
@@ -553,6 +613,7 @@ int kura_daemon_keeper_start(struct kura_daemon *d)
 	r = open_runtimes(d);
 	if (r < 0)
 		return r;
+	warn_runtimes(d);
 	snprintf(path, sizeof(path), "%s/workload.sock", d->cfg.run_dir);
 	cc = (struct kura_custody_config){ .workload_path = path,
 		.watch_max_s = d->cfg.watch_max_s,
@@ -572,7 +633,13 @@ int kura_daemon_keeper_start(struct kura_daemon *d)
 		.vault = kura_keeper_hold(d->keeper),
 		.resolver = d->resolver,
 		.rec = d->rec,
-		.custody = d->custody };
+		.custody = d->custody,
+		.runtimes = d->runtimes,
+		.runtime_cfg = d->cfg.runtimes,
+		.started = kura_clock_s(),
+		.started_wall = kura_wall_s(),
+		.supervisor_pid = d->supervisor_pid,
+		.net_pid = d->net_pid };
 	kura_keeper_release(d->keeper);
 	note_run_dir(d);
 	kura_recorder_self(d->rec, "start", KURA_VERSION);

@@ -20,6 +20,7 @@ struct kura_daemon {
 	struct kura_daemon_config cfg;
 	/* The supervisor's: made before any process of ours holds a key or reads a peer. */
 	pid_t supervisor_pid; /* kurad's own records carry it */
+	pid_t net_pid;        /* the net process's, for status (0: none) */
 	uid_t front_uid;      /* whom the front runs as */
 	gid_t front_gid;
 	int lock_fd;

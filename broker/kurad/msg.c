@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "msg.h"
 
 struct wire_header {
@@ -90,13 +91,18 @@ static const struct schema schemas[KURA_MSG_TYPES_END] = {
 		{ KURA_F_COUNT, U64, 0, 1, UINT32_MAX },
 		{ KURA_F_DETAIL, STR, 0, 1, 95 },
 	} },
-	[KURA_MSG_STATS] = { "stats", false, false, 256, 0, 0, {
+	[KURA_MSG_STATS] = { "stats", false, false, 1024, 0, 0, {
 		{ KURA_F_CONNECTIONS, U64, REQ, 0, UINT32_MAX },
 		{ KURA_F_WATCHES, U64, REQ, 0, UINT32_MAX },
 		{ KURA_F_PRINCIPALS, U64, REQ, 0, UINT32_MAX },
 		{ KURA_F_EVICTIONS, U64, REQ, 0, UINT64_MAX },
 		{ KURA_F_REFUSED, U64, REQ, 0, UINT64_MAX },
 		{ KURA_F_SUPPRESSED, U64, REQ, 0, UINT64_MAX },
+		{ KURA_F_PID, U64, REQ, 1, UINT32_MAX },
+		{ KURA_F_FETCHES, BYTES, REQ, KURA_FETCH_REASONS * 8, KURA_FETCH_REASONS * 8 },
+		{ KURA_F_LIMITED, BYTES, REQ, KURA_LIMITS * 8, KURA_LIMITS * 8 },
+		{ KURA_F_FETCH_LATENCY, BYTES, REQ, (KURA_HIST_BUCKETS + 1) * 8,
+			(KURA_HIST_BUCKETS + 1) * 8 },
 	} },
 	[KURA_MSG_ANSWER] = { "answer", false, true, KURA_MSG_MAX_BODY, 0, 0, {
 		{ KURA_F_STATUS, U64, REQ, 100, 599 },

@@ -21,7 +21,7 @@ enum kura_msg_type {
 	KURA_MSG_FILTER,    /* front -> keeper: which of these changed names a long poll's peer may
 			       read */
 	KURA_MSG_RECORD,    /* front -> keeper: a refusal the front decided, for the audit log */
-	KURA_MSG_STATS,     /* front -> keeper: the connection table's counters, once a second */
+	KURA_MSG_STATS,     /* front -> keeper: the front's counters (metrics.h), once a second */
 	KURA_MSG_COMMIT,    /* front -> keeper: whether the refusal just answered is recorded */
 	KURA_MSG_UNWATCH,   /* front -> keeper: a long poll is over */
 	KURA_MSG_ANSWER,    /* keeper -> front: the reply to ASK, LOOKUP, FILTER, COMMIT, RECORD */
@@ -92,6 +92,11 @@ enum kura_msg_tag {
 	KURA_F_NET_NOTABLE, /* ... whether it is a denial or error, */
 	KURA_F_NET_LINE,    /* ... and the line itself, without its newline */
 	KURA_F_NET_SINK,    /* NET_EVENT: "syslog" or "http" */
+	/* STATS: the front's counters (metrics.h), each an array of u64 of a fixed length; with
+	 * PID, the front's pid. */
+	KURA_F_FETCHES,       /* fetches by reason: KURA_FETCH_REASONS */
+	KURA_F_LIMITED,       /* refusals by limit: KURA_LIMITS */
+	KURA_F_FETCH_LATENCY, /* the fetch histogram: KURA_HIST_BUCKETS, then the sum (ns) */
 	KURA_F_TAGS_END,
 };
 

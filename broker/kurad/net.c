@@ -965,3 +965,13 @@ uint64_t kura_net_sinks_dropped(struct kura_net_client *c)
 	pthread_mutex_unlock(&c->qlock);
 	return n;
 }
+
+uint64_t kura_net_sinks_queued(struct kura_net_client *c)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&c->qlock);
+	n = c->queued;
+	pthread_mutex_unlock(&c->qlock);
+	return n;
+}

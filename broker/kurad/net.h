@@ -91,3 +91,5 @@ void kura_net_sinks_submit(struct kura_net_client *c, const char *line, size_t l
 void kura_net_sinks_stop(struct kura_net_client *c, unsigned flush_ms);
 /* Records dropped on the keeper's side so far (a full queue, the net process gone). */
 uint64_t kura_net_sinks_dropped(struct kura_net_client *c);
+/* Records waiting in the keeper's queue to the net process now. */
+uint64_t kura_net_sinks_queued(struct kura_net_client *c);

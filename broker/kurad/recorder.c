@@ -3,8 +3,11 @@
  * plaintext here: records carry a value's keyed fingerprint at most. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <string.h>
 #include <syslog.h>
@@ -28,7 +31,9 @@ struct kura_recorder {
 	bool stopping;
 	pthread_t timer;
 	bool timer_started;
-	bool remote; /* the net process's sinks were started */
+	bool remote;              /* the net process's sinks were started */
+	uint64_t written, failed; /* atomics */
+	struct kura_recorder_sink shown[KURA_RECORDER_SINKS]; /* under lock; as reported */
 };
 
 /* kurad as its own records name it. */
@@ -72,6 +77,7 @@ int kura_recorder_append(struct kura_recorder *rec, const struct kura_audit_even
 	else
 		r = kura_audit_append(rec->audit, f, NULL);
 	json_decref(f);
+	__atomic_fetch_add(r < 0 ? &rec->failed : &rec->written, 1, __ATOMIC_RELAXED);
 	note_result(rec, r);
 	return r;
 }
@@ -106,10 +112,93 @@ void kura_recorder_self(struct kura_recorder *rec, const char *event, const char
 			.detail = detail });
 }
 
-/* Evolves the key of a quiet log on time, so no key outlives seconds_per_epoch. */
+/* The bytes of the log's files. */
+static uint64_t log_bytes(const char *dir)
+{
+	_cleanup_free_ uint64_t *files = NULL;
+	_cleanup_close_ int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	uint64_t total = 0;
+	size_t n = 0;
+
+	if (dirfd < 0 || kura_audit_list_files(dirfd, &files, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char name[32];
+		struct stat st;
+
+		kura_audit_file_name(files[i], name);
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			total += (uint64_t)st.st_size;
+	}
+	return total;
+}
+
+/*
+ * Retention, when configured (looked at every ten seconds): the old whole files move to a new
+ * directory in archive_dir (kura_audit_archive verifies them first: their structure, as the
+ * starting key is not here), and the move is on record. Without the starting key the start point
+ * carries no key commitment; the operator's verify with the key still checks every MAC of both
+ * halves.
+ */
+static void maybe_archive(struct kura_recorder *rec)
+{
+	static const char all[] = "9999-12-31T23:59:59.999999Z";
+	char before[KURA_RFC3339_LEN], dest[4096], stamp[KURA_RFC3339_LEN], why[256];
+	struct kura_identity self = self_of(rec);
+	struct kura_audit_archived a;
+	char detail[4400];
+	int r;
+
+	if (!rec->cfg.archive_dir || (!rec->cfg.archive_days && !rec->cfg.archive_bytes))
+		return;
+	if (rec->cfg.archive_bytes && log_bytes(rec->dir) > rec->cfg.archive_bytes) {
+		snprintf(before, sizeof(before), "%s", all);
+	} else if (rec->cfg.archive_days) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec -= (time_t)rec->cfg.archive_days * 86400;
+		kura_rfc3339_us(&ts, before);
+	} else {
+		return;
+	}
+	if (mkdir(rec->cfg.archive_dir, 0700) < 0 && errno != EEXIST) {
+		kura_log(LOG_WARNING, "audit archive: cannot make %s: %m", rec->cfg.archive_dir);
+		return;
+	}
+	kura_rfc3339_now_us(stamp);
+	snprintf(dest, sizeof(dest), "%s/audit-%s", rec->cfg.archive_dir, stamp);
+	r = kura_audit_archive(rec->dir, dest, before, NULL, &a, why);
+	if (r == 0 && a.files == 0)
+		return; /* dest was not made */
+	if (r < 0) {
+		(void)unlinkat(AT_FDCWD, dest, AT_REMOVEDIR); /* if it is still empty */
+		kura_log(LOG_WARNING, "audit archive to %s failed: %s", dest,
+			why[0] ? why : strerror(-r));
+		snprintf(detail, sizeof(detail), "%s", why[0] ? why : strerror(-r));
+	} else {
+		kura_log(LOG_NOTICE,
+			"audit archive: %" PRIu64 " files (records %" PRIu64 "-%" PRIu64
+			") moved to %s",
+			a.files, a.first_seq, a.last_seq, dest);
+		snprintf(detail, sizeof(detail),
+			"files %" PRIu64 "-%" PRIu64 " (records %" PRIu64 "-%" PRIu64 ") to %s",
+			a.first_file, a.last_file, a.first_seq, a.last_seq, dest);
+	}
+	(void)kura_recorder_append(rec,
+		&(struct kura_audit_event){ .event = "audit-archive",
+			.result = r < 0 ? "error" : "ok",
+			.reason = r < 0 ? "archive_failed" : NULL,
+			.who = &self,
+			.detail = detail });
+}
+
+/* Evolves the key of a quiet log on time, so no key outlives seconds_per_epoch; every ten
+ * seconds, archives what retention says is old. */
 static void *tick_thread(void *userdata)
 {
 	struct kura_recorder *rec = userdata;
+	unsigned ticks = 0;
 
 	for (;;) {
 		struct timespec ts;
@@ -129,6 +218,81 @@ static void *tick_thread(void *userdata)
 		r = kura_audit_tick(rec->audit);
 		if (r < 0)
 			note_result(rec, r);
+		if (++ticks % 10 == 1)
+			maybe_archive(rec);
+	}
+}
+
+/* The slot of the sink called name (syslog, http, net), for its counters. */
+static struct kura_recorder_sink *sink_slot(struct kura_recorder *rec, const char *name)
+{
+	static const char *const names[KURA_RECORDER_SINKS] = { "syslog", "http", "net" };
+
+	for (size_t i = 0; i < KURA_RECORDER_SINKS; i++)
+		if (name && strcmp(name, names[i]) == 0) {
+			rec->shown[i].name = names[i];
+			return &rec->shown[i];
+		}
+	return NULL;
+}
+
+static void note_sink_event(struct kura_recorder *rec, const struct kura_sink_event *e)
+{
+	struct kura_recorder_sink *s;
+
+	pthread_mutex_lock(&rec->lock);
+	s = sink_slot(rec, e->sink);
+	if (s && e->kind == KURA_SINK_FAILED) {
+		s->up = false;
+		s->failures++;
+		snprintf(s->last_error, sizeof(s->last_error), "%s", e->detail ? e->detail : "");
+	} else if (s && e->kind == KURA_SINK_RECOVERED) {
+		s->up = true;
+	} else if (s) {
+		s->dropped += e->dropped;
+	}
+	pthread_mutex_unlock(&rec->lock);
+}
+
+void kura_recorder_stats(struct kura_recorder *rec, struct kura_recorder_stats *ret)
+{
+	uint8_t mac[KURA_AUDIT_MAC_BYTES];
+
+	*ret = (struct kura_recorder_stats){
+		.written = __atomic_load_n(&rec->written, __ATOMIC_RELAXED),
+		.failed = __atomic_load_n(&rec->failed, __ATOMIC_RELAXED),
+	};
+	kura_audit_last(rec->audit, &ret->head_seq, mac);
+	pthread_mutex_lock(&rec->lock);
+	ret->healthy = !rec->failing;
+	/* A configured sink is shown from the start, up until it says otherwise. */
+	if (rec->cfg.syslog && !rec->shown[0].name)
+		*sink_slot(rec, "syslog") = (struct kura_recorder_sink){ .name = "syslog",
+			.up = true };
+	if (rec->cfg.http && !rec->shown[1].name)
+		*sink_slot(rec, "http") = (struct kura_recorder_sink){ .name = "http", .up = true };
+	if (rec->remote && !rec->shown[2].name)
+		*sink_slot(rec, "net") = (struct kura_recorder_sink){ .name = "net", .up = true };
+	memcpy(ret->sinks, rec->shown, sizeof(ret->sinks));
+	pthread_mutex_unlock(&rec->lock);
+	for (size_t i = 0; i < KURA_RECORDER_SINKS; i++) {
+		struct kura_recorder_sink *s = &ret->sinks[i];
+		struct kura_sink_stats st;
+
+		if (!s->name)
+			continue;
+		if (rec->remote && i == 2) {
+			s->queued = kura_net_sinks_queued(rec->cfg.net);
+			s->queue_known = true;
+		} else if (!rec->remote && rec->sinks) {
+			/* Here, the sinks' own counters are exact. */
+			kura_sinks_stats(rec->sinks, s->name, &st);
+			s->queued = st.queued;
+			s->queue_known = true;
+			s->dropped = st.dropped;
+			s->failures = st.failures;
+			s->up = st.up;
+		}
 	}
 }
 
@@ -139,6 +303,7 @@ static void sink_event(const struct kura_sink_event *e, void *userdata)
 	struct kura_identity self = self_of(rec);
 	struct kura_audit_event ev = { .who = &self, .sink = e->sink };
 
+	note_sink_event(rec, e);
 	switch (e->kind) {
 	case KURA_SINK_FAILED:
 		kura_log(LOG_WARNING, "audit sink %s failed: %s; retrying", e->sink, e->detail);
@@ -297,6 +462,13 @@ int kura_recorder_start(const struct kura_recorder_config *c, struct kura_record
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&rec->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	if (!c->archive_dir != !(c->archive_days || c->archive_bytes)) {
+		kura_log(LOG_ERR,
+			"audit-archive-dir goes with audit-archive-days or "
+			"audit-archive-mb, and they with it");
+		kura_recorder_stop(rec);
+		return -EINVAL;
+	}
 	r = kura_audit_dir(c->state_dir, rec->dir, sizeof(rec->dir));
 	if (r == 0)
 		r = kura_audit_open(rec->dir, c->audit, &rec->audit);

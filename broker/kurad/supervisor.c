@@ -244,14 +244,17 @@ static int child(struct kura_daemon *d, struct kura_daemon_options *o, enum role
 	}
 	if (r < 0) {
 		/* The heartbeat first, then the channels: the supervisor sees we are going before
-		 * the front sees its channels close, and names us, not the front, as the cause. */
+		 * our peers see their channels close. */
 		close(health);
 		if (role == KEEPER)
 			kura_daemon_keeper_stop(d);
 		else
 			kura_daemon_front_stop(d);
 		kura_daemon_close(d);
-		return role == FRONT && r == -EPIPE ? KURA_EXIT_SYSTEM : kura_outcome_exit(r);
+		/* A front whose custody process went away while it started (a wrong master key,
+		 * say) ends cleanly, like the net process: the custody process's status says why,
+		 * whichever of the two the supervisor reaps first. */
+		return role == FRONT && r == -EPIPE ? KURA_EXIT_OK : kura_outcome_exit(r);
 	}
 	r = serve(d, o, role, health);
 	if (role == KEEPER)
@@ -403,21 +406,6 @@ static void status_serving(const struct kura_daemon *d, bool ready, const char *
 		d->workload_passed || d->admin_passed ? " (sockets from the service manager)" : "");
 }
 
-/* Whether role's end of the heartbeat has closed (it is exiting), looking now. */
-static bool beats_gone(struct beats *b, enum role role)
-{
-	struct pollfd p = { .fd = b->fd[role], .events = POLLIN };
-
-	while (b->fd[role] >= 0 && poll(&p, 1, 0) > 0) {
-		if (!(p.revents & (POLLIN | POLLHUP)))
-			break;
-		beats_read(b, role);
-		if (!(p.revents & POLLHUP))
-			break;
-	}
-	return b->fd[role] < 0;
-}
-
 /* After the children's messages: READY=1 once both serve, and again once both have reloaded. */
 static void beats_update(struct beats *b, const struct kura_daemon *d, const pid_t pids[N_ROLES],
 	bool stopping)
@@ -562,6 +550,7 @@ int kura_daemon_run(struct kura_daemon_options *o)
 	/* The net process first: the custody process asks it for the runtimes at once. */
 	if (health[KEEPER][0] >= 0 && health[FRONT][0] >= 0) {
 		pids[NET] = spawn(&d, o, NET, log_pipe, health);
+		d.net_pid = pids[NET]; /* the keeper, forked next, shows it in status */
 		pids[KEEPER] = pids[NET] < 0 ? -1 : spawn(&d, o, KEEPER, log_pipe, health);
 		pids[FRONT] = pids[KEEPER] < 0 ? -1 : spawn(&d, o, FRONT, log_pipe, health);
 	}
@@ -660,14 +649,11 @@ int kura_daemon_run(struct kura_daemon_options *o)
 				continue;
 			done[who] = true;
 			if (!stopping || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-				/* The net process ends cleanly when the custody process closes its
-				 * channels, and the front fails when they close under it: a
-				 * consequence, not the cause (which is named when it is reaped),
-				 * unless nothing else fails. The custody process is going when
-				 * its end of the heartbeat has closed. */
-				bool consequence = !done[KEEPER] &&
-					((who == NET && WIFEXITED(st) && WEXITSTATUS(st) == 0) ||
-						(who == FRONT && beats_gone(&b, KEEPER)));
+				/* The net process (and a starting front) ends cleanly when the
+				 * custody process closes its channels: a consequence, not the cause
+				 * (which is named when it is reaped), unless nothing else fails. */
+				bool consequence = (who == NET || who == FRONT) && WIFEXITED(st) &&
+					WEXITSTATUS(st) == 0 && !done[KEEPER];
 
 				if (consequence && !failed)
 					exit_status = KURA_EXIT_SYSTEM;

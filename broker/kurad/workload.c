@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "audit-event.h"
 #include "changes.h"
@@ -22,6 +23,7 @@
 #include "json.h"
 #include "link.h"
 #include "log.h"
+#include "metrics.h"
 #include "workload.h"
 
 #define PREFIX_SECRETS "/v1/secrets/"
@@ -83,6 +85,9 @@ struct kura_workload {
 
 	pthread_mutex_t known_lock;
 	struct known_principal known[KNOWN_SLOTS];
+
+	/* Counted with relaxed atomics on the event loops, sent in STATS once a second. */
+	struct kura_front_metrics metrics;
 };
 
 /*
@@ -111,7 +116,10 @@ struct wreq {
 	bool listed;     /* on wl->watchers */
 	bool hangup;     /* its peer hung up or died while it was parked: answer and close */
 	uint64_t since;
-	struct timespec deadline; /* CLOCK_MONOTONIC */
+	struct timespec deadline;      /* CLOCK_MONOTONIC */
+	bool fetch;                    /* GET /v1/secrets/NAME: counted when it completes */
+	enum kura_fetch_reason reason; /* ... as its reply says (KURA_FETCH_OTHER until then) */
+	uint64_t begun_ns;             /* its headers complete (kura_metrics_now_ns) */
 	json_t *changed;
 	struct wreq *next;
 };
@@ -240,22 +248,41 @@ static bool budget(const struct wreq *w, const char *code)
 	return rec;
 }
 
-static enum MHD_Result refuse(const struct wreq *w, const char *event, const char *result,
+static enum MHD_Result unavailable(struct MHD_Connection *c)
+{
+	return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "broker_unavailable",
+		"the broker cannot answer now; try again");
+}
+
+/* What a fetch's reply says, for the counters (metrics.h). */
+static void outcome(struct wreq *w, const char *code)
+{
+	w->reason = kura_fetch_reason_of(code);
+}
+
+static enum MHD_Result w_unavailable(struct wreq *w)
+{
+	outcome(w, "broker_unavailable");
+	return unavailable(w->c);
+}
+
+static enum MHD_Result w_audit_unavailable(struct wreq *w)
+{
+	outcome(w, "audit_unavailable");
+	return audit_unavailable(w->c);
+}
+
+static enum MHD_Result refuse(struct wreq *w, const char *event, const char *result,
 	const char *secret, unsigned status, const char *code, const char *msg)
 {
 	if (budget(w, code) &&
 		record(w->wl, event, result, code, secret, w->id, w->rid,
 			w->conn ? &w->conn->principal : NULL, NULL) < 0)
-		return audit_unavailable(w->c);
+		return w_audit_unavailable(w);
+	outcome(w, code);
 	if (strcmp(code, "unidentified") == 0 || !w->conn || w->conn->peer_err < 0)
 		return kura_http_error_close(w->c, status, code, msg);
 	return kura_http_error(w->c, status, code, msg);
-}
-
-static enum MHD_Result unavailable(struct MHD_Connection *c)
-{
-	return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "broker_unavailable",
-		"the broker cannot answer now; try again");
 }
 
 /*
@@ -263,7 +290,7 @@ static enum MHD_Result unavailable(struct MHD_Connection *c)
  * refusal budget of the peer's principal (kept here, over every connection) says whether it is
  * recorded on its own or counted.
  */
-static enum MHD_Result relay(const struct wreq *w, struct kura_chan *ch, struct kura_msg *m)
+static enum MHD_Result relay(struct wreq *w, struct kura_chan *ch, struct kura_msg *m)
 {
 	const char *code = kura_msg_str(m, KURA_F_CODE), *msg = kura_msg_str(m, KURA_F_MESSAGE);
 	uint64_t status = 500, raw = 0, close = 0;
@@ -284,24 +311,27 @@ static enum MHD_Result relay(const struct wreq *w, struct kura_chan *ch, struct 
 		r = kura_link_call(w->wl->link, ch, &b, -1, KURA_KEEPER_WAIT_MS, &v);
 		kura_msgb_done(&b);
 		if (r < 0)
-			return unavailable(w->c);
+			return w_unavailable(w);
 		(void)kura_msg_u64(&v, KURA_F_STATUS, &vs);
 		kura_msg_done(&v);
 		if (vs != 200)
-			return audit_unavailable(w->c);
+			return w_audit_unavailable(w);
 	}
+	outcome(w, status == 200 ? "ok" : code);
 	if (status != 200) {
 		if (!code)
-			return unavailable(w->c);
+			return w_unavailable(w);
 		if (close)
 			return kura_http_error_close(w->c, (unsigned)status, code,
 				msg ? msg : code);
 		return kura_http_error(w->c, (unsigned)status, code, msg ? msg : code);
 	}
 	body = kura_msg_bytes(m, KURA_F_BODY, &len);
-	if (!body)
+	if (!body) {
+		outcome(w, "internal");
 		return kura_http_error(w->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 			"the broker sent no body");
+	}
 	g = kura_msg_take_guarded(m);
 	if (!g)
 		return kura_http_body(w->c, body, len);
@@ -315,6 +345,7 @@ static enum MHD_Result relay(const struct wreq *w, struct kura_chan *ch, struct 
 		h.created = (int64_t)created;
 		if (!h.fingerprint || !h.version) {
 			kura_secbuf_free(g);
+			outcome(w, "internal");
 			return kura_http_error(w->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 				"the broker sent a value without its version");
 		}
@@ -432,7 +463,7 @@ static enum MHD_Result ask(struct wreq *w, const char *url, uint64_t *ret_handle
 	if (w->phase == W_LOOKED) {
 		/* The worker's answer. */
 		if (w->asked_r < 0)
-			return unavailable(w->c);
+			return w_unavailable(w);
 		w->phase = W_NEW;
 		return answered(w, w->answer_chan, &w->answer, ret_handle);
 	}
@@ -450,7 +481,7 @@ static enum MHD_Result ask(struct wreq *w, const char *url, uint64_t *ret_handle
 	}
 	kura_msgb_done(&b);
 	if (r < 0)
-		return unavailable(w->c);
+		return w_unavailable(w);
 	(void)kura_msg_u64(&m, KURA_F_STATUS, &status);
 	code = kura_msg_str(&m, KURA_F_CODE);
 	if (code && strcmp(code, "identity_mismatch") == 0)
@@ -682,6 +713,10 @@ static enum MHD_Result dispatch(struct wreq *w, const char *url)
 			int r = kura_quota_watch_begin(w->wl->quota, &w->conn->slot);
 
 			if (r < 0)
+				kura_count(&w->wl->metrics.refused[r == -EUSERS ?
+						KURA_LIMIT_PEER_WATCHES :
+						KURA_LIMIT_WATCHES]);
+			if (r < 0)
 				return refuse(w, "watch", "denied", NULL,
 					MHD_HTTP_TOO_MANY_REQUESTS, "too_many_watches",
 					r == -EUSERS ?
@@ -824,13 +859,18 @@ static void *read_events(void *userdata)
 	}
 }
 
-/* The connection table's counters, for the custody process's status. */
+/* The connection table's counters and ours, for the custody process's status and metrics. */
 static void send_stats(struct kura_workload *wl)
 {
+	struct kura_front_metrics fm;
 	struct kura_quota_stats st;
+	uint64_t hist[KURA_HIST_BUCKETS + 1];
 	struct kura_msgb b;
 
 	kura_quota_get_stats(wl->quota, &st);
+	kura_front_metrics_read(&wl->metrics, &fm);
+	memcpy(hist, fm.fetch_latency.b, sizeof(fm.fetch_latency.b));
+	hist[KURA_HIST_BUCKETS] = fm.fetch_latency.sum_ns;
 	kura_msgb_init(&b, KURA_MSG_STATS);
 	kura_msgb_u64(&b, KURA_F_CONNECTIONS, st.connections);
 	kura_msgb_u64(&b, KURA_F_WATCHES, st.watches);
@@ -838,6 +878,10 @@ static void send_stats(struct kura_workload *wl)
 	kura_msgb_u64(&b, KURA_F_EVICTIONS, st.evictions);
 	kura_msgb_u64(&b, KURA_F_REFUSED, st.refused);
 	kura_msgb_u64(&b, KURA_F_SUPPRESSED, st.suppressed);
+	kura_msgb_u64(&b, KURA_F_PID, (uint64_t)getpid());
+	kura_msgb_bytes(&b, KURA_F_FETCHES, fm.fetches, sizeof(fm.fetches));
+	kura_msgb_bytes(&b, KURA_F_LIMITED, fm.refused, sizeof(fm.refused));
+	kura_msgb_bytes(&b, KURA_F_FETCH_LATENCY, hist, sizeof(hist));
 	(void)kura_msg_send(wl->events, &b, -1);
 	kura_msgb_done(&b);
 }
@@ -867,7 +911,9 @@ static void *rev_thread(void *userdata)
 		}
 		(void)pthread_cond_timedwait(&wl->rev_cond, &wl->rev_lock, &ts);
 		pthread_mutex_unlock(&wl->rev_lock);
-		kura_quota_reap(wl->quota, kura_clock_s(), wl->cfg.header_timeout_s);
+		__atomic_fetch_add(&wl->metrics.refused[KURA_LIMIT_HEADER_TIMEOUT],
+			kura_quota_reap(wl->quota, kura_clock_s(), wl->cfg.header_timeout_s),
+			__ATOMIC_RELAXED);
 		/* Once a second: the counts of every principal whose second is over. */
 		if ((int64_t)kura_clock_s() != flushed) {
 			flushed = (int64_t)kura_clock_s();
@@ -1009,6 +1055,10 @@ void kura_workload_completed(void *cls, struct MHD_Connection *c, void **req_cls
 		kura_quota_busy(wl->quota, &conn->slot, false, kura_clock_s());
 	if (!w || kura_http_marker(w))
 		return;
+	if (w->fetch) {
+		kura_count(&wl->metrics.fetches[w->reason]);
+		kura_hist_observe(&wl->metrics.fetch_latency, kura_metrics_now_ns() - w->begun_ns);
+	}
 	if (w->listed) {
 		struct wreq **p;
 
@@ -1068,6 +1118,7 @@ void kura_workload_notify(void *cls, struct MHD_Connection *c, void **socket_con
 {
 	struct kura_workload *wl = cls;
 	struct kura_conn *conn;
+	int r;
 
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *info = MHD_get_connection_info(c,
@@ -1082,8 +1133,12 @@ void kura_workload_notify(void *cls, struct MHD_Connection *c, void **socket_con
 		conn->slot.owner = conn;
 		/* One principal cannot take every slot: past its share it is shut out at once;
 		 * past the table's size, the principal with the most connections makes room. */
-		if (kura_quota_admit(wl->quota, &conn->slot, &conn->principal, kura_clock_s()) < 0)
+		r = kura_quota_admit(wl->quota, &conn->slot, &conn->principal, kura_clock_s());
+		if (r < 0) {
+			kura_count(&wl->metrics.refused[r == -EUSERS ? KURA_LIMIT_PEER_CONNECTIONS :
+								       KURA_LIMIT_CONNECTIONS]);
 			(void)shutdown(conn->fd, SHUT_RDWR);
+		}
 		return;
 	}
 	conn = *socket_context;
@@ -1139,6 +1194,8 @@ static struct wreq *wreq_new(struct kura_workload *wl, struct MHD_Connection *c,
 	w->wl = wl;
 	w->c = c;
 	w->conn = conn;
+	w->reason = KURA_FETCH_OTHER;
+	w->begun_ns = kura_metrics_now_ns();
 	kura_request_id(w->rid);
 	*req_cls = w;
 	return w;
@@ -1199,6 +1256,7 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	w = wreq_new(wl, c, conn, req_cls);
 	if (!w)
 		return MHD_NO;
+	w->fetch = strncmp(url, PREFIX_SECRETS, strlen(PREFIX_SECRETS)) == 0;
 	/* Until it is verified, a peer is only what the kernel says: pid, uid, gid (for one that
 	 * could not be identified, what SO_PEERCRED recorded at connect, for the record only). */
 	anon = conn ? (struct kura_identity){ .pid = conn->cred_pid,
@@ -1208,9 +1266,11 @@ enum MHD_Result kura_workload_handler(void *cls, struct MHD_Connection *c, const
 	w->id = &anon;
 	/* First of all, for every principal (the unidentified ones share one): no peer can make
 	 * kurad do work, ask a runtime, or write records at more than its rate. */
-	if (!conn || !kura_quota_rate_ok(wl->quota, &conn->slot, kura_clock_s()))
+	if (!conn || !kura_quota_rate_ok(wl->quota, &conn->slot, kura_clock_s())) {
+		kura_count(&wl->metrics.refused[KURA_LIMIT_RATE]);
 		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_TOO_MANY_REQUESTS,
 			"rate_limited", "too many requests from this peer; slow down");
+	}
 	if (conn->peer_err < 0)
 		return refuse(w, event_of(url), "denied", NULL, MHD_HTTP_FORBIDDEN, "unidentified",
 			"the peer process cannot be identified");

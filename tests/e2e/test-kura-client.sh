@@ -184,9 +184,11 @@ want "no clear line: $(cat "$E2E/out")" grep -q '^kura: .* is full' "$E2E/out"
 want "a partial set was left: $(ls -A "$E2E/small")" test -z "$(ls -A "$E2E/small")"
 t_end "host: a full tmpfs exits 14 and leaves nothing behind"
 
-"$KURA" --socket "$E2E/no.sock" fetch --dir "$D" >"$E2E/out" 2>&1
+"$KURA" --socket "$E2E/nodir/workload.sock" fetch --dir "$D" >"$E2E/out" 2>&1
 rc=$?
 want "no socket: exit $rc, not 10: $(cat "$E2E/out")" test $rc -eq 10
+want "no socket: the mount to add is not named: $(cat "$E2E/out")" \
+	grep -q 'directory is not there (mount .*-v /run/kura:/run/kura:ro' "$E2E/out"
 "$KURA" --socket "$W" run --dir "$D" --only nope -- /bin/echo STARTED >"$E2E/out" 2>&1
 rc=$?
 want "an ungranted --only: exit $rc, not 1: $(cat "$E2E/out")" test $rc -eq 1
@@ -282,6 +284,8 @@ t_end "host: run --watch gets a rotation made while kurad was down, after kurad 
 "$KURA" --socket "$E2E/no.sock" run --dir "$D" --watch -- /bin/true >"$E2E/out" 2>&1
 rc=$?
 want "--watch without a broker exits $rc, not 10: $(cat "$E2E/out")" test $rc -eq 10
+want "--watch without a broker: no hint: $(cat "$E2E/out")" \
+	grep -q 'no socket there (is kurad running?' "$E2E/out"
 "$KURA" run --watch --on-change signal:NOPE -- /bin/true >"$E2E/out" 2>&1
 rc=$?
 want "a bad --on-change exits $rc, not 2" test $rc -eq 2
@@ -351,7 +355,7 @@ crun() {
 	done
 	shift
 	# shellcheck disable=SC2086
-	"$_rt" run --rm --network none -v "$W:/run/kura.sock" $_args "$_img" "$@" >"$E2E/out" 2>&1
+	"$_rt" run --rm --network none -v "$R:/run/kura:ro" $_args "$_img" "$@" >"$E2E/out" 2>&1
 	rc=$?
 }
 TMPFS="--tmpfs /run/secrets:mode=0700"
@@ -440,7 +444,7 @@ for RTN in docker podman; do
 		"$rt" exec "$@" >"$E2E/out" 2>&1
 		rc=$?
 	}
-	"$rt" run -d --network none -v "$W:/run/kura.sock" --tmpfs /run/secrets:mode=1777 \
+	"$rt" run -d --network none -v "$R:/run/kura:ro" --tmpfs /run/secrets:mode=1777 \
 		--name "$RTN-plant" "kura-client-$RTN:1" /bin/sleep 600 >/dev/null 2>&1
 	cx -u 65534:65534 "$RTN-plant" /bin/busybox ln -s ..data/app /run/secrets/app
 	want "uid 65534 could not plant: $(cat "$E2E/out")" test $rc -eq 0
@@ -465,7 +469,7 @@ for RTN in docker podman; do
 	t_end "$RTN: kura's own link from an earlier fetch in the container is kept and accepted"
 
 	"$rt" ps -aq >"$E2E/ids"
-	"$rt" run -d --network none -v "$W:/run/kura.sock" $TMPFS --name "$RTN-inspect" \
+	"$rt" run -d --network none -v "$R:/run/kura:ro" $TMPFS --name "$RTN-inspect" \
 		"kura-client-$RTN:1" /kura run -- /bin/sleep 600 >/dev/null 2>&1
 	sleep 1
 	"$rt" inspect "$RTN-inspect" >"$E2E/inspect" 2>&1
@@ -480,7 +484,7 @@ for RTN in docker podman; do
 	# --watch in a container: a rotation reaches the file and the app (HUP) within a second.
 	printf 'watched-%s-one' "$RTN" >"$E2E/v-db-w1-$RTN"
 	printf 'watched-%s-two' "$RTN" >"$E2E/v-db-w2-$RTN"
-	"$rt" run -d --network none -v "$W:/run/kura.sock" $TMPFS --name "$RTN-watch" \
+	"$rt" run -d --network none -v "$R:/run/kura:ro" $TMPFS --name "$RTN-watch" \
 		"kura-client-$RTN:1" /kura run --watch --on-change signal:HUP -- /bin/sh -c \
 		'trap "cat /run/secrets/app/db >/tmp/seen" HUP; while :; do sleep 0.2; done' >/dev/null 2>&1
 	CPID=$("$rt" inspect -f '{{.State.Pid}}' "$RTN-watch" 2>/dev/null)
@@ -510,7 +514,7 @@ for RTN in docker podman; do
 	"$rt" rm -f "$RTN-watch" >/dev/null 2>&1
 	t_end "$RTN: --watch: a rotation reaches the file and the app's HUP within 1 s; stop forwards SIGTERM, exit 143"
 
-	"$rt" run -d --network none -v "$W:/run/kura.sock" $TMPFS --name "$RTN-restart" \
+	"$rt" run -d --network none -v "$R:/run/kura:ro" $TMPFS --name "$RTN-restart" \
 		"kura-client-$RTN:1" /kura run --watch --on-change restart -- /bin/sh -c \
 		'echo x >>/tmp/starts; cat /run/secrets/app/db >/tmp/seen; exec /bin/sleep 600' >/dev/null 2>&1
 	CPID=$("$rt" inspect -f '{{.State.Pid}}' "$RTN-restart" 2>/dev/null)
@@ -530,7 +534,7 @@ for RTN in docker podman; do
 	t_end "$RTN: --watch --on-change restart starts the app again with the new value"
 
 	# --watch in a container: a planter who swapped a link in since is refused, and it says so.
-	"$rt" run -d --network none -v "$W:/run/kura.sock" $TMPFS --name "$RTN-wplant" \
+	"$rt" run -d --network none -v "$R:/run/kura:ro" $TMPFS --name "$RTN-wplant" \
 		"kura-client-$RTN:1" /kura run --watch -- /bin/sh -c 'while :; do sleep 0.2; done' \
 		>/dev/null 2>&1
 	CPID=$("$rt" inspect -f '{{.State.Pid}}' "$RTN-wplant" 2>/dev/null)

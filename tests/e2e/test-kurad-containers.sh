@@ -60,7 +60,7 @@ e2e_start_kurad "$KURAD" "$S" "$R"
 ask() {
 	_rt=$1
 	shift
-	"$_rt" exec "$1" /probe /run/kura.sock "$2" >"$E2E/out" 2>&1
+	"$_rt" exec "$1" /probe /run/kura/workload.sock "$2" >"$E2E/out" 2>&1
 	CODE=$(head -n 1 "$E2E/out")
 	tail -n +2 "$E2E/out" >"$E2E/body"
 }
@@ -86,7 +86,7 @@ wait_state() {
 # run RUNTIME NAME IMAGE LABEL: a detached container with the workload socket mounted.
 run() {
 	"$1" run -d --network none --name "$2" --label "tier=$4" \
-		-v "$R/workload.sock:/run/kura.sock" "$3" /bin/sleep 600 >/dev/null 2>"$E2E/run.err"
+		-v "$R:/run/kura:ro" "$3" /bin/sleep 600 >/dev/null 2>"$E2E/run.err"
 }
 
 for RTN in docker podman; do
@@ -195,15 +195,15 @@ PY
 	"$rt" import --change 'LABEL app=web' "$E2E/root1.tar" "kura-e2e-$RTN:lab" >/dev/null 2>&1
 	IMGL=$("$rt" image inspect -f '{{.Id}}' "kura-e2e-$RTN:lab")
 	case $IMGL in sha256:*) ;; *) IMGL=sha256:$IMGL ;; esac
-	"$rt" run -d --network none --name "$RTN-lab" -v "$R/workload.sock:/run/kura.sock" \
+	"$rt" run -d --network none --name "$RTN-lab" -v "$R:/run/kura:ro" \
 		"kura-e2e-$RTN:lab" /bin/sleep 600 >/dev/null 2>"$E2E/run.err"
 	want "container did not start: $(cat "$E2E/run.err")" test $? -eq 0
 	"$rt" run -d --network none --name "$RTN-labdb" --label tier=db \
-		-v "$R/workload.sock:/run/kura.sock" "kura-e2e-$RTN:lab" /bin/sleep 600 >/dev/null \
+		-v "$R:/run/kura:ro" "kura-e2e-$RTN:lab" /bin/sleep 600 >/dev/null \
 		2>"$E2E/run.err"
 	want "container did not start: $(cat "$E2E/run.err")" test $? -eq 0
 	"$rt" run -d --network none --name "$RTN-labsame" --label app=web \
-		-v "$R/workload.sock:/run/kura.sock" "kura-e2e-$RTN:lab" /bin/sleep 600 >/dev/null \
+		-v "$R:/run/kura:ro" "kura-e2e-$RTN:lab" /bin/sleep 600 >/dev/null \
 		2>"$E2E/run.err"
 	want "container did not start: $(cat "$E2E/run.err")" test $? -eq 0
 	"$K" --state-dir "$S" grant lab/web --label app=web >/dev/null

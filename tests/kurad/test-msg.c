@@ -382,6 +382,9 @@ static void test_malformed(void)
 
 enum kind { U, S, B };
 
+/* 16 bytes: the STATS arrays are whole multiples of it (metrics.h). */
+#define HEX16 "0123456789abcdef"
+
 struct fv {
 	uint16_t tag;
 	enum kind kind;
@@ -418,7 +421,12 @@ static const struct {
 	{ KURA_MSG_STATS,
 		{ { KURA_F_CONNECTIONS, U, 1, 0 }, { KURA_F_WATCHES, U, 2, 0 },
 			{ KURA_F_PRINCIPALS, U, 3, 0 }, { KURA_F_EVICTIONS, U, UINT64_MAX, 0 },
-			{ KURA_F_REFUSED, U, 5, 0 }, { KURA_F_SUPPRESSED, U, 0, 0 }, END } },
+			{ KURA_F_REFUSED, U, 5, 0 }, { KURA_F_SUPPRESSED, U, 0, 0 },
+			{ KURA_F_PID, U, 4194304, 0 },
+			{ KURA_F_FETCHES, B, 0, HEX16 HEX16 HEX16 HEX16 HEX16 HEX16 },
+			{ KURA_F_LIMITED, B, 0, HEX16 HEX16 HEX16 },
+			{ KURA_F_FETCH_LATENCY, B, 0, HEX16 HEX16 HEX16 HEX16 HEX16 HEX16 HEX16 },
+			END } },
 	{ KURA_MSG_COMMIT, { { KURA_F_RECORD, U, 1, 0 }, END } },
 	{ KURA_MSG_UNWATCH, { { KURA_F_WATCH, U, 42, 0 }, END } },
 	{ KURA_MSG_ANSWER,
