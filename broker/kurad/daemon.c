@@ -6,7 +6,9 @@
 #include <math.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -124,6 +126,159 @@ fail:
 	n = -errno;
 	close(fd);
 	return n;
+}
+
+/* A path from a socket's name, for a log line: printable ASCII only. */
+static const char *printable(char *s)
+{
+	for (char *c = s; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	return s;
+}
+
+/* One socket the service manager passed (fd, named name or NULL): a listening AF_UNIX stream
+ * socket bound to RUN_DIR/workload.sock or RUN_DIR/admin.sock, each taken once, admin.sock
+ * reachable by its owner alone. Anything else is refused: kurad would otherwise serve secrets,
+ * or its admin API, on a socket it cannot vouch for. */
+static int take_passed_socket(struct kura_daemon *d, int fd, const char *name)
+{
+	struct sockaddr_un sa = { 0 };
+	socklen_t len = sizeof(sa) - 1, ol = sizeof(int);
+	char workload[sizeof(sa.sun_path)], admin[sizeof(sa.sun_path)];
+	int domain = 0, type = 0, listening = 0;
+	struct stat st;
+	bool is_admin;
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		kura_log(LOG_ERR, "LISTEN_FDS: fd %d is not a socket", fd);
+		return -ENOTSOCK;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &ol) < 0 ||
+		getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ol) < 0 ||
+		getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ol) < 0 ||
+		domain != AF_UNIX || type != SOCK_STREAM) {
+		kura_log(LOG_ERR, "LISTEN_FDS: fd %d is not a Unix stream socket (ListenStream=)",
+			fd);
+		return -EPROTOTYPE;
+	}
+	if (!listening) {
+		kura_log(LOG_ERR, "LISTEN_FDS: fd %d is not listening", fd);
+		return -EINVAL;
+	}
+	snprintf(workload, sizeof(workload), "%s/workload.sock", d->cfg.run_dir);
+	snprintf(admin, sizeof(admin), "%s/admin.sock", d->cfg.run_dir);
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 ||
+		len <= offsetof(struct sockaddr_un, sun_path) || sa.sun_path[0] == '\0' ||
+		(strcmp(sa.sun_path, workload) != 0 && strcmp(sa.sun_path, admin) != 0)) {
+		kura_log(LOG_ERR, "LISTEN_FDS: fd %d is bound to %s, not %s or %s", fd,
+			sa.sun_path[0] ? printable(sa.sun_path) : "no path", workload, admin);
+		return -EADDRNOTAVAIL;
+	}
+	is_admin = strcmp(sa.sun_path, admin) == 0;
+	/* A name that says which socket it is must agree (kurad.socket names neither). */
+	if (name && (strcmp(name, is_admin ? "workload" : "admin") == 0)) {
+		kura_log(LOG_ERR, "LISTEN_FDNAMES: fd %d is named %s but is bound to %s", fd, name,
+			sa.sun_path);
+		return -EINVAL;
+	}
+	if (is_admin ? d->admin_passed : d->workload_passed) {
+		kura_log(LOG_ERR, "LISTEN_FDS: %s passed twice", sa.sun_path);
+		return -EINVAL;
+	}
+	/* The file that reaches it: a socket of ours, and admin.sock for its owner alone. */
+	if (lstat(sa.sun_path, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != geteuid()) {
+		kura_log(LOG_ERR, "LISTEN_FDS: %s is gone, or not a socket owned by this user",
+			sa.sun_path);
+		return -EPERM;
+	}
+	/* Connecting takes write permission: admin.sock must give it to its owner alone. */
+	if (is_admin && (st.st_mode & 022)) {
+		kura_log(LOG_ERR,
+			"LISTEN_FDS: %s is mode %04o: others could connect to it "
+			"(SocketMode=0600 in kurad.socket)",
+			sa.sun_path, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	if (!is_admin && (st.st_mode & 0002) == 0)
+		kura_log(LOG_WARNING,
+			"%s is mode %04o, not 0666: processes of other users cannot connect",
+			sa.sun_path, (unsigned)(st.st_mode & 07777));
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	if (is_admin) {
+		d->admin_fd = fd;
+		d->admin_passed = true;
+	} else {
+		d->workload_fd = fd;
+		d->workload_passed = true;
+	}
+	return 0;
+}
+
+/* A decimal in [0, max], or -1. */
+static long env_number(const char *s, long max)
+{
+	char *end;
+	long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return errno || *end || v > max ? -1 : v;
+}
+
+#define LISTEN_FDS_START 3 /* sd_listen_fds(3) */
+
+/* The sockets the service manager passed, when LISTEN_PID names us (else they are another
+ * process's, and ignored): LISTEN_FDS of them from fd 3, LISTEN_FDNAMES their names. 0 (the
+ * rest are bound as usual) or -errno, logged. The variables go, so no child takes them too. */
+static int take_passed_sockets(struct kura_daemon *d)
+{
+	const char *pid_s = getenv("LISTEN_PID"), *fds_s = getenv("LISTEN_FDS");
+	char *names = getenv("LISTEN_FDNAMES") ? strdup(getenv("LISTEN_FDNAMES")) : NULL;
+	char *rest = names;
+	long pid = env_number(pid_s, INT32_MAX), n = env_number(fds_s, 1024);
+	int r = 0;
+
+	if (!fds_s)
+		goto out;
+	if (pid != (long)getpid()) {
+		if (pid_s)
+			kura_log(LOG_NOTICE,
+				"LISTEN_FDS ignored: LISTEN_PID %.16s is not this process", pid_s);
+		else
+			kura_log(LOG_NOTICE, "LISTEN_FDS ignored: no LISTEN_PID");
+		goto out;
+	}
+	/* Ours: whatever happens, the socket files are the manager's, never unlinked. */
+	d->workload_passed = d->admin_passed = true;
+	if (n < 0 || n > 2) {
+		kura_log(LOG_ERR,
+			"LISTEN_FDS=%.16s: kurad takes one or two sockets (workload.sock, "
+			"admin.sock)",
+			fds_s);
+		r = -EINVAL;
+		goto out;
+	}
+	d->workload_passed = d->admin_passed = false;
+	/* One name per fd, in order, ':' between (an empty one names nothing). */
+	for (int i = 0; i < n && r == 0; i++)
+		r = take_passed_socket(d, LISTEN_FDS_START + i, rest ? strsep(&rest, ":") : NULL);
+	if (r < 0)
+		d->workload_passed = d->admin_passed = true;
+	else if (n > 0)
+		kura_log(LOG_INFO, "socket activation: %s%s%s passed by the service manager",
+			d->workload_passed ? "workload.sock" : "",
+			d->workload_passed && d->admin_passed ? " and " : "",
+			d->admin_passed ? "admin.sock" : "");
+out:
+	free(names);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return r;
 }
 
 /*
@@ -371,8 +526,13 @@ static int prepare(struct kura_daemon *d)
 			cfg->state_dir, strerror(-r));
 		return r == -EWOULDBLOCK ? -EADDRINUSE : r;
 	}
-	d->workload_fd = bind_socket(cfg->run_dir, "workload.sock", 0666);
-	d->admin_fd = d->workload_fd < 0 ? -1 : bind_socket(cfg->run_dir, "admin.sock", 0600);
+	r = take_passed_sockets(d);
+	if (r < 0)
+		return r;
+	if (!d->workload_passed)
+		d->workload_fd = bind_socket(cfg->run_dir, "workload.sock", 0666);
+	if (!d->admin_passed && d->workload_fd >= 0)
+		d->admin_fd = bind_socket(cfg->run_dir, "admin.sock", 0600);
 	if (d->workload_fd < 0 || d->admin_fd < 0) {
 		r = d->workload_fd < 0 ? d->workload_fd : d->admin_fd;
 		if (r == -EADDRINUSE) {
@@ -481,14 +641,19 @@ int kura_daemon_keeper_start(struct kura_daemon *d)
 		.supervisor_pid = d->supervisor_pid,
 		.net_pid = d->net_pid };
 	kura_keeper_release(d->keeper);
+	note_run_dir(d);
+	kura_recorder_self(d->rec, "start", KURA_VERSION);
+	return 0;
+}
+
+int kura_daemon_keeper_serve(struct kura_daemon *d)
+{
 	d->admin_mhd = start_mhd(d, d->admin_fd, false);
 	if (!d->admin_mhd) {
 		kura_log(LOG_ERR, "cannot start the HTTP server on admin.sock");
 		return -EIO;
 	}
 	d->admin_fd = -1; /* libmicrohttpd's */
-	note_run_dir(d);
-	kura_recorder_self(d->rec, "start", KURA_VERSION);
 	return 0;
 }
 
@@ -533,9 +698,11 @@ int kura_daemon_front_start(struct kura_daemon *d)
 		return r;
 	}
 	wc = workload_config(&d->cfg);
-	r = kura_workload_start(&wc, d->link, d->events[1], rev, &d->workload);
-	if (r < 0)
-		return r;
+	return kura_workload_start(&wc, d->link, d->events[1], rev, &d->workload);
+}
+
+int kura_daemon_front_serve(struct kura_daemon *d)
+{
 	d->workload_mhd = start_mhd(d, d->workload_fd, true);
 	if (!d->workload_mhd) {
 		kura_log(LOG_ERR, "cannot start the HTTP server on workload.sock");
@@ -620,7 +787,11 @@ int kura_daemon_start(struct kura_daemon *d, const struct kura_daemon_config *cf
 	if (r == 0)
 		r = kura_daemon_keeper_start(d);
 	if (r == 0)
+		r = kura_daemon_keeper_serve(d);
+	if (r == 0)
 		r = kura_daemon_front_start(d);
+	if (r == 0)
+		r = kura_daemon_front_serve(d);
 	if (r == 0)
 		kura_log(LOG_INFO,
 			"serving %s/workload.sock and %s/admin.sock (%zu runtimes, one "
@@ -730,17 +901,20 @@ void kura_daemon_close(struct kura_daemon *d)
 	d->workload_fd = d->admin_fd = -1;
 }
 
-/* The supervisor's last act: the sockets go with the lock. */
+/* The supervisor's last act: the sockets it bound go with the lock. */
 void kura_daemon_unlink(struct kura_daemon *d)
 {
 	char path[4096];
 
 	if (d->lock_fd < 0)
 		return;
+	/* Those the service manager passed stay: it holds them for the next kurad. */
 	snprintf(path, sizeof(path), "%s/workload.sock", d->cfg.run_dir);
-	(void)unlink(path);
+	if (!d->workload_passed)
+		(void)unlink(path);
 	snprintf(path, sizeof(path), "%s/admin.sock", d->cfg.run_dir);
-	(void)unlink(path);
+	if (!d->admin_passed)
+		(void)unlink(path);
 	close(d->lock_fd);
 	d->lock_fd = -1;
 }

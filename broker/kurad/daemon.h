@@ -24,7 +24,10 @@ struct kura_daemon {
 	uid_t front_uid;      /* whom the front runs as */
 	gid_t front_gid;
 	int lock_fd;
-	int workload_fd, admin_fd;       /* listening, until libmicrohttpd takes them */
+	int workload_fd, admin_fd; /* listening, until libmicrohttpd takes them */
+	/* Passed by the service manager (LISTEN_FDS): never unlinked nor bound again, so that
+	 * they outlive kurad and a restart goes unnoticed by whoever connects. */
+	bool workload_passed, admin_passed;
 	int *keeper_chans, *front_chans; /* the two ends of each request channel */
 	size_t n_chans, n_made;
 	bool keeper_chans_taken, front_chans_taken;
@@ -74,6 +77,10 @@ int kura_daemon_prepare(struct kura_daemon *d, const struct kura_daemon_config *
  * was not done). */
 int kura_daemon_keeper_open(struct kura_daemon *d);
 int kura_daemon_keeper_start(struct kura_daemon *d);
+/* Each part's socket served (libmicrohttpd started on it): after start, once the supervisor
+ * has told the service manager kurad is ready, so that no answer precedes READY=1. */
+int kura_daemon_keeper_serve(struct kura_daemon *d);
+int kura_daemon_front_serve(struct kura_daemon *d);
 void kura_daemon_keeper_stop(struct kura_daemon *d);
 int kura_daemon_front_start(struct kura_daemon *d);
 /* The net process's work (after its lockdown): serves the custody process's GETs, event

@@ -55,7 +55,8 @@ static const struct kura_sandbox_rule supervisor_rules[] = {
 	KURA_SB_ANY("unlink"),
 	KURA_SB_ANY("unlinkat"),
 	KURA_SB_ANY("rt_sigtimedwait"),
-	/* syslog(3) sends each line, and reconnects to /dev/log if syslogd was restarted. */
+	/* syslog(3) sends each line, and reconnects to /dev/log if syslogd was restarted; sendto
+	 * also carries sd_notify's datagrams, on a socket notify.c made before this. */
 	KURA_SB_WHEN("socket", KURA_SB_IF(0, KURA_SB_EQ, AF_UNIX, 0)),
 	KURA_SB_ANY("connect"),
 	KURA_SB_ANY("sendto"),
