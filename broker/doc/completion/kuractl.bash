@@ -31,7 +31,7 @@ _kuractl() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=
 	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local global='--state-dir --key-file --passphrase-file --json --run-dir --offline --help --version'
-	local with_arg='--state-dir|--key-file|--passphrase-file|--run-dir|--file|--generate|--version|--to|--tpm2-device|--new-key-file|--new-passphrase-file|--max-value-size|--audit-key-out|--image|--digest|--name|--label|--image-label|--runtime|--uid|--since|--until|--secret|--container|--event|--dir|--key|--checkpoint|--checkpoints|--before|--audit-key|--config'
+	local with_arg='--state-dir|--key-file|--passphrase-file|--run-dir|--file|--generate|--version|--to|--tpm2-device|--new-key-file|--new-passphrase-file|--max-value-size|--audit-key-out|--image|--digest|--name|--label|--image-label|--runtime|--uid|--since|--until|--secret|--container|--event|--dir|--key|--checkpoint|--checkpoints|--before|--audit-key|--config|--output|--prefix'
 	COMPREPLY=()
 
 	# The value of an option that takes one.
@@ -40,7 +40,7 @@ _kuractl() {
 		COMPREPLY=($(compgen -d -- "$cur"))
 		return
 		;;
-	--key-file | --passphrase-file | --file | --new-key-file | --new-passphrase-file | --audit-key-out | --key | --checkpoints | --audit-key | --config)
+	--key-file | --passphrase-file | --file | --new-key-file | --new-passphrase-file | --audit-key-out | --key | --checkpoints | --audit-key | --config | --output)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;
@@ -60,7 +60,7 @@ _kuractl() {
 			audit-init audit-archive' -- "$cur"))
 		return
 		;;
-	--generate | --version | --to | --tpm2-device | --max-value-size | --image | --digest | --name | --label | --image-label | --uid | --since | --until | --before | --container | --checkpoint)
+	--generate | --version | --to | --tpm2-device | --max-value-size | --image | --digest | --name | --label | --image-label | --uid | --since | --until | --before | --prefix | --container | --checkpoint)
 		return # a value of the user's own (a number, an ID, a time): nothing to offer
 		;;
 	esac
@@ -79,7 +79,7 @@ _kuractl() {
 		*)
 			if [[ -z $cmd ]]; then
 				cmd=$w
-			elif [[ -z $sub && $cmd == @(secret|key|audit) && $w == @(put|rotate|get|list|show|rollback|destroy|rekey|status|stats|verify|init|archive) ]]; then
+			elif [[ -z $sub && $cmd == @(secret|key|audit) && $w == @(put|rotate|get|list|show|rollback|destroy|import|export|rekey|status|stats|verify|init|archive) ]]; then
 				sub=$w
 			else
 				((nargs++))
@@ -91,13 +91,18 @@ _kuractl() {
 	local opts= words=
 	case $cmd in
 	'')
-		words='init secret key config grant revoke grants whois audit doctor status metrics'
+		words='init secret key config grant revoke grants whois audit doctor status metrics backup restore'
 		opts=$global
 		;;
 	init) opts='--key-file --passphrase-file --tpm2 --tpm2-device --max-value-size --audit-key-out' ;;
 	secret)
 		case $sub in
-		'') words='put rotate get list show rollback destroy' ;;
+		'') words='put rotate get list show rollback destroy import export' ;;
+		import)
+			opts='--dir --prefix'
+			COMPREPLY=($(compgen -f -- "$cur"))
+			;;
+		export) opts='--values --output --dir' ;;
 		put) opts='--file --generate --printable --allow-empty' ;;
 		rotate)
 			opts='--file --generate --printable --allow-empty'
@@ -128,6 +133,14 @@ _kuractl() {
 	whois) opts='--run-dir' ;;
 	doctor) opts='--runtime --config --audit-key' ;;
 	status | metrics) opts='--run-dir' ;;
+	backup)
+		opts='--with-key'
+		COMPREPLY=($(compgen -f -- "$cur"))
+		;;
+	restore)
+		opts='--force'
+		COMPREPLY=($(compgen -f -- "$cur"))
+		;;
 	audit)
 		case $sub in
 		'')
