@@ -406,7 +406,7 @@ static int audit_sync(struct ctl *c)
 	while ((de = readdir(d)))
 		if (strncmp(de->d_name, "audit-", 6) == 0 && strlen(de->d_name) < sizeof(name) &&
 			strcmp(de->d_name, name) > 0)
-			snprintf(name, sizeof(name), "%s", de->d_name);
+			memcpy(name, de->d_name, strlen(de->d_name) + 1); /* shorter than name */
 	closedir(d);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fd = name[0] ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;

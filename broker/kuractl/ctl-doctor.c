@@ -434,7 +434,7 @@ static void check_runc(struct doctor *d)
 static void check_owner_mode(struct doctor *d, const char *check, const char *path, bool private,
 	bool must_exist)
 {
-	char fix[512];
+	char fix[4400];
 	struct stat st;
 
 	if (lstat(path, &st) < 0) {

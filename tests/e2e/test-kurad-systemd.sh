@@ -198,7 +198,8 @@ PY
 rm -f "$W" "$A"
 python3 "$T/recv.py" "@kura-sd-test-$$" "$T/abstract.log" &
 RPID=$!
-sleep 0.3
+# Bound before kurad speaks to it (its first datagram would otherwise be refused).
+for _i in $(seq 1 100); do grep -q "@kura-sd-test-$$\$" /proc/net/unix && break; sleep 0.05; done
 NOTIFY_SOCKET=@kura-sd-test-$$ "$KURAD" --state-dir "$S" --run-dir "$R" >"$T/kurad.log" 2>&1 &
 KPID=$!
 for _i in $(seq 1 100); do grep -q READY=1 "$T/abstract.log" 2>/dev/null && break; sleep 0.1; done
