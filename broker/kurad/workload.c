@@ -1014,8 +1014,16 @@ void kura_workload_drain(struct kura_workload *wl)
 {
 	/* libmicrohttpd must not be stopped with a connection suspended: wake every long poll,
 	 * let the workers finish the lookups they have (each bounded), and wait until every
-	 * suspended request has been answered. With `stopping` set, none is parked again. */
+	 * suspended request has been answered. With `stopping` set, none is parked again.
+	 * Stopped because the custody process died, its events channel has hung up even if
+	 * the events thread has not seen it yet: then the parked polls get 503, not a drain's
+	 * 200. */
+	struct pollfd ev = { .fd = wl->events, .events = POLLIN };
+	bool gone = wl->events >= 0 && poll(&ev, 1, 0) == 1 && (ev.revents & POLLHUP);
+
 	pthread_mutex_lock(&wl->rev_lock);
+	if (gone)
+		wl->keeper_gone = true;
 	wl->stopping = true;
 	pthread_cond_broadcast(&wl->rev_cond);
 	wake_watchers(wl);
