@@ -98,11 +98,62 @@ e2e_cleanup() {
 	grep -o " $E2E/[^ ]*" /proc/self/mounts | sort -r | while read -r _m; do
 		umount -l "$_m" 2>/dev/null
 	done
+	if [ -d "$E2E/runc" ]; then
+		runc --root "$E2E/runc" list -q 2>/dev/null | while read -r _c; do
+			runc --root "$E2E/runc" delete -f "$_c" >/dev/null 2>&1
+		done
+	fi
 	# containerd-shims and conmons of ours that outlived their daemon.
 	pkill -f "containerd-shim.*$E2E/" 2>/dev/null
 	pkill -f "conmon.*$E2E/" 2>/dev/null
 	return 0
 }
+
+# e2e_runc_unknown NAME CGROUP FILE...: a container of a layout kurad does not know, started
+# with runc (the OCI runtime under Docker and Podman) from a busybox root with FILEs: root, no
+# user namespace, in the host's pid and cgroup namespaces, under cgroup path CGROUP (no container
+# ID in it, so no parser places it), with CAP_SYS_CHROOT and the host's / at /host, so that
+# `chroot /host` gives it the host's root too: only its mount namespace is its own. Its pid in
+# E2E_RUNC_PID; non-zero with the reason in E2E_WHY.
+e2e_runc_unknown() {
+	_n=$1 _cg=$2
+	shift 2
+	command -v runc >/dev/null 2>&1 || { E2E_WHY="runc is not installed"; return 1; }
+	_b=$E2E/bundle-$_n
+	e2e_rootfs "$_b/rootfs" "$@"
+	mkdir -p "$_b/rootfs/host"
+	(cd "$_b" && runc spec) 2>"$_b/spec.err" || { E2E_WHY="runc spec: $(cat "$_b/spec.err")"; return 1; }
+	python3 - "$_b/config.json" "$_cg" <<'PY' || { E2E_WHY="cannot write the runc spec"; return 1; }
+import json, sys
+path, cg = sys.argv[1], sys.argv[2]
+c = json.load(open(path))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/sleep", "600"]
+for k in ("bounding", "effective", "permitted"):
+    c["process"]["capabilities"][k].append("CAP_SYS_CHROOT")
+c["root"]["readonly"] = False
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] not in ("pid", "cgroup")]
+c["linux"]["cgroupsPath"] = cg
+c["linux"].pop("maskedPaths", None)
+c["mounts"].append({"destination": "/host", "type": "bind", "source": "/", "options": ["rbind", "ro"]})
+json.dump(c, open(path, "w"))
+PY
+	runc --root "$E2E/runc" run -d --bundle "$_b" "$_n" >/dev/null 2>"$_b/run.err" </dev/null ||
+		{ E2E_WHY="runc run: $(head -c 200 "$_b/run.err")"; return 1; }
+	E2E_RUNC_PID=$(runc --root "$E2E/runc" state "$_n" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])')
+	[ -n "$E2E_RUNC_PID" ] || { E2E_WHY="runc state gave no pid"; return 1; }
+}
+
+# e2e_runc_exec NAME COMMAND [ARG...]: COMMAND in the container, its stdin ours.
+e2e_runc_exec() {
+	_n=$1
+	shift
+	runc --root "$E2E/runc" exec "$_n" "$@"
+}
+
+# e2e_runc_rm NAME
+e2e_runc_rm() { runc --root "$E2E/runc" delete -f "$1" >/dev/null 2>&1; }
 
 # Both runtimes, as far as they start: HAVE_DOCKER and HAVE_PODMAN are yes or no, and
 # WHY_DOCKER / WHY_PODMAN say why not.

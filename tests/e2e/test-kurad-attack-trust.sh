@@ -2,8 +2,13 @@
 # Attacks on what kurad trusts (issue 10, findings 5 and 6), with real parts only: requests whose
 # framing is ambiguous (RFC 9112 section 6) on both sockets, and real Docker and Podman
 # containers made to look like host processes (--pid=host, a --cgroup-parent kurad does not
-# know, root, the run directory mounted) asking for a --host grant and for a value through the
-# mounted admin socket; a host root process asks the same (the control).
+# know, root, the run directory mounted; then also --cgroupns=host; then also the host's root
+# mounted and chrooted into, so that pid and cgroup namespaces and root are all the host's and
+# the mount namespace alone tells) asking for a --host grant and for a value through the
+# mounted admin socket; a host root process asks the same (the control). Last, a container of
+# a layout kurad does not know (runc, the OCI runtime, with a cgroup path no parser places): root,
+# the host's pid and cgroup namespaces, the host's / chrooted into, so that only its mount
+# namespace is its own.
 # Usage: test-kurad-attack-trust.sh KURAD KURACTL ATTACK
 set -u
 [ $# -eq 3 ] || { echo "usage: $0 KURAD KURACTL ATTACK" >&2; exit 2; }
@@ -42,8 +47,8 @@ atk_start_kurad "$S" "$R" "$T/kurad.conf" $RT ||
 raw() {
 	_sock=$1 _name=$2 _req=$3
 	if [ $# -ge 5 ]; then
-		# shellcheck disable=SC2059
-		printf "$_req" | "$4" exec -i "$5" /attack raw "$_sock" -w 2000 \
+		# shellcheck disable=SC2059,SC2086
+		printf "$_req" | "$4" exec -i "$5" $IN_CONTAINER raw "$_sock" -w 2000 \
 			>"$T/$_name.out" 2>"$T/$_name.sum"
 	else
 		# shellcheck disable=SC2059
@@ -97,10 +102,24 @@ for rtn in docker podman; do
 	if [ "$rtn" = docker ]; then have=$HAVE_DOCKER why=${WHY_DOCKER:-} rt=dk; else
 		have=$HAVE_PODMAN why=${WHY_PODMAN:-} rt=pm; fi
 	[ "$have" = yes ] && "$rt" import "$T/rootfs.tar" "kura-atk-host:1" >/dev/null 2>&1
-	for variant in pid-host cgroupns-host; do
+	for variant in pid-host cgroupns-host host-root; do
 		desc="$rtn container as root with --pid=host, an unknown --cgroup-parent, the run dir"
 		extra=
-		[ "$variant" = cgroupns-host ] && { desc="$desc and --cgroupns=host"; extra=--cgroupns=host; }
+		# The attack tool in the container's root, and the sockets where it mounted them.
+		IN_CONTAINER=/attack
+		ws=/run/kura/workload.sock
+		as=/run/kura/admin.sock
+		case $variant in
+		cgroupns-host) desc="$desc and --cgroupns=host"; extra=--cgroupns=host ;;
+		host-root)
+			# chroot(2) into the host's / (CAP_SYS_CHROOT is in every runtime's default
+			# set): its root is the host's, and the host's paths are its own.
+			desc="$desc, --cgroupns=host and the host's / chrooted into"
+			extra="--cgroupns=host -v /:/host:ro"
+			IN_CONTAINER="/bin/busybox chroot /host $ATTACK"
+			ws=$W
+			as=$A ;;
+		esac
 		if [ "$have" != yes ]; then
 			for d in "whoami is 403 unidentified" "the --host grant's secret is 403" \
 				"admin.sock secret.get is 403"; do
@@ -123,18 +142,18 @@ for rtn in docker podman; do
 		# How kurad sees it: the container's init's cgroup on the host, on one v1 line.
 		cg=$(grep -m 1 ':memory:' "/proc/$("$rt" inspect -f '{{.State.Pid}}' "$c")/cgroup" \
 			2>/dev/null | cut -d: -f3)
-		raw /run/kura/workload.sock "$c-whoami" "$WHO" "$rt" "$c"
+		raw "$ws" "$c-whoami" "$WHO" "$rt" "$c"
 		want "whoami: $(sum_ "$c-whoami" 'j["status"]') $(tail -n 1 "$T/$c-whoami.out")" \
 			test "$(sum_ "$c-whoami" 'j["status"]')" = "[403]"
 		want "not refused as unidentified" \
 			grep -q '"error": *"unidentified"' "$T/$c-whoami.out"
 		t_end "$desc: whoami is 403 unidentified (its cgroup on the host: $cg)"
-		raw /run/kura/workload.sock "$c-fetch" "$GET" "$rt" "$c"
+		raw "$ws" "$c-fetch" "$GET" "$rt" "$c"
 		want "the --host --uid 0 secret: $(sum_ "$c-fetch" 'j["status"]')" \
 			test "$(sum_ "$c-fetch" 'j["status"]')" = "[403]"
 		want "the value reached the container" never_value "$c-fetch"
 		t_end "$desc: the --host --uid 0 grant's secret is 403, never the value"
-		raw /run/kura/admin.sock "$c-admin" "$POST" "$rt" "$c"
+		raw "$as" "$c-admin" "$POST" "$rt" "$c"
 		want "POST /v1/op/secret.get: $(sum_ "$c-admin" 'j["status"]') $(cat "$T/$c-admin.sum")" \
 			test "$(sum_ "$c-admin" 'j["status"]')" = "[403]"
 		want "the value reached the container through admin.sock" never_value "$c-admin"
@@ -142,6 +161,46 @@ for rtn in docker podman; do
 		"$rt" rm -f "$c" >/dev/null 2>&1
 	done
 done
+
+# --- A container of a layout kurad does not know: runc (the OCI runtime Docker and Podman run)
+# under a cgroup path with no container ID in it, so the cgroup says "no container" and only the
+# namespaces can tell. Root, no user namespace; the host's pid and cgroup namespaces; the host's
+# / mounted and chrooted into (so its root is the host's too); a mount namespace of its own.
+RUNC_DESC="runc container of no known layout (root, host pid and cgroup namespaces, the host's / chrooted into)"
+RUNC_WHY=
+e2e_runc_unknown kura-atk-runc "/$PARENT-runc" "$ATTACK" || RUNC_WHY=$E2E_WHY
+if [ -n "$RUNC_WHY" ]; then
+	for d in "whoami is 403 unidentified" "the --host grant's secret is 403" \
+		"admin.sock secret.get is 403"; do
+		tap_skip "$RUNC_DESC: $d" "$RUNC_WHY"
+	done
+else
+	IN_CONTAINER="/bin/busybox chroot /host $ATTACK"
+	# shellcheck disable=SC2059,SC2086
+	rc_raw() { printf "$3" | e2e_runc_exec kura-atk-runc $IN_CONTAINER raw "$1" -w 2000 \
+		>"$T/$2.out" 2>"$T/$2.sum"; }
+	RPID=$E2E_RUNC_PID
+	want "the runc container shares kurad's pid namespace" \
+		test "$(readlink "/proc/$RPID/ns/pid")" = "$(readlink /proc/self/ns/pid)"
+	want "the runc container has a mount namespace of its own" \
+		test "$(readlink "/proc/$RPID/ns/mnt")" != "$(readlink /proc/self/ns/mnt)"
+	rc_raw "$W" runc-whoami "$WHO"
+	want "whoami: $(sum_ runc-whoami 'j["status"]') $(tail -n 1 "$T/runc-whoami.out")" \
+		test "$(sum_ runc-whoami 'j["status"]')" = "[403]"
+	want "not refused as unidentified" grep -q '"error": *"unidentified"' "$T/runc-whoami.out"
+	t_end "$RUNC_DESC: whoami is 403 unidentified (cgroup $(cut -d: -f3 "/proc/$RPID/cgroup" | sort -u | tr '\n' ' '))"
+	rc_raw "$W" runc-fetch "$GET"
+	want "the --host --uid 0 secret: $(sum_ runc-fetch 'j["status"]')" \
+		test "$(sum_ runc-fetch 'j["status"]')" = "[403]"
+	want "the value reached the container" never_value runc-fetch
+	t_end "$RUNC_DESC: the --host --uid 0 grant's secret is 403, never the value"
+	rc_raw "$A" runc-admin "$POST"
+	want "POST /v1/op/secret.get: $(sum_ runc-admin 'j["status"]') $(cat "$T/runc-admin.sum")" \
+		test "$(sum_ runc-admin 'j["status"]')" = "[403]"
+	want "the value reached the container through admin.sock" never_value runc-admin
+	t_end "$RUNC_DESC: admin.sock POST /v1/op/secret.get is 403, never the value"
+	e2e_runc_rm kura-atk-runc
+fi
 
 # The control: root on the host gets all three.
 raw "$W" host-whoami "$WHO"
