@@ -638,10 +638,11 @@ static int identify(struct kura_resolver *r, const struct kura_peer *peer, bool 
 		rc = kura_cgroup_read(peer->proc_fd, &cg);
 	}
 	if (rc == -ENOENT) {
-		/* In no container the cgroup shows. A host process only if it lives in kurad's own
-		 * pid, mount and cgroup namespaces with kurad's root: a container of a layout we do
-		 * not know (even with --pid=host and an unknown --cgroup-parent) has a mount
-		 * namespace and root of its own, and is denied. */
+		/* In no container the cgroup shows. A host process only if it lives in the pid,
+		 * mount and cgroup namespaces and under the root of kurad or of the host (PID 1): a
+		 * container of a layout we do not know (even with --pid=host, --cgroupns=host, an
+		 * unknown cgroup and the host's / chrooted into) has a mount namespace of its own,
+		 * and is denied. */
 		rc = kura_peer_in_host_namespaces(peer, &same);
 		if (rc < 0)
 			return gone_or(peer, -EACCES);

@@ -294,16 +294,39 @@ bool kura_peer_alive(const struct kura_peer *p)
 	return true;
 }
 
+/* The namespaces and root that make a place: kurad's own, or the host's. */
+struct ns_set {
+	struct stat pid_ns, mnt, cgroup, root;
+};
+
+static const char *const ns_names[] = { "ns/pid", "ns/mnt", "ns/cgroup", "root" };
+
+static struct stat *ns_member(struct ns_set *s, size_t i)
+{
+	struct stat *m[] = { &s->pid_ns, &s->mnt, &s->cgroup, &s->root };
+
+	return m[i];
+}
+
 /* kurad's own namespaces and root, asked about on every request and never changing: read once per
  * process (a fork that asks gets its own reading). */
 struct self_view {
 	pid_t pid;
 	int err;
-	struct stat user, pid_ns, mnt, cgroup, root;
+	struct stat user;
+	struct ns_set ns;
 };
 
 static pthread_mutex_t self_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct self_view self_cached;
+
+/* The host's, as the process kura_peer_host_reference named showed them. Their namespace files
+ * stay open, so that no namespace made later can be given their inode numbers. */
+static struct {
+	bool set;
+	int fd[3];
+	struct ns_set ns;
+} host_ref = { .fd = { -1, -1, -1 } };
 
 static bool same_file(const struct stat *a, const struct stat *b)
 {
@@ -318,17 +341,68 @@ static int self_view(struct self_view *ret)
 	if (self_cached.pid != me) {
 		struct self_view v = { .pid = me };
 
-		if (stat("/proc/self/ns/user", &v.user) < 0 ||
-			stat("/proc/self/ns/pid", &v.pid_ns) < 0 ||
-			stat("/proc/self/ns/mnt", &v.mnt) < 0 ||
-			stat("/proc/self/ns/cgroup", &v.cgroup) < 0 ||
-			stat("/proc/self/root", &v.root) < 0)
+		if (stat("/proc/self/ns/user", &v.user) < 0)
 			v.err = -errno;
+		for (size_t i = 0; i < ELEMENTSOF(ns_names) && !v.err; i++) {
+			char path[32];
+
+			snprintf(path, sizeof(path), "/proc/self/%s", ns_names[i]);
+			if (stat(path, ns_member(&v.ns, i)) < 0)
+				v.err = -errno;
+		}
 		self_cached = v;
 	}
 	*ret = self_cached;
 	pthread_mutex_unlock(&self_lock);
 	return ret->err;
+}
+
+int kura_peer_host_reference(pid_t pid)
+{
+	struct ns_set ns;
+	int fd[3] = { -1, -1, -1 };
+	int r = 0;
+
+	if (pid <= 0)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(ns_names) && r == 0; i++) {
+		char path[48];
+
+		snprintf(path, sizeof(path), "/proc/%" PRId32 "/%s", (int32_t)pid, ns_names[i]);
+		if (i < ELEMENTSOF(fd)) {
+			fd[i] = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd[i] < 0 || fstat(fd[i], ns_member(&ns, i)) < 0)
+				r = -errno;
+		} else if (stat(path, ns_member(&ns, i)) < 0) {
+			r = -errno;
+		}
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < ELEMENTSOF(fd); i++)
+			if (fd[i] >= 0)
+				close(fd[i]);
+		return r == -ENOENT ? -ESRCH : r;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(fd); i++) {
+		if (host_ref.fd[i] >= 0)
+			close(host_ref.fd[i]);
+		host_ref.fd[i] = fd[i];
+	}
+	host_ref.ns = ns;
+	host_ref.set = true;
+	return 0;
+}
+
+bool kura_peer_host_is_self(void)
+{
+	struct self_view self;
+
+	if (!host_ref.set || self_view(&self) < 0)
+		return false;
+	for (size_t i = 0; i < ELEMENTSOF(ns_names); i++)
+		if (!same_file(ns_member(&self.ns, i), ns_member(&host_ref.ns, i)))
+			return false;
+	return true;
 }
 
 static int stat_of(const struct kura_peer *p, const char *name, struct stat *ret)
@@ -354,7 +428,7 @@ int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_sam
 		r = self_view(&self);
 		if (r < 0)
 			return r;
-		b = self.pid_ns;
+		b = self.ns.pid_ns;
 	} else {
 		snprintf(path, sizeof(path), "/proc/%" PRId32 "/ns/pid", (int32_t)other_pid);
 		if (stat(path, &b) < 0)
@@ -364,11 +438,18 @@ int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_sam
 	return 0;
 }
 
+static bool same_set(struct ns_set *a, struct ns_set *b)
+{
+	for (size_t i = 0; i < ELEMENTSOF(ns_names); i++)
+		if (!same_file(ns_member(a, i), ns_member(b, i)))
+			return false;
+	return true;
+}
+
 int kura_peer_in_host_namespaces(const struct kura_peer *p, bool *ret)
 {
-	static const char *const names[] = { "ns/pid", "ns/mnt", "ns/cgroup", "root" };
 	struct self_view self;
-	const struct stat *mine[ELEMENTSOF(names)];
+	struct ns_set peer;
 	int r;
 
 	if (!p || p->proc_fd < 0)
@@ -376,22 +457,13 @@ int kura_peer_in_host_namespaces(const struct kura_peer *p, bool *ret)
 	r = self_view(&self);
 	if (r < 0)
 		return r;
-	mine[0] = &self.pid_ns;
-	mine[1] = &self.mnt;
-	mine[2] = &self.cgroup;
-	mine[3] = &self.root;
-	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-		struct stat st;
-
-		r = stat_of(p, names[i], &st);
+	for (size_t i = 0; i < ELEMENTSOF(ns_names); i++) {
+		r = stat_of(p, ns_names[i], ns_member(&peer, i));
 		if (r < 0)
 			return r;
-		if (!same_file(&st, mine[i])) {
-			*ret = false;
-			return 0;
-		}
 	}
-	*ret = true;
+	/* All four of one place, never a mix: kurad's own, or the host's. */
+	*ret = same_set(&peer, &self.ns) || (host_ref.set && same_set(&peer, &host_ref.ns));
 	return 0;
 }
 

@@ -63,12 +63,26 @@ bool kura_peer_alive(const struct kura_peer *p);
 int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_same);
 
 /*
- * Whether the peer lives where kurad does: in kurad's own pid, mount and cgroup namespaces, with
- * kurad's root directory. What makes a host process is what a container cannot fake: even with
- * --pid=host and a cgroup parent no parser knows, a container has a mount namespace and a root of
- * its own. -ESRCH if the peer is gone, other -errno.
+ * Whether the peer lives on the host: in the pid, mount and cgroup namespaces and under the root
+ * of kurad itself, or of the host (kura_peer_host_reference), all four of one of them. What makes
+ * a host process is what a container cannot fake: even with --pid=host and a cgroup parent no
+ * parser knows, a container has a mount namespace and a root of its own. -ESRCH if the peer is
+ * gone, other -errno.
  */
 int kura_peer_in_host_namespaces(const struct kura_peer *p, bool *ret);
+
+/*
+ * The host is where process pid lives (PID 1, the init process, unless the operator says
+ * otherwise): its pid, mount and cgroup namespaces and root, read now and held. Under systemd's
+ * ProtectSystem=, ProtectHome= or PrivateTmp= kurad has a mount namespace of its own, and the
+ * host's processes, root's kuractl among them, are in PID 1's. Needs the right to inspect pid
+ * (CAP_SYS_PTRACE over it); -EACCES/-EPERM without it, -ESRCH if it is gone. Call it once, before
+ * any thread asks kura_peer_in_host_namespaces; a second call replaces the first.
+ */
+int kura_peer_host_reference(pid_t pid);
+
+/* Whether the host kura_peer_host_reference read is where kurad lives too (false if none was). */
+bool kura_peer_host_is_self(void);
 
 /*
  * The host uid that answers for the peer: its own uid when it is in kurad's user namespace, else

@@ -324,9 +324,10 @@ static enum MHD_Result gather(struct kura_admin *d, struct MHD_Connection *c, co
 	return MHD_YES;
 }
 
-/* Root on the host: uid 0, in kurad's own pid, mount and cgroup namespaces with its root, and
- * in no container's cgroup. Root inside a container (no user namespace) that reached the socket
- * through a careless mount is not, whatever its cgroup or --pid=host. */
+/* Root on the host: uid 0, in the host's (or kurad's own) pid, mount and cgroup namespaces and
+ * root (kura_peer_in_host_namespaces), and in no container's cgroup. Root inside a container (no
+ * user namespace) that reached the socket through a careless mount is not, whatever its cgroup or
+ * --pid=host. */
 static bool admin_peer(const struct kura_conn *conn)
 {
 	struct kura_cgroup_id cg;

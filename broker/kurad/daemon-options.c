@@ -2,6 +2,7 @@
  * kura_daemon_config, with the defaults. Parses text an operator wrote; no plaintext. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -108,7 +109,7 @@ bool kura_daemon_option_set(struct kura_daemon_options *o, const char *key, cons
 			strcmp(key, "max-connections") == 0 || strcmp(key, "max-per-peer") == 0 ||
 			strcmp(key, "max-watches") == 0 || strcmp(key, "header-timeout") == 0 ||
 			strncmp(key, "audit-", 6) == 0 || strcmp(key, "loop-threads") == 0 ||
-			strcmp(key, "front-user") == 0;
+			strcmp(key, "front-user") == 0 || strcmp(key, "host-pid") == 0;
 	else if (strcmp(key, "state-dir") == 0)
 		return replace(&o->state_dir, &o->cfg.state_dir, value);
 	else if (strcmp(key, "run-dir") == 0)
@@ -158,6 +159,8 @@ bool kura_daemon_option_set(struct kura_daemon_options *o, const char *key, cons
 		o->cfg.audit_archive_bytes = (uint64_t)n << 20;
 	else if (strcmp(key, "front-user") == 0 && *value)
 		return replace(&o->front_user, &o->cfg.front_user, value);
+	else if (strcmp(key, "host-pid") == 0 && kura_parse_u64(value, 1, INT32_MAX, &n))
+		o->cfg.host_pid = (int)n;
 	else
 		return false;
 	return true;

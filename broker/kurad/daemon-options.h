@@ -39,6 +39,7 @@ struct kura_daemon_config {
 	unsigned audit_archive_days;   /* ... once all their records are this old, */
 	uint64_t audit_archive_bytes;  /* ... or once the log is larger than this */
 	const char *front_user;        /* whom the front runs as (NULL: "kura", else nobody) */
+	int host_pid;                  /* whose namespaces are the host's (0: PID 1; peer.h) */
 	const char *config_file;       /* the --config file, which every process may read again */
 	bool no_sandbox;               /* debugging only, and from the command line only */
 };

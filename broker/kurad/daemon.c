@@ -25,6 +25,7 @@
 #include "log.h"
 #include "http.h"
 #include "cgroup.h"
+#include "peer.h"
 #include "runtime.h"
 #include "safepath.h"
 #include "tpm2.h"
@@ -386,6 +387,32 @@ static void warn_runtimes(struct kura_daemon *d)
 	}
 }
 
+/* Where the host's processes live (peer.h): PID 1's namespaces, or host-pid's. kurad's own
+ * differ from them under systemd's ProtectSystem=, ProtectHome= or PrivateTmp=, and a host
+ * process (root's kuractl on admin.sock too) is then known by the host's alone. */
+static int host_reference(const struct kura_daemon *d)
+{
+	pid_t pid = d->cfg.host_pid ? d->cfg.host_pid : 1;
+	int r = kura_peer_host_reference(pid);
+
+	if (r < 0 && d->cfg.host_pid) {
+		kura_log(LOG_ERR, "host-pid = %d: cannot read its namespaces: %s", (int)pid,
+			strerror(-r));
+		return -EINVAL; /* the configuration's fault: kurad exits 2 */
+	}
+	if (r < 0)
+		kura_log(LOG_NOTICE,
+			"cannot read PID 1's namespaces (%s): host processes are those in kurad's "
+			"own mount namespace alone",
+			strerror(-r));
+	else if (!kura_peer_host_is_self())
+		kura_log(LOG_INFO,
+			"kurad has a mount namespace of its own: host processes are those in "
+			"pid %d's",
+			(int)pid);
+	return 0;
+}
+
 /* STATE_DIR/kurad.run names our run directory, for kuractl (best effort: kuractl also takes
  * --run-dir). Replaced whole, so a reader never sees half a path. */
 static void note_run_dir(struct kura_daemon *d)
@@ -614,6 +641,9 @@ int kura_daemon_keeper_start(struct kura_daemon *d)
 	if (r < 0)
 		return r;
 	warn_runtimes(d);
+	r = host_reference(d);
+	if (r < 0)
+		return r;
 	snprintf(path, sizeof(path), "%s/workload.sock", d->cfg.run_dir);
 	cc = (struct kura_custody_config){ .workload_path = path,
 		.watch_max_s = d->cfg.watch_max_s,

@@ -1,11 +1,13 @@
 /* sd-fence: run a command under what kurad.service's hardening directives do to a process,
  * as systemd 252 (Debian 12) implements them, for a machine whose PID 1 is not systemd. The
  * file system directives (ProtectSystem=strict, ProtectHome, PrivateTmp, ProtectKernelTunables,
- * ProtectControlGroups) are mounts, made by the test with unshare; this does the rest:
+ * ProtectKernelModules, ProtectKernelLogs, ProtectControlGroups) are mounts, made by
+ * sd-mounts.sh in a mount namespace of the test's; this does the rest:
  *   CapabilityBoundingSet=CAPS (numbers, comma-separated), AmbientCapabilities= (none),
  *   NoNewPrivileges, UMask=0077, and the seccomp filters of RestrictAddressFamilies=AF_UNIX
  *   AF_INET AF_INET6, MemoryDenyWriteExecute, LockPersonality, RestrictNamespaces,
- *   RestrictRealtime, RestrictSUIDSGID, ProtectClock, ProtectKernelModules, ProtectHostname and
+ *   RestrictRealtime, RestrictSUIDSGID, ProtectClock, ProtectKernelModules, ProtectKernelLogs
+ *   (syslog(2)), ProtectHostname and
  *   SystemCallArchitectures=native (a call of another ABI kills the process).
  * Usage: sd-fence CAP[,CAP...] COMMAND [ARG...] */
 /* libseccomp's SCMP_An() macros leave datum_b to zero: clang warns of it. */
@@ -125,10 +127,10 @@ static int filters(void)
 		r = r ? r : deny(ctx, EPERM, "fchmodat", 1, &m2);
 		r = r ? r : deny(ctx, EPERM, "fchmodat", 1, &g2);
 	}
-	/* ProtectClock, ProtectKernelModules, ProtectHostname. */
+	/* ProtectClock, ProtectKernelModules, ProtectKernelLogs, ProtectHostname. */
 	{
 		static const char *const calls[] = { "clock_settime", "settimeofday", "adjtimex",
-			"clock_adjtime", "init_module", "finit_module", "delete_module",
+			"clock_adjtime", "init_module", "finit_module", "delete_module", "syslog",
 			"sethostname", "setdomainname" };
 
 		for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]) && r == 0; i++)

@@ -1,8 +1,11 @@
 #!/bin/sh
 # kurad as a systemd service, on a machine whose PID 1 need not be systemd: the units pass
 # `systemd-analyze verify`; kurad socket-activated by systemd-socket-activate, under the unit's
-# hardening (sd-fence: its capability bounding set, no_new_privs and seccomp filters), serves a
-# Docker container over the passed socket and a host peer; a notify receiver sees READY=1
+# hardening (sd-mounts.sh: ProtectSystem=strict and the other directives that give it a mount
+# namespace of its own; sd-fence: its capability bounding set, no_new_privs and seccomp
+# filters), serves a Docker container over the passed socket and host peers (root's kuractl on
+# admin.sock among them: the host is PID 1's namespaces, not kurad's), and refuses a container
+# of no known layout whose mount namespace alone is not the host's; a notify receiver sees READY=1
 # before the first answer, WATCHDOG=1 while the children answer and none while the front is
 # stopped, RELOADING=1 then READY=1 around SIGHUP, STOPPING=1 at SIGTERM; forged LISTEN_FDS
 # (a file, a datagram socket, a socket bound elsewhere, one not listening, an admin.sock others
@@ -16,7 +19,7 @@ set -u
 abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
 KURAD=$(abs "$1")
 K=$2
-PROBE=$3
+PROBE=$(abs "$3")
 FENCE=$(abs "$4")
 SERVICE=$5
 SOCKET=$6
@@ -25,20 +28,28 @@ HERE=$(dirname "$0")
 . "$HERE/../cli/tap.sh"
 
 [ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP kurad tests run as root"; exit 0; }
-for c in systemd-analyze systemd-socket-activate python3 curl; do
+for c in systemd-analyze systemd-socket-activate python3 curl unshare; do
 	command -v "$c" >/dev/null 2>&1 || { echo "1..0 # SKIP $c is not installed"; exit 0; }
 done
 
-T=$(mktemp -d /tmp/kura-sd-XXXXXX)
+# Not under /tmp: kurad's PrivateTmp= hides it. Its own copies of kurad and the fence, for the
+# same reason (a build directory may be under /tmp).
+T=$(mktemp -d /var/lib/kura-sd-XXXXXX)
 chmod 755 "$T"
+mkdir -p "$T/bin"
+cp "$KURAD" "$FENCE" "$T/bin/"
+KURAD_F=$T/bin/$(basename "$KURAD")
+FENCE=$T/bin/$(basename "$FENCE")
 E2E=$T
 . "$HERE/runtimes.sh"
 KPID=
 RPID=
+STANDIN=
 cleanup() {
 	[ -n "$KPID" ] && kill -CONT "$KPID" 2>/dev/null
 	[ -n "$KPID" ] && kill -9 "$KPID" 2>/dev/null
 	[ -n "$RPID" ] && kill "$RPID" 2>/dev/null
+	[ -n "$STANDIN" ] && kill "$STANDIN" 2>/dev/null
 	e2e_cleanup
 	[ -f "$T/kurad.log" ] && cp "$T/kurad.log" /tmp/kurad-systemd-last.log
 	rm -rf "$T"
@@ -65,12 +76,16 @@ for d in Type=notify NotifyAccess=main WatchdogSec= KillMode=mixed RuntimeDirect
 	'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' SystemCallArchitectures=native; do
 	want "kurad.service lacks $d" grep -q "^$d" "$SERVICE"
 done
-# The directives the test's fence cannot apply are those that make a mount namespace, which
-# kurad must not have (a host peer is one in kurad's own): none may be there.
-for d in ProtectSystem ProtectHome PrivateTmp PrivateDevices ProtectKernelTunables \
-	ProtectKernelModules ProtectKernelLogs ProtectControlGroups ProtectProc; do
-	want "kurad.service sets $d (a mount namespace: every host peer refused)" \
-		sh -c "! grep -q '^$d=' '$SERVICE'"
+# The file-system directives give kurad a mount namespace of its own (sd-mounts.sh applies
+# them); those that would cut what it needs may not be there: PrivateDevices= and ProtectClock=
+# (a closed device policy: a state sealed to the TPM opens /dev/tpmrm0) and ProtectProc=
+# (the front, another user, reads peers' /proc entries).
+for d in ProtectSystem=strict ProtectHome=yes PrivateTmp=yes ProtectKernelTunables=yes \
+	ProtectKernelModules=yes ProtectKernelLogs=yes ProtectControlGroups=yes; do
+	want "kurad.service lacks $d" grep -q "^$d\$" "$SERVICE"
+done
+for d in PrivateDevices ProtectClock ProtectProc; do
+	want "kurad.service sets $d" sh -c "! grep -q '^$d=' '$SERVICE'"
 done
 want "kurad.socket: $(grep ^ListenStream "$SOCKET")" \
 	test "$(grep -c '^ListenStream=/run/kura/\(workload\|admin\)\.sock$' "$SOCKET")" -eq 2
@@ -286,14 +301,31 @@ RPID=$!
 for _i in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
 touch "$T/notify.log"
 rm -f "$W" "$A"
-# The chain keeps one pid (each execs the next): prlimit (systemd's defaults for a service:
-# LimitMEMLOCK=8M, LimitNOFILE=1024 soft, its hard limit here what this machine allows), the
-# fence, the activator, kurad. WATCHDOG_USEC 400 ms: fed every 200 ms.
+# WATCHDOG_USEC 400 ms: fed every 200 ms.
+# The host is PID 1's namespaces (kurad reads them at start). Where PID 1 is not ours to
+# inspect (this machine's may be a container's init that forbids it), a process of the test's,
+# in the host's namespaces, stands in for it, named by host-pid.
+printf '# kurad under the unit\n' >"$T/kurad.conf"
+if ! readlink /proc/1/ns/mnt >/dev/null 2>&1; then
+	sleep 3600 &
+	STANDIN=$!
+	printf 'host-pid = %s\n' "$STANDIN" >>"$T/kurad.conf"
+	echo "# PID 1's namespaces cannot be read here: host-pid = $STANDIN (a process of the test's) stands in"
+fi
+# fenced COMMAND...: COMMAND under the unit's mount directives (sd-mounts.sh, in a mount
+# namespace of its own: the state and run directories writable, all else read-only), its
+# prlimits (systemd's defaults for a service: LimitMEMLOCK=8M, LimitNOFILE=1024 soft, the hard
+# limit what this machine allows) and the fence. The chain keeps one pid: each execs the next,
+# from the subshell that `fenced ... &` is.
+fenced() {
+	exec unshare -m --propagation slave sh "$HERE/sd-mounts.sh" "$S" "$R" -- \
+		prlimit --memlock=8388608:8388608 --nofile="1024:$(ulimit -Hn)" "$FENCE" "$CAPS" "$@"
+}
 # shellcheck disable=SC2086
-NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=400000 prlimit --memlock=8388608:8388608 \
-	--nofile="1024:$(ulimit -Hn)" "$FENCE" "$CAPS" \
+NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=400000 fenced \
 	systemd-socket-activate -E NOTIFY_SOCKET -E WATCHDOG_USEC -l "$W" -l "$A" \
-	--fdname=workload:admin "$KURAD" --state-dir "$S" --run-dir "$R" $RT >"$T/kurad.log" 2>&1 &
+	--fdname=workload:admin "$KURAD_F" --config "$T/kurad.conf" --state-dir "$S" --run-dir "$R" \
+	$RT >"$T/kurad.log" 2>&1 &
 KPID=$!
 for _i in $(seq 1 50); do [ -S "$W" ] && [ -S "$A" ] && break; sleep 0.1; done
 # As kurad.socket makes them: admin.sock root's alone, workload.sock everyone's.
@@ -329,11 +361,44 @@ want "a process of kurad was killed: $(grep -i 'killed\|error' "$T/kurad.log")" 
 	sh -c "! grep -q 'killed by signal\|exited with status' '$T/kurad.log'"
 t_end "kurad runs under the unit's capability bounding set, no_new_privs and filters"
 
+want "kurad shares our mount namespace" \
+	test "$(readlink "/proc/$KPID/ns/mnt")" != "$(readlink /proc/self/ns/mnt)"
+want "/ is writable to kurad" \
+	test "$(awk '$5 == "/" { print $6 }' "/proc/$KPID/mountinfo" | cut -d, -f1)" = ro
+want "kurad's /tmp is not its own" \
+	test "$(awk '$5 == "/tmp" { print $9 }' "/proc/$KPID/mountinfo")" = tmpfs
+want "its state directory is not writable to it" \
+	test "$(awk -v d="$S" '$5 == d { print $6 }' "/proc/$KPID/mountinfo" | cut -d, -f1)" = rw
+want "kurad did not say where the host's processes are: $(grep -i 'host' "$T/kurad.log")" \
+	grep -q 'kurad has a mount namespace of its own: host processes are those in pid' "$T/kurad.log"
+t_end "kurad has the unit's mount namespace: / read-only, /tmp its own, the state writable"
+
 CODE=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 10 --unix-socket "$W" \
 	http://kura/v1/secrets/app/x)
 want "host peer: status $CODE $(cat "$T/body")" test "$CODE" = 200
 want "host peer: not the value" grep -q "$(base64 <"$T/v1")" "$T/body"
 t_end "a host peer fetches over the passed workload.sock"
+"$K" --state-dir "$S" --run-dir "$R" status >"$T/out" 2>&1
+want "kuractl status: $(cat "$T/out")" test $? -eq 0
+want "kuractl status did not show kurad's processes: $(cat "$T/out")" \
+	grep -q '^processes: *supervisor' "$T/out"
+t_end "root's kuractl on the host is served on admin.sock (kuractl status)"
+
+# A container of a layout kurad does not know (e2e_runc_unknown): in the host's pid and cgroup
+# namespaces and under its root (chroot), under a cgroup path that names no container; only its
+# mount namespace differs from the host's and kurad's.
+if e2e_runc_unknown sd-runc "/kura-sd-runc-$$" "$PROBE"; then
+	e2e_runc_exec sd-runc /bin/busybox chroot /host "$PROBE" "$W" /v1/secrets/app/x \
+		>"$T/out" 2>&1
+	want "workload.sock: $(head -c 300 "$T/out")" test "$(head -n 1 "$T/out")" = 403
+	want "the value reached it" sh -c "! grep -q '$(base64 <"$T/v1")' '$T/out'"
+	e2e_runc_exec sd-runc /bin/busybox chroot /host "$PROBE" "$A" /v1/status >"$T/out" 2>&1
+	want "admin.sock: $(head -c 300 "$T/out")" test "$(head -n 1 "$T/out")" = 403
+	e2e_runc_rm sd-runc
+	t_end "a runc container of no known layout, chrooted into the host's /, is refused on both sockets"
+else
+	tap_skip "a runc container of no known layout is refused on both sockets" "$E2E_WHY"
+fi
 
 if [ "$HAVE_DOCKER" = yes ]; then
 	dk run -d --network none --name sd-web -v "$R:/run/kura" kura-sd:1 /bin/sleep 600 \
@@ -407,5 +472,43 @@ want "kurad exited $RC at SIGTERM" test "$RC" -eq 0
 want "no STOPPING=1: $(tail -3 "$T/notify.log")" grep -q 'STOPPING=1 | STATUS=Terminated' "$T/notify.log"
 want "the passed sockets were unlinked" test -S "$W" -a -S "$A"
 t_end "SIGTERM: STOPPING=1, exit 0, the passed socket files left to the service manager"
+
+# host-pid naming no process: kurad refuses to start, and says why.
+sleep 0 &
+GONE=$!
+wait "$GONE"
+printf 'host-pid = %s\n' "$GONE" >"$T/gone.conf"
+rm -f "$W" "$A"
+timeout 30 "$KURAD" --config "$T/gone.conf" --state-dir "$S" --run-dir "$R" >"$T/out" 2>&1
+RC=$?
+want "kurad exited $RC with host-pid = $GONE (gone), not 2: $(cat "$T/out")" test "$RC" -eq 2
+want "no line saying why: $(cat "$T/out")" \
+	grep -q "host-pid = $GONE: cannot read its namespaces: No such process" "$T/out"
+want "kurad served anyway" sh -c "! grep -q 'serving' '$T/out'"
+t_end "host-pid naming no process: kurad refuses to start (exit 2)"
+
+# Fail closed: where the host's namespaces cannot be read and no host-pid is set, a kurad with a
+# mount namespace of its own takes no host process for one (only those in its own namespace),
+# says so, and serves on.
+if [ -n "$STANDIN" ]; then
+	rm -f "$W" "$A"
+	fenced "$KURAD_F" --state-dir "$S" --run-dir "$R" >"$T/kurad.log" 2>&1 &
+	KPID=$!
+	for _i in $(seq 1 100); do [ -S "$A" ] && break; sleep 0.05; done
+	sleep 0.3
+	"$K" --state-dir "$S" --run-dir "$R" status >"$T/out" 2>&1
+	want "kuractl status was served: $(cat "$T/out")" \
+		grep -q 'kurad answered 403: the admin API is for root only' "$T/out"
+	CODE=$(curl -s -o "$T/body" -w '%{http_code}' --max-time 10 --unix-socket "$W" \
+		http://kura/v1/secrets/app/x)
+	want "a host peer was served: $CODE" test "$CODE" = 403
+	want "no line saying why: $(cat "$T/kurad.log")" \
+		grep -q "cannot read PID 1's namespaces (Permission denied): host processes are those in kurad's own mount namespace alone" "$T/kurad.log"
+	want "kurad stopped" kill -0 "$KPID"
+	kill "$KPID"
+	wait "$KPID"
+	KPID=
+	t_end "PID 1's namespaces unreadable, no host-pid: host peers refused (403), said at start"
+fi
 
 tap_done
