@@ -250,7 +250,14 @@ static void on_event(const char *id, const char *action, void *userdata)
 
 	pthread_mutex_lock(&r->lock);
 	r->stats.events++;
-	invalidate(r, w, id);
+	/* Every event drops what we know of the container but its start: kura in a fresh
+	 * container asks before its runtime announces the start, and what that request's inspect
+	 * learnt (in flight or cached by now) is as good as an answer taken after the event. It is
+	 * cached only if it shows the container running, so it was taken after the start; the
+	 * container's stop, kill or death (which comes before any start of it again) drops it,
+	 * and every request still checks the peer's pid namespace against its process. */
+	if (strcmp(action, "start") != 0)
+		invalidate(r, w, id);
 	/* A container that starts will most likely ask for its secrets within milliseconds: look
 	 * it up now, off this thread, so its first request is answered from the cache instead of
 	 * waiting for an inspect. What is cached is exactly what that request would have asked;

@@ -75,6 +75,12 @@ b64val() { jq_ '__import__("base64").b64decode(j["value"]).decode()'; }
 
 # wait_state RUNTIME NAME true|false: until the runtime says the container is (not) running,
 # at most 15 s.
+# status_ SECTION KEY: a figure of kurad's /v1/status.
+status_() {
+	curl -s --max-time 5 --unix-socket "$R/admin.sock" http://k/v1/status |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]][sys.argv[2]])' "$1" "$2"
+}
+
 wait_state() {
 	for _i in $(seq 1 150); do
 		[ "$("$1" inspect -f '{{.State.Running}}' "$2" 2>/dev/null)" = "$3" ] && return 0
@@ -98,7 +104,7 @@ for RTN in docker podman; do
 		rt=pm
 	fi
 	if [ "$have" != yes ]; then
-		for t in prefetch whoami grant-image other-image audit label-mismatch label-match \
+		for t in prefetch one-inspect whoami grant-image other-image audit label-mismatch label-match \
 			image-label-not-own image-label-whoami image-label-grant same-value \
 			run-label stopped; do
 			tap_skip "$RTN: $t" "$why"
@@ -129,6 +135,20 @@ for RTN in docker podman; do
 	done
 	want "three starts gave $((P1 - P0)) prefetches" test "$P1" -ge $((P0 + 3))
 	t_end "$RTN: kurad looks a container up when it starts (identity-prefetch)"
+	# A container that asks at once, five times, as `kura run` does: its runtime is asked about
+	# it once, whether the first request comes before the start event (the event's prefetch
+	# then joins that request's inspect, whose answer is kept) or after it.
+	I0=$(status_ identity inspects)
+	"$rt" run -d --network none --name "$RTN-quick" -v "$R:/run/kura:ro" "kura-e2e-$RTN:1" \
+		/bin/sh -c 'for i in 1 2 3 4 5; do /probe /run/kura/workload.sock /v1/whoami; done' \
+		>/dev/null 2>"$E2E/run.err"
+	wait_state "$rt" "$RTN-quick" false
+	"$rt" logs "$RTN-quick" >"$E2E/quick.out" 2>&1
+	I1=$(status_ identity inspects)
+	want "the five requests: $(grep -c '^200$' "$E2E/quick.out") answered 200: $(head -c 300 "$E2E/quick.out")" \
+		test "$(grep -c '^200$' "$E2E/quick.out")" -eq 5
+	want "$((I1 - I0)) inspects for one container's start and five requests" test $((I1 - I0)) -eq 1
+	t_end "$RTN: one runtime inspect for a container that asks five times as it starts"
 	CID=$("$rt" inspect -f '{{.Id}}' "$RTN-web")
 	CIMG=$("$rt" inspect -f '{{.Image}}' "$RTN-web")
 	case $CIMG in sha256:*) ;; *) CIMG=sha256:$CIMG ;; esac
