@@ -625,6 +625,18 @@ int be_key_status(struct ctl *c, struct kura_key_status *ret, struct kura_err *e
 	return r;
 }
 
+/* Append the string s at *p, within end (import_body sized the buffer for all of it). */
+static bool put(char **p, const char *end, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > (size_t)(end - *p))
+		return false;
+	memcpy(*p, s, n);
+	*p += n;
+	return true;
+}
+
 /* POST /v1/import's body, {"secrets":[{"name":N,"value":BASE64},...]}, in guarded memory. */
 static int import_body(const char *const *names, struct kura_secbuf *const *values, size_t n,
 	struct kura_secbuf **ret)
@@ -650,16 +662,24 @@ static int import_body(const char *const *names, struct kura_secbuf *const *valu
 		r = kura_secbuf_new(size, &b);
 	if (r == 0) {
 		char *p = (char *)b->data;
+		const char *end = p + size;
+		bool ok = put(&p, end, "{\"secrets\":[");
 
-		p += sprintf(p, "{\"secrets\":[");
-		for (size_t i = 0; i < n; i++) {
-			p += sprintf(p, "%s{\"name\":%s,\"value\":\"", i ? "," : "", quoted[i]);
-			p += kura_base64_encode(values[i]->data, values[i]->len, p);
-			p += sprintf(p, "\"}");
+		for (size_t i = 0; i < n && ok; i++) {
+			ok = put(&p, end, i ? ",{\"name\":" : "{\"name\":") &&
+				put(&p, end, quoted[i]) && put(&p, end, ",\"value\":\"") &&
+				kura_base64_len(values[i]->len) <= (size_t)(end - p);
+			if (ok)
+				p += kura_base64_encode(values[i]->data, values[i]->len, p);
+			ok = ok && put(&p, end, "\"}");
 		}
-		p += sprintf(p, "]}");
-		b->len = (size_t)(p - (char *)b->data);
-		*ret = TAKE_PTR(b);
+		ok = ok && put(&p, end, "]}");
+		if (ok) {
+			b->len = (size_t)(p - (char *)b->data);
+			*ret = TAKE_PTR(b);
+		} else {
+			r = -EOVERFLOW; /* the size above is wrong: a bug, never a short body */
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		kura_json_free(quoted[i]); /* jansson's allocator made them */
