@@ -236,29 +236,23 @@ static bool readable(const char *name, void *userdata)
 }
 
 int kura_keeper_readable(struct kura_keeper *k, const struct kura_identity *id, const char *prefix,
-	struct kura_secret_list *ret, int64_t *ret_rev, struct kura_err *err)
+	int (*fn)(const struct kura_secret_info *info, void *userdata), void *userdata,
+	int64_t *ret_rev, struct kura_err *err)
 {
 	struct kura_grants *g;
 	bool *matched;
 	int r;
 
-	*ret = (struct kura_secret_list){ 0 };
 	r = read_begin(k, &g, err);
 	if (r < 0)
 		return r;
 	matched = kura_policy_matched(g->list.items, g->list.n, id);
-	if (!matched) {
-		read_end(k, g);
-		return -ENOMEM;
-	}
-	r = kura_secret_list_filtered(k->vault, prefix, readable, &(struct asker){ g, matched },
-		ret, err);
+	r = matched ? kura_store_revision(kura_vault_store(k->vault), ret_rev) : -ENOMEM;
 	if (r == 0)
-		r = kura_store_revision(kura_vault_store(k->vault), ret_rev);
+		r = kura_secret_each(k->vault, prefix, readable, &(struct asker){ g, matched }, fn,
+			userdata, err);
 	free(matched);
 	read_end(k, g);
-	if (r < 0)
-		kura_secret_list_done(ret);
 	return r;
 }
 
