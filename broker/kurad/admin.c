@@ -17,7 +17,21 @@
 #include "number.h"
 #include "ops.h"
 #include "outcome.h"
+#include "policy-index.h"
 #include "wire.h"
+
+/* What whois lists: the names the grants (matched[i]: grant i matches the identity) cover. */
+struct whois_names {
+	struct kura_policy_index *index;
+	bool *matched;
+};
+
+static bool readable_by(const char *name, void *userdata)
+{
+	const struct whois_names *a = userdata;
+
+	return kura_policy_index_allows_matched(a->index, a->matched, name);
+}
 
 /* The identity kurad derives for a pid or a container, and the secrets it could read. */
 static enum MHD_Result whois(struct kura_admin *d, struct MHD_Connection *c)
@@ -29,6 +43,7 @@ static enum MHD_Result whois(struct kura_admin *d, struct MHD_Connection *c)
 	struct kura_err err = { 0 };
 	struct kura_ident *ident = NULL;
 	const struct kura_identity *id;
+	struct whois_names a = { 0 };
 	json_t *j, *readable, *grants;
 	uint64_t pid;
 	int r;
@@ -57,10 +72,17 @@ static enum MHD_Result whois(struct kura_admin *d, struct MHD_Connection *c)
 	id = kura_ident_view(ident);
 	kura_keeper_hold(d->keeper);
 	r = kura_grant_list(d->vault, &g, &err);
+	if (r == 0) {
+		a.matched = kura_policy_matched(g.items, g.n, id);
+		r = a.matched ? kura_policy_index_new(g.items, g.n, &a.index) : -ENOMEM;
+	}
+	/* Only the readable names' records are decoded and kept: a page of the store at a time. */
 	if (r == 0)
-		r = kura_secret_list(d->vault, "", &l, &err);
+		r = kura_secret_list_filtered(d->vault, "", readable_by, &a, &l, &err);
 	kura_keeper_release(d->keeper);
+	kura_policy_index_free(a.index);
 	if (r < 0) {
+		free(a.matched);
 		kura_ident_unref(ident);
 		kura_grant_list_done(&g);
 		return kura_http_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
@@ -69,11 +91,11 @@ static enum MHD_Result whois(struct kura_admin *d, struct MHD_Connection *c)
 	readable = json_array();
 	grants = json_array();
 	for (size_t i = 0; i < l.n; i++)
-		if (kura_policy_allows(g.items, g.n, id, l.items[i].name))
-			json_array_append_new(readable, json_string(l.items[i].name));
+		json_array_append_new(readable, json_string(l.items[i].name));
 	for (size_t i = 0; i < g.n; i++)
-		if (kura_grant_matches(&g.items[i], id))
+		if (a.matched[i])
 			json_array_append_new(grants, json_string(g.items[i].id));
+	free(a.matched);
 	j = json_pack("{s:o, s:o, s:o}", "identity", kura_identity_json(id), "readable", readable,
 		"grants", grants);
 	kura_secret_list_done(&l);

@@ -217,10 +217,16 @@ enum MHD_Result kura_http_secret_raw(struct MHD_Connection *c, struct kura_fetch
 	return queue_typed(c, MHD_HTTP_OK, r, false, KURA_HTTP_RAW_TYPE);
 }
 
-enum MHD_Result kura_http_body(struct MHD_Connection *c, const void *data, size_t len)
+enum MHD_Result kura_http_body(struct MHD_Connection *c, void *owner, const void *data, size_t len)
 {
-	return queue(c, MHD_HTTP_OK,
-		MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY), false);
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer_with_free_callback_cls(len, (void *)data, free, owner);
+	if (!r) {
+		free(owner);
+		return MHD_NO;
+	}
+	return queue(c, MHD_HTTP_OK, r, false);
 }
 
 enum MHD_Result kura_http_guarded(struct MHD_Connection *c, struct kura_secbuf *owner,

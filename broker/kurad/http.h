@@ -64,8 +64,9 @@ enum MHD_Result kura_http_secret_json(struct MHD_Connection *c, const char *name
 	struct kura_fetched *f);
 enum MHD_Result kura_http_secret_raw(struct MHD_Connection *c, struct kura_fetched *f);
 
-/* A JSON body the key custody process made (no value in it): copied and sent. */
-enum MHD_Result kura_http_body(struct MHD_Connection *c, const void *data, size_t len);
+/* A JSON body the key custody process made (no value in it), lying in owner (taken, whatever
+ * happens): sent from there, not copied (a listing of 100k names is megabytes), then freed. */
+enum MHD_Result kura_http_body(struct MHD_Connection *c, void *owner, const void *data, size_t len);
 
 /* A body that holds a value, lying in owner (a guarded buffer, taken): sent from there and
  * wiped once sent. With raw, it is the value itself and these are its headers; else JSON. */

@@ -252,8 +252,10 @@ void kura_msgb_bytes(struct kura_msgb *b, enum kura_msg_tag tag, const void *p, 
 	put(b, tag, p, n, false);
 }
 
-void kura_msgb_secret(struct kura_msgb *b, enum kura_msg_tag tag, const void *p, size_t n)
+void kura_msgb_ref(struct kura_msgb *b, enum kura_msg_tag tag, const void *p, size_t n)
 {
+	if (!b->err && n > KURA_MSG_MAX_BODY)
+		b->err = -EINVAL;
 	put(b, tag, NULL, 0, false);
 	if (b->err)
 		return;
@@ -262,7 +264,13 @@ void kura_msgb_secret(struct kura_msgb *b, enum kura_msg_tag tag, const void *p,
 		(uint32_t)n;
 	b->ext = p;
 	b->ext_len = (uint32_t)n;
-	b->flags |= KURA_MSG_SECRET;
+}
+
+void kura_msgb_secret(struct kura_msgb *b, enum kura_msg_tag tag, const void *p, size_t n)
+{
+	kura_msgb_ref(b, tag, p, n);
+	if (!b->err)
+		b->flags |= KURA_MSG_SECRET;
 }
 
 void kura_msgb_done(struct kura_msgb *b)
@@ -652,6 +660,15 @@ struct kura_secbuf *kura_msg_take_guarded(struct kura_msg *m)
 	if (g)
 		m->body = NULL;
 	return g;
+}
+
+void *kura_msg_take_body(struct kura_msg *m)
+{
+	void *body = m->guarded ? NULL : m->body;
+
+	if (body)
+		m->body = NULL;
+	return body;
 }
 
 void kura_msg_done(struct kura_msg *m)

@@ -135,8 +135,8 @@ struct kura_msg {
 	size_t nf;
 };
 
-/* A message being built: small fields are copied into buf; at most one secret field, the last,
- * is sent from where it lies (guarded memory), never copied. */
+/* A message being built: small fields are copied into buf; at most one field, the last, may be
+ * sent from where it lies, never copied (a secret in guarded memory, or a large listing). */
 struct kura_msgb {
 	enum kura_msg_type type;
 	unsigned flags;
@@ -152,6 +152,8 @@ void kura_msgb_init(struct kura_msgb *b, enum kura_msg_type type);
 void kura_msgb_u64(struct kura_msgb *b, enum kura_msg_tag tag, uint64_t v);
 void kura_msgb_str(struct kura_msgb *b, enum kura_msg_tag tag, const char *s);
 void kura_msgb_bytes(struct kura_msgb *b, enum kura_msg_tag tag, const void *p, size_t n);
+/* The last field: n bytes at p, sent from there, not copied (p must outlive the send). */
+void kura_msgb_ref(struct kura_msgb *b, enum kura_msg_tag tag, const void *p, size_t n);
 /* The last field: n bytes of plaintext at p, sent from there; flags the message secret. */
 void kura_msgb_secret(struct kura_msgb *b, enum kura_msg_tag tag, const void *p, size_t n);
 void kura_msgb_done(struct kura_msgb *b);
@@ -189,6 +191,9 @@ int kura_msg_take_fd(struct kura_msg *m);
 /* The guarded buffer holding a secret body, now the caller's (the fields still point into it);
  * NULL if the body is not guarded. */
 struct kura_secbuf *kura_msg_take_guarded(struct kura_msg *m);
+/* The body of a message not flagged secret, now the caller's to free() (the fields still point
+ * into it); NULL if it is guarded (take that with kura_msg_take_guarded) or empty. */
+void *kura_msg_take_body(struct kura_msg *m);
 /* Free m: wipes a secret body, closes an fd not taken. */
 void kura_msg_done(struct kura_msg *m);
 

@@ -334,7 +334,7 @@ static enum MHD_Result relay(struct wreq *w, struct kura_chan *ch, struct kura_m
 	}
 	g = kura_msg_take_guarded(m);
 	if (!g)
-		return kura_http_body(w->c, body, len);
+		return kura_http_body(w->c, kura_msg_take_body(m), body, len);
 	(void)kura_msg_u64(m, KURA_F_RAW, &raw);
 	if (raw) {
 		struct kura_http_raw h = { .fingerprint = kura_msg_str(m, KURA_F_FINGERPRINT) };

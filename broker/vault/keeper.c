@@ -8,12 +8,14 @@
 
 #include "keeper.h"
 #include "name.h"
+#include "policy-index.h"
 #include "records.h"
 
 struct kura_grants {
 	unsigned refs;
 	int64_t rev; /* they are the grants of every revision from the one read up to this one */
 	struct kura_grant_list list;
+	struct kura_policy_index *index; /* of list: a decision never scans the grants */
 };
 
 struct kura_keeper {
@@ -27,6 +29,7 @@ void kura_grants_unref(struct kura_grants *g)
 {
 	if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
+	kura_policy_index_free(g->index);
 	kura_grant_list_done(&g->list);
 	free(g);
 }
@@ -46,7 +49,7 @@ struct kura_grants *kura_keeper_grants(struct kura_keeper *k)
 bool kura_grants_allow(const struct kura_grants *g, const struct kura_identity *id,
 	const char *name)
 {
-	return g && kura_policy_allows(g->list.items, g->list.n, id, name);
+	return g && kura_policy_index_allows(g->index, id, name);
 }
 
 /* Read the grants as of `rev` and make them the current ones. Under lock. */
@@ -58,6 +61,11 @@ static int grants_load(struct kura_keeper *k, int64_t rev, struct kura_err *err)
 	if (!g)
 		return -ENOMEM;
 	r = kura_grant_list(k->vault, &g->list, err);
+	if (r == 0) {
+		r = kura_policy_index_new(g->list.items, g->list.n, &g->index);
+		if (r < 0)
+			kura_grant_list_done(&g->list);
+	}
 	if (r < 0) {
 		free(g);
 		return r;
@@ -213,36 +221,38 @@ int kura_keeper_fetch(struct kura_keeper *k, const struct kura_identity *id, con
 	return r;
 }
 
-/* Who asks, under which grants: what kura_secret_list_filtered keeps. */
+/* Who asks, under which grants: what kura_secret_list_filtered keeps. matched[i]: whether grant
+ * i's selectors match the asker, decided once for the whole listing. */
 struct asker {
 	const struct kura_grants *g;
-	const struct kura_identity *id;
+	const bool *matched;
 };
 
 static bool readable(const char *name, void *userdata)
 {
 	const struct asker *a = userdata;
 
-	return kura_grants_allow(a->g, a->id, name);
+	return kura_policy_index_allows_matched(a->g->index, a->matched, name);
 }
 
 int kura_keeper_readable(struct kura_keeper *k, const struct kura_identity *id, const char *prefix,
-	struct kura_secret_list *ret, int64_t *ret_rev, struct kura_err *err)
+	int (*fn)(const struct kura_secret_info *info, void *userdata), void *userdata,
+	int64_t *ret_rev, struct kura_err *err)
 {
 	struct kura_grants *g;
+	bool *matched;
 	int r;
 
-	*ret = (struct kura_secret_list){ 0 };
 	r = read_begin(k, &g, err);
 	if (r < 0)
 		return r;
-	r = kura_secret_list_filtered(k->vault, prefix, readable, &(struct asker){ g, id }, ret,
-		err);
+	matched = kura_policy_matched(g->list.items, g->list.n, id);
+	r = matched ? kura_store_revision(kura_vault_store(k->vault), ret_rev) : -ENOMEM;
 	if (r == 0)
-		r = kura_store_revision(kura_vault_store(k->vault), ret_rev);
+		r = kura_secret_each(k->vault, prefix, readable, &(struct asker){ g, matched }, fn,
+			userdata, err);
+	free(matched);
 	read_end(k, g);
-	if (r < 0)
-		kura_secret_list_done(ret);
 	return r;
 }
 

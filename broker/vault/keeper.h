@@ -41,10 +41,15 @@ int kura_keeper_fetch(struct kura_keeper *k, const struct kura_identity *id, con
 	struct kura_fetched *ret, struct kura_err *err);
 void kura_fetched_done(struct kura_fetched *f);
 
-/* The names (and current versions) id may read, below prefix ("" for all), sorted, and the
- * store revision they are as of. */
+/*
+ * The names (and current versions) id may read, below prefix ("" for all): *ret_rev is set to the
+ * store revision they are as of, then fn sees each, sorted (kura_secret_each: nothing is
+ * gathered, a page of the store at a time), all in one read snapshot. fn's -errno stops the walk
+ * and is returned; fn runs under the keeper's lock, so it must not wait on anyone.
+ */
 int kura_keeper_readable(struct kura_keeper *k, const struct kura_identity *id, const char *prefix,
-	struct kura_secret_list *ret, int64_t *ret_rev, struct kura_err *err);
+	int (*fn)(const struct kura_secret_info *info, void *userdata), void *userdata,
+	int64_t *ret_rev, struct kura_err *err);
 
 /* Every grant now (a copy: the caller frees it with kura_grant_list_done). */
 int kura_keeper_grant_list(struct kura_keeper *k, struct kura_grant_list *ret,

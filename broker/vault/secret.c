@@ -648,14 +648,13 @@ int kura_secret_list(struct kura_vault *v, const char *prefix, struct kura_secre
 	return kura_secret_list_filtered(v, prefix, NULL, NULL, ret, err);
 }
 
-int kura_secret_list_filtered(struct kura_vault *v, const char *prefix,
-	bool (*keep)(const char *name, void *userdata), void *userdata,
-	struct kura_secret_list *ret, struct kura_err *err)
+int kura_secret_each(struct kura_vault *v, const char *prefix,
+	bool (*keep)(const char *name, void *userdata), void *keep_userdata,
+	int (*fn)(const struct kura_secret_info *info, void *userdata), void *userdata,
+	struct kura_err *err)
 {
 	_cleanup_free_ char *key = secret_key(prefix), *after = NULL;
-	struct kura_secret_list out = { 0 };
 	const char *rule = kura_prefix_invalid(prefix, strlen(prefix));
-	size_t cap = 0;
 	int r = 0;
 
 	if (rule)
@@ -668,28 +667,14 @@ int kura_secret_list_filtered(struct kura_vault *v, const char *prefix,
 		bool more;
 
 		r = kura_store_range(v->store, key, after, LIST_PAGE, &l);
-		if (r < 0) {
-			r = store_err(v, err, r, "cannot list secrets");
-			goto fail;
-		}
-		for (size_t i = 0; i < l.n; i++) {
+		if (r < 0)
+			return store_err(v, err, r, "cannot list secrets");
+		for (size_t i = 0; i < l.n && r == 0; i++) {
 			const char *name = l.items[i].key + strlen(PREFIX_SECRET);
-			struct kura_secret_info *info;
 			struct secret_record sec;
 
-			if (keep && !keep(name, userdata))
+			if (keep && !keep(name, keep_userdata))
 				continue;
-			if (out.n == cap) {
-				size_t ncap = cap ? cap * 2 : 64;
-				struct kura_secret_info *n = realloc(out.items, ncap * sizeof(*n));
-
-				if (!n) {
-					r = -ENOMEM;
-					break;
-				}
-				out.items = n;
-				cap = ncap;
-			}
 			r = secret_record_decode(v->keyring, name, l.items[i].value, l.items[i].len,
 				&sec);
 			if (r < 0) {
@@ -697,17 +682,12 @@ int kura_secret_list_filtered(struct kura_vault *v, const char *prefix,
 				r = r == -EPROTO ? -EUCLEAN : r;
 				break;
 			}
-			info = &out.items[out.n];
-			*info = (struct kura_secret_info){ .name = strdup(name),
-				.current = sec.current,
-				.latest = sec.latest,
-				.created = sec.created,
-				.updated = sec.updated };
-			if (!info->name) {
-				r = -ENOMEM;
-				break;
-			}
-			out.n++;
+			r = fn(&(struct kura_secret_info){ .name = (char *)name,
+				       .current = sec.current,
+				       .latest = sec.latest,
+				       .created = sec.created,
+				       .updated = sec.updated },
+				userdata);
 		}
 		if (r == 0 && l.n == LIST_PAGE) {
 			free(after);
@@ -717,21 +697,58 @@ int kura_secret_list_filtered(struct kura_vault *v, const char *prefix,
 		}
 		more = r == 0 && l.n == LIST_PAGE;
 		kura_kv_list_done(&l);
-		if (r < 0)
-			goto fail;
-		if (!more)
-			break;
+		if (r < 0 || !more)
+			return r < 0 ? r : 0;
 	}
-	if (!out.items) {
-		out.items = calloc(1, sizeof(*out.items));
-		if (!out.items)
+}
+
+struct gather {
+	struct kura_secret_list out;
+	size_t cap;
+};
+
+static int gather_one(const struct kura_secret_info *info, void *userdata)
+{
+	struct gather *g = userdata;
+	struct kura_secret_info *n;
+
+	if (g->out.n == g->cap) {
+		size_t ncap = g->cap ? g->cap * 2 : 64;
+
+		n = realloc(g->out.items, ncap * sizeof(*n));
+		if (!n)
 			return -ENOMEM;
+		g->out.items = n;
+		g->cap = ncap;
 	}
-	*ret = out;
+	n = &g->out.items[g->out.n];
+	*n = *info;
+	n->name = strdup(info->name);
+	if (!n->name)
+		return -ENOMEM;
+	g->out.n++;
 	return 0;
-fail:
-	kura_secret_list_done(&out);
-	return r;
+}
+
+int kura_secret_list_filtered(struct kura_vault *v, const char *prefix,
+	bool (*keep)(const char *name, void *userdata), void *userdata,
+	struct kura_secret_list *ret, struct kura_err *err)
+{
+	struct gather g = { 0 };
+	int r;
+
+	r = kura_secret_each(v, prefix, keep, userdata, gather_one, &g, err);
+	if (r == 0 && !g.out.items) {
+		g.out.items = calloc(1, sizeof(*g.out.items));
+		if (!g.out.items)
+			r = -ENOMEM;
+	}
+	if (r < 0) {
+		kura_secret_list_done(&g.out);
+		return r;
+	}
+	*ret = g.out;
+	return 0;
 }
 
 int kura_secret_rollback(struct kura_vault *v, const char *name, uint64_t version,

@@ -159,6 +159,14 @@ int kura_secret_list_filtered(struct kura_vault *v, const char *prefix,
 	bool (*keep)(const char *name, void *userdata), void *userdata,
 	struct kura_secret_list *ret, struct kura_err *err);
 
+/* The same, one secret at a time and nothing gathered: fn sees each kept secret in order (its
+ * name valid during the call only, no versions) and stops the walk by returning -errno, which is
+ * returned. For a listing that is sent as it is read. */
+int kura_secret_each(struct kura_vault *v, const char *prefix,
+	bool (*keep)(const char *name, void *userdata), void *keep_userdata,
+	int (*fn)(const struct kura_secret_info *info, void *userdata), void *userdata,
+	struct kura_err *err);
+
 /* Make an existing version current again. -ENOENT if it is absent or destroyed. */
 int kura_secret_rollback(struct kura_vault *v, const char *name, uint64_t version,
 	struct kura_err *err);

@@ -1,6 +1,8 @@
 /* Bulk load for the scale benchmarks: secrets bench/NNNNNNN numbered FROM..TO-1, each a random
  * value of SIZE bytes, put straight into a state directory (created if it has no store) without
- * fsync per commit, as tests/vault/test-rotate.c does. Touches plaintext: random values in guarded
+ * fsync per commit, as tests/vault/test-rotate.c does; with --grants, N grants that cover
+ * none of those (half exact names, half prefixes, for a container image), for the policy's
+ * scale. Touches plaintext: random values in guarded
  * buffers, wiped on free. */
 #include <errno.h>
 #include <stdio.h>
@@ -10,8 +12,26 @@
 
 #include <sodium.h>
 
+#include "grant.h"
 #include "json.h"
 #include "vault.h"
+
+/* N grants other/gNNNNNNN (exact) and other/pNNNNNNN/<star> (prefix), for an image nobody runs. */
+static int add_grants(struct kura_vault *v, unsigned long n, struct kura_err *err)
+{
+	char image[] = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+	int r = 0;
+
+	for (unsigned long i = 0; i < n && r == 0; i++) {
+		char pattern[40];
+		struct kura_grant g = { .pattern = pattern, .image = image };
+		bool existed;
+
+		snprintf(pattern, sizeof(pattern), i % 2 ? "other/p%07lu/*" : "other/g%07lu", i);
+		r = kura_grant_add(v, &g, &existed, err);
+	}
+	return r;
+}
 
 int main(int argc, char **argv)
 {
@@ -27,11 +47,24 @@ int main(int argc, char **argv)
 	unsigned long from, to, size;
 	int r = 0;
 
-	if (argc != 5 || kura_keys_init() < 0) {
-		fprintf(stderr, "usage: bench-populate STATE_DIR FROM TO SIZE\n");
+	bool grants = argc == 4 && strcmp(argv[1], "--grants") == 0;
+
+	if ((argc != 5 && !grants) || kura_keys_init() < 0) {
+		fprintf(stderr,
+			"usage: bench-populate STATE_DIR FROM TO SIZE\n"
+			"       bench-populate --grants STATE_DIR N\n");
 		return 2;
 	}
 	kura_json_init();
+	if (grants) {
+		r = kura_vault_open(argv[2], &m, KURA_STORE_NOSYNC, &v, &err);
+		if (r == 0)
+			r = add_grants(v, strtoul(argv[3], NULL, 10), &err);
+		kura_vault_close(v);
+		if (r < 0)
+			fprintf(stderr, "bench-populate: %s (%s)\n", err.msg, strerror(-r));
+		return r < 0 ? 3 : 0;
+	}
 	from = strtoul(argv[2], NULL, 10);
 	to = strtoul(argv[3], NULL, 10);
 	size = strtoul(argv[4], NULL, 10);

@@ -202,6 +202,24 @@ def main():
             out[key] = {"p50_us": d.get("p50_us"), "p99_us": d.get("p99_us"),
                         "per_s": d.get("per_s"), "errors": errs, "reply_bytes": d.get("reply_bytes")}
             row("scale", label, f"p50 {d.get('p50_us')} us, {d.get('per_s'):.0f}/s, {errs} errors")
+    pg = [r.get(f"policy_grants_{g}") for g in (10, 1000, 10000)]
+    if all(isinstance(d, dict) and d.get("cpu_us") for d in pg):
+        cpu = [d["cpu_us"] for d in pg]
+        ratio = cpu[2] / cpu[0]
+        out["policy_fetch_cpu_us"] = {"grants_10": cpu[0], "grants_1000": cpu[1],
+                                      "grants_10000": cpu[2], "ratio_10000_to_10": round(ratio, 2)}
+        row("scale", "kurad CPU per fetch at 10 / 1k / 10k grants (host process)",
+            f"{cpu[0]:.0f} / {cpu[1]:.0f} / {cpu[2]:.0f} us ({ratio:.2f}x at 10k)",
+            "10k <= 1.2x 10", ratio <= 1.2)
+    pl = r.get("policy_list_100k")
+    if isinstance(pl, dict):
+        out["policy_list_100k"] = pl
+        row("scale", "GET /v1/secrets over 100k names, 1k grants (p50; kurad CPU per listing)",
+            f"{pl.get('p50_ms')} ms; {pl.get('cpu_ms')} ms CPU, {pl.get('ok')} of 3 ok")
+        row("scale", "kurad peak memory over 3 such listings (VmHWM: largest process; sum of "
+            "its 4, idle)",
+            f"{pl.get('max_mib')} MiB; {pl.get('sum_mib')} MiB (idle {pl.get('idle_sum_mib')})",
+            "<= 32 MiB", (pl.get("max_mib") or 1e9) <= 32)
     rss = r.get("kurad_rss_after_load")
     if isinstance(rss, dict):
         out["kurad_5_secrets_vmhwm_after_load_kib"] = rss.get("VmHWM_kib")

@@ -151,6 +151,22 @@ if command -v setpriv >/dev/null 2>&1; then
 		-w '%{http_code}' --unix-socket "$W" http://kura/v1/secrets/app/x)
 	want "uid 65534 got $CODE, expected 403" test "$CODE" = 403
 	t_end "another host user is refused by a --uid 0 grant"
+	# The listing walks the grants' index: a name beside the prefix (apps/z, app) is not covered,
+	# one nested below it is, and a peer the grant's selectors do not match sees nothing.
+	for n in apps/z app app/deep/y; do
+		"$K" --state-dir "$S" secret put "$n" --file "$T/v1" >/dev/null
+	done
+	get "$W" /v1/secrets
+	want "list: $(cat "$T/body")" \
+		test "$(jq_ '[s["name"] for s in j["secrets"]]')" = "['app/deep/y', 'app/x']"
+	BODY=$(setpriv --reuid 65534 --regid 65534 --clear-groups curl -s --max-time 5 \
+		--unix-socket "$W" http://kura/v1/secrets)
+	want "uid 65534 listed: $BODY" test "$(printf '%s' "$BODY" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["secrets"])')" = "[]"
+	for n in apps/z app app/deep/y; do
+		"$K" --state-dir "$S" secret destroy "$n" >/dev/null
+	done
+	t_end "a listing holds exactly the covered names, and none for a peer the grant does not match"
 	setpriv --reuid 65534 --regid 65534 --clear-groups curl -s --max-time 5 \
 		--unix-socket "$A" http://kura/v1/status >/dev/null 2>&1
 	want "a non-root user reached the admin socket" test $? -ne 0

@@ -1,10 +1,13 @@
 /* Unit tests for grants and the policy decision, and grant records in a real store. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "grant.h"
 #include "json.h"
 #include "policy.h"
+#include "policy-index.h"
 #include "tap.h"
 #include "wire.h"
 
@@ -235,6 +238,160 @@ static void test_policy(void)
 	tap_ok(kura_policy_allows(gs, 2, &web, "db/password"), "alternatives: either grant");
 }
 
+/* The index and the linear scan, asked the same: both answers, and both index entry points. */
+static bool index_agrees(const struct kura_grant *gs, size_t n, const struct kura_identity *id,
+	const char *secret)
+{
+	struct kura_policy_index *x = NULL;
+	bool *matched = kura_policy_matched(gs, n, id);
+	bool want = kura_policy_allows(gs, n, id, secret), ok;
+
+	if (!matched || kura_policy_index_new(gs, n, &x) < 0) {
+		free(matched);
+		return false;
+	}
+	ok = kura_policy_index_allows(x, id, secret) == want &&
+		kura_policy_index_allows_matched(x, matched, secret) == want;
+	if (!ok)
+		tap_diag("%s: the scan says %d, the index does not", secret, want);
+	kura_policy_index_free(x);
+	free(matched);
+	return ok;
+}
+
+static void test_index_edges(void)
+{
+	struct kura_grant gs[6] = { grant("app/*"), grant("app"), grant("app/x/*"),
+		grant("db/password"), grant("db/password/*"), grant("host/*") };
+	struct kura_policy_index *x = NULL;
+	static const char *names[] = { "app", "app/", "app/x", "app/x/", "app/x/y", "app/x/y/z",
+		"appx", "ap", "db/password", "db/password/", "db/password/a", "db/passwor",
+		"db/password2", "host/k", "host", "", "/", "//", "app//x" };
+	bool all = true;
+
+	gs[0].image = IMG_B;      /* app/<star> for another image ... */
+	gs[1].image = IMG_A;      /* ... app itself for web's */
+	gs[2].name = "web-1";     /* nested under app/ */
+	gs[3].image = IMG_A;      /* exact and prefix on the same name, */
+	gs[4].runtime = "podman"; /* the prefix for another runtime */
+	gs[5].host = true;        /* a host grant, for uid 0 only */
+	gs[5].has_uid = true;
+	gs[5].uid = 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+		all = all && index_agrees(gs, 6, &web, names[i]) &&
+			index_agrees(gs, 6, &root_host, names[i]) &&
+			index_agrees(gs, 6, &user_host, names[i]) &&
+			index_agrees(gs, 6, &lab, names[i]);
+	tap_ok(all, "the index answers as the scan on prefix edge cases");
+	tap_is(kura_policy_index_new(gs, 6, &x), 0, "an index of six grants");
+	tap_ok(x && kura_policy_index_allows(x, &web, "app") &&
+			!kura_policy_index_allows(x, &web, "app/") &&
+			!kura_policy_index_allows(x, &web, "app/y") &&
+			kura_policy_index_allows(x, &web, "app/x/y") &&
+			!kura_policy_index_allows(x, &web, "app/x/") &&
+			!kura_policy_index_allows(x, &web, "app/x"),
+		"app/<star> is not app; app/x/<star> covers below app/x/ only");
+	tap_ok(x && kura_policy_index_allows(x, &web, "db/password") &&
+			!kura_policy_index_allows(x, &web, "db/password/a"),
+		"an exact grant and a prefix grant on one name each keep their own selectors");
+	tap_ok(x && kura_policy_index_allows(x, &root_host, "host/k") &&
+			!kura_policy_index_allows(x, &user_host, "host/k") &&
+			!kura_policy_index_allows(x, &web, "host/k"),
+		"a host grant: only the host process of its uid");
+	kura_policy_index_free(x);
+	x = NULL;
+	tap_is(kura_policy_index_new(gs, 0, &x), 0, "an index of no grants");
+	tap_ok(x && !kura_policy_index_allows(x, &root_host, "app"), "no grants: deny");
+	kura_policy_index_free(x);
+}
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+
+static unsigned rnd(unsigned n)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return (unsigned)(rnd_state % n);
+}
+
+/* A name or pattern from few pieces, so that random ones share prefixes: "a/b/", "a//", "/". */
+static void rnd_name(char *buf, size_t size, bool pattern)
+{
+	static const char *pieces[] = { "a", "b", "ab", "/", "/", "x.y", "*" };
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (unsigned k = rnd(6); k > 0 && len + 4 < size; k--)
+		len += (size_t)snprintf(buf + len, size - len, "%s", pieces[rnd(pattern ? 6 : 7)]);
+	if (pattern && rnd(2) && len + 3 < size)
+		snprintf(buf + len, size - len, "/*");
+}
+
+static void test_index_differential(void)
+{
+	enum { GRANTS = 300, ROUNDS = 40, NAMES = 400 };
+	static char pats[GRANTS][32];
+	static struct kura_grant gs[GRANTS];
+	const struct kura_identity *ids[] = { &web, &lab, &root_host, &user_host };
+	static const char *runtimes[] = { "docker", "podman" };
+	size_t bad = 0, allowed = 0, asked = 0;
+
+	for (unsigned round = 0; round < ROUNDS; round++) {
+		size_t n = 1 + rnd(round % 2 ? GRANTS : 12);
+		struct kura_policy_index *x = NULL;
+		bool *matched[4];
+
+		for (size_t i = 0; i < n; i++) {
+			rnd_name(pats[i], sizeof(pats[i]), true);
+			gs[i] = grant(pats[i]);
+			if (rnd(3) == 0) {
+				gs[i].host = true;
+			} else {
+				gs[i].image = rnd(2) ? IMG_A : NULL;
+				gs[i].runtime = rnd(3) == 0 ? (char *)runtimes[rnd(2)] : NULL;
+				gs[i].name = rnd(4) == 0 ? "web-1" : NULL;
+			}
+			gs[i].has_uid = rnd(2);
+			gs[i].uid = rnd(2) ? 0 : 1000;
+		}
+		if (kura_policy_index_new(gs, n, &x) < 0)
+			break;
+		for (size_t k = 0; k < 4; k++)
+			matched[k] = kura_policy_matched(gs, n, ids[k]);
+		for (size_t j = 0; j < NAMES; j++) {
+			char name[32];
+			size_t k = rnd(4);
+			bool want;
+
+			/* Half the names are the grants' own patterns, cut or extended. */
+			if (rnd(2)) {
+				const char *p = pats[rnd((unsigned)n)];
+				size_t cut = strlen(p) ? rnd((unsigned)strlen(p) + 1) : 0;
+
+				snprintf(name, sizeof(name), "%.*s%s", (int)cut, p,
+					rnd(2) ? "" : (rnd(2) ? "/a" : "a"));
+			} else {
+				rnd_name(name, sizeof(name), false);
+			}
+			want = kura_policy_allows(gs, n, ids[k], name);
+			allowed += want;
+			asked++;
+			if (!matched[k] || kura_policy_index_allows(x, ids[k], name) != want ||
+				kura_policy_index_allows_matched(x, matched[k], name) != want) {
+				if (bad++ < 5)
+					tap_diag("round %u: %s, scan %d", round, name, want);
+			}
+		}
+		for (size_t k = 0; k < 4; k++)
+			free(matched[k]);
+		kura_policy_index_free(x);
+	}
+	tap_ok(bad == 0 && allowed > asked / 20 && allowed < asked,
+		"the index answers as the scan: %zu random names (%zu allowed) over random grants",
+		asked, allowed);
+}
+
 static void test_ids_and_records(void)
 {
 	struct kura_grant a = grant("x"), b = grant("x"), back = { 0 };
@@ -429,6 +586,8 @@ int main(void)
 	test_matching();
 	test_image_labels();
 	test_policy();
+	test_index_edges();
+	test_index_differential();
 	test_ids_and_records();
 	test_store();
 	return tap_done();
