@@ -1,6 +1,5 @@
 /* Audit record fields from an event (see audit-event.h). No plaintext here. */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -106,10 +105,22 @@ static void put_str(char *out, size_t *o, const char *k, const char *v)
 	*o = n < 0 ? at : *o + (size_t)n;
 }
 
+/* As jansson's "%lld", without stdio (a fifth of a record's instructions went to snprintf). */
 static void put_int(char *out, size_t *o, const char *k, int64_t v)
 {
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	char d[20];
+	size_t n = 0;
+
 	put_key(out, o, k);
-	*o += (size_t)snprintf(out + *o, 24, "%" PRId64, v);
+	if (v < 0)
+		out[(*o)++] = '-';
+	do {
+		d[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	while (n)
+		out[(*o)++] = d[--n];
 }
 
 /*

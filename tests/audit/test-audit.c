@@ -452,14 +452,13 @@ static void differential(void)
 			.uid = (uid_t)next(),
 			.gid = (gid_t)next() };
 		struct kura_audit_event e;
+		const uint64_t limit[] = { UINT64_MAX, (uint64_t)INT64_MAX, (uint64_t)INT64_MIN };
 		uint64_t v[4];
 
 		for (size_t k = 0; k < ELEMENTSOF(s); k++)
 			s[k] = next() % 4 ? hostile(next() % 3 ? 6 : 40) : NULL;
 		for (size_t k = 0; k < ELEMENTSOF(v); k++)
-			v[k] = next() % 3  ? next() % 1000 :
-				next() % 2 ? next() :
-					     UINT64_MAX - next() % 2;
+			v[k] = next() % 3 ? next() % 1000 : next() % 2 ? next() : limit[next() % 3];
 		id.runtime = s[9];
 		id.container_id = s[10];
 		id.name = s[11];
