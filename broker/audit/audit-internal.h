@@ -68,3 +68,16 @@ int kura_audit_epoch_key(const struct kura_secbuf *initial_key, uint64_t n,
 /* The commitment to an epoch key that a start point carries: BLAKE2b-256 under a label of its
  * own, so it says nothing of the key. */
 void kura_audit_key_commitment(const struct kura_secbuf *key, uint8_t out[KURA_AUDIT_MAC_BYTES]);
+
+struct kura_audit_event;
+
+/* An upper bound of kura_audit_event_body's length for e. */
+size_t kura_audit_event_bound(const struct kura_audit_event *e);
+
+/*
+ * The BODY kura_audit_append would write for kura_audit_event_fields(e) with this seq, time and
+ * epoch, byte for byte (compact, sorted keys, kura_json_dump_ascii's escapes), serialised
+ * straight into out (kura_audit_event_bound(e) bytes); its length. No NUL is added.
+ */
+size_t kura_audit_event_body(const struct kura_audit_event *e, uint64_t seq, const char *time,
+	uint64_t epoch, char *out);

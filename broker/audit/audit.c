@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
+#include "audit-event.h"
 #include "audit-internal.h"
 #include "clock.h"
 #include "base64.h"
@@ -21,11 +23,30 @@
 
 #define STATE_MAX 4096u
 
+/*
+ * How stale the log's identity may get. The file we append to is watched with inotify
+ * (IN_ATTRIB, IN_MOVE_SELF, IN_DELETE_SELF): renamed away, unlinked, or replaced by a rename over
+ * its name (its link count drops), the kernel queues an event before that call returns, and the
+ * next append reads it (one read(2) of a non-blocking descriptor) and then compares the path
+ * with the descriptor (fstat + fstatat), refusing with -ESTALE: a record appended after the
+ * change returned is never written to a file the path no longer names. What inotify does not
+ * report (the file cut short in place, as our own writes also raise IN_MODIFY; something mounted
+ * over the path) is caught by the same full comparison at least every IDENTITY_CHECK_MS: the
+ * first append that many ms after the last full check makes one. Without inotify (no instance
+ * left, no /proc to name the file by) every append makes the full comparison, as before.
+ */
+#define IDENTITY_CHECK_MS 1000
+
 struct kura_audit {
 	pthread_mutex_t lock;
 	int dirfd;
-	int fd;    /* the current file, O_APPEND; -1 until first needed */
-	off_t end; /* where the current file's last whole record ends */
+	int fd;             /* the current file, O_APPEND; -1 until first needed */
+	off_t end;          /* where the current file's last whole record ends */
+	int notify_fd;      /* inotify, watching fd's file; -1: none, check every append */
+	int wd;             /* the watch on it, or -1 */
+	bool suspect;       /* the next append compares path and file in full */
+	bool torn;          /* a write of ours failed: the file may hold part of its line */
+	int64_t checked_ms; /* the last full comparison that passed (kura_clock_ms) */
 	struct kura_audit_opts o;
 	struct kura_secbuf *key;
 	uint64_t epoch, seq, file, epoch_records, epoch_started;
@@ -338,6 +359,29 @@ int kura_audit_key_parse(const uint8_t *text, size_t len, struct kura_secbuf **r
 	return 0;
 }
 
+/*
+ * Moves the watch onto the file just opened, named by its descriptor through /proc (inotify has
+ * no *at call, and the path could already name another file). Any failure falls back to full
+ * checks on every append. The first append after this makes a full check anyway: the file could
+ * have been renamed between openat and the watch.
+ */
+static void watch_current(struct kura_audit *a)
+{
+	char path[40];
+
+	a->suspect = true;
+	if (a->notify_fd < 0)
+		return;
+	if (a->wd >= 0)
+		(void)inotify_rm_watch(a->notify_fd, a->wd);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", a->fd);
+	a->wd = inotify_add_watch(a->notify_fd, path, IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF);
+	if (a->wd < 0) {
+		close(a->notify_fd);
+		a->notify_fd = -1;
+	}
+}
+
 static int open_current(struct kura_audit *a)
 {
 	struct stat st;
@@ -359,6 +403,7 @@ static int open_current(struct kura_audit *a)
 		return r;
 	}
 	a->end = st.st_size;
+	watch_current(a);
 	return 0;
 }
 
@@ -467,6 +512,8 @@ int kura_audit_open(const char *dir, const struct kura_audit_opts *o, struct kur
 	if (!a)
 		return -ENOMEM;
 	a->fd = -1;
+	a->wd = -1;
+	a->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	a->o = o ? *o : KURA_AUDIT_OPTS_DEFAULT;
 	if (!a->o.max_file_bytes)
 		a->o.max_file_bytes = KURA_AUDIT_OPTS_DEFAULT.max_file_bytes;
@@ -522,6 +569,8 @@ void kura_audit_close(struct kura_audit *a)
 		(void)save(a);
 	if (a->fd >= 0)
 		close(a->fd);
+	if (a->notify_fd >= 0)
+		close(a->notify_fd);
 	if (a->dirfd >= 0)
 		close(a->dirfd);
 	kura_secbuf_free(a->key);
@@ -546,22 +595,44 @@ static int check_current(struct kura_audit *a, struct stat *ret)
 	return 0;
 }
 
+/* Whether anything happened to the file since the last full check (the queue is drained, so
+ * that one check answers for every event before it), or one is due anyway. */
+static bool needs_check(struct kura_audit *a)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool seen = false;
+	ssize_t n;
+
+	if (a->notify_fd < 0)
+		return true;
+	while ((n = read(a->notify_fd, buf, sizeof(buf))) > 0)
+		seen = true;
+	if (n < 0 && errno != EAGAIN)
+		seen = true;
+	return seen || a->suspect || kura_clock_ms() - a->checked_ms >= IDENTITY_CHECK_MS;
+}
+
 /*
  * Bytes past the last whole record are what a failed write of ours left when it could not be
  * cut back (a disk that filled up mid-line, then refused the truncation too): cut them before
  * anything is appended, or the next record would be glued onto a partial line and the chain
  * broken for good (kurad would then refuse to start on it). A file shorter than what we wrote
- * was cut by someone else.
+ * was cut by someone else; one longer while no write of ours failed was written by someone else,
+ * and as this check may come up to IDENTITY_CHECK_MS late, records of ours may follow what they
+ * wrote: neither is cut, both are -ESTALE.
  */
 static int cut_torn_tail(struct kura_audit *a, struct stat *st)
 {
-	if (st->st_size == a->end)
+	if (st->st_size == a->end) {
+		a->torn = false;
 		return 0;
-	if (st->st_size < a->end)
+	}
+	if (st->st_size < a->end || !a->torn)
 		return -ESTALE;
 	if (ftruncate(a->fd, a->end) < 0 || (a->o.fsync && fsync(a->fd) < 0))
 		return -errno;
 	st->st_size = a->end;
+	a->torn = false;
 	return 0;
 }
 
@@ -579,80 +650,133 @@ static int rotate(struct kura_audit *a)
 	return open_current(a);
 }
 
-/* One record out, or nothing: on failure the file is cut back and memory does not move. */
-static int write_record(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
+/* The file at the path is still the one we hold, and ends where our last record does: compared
+ * in full when needs_check says so (see IDENTITY_CHECK_MS), else taken as known. */
+static int check_identity(struct kura_audit *a)
 {
-	_cleanup_json_ json_t *j = NULL;
-	_cleanup_free_ uint8_t *body = NULL;
-	_cleanup_free_ uint8_t *line = NULL;
-	uint8_t mac[KURA_AUDIT_MAC_BYTES];
-	char mac64[B64_MAC_LEN + 1], when[40];
-	size_t body_len, line_len;
 	struct stat st;
 	int r;
 
-	r = open_current(a);
-	if (r < 0)
-		return r;
+	if (!needs_check(a))
+		return 0;
+	a->suspect = true;
 	r = check_current(a, &st);
 	if (r == 0)
 		r = cut_torn_tail(a, &st);
 	if (r < 0)
 		return r;
-	if ((uint64_t)st.st_size >= a->o.max_file_bytes) {
-		r = rotate(a);
-		if (r < 0)
-			return r;
-		r = check_current(a, &st);
-		if (r < 0)
-			return r;
-	}
+	a->suspect = false;
+	a->checked_ms = kura_clock_ms();
+	return 0;
+}
 
+/*
+ * The body, as jansson dumps fields with seq, time and epoch added (sorted keys, compact), or as
+ * kura_audit_event_body writes e's (the same bytes, without jansson), into a buffer with room for
+ * the mac member and '\n' after it: *ret (malloc'd) or, when it fits, stack.
+ */
+static int make_body(struct kura_audit *a, json_t *fields, const struct kura_audit_event *e,
+	uint8_t *stack, size_t stack_cap, uint8_t **ret, size_t *ret_len)
+{
+	_cleanup_json_ json_t *j = NULL;
+	_cleanup_free_ uint8_t *body = NULL;
+	char when[KURA_RFC3339_LEN];
+	size_t len, cap;
+	int r;
+
+	kura_rfc3339_now_us(when);
+	if (e) {
+		cap = kura_audit_event_bound(e) + MAC_SUFFIX_LEN + 1;
+		*ret = cap <= stack_cap ? stack : malloc(cap);
+		if (!*ret)
+			return -ENOMEM;
+		*ret_len = kura_audit_event_body(e, a->seq + 1, when, a->epoch, (char *)*ret);
+		return 0;
+	}
 	j = json_deep_copy(fields);
 	if (!j)
 		return -ENOMEM;
-	kura_rfc3339_now_us(when);
 	if (json_object_set_new(j, "seq", json_integer((json_int_t)(a->seq + 1))) < 0 ||
 		json_object_set_new(j, "time", json_string(when)) < 0 ||
 		json_object_set_new(j, "epoch", json_integer((json_int_t)a->epoch)) < 0)
 		return -ENOMEM;
-	r = kura_json_dump_ascii(j, &body, &body_len);
+	r = kura_json_dump_ascii(j, &body, &len);
 	if (r < 0)
 		return r;
-	kura_chain_mac(a->key, a->mac, body, body_len, mac);
+	cap = len + MAC_SUFFIX_LEN + 1;
+	*ret = cap <= stack_cap ? stack : malloc(cap);
+	if (!*ret)
+		return -ENOMEM;
+	memcpy(*ret, body, len);
+	*ret_len = len;
+	return 0;
+}
+
+/* One record out, or nothing: on failure the file is cut back and memory does not move. The
+ * fields come from fields (jansson) or from e. */
+static int write_record(struct kura_audit *a, json_t *fields, const struct kura_audit_event *e,
+	uint64_t *ret_seq)
+{
+	uint8_t stack[4096], *line = NULL;
+	uint8_t mac[KURA_AUDIT_MAC_BYTES];
+	char mac64[B64_MAC_LEN + 1];
+	size_t body_len, line_len;
+	const char *res;
+	off_t at;
+	int r;
+
+	r = open_current(a);
+	if (r < 0)
+		return r;
+	r = check_identity(a);
+	if (r < 0)
+		return r;
+	if ((uint64_t)a->end >= a->o.max_file_bytes) {
+		r = rotate(a);
+		if (r < 0)
+			return r;
+		r = check_identity(a);
+		if (r < 0)
+			return r;
+	}
+
+	r = make_body(a, fields, e, stack, sizeof(stack), &line, &body_len);
+	if (r < 0)
+		return r;
+	kura_chain_mac(a->key, a->mac, line, body_len, mac);
 	mac64[kura_base64_encode(mac, sizeof(mac), mac64)] = '\0';
 
 	line_len = body_len - 1 + MAC_SUFFIX_LEN + 1;
-	line = malloc(line_len);
-	if (!line)
-		return -ENOMEM;
-	memcpy(line, body, body_len - 1);
 	memcpy(line + body_len - 1, ",\"mac\":\"", 8);
 	memcpy(line + body_len - 1 + 8, mac64, B64_MAC_LEN);
 	memcpy(line + line_len - 3, "\"}\n", 3);
 
+	at = a->end;
 	r = kura_audit_write_all(a->fd, line, line_len);
 	if (r >= 0 && a->o.fsync && fsync(a->fd) < 0)
 		r = -errno;
 	if (r < 0) {
 		/* Leave no partial line, and no line whose seq a retry would repeat (if this
-		 * fails too, the next write cuts it first). */
-		if (ftruncate(a->fd, st.st_size) == 0 && a->o.fsync)
+		 * fails too, the next write's full check cuts it first). */
+		a->suspect = a->torn = true;
+		if (ftruncate(a->fd, at) == 0 && a->o.fsync)
 			(void)fsync(a->fd);
+		if (line != stack)
+			free(line);
 		return r;
 	}
-	a->end = st.st_size + (off_t)line_len;
+	a->end = at + (off_t)line_len;
 	a->seq++;
 	memcpy(a->mac, mac, sizeof(mac));
 	a->epoch_records++;
 	if (ret_seq)
 		*ret_seq = a->seq;
-	if (a->tap) {
-		const char *res = json_string_value(json_object_get(fields, "result"));
-
+	res = e ? e->result : json_string_value(json_object_get(fields, "result"));
+	if (a->tap)
 		a->tap((const char *)line, line_len - 1, a->seq, mac, res && strcmp(res, "ok") != 0,
 			a->tap_data);
-	}
+	if (line != stack)
+		free(line);
 	return 0;
 }
 
@@ -672,7 +796,7 @@ static int close_epoch(struct kura_audit *a)
 		(json_int_t)(a->epoch + 1));
 	if (!f)
 		return -ENOMEM;
-	r = write_record(a, f, NULL);
+	r = write_record(a, f, NULL, NULL);
 	if (r < 0)
 		return r;
 	/* The closing record is on disk: from here memory must follow it whatever happens, or
@@ -738,19 +862,11 @@ void kura_audit_last(struct kura_audit *a, uint64_t *ret_seq, uint8_t ret_mac[KU
 	pthread_mutex_unlock(&a->lock);
 }
 
-int kura_audit_append(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
+static int append(struct kura_audit *a, json_t *fields, const struct kura_audit_event *e,
+	uint64_t *ret_seq)
 {
-	const char *k;
-	json_t *v;
-	int r;
+	int r = lock(a);
 
-	if (!json_is_object(fields))
-		return -EINVAL;
-	json_object_foreach(fields, k, v)
-		if (reserved(k))
-			return -EINVAL;
-
-	r = lock(a);
 	if (r < 0)
 		return r;
 	if (a->state_stale)
@@ -758,9 +874,28 @@ int kura_audit_append(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
 	if (r >= 0 && epoch_due(a, true))
 		r = close_epoch(a);
 	if (r >= 0)
-		r = write_record(a, fields, ret_seq);
+		r = write_record(a, fields, e, ret_seq);
 	pthread_mutex_unlock(&a->lock);
 	return r;
+}
+
+int kura_audit_append(struct kura_audit *a, json_t *fields, uint64_t *ret_seq)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(fields))
+		return -EINVAL;
+	json_object_foreach(fields, k, v)
+		if (reserved(k))
+			return -EINVAL;
+	return append(a, fields, NULL, ret_seq);
+}
+
+int kura_audit_append_event(struct kura_audit *a, const struct kura_audit_event *e,
+	uint64_t *ret_seq)
+{
+	return append(a, NULL, e, ret_seq);
 }
 
 int kura_audit_tick(struct kura_audit *a)

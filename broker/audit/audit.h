@@ -84,11 +84,20 @@ void kura_audit_close(struct kura_audit *a);
  *
  * Thread-safe. The line goes out in one write(2) on an O_APPEND descriptor, then fsync when
  * o->fsync. Any failure (-ENOSPC, -EIO, -ESTALE when the file at the path is no longer the one
- * we hold open) is returned and nothing in memory advances, and what a failed write left in the
- * file is truncated away, so a retry continues the chain; the caller fails closed. *ret_seq
- * (may be NULL) gets the record's seq.
+ * we hold open: from the next append once it is renamed, unlinked or replaced, within a second
+ * once it is cut short in place; IDENTITY_CHECK_MS in audit.c) is returned and nothing in memory
+ * advances, and what a failed write left in the file is truncated away, so a retry continues the
+ * chain; the caller fails closed. *ret_seq (may be NULL) gets the record's seq.
  */
 int kura_audit_append(struct kura_audit *a, json_t *fields, uint64_t *ret_seq);
+
+/*
+ * kura_audit_append(a, kura_audit_event_fields(e), ret_seq), the same line byte for byte, but
+ * serialised straight from e without jansson: what kurad and kuractl write their records with.
+ */
+struct kura_audit_event;
+int kura_audit_append_event(struct kura_audit *a, const struct kura_audit_event *e,
+	uint64_t *ret_seq);
 
 /*
  * Called after each record is written (and synced), with the audit lock held and in seq order:

@@ -1,4 +1,5 @@
-/* Escaping text from outside before it reaches a terminal (see escape.h). No plaintext. */
+/* Escaping text from outside before it reaches a terminal, and quoting it as a JSON string (see
+ * escape.h). No plaintext. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -92,4 +93,67 @@ const char *kura_escape(const char *s, size_t len, enum kura_escape_style style,
 	}
 	out[o] = '\0';
 	return out;
+}
+
+/* JSON's short escapes, and DEL as kura_json_escape_del writes it (jansson lets it through). */
+static const char *const json_short[0x80] = { ['"'] = "\\\"",
+	['\\'] = "\\\\",
+	['\b'] = "\\b",
+	['\f'] = "\\f",
+	['\n'] = "\\n",
+	['\r'] = "\\r",
+	['\t'] = "\\t",
+	[0x7f] = "\\u007f" };
+
+/* A byte that goes into a JSON string as it is. */
+static bool json_plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+ssize_t kura_escape_json_string(const char *s, size_t len, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0, i = 0;
+
+	out[o++] = '"';
+	while (i < len) {
+		const char *piece;
+		uint32_t cp, u[2];
+		size_t n, k = 0;
+
+		if (json_plain(p[i])) {
+			for (n = 1; i + n < len && json_plain(p[i + n]); n++)
+				;
+			memcpy(out + o, s + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		n = utf8(p + i, len - i, &cp);
+		if (n == 0)
+			return -1;
+		i += n;
+		piece = cp < 0x80 ? json_short[cp] : NULL;
+		if (piece) {
+			memcpy(out + o, piece, strlen(piece));
+			o += strlen(piece);
+			continue;
+		}
+		if (cp < 0x10000) {
+			u[k++] = cp;
+		} else { /* a UTF-16 surrogate pair */
+			u[k++] = 0xd800 | ((cp - 0x10000) >> 10);
+			u[k++] = 0xdc00 | ((cp - 0x10000) & 0x3ff);
+		}
+		for (size_t m = 0; m < k; m++) {
+			out[o++] = '\\';
+			out[o++] = 'u';
+			for (int sh = 12; sh >= 0; sh -= 4)
+				out[o++] = hex[(u[m] >> sh) & 0xf];
+		}
+	}
+	out[o++] = '"';
+	return (ssize_t)o;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <sys/types.h>
 
 enum kura_escape_style {
 	/* For people: \xNN for a control byte or a byte of broken UTF-8, \u{N} for a control
@@ -25,3 +26,13 @@ enum kura_escape_style {
  */
 const char *kura_escape(const char *s, size_t len, enum kura_escape_style style, char *out,
 	size_t cap);
+
+/*
+ * s (len bytes, valid UTF-8) quoted as a JSON string into out, which has room for 6 * len + 2
+ * bytes; its length, or -1 (out undefined) if s is not valid UTF-8 (by kura_escape's rules).
+ * Exactly the bytes kura_json_dump_ascii writes for a string (jansson's JSON_ENSURE_ASCII, then
+ * DEL as \u007f): \" \\ \b \f \n \r \t, \u00XX for the other C0 controls, \uXXXX (upper case)
+ * past U+007F, a surrogate pair past U+FFFF. Audit records are written with it, and the MAC
+ * covers their bytes: any change here is a change of record format.
+ */
+ssize_t kura_escape_json_string(const char *s, size_t len, char *out);

@@ -1346,7 +1346,6 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 	const char *key_out = NULL;
 	char dir[4096], db[4200];
 	struct kura_keyfile kf = { .fd = -1, .dirfd = -1 };
-	json_t *f;
 	int opt, r;
 
 	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -1382,12 +1381,12 @@ static int cmd_init(struct ctl *c, int argc, char **argv)
 	if (r == 0)
 		r = kura_audit_open(dir, NULL, &a);
 	if (r == 0) {
-		f = kura_audit_event_fields(&(struct kura_audit_event){ .event = "audit-init",
-			.result = "ok",
-			.who = &self,
-			.detail = "a new chain begins here" });
-		r = f ? kura_audit_append(a, f, NULL) : -ENOMEM;
-		json_decref(f);
+		r = kura_audit_append_event(a,
+			&(struct kura_audit_event){ .event = "audit-init",
+				.result = "ok",
+				.who = &self,
+				.detail = "a new chain begins here" },
+			NULL);
 	}
 	kura_audit_close(a);
 	if (r < 0) {

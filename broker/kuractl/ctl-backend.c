@@ -428,7 +428,6 @@ static int run(struct ctl *c, const char *name, struct kura_op_args *a, struct k
 	const struct kura_operation *op = kura_op_find(name);
 	struct kura_identity self = kura_identity_self();
 	struct kura_op_record rec;
-	json_t *f;
 	int r, ar;
 
 	if (!op)
@@ -443,9 +442,7 @@ static int run(struct ctl *c, const char *name, struct kura_op_args *a, struct k
 	r = kura_op_run(op, c->vault, a, res, err);
 	if (!c->audit || !kura_op_record(op, a, res, r, &self, "offline", &rec))
 		return r;
-	f = kura_audit_event_fields(&rec.event);
-	ar = f ? kura_audit_append(c->audit, f, NULL) : -ENOMEM;
-	json_decref(f);
+	ar = kura_audit_append_event(c->audit, &rec.event, NULL);
 	if (ar < 0 && r == 0) {
 		kura_op_result_done(res);
 		return kura_err_set(err, ar,
@@ -739,16 +736,13 @@ int be_secret_import(struct ctl *c, const char *const *names, struct kura_secbuf
 		struct kura_op_args a = { .name = names[i], .value = values[i], .create = true };
 		struct kura_op_result res = { .version = 1 };
 		struct kura_op_record rec;
-		json_t *f;
 		int ar;
 
 		if (kura_vault_fingerprint(c->vault, values[i], res.fingerprint) < 0)
 			res.fingerprint[0] = 0;
 		if (!kura_op_record(op, &a, &res, 0, &self, "offline import", &rec))
 			continue;
-		f = kura_audit_event_fields(&rec.event);
-		ar = f ? kura_audit_append(c->audit, f, NULL) : -ENOMEM;
-		json_decref(f);
+		ar = kura_audit_append_event(c->audit, &rec.event, NULL);
 		if (ar < 0)
 			return kura_err_set(err, ar,
 				"the secrets were imported, but their audit records could not all "

@@ -111,6 +111,11 @@ static const struct kura_sandbox_rule keeper_rules[] = {
 	KURA_SB_ANY("uname"),
 	KURA_SB_ANY("sysinfo"),
 	KURA_SB_ANY("sched_getaffinity"),
+	/* The audit log's file watched for being renamed, replaced or removed (audit.c), from
+	 * the recorder's start and again at each rotation. */
+	KURA_SB_ANY("inotify_init1"),
+	KURA_SB_ANY("inotify_add_watch"),
+	KURA_SB_ANY("inotify_rm_watch"),
 };
 
 /* The net process: libcurl to the runtimes' sockets and the HTTP collector, syslog over a Unix

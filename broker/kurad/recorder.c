@@ -69,14 +69,8 @@ static void note_result(struct kura_recorder *rec, int r)
 
 int kura_recorder_append(struct kura_recorder *rec, const struct kura_audit_event *e)
 {
-	json_t *f = kura_audit_event_fields(e);
-	int r;
+	int r = kura_audit_append_event(rec->audit, e, NULL);
 
-	if (!f)
-		r = -ENOMEM;
-	else
-		r = kura_audit_append(rec->audit, f, NULL);
-	json_decref(f);
 	__atomic_fetch_add(r < 0 ? &rec->failed : &rec->written, 1, __ATOMIC_RELAXED);
 	note_result(rec, r);
 	return r;
