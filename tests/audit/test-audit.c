@@ -404,9 +404,15 @@ static const char *const pieces[] = { "\"", "\\", "/", "\b", "\f", "\n", "\r", "
 
 static char *hostile(size_t max_pieces)
 {
-	size_t n = next() % (max_pieces + 1), len = 0;
-	char *s = malloc(n * 8 + 1);
+	size_t n = next() % (max_pieces + 1), len = 0, longest = 0;
+	char *s;
 
+	for (size_t i = 0; i < ELEMENTSOF(pieces); i++)
+		if (strlen(pieces[i]) > longest)
+			longest = strlen(pieces[i]);
+	s = malloc(n * longest + 1);
+	if (!s)
+		abort();
 	for (size_t i = 0; i < n; i++) {
 		const char *p = pieces[next() % ELEMENTSOF(pieces)];
 
