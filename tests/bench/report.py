@@ -97,6 +97,19 @@ def main():
 
     fetch("fetch_host_warm", "1 KiB secret, warm cache, host process (--host --uid 0)",
           not have_ctr)
+    kc, fc = r.get("fetch_host_cpu_us"), r.get("floor_cpu_us")
+    if isinstance(kc, (int, float)) and isinstance(fc, (int, float)):
+        out["cpu_per_request"] = {"kurad_us": kc, "floor_us": fc, "ratio": ratio(kc, fc)}
+        row("fetch", "CPU per warm host fetch, kurad (all processes) vs the floor server's",
+            f"{kc} us vs {fc} us ({ratio(kc, fc)}x)", "<= 3x floor",
+            ratio(kc, fc) is not None and ratio(kc, fc) <= 3)
+    sc = r.get("syscalls_per_fetch")
+    if isinstance(sc, dict):
+        n = [sc.get(k) for k in ("supervisor", "keeper", "front", "net")]
+        tot = round(sum(x for x in n if isinstance(x, (int, float))), 1)
+        out["syscalls_per_fetch"] = dict(sc, total=tot)
+        row("fetch", "system calls per warm host fetch: supervisor / custody / front / net",
+            f"{tot} ({' / '.join(str(x) for x in n)})")
     cold = r.get("fetch_container_cold")
     if isinstance(cold, dict):
         out["fetch_container_cold"] = {"median_us": cold.get("median"), "p99_us": cold.get("p99"),
@@ -205,12 +218,12 @@ def main():
     pg = [r.get(f"policy_grants_{g}") for g in (10, 1000, 10000)]
     if all(isinstance(d, dict) and d.get("cpu_us") for d in pg):
         cpu = [d["cpu_us"] for d in pg]
-        ratio = cpu[2] / cpu[0]
+        x10k = cpu[2] / cpu[0]
         out["policy_fetch_cpu_us"] = {"grants_10": cpu[0], "grants_1000": cpu[1],
-                                      "grants_10000": cpu[2], "ratio_10000_to_10": round(ratio, 2)}
+                                      "grants_10000": cpu[2], "ratio_10000_to_10": round(x10k, 2)}
         row("scale", "kurad CPU per fetch at 10 / 1k / 10k grants (host process)",
-            f"{cpu[0]:.0f} / {cpu[1]:.0f} / {cpu[2]:.0f} us ({ratio:.2f}x at 10k)",
-            "10k <= 1.2x 10", ratio <= 1.2)
+            f"{cpu[0]:.0f} / {cpu[1]:.0f} / {cpu[2]:.0f} us ({x10k:.2f}x at 10k)",
+            "10k <= 1.2x 10", x10k <= 1.2)
     pl = r.get("policy_list_100k")
     if isinstance(pl, dict):
         out["policy_list_100k"] = pl
