@@ -89,10 +89,9 @@ static int check_run_dir(const char *dir)
 	return r;
 }
 
-/* We hold the state's lock, not the run directory's (prepare says why): a socket there that
- * answers is another kurad's, on another state; one that does not is a dead kurad's. A full
- * backlog (EAGAIN) is a live one too. */
-static bool answers(const struct sockaddr_un *sa)
+/* Whether a connection to sa is taken into a listener's backlog (or the backlog is full,
+ * EAGAIN): the kernel completes a Unix connect without the listener's help. */
+static bool connects(const struct sockaddr_un *sa)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	bool live;
@@ -102,6 +101,25 @@ static bool answers(const struct sockaddr_un *sa)
 	live = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN;
 	close(fd);
 	return live;
+}
+
+/* We hold the state's lock, not the run directory's (prepare says why): a socket there that
+ * answers is another kurad's, on another state; one that does not is a dead kurad's. A kurad
+ * of ours killed a moment ago answers too, for a while: its supervisor is gone (so the lock
+ * is ours) while its front, sent SIGKILL by the kernel, has not yet closed the listener. So a
+ * socket is live only when it goes on answering for ANSWER_WAIT_MS; a dying one stops within
+ * milliseconds. */
+#define ANSWER_WAIT_MS 2000
+#define ANSWER_PROBE_MS 20
+
+static bool answers(const struct sockaddr_un *sa)
+{
+	for (unsigned waited = 0; waited < ANSWER_WAIT_MS; waited += ANSWER_PROBE_MS) {
+		if (!connects(sa))
+			return false;
+		kura_sleep_ms(ANSWER_PROBE_MS);
+	}
+	return true;
 }
 
 static int bind_socket(const char *dir, const char *name, mode_t mode)

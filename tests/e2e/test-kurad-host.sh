@@ -430,6 +430,24 @@ want "a long poll's answer is not JSON with a revision: $(cat "$T/poll1")" \
 	grep -q '"revision"' "$T/poll1"
 t_end "SIGTERM answers parked long polls, stops kurad cleanly and removes its sockets"
 
+# A kurad killed a moment ago: its supervisor is gone (the lock is free), but its front has not
+# yet closed the listener, which still takes connections into its backlog. Here a listener that
+# never accepts and goes away after 0.4 s stands in for it; kurad must not take it for another
+# kurad's and give up. (Seen in CI right after a SIGKILL.)
+python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8); open(sys.argv[2],"w").close(); time.sleep(0.4)' \
+	"$W" "$T/listening" &
+LPID=$!
+for _i in $(seq 1 100); do [ -e "$T/listening" ] && break; sleep 0.02; done
+want "kurad did not start past a dying listener: $(tail -3 "$T/kurad.log")" start_kurad
+wait "$LPID"
+get "$W" /v1/whoami
+want "after a dying listener: $CODE" test "$CODE" = 200
+kill -TERM "$PID"
+wait "$PID"
+want "SIGTERM exit $?" test $? -eq 0
+PID=
+t_end "a listener that stops answering within a moment is a dying kurad's, not another's"
+
 head -c 32 /dev/urandom >"$T/wrong.key"
 chmod 400 "$T/wrong.key"
 "$KURAD" --state-dir "$S" --run-dir "$R" --key-file "$T/wrong.key" >"$T/out" 2>&1
