@@ -623,7 +623,7 @@ static int gone_or(const struct kura_peer *peer, int otherwise)
 }
 
 static int identify(struct kura_resolver *r, const struct kura_peer *peer, bool may_block,
-	const int *pre_rc, const struct kura_cgroup_id *pre_cg, struct kura_ident **ret)
+	const struct kura_peer_reads *pre, struct kura_ident **ret)
 {
 	struct ident_record *rec = NULL;
 	struct kura_cgroup_id cg;
@@ -637,10 +637,10 @@ static int identify(struct kura_resolver *r, const struct kura_peer *peer, bool 
 	if (!r || !peer || peer->proc_fd < 0)
 		return -EINVAL;
 	deadline = kura_clock_ms() + r->timeout_ms;
-	if (pre_rc) {
-		rc = *pre_rc;
+	if (pre) {
+		rc = pre->cg_rc;
 		if (rc == 0)
-			cg = *pre_cg;
+			cg = pre->cg;
 	} else {
 		rc = kura_cgroup_read(peer->proc_fd, &cg);
 	}
@@ -650,7 +650,12 @@ static int identify(struct kura_resolver *r, const struct kura_peer *peer, bool 
 		 * container of a layout we do not know (even with --pid=host, --cgroupns=host, an
 		 * unknown cgroup and the host's / chrooted into) has a mount namespace of its own,
 		 * and is denied. */
-		rc = kura_peer_in_host_namespaces(peer, &same);
+		if (pre && pre->host_rc <= 0) {
+			rc = pre->host_rc;
+			same = pre->host;
+		} else {
+			rc = kura_peer_in_host_namespaces(peer, &same);
+		}
 		if (rc < 0)
 			return gone_or(peer, -EACCES);
 		if (!same)
@@ -695,13 +700,13 @@ static int identify(struct kura_resolver *r, const struct kura_peer *peer, bool 
 int kura_resolver_identify(struct kura_resolver *r, const struct kura_peer *peer,
 	struct kura_ident **ret)
 {
-	return identify(r, peer, true, NULL, NULL, ret);
+	return identify(r, peer, true, NULL, ret);
 }
 
 int kura_resolver_identify_cached(struct kura_resolver *r, const struct kura_peer *peer,
-	const int *cg_rc, const struct kura_cgroup_id *cg, struct kura_ident **ret)
+	const struct kura_peer_reads *pre, struct kura_ident **ret)
 {
-	return identify(r, peer, false, cg_rc, cg, ret);
+	return identify(r, peer, false, pre, ret);
 }
 
 int kura_resolver_identify_pid(struct kura_resolver *r, pid_t pid, struct kura_ident **ret)

@@ -113,17 +113,25 @@ void kura_resolver_free(struct kura_resolver *r);
 int kura_resolver_identify(struct kura_resolver *r, const struct kura_peer *peer,
 	struct kura_ident **ret);
 
-/* The same, but never waits for a runtime (and, when cg_rc is not NULL, takes the result of a
- * kura_cgroup_read of this very peer made just before, instead of reading it again): -EWOULDBLOCK
- * when the answer is not in the cache (the caller then asks kura_resolver_identify from a thread
- * that may wait). For an event loop: a cached container or a host process is answered with /proc
- * reads only. */
 /* Whether a container's "start" event makes the resolver look it up at once, so that its first
  * request finds it cached (default on). */
 void kura_resolver_set_prefetch(struct kura_resolver *r, bool on);
 
+/* What a caller read of this very peer for the same request, just before: the resolver takes it
+ * instead of reading /proc again. */
+struct kura_peer_reads {
+	int cg_rc; /* kura_cgroup_read's result, into cg */
+	struct kura_cgroup_id cg;
+	int host_rc; /* kura_peer_in_host_namespaces's result, into host; 1: not asked */
+	bool host;
+};
+
+/* The same, but never waits for a runtime (and, when pre is not NULL, takes what it holds
+ * instead of reading it again): -EWOULDBLOCK when the answer is not in the cache (the caller then
+ * asks kura_resolver_identify from a thread that may wait). For an event loop: a cached container
+ * or a host process is answered with /proc reads only. */
 int kura_resolver_identify_cached(struct kura_resolver *r, const struct kura_peer *peer,
-	const int *cg_rc, const struct kura_cgroup_id *cg, struct kura_ident **ret);
+	const struct kura_peer_reads *pre, struct kura_ident **ret);
 
 /* kura_resolver_identify() for a pid, bound to its process now (kura_peer_from_pid): what
  * `kuractl whois PID` shows. Also -EINVAL, -ESRCH for no such process. */

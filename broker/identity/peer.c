@@ -172,7 +172,21 @@ int kura_peer_from_socket_flags(int fd, unsigned flags, struct kura_peer *ret)
 		}
 	}
 
-	proc_fd = open_live_proc(cred.pid, &start_time);
+	/* With the kernel's pidfd, the check below binds /proc/<pid> to the process that
+	 * connected, and a process that has exited (a zombie too) shows on the pidfd: its stat is
+	 * not needed, and is read only if its start time is asked for (kura_peer_start_time).
+	 * Without one, the start time read now is the witness kura_peer_alive compares. */
+	if (degraded) {
+		proc_fd = open_live_proc(cred.pid, &start_time);
+	} else {
+		char path[32];
+
+		start_time = 0;
+		snprintf(path, sizeof(path), "/proc/%" PRId32, (int32_t)cred.pid);
+		proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (proc_fd < 0)
+			proc_fd = errno == ENOENT ? -ESRCH : -errno;
+	}
 	if (proc_fd < 0)
 		return proc_fd;
 
@@ -193,8 +207,26 @@ int kura_peer_from_socket_flags(int fd, unsigned flags, struct kura_peer *ret)
 		.pidfd = TAKE_FD(pidfd),
 		.proc_fd = TAKE_FD(proc_fd),
 		.start_time = start_time,
+		.have_start_time = degraded,
 		.degraded = degraded,
 	};
+	return 0;
+}
+
+int kura_peer_start_time(struct kura_peer *p, uint64_t *ret)
+{
+	char state;
+	int r;
+
+	if (!p || p->proc_fd < 0)
+		return -EINVAL;
+	if (!p->have_start_time) {
+		r = read_stat(p->proc_fd, &state, &p->start_time);
+		if (r < 0)
+			return r;
+		p->have_start_time = true;
+	}
+	*ret = p->start_time;
 	return 0;
 }
 
@@ -270,6 +302,7 @@ int kura_peer_from_pid(pid_t pid, struct kura_peer *ret)
 		.pidfd = TAKE_FD(pidfd),
 		.proc_fd = TAKE_FD(proc_fd),
 		.start_time = start_time,
+		.have_start_time = true,
 		.degraded = degraded,
 	};
 	return 0;
@@ -333,9 +366,35 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
+/* Our pid, without a system call per request: read at first use, and again in a forked child
+ * (pthread_atfork clears it there). */
+static pid_t self_pid;
+
+static void self_pid_reset(void);
+
+static void self_pid_atfork(void)
+{
+	(void)pthread_atfork(NULL, NULL, self_pid_reset);
+}
+
+static void self_pid_reset(void)
+{
+	self_pid = 0;
+}
+
+static pid_t my_pid(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, self_pid_atfork);
+	if (!self_pid)
+		self_pid = getpid();
+	return self_pid;
+}
+
 static int self_view(struct self_view *ret)
 {
-	pid_t me = getpid();
+	pid_t me = my_pid();
 
 	pthread_mutex_lock(&self_lock);
 	if (self_cached.pid != me) {
@@ -424,7 +483,7 @@ int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_sam
 	r = stat_of(p, "ns/pid", &a);
 	if (r < 0)
 		return r;
-	if (other_pid == getpid()) {
+	if (other_pid == my_pid()) {
 		r = self_view(&self);
 		if (r < 0)
 			return r;
@@ -482,15 +541,19 @@ int kura_peer_user_owner(const struct kura_peer *p, uid_t *ret)
 	r = self_view(&self);
 	if (r < 0)
 		return r;
+	/* Most peers share our user namespace: a stat tells, and only a walk needs it open. */
+	r = stat_of(p, "ns/user", &st);
+	if (r < 0)
+		return r;
+	if (same_file(&st, &self.user)) {
+		*ret = p->uid;
+		return 0;
+	}
 	fd = openat(p->proc_fd, "ns/user", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (same_file(&st, &self.user)) {
-		*ret = p->uid;
-		return 0;
-	}
 	/* Walk up to the namespace whose parent is ours: its owner is the user who made it. */
 	for (int depth = 0; depth < USERNS_DEPTH_MAX; depth++) {
 		_cleanup_close_ int parent = ioctl(fd, NS_GET_PARENT);

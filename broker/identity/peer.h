@@ -10,10 +10,11 @@ struct kura_peer {
 	pid_t pid; /* in kurad's pid namespace */
 	uid_t uid;
 	gid_t gid;
-	int pidfd;           /* -1 when the kernel has no pidfds (degraded) */
-	int proc_fd;         /* /proc/<pid>, opened O_RDONLY|O_DIRECTORY: openat() its files */
-	uint64_t start_time; /* field 22 of /proc/<pid>/stat, clock ticks after boot */
-	bool degraded;       /* no SO_PEERPIDFD: the pid was bound to a process after the fact */
+	int pidfd;            /* -1 when the kernel has no pidfds (degraded) */
+	int proc_fd;          /* /proc/<pid>, opened O_RDONLY|O_DIRECTORY: openat() its files */
+	uint64_t start_time;  /* field 22 of /proc/<pid>/stat, clock ticks after boot, once read */
+	bool have_start_time; /* read (always when degraded); else kura_peer_start_time reads it */
+	bool degraded;        /* no SO_PEERPIDFD: the pid was bound to a process after the fact */
 };
 
 /* A peer that owns nothing: kura_peer_done() on it is a no-op. */
@@ -37,6 +38,11 @@ struct kura_peer {
  * other -errno. *ret is written only on success; release it with kura_peer_done().
  */
 int kura_peer_from_socket(int fd, struct kura_peer *ret);
+
+/* The peer's start time (field 22 of its stat, clock ticks after boot): with pid and uid, what
+ * tells it from a later process with its pid. Read through its /proc directory at the first call
+ * (a peer bound by the kernel's pidfd does not need it to be identified). -ESRCH if it is gone. */
+int kura_peer_start_time(struct kura_peer *p, uint64_t *ret);
 
 /*
  * A peer made from a pid rather than a socket, for operator queries (`kuractl whois PID`):

@@ -50,12 +50,13 @@ bool kura_conn_principal_cgroup(struct kura_conn *conn, struct kura_principal *p
 	*p = (struct kura_principal){ .kind = KURA_PRINCIPAL_UNIDENTIFIED };
 	if (conn->peer_err < 0)
 		return true;
-	conn->cg_rc = kura_cgroup_read(conn->peer.proc_fd, &conn->cg);
-	conn->cg_fresh = true;
-	if (conn->cg_rc == 0) {
+	conn->reads = (struct kura_peer_reads){ .host_rc = 1 };
+	conn->reads.cg_rc = kura_cgroup_read(conn->peer.proc_fd, &conn->reads.cg);
+	conn->reads_fresh = true;
+	if (conn->reads.cg_rc == 0) {
 		p->kind = KURA_PRINCIPAL_CONTAINER;
-		p->runtime = conn->cg.runtime;
-		memcpy(p->id, conn->cg.id, sizeof(p->id));
+		p->runtime = conn->reads.cg.runtime;
+		memcpy(p->id, conn->reads.cg.id, sizeof(p->id));
 		return true;
 	}
 	return false;
@@ -63,15 +64,19 @@ bool kura_conn_principal_cgroup(struct kura_conn *conn, struct kura_principal *p
 
 void kura_conn_principal(struct kura_conn *conn, struct kura_principal *p)
 {
-	bool host = false;
+	struct kura_peer_reads *reads = &conn->reads;
 	uid_t owner;
 
 	if (kura_conn_principal_cgroup(conn, p))
 		return;
 	if (kura_peer_user_owner(&conn->peer, &owner) < 0)
 		return;
-	if (conn->cg_rc == -ENOENT && kura_peer_in_host_namespaces(&conn->peer, &host) < 0)
-		return;
-	p->kind = conn->cg_rc == -ENOENT && host ? KURA_PRINCIPAL_USER : KURA_PRINCIPAL_FOREIGN;
+	if (reads->cg_rc == -ENOENT) {
+		reads->host_rc = kura_peer_in_host_namespaces(&conn->peer, &reads->host);
+		if (reads->host_rc < 0)
+			return;
+	}
+	p->kind = reads->cg_rc == -ENOENT && reads->host ? KURA_PRINCIPAL_USER :
+							   KURA_PRINCIPAL_FOREIGN;
 	p->uid = owner;
 }

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "cgroup.h"
+#include "identity.h"
 #include "peer.h"
 #include "quota.h"
 
@@ -21,11 +22,11 @@ struct kura_conn {
 	int fd;
 	struct kura_principal principal; /* whom its requests count against (quota.h) */
 	struct kura_slot slot;           /* its place in the quota table (workload.sock only) */
-	/* Its /proc/<pid>/cgroup as read when it connected, for its first request only (every
-	 * later request reads it again): one read fewer for the usual one-request connection. */
-	struct kura_cgroup_id cg;
-	int cg_rc;
-	bool cg_fresh;
+	/* Its /proc/<pid>/cgroup, and whether it lives in the host's namespaces, as read when it
+	 * connected, for its first request only (every later request reads them again): the same
+	 * reads are not made twice for the usual one-request connection. */
+	struct kura_peer_reads reads;
+	bool reads_fresh;
 	bool workload; /* on workload.sock (else admin.sock) */
 };
 

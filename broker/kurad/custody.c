@@ -428,9 +428,7 @@ static bool is_workload_connection(const struct kura_custody *k, int fd)
 	int v = 0;
 	socklen_t vl = sizeof(v);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &vl) < 0 || v != AF_UNIX)
-		return false;
-	vl = sizeof(v);
+	/* Its domain is getsockname's sun_family, below. */
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &vl) < 0 || v != SOCK_STREAM)
 		return false;
 	vl = sizeof(v);
@@ -504,7 +502,7 @@ static void ask(struct kura_custody *k, int chan, struct kura_msg *m)
 		kura_hist_observe(&k->lookup, kura_metrics_now_ns() - t0);
 	} else {
 		r = kura_resolver_identify_cached(k->resolver, &q.conn->peer,
-			q.conn->cg_fresh ? &q.conn->cg_rc : NULL, &q.conn->cg, &q.ident);
+			q.conn->reads_fresh ? &q.conn->reads : NULL, &q.ident);
 	}
 	if (r == -EWOULDBLOCK && !wait) {
 		answer_status(chan, 202, "lookup", NULL, false); /* asked again, from a worker */

@@ -129,44 +129,53 @@ static struct known_principal *known_slot(struct kura_workload *wl, const struct
 	return &wl->known[(unsigned)conn->peer.pid % KNOWN_SLOTS];
 }
 
-static bool known_is(const struct known_principal *k, const struct kura_conn *conn)
+static bool known_is(const struct known_principal *k, const struct kura_conn *conn,
+	uint64_t start_time)
 {
-	return k->pid == conn->peer.pid && k->uid == conn->peer.uid &&
-		k->start_time == conn->peer.start_time;
+	return k->pid == conn->peer.pid && k->uid == conn->peer.uid && k->start_time == start_time;
 }
 
 static bool known_get(struct kura_workload *wl, struct kura_conn *conn)
 {
 	struct known_principal *k = known_slot(wl, conn);
+	uint64_t start_time;
 	bool hit;
 
+	if (kura_peer_start_time(&conn->peer, &start_time) < 0)
+		return false;
 	pthread_mutex_lock(&wl->known_lock);
-	hit = known_is(k, conn) && k->until_ms > kura_clock_ms();
+	hit = known_is(k, conn, start_time) && k->until_ms > kura_clock_ms();
 	if (hit)
 		conn->principal = k->p;
 	pthread_mutex_unlock(&wl->known_lock);
 	return hit;
 }
 
-static void known_put(struct kura_workload *wl, const struct kura_conn *conn)
+static void known_put(struct kura_workload *wl, struct kura_conn *conn)
 {
 	struct known_principal *k = known_slot(wl, conn);
+	uint64_t start_time;
 
+	if (kura_peer_start_time(&conn->peer, &start_time) < 0)
+		return;
 	pthread_mutex_lock(&wl->known_lock);
 	*k = (struct known_principal){ .pid = conn->peer.pid,
 		.uid = conn->peer.uid,
-		.start_time = conn->peer.start_time,
+		.start_time = start_time,
 		.until_ms = kura_clock_ms() + KNOWN_MS,
 		.p = conn->principal };
 	pthread_mutex_unlock(&wl->known_lock);
 }
 
-static void known_forget(struct kura_workload *wl, const struct kura_conn *conn)
+static void known_forget(struct kura_workload *wl, struct kura_conn *conn)
 {
 	struct known_principal *k = known_slot(wl, conn);
+	uint64_t start_time;
 
+	if (kura_peer_start_time(&conn->peer, &start_time) < 0)
+		return;
 	pthread_mutex_lock(&wl->known_lock);
-	if (known_is(k, conn))
+	if (known_is(k, conn, start_time))
 		k->until_ms = 0;
 	pthread_mutex_unlock(&wl->known_lock);
 }

@@ -47,6 +47,14 @@ static uint64_t stat_start_time(pid_t pid)
 	return t;
 }
 
+/* kura_peer_start_time, or -1 */
+static long long peer_start(struct kura_peer *p)
+{
+	uint64_t t;
+
+	return kura_peer_start_time(p, &t) == 0 ? (long long)t : -1;
+}
+
 /* Whether pidfd_open() works here (valgrind, for one, does not know it). */
 static bool have_pidfd_open(void)
 {
@@ -177,7 +185,7 @@ static void self_socketpair(void)
 		"socketpair: the peer is the creator (us)");
 	tap_ok(p.pidfd >= 0 && p.proc_fd >= 0 && !p.degraded,
 		"socketpair: a pidfd from the kernel");
-	tap_is((long long)p.start_time, (long long)stat_start_time(getpid()),
+	tap_is((long long)peer_start(&p), (long long)stat_start_time(getpid()),
 		"socketpair: our start time");
 	tap_ok(kura_peer_alive(&p), "socketpair: alive");
 	tap_ok(kura_peer_ns_equal(&p, getpid(), &same) == 0 && same, "socketpair: same pid ns");
@@ -210,7 +218,7 @@ static void child_peer(unsigned flags, const char *mode)
 	tap_ok((p.pidfd >= 0) ==
 			(flags == 0 || (!(flags & KURA_PEER_NO_PIDFD) && have_pidfd_open())),
 		"%s: pidfd %s", mode, p.pidfd >= 0 ? "present" : "absent");
-	tap_is((long long)p.start_time, (long long)stat_start_time(c.pid),
+	tap_is((long long)peer_start(&p), (long long)stat_start_time(c.pid),
 		"%s: start time matches /proc/<child>/stat (comm \"a) b (c\")", mode);
 	tap_ok(kura_peer_alive(&p), "%s: alive while the child runs", mode);
 	tap_ok(kura_peer_ns_equal(&p, getpid(), &same) == 0 && same,
@@ -325,7 +333,7 @@ static void other_pid_ns(void)
 	conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	tap_is(kura_peer_from_socket(conn, &p), 0, "pid ns: peer in another pid namespace");
 	tap_is(p.pid, grandchild, "pid ns: its pid as our namespace sees it");
-	tap_is((long long)p.start_time, (long long)stat_start_time(grandchild),
+	tap_is((long long)peer_start(&p), (long long)stat_start_time(grandchild),
 		"pid ns: start time");
 	tap_ok(kura_peer_ns_equal(&p, getpid(), &same) == 0 && !same,
 		"pid ns: not the same pid namespace as ours");
