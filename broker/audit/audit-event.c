@@ -1,5 +1,6 @@
 /* Audit record fields from an event (see audit-event.h). No plaintext here. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -177,12 +178,38 @@ size_t kura_audit_event_body(const struct kura_audit_event *e, uint64_t seq, con
 	return o;
 }
 
+/* Random bytes for request ids, drawn from the kernel for 64 ids at a time rather than one
+ * system call per request. A forked child starts with an empty pool (pthread_atfork), or it
+ * would hand out the ids its parent still holds. */
+#define ID_POOL (64 * (KURA_REQUEST_ID_LEN / 2))
+
+static __thread uint8_t id_pool[ID_POOL];
+static __thread size_t id_left;
+
+static void id_pool_reset(void)
+{
+	sodium_memzero(id_pool, sizeof(id_pool));
+	id_left = 0;
+}
+
+static void id_pool_atfork(void)
+{
+	(void)pthread_atfork(NULL, NULL, id_pool_reset);
+}
+
 void kura_request_id(char out[KURA_REQUEST_ID_LEN + 1])
 {
-	uint8_t raw[KURA_REQUEST_ID_LEN / 2];
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	const size_t n = KURA_REQUEST_ID_LEN / 2;
 
-	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2hex(out, KURA_REQUEST_ID_LEN + 1, raw, sizeof(raw));
+	pthread_once(&once, id_pool_atfork);
+	if (id_left < n) {
+		randombytes_buf(id_pool, sizeof(id_pool));
+		id_left = sizeof(id_pool);
+	}
+	id_left -= n;
+	sodium_bin2hex(out, KURA_REQUEST_ID_LEN + 1, id_pool + id_left, n);
+	sodium_memzero(id_pool + id_left, n);
 }
 
 struct kura_identity kura_identity_self(void)

@@ -30,6 +30,14 @@ int kura_proc_read(int dirfd, const char *name, char *buf, size_t cap, size_t *r
 			return 0;
 		}
 		len += (size_t)k;
+		/* Each file read here (stat, status, cgroup) is made by a single seq_file show
+		 * (proc_single_open): its first read returns all of it when it fits, so a first
+		 * read that leaves room is the whole file, and the read of its end is saved. */
+		if (len == (size_t)k && len < cap) {
+			*ret_len = len;
+			*ret_truncated = false;
+			return 0;
+		}
 	}
 	/* Full: one more byte tells "exactly cap" from "more". */
 	for (;;) {

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -590,6 +592,42 @@ static void identity_bound(void)
 	free(dir);
 }
 
+/* Request ids come from a pool of random bytes: 1000 in a row are distinct hex, and a forked
+ * child, whose parent's pool still holds unused ids, hands out none of its parent's. */
+static void request_ids(void)
+{
+	char ids[1000][KURA_REQUEST_ID_LEN + 1], child_id[KURA_REQUEST_ID_LEN + 1];
+	bool distinct = true, hex = true;
+	int sv[2], status = 0;
+	pid_t pid;
+
+	for (int i = 0; i < 1000; i++) {
+		kura_request_id(ids[i]);
+		hex = hex && strlen(ids[i]) == KURA_REQUEST_ID_LEN &&
+			strspn(ids[i], "0123456789abcdef") == KURA_REQUEST_ID_LEN;
+		for (int j = 0; j < i && distinct; j++)
+			distinct = strcmp(ids[i], ids[j]) != 0;
+	}
+	tap_ok(hex, "request ids: %u hex digits", KURA_REQUEST_ID_LEN);
+	tap_ok(distinct, "request ids: 1000 in a row, all distinct");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	pid = fork();
+	if (pid == 0) {
+		char id[KURA_REQUEST_ID_LEN + 1];
+
+		kura_request_id(id);
+		_exit(write(sv[1], id, sizeof(id)) == (ssize_t)sizeof(id) ? 0 : 1);
+	}
+	kura_request_id(ids[0]);
+	tap_ok(pid > 0 && read(sv[0], child_id, sizeof(child_id)) == (ssize_t)sizeof(child_id) &&
+			waitpid(pid, &status, 0) == pid && status == 0,
+		"request ids: a forked child makes one");
+	tap_ok(strcmp(child_id, ids[0]) != 0, "request ids: not the one its parent makes next");
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	struct kura_audit_opts o = KURA_AUDIT_OPTS_DEFAULT;
@@ -611,6 +649,7 @@ int main(void)
 
 	differential();
 	identity_bound();
+	request_ids();
 
 	/* 2500 records over three epochs and several files. */
 	tap_is(kura_audit_create(log, &k0), 0, "create");
