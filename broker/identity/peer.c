@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -366,6 +367,44 @@ static bool same_file(const struct stat *a, const struct stat *b)
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
+/*
+ * Where name (a namespace link "ns/TYPE", or "root") under dirfd leads. A namespace is read as
+ * the link's text, "TYPE:[INODE]", which the kernel writes itself: half the cost of a stat, which
+ * opens the namespace to report the same inode number (all namespaces live on one nsfs, so the
+ * number alone names one). Its st_dev is left 0 and st_ino is that number. root is stat'ed.
+ */
+static int place_at(int dirfd, const char *name, struct stat *ret)
+{
+	const char *type = strrchr(name, '/');
+	char link[64], *end;
+	unsigned long long ino;
+	size_t tl;
+	ssize_t n;
+
+	/* ".../ns/TYPE" or "ns/TYPE" */
+	if (!type || type - name < 2 || strncmp(type - 2, "ns", 2) != 0 ||
+		(type - name > 2 && type[-3] != '/')) {
+		if (fstatat(dirfd, name, ret, 0) < 0)
+			return errno == ENOENT ? -ESRCH : -errno;
+		return 0;
+	}
+	n = readlinkat(dirfd, name, link, sizeof(link) - 1);
+	if (n < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	link[n] = '\0';
+	type++;
+	tl = strlen(type);
+	if ((size_t)n < tl + 4 || strncmp(link, type, tl) != 0 || link[tl] != ':' ||
+		link[tl + 1] != '[' || link[tl + 2] < '0' || link[tl + 2] > '9')
+		return -EBADMSG;
+	errno = 0;
+	ino = strtoull(link + tl + 2, &end, 10);
+	if (errno || end[0] != ']' || end[1] != '\0')
+		return -EBADMSG;
+	*ret = (struct stat){ .st_ino = (ino_t)ino };
+	return 0;
+}
+
 /* Our pid, without a system call per request: read at first use, and again in a forked child
  * (pthread_atfork clears it there). */
 static pid_t self_pid;
@@ -400,14 +439,12 @@ static int self_view(struct self_view *ret)
 	if (self_cached.pid != me) {
 		struct self_view v = { .pid = me };
 
-		if (stat("/proc/self/ns/user", &v.user) < 0)
-			v.err = -errno;
+		v.err = place_at(AT_FDCWD, "/proc/self/ns/user", &v.user);
 		for (size_t i = 0; i < ELEMENTSOF(ns_names) && !v.err; i++) {
 			char path[32];
 
 			snprintf(path, sizeof(path), "/proc/self/%s", ns_names[i]);
-			if (stat(path, ns_member(&v.ns, i)) < 0)
-				v.err = -errno;
+			v.err = place_at(AT_FDCWD, path, ns_member(&v.ns, i));
 		}
 		self_cached = v;
 	}
@@ -419,6 +456,7 @@ static int self_view(struct self_view *ret)
 int kura_peer_host_reference(pid_t pid)
 {
 	struct ns_set ns;
+	struct stat st;
 	int fd[3] = { -1, -1, -1 };
 	int r = 0;
 
@@ -428,13 +466,15 @@ int kura_peer_host_reference(pid_t pid)
 		char path[48];
 
 		snprintf(path, sizeof(path), "/proc/%" PRId32 "/%s", (int32_t)pid, ns_names[i]);
-		if (i < ELEMENTSOF(fd)) {
-			fd[i] = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd[i] < 0 || fstat(fd[i], ns_member(&ns, i)) < 0)
-				r = -errno;
-		} else if (stat(path, ns_member(&ns, i)) < 0) {
+		r = place_at(AT_FDCWD, path, ns_member(&ns, i));
+		if (r < 0 || i >= ELEMENTSOF(fd))
+			continue;
+		/* Held open, and the very namespace the link named (it may have moved since). */
+		fd[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd[i] < 0 || fstat(fd[i], &st) < 0)
 			r = -errno;
-		}
+		else if (st.st_ino != ns_member(&ns, i)->st_ino)
+			r = -ESTALE;
 	}
 	if (r < 0) {
 		for (size_t i = 0; i < ELEMENTSOF(fd); i++)
@@ -466,9 +506,7 @@ bool kura_peer_host_is_self(void)
 
 static int stat_of(const struct kura_peer *p, const char *name, struct stat *ret)
 {
-	if (fstatat(p->proc_fd, name, ret, 0) < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	return 0;
+	return place_at(p->proc_fd, name, ret);
 }
 
 int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_same)
@@ -490,8 +528,9 @@ int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_sam
 		b = self.ns.pid_ns;
 	} else {
 		snprintf(path, sizeof(path), "/proc/%" PRId32 "/ns/pid", (int32_t)other_pid);
-		if (stat(path, &b) < 0)
-			return errno == ENOENT ? -ESRCH : -errno;
+		r = place_at(AT_FDCWD, path, &b);
+		if (r < 0)
+			return r;
 	}
 	*ret_same = same_file(&a, &b);
 	return 0;
@@ -541,7 +580,7 @@ int kura_peer_user_owner(const struct kura_peer *p, uid_t *ret)
 	r = self_view(&self);
 	if (r < 0)
 		return r;
-	/* Most peers share our user namespace: a stat tells, and only a walk needs it open. */
+	/* Most peers share our user namespace: its link tells, and only a walk needs it open. */
 	r = stat_of(p, "ns/user", &st);
 	if (r < 0)
 		return r;
@@ -552,8 +591,6 @@ int kura_peer_user_owner(const struct kura_peer *p, uid_t *ret)
 	fd = openat(p->proc_fd, "ns/user", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
-	if (fstat(fd, &st) < 0)
-		return -errno;
 	/* Walk up to the namespace whose parent is ours: its owner is the user who made it. */
 	for (int depth = 0; depth < USERNS_DEPTH_MAX; depth++) {
 		_cleanup_close_ int parent = ioctl(fd, NS_GET_PARENT);
@@ -563,7 +600,8 @@ int kura_peer_user_owner(const struct kura_peer *p, uid_t *ret)
 			return -errno; /* EPERM: the parent is not below ours */
 		if (fstat(parent, &st) < 0)
 			return -errno;
-		if (same_file(&st, &self.user)) {
+		/* An open namespace's inode number is the one its link shows. */
+		if (st.st_ino == self.user.st_ino) {
 			if (ioctl(fd, NS_GET_OWNER_UID, &owner) < 0)
 				return -errno;
 			*ret = owner;
