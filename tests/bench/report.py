@@ -49,6 +49,14 @@ def main():
                     "request_bytes": fl.get("request_bytes"), "reply_bytes": fl.get("reply_bytes")}
     row("floor", "connect+100 B request+300 B reply+close, SO_PEERCRED",
         f"p50 {f50} us, p99 {f99} us")
+    hl, hc, fc0 = r.get("floor_hop_latency") or {}, r.get("floor_hop_cpu_us"), r.get("floor_cpu_us")
+    if hl:
+        h50, h99 = hl.get("p50_us"), hl.get("p99_us")
+        out["floor_hop"] = {"p50_us": h50, "p99_us": h99, "cpu_us": hc,
+                            "p50_x_floor": ratio(h50, f50), "cpu_x_floor": ratio(hc, fc0)}
+        row("floor", "the same, handed with its descriptor to a second process that answers",
+            f"p50 {h50} us ({ratio(h50, f50)}x floor), p99 {h99} us; CPU {hc} us "
+            f"({ratio(hc, fc0)}x the floor's)")
 
     def fetch(key, label, primary):
         d = r.get(key)
@@ -103,6 +111,10 @@ def main():
         row("fetch", "CPU per warm host fetch, kurad (all processes) vs the floor server's",
             f"{kc} us vs {fc} us ({ratio(kc, fc)}x)", "<= 3x floor",
             ratio(kc, fc) is not None and ratio(kc, fc) <= 3)
+        if isinstance(hc, (int, float)):
+            out["cpu_per_request"].update(hop_floor_us=hc, ratio_to_hop_floor=ratio(kc, hc))
+            row("fetch", "... kurad vs the floor with a hop to a second process",
+                f"{kc} us vs {hc} us ({ratio(kc, hc)}x)")
     sc = r.get("syscalls_per_fetch")
     if isinstance(sc, dict):
         n = [sc.get(k) for k in ("supervisor", "keeper", "front", "net")]
@@ -123,8 +135,9 @@ def main():
             f"max {cold.get('max')} us, {cold.get('errors')} errors; its 2nd fetch "
             f"{sec.get('median')} us")
 
-    for who, label in (("floor", "floor"), ("fetch_container", "kurad, container"),
-                       ("fetch_host", "kurad, host")):
+    floor64 = g(r, "floor_tput_c64", "per_s")
+    for who, label in (("floor", "floor"), ("floor_hop", "floor with a hop"),
+                       ("fetch_container", "kurad, container"), ("fetch_host", "kurad, host")):
         for c in (1, 8, 64):
             d = r.get(f"{who}_tput_c{c}")
             if not isinstance(d, dict):
@@ -136,10 +149,12 @@ def main():
                                              "p50_us": d.get("p50_us"), "p99_us": d.get("p99_us")}
             fig = f"{d.get('per_s'):.0f}/s, {errs} errors, p99 {d.get('p99_us')} us"
             shown = who == ("fetch_container" if have_ctr else "fetch_host")
-            if c == 64 and shown:
-                row("throughput", f"{label}, {c} clients", fig, ">= 15000/s, 0 errors",
-                    d.get("per_s", 0) >= 15000 and errs == 0)
-            elif who != "floor":
+            if c == 64 and shown and floor64:
+                share = round(100 * d.get("per_s", 0) / floor64)
+                out[f"{who}_throughput_c{c}"]["pct_of_floor"] = share
+                row("throughput", f"{label}, {c} clients", f"{fig} ({share}% of the floor's)",
+                    ">= 50% of floor, 0 errors", share >= 50 and errs == 0)
+            elif not who.startswith("floor"):
                 row("throughput", f"{label}, {c} clients", fig, "0 errors", errs == 0)
             else:
                 row("throughput", f"{label}, {c} clients", fig)
