@@ -91,16 +91,26 @@ static bool exited(char state)
 
 /* /proc/<pid> opened as a directory fd, if that process is alive (not a zombie), and its start
  * time. -ESRCH when it is gone. */
-static int open_live_proc(pid_t pid, uint64_t *ret_start)
+static int open_proc(pid_t pid)
 {
-	_cleanup_close_ int fd = -1;
-	char path[32], state;
-	int r;
+	char path[32];
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%" PRId32, (int32_t)pid);
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
+	return fd;
+}
+
+static int open_live_proc(pid_t pid, uint64_t *ret_start)
+{
+	_cleanup_close_ int fd = open_proc(pid);
+	char state;
+	int r;
+
+	if (fd < 0)
+		return fd;
 	r = read_stat(fd, &state, ret_start);
 	if (r < 0)
 		return r;
@@ -177,17 +187,8 @@ int kura_peer_from_socket_flags(int fd, unsigned flags, struct kura_peer *ret)
 	 * connected, and a process that has exited (a zombie too) shows on the pidfd: its stat is
 	 * not needed, and is read only if its start time is asked for (kura_peer_start_time).
 	 * Without one, the start time read now is the witness kura_peer_alive compares. */
-	if (degraded) {
-		proc_fd = open_live_proc(cred.pid, &start_time);
-	} else {
-		char path[32];
-
-		start_time = 0;
-		snprintf(path, sizeof(path), "/proc/%" PRId32, (int32_t)cred.pid);
-		proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		if (proc_fd < 0)
-			proc_fd = errno == ENOENT ? -ESRCH : -errno;
-	}
+	start_time = 0;
+	proc_fd = degraded ? open_live_proc(cred.pid, &start_time) : open_proc(cred.pid);
 	if (proc_fd < 0)
 		return proc_fd;
 
@@ -334,6 +335,7 @@ struct ns_set {
 };
 
 static const char *const ns_names[] = { "ns/pid", "ns/mnt", "ns/cgroup", "root" };
+static const char *const ns_types[] = { "pid", "mnt", "cgroup", NULL };
 
 static struct stat *ns_member(struct ns_set *s, size_t i)
 {
@@ -368,22 +370,20 @@ static bool same_file(const struct stat *a, const struct stat *b)
 }
 
 /*
- * Where name (a namespace link "ns/TYPE", or "root") under dirfd leads. A namespace is read as
- * the link's text, "TYPE:[INODE]", which the kernel writes itself: half the cost of a stat, which
- * opens the namespace to report the same inode number (all namespaces live on one nsfs, so the
- * number alone names one). Its st_dev is left 0 and st_ino is that number. root is stat'ed.
+ * Where name under dirfd leads: a namespace link of type ns_type ("pid", ...), or, with ns_type
+ * NULL, a directory (root). A namespace is read as the link's text, "TYPE:[INODE]", which the
+ * kernel writes itself: half the cost of a stat, which opens the namespace to report the same
+ * inode number (all namespaces live on one nsfs, so the number alone names one). Its st_dev is
+ * left 0 and st_ino is that number.
  */
-static int place_at(int dirfd, const char *name, struct stat *ret)
+static int place_at(int dirfd, const char *name, const char *ns_type, struct stat *ret)
 {
-	const char *type = strrchr(name, '/');
 	char link[64], *end;
 	unsigned long long ino;
 	size_t tl;
 	ssize_t n;
 
-	/* ".../ns/TYPE" or "ns/TYPE" */
-	if (!type || type - name < 2 || strncmp(type - 2, "ns", 2) != 0 ||
-		(type - name > 2 && type[-3] != '/')) {
+	if (!ns_type) {
 		if (fstatat(dirfd, name, ret, 0) < 0)
 			return errno == ENOENT ? -ESRCH : -errno;
 		return 0;
@@ -392,9 +392,8 @@ static int place_at(int dirfd, const char *name, struct stat *ret)
 	if (n < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
 	link[n] = '\0';
-	type++;
-	tl = strlen(type);
-	if ((size_t)n < tl + 4 || strncmp(link, type, tl) != 0 || link[tl] != ':' ||
+	tl = strlen(ns_type);
+	if ((size_t)n < tl + 4 || strncmp(link, ns_type, tl) != 0 || link[tl] != ':' ||
 		link[tl + 1] != '[' || link[tl + 2] < '0' || link[tl + 2] > '9')
 		return -EBADMSG;
 	errno = 0;
@@ -439,12 +438,12 @@ static int self_view(struct self_view *ret)
 	if (self_cached.pid != me) {
 		struct self_view v = { .pid = me };
 
-		v.err = place_at(AT_FDCWD, "/proc/self/ns/user", &v.user);
+		v.err = place_at(AT_FDCWD, "/proc/self/ns/user", "user", &v.user);
 		for (size_t i = 0; i < ELEMENTSOF(ns_names) && !v.err; i++) {
 			char path[32];
 
 			snprintf(path, sizeof(path), "/proc/self/%s", ns_names[i]);
-			v.err = place_at(AT_FDCWD, path, ns_member(&v.ns, i));
+			v.err = place_at(AT_FDCWD, path, ns_types[i], ns_member(&v.ns, i));
 		}
 		self_cached = v;
 	}
@@ -466,7 +465,7 @@ int kura_peer_host_reference(pid_t pid)
 		char path[48];
 
 		snprintf(path, sizeof(path), "/proc/%" PRId32 "/%s", (int32_t)pid, ns_names[i]);
-		r = place_at(AT_FDCWD, path, ns_member(&ns, i));
+		r = place_at(AT_FDCWD, path, ns_types[i], ns_member(&ns, i));
 		if (r < 0 || i >= ELEMENTSOF(fd))
 			continue;
 		/* Held open, and the very namespace the link named (it may have moved since). */
@@ -504,11 +503,6 @@ bool kura_peer_host_is_self(void)
 	return true;
 }
 
-static int stat_of(const struct kura_peer *p, const char *name, struct stat *ret)
-{
-	return place_at(p->proc_fd, name, ret);
-}
-
 int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_same)
 {
 	struct self_view self;
@@ -518,7 +512,7 @@ int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_sam
 
 	if (!p || p->proc_fd < 0 || other_pid <= 0)
 		return -EINVAL;
-	r = stat_of(p, "ns/pid", &a);
+	r = place_at(p->proc_fd, "ns/pid", "pid", &a);
 	if (r < 0)
 		return r;
 	if (other_pid == my_pid()) {
@@ -528,7 +522,7 @@ int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_sam
 		b = self.ns.pid_ns;
 	} else {
 		snprintf(path, sizeof(path), "/proc/%" PRId32 "/ns/pid", (int32_t)other_pid);
-		r = place_at(AT_FDCWD, path, &b);
+		r = place_at(AT_FDCWD, path, "pid", &b);
 		if (r < 0)
 			return r;
 	}
@@ -556,7 +550,7 @@ int kura_peer_in_host_namespaces(const struct kura_peer *p, bool *ret)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < ELEMENTSOF(ns_names); i++) {
-		r = stat_of(p, ns_names[i], ns_member(&peer, i));
+		r = place_at(p->proc_fd, ns_names[i], ns_types[i], ns_member(&peer, i));
 		if (r < 0)
 			return r;
 	}
@@ -581,7 +575,7 @@ int kura_peer_user_owner(const struct kura_peer *p, uid_t *ret)
 	if (r < 0)
 		return r;
 	/* Most peers share our user namespace: its link tells, and only a walk needs it open. */
-	r = stat_of(p, "ns/user", &st);
+	r = place_at(p->proc_fd, "ns/user", "user", &st);
 	if (r < 0)
 		return r;
 	if (same_file(&st, &self.user)) {

@@ -23,7 +23,6 @@ static int lfd;
 static char reply[4096];
 static size_t reply_len;
 static int hop_fd[256]; /* thread i's end of its socketpair with the second process, or -1 */
-static pid_t hop_child[256];
 
 /* The second process: for each request on chan (its bytes, the connection's descriptor), the
  * peer's credentials, then the reply. */
@@ -157,6 +156,7 @@ int main(int argc, char **argv)
 	memset(reply + hdr, 'x', (size_t)(bytes - hdr));
 	signal(SIGPIPE, SIG_IGN);
 	for (long i = 0; i < threads; i++) {
+		pid_t child;
 		int sv[2];
 
 		hop_fd[i] = -1;
@@ -165,10 +165,10 @@ int main(int argc, char **argv)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 			return 3;
 		hop_fd[i] = sv[0];
-		hop_child[i] = fork();
-		if (hop_child[i] < 0)
+		child = fork();
+		if (child < 0)
 			return 3;
-		if (hop_child[i] == 0) {
+		if (child == 0) {
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			close(sv[0]);
 			hop_serve(sv[1]);
