@@ -506,7 +506,7 @@ bool kura_peer_host_is_self(void)
 int kura_peer_ns_equal(const struct kura_peer *p, pid_t other_pid, bool *ret_same)
 {
 	struct self_view self;
-	struct stat a, b;
+	struct stat a = { 0 }, b = { 0 };
 	char path[48];
 	int r;
 
